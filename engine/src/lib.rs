@@ -1,0 +1,7 @@
+//! ralph-loop: a declarative workflow engine for autonomous AI coding-agent loops.
+//!
+//! The library holds everything; the `ralph-loop` binary is a thin shell over [`cli::run`].
+
+pub mod diagnostic;
+pub mod source;
+pub mod workflow;
