@@ -216,7 +216,7 @@ impl Diagnostic {
         if let Some(expected) = &self.expected {
             tail.push(format!("expected: {expected}"));
         }
-        if let Some(found) = &self.found {
+        if let Some(found) = self.found.as_ref().filter(|_| self.label().is_none() || self.location.is_none()) {
             tail.push(format!("found: {found}"));
         }
         for note in &self.notes {

@@ -8,7 +8,9 @@ use crate::signal::Signal;
 /// How urgently a control message must be handled.
 ///
 /// Ordered from least to most urgent, so `Priority::Urgent > Priority::Normal`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     /// Handle when convenient.
@@ -177,7 +179,10 @@ mod tests {
             r#"{"signal": "resume", "from_checkpoint": "iteration-5-phase-building"}"#,
         )
         .unwrap();
-        assert_eq!(resume.from_checkpoint.as_deref(), Some("iteration-5-phase-building"));
+        assert_eq!(
+            resume.from_checkpoint.as_deref(),
+            Some("iteration-5-phase-building")
+        );
     }
 
     #[test]

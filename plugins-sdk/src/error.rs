@@ -15,7 +15,11 @@ pub struct UnknownName {
 
 impl UnknownName {
     /// Creates the error for `name`, which is not a valid `kind` (e.g. `"hook"`).
-    pub fn new(kind: &'static str, name: impl Into<String>, expected: &'static [&'static str]) -> Self {
+    pub fn new(
+        kind: &'static str,
+        name: impl Into<String>,
+        expected: &'static [&'static str],
+    ) -> Self {
         Self {
             kind,
             name: name.into(),
@@ -98,7 +102,10 @@ mod tests {
     #[test]
     fn display_lists_expected_names() {
         let err = UnknownName::new("signal", "stop", &["pause", "resume"]);
-        assert_eq!(err.to_string(), "unknown signal `stop` (expected one of: pause, resume)");
+        assert_eq!(
+            err.to_string(),
+            "unknown signal `stop` (expected one of: pause, resume)"
+        );
         assert_eq!(err.name(), "stop");
         assert_eq!(err.kind(), "signal");
         assert_eq!(err.expected(), &["pause", "resume"]);

@@ -133,14 +133,20 @@ impl Hook {
     pub fn can_veto(&self) -> bool {
         matches!(
             self,
-            Hook::WorkflowOnStart | Hook::WorkflowOnIteration | Hook::BeforePhase(_) | Hook::AgentOnInvoke
+            Hook::WorkflowOnStart
+                | Hook::WorkflowOnIteration
+                | Hook::BeforePhase(_)
+                | Hook::AgentOnInvoke
         )
     }
 }
 
 /// Whether `name` can name a phase in a hook: non-empty ASCII letters, digits, `_` or `-`.
 fn is_phase_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 impl FromStr for Hook {
@@ -226,7 +232,14 @@ mod tests {
 
     #[test]
     fn bad_names_are_rejected_with_the_name() {
-        for bad in ["workflow.on_stop", "phase.before_", "phase.after_a.b", "phase.during_build", "", "phase.before_a b"] {
+        for bad in [
+            "workflow.on_stop",
+            "phase.before_",
+            "phase.after_a.b",
+            "phase.during_build",
+            "",
+            "phase.before_a b",
+        ] {
             let err = bad.parse::<Hook>().unwrap_err();
             assert_eq!(err.name(), bad);
             assert_eq!(err.kind(), "hook");
@@ -238,7 +251,10 @@ mod tests {
 
     #[test]
     fn context_kinds_and_veto() {
-        assert_eq!(Hook::WorkflowOnFailure.context_kind(), ContextKind::Workflow);
+        assert_eq!(
+            Hook::WorkflowOnFailure.context_kind(),
+            ContextKind::Workflow
+        );
         assert_eq!(Hook::AFTER_VERIFY.context_kind(), ContextKind::Phase);
         assert_eq!(Hook::AgentOnInvoke.context_kind(), ContextKind::Phase);
         assert_eq!(Hook::StateOnChange.context_kind(), ContextKind::State);

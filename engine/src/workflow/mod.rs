@@ -5,3 +5,8 @@
 
 pub mod path;
 pub mod yaml;
+pub mod model;
+pub mod schema;
+pub mod structure;
+pub mod suggest;
+pub mod load;

@@ -1,0 +1,108 @@
+//! The `plugins:` section, in both of the seed's forms.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Plugins: a list of plugins with their hooks, or a managed directory with registries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum PluginsSection {
+    /// Each plugin with its entry file, hooks and configuration.
+    List(Vec<PluginEntry>),
+    /// A plugin directory, registries and installed plugins with version requirements.
+    Managed(PluginRegistry),
+}
+
+/// What a plugin does when it fails (trap, timeout, out of memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnPluginError {
+    /// The run goes on as if the plugin had said `continue` (default).
+    FailOpen,
+    /// The step is vetoed.
+    FailClosed,
+}
+
+/// One plugin of the list form.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginEntry {
+    /// The plugin's name.
+    pub name: String,
+    /// The plugin's component file (`.wasm`) or module path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
+    /// The hooks it is called at, e.g. `workflow.on_start`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<String>,
+    /// Configuration passed to the plugin; values may use `${VAR}`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub config: IndexMap<String, serde_json::Value>,
+    /// Whether it is called (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Capabilities granted: `veto`, `modify`, `notify`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+    /// `fail_open` (default) or `fail_closed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<OnPluginError>,
+}
+
+/// The managed form.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginRegistry {
+    /// Where plugins are installed (default `./plugins`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
+    /// Load every plugin found in `directory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_discover: Option<bool>,
+    /// Registries plugins are installed from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registry: Vec<RegistrySource>,
+    /// Installed plugins with version requirements.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub installed: Vec<InstalledPlugin>,
+}
+
+/// A plugin registry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySource {
+    /// The registry's name, used by `from`.
+    pub name: String,
+    /// Its location: a directory or an https URL.
+    pub url: String,
+}
+
+/// An installed plugin.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstalledPlugin {
+    /// The plugin's name.
+    pub name: String,
+    /// A version requirement such as `^1.0.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The registry it comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Whether it is called (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// The hooks it is called at; defaults to those the plugin asks for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<String>,
+    /// Configuration passed to the plugin.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub config: IndexMap<String, serde_json::Value>,
+    /// Capabilities granted: `veto`, `modify`, `notify`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+    /// `fail_open` (default) or `fail_closed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<OnPluginError>,
+}

@@ -1,0 +1,36 @@
+//! The JSON Schema of the language, generated from the model types.
+//!
+//! `ralph-loop schema workflow|config` prints it for editors; [`super::structure`] checks files
+//! against the very same schema, so what an editor accepts is what the engine accepts.
+
+use schemars::generate::SchemaSettings;
+use serde_json::Value;
+
+use super::model::Document;
+
+/// Which file the schema describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaKind {
+    /// A workflow file: it must have a `workflow:` section.
+    Workflow,
+    /// `ralph.yaml`: every section is optional.
+    Config,
+}
+
+/// The JSON Schema (draft 2020-12) of a workflow file or of `ralph.yaml`.
+pub fn generate(kind: SchemaKind) -> Value {
+    let generator = SchemaSettings::draft2020_12().into_generator();
+    let schema = generator.into_root_schema_for::<Document>();
+    let mut value = schema.to_value();
+    let object = value.as_object_mut().expect("a root schema is an object");
+    let (id, title) = match kind {
+        SchemaKind::Workflow => ("workflow.schema.json", "ralph-loop workflow"),
+        SchemaKind::Config => ("config.schema.json", "ralph-loop configuration (ralph.yaml)"),
+    };
+    object.insert("$id".into(), format!("https://ralph-loop.dev/schemas/{id}").into());
+    object.insert("title".into(), title.into());
+    if kind == SchemaKind::Workflow {
+        object.insert("required".into(), serde_json::json!(["workflow"]));
+    }
+    value
+}
