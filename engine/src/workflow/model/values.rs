@@ -57,9 +57,6 @@ impl Duration {
                 .map_err(|_| ValueError(format!("`{}` is not a number", &rest[..number_len])))?;
             rest = &rest[number_len..];
             let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-            if rest.starts_with(char::is_whitespace) && unit_len == rest.len() && !rest[..unit_len].trim().is_empty() {
-                // `5 s` is fine; `5 parsecs` falls through to the unit check below.
-            }
             let unit = rest[..unit_len].trim();
             let factor = match unit {
                 "ms" => 0.001,
