@@ -10,3 +10,4 @@ pub mod schema;
 pub mod structure;
 pub mod suggest;
 pub mod load;
+pub mod condition;
