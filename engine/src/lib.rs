@@ -2,6 +2,9 @@
 //!
 //! The library holds everything; the `ralph-loop` binary is a thin shell over [`cli::run`].
 
+pub mod cli;
 pub mod diagnostic;
+pub mod plan;
+pub mod prompt;
 pub mod source;
 pub mod workflow;

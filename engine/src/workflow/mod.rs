@@ -11,3 +11,7 @@ pub mod structure;
 pub mod suggest;
 pub mod load;
 pub mod condition;
+pub mod vocabulary;
+pub mod merge;
+pub mod semantic;
+pub mod validate;

@@ -1,0 +1,21 @@
+//! `ralph-loop completions <shell>`
+
+use clap::{Args, CommandFactory};
+use clap_complete::Shell;
+
+use super::{Cli, EXIT_OK};
+
+/// Arguments of `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// Prints the completion script on stdout.
+pub fn run(args: &CompletionsArgs) -> anyhow::Result<u8> {
+    let mut command = Cli::command();
+    clap_complete::generate(args.shell, &mut command, "ralph-loop", &mut std::io::stdout());
+    Ok(EXIT_OK)
+}

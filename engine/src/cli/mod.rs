@@ -1,0 +1,164 @@
+//! The command line: clap definitions and dispatch. Each verb's work lives in its own module;
+//! this one only parses, then calls it.
+
+mod completions;
+mod schema;
+mod unbuilt;
+mod workflow;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::diagnostic::Styles;
+
+/// Exit status of a command that ran and found the input valid.
+pub const EXIT_OK: u8 = 0;
+/// Exit status when the input is invalid (a workflow with errors).
+pub const EXIT_INVALID: u8 = 1;
+/// Exit status of a usage error: bad flags, missing files, a capability not built yet.
+pub const EXIT_USAGE: u8 = 2;
+
+/// ralph-loop runs autonomous AI coding-agent loops from declarative workflows.
+#[derive(Debug, Parser)]
+#[command(name = "ralph-loop", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// When to color output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, env = "RALPH_COLOR")]
+    pub color: ColorChoice,
+
+    /// The project directory: where `ralph.yaml`, prompts and `workflows/` are found.
+    #[arg(short = 'C', long = "project-dir", global = true, value_name = "DIR", env = "RALPH_PROJECT_DIR", default_value = ".")]
+    pub project_dir: PathBuf,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// When to use colors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// When the output is a terminal and `NO_COLOR` is not set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Output format of checking commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Human,
+    /// One JSON document, for scripts and editors.
+    Json,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a workflow until its tasks are done.
+    Loop(unbuilt::LoopArgs),
+    /// Create a project skeleton: ralph.yaml, TODO.md, AGENTS.md, prompts and workflows.
+    Init(unbuilt::InitArgs),
+    /// Show the current run: state, iteration, task, breaker and budgets.
+    Status(unbuilt::StatusArgs),
+    /// Show a run's logs.
+    Logs(unbuilt::LogsArgs),
+    /// Reset the loop's state.
+    Reset(unbuilt::ResetArgs),
+    /// Continue a crashed or stopped run, or resume a paused one.
+    Resume(unbuilt::ResumeArgs),
+    /// Pause the running loop after its current step.
+    Pause(unbuilt::SignalArgs),
+    /// Give the running loop a hint for its next prompt.
+    Hint(unbuilt::HintArgs),
+    /// Approve a human-review state of the running loop.
+    Approve(unbuilt::ReviewArgs),
+    /// Reject a human-review state of the running loop.
+    Reject(unbuilt::ReviewArgs),
+    /// Check, draw and list workflows.
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
+    /// Manage WebAssembly plugins.
+    #[command(subcommand)]
+    Plugin(unbuilt::PluginCommand),
+    /// Show the current run's metrics.
+    Metrics(unbuilt::RunArgs),
+    /// Show a run's span tree.
+    Traces(unbuilt::RunArgs),
+    /// Show where the monitoring dashboards are and check their endpoints.
+    Dashboard(unbuilt::DashboardArgs),
+    /// Show one iteration: its packet, prompt, agent output, outcome and decision.
+    Debug(unbuilt::DebugArgs),
+    /// Replay a run from a snapshot, or re-check a run against a changed workflow.
+    Replay(unbuilt::ReplayArgs),
+    /// Show every execution of a phase with timings and results.
+    Inspect(unbuilt::InspectArgs),
+    /// Print the JSON Schema of workflow files or of ralph.yaml.
+    Schema(schema::SchemaArgs),
+    /// Print a shell completion script.
+    Completions(completions::CompletionsArgs),
+}
+
+/// `ralph-loop workflow …`
+#[derive(Debug, Subcommand)]
+pub enum WorkflowCommand {
+    /// Check workflow files and report every problem at once.
+    Validate(workflow::ValidateArgs),
+    /// Draw a workflow's plan as Mermaid or Graphviz DOT.
+    Visualize(workflow::VisualizeArgs),
+    /// List the workflows under ./workflows with their type and description.
+    List(workflow::ListArgs),
+}
+
+/// Options shared by commands that read a workflow with its configuration.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// The project configuration; defaults to `ralph.yaml` in the project directory.
+    #[arg(long, value_name = "FILE", env = "RALPH_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// Everything a command needs besides its own arguments.
+#[derive(Debug, Clone)]
+pub struct Env {
+    /// The project directory.
+    pub project_dir: PathBuf,
+    /// Styles for stderr.
+    pub styles: Styles,
+}
+
+/// Parses the command line, runs the command, and maps the outcome to an exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let env = Env { project_dir: cli.project_dir.clone(), styles: if color { Styles::colored() } else { Styles::plain() } };
+    match run(cli.command, &env) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let style = env.styles.error;
+            eprintln!("{}error{}: {err:#}", style.render(), style.render_reset());
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn run(command: Command, env: &Env) -> anyhow::Result<u8> {
+    match command {
+        Command::Workflow(WorkflowCommand::Validate(args)) => workflow::validate(&args, env),
+        Command::Workflow(WorkflowCommand::Visualize(args)) => workflow::visualize(&args, env),
+        Command::Workflow(WorkflowCommand::List(args)) => workflow::list(&args, env),
+        Command::Schema(args) => schema::run(&args),
+        Command::Completions(args) => completions::run(&args),
+        other => unbuilt::run(&other, env),
+    }
+}

@@ -1,0 +1,225 @@
+//! Verbs whose capability is not built yet. Each has its real arguments and help, and says
+//! plainly which capability is missing, exiting with status 2 — never fake output.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::{Command, EXIT_USAGE, Env};
+
+/// Arguments of `loop`.
+#[derive(Debug, Args)]
+pub struct LoopArgs {
+    /// The workflow to run; defaults to the `workflow:` of ralph.yaml.
+    #[arg(long, value_name = "FILE", env = "RALPH_WORKFLOW")]
+    pub workflow: Option<PathBuf>,
+    /// The project configuration; defaults to `ralph.yaml` in the project directory.
+    #[arg(long, value_name = "FILE", env = "RALPH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Commit the work after each task.
+    #[arg(long)]
+    pub commit: bool,
+    /// The task file: TODO.md, tasks.json or kanban.json.
+    #[arg(long, value_name = "FILE")]
+    pub tasks: Option<PathBuf>,
+    /// DAG nodes run at once (default: the number of cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Show each step's packet and prompt without invoking any agent.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Stream packets, signals and steps as JSON lines on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The directory to create the project in.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// The workflow template: basic, advanced, dag or saga.
+    #[arg(long, default_value = "basic")]
+    pub template: String,
+    /// Include an example plugin.
+    #[arg(long)]
+    pub with_plugins: bool,
+    /// Include the monitoring dashboards.
+    #[arg(long)]
+    pub with_dashboard: bool,
+}
+
+/// Arguments of `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep printing new lines.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// The run (default: the latest).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Only this step.
+    #[arg(long)]
+    pub step: Option<String>,
+}
+
+/// Arguments of `reset`.
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// Arguments of `resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run to resume (default: the latest).
+    pub run: Option<String>,
+}
+
+/// Arguments of signals without a payload.
+#[derive(Debug, Args)]
+pub struct SignalArgs {}
+
+/// Arguments of `hint`.
+#[derive(Debug, Args)]
+pub struct HintArgs {
+    /// The hint, delivered into the next PROMPT.md.
+    pub text: String,
+}
+
+/// Arguments of `approve` and `reject`.
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// A comment for the agents.
+    #[arg(long)]
+    pub comment: Option<String>,
+}
+
+/// `ralph-loop plugin …`
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// List installed plugins.
+    List,
+    /// Show a plugin's hooks, capabilities and configuration.
+    Info {
+        /// The plugin.
+        name: String,
+    },
+    /// Install a plugin from a path, a registry or an https URL.
+    Install {
+        /// The plugin name, path or URL.
+        source: String,
+    },
+    /// Enable a plugin.
+    Enable {
+        /// The plugin.
+        name: String,
+    },
+    /// Disable a plugin.
+    Disable {
+        /// The plugin.
+        name: String,
+    },
+    /// Remove a plugin.
+    Remove {
+        /// The plugin.
+        name: String,
+    },
+    /// Create a new plugin crate that builds as it is.
+    New {
+        /// The plugin's name.
+        name: String,
+    },
+}
+
+/// Arguments of `metrics` and `traces`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The run (default: the current or latest).
+    #[arg(long)]
+    pub run: Option<String>,
+}
+
+/// Arguments of `dashboard`.
+#[derive(Debug, Args)]
+pub struct DashboardArgs {}
+
+/// Arguments of `debug`.
+#[derive(Debug, Args)]
+pub struct DebugArgs {
+    /// The iteration to show.
+    #[arg(long)]
+    pub iteration: u64,
+    /// The run (default: the latest).
+    #[arg(long)]
+    pub run: Option<String>,
+}
+
+/// Arguments of `replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The snapshot to start a new run from.
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub from_state: Option<String>,
+    /// Re-evaluate this finished run's recorded outcomes without invoking any agent.
+    #[arg(long, value_name = "RUN")]
+    pub check: Option<String>,
+    /// The workflow to check against.
+    #[arg(long, value_name = "FILE")]
+    pub workflow: Option<PathBuf>,
+}
+
+/// Arguments of `inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The phase (state, node or step) to inspect.
+    #[arg(long)]
+    pub phase: String,
+}
+
+/// Which capability each verb is waiting for, and the issue that builds it.
+fn missing(command: &Command) -> (&'static str, &'static str, u32) {
+    match command {
+        Command::Loop(_) | Command::Init(_) => ("loop", "running workflows (agents, prompts, packets, tasks)", 3),
+        Command::Status(_) => ("status", "durable runs and live control", 5),
+        Command::Logs(_) => ("logs", "durable runs (the run journal)", 5),
+        Command::Reset(_) => ("reset", "durable runs (the run store)", 5),
+        Command::Resume(_) => ("resume", "durable runs (resume)", 5),
+        Command::Pause(_) => ("pause", "live control of a running loop", 5),
+        Command::Hint(_) => ("hint", "live control of a running loop", 5),
+        Command::Approve(_) => ("approve", "live control of a running loop", 5),
+        Command::Reject(_) => ("reject", "live control of a running loop", 5),
+        Command::Plugin(_) => ("plugin", "WebAssembly plugins", 6),
+        Command::Metrics(_) => ("metrics", "observability (metrics)", 7),
+        Command::Traces(_) => ("traces", "observability (traces)", 7),
+        Command::Dashboard(_) => ("dashboard", "observability (the monitoring stack)", 7),
+        Command::Debug(_) => ("debug", "durable runs (inspection)", 5),
+        Command::Replay(_) => ("replay", "durable runs (snapshots and replay)", 5),
+        Command::Inspect(_) => ("inspect", "durable runs (inspection)", 5),
+        Command::Workflow(_) | Command::Schema(_) | Command::Completions(_) => ("", "", 0),
+    }
+}
+
+/// Says which capability is missing and exits 2.
+pub fn run(command: &Command, env: &Env) -> anyhow::Result<u8> {
+    let (verb, capability, issue) = missing(command);
+    let style = env.styles.error;
+    eprintln!(
+        "{}error{}: `ralph-loop {verb}` is not available yet: it needs {capability}, which is not built in this version (tracked in issue #{issue})",
+        style.render(),
+        style.render_reset()
+    );
+    eprintln!("note: what works today: `ralph-loop workflow validate | visualize | list`, `ralph-loop schema`, `ralph-loop completions`");
+    Ok(EXIT_USAGE)
+}

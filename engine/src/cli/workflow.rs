@@ -1,0 +1,221 @@
+//! `ralph-loop workflow validate | visualize | list`
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+
+use super::{ConfigArgs, EXIT_INVALID, EXIT_OK, Env, Format};
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::plan;
+use crate::workflow::load::load_path;
+use crate::workflow::model::Document;
+use crate::workflow::schema::SchemaKind;
+use crate::workflow::validate::{Options, Validation, validate as validate_file};
+
+/// Arguments of `workflow validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The workflow files (or ralph.yaml) to check.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// `human` (diagnostics on stderr) or `json` (one document on stdout).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Report agents and plugins that cannot be found as errors, as `loop` does.
+    #[arg(long)]
+    pub strict: bool,
+    /// Treat warnings as errors.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// Output of `workflow visualize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiagramFormat {
+    /// A Mermaid diagram (stateDiagram-v2 or flowchart).
+    Mermaid,
+    /// A Graphviz DOT digraph (`dot -Tsvg` renders it).
+    Dot,
+    /// The plan's nodes and edges as JSON.
+    Json,
+}
+
+/// Arguments of `workflow visualize`.
+#[derive(Debug, Args)]
+pub struct VisualizeArgs {
+    /// The workflow file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The diagram language.
+    #[arg(long, value_enum, default_value_t = DiagramFormat::Mermaid)]
+    pub format: DiagramFormat,
+    /// Write the diagram to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// Arguments of `workflow list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The directory to list; defaults to `workflows/` in the project directory.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// `human` (a table) or `json`.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+fn options(config: &ConfigArgs, env: &Env, strict: bool) -> Options {
+    Options { config: config.config.clone(), project_dir: env.project_dir.clone(), strict }
+}
+
+fn summary(diagnostics: &[Diagnostic]) -> (usize, usize) {
+    let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+    (errors, diagnostics.len() - errors)
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+}
+
+fn describe_plan(validation: &Validation) -> String {
+    match (&validation.plan, validation.document.as_ref().and_then(|d| d.workflow.as_ref())) {
+        (Some(plan), Some(_)) => {
+            let (noun, count) = match plan.kind {
+                crate::workflow::model::WorkflowKind::StateMachine => ("state", plan.nodes().filter(|(_, n)| !matches!(n.role, plan::NodeRole::Stop)).count()),
+                crate::workflow::model::WorkflowKind::Dag => ("node", plan.nodes().count()),
+                crate::workflow::model::WorkflowKind::Saga => ("step", plan.nodes().filter(|(_, n)| matches!(n.role, plan::NodeRole::Step)).count()),
+            };
+            format!("{}, {}", plan.kind.as_str(), plural(count, noun))
+        }
+        _ => "configuration".into(),
+    }
+}
+
+fn print_diagnostics(validation: &Validation, env: &Env) {
+    for d in &validation.diagnostics {
+        eprintln!("{}", d.render(validation.source_of(d), &env.styles));
+    }
+}
+
+/// Validates each file; exit 1 when any has an error.
+pub fn validate(args: &ValidateArgs, env: &Env) -> anyhow::Result<u8> {
+    let options = options(&args.config, env, args.strict);
+    let mut any_invalid = false;
+    let mut reports = Vec::new();
+    for file in &args.files {
+        let validation = validate_file(file, &options)?;
+        let (errors, warnings) = summary(&validation.diagnostics);
+        let invalid = errors > 0 || (args.deny_warnings && warnings > 0);
+        any_invalid |= invalid;
+        match args.format {
+            Format::Human => {
+                print_diagnostics(&validation, env);
+                let verdict = if invalid { "invalid" } else { "valid" };
+                let mut line = format!("{}: {verdict} ({}", file.display(), describe_plan(&validation));
+                if errors > 0 {
+                    line.push_str(&format!(", {}", plural(errors, "error")));
+                }
+                if warnings > 0 {
+                    line.push_str(&format!(", {}", plural(warnings, "warning")));
+                }
+                line.push(')');
+                println!("{line}");
+            }
+            Format::Json => reports.push(serde_json::json!({
+                "file": file.display().to_string(),
+                "valid": !invalid,
+                "kind": validation.plan.as_ref().map(|p| p.kind.as_str()),
+                "errors": errors,
+                "warnings": warnings,
+                "diagnostics": validation.diagnostics.iter().map(Diagnostic::to_json).collect::<Vec<_>>(),
+            })),
+        }
+    }
+    if args.format == Format::Json {
+        let out = serde_json::json!({ "valid": !any_invalid, "files": reports });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(if any_invalid { EXIT_INVALID } else { EXIT_OK })
+}
+
+/// Draws the plan of a valid workflow.
+pub fn visualize(args: &VisualizeArgs, env: &Env) -> anyhow::Result<u8> {
+    let validation = validate_file(&args.file, &options(&args.config, env, false))?;
+    let Some(plan) = validation.plan.as_ref().filter(|_| validation.is_valid()) else {
+        print_diagnostics(&validation, env);
+        if validation.is_valid() {
+            anyhow::bail!("`{}` has no `workflow:` section to draw", args.file.display());
+        }
+        eprintln!("{}: invalid, nothing drawn", args.file.display());
+        return Ok(EXIT_INVALID);
+    };
+    let name = workflow_name(validation.document.as_ref(), &args.file);
+    let text = match args.format {
+        DiagramFormat::Mermaid => plan::render_mermaid(plan),
+        DiagramFormat::Dot => plan::render_dot(plan, &name),
+        DiagramFormat::Json => format!("{}\n", serde_json::to_string_pretty(&plan.to_json())?),
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(EXIT_OK)
+}
+
+fn workflow_name(doc: Option<&Document>, file: &Path) -> String {
+    doc.and_then(|d| d.workflow.as_ref().and_then(|w| w.name.clone()).or_else(|| d.name.clone()))
+        .unwrap_or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
+}
+
+/// Lists workflow files with their type and description.
+pub fn list(args: &ListArgs, env: &Env) -> anyhow::Result<u8> {
+    let dir = args.dir.clone().unwrap_or_else(|| env.project_dir.join("workflows"));
+    let entries = std::fs::read_dir(&dir).with_context(|| format!("cannot list `{}`", dir.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    let mut rows = Vec::new();
+    for file in &files {
+        let loaded = load_path(file, SchemaKind::Config).with_context(|| format!("cannot read `{}`", file.display()))?;
+        let doc = loaded.document.as_ref();
+        let kind = doc.and_then(|d| d.workflow.as_ref()).map_or("-", |w| w.effective_kind().as_str());
+        let description = doc
+            .and_then(|d| d.description.clone().or_else(|| d.workflow.as_ref().and_then(|w| w.description.clone())))
+            .unwrap_or_default();
+        let name = workflow_name(doc, file);
+        rows.push((file.clone(), name, kind, description, loaded.has_errors()));
+    }
+    match args.format {
+        Format::Json => {
+            let list: Vec<_> = rows
+                .iter()
+                .map(|(file, name, kind, description, broken)| {
+                    serde_json::json!({"file": file.display().to_string(), "name": name, "type": kind, "description": description, "valid": !broken})
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        }
+        Format::Human => {
+            if rows.is_empty() {
+                println!("no workflows in {}", dir.display());
+            }
+            let width = rows.iter().map(|r| r.0.file_name().map_or(0, |n| n.len())).max().unwrap_or(0);
+            for (file, _, kind, description, broken) in &rows {
+                let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let flag = if *broken { "  (invalid: run `ralph-loop workflow validate`)" } else { "" };
+                let first_line = description.lines().next().unwrap_or("");
+                println!("{name:<width$}  {kind:<13}  {first_line}{flag}");
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,68 @@
+//! Prompt files: where a prompt named in a workflow is found.
+//!
+//! A prompt is looked up, in order, next to the file that names it, in the project directory,
+//! in the project's `prompts/` directory, and finally among the prompts bundled with ralph-loop
+//! (so `PROMPT-BUILDER.md` works in an empty project). This module does not render prompts.
+
+use std::path::{Path, PathBuf};
+
+/// The prompts compiled into the binary, by file name.
+pub const BUNDLED: &[(&str, &str)] = &[
+    ("AGENTS.md", include_str!("../../../prompts/AGENTS.md")),
+    ("PROMPT.md", include_str!("../../../prompts/PROMPT.md")),
+    ("PROMPT-BUILDER.md", include_str!("../../../prompts/PROMPT-BUILDER.md")),
+    ("PROMPT-VERIFIER.md", include_str!("../../../prompts/PROMPT-VERIFIER.md")),
+    ("PROMPT-PLANNER.md", include_str!("../../../prompts/PROMPT-PLANNER.md")),
+    ("PROMPT-SECURITY.md", include_str!("../../../prompts/PROMPT-SECURITY.md")),
+];
+
+/// Where a prompt was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptSource {
+    /// A file on disk.
+    File(PathBuf),
+    /// A prompt bundled with ralph-loop.
+    Bundled(&'static str),
+}
+
+/// The directories searched, in order, for prompts named by `referrer`.
+pub fn search_dirs(referrer: Option<&Path>, project_dir: &Path) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(dir) = referrer.and_then(Path::parent) {
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        dirs.push(dir.to_path_buf());
+    }
+    for dir in [project_dir.to_path_buf(), project_dir.join("prompts")] {
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    dirs
+}
+
+/// Finds a prompt by the name a workflow gives it.
+pub fn find(name: &str, dirs: &[PathBuf]) -> Option<PromptSource> {
+    let path = Path::new(name);
+    if path.is_absolute() {
+        return path.is_file().then(|| PromptSource::File(path.to_path_buf()));
+    }
+    for dir in dirs {
+        let candidate = dir.join(path);
+        if candidate.is_file() {
+            return Some(PromptSource::File(candidate));
+        }
+    }
+    BUNDLED.iter().find(|(n, _)| *n == name).map(|(n, _)| PromptSource::Bundled(n))
+}
+
+/// The conventional prompt file names of an agent: `PROMPT-<NAME>.md`, with the name in upper
+/// case and `_` kept or written as `-`.
+pub fn role_prompt_names(agent: &str) -> Vec<String> {
+    let upper = agent.to_uppercase();
+    let mut names = vec![format!("PROMPT-{upper}.md")];
+    let dashed = upper.replace('_', "-");
+    if dashed != upper {
+        names.push(format!("PROMPT-{dashed}.md"));
+    }
+    names
+}
