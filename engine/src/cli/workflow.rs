@@ -93,6 +93,7 @@ fn describe_plan(validation: &Validation) -> String {
             };
             format!("{}, {}", plan.kind.as_str(), plural(count, noun))
         }
+        (None, Some(workflow)) => workflow.effective_kind().as_str().to_owned(),
         _ => "configuration".into(),
     }
 }

@@ -43,7 +43,11 @@ fn state_machine(doc: &Document, workflow: &Workflow, cond: &dyn Fn(&Option<Stri
     for (i, def) in states.iter().enumerate() {
         let id = def.id();
         let state = def.state();
-        let kind = state.and_then(|s| s.kind).unwrap_or(StateKind::Agent);
+        let kind = state.and_then(|s| s.kind).unwrap_or(if vocabulary::HUMAN_STATES.contains(&id) {
+            StateKind::HumanInTheLoop
+        } else {
+            StateKind::Agent
+        });
         let terminal = kind == StateKind::Terminal
             || declared_terminal.contains(id)
             || (i == last && !with_transitions.contains(id));
@@ -53,7 +57,9 @@ fn state_machine(doc: &Document, workflow: &Workflow, cond: &dyn Fn(&Option<Stri
             agents.extend(state.agents.as_slice().iter().cloned());
         }
         let human = matches!(kind, StateKind::Human | StateKind::HumanInTheLoop);
-        if agents.is_empty() && !terminal && !human {
+        if agents.is_empty() && human {
+            agents.extend(crate::workflow::semantic::human_agent_of(doc, id));
+        } else if agents.is_empty() && !terminal {
             agents.extend(implicit_agent(doc, id));
         }
         let require_all = state.and_then(|s| s.require_all).unwrap_or(true);

@@ -20,7 +20,7 @@ fn text(label: &str) -> String {
     let mut out = String::new();
     for c in label.chars() {
         match c {
-            ':' | ';' | '<' | '>' | '"' | '#' | '|' | '[' | ']' | '{' | '}' | '(' | ')' => {
+            ':' | ';' | '<' | '>' | '"' | '#' | '|' => {
                 let _ = write!(out, "#{};", c as u32);
             }
             '\n' => out.push(' '),

@@ -55,14 +55,20 @@ pub fn find(name: &str, dirs: &[PathBuf]) -> Option<PromptSource> {
     BUNDLED.iter().find(|(n, _)| *n == name).map(|(n, _)| PromptSource::Bundled(n))
 }
 
-/// The conventional prompt file names of an agent: `PROMPT-<NAME>.md`, with the name in upper
-/// case and `_` kept or written as `-`.
+/// The conventional prompt file names of an agent, in lookup order: `PROMPT-<NAME>.md` with the
+/// name in upper case (`_` kept, then written as `-`), then `PROMPT-<FIRST WORD>.md` — so the
+/// agent `security_scanner` finds `PROMPT-SECURITY.md`, as in the seed.
 pub fn role_prompt_names(agent: &str) -> Vec<String> {
     let upper = agent.to_uppercase();
     let mut names = vec![format!("PROMPT-{upper}.md")];
     let dashed = upper.replace('_', "-");
     if dashed != upper {
         names.push(format!("PROMPT-{dashed}.md"));
+    }
+    if let Some((first, _)) = upper.split_once(['_', '-']) {
+        if !first.is_empty() {
+            names.push(format!("PROMPT-{first}.md"));
+        }
     }
     names
 }

@@ -29,7 +29,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("result", "the named result the step reported, or none"),
     ("outcome", "the whole outcome: success, result, summary, exit_code, class"),
     ("attempt", "the attempt number of this step, from 1"),
-    ("retries", "consecutive failed visits of the current state or node"),
+    ("retries", "how many times the current state was entered before in this run (visits - 1)"),
     ("visits", "how many times the current state has been entered in this run"),
     ("failures", "how many visits of the current state failed in this run"),
     ("iteration", "the loop iteration, from 1"),

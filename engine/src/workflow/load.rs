@@ -39,7 +39,9 @@ impl LoadedFile {
     pub fn locate(&self, path: &FieldPath, at_key: bool) -> Option<(Span, usize)> {
         let root = self.root.as_ref()?;
         let found = root.lookup(path);
-        let span = if at_key && found.exact {
+        let collection = matches!(found.node.value, Value::Map(_) | Value::Seq(_));
+        let span = if (at_key || collection) && found.exact {
+            // A block mapping or list is best pointed at by the key that introduces it.
             found.key.unwrap_or(found.node.span)
         } else if !found.exact && found.depth > 0 {
             // The path goes further than the file: point at the deepest key that exists.
@@ -100,7 +102,7 @@ pub fn load_source(source: SourceFile, kind: SchemaKind) -> LoadedFile {
             "not-a-workflow",
             "this looks like a GitHub Actions workflow, not a ralph-loop workflow",
         )
-        .at(FieldPath::root().key("jobs"))
+        .at_key(FieldPath::root().key("jobs"))
         .note("GitHub Actions files run `ralph-loop loop --workflow …`; they are not read by it");
         file.place(&mut d);
         file.diagnostics.push(d);

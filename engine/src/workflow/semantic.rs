@@ -506,7 +506,9 @@ impl<'a> Checker<'a> {
         }
         for (i, s) in states.iter().enumerate() {
             let Some(state) = s.state() else {
-                if !terminal.contains(&i) {
+                if vocabulary::HUMAN_STATES.contains(&s.id()) {
+                    self.human_agent(s.id());
+                } else if !terminal.contains(&i) {
                     self.implicit_agent(s.id(), path.key("states").index(i));
                 }
                 continue;
@@ -528,7 +530,11 @@ impl<'a> Checker<'a> {
             if let Some(policy) = &state.retry {
                 self.policy_ref(policy, sp.key("retry"));
             }
-            let human = matches!(state.kind, Some(StateKind::Human | StateKind::HumanInTheLoop));
+            let human = matches!(state.kind, Some(StateKind::Human | StateKind::HumanInTheLoop))
+                || (state.kind.is_none() && vocabulary::HUMAN_STATES.contains(&state.id.as_str()));
+            if human && state.agent.is_none() {
+                self.human_agent(&state.id);
+            }
             if !human {
                 for (field, set) in [
                     ("reminder_interval", state.reminder_interval.is_some()),
@@ -567,7 +573,11 @@ impl<'a> Checker<'a> {
                 self.implicit_agent(&state.id, sp.key("id"));
             }
         }
-        // Reachability from the initial state, and a way to end from every reachable state.
+        // Reachability from the initial state, and a way to end from every reachable state. A
+        // dangling reference already has an error; the graph it leaves would only add noise.
+        if self.out.iter().any(|d| d.code == "unknown-state") {
+            return;
+        }
         let mut forward: Vec<Vec<Option<usize>>> = vec![Vec::new(); states.len()];
         for (from, to) in &edges {
             forward[*from].push(*to);
@@ -627,6 +637,14 @@ impl<'a> Checker<'a> {
                     );
                 }
             }
+        }
+    }
+
+    /// A human state that names no agent uses the agent named like it, else the only human
+    /// agent, if exactly one is defined.
+    fn human_agent(&mut self, state: &str) {
+        if let Some(agent) = human_agent_of(self.doc, state) {
+            self.mark_used(&agent);
         }
     }
 
@@ -956,6 +974,19 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+    }
+}
+
+/// The agent of a human state without `agent:`: the agent named like the state, else the only
+/// agent with `type: human`.
+pub fn human_agent_of(doc: &Document, state: &str) -> Option<String> {
+    if doc.agents.contains_key(state) {
+        return Some(state.to_owned());
+    }
+    let mut humans = doc.agents.iter().filter(|(_, a)| a.kind == Some(AgentKind::Human));
+    match (humans.next(), humans.next()) {
+        (Some((name, _)), None) => Some(name.clone()),
+        _ => None,
     }
 }
 

@@ -79,10 +79,22 @@ fn same_file(a: &Path, b: &Path) -> bool {
 pub fn validate(path: &Path, options: &Options) -> Result<Validation, ValidateError> {
     let read = |p: &Path| load_path(p, SchemaKind::Config).map_err(|source| ValidateError::Read { path: p.to_owned(), source });
     let workflow_file = read(path)?;
+    validate_loaded(workflow_file, options)
+}
+
+/// Validates a workflow file that is already loaded (for tests and fuzzing without disk I/O).
+pub fn validate_loaded(workflow_file: LoadedFile, options: &Options) -> Result<Validation, ValidateError> {
+    let read = |p: &Path| load_path(p, SchemaKind::Config).map_err(|source| ValidateError::Read { path: p.to_owned(), source });
+    let path_buf = workflow_file.source.name().to_owned();
+    let path = path_buf.as_path();
     let config_path = match &options.config {
         Some(explicit) => Some(explicit.clone()),
         None => {
-            let default = options.project_dir.join("ralph.yaml");
+            let default = if options.project_dir == Path::new(".") {
+                PathBuf::from("ralph.yaml")
+            } else {
+                options.project_dir.join("ralph.yaml")
+            };
             default.is_file().then_some(default)
         }
     };

@@ -92,7 +92,13 @@ pub const PHASE_ROLES: &[(&str, &str)] = &[
     ("reviewing", "reviewer"),
     ("testing", "tester"),
     ("linting", "linter"),
+    ("merging", "merger"),
+    ("deploying", "deployer"),
 ];
+
+/// State ids that are human-in-the-loop states even without `type:` (the seed lists
+/// `human_review` as a plain name).
+pub const HUMAN_STATES: &[&str] = &["human_review"];
 
 /// The role for a phase name, if it is one of [`PHASE_ROLES`].
 pub fn phase_role(state: &str) -> Option<&'static str> {

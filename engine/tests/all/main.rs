@@ -1,1 +1,9 @@
+//! The one integration-test binary: it drives the real `ralph-loop` binary in temporary
+//! directories, one module per feature area.
 
+mod cases;
+mod cli;
+mod fuzz;
+mod schema;
+mod support;
+mod visualize;

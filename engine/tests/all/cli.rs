@@ -1,0 +1,127 @@
+//! The command line as a whole: every verb of the seed exists, unbuilt ones say so.
+
+use crate::support::{project, ralph};
+
+/// The seed's CLI list (plus the verbs the brief adds).
+const VERBS: &[&[&str]] = &[
+    &["loop"], &["status"], &["logs"], &["reset"], &["init"], &["resume"], &["pause"], &["hint"],
+    &["approve"], &["reject"], &["workflow", "list"], &["workflow", "validate"], &["workflow", "visualize"],
+    &["plugin", "list"], &["plugin", "install"], &["plugin", "enable"], &["plugin", "disable"],
+    &["metrics"], &["traces"], &["dashboard"], &["debug"], &["replay"], &["inspect"], &["schema"],
+    &["completions"],
+];
+
+#[test]
+fn every_verb_of_the_seed_has_help() {
+    for verb in VERBS {
+        let out = ralph(verb.iter().copied()).arg("--help").expect(0);
+        assert!(out.stdout.contains("Usage: ralph-loop"), "{verb:?}: {}", out.stdout);
+    }
+}
+
+#[test]
+fn unbuilt_verbs_exit_2_and_name_the_missing_capability() {
+    let cases: &[&[&str]] = &[
+        &["loop", "--workflow", "workflows/dag.yaml"], &["status"], &["logs"], &["reset", "--yes"],
+        &["plugin", "list"], &["metrics"], &["traces"], &["dashboard"], &["debug", "--iteration", "5"],
+        &["replay", "--from-state", "x"], &["inspect", "--phase", "build"], &["init"],
+    ];
+    for args in cases {
+        let out = ralph(args.iter().copied()).expect(2);
+        assert!(out.stdout.is_empty(), "{args:?} printed output: {}", out.stdout);
+        assert!(out.stderr.contains("is not available yet") && out.stderr.contains("issue #"), "{args:?}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(ralph(["workflow", "validate"]).output().code, 2);
+    assert_eq!(ralph(["workflow", "visualize", "x.yaml", "--format", "png"]).output().code, 2);
+    let out = ralph(["workflow", "validate", "does-not-exist.yaml"]).expect(2);
+    assert!(out.stderr.contains("cannot read `does-not-exist.yaml`"), "{}", out.stderr);
+}
+
+#[test]
+fn completions_are_generated_for_each_shell() {
+    for (shell, needle) in [("bash", "complete -F"), ("zsh", "#compdef ralph-loop"), ("fish", "complete -c ralph-loop")] {
+        let out = ralph(["completions", shell]).expect(0);
+        assert!(out.stdout.contains(needle), "{shell}: {}", &out.stdout[..out.stdout.len().min(300)]);
+        assert!(out.stdout.contains("visualize"), "{shell} completions should know subcommands");
+    }
+}
+
+#[test]
+fn workflow_list_shows_type_and_description() {
+    let dir = project(&[
+        ("workflows/a.yaml", "description: Builds things\nworkflow:\n  type: dag\n  nodes:\n    - id: x\n"),
+        ("workflows/b.yaml", "workflow:\n  description: Plans then builds\n  states: [planning, building]\n"),
+        ("workflows/broken.yaml", "workflow:\n  type: [\n"),
+        ("workflows/notes.txt", "not a workflow"),
+    ]);
+    let out = ralph(["workflow", "list"]).current_dir(dir.path()).expect(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", out.stdout);
+    assert!(lines[0].starts_with("a.yaml") && lines[0].contains("dag") && lines[0].contains("Builds things"));
+    assert!(lines[1].contains("state_machine") && lines[1].contains("Plans then builds"));
+    assert!(lines[2].contains("invalid"));
+    let json = ralph(["workflow", "list", "--format", "json"]).current_dir(dir.path()).expect(0);
+    let list: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(list[0]["type"], "dag");
+}
+
+#[test]
+fn a_broken_file_gets_all_its_errors_at_once_in_source_order() {
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  type: state_machine\n  states: [planning, buidling, complete]\n  transitions:\n    - from: planning\n      to: building\n    - from: buidling\n      to: complete\n      condition: \"retries >\"\n      esle: planning\nagents:\n  builder:\n    timeout: 5 minutes\n",
+    )]);
+    let out = ralph(["workflow", "validate", "w.yaml"]).current_dir(dir.path()).expect(1);
+    let codes: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("error[")).collect();
+    assert_eq!(codes.len(), 4, "{}", out.stderr);
+    let mut positions = Vec::new();
+    let mut in_error = false;
+    for line in out.stderr.lines() {
+        if line.starts_with("error[") || line.starts_with("warning[") {
+            in_error = line.starts_with("error[");
+        } else if let Some(position) = line.trim_start().strip_prefix("--> ").filter(|_| in_error) {
+            positions.push(position);
+        }
+    }
+    assert_eq!(positions, ["w.yaml:6:11", "w.yaml:9:18", "w.yaml:10:7", "w.yaml:13:14"], "{}", out.stderr);
+    assert!(out.stderr.contains("help: did you mean `buidling`?"), "a misspelt target gets a suggestion");
+    assert!(out.stderr.contains("help: did you mean `else`?"));
+}
+
+#[test]
+fn loop_strictness_turns_missing_agents_into_errors() {
+    let dir = project(&[("w.yaml", "workflow:\n  nodes:\n    - id: lint\n      agent: linter\n")]);
+    ralph(["workflow", "validate", "w.yaml"]).current_dir(dir.path()).expect(0);
+    let out = ralph(["workflow", "validate", "--strict", "w.yaml"]).current_dir(dir.path()).expect(1);
+    assert!(out.stderr.contains("error[undefined-agent]: agent `linter` is not defined"), "{}", out.stderr);
+}
+
+#[test]
+fn ralph_yaml_in_the_project_defines_agents_for_workflows() {
+    let dir = project(&[
+        ("ralph.yaml", "agents:\n  linter:\n    backend: command\n    command: cargo fmt --check\n"),
+        ("workflows/w.yaml", "workflow:\n  nodes:\n    - id: lint\n      agent: linter\n"),
+    ]);
+    let out = ralph(["workflow", "validate", "--strict", "workflows/w.yaml"]).current_dir(dir.path()).expect(0);
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    // An error in ralph.yaml is reported in ralph.yaml.
+    std::fs::write(dir.path().join("ralph.yaml"), "agents:\n  linter:\n    backend: command\n    comand: x\n").unwrap();
+    let out = ralph(["workflow", "validate", "workflows/w.yaml"]).current_dir(dir.path()).expect(1);
+    assert!(out.stderr.contains("--> ralph.yaml:4:5"), "{}", out.stderr);
+}
+
+#[test]
+fn json_output_is_machine_readable() {
+    let dir = project(&[("w.yaml", "workflow:\n  type: dag\n  nodes:\n    - id: a\n      depends_on: [b]\n")]);
+    let out = ralph(["workflow", "validate", "--format", "json", "w.yaml"]).current_dir(dir.path()).expect(1);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let diagnostics = report["files"][0]["diagnostics"].as_array().unwrap();
+    let d = diagnostics.iter().find(|d| d["severity"] == "error").unwrap();
+    assert_eq!(d["code"], "unknown-node");
+    assert_eq!(d["path"], "workflow.nodes[0].depends_on[0]");
+    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(5), Some(20)));
+}

@@ -1,0 +1,105 @@
+//! A small fluent helper around the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("engine/ has a parent").to_path_buf()
+}
+
+/// Whether expected-output files should be rewritten instead of compared (`RALPH_BLESS=1`).
+pub fn bless() -> bool {
+    std::env::var_os("RALPH_BLESS").is_some_and(|v| v == "1")
+}
+
+/// One invocation of `ralph-loop`.
+pub struct Run {
+    command: Command,
+}
+
+/// What an invocation did.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Starts building an invocation with these arguments, colors off.
+pub fn ralph<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ralph-loop"));
+    command.arg("--color").arg("never").args(args);
+    command.env_remove("RALPH_CONFIG").env_remove("RALPH_PROJECT_DIR").env_remove("RALPH_WORKFLOW");
+    Run { command }
+}
+
+impl Run {
+    /// Runs in `dir`.
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
+    /// Adds one more argument.
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.command.arg(arg);
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
+    /// Runs and captures everything.
+    pub fn output(mut self) -> Output {
+        let out = self.command.output().expect("the ralph-loop binary runs");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs and asserts the exit code.
+    pub fn expect(self, code: i32) -> Output {
+        let out = self.output();
+        assert_eq!(out.code, code, "unexpected exit code\nstdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+        out
+    }
+}
+
+/// Compares `actual` with the file at `expected`, or rewrites it when blessing.
+pub fn assert_matches_file(actual: &str, expected: &Path) {
+    if bless() {
+        std::fs::write(expected, actual).expect("write expected output");
+        return;
+    }
+    let want = std::fs::read_to_string(expected)
+        .unwrap_or_else(|_| panic!("missing {}; run with RALPH_BLESS=1 to create it", expected.display()));
+    if want != actual {
+        panic!(
+            "output differs from {}\n--- expected\n{want}\n--- actual\n{actual}\n(run with RALPH_BLESS=1 to accept)",
+            expected.display()
+        );
+    }
+}
+
+/// A temporary directory holding the given files.
+pub fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, text).expect("write file");
+    }
+    dir
+}
