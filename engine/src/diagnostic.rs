@@ -162,10 +162,7 @@ impl Diagnostic {
             self.message,
             style.bold.render_reset()
         );
-        let gutter_width = self
-            .location
-            .as_ref()
-            .map_or(1, |l| l.span.start.line.to_string().len());
+        let gutter_width = self.location.as_ref().map_or(1, |l| l.span.start.line.to_string().len());
         let pad = " ".repeat(gutter_width);
         let blue = style.gutter;
         if let Some(loc) = &self.location {
@@ -216,7 +213,8 @@ impl Diagnostic {
         if let Some(expected) = &self.expected {
             tail.push(format!("expected: {expected}"));
         }
-        if let Some(found) = self.found.as_ref().filter(|_| self.label().is_none() || self.location.is_none()) {
+        if let Some(found) = self.found.as_ref().filter(|_| self.label().is_none() || self.location.is_none())
+        {
             tail.push(format!("found: {found}"));
         }
         for note in &self.notes {

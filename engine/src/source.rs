@@ -58,9 +58,6 @@ impl SourceFile {
     /// The text of 1-based line `line`, without its line ending, if the file has that line.
     pub fn line(&self, line: u32) -> Option<&str> {
         let index = usize::try_from(line).ok()?.checked_sub(1)?;
-        self.text
-            .split('\n')
-            .nth(index)
-            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        self.text.split('\n').nth(index).map(|l| l.strip_suffix('\r').unwrap_or(l))
     }
 }

@@ -23,11 +23,7 @@ pub struct HookCall {
 impl HookCall {
     /// A call without a packet.
     pub fn new(hook: Hook, context: impl Into<HookContext>) -> Self {
-        Self {
-            hook,
-            context: context.into(),
-            packet: None,
-        }
+        Self { hook, context: context.into(), packet: None }
     }
 
     /// Whether the context is the kind the hook carries.

@@ -175,10 +175,7 @@ mod tests {
         let value = serde_json::to_value(&context).unwrap();
         assert_eq!(value["kind"], "state");
         assert_eq!(value["to_state"], "verifying");
-        assert_eq!(
-            serde_json::from_value::<HookContext>(value).unwrap(),
-            context
-        );
+        assert_eq!(serde_json::from_value::<HookContext>(value).unwrap(), context);
         assert_eq!(context.kind(), ContextKind::State);
     }
 
@@ -208,9 +205,7 @@ mod tests {
             "started_at": "2024-03-08T10:30:15Z", "error": "budget exhausted"
         }))
         .unwrap();
-        let HookContext::Workflow(workflow) = &context else {
-            panic!("wrong kind: {context:?}")
-        };
+        let HookContext::Workflow(workflow) = &context else { panic!("wrong kind: {context:?}") };
         assert!(workflow.config.is_null());
         assert_eq!(workflow.error.as_deref(), Some("budget exhausted"));
         assert!(!serde_json::to_string(&context).unwrap().contains("config"));

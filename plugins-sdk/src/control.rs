@@ -8,9 +8,7 @@ use crate::signal::Signal;
 /// How urgently a control message must be handled.
 ///
 /// Ordered from least to most urgent, so `Priority::Urgent > Priority::Normal`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     /// Handle when convenient.
@@ -44,10 +42,7 @@ pub struct Hint {
 impl Hint {
     /// A hint with no timestamp.
     pub fn new(text: impl Into<String>) -> Self {
-        Self {
-            text: text.into(),
-            at: None,
-        }
+        Self { text: text.into(), at: None }
     }
 }
 
@@ -114,10 +109,7 @@ impl Default for Control {
 impl Control {
     /// A default control section carrying `signal`.
     pub fn new(signal: Signal) -> Self {
-        Self {
-            signal,
-            ..Self::default()
-        }
+        Self { signal, ..Self::default() }
     }
 }
 
@@ -168,21 +160,16 @@ mod tests {
         assert_eq!(redirect.new_phase.as_deref(), Some("planning"));
         assert_eq!(redirect.keep_evidence, Some(true));
 
-        let pause: Control = serde_json::from_str(
-            r#"{"signal": "pause", "wait_for": "human_approval", "timeout": 86400}"#,
-        )
-        .unwrap();
+        let pause: Control =
+            serde_json::from_str(r#"{"signal": "pause", "wait_for": "human_approval", "timeout": 86400}"#)
+                .unwrap();
         assert_eq!(pause.wait_for.as_deref(), Some("human_approval"));
         assert_eq!(pause.timeout, Some(86_400));
 
-        let resume: Control = serde_json::from_str(
-            r#"{"signal": "resume", "from_checkpoint": "iteration-5-phase-building"}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            resume.from_checkpoint.as_deref(),
-            Some("iteration-5-phase-building")
-        );
+        let resume: Control =
+            serde_json::from_str(r#"{"signal": "resume", "from_checkpoint": "iteration-5-phase-building"}"#)
+                .unwrap();
+        assert_eq!(resume.from_checkpoint.as_deref(), Some("iteration-5-phase-building"));
     }
 
     #[test]

@@ -24,12 +24,7 @@ pub struct MetricSample {
 impl MetricSample {
     /// A sample without unit or labels.
     pub fn new(name: impl Into<String>, value: f64) -> Self {
-        Self {
-            name: name.into(),
-            value,
-            unit: None,
-            labels: BTreeMap::new(),
-        }
+        Self { name: name.into(), value, unit: None, labels: BTreeMap::new() }
     }
 }
 
@@ -116,37 +111,20 @@ mod tests {
     fn decisions_are_tagged() {
         let cases = [
             (Decision::Continue, json!({"decision": "continue"})),
+            (Decision::Veto { reason: "no".into() }, json!({"decision": "veto", "reason": "no"})),
             (
-                Decision::Veto {
-                    reason: "no".into(),
-                },
-                json!({"decision": "veto", "reason": "no"}),
-            ),
-            (
-                Decision::Modify {
-                    patch: json!({"control": {"signal": "pause"}}),
-                },
+                Decision::Modify { patch: json!({"control": {"signal": "pause"}}) },
                 json!({"decision": "modify", "patch": {"control": {"signal": "pause"}}}),
             ),
+            (Decision::Annotate { notes: vec!["n".into()] }, json!({"decision": "annotate", "notes": ["n"]})),
             (
-                Decision::Annotate {
-                    notes: vec!["n".into()],
-                },
-                json!({"decision": "annotate", "notes": ["n"]}),
-            ),
-            (
-                Decision::Metrics {
-                    samples: vec![MetricSample::new("lint_warnings", 3.0)],
-                },
+                Decision::Metrics { samples: vec![MetricSample::new("lint_warnings", 3.0)] },
                 json!({"decision": "metrics", "samples": [{"name": "lint_warnings", "value": 3.0}]}),
             ),
         ];
         for (decision, expected) in cases {
             assert_eq!(serde_json::to_value(&decision).unwrap(), expected);
-            assert_eq!(
-                serde_json::from_value::<Decision>(expected).unwrap(),
-                decision
-            );
+            assert_eq!(serde_json::from_value::<Decision>(expected).unwrap(), decision);
         }
         assert!(serde_json::from_value::<Decision>(json!({"decision": "explode"})).is_err());
         assert!(serde_json::from_value::<Decision>(json!({"decision": "veto"})).is_err());
@@ -159,9 +137,7 @@ mod tests {
             "samples": [{"name": "scan_ms", "value": 12.5, "unit": "ms", "labels": {"tool": "semgrep"}}]
         }))
         .unwrap();
-        let Decision::Metrics { samples } = &decision else {
-            panic!("{decision:?}")
-        };
+        let Decision::Metrics { samples } = &decision else { panic!("{decision:?}") };
         assert_eq!(samples[0].labels["tool"], "semgrep");
         assert_eq!(samples[0].unit.as_deref(), Some("ms"));
     }
@@ -170,28 +146,20 @@ mod tests {
     fn annotate_appends_notes() {
         let mut packet = packet();
         packet.instructions.notes.push("first".into());
-        Decision::Annotate {
-            notes: vec!["second".into(), "third".into()],
-        }
-        .apply_to(&mut packet)
-        .unwrap();
+        Decision::Annotate { notes: vec!["second".into(), "third".into()] }.apply_to(&mut packet).unwrap();
         assert_eq!(packet.instructions.notes, ["first", "second", "third"]);
     }
 
     #[test]
     fn modify_patches_and_bad_patches_leave_packet_unchanged() {
         let mut packet = packet();
-        Decision::Modify {
-            patch: json!({"instructions": {"primary": "Fix the login bug"}}),
-        }
-        .apply_to(&mut packet)
-        .unwrap();
+        Decision::Modify { patch: json!({"instructions": {"primary": "Fix the login bug"}}) }
+            .apply_to(&mut packet)
+            .unwrap();
         assert_eq!(packet.instructions.primary, "Fix the login bug");
 
         let before = packet.clone();
-        let bad = Decision::Modify {
-            patch: json!({"workflow": {"iteration": "five"}}),
-        };
+        let bad = Decision::Modify { patch: json!({"workflow": {"iteration": "five"}}) };
         assert!(bad.apply_to(&mut packet).is_err());
         assert_eq!(packet, before);
 

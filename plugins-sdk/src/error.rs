@@ -15,16 +15,8 @@ pub struct UnknownName {
 
 impl UnknownName {
     /// Creates the error for `name`, which is not a valid `kind` (e.g. `"hook"`).
-    pub fn new(
-        kind: &'static str,
-        name: impl Into<String>,
-        expected: &'static [&'static str],
-    ) -> Self {
-        Self {
-            kind,
-            name: name.into(),
-            expected,
-        }
+    pub fn new(kind: &'static str, name: impl Into<String>, expected: &'static [&'static str]) -> Self {
+        Self { kind, name: name.into(), expected }
     }
 
     /// What was being parsed: `"hook"`, `"signal"`, `"message signal"` or `"priority"`.
@@ -102,10 +94,7 @@ mod tests {
     #[test]
     fn display_lists_expected_names() {
         let err = UnknownName::new("signal", "stop", &["pause", "resume"]);
-        assert_eq!(
-            err.to_string(),
-            "unknown signal `stop` (expected one of: pause, resume)"
-        );
+        assert_eq!(err.to_string(), "unknown signal `stop` (expected one of: pause, resume)");
         assert_eq!(err.name(), "stop");
         assert_eq!(err.kind(), "signal");
         assert_eq!(err.expected(), &["pause", "resume"]);

@@ -55,11 +55,10 @@ impl Metrics {
 
     /// `tokens_used`, or the sum of input and output tokens when only those are known.
     pub fn total_tokens(&self) -> Option<u64> {
-        self.tokens_used
-            .or(match (self.input_tokens, self.output_tokens) {
-                (None, None) => None,
-                (input, output) => Some(input.unwrap_or(0) + output.unwrap_or(0)),
-            })
+        self.tokens_used.or(match (self.input_tokens, self.output_tokens) {
+            (None, None) => None,
+            (input, output) => Some(input.unwrap_or(0) + output.unwrap_or(0)),
+        })
     }
 }
 
@@ -87,28 +86,16 @@ mod tests {
 
     #[test]
     fn test_results_helpers() {
-        let results = TestResults {
-            passed: 8,
-            failed: 2,
-            skipped: Some(1),
-        };
+        let results = TestResults { passed: 8, failed: 2, skipped: Some(1) };
         assert_eq!(results.total(), 11);
         assert!(!results.all_passed());
-        assert!(
-            TestResults {
-                passed: 3,
-                failed: 0,
-                skipped: None
-            }
-            .all_passed()
-        );
+        assert!(TestResults { passed: 3, failed: 0, skipped: None }.all_passed());
         assert!(!TestResults::default().all_passed());
     }
 
     #[test]
     fn metrics_accept_cost_alias_and_write_cost_usd() {
-        let metrics: Metrics =
-            serde_json::from_str(r#"{"tokens_used": 15000, "cost": 0.45}"#).unwrap();
+        let metrics: Metrics = serde_json::from_str(r#"{"tokens_used": 15000, "cost": 0.45}"#).unwrap();
         assert_eq!(metrics.cost_usd, Some(0.45));
         assert_eq!(
             serde_json::to_value(metrics).unwrap(),
@@ -118,18 +105,10 @@ mod tests {
 
     #[test]
     fn total_tokens_falls_back_to_input_plus_output() {
-        let metrics = Metrics {
-            input_tokens: Some(100),
-            output_tokens: Some(20),
-            ..Metrics::default()
-        };
+        let metrics = Metrics { input_tokens: Some(100), output_tokens: Some(20), ..Metrics::default() };
         assert_eq!(metrics.total_tokens(), Some(120));
         assert_eq!(Metrics::default().total_tokens(), None);
-        let explicit = Metrics {
-            tokens_used: Some(7),
-            input_tokens: Some(100),
-            ..Metrics::default()
-        };
+        let explicit = Metrics { tokens_used: Some(7), input_tokens: Some(100), ..Metrics::default() };
         assert_eq!(explicit.total_tokens(), Some(7));
     }
 

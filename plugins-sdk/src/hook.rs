@@ -133,20 +133,14 @@ impl Hook {
     pub fn can_veto(&self) -> bool {
         matches!(
             self,
-            Hook::WorkflowOnStart
-                | Hook::WorkflowOnIteration
-                | Hook::BeforePhase(_)
-                | Hook::AgentOnInvoke
+            Hook::WorkflowOnStart | Hook::WorkflowOnIteration | Hook::BeforePhase(_) | Hook::AgentOnInvoke
         )
     }
 }
 
 /// Whether `name` can name a phase in a hook: non-empty ASCII letters, digits, `_` or `-`.
 fn is_phase_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 impl FromStr for Hook {
@@ -251,10 +245,7 @@ mod tests {
 
     #[test]
     fn context_kinds_and_veto() {
-        assert_eq!(
-            Hook::WorkflowOnFailure.context_kind(),
-            ContextKind::Workflow
-        );
+        assert_eq!(Hook::WorkflowOnFailure.context_kind(), ContextKind::Workflow);
         assert_eq!(Hook::AFTER_VERIFY.context_kind(), ContextKind::Phase);
         assert_eq!(Hook::AgentOnInvoke.context_kind(), ContextKind::Phase);
         assert_eq!(Hook::StateOnChange.context_kind(), ContextKind::State);

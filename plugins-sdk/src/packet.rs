@@ -209,10 +209,7 @@ mod tests {
         assert_eq!(packet.evidence.metrics.duration_ms, Some(45_000));
         assert_eq!(packet.evidence.metrics.tokens_used, Some(15_000));
         assert_eq!(packet.instructions.constraints.len(), 2);
-        assert_eq!(
-            packet.instructions.next_steps,
-            ["Update TODO.md", "Write tests"]
-        );
+        assert_eq!(packet.instructions.next_steps, ["Update TODO.md", "Write tests"]);
         assert!(packet.instructions.outcomes.is_empty());
     }
 
@@ -305,18 +302,11 @@ mod tests {
         assert_eq!(patched.control.signal, Signal::Redirect);
         assert_eq!(patched.control.new_phase.as_deref(), Some("planning"));
         assert_eq!(patched.control.timeout, Some(7200));
-        assert_eq!(
-            patched.instructions.constraints,
-            ["Do not touch the database schema"]
-        );
+        assert_eq!(patched.instructions.constraints, ["Do not touch the database schema"]);
         assert_eq!(patched.trace_id, None);
         assert_eq!(patched.workflow, packet.workflow);
 
         assert!(packet.with_merge_patch(&json!({"workflow": null})).is_err());
-        assert!(
-            packet
-                .with_merge_patch(&json!({"control": {"signal": "explode"}}))
-                .is_err()
-        );
+        assert!(packet.with_merge_patch(&json!({"control": {"signal": "explode"}})).is_err());
     }
 }

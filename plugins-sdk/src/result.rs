@@ -74,10 +74,7 @@ pub struct ResultReport {
 impl ResultReport {
     /// A report naming `outcome`.
     pub fn new(outcome: impl Into<String>) -> Self {
-        Self {
-            outcome: Some(outcome.into()),
-            ..Self::default()
-        }
+        Self { outcome: Some(outcome.into()), ..Self::default() }
     }
 
     /// The report with `summary` set.
@@ -96,9 +93,7 @@ impl ResultReport {
 
     /// Whether the outcome is one of `allowed` (a report without outcome is always allowed).
     pub fn outcome_allowed<S: AsRef<str>>(&self, allowed: &[S]) -> bool {
-        self.outcome
-            .as_deref()
-            .is_none_or(|outcome| allowed.iter().any(|a| a.as_ref() == outcome))
+        self.outcome.as_deref().is_none_or(|outcome| allowed.iter().any(|a| a.as_ref() == outcome))
     }
 }
 
@@ -110,12 +105,8 @@ mod tests {
     #[test]
     fn brief_example_parses() {
         let report: ResultReport =
-            serde_json::from_str(r#"{"outcome": "verified", "summary": "all 42 tests pass"}"#)
-                .unwrap();
-        assert_eq!(
-            report,
-            ResultReport::new(outcome::VERIFIED).with_summary("all 42 tests pass")
-        );
+            serde_json::from_str(r#"{"outcome": "verified", "summary": "all 42 tests pass"}"#).unwrap();
+        assert_eq!(report, ResultReport::new(outcome::VERIFIED).with_summary("all 42 tests pass"));
         assert_eq!(report.success, None);
     }
 
@@ -133,10 +124,7 @@ mod tests {
         assert_eq!(report.success, Some(false));
         let written = serde_json::to_value(&report).unwrap();
         assert!(written.get("confidence").is_none());
-        assert_eq!(
-            serde_json::to_string(&ResultReport::default()).unwrap(),
-            "{}"
-        );
+        assert_eq!(serde_json::to_string(&ResultReport::default()).unwrap(), "{}");
     }
 
     #[test]
@@ -146,24 +134,14 @@ mod tests {
         assert!(!ResultReport::new("build_success").outcome_allowed(&allowed));
         assert!(ResultReport::default().outcome_allowed(&allowed));
         let from_packet: Vec<String> = vec!["plan_complete".into()];
-        assert!(
-            ResultReport::new("plan_complete")
-                .with_details(json!({}))
-                .outcome_allowed(&from_packet)
-        );
+        assert!(ResultReport::new("plan_complete").with_details(json!({})).outcome_allowed(&from_packet));
     }
 
     #[test]
     fn env_names() {
         assert_eq!(
             env::ALL,
-            [
-                "RALPH_RUN_ID",
-                "RALPH_STEP",
-                "RALPH_PROMPT_FILE",
-                "RALPH_PACKET_FILE",
-                "RALPH_RESULT_FILE"
-            ]
+            ["RALPH_RUN_ID", "RALPH_STEP", "RALPH_PROMPT_FILE", "RALPH_PACKET_FILE", "RALPH_RESULT_FILE"]
         );
     }
 }

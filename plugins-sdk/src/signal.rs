@@ -105,32 +105,19 @@ mod tests {
     #[test]
     fn halting_signals() {
         let halting: Vec<_> = Signal::ALL.iter().filter(|s| s.halts_step()).collect();
-        assert_eq!(
-            halting,
-            [&Signal::Pause, &Signal::Interrupt, &Signal::Redirect]
-        );
+        assert_eq!(halting, [&Signal::Pause, &Signal::Interrupt, &Signal::Redirect]);
     }
 
     #[test]
     fn message_signals_round_trip() {
         for &signal in MessageSignal::ALL {
             let json = serde_json::to_string(&signal).unwrap();
-            assert_eq!(
-                serde_json::from_str::<MessageSignal>(&json).unwrap(),
-                signal
-            );
+            assert_eq!(serde_json::from_str::<MessageSignal>(&json).unwrap(), signal);
             assert_eq!(signal.to_string().parse::<MessageSignal>().unwrap(), signal);
         }
         assert_eq!(
             MessageSignal::NAMES,
-            [
-                "heartbeat",
-                "progress",
-                "checkpoint",
-                "decision",
-                "error",
-                "complete"
-            ]
+            ["heartbeat", "progress", "checkpoint", "decision", "error", "complete"]
         );
     }
 }

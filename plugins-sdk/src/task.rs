@@ -15,10 +15,7 @@ pub struct Message {
 impl Message {
     /// A message from `role`.
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Self {
-            role: role.into(),
-            content: content.into(),
-        }
+        Self { role: role.into(), content: content.into() }
     }
 }
 
@@ -112,20 +109,8 @@ mod tests {
     fn failures_are_filtered_by_task() {
         let context = TaskContext {
             failure_history: vec![
-                Failure {
-                    task: "a".into(),
-                    attempt: 1,
-                    error: "x".into(),
-                    step: None,
-                    class: None,
-                },
-                Failure {
-                    task: "b".into(),
-                    attempt: 1,
-                    error: "y".into(),
-                    step: None,
-                    class: None,
-                },
+                Failure { task: "a".into(), attempt: 1, error: "x".into(), step: None, class: None },
+                Failure { task: "b".into(), attempt: 1, error: "y".into(), step: None, class: None },
                 Failure {
                     task: "a".into(),
                     attempt: 2,
@@ -142,10 +127,7 @@ mod tests {
 
     #[test]
     fn empty_context_serializes_as_empty_object() {
-        assert_eq!(
-            serde_json::to_string(&TaskContext::default()).unwrap(),
-            "{}"
-        );
+        assert_eq!(serde_json::to_string(&TaskContext::default()).unwrap(), "{}");
         let parsed: TaskContext = serde_json::from_str(r#"{"future_field": 1}"#).unwrap();
         assert_eq!(parsed, TaskContext::default());
     }

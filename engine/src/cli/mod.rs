@@ -30,7 +30,14 @@ pub struct Cli {
     pub color: ColorChoice,
 
     /// The project directory: where `ralph.yaml`, prompts and `workflows/` are found.
-    #[arg(short = 'C', long = "project-dir", global = true, value_name = "DIR", env = "RALPH_PROJECT_DIR", default_value = ".")]
+    #[arg(
+        short = 'C',
+        long = "project-dir",
+        global = true,
+        value_name = "DIR",
+        env = "RALPH_PROJECT_DIR",
+        default_value = "."
+    )]
     pub project_dir: PathBuf,
 
     /// The command to run.
@@ -141,7 +148,10 @@ pub fn main() -> ExitCode {
         ColorChoice::Never => false,
         ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    let env = Env { project_dir: cli.project_dir.clone(), styles: if color { Styles::colored() } else { Styles::plain() } };
+    let env = Env {
+        project_dir: cli.project_dir.clone(),
+        styles: if color { Styles::colored() } else { Styles::plain() },
+    };
     match run(cli.command, &env) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

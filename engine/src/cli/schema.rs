@@ -43,7 +43,9 @@ pub fn text(which: Which) -> String {
 pub fn run(args: &SchemaArgs) -> anyhow::Result<u8> {
     let text = text(args.which);
     match &args.output {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))?,
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))?
+        }
         None => print!("{text}"),
     }
     Ok(EXIT_OK)

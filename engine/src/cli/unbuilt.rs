@@ -191,7 +191,9 @@ pub struct InspectArgs {
 /// Which capability each verb is waiting for, and the issue that builds it.
 fn missing(command: &Command) -> (&'static str, &'static str, u32) {
     match command {
-        Command::Loop(_) | Command::Init(_) => ("loop", "running workflows (agents, prompts, packets, tasks)", 3),
+        Command::Loop(_) | Command::Init(_) => {
+            ("loop", "running workflows (agents, prompts, packets, tasks)", 3)
+        }
         Command::Status(_) => ("status", "durable runs and live control", 5),
         Command::Logs(_) => ("logs", "durable runs (the run journal)", 5),
         Command::Reset(_) => ("reset", "durable runs (the run store)", 5),
@@ -220,6 +222,8 @@ pub fn run(command: &Command, env: &Env) -> anyhow::Result<u8> {
         style.render(),
         style.render_reset()
     );
-    eprintln!("note: what works today: `ralph-loop workflow validate | visualize | list`, `ralph-loop schema`, `ralph-loop completions`");
+    eprintln!(
+        "note: what works today: `ralph-loop workflow validate | visualize | list`, `ralph-loop schema`, `ralph-loop completions`"
+    );
     Ok(EXIT_USAGE)
 }

@@ -87,9 +87,13 @@ fn describe_plan(validation: &Validation) -> String {
     match (&validation.plan, validation.document.as_ref().and_then(|d| d.workflow.as_ref())) {
         (Some(plan), Some(_)) => {
             let (noun, count) = match plan.kind {
-                crate::workflow::model::WorkflowKind::StateMachine => ("state", plan.nodes().filter(|(_, n)| !matches!(n.role, plan::NodeRole::Stop)).count()),
+                crate::workflow::model::WorkflowKind::StateMachine => {
+                    ("state", plan.nodes().filter(|(_, n)| !matches!(n.role, plan::NodeRole::Stop)).count())
+                }
                 crate::workflow::model::WorkflowKind::Dag => ("node", plan.nodes().count()),
-                crate::workflow::model::WorkflowKind::Saga => ("step", plan.nodes().filter(|(_, n)| matches!(n.role, plan::NodeRole::Step)).count()),
+                crate::workflow::model::WorkflowKind::Saga => {
+                    ("step", plan.nodes().filter(|(_, n)| matches!(n.role, plan::NodeRole::Step)).count())
+                }
             };
             format!("{}, {}", plan.kind.as_str(), plural(count, noun))
         }
@@ -163,7 +167,9 @@ pub fn visualize(args: &VisualizeArgs, env: &Env) -> anyhow::Result<u8> {
         DiagramFormat::Json => format!("{}\n", serde_json::to_string_pretty(&plan.to_json())?),
     };
     match &args.output {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))?,
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))?
+        }
         None => print!("{text}"),
     }
     Ok(EXIT_OK)
@@ -186,11 +192,14 @@ pub fn list(args: &ListArgs, env: &Env) -> anyhow::Result<u8> {
     files.sort();
     let mut rows = Vec::new();
     for file in &files {
-        let loaded = load_path(file, SchemaKind::Config).with_context(|| format!("cannot read `{}`", file.display()))?;
+        let loaded = load_path(file, SchemaKind::Config)
+            .with_context(|| format!("cannot read `{}`", file.display()))?;
         let doc = loaded.document.as_ref();
         let kind = doc.and_then(|d| d.workflow.as_ref()).map_or("-", |w| w.effective_kind().as_str());
         let description = doc
-            .and_then(|d| d.description.clone().or_else(|| d.workflow.as_ref().and_then(|w| w.description.clone())))
+            .and_then(|d| {
+                d.description.clone().or_else(|| d.workflow.as_ref().and_then(|w| w.description.clone()))
+            })
             .unwrap_or_default();
         let name = workflow_name(doc, file);
         rows.push((file.clone(), name, kind, description, loaded.has_errors()));

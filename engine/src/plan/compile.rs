@@ -34,7 +34,11 @@ fn implicit_agent(doc: &Document, state: &str) -> Option<String> {
     vocabulary::phase_role(state).map(str::to_owned).or_else(|| Some(state.to_owned()))
 }
 
-fn state_machine(doc: &Document, workflow: &Workflow, cond: &dyn Fn(&Option<String>) -> Option<Condition>) -> Plan {
+fn state_machine(
+    doc: &Document,
+    workflow: &Workflow,
+    cond: &dyn Fn(&Option<String>) -> Option<Condition>,
+) -> Plan {
     let mut plan = Plan::new(WorkflowKind::StateMachine);
     let states = &workflow.states;
     let with_transitions: HashSet<&str> = workflow.transitions.iter().map(|t| t.from.as_str()).collect();
@@ -63,13 +67,27 @@ fn state_machine(doc: &Document, workflow: &Workflow, cond: &dyn Fn(&Option<Stri
             agents.extend(implicit_agent(doc, id));
         }
         let require_all = state.and_then(|s| s.require_all).unwrap_or(true);
-        plan.add(PlanNode { id: id.to_owned(), role: NodeRole::State { kind, terminal, require_all }, agents, condition: None });
+        plan.add(PlanNode {
+            id: id.to_owned(),
+            role: NodeRole::State { kind, terminal, require_all },
+            agents,
+            condition: None,
+        });
     }
-    plan.initial = workflow.initial.as_deref().and_then(|i| plan.node(i)).or_else(|| states.first().and_then(|s| plan.node(s.id())));
+    plan.initial = workflow
+        .initial
+        .as_deref()
+        .and_then(|i| plan.node(i))
+        .or_else(|| states.first().and_then(|s| plan.node(s.id())));
     let mut stop = None;
     let mut stop_node = |plan: &mut Plan| {
         *stop.get_or_insert_with(|| {
-            plan.add(PlanNode { id: STOP_TARGET.to_owned(), role: NodeRole::Stop, agents: Vec::new(), condition: None })
+            plan.add(PlanNode {
+                id: STOP_TARGET.to_owned(),
+                role: NodeRole::Stop,
+                agents: Vec::new(),
+                condition: None,
+            })
         })
     };
     let mut order = 0;
@@ -77,7 +95,11 @@ fn state_machine(doc: &Document, workflow: &Workflow, cond: &dyn Fn(&Option<Stri
     for t in &workflow.transitions {
         let Some(from) = plan.node(&t.from) else { continue };
         let target = |plan: &mut Plan, name: &str, stop_node: &mut dyn FnMut(&mut Plan) -> _| {
-            if name == STOP_TARGET && plan.node(name).is_none() { Some(stop_node(plan)) } else { plan.node(name) }
+            if name == STOP_TARGET && plan.node(name).is_none() {
+                Some(stop_node(plan))
+            } else {
+                plan.node(name)
+            }
         };
         if let Some(to) = target(&mut plan, &t.to, &mut stop_node) {
             let condition = cond(&t.condition).or_else(|| condition::compile("success", &|_| false).ok());
@@ -141,7 +163,12 @@ fn saga(doc: &Document, workflow: &Workflow) -> Plan {
     let mut steps = Vec::new();
     let mut compensations = Vec::new();
     for step in &workflow.steps {
-        steps.push(plan.add(PlanNode { id: step.name.clone(), role: NodeRole::Step, agents: vec![step.action.clone()], condition: None }));
+        steps.push(plan.add(PlanNode {
+            id: step.name.clone(),
+            role: NodeRole::Step,
+            agents: vec![step.action.clone()],
+            condition: None,
+        }));
         compensations.push(step.compensate.as_ref().map(|c| {
             plan.add(PlanNode {
                 id: format!("{}.compensate", step.name),
@@ -157,7 +184,12 @@ fn saga(doc: &Document, workflow: &Workflow) -> Plan {
         .map(|c| c.on_failure.as_slice().iter().map(|a| a.name().to_owned()).collect())
         .unwrap_or_default();
     let final_node = (!final_actions.is_empty()).then(|| {
-        plan.add(PlanNode { id: "compensation.on_failure".into(), role: NodeRole::FinalCompensation, agents: final_actions, condition: None })
+        plan.add(PlanNode {
+            id: "compensation.on_failure".into(),
+            role: NodeRole::FinalCompensation,
+            agents: final_actions,
+            condition: None,
+        })
     });
     plan.initial = steps.first().copied();
     for pair in steps.windows(2) {

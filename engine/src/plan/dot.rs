@@ -46,7 +46,9 @@ pub fn render(plan: &Plan, name: &str) -> String {
                 "shape=hexagon, style=solid".to_owned()
             }
             NodeRole::Stop => "shape=octagon, style=solid".to_owned(),
-            NodeRole::Compensation { .. } | NodeRole::FinalCompensation => "style=\"rounded,dashed\"".to_owned(),
+            NodeRole::Compensation { .. } | NodeRole::FinalCompensation => {
+                "style=\"rounded,dashed\"".to_owned()
+            }
             _ => String::new(),
         };
         let sep = if attrs.is_empty() { "" } else { ", " };
@@ -54,7 +56,11 @@ pub fn render(plan: &Plan, name: &str) -> String {
     }
     for (from, to, edge) in plan.edges() {
         let mut attrs: Vec<String> = Vec::new();
-        if let Some(label) = edge_label(edge).filter(|l| !(edge.kind == EdgeKind::Transition && l == "success" && edge.condition.as_ref().is_some_and(|c| c.source == "success"))) {
+        if let Some(label) = edge_label(edge).filter(|l| {
+            !(edge.kind == EdgeKind::Transition
+                && l == "success"
+                && edge.condition.as_ref().is_some_and(|c| c.source == "success"))
+        }) {
             attrs.push(format!("label={}", quote(&label)));
         }
         match edge.kind {

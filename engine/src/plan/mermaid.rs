@@ -8,8 +8,11 @@ use crate::workflow::model::WorkflowKind;
 /// Mermaid identifiers are letters, digits and `_`; anything else is replaced, and the original
 /// name is kept as the node's label.
 fn ident(id: &str) -> String {
-    let mut out: String = id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
-    if out.chars().next().is_none_or(|c| c.is_ascii_digit()) || matches!(out.as_str(), "end" | "graph" | "state" | "style" | "class" | "direction") {
+    let mut out: String =
+        id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    if out.chars().next().is_none_or(|c| c.is_ascii_digit())
+        || matches!(out.as_str(), "end" | "graph" | "state" | "style" | "class" | "direction")
+    {
         out.insert_str(0, "n_");
     }
     out
@@ -47,7 +50,11 @@ fn state_diagram(plan: &Plan) -> String {
             NodeRole::State { kind, .. } => {
                 if !node.agents.is_empty() {
                     label = format!("{} ({})", node.id, node.agents.join(", "));
-                } else if matches!(kind, crate::workflow::model::StateKind::Human | crate::workflow::model::StateKind::HumanInTheLoop) {
+                } else if matches!(
+                    kind,
+                    crate::workflow::model::StateKind::Human
+                        | crate::workflow::model::StateKind::HumanInTheLoop
+                ) {
                     label = format!("{} (human)", node.id);
                 }
             }
@@ -65,7 +72,9 @@ fn state_diagram(plan: &Plan) -> String {
             (EdgeKind::Next, _) => {
                 let _ = writeln!(out, "{arrow}");
             }
-            (EdgeKind::Transition, Some(l)) if l == "success" && edge.condition.as_ref().is_some_and(|c| c.source == "success") => {
+            (EdgeKind::Transition, Some(l))
+                if l == "success" && edge.condition.as_ref().is_some_and(|c| c.source == "success") =>
+            {
                 let _ = writeln!(out, "{arrow}");
             }
             (_, Some(label)) => {
@@ -89,7 +98,11 @@ fn flowchart(plan: &Plan) -> String {
     for (_, node) in plan.nodes() {
         let id = ident(&node.id);
         let agents = node.agents.join(", ");
-        let label = if agents.is_empty() || agents == node.id { node.id.clone() } else { format!("{}<br/>{agents}", node.id) };
+        let label = if agents.is_empty() || agents == node.id {
+            node.id.clone()
+        } else {
+            format!("{}<br/>{agents}", node.id)
+        };
         let label = match &node.condition {
             Some(c) => format!("{label}<br/>if {}", c.source.trim()),
             None => label,
@@ -98,15 +111,22 @@ fn flowchart(plan: &Plan) -> String {
             NodeRole::Compensation { .. } | NodeRole::FinalCompensation => ("([\"", "\"])"),
             _ => ("[\"", "\"]"),
         };
-        let _ = writeln!(out, "    {id}{}{}{}", shape.0, text(&label).replace("#60;br/#62;", "<br/>"), shape.1);
+        let _ =
+            writeln!(out, "    {id}{}{}{}", shape.0, text(&label).replace("#60;br/#62;", "<br/>"), shape.1);
     }
     for (from, to, edge) in plan.edges() {
         let dashed = matches!(edge.kind, EdgeKind::Compensate | EdgeKind::Rollback);
         let continue_label = match (&from.role, edge.kind) {
-            (NodeRole::Node { continue_on }, EdgeKind::Dependency) if !continue_on.is_empty() => Some(format!(
-                "also on {}",
-                continue_on.iter().map(|c| format!("{c:?}").to_lowercase()).collect::<Vec<_>>().join(", ")
-            )),
+            (NodeRole::Node { continue_on }, EdgeKind::Dependency) if !continue_on.is_empty() => {
+                Some(format!(
+                    "also on {}",
+                    continue_on
+                        .iter()
+                        .map(|c| format!("{c:?}").to_lowercase())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
             _ => None,
         };
         let label = edge_label(edge).or(continue_label);

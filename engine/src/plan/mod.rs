@@ -148,10 +148,8 @@ impl Plan {
     /// Every edge as `(from, to, edge)`, in a stable order: by source in file order, then by
     /// evaluation order.
     pub fn edges(&self) -> Vec<(&PlanNode, &PlanNode, &PlanEdge)> {
-        let mut edges: Vec<_> = (&self.graph)
-            .edge_references()
-            .map(|e| (e.source(), e.target(), e.weight()))
-            .collect();
+        let mut edges: Vec<_> =
+            (&self.graph).edge_references().map(|e| (e.source(), e.target(), e.weight())).collect();
         edges.sort_by_key(|(s, t, e)| (s.index(), e.order, t.index()));
         edges.into_iter().map(|(s, t, e)| (&self.graph[s], &self.graph[t], e)).collect()
     }
@@ -165,7 +163,8 @@ impl Plan {
 
     /// The plan as JSON: nodes and edges, for `visualize --format json` and tests.
     pub fn to_json(&self) -> serde_json::Value {
-        let nodes: Vec<_> = self.nodes().map(|(_, n)| serde_json::to_value(n).expect("plan nodes serialize")).collect();
+        let nodes: Vec<_> =
+            self.nodes().map(|(_, n)| serde_json::to_value(n).expect("plan nodes serialize")).collect();
         let edges: Vec<_> = self
             .edges()
             .into_iter()

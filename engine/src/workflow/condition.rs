@@ -142,7 +142,12 @@ pub fn compile(text: &str, named: &dyn Fn(&str) -> bool) -> Result<Condition, Co
     let mut names: Vec<String> =
         expr.undeclared_variables(false).into_iter().filter(|n| !known.contains(n.as_str())).collect();
     names.sort();
-    Ok(Condition { source: text.to_owned(), kind: ConditionKind::Expression, expression: Some(rewritten), names })
+    Ok(Condition {
+        source: text.to_owned(),
+        kind: ConditionKind::Expression,
+        expression: Some(rewritten),
+        names,
+    })
 }
 
 fn describe_error(err: &Error) -> String {
@@ -170,7 +175,9 @@ fn desugar(text: &str) -> Result<String, ConditionError> {
                 j += 1;
             }
             if !matches!(chars.get(j), Some('\'' | '"')) {
-                return Err(ConditionError { message: "`=~` must be followed by a quoted regular expression".into() });
+                return Err(ConditionError {
+                    message: "`=~` must be followed by a quoted regular expression".into(),
+                });
             }
             let end = string_end(&chars, j)?;
             out.push_str(" is matching(");
@@ -209,7 +216,9 @@ fn desugar(text: &str) -> Result<String, ConditionError> {
                         (format!("{word:?}"), end)
                     }
                     None => {
-                        return Err(ConditionError { message: format!("`{word}:` needs a pattern after it") });
+                        return Err(ConditionError {
+                            message: format!("`{word}:` needs a pattern after it"),
+                        });
                     }
                 };
                 out.push_str(&format!("{word}({argument})"));
@@ -255,22 +264,23 @@ fn file_changed(state: &State<'_, '_>, pattern: String) -> Result<bool, Error> {
         .build()
         .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("bad glob `{pattern}`: {e}")))?
         .compile_matcher();
-    Ok(evidence_files(state).iter().any(|f| {
-        glob.is_match(f) || std::path::Path::new(f).file_name().is_some_and(|n| glob.is_match(n))
-    }))
+    Ok(evidence_files(state)
+        .iter()
+        .any(|f| glob.is_match(f) || std::path::Path::new(f).file_name().is_some_and(|n| glob.is_match(n))))
 }
 
 fn file_contains(state: &State<'_, '_>, needle: String) -> bool {
-    let dir = state.lookup("workdir").and_then(|v| v.as_str().map(std::path::PathBuf::from)).unwrap_or_default();
+    let dir =
+        state.lookup("workdir").and_then(|v| v.as_str().map(std::path::PathBuf::from)).unwrap_or_default();
     evidence_files(state).iter().any(|f| {
-        f.contains(&needle)
-            || std::fs::read_to_string(dir.join(f)).is_ok_and(|text| text.contains(&needle))
+        f.contains(&needle) || std::fs::read_to_string(dir.join(f)).is_ok_and(|text| text.contains(&needle))
     })
 }
 
 fn matching(value: String, pattern: String) -> Result<bool, Error> {
-    let regex = regex::Regex::new(&pattern)
-        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("bad regular expression `{pattern}`: {e}")))?;
+    let regex = regex::Regex::new(&pattern).map_err(|e| {
+        Error::new(ErrorKind::InvalidOperation, format!("bad regular expression `{pattern}`: {e}"))
+    })?;
     Ok(regex.is_match(&value))
 }
 
@@ -306,7 +316,12 @@ impl Evaluator {
         self.holds_nested(condition, &Arc::new(scope.clone()), 0)
     }
 
-    fn holds_nested(&self, condition: &Condition, scope: &Arc<Scope>, depth: usize) -> Result<bool, ConditionError> {
+    fn holds_nested(
+        &self,
+        condition: &Condition,
+        scope: &Arc<Scope>,
+        depth: usize,
+    ) -> Result<bool, ConditionError> {
         if depth > MAX_NESTING {
             return Err(ConditionError { message: "named conditions refer to each other in a cycle".into() });
         }
@@ -322,10 +337,15 @@ impl Evaluator {
             ConditionKind::Expression => {
                 let text = condition.expression.as_deref().unwrap_or("false");
                 let env = environment();
-                let expr = env.compile_expression(text).map_err(|e| ConditionError { message: describe_error(&e) })?;
-                let root = Value::from_object(ScopeObject { scope: scope.clone(), evaluator: self.clone(), depth });
+                let expr = env
+                    .compile_expression(text)
+                    .map_err(|e| ConditionError { message: describe_error(&e) })?;
+                let root =
+                    Value::from_object(ScopeObject { scope: scope.clone(), evaluator: self.clone(), depth });
                 expr.eval(root)
-                    .map_err(|e| ConditionError { message: format!("`{}` failed: {}", condition.source, describe_error(&e)) })?
+                    .map_err(|e| ConditionError {
+                        message: format!("`{}` failed: {}", condition.source, describe_error(&e)),
+                    })?
                     .is_true()
             }
         })
@@ -365,7 +385,9 @@ impl Object for ScopeObject {
             return None;
         }
         if let Some(named) = self.evaluator.named.get(name) {
-            return Some(Value::from(self.evaluator.holds_nested(named, &self.scope, self.depth + 1).unwrap_or(false)));
+            return Some(Value::from(
+                self.evaluator.holds_nested(named, &self.scope, self.depth + 1).unwrap_or(false),
+            ));
         }
         Some(Value::from(outcome_holds(name, &self.scope)))
     }
@@ -405,10 +427,16 @@ mod tests {
         let c = compile("file_changed: '*.py' and not file_changed: 'test_*'", &none).unwrap();
         assert_eq!(c.expression.as_deref(), Some("file_changed('*.py') and not file_changed('test_*')"));
         let mut s = scope(true, None);
-        s.variables.insert("evidence".into(), Value::from(minijinja::value::Serde(serde_json::json!({"files_changed": ["src/app.py"]}))));
+        s.variables.insert(
+            "evidence".into(),
+            Value::from(minijinja::value::Serde(serde_json::json!({"files_changed": ["src/app.py"]}))),
+        );
         let ev = Evaluator::default();
         assert!(ev.holds(&c, &s).unwrap());
-        s.variables.insert("evidence".into(), Value::from(minijinja::value::Serde(serde_json::json!({"files_changed": ["src/test_app.py"]}))));
+        s.variables.insert(
+            "evidence".into(),
+            Value::from(minijinja::value::Serde(serde_json::json!({"files_changed": ["src/test_app.py"]}))),
+        );
         assert!(!ev.holds(&c, &s).unwrap());
 
         let c = compile("branch == 'main' and tag =~ 'v.*'", &none).unwrap();

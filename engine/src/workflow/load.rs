@@ -82,7 +82,9 @@ pub fn load_path(path: &Path, kind: SchemaKind) -> std::io::Result<LoadedFile> {
             let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
             let line = valid.iter().filter(|b| **b == b'\n').count() as u32 + 1;
             let source = SourceFile::new(path, String::from_utf8_lossy(err.as_bytes()).into_owned());
-            let col = String::from_utf8_lossy(valid).rsplit('\n').next().map_or(0, |l| l.chars().count()) as u32 + 1;
+            let col = String::from_utf8_lossy(valid).rsplit('\n').next().map_or(0, |l| l.chars().count())
+                as u32
+                + 1;
             let d = Diagnostic::error("invalid-utf8", "the file is not valid UTF-8")
                 .located(path, Span::on_line(crate::source::Pos { line, col }, 1))
                 .note("workflow files are UTF-8 text");
@@ -141,7 +143,9 @@ pub fn load_source(source: SourceFile, kind: SchemaKind) -> LoadedFile {
                     )
                     .at(FieldPath::root().key("version"))
                     .expected(format!("`version: {}`", Document::LATEST_VERSION))
-                    .note("a newer ralph-loop may read this file; upgrade it, or write the file for version 1");
+                    .note(
+                        "a newer ralph-loop may read this file; upgrade it, or write the file for version 1",
+                    );
                     file.place(&mut d);
                     file.diagnostics.push(d);
                 }
@@ -187,7 +191,8 @@ fn prune(node: &mut Node, path: &[Segment]) {
 }
 
 fn looks_like_github_actions(root: &Node) -> bool {
-    root.get("jobs").is_some() && (root.get("on").is_some() || root.get("runs-on").is_some() || root.get("name").is_some())
+    root.get("jobs").is_some()
+        && (root.get("on").is_some() || root.get("runs-on").is_some() || root.get("name").is_some())
         && root.get("workflow").is_none()
 }
 
@@ -208,9 +213,15 @@ mod tests {
         );
         eprintln!("{out}");
         for needle in [
-            "w.yaml:2:9", "help: did you mean `state_machine`?", "w.yaml:5:7", "did you mean `type`?",
-            "workflow.transitions[0].condition", "invalid-duration", "did you mean `claude`?",
-            "did you mean `exponential_backoff`?", "retry.default.max_attempts",
+            "w.yaml:2:9",
+            "help: did you mean `state_machine`?",
+            "w.yaml:5:7",
+            "did you mean `type`?",
+            "workflow.transitions[0].condition",
+            "invalid-duration",
+            "did you mean `claude`?",
+            "did you mean `exponential_backoff`?",
+            "retry.default.max_attempts",
         ] {
             assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
         }

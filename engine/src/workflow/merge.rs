@@ -20,8 +20,19 @@ pub fn merge(config: &Document, workflow: &Document) -> Document {
         };
     }
     replace!(
-        version, name, description, project, loop_settings, logging, plugins, workflow,
-        circuit_breaker, compensation, observability, notifications, state
+        version,
+        name,
+        description,
+        project,
+        loop_settings,
+        logging,
+        plugins,
+        workflow,
+        circuit_breaker,
+        compensation,
+        observability,
+        notifications,
+        state
     );
     for (name, agent) in &workflow.agents {
         merged.agents.insert(name.clone(), agent.clone());
@@ -60,8 +71,10 @@ mod tests {
         let mut config = Document::default();
         config.agents.insert("builder".into(), Agent { model: Some("opus".into()), ..Agent::default() });
         config.agents.insert("verifier".into(), Agent::default());
-        config.loop_settings = Some(LoopSettings { max_iterations: Some(10), auto_commit: Some(true), ..Default::default() });
-        config.retry = Some(RetrySection::Single(RetryPolicy { max_attempts: Some(3), ..Default::default() }));
+        config.loop_settings =
+            Some(LoopSettings { max_iterations: Some(10), auto_commit: Some(true), ..Default::default() });
+        config.retry =
+            Some(RetrySection::Single(RetryPolicy { max_attempts: Some(3), ..Default::default() }));
         let mut workflow = Document::default();
         workflow.agents.insert("builder".into(), Agent { model: Some("sonnet".into()), ..Agent::default() });
         workflow.loop_settings = Some(LoopSettings { max_iterations: Some(5), ..Default::default() });

@@ -3,15 +3,15 @@
 //! **Architecture invariant:** this module knows nothing about agents' processes, the store,
 //! plugins' runtime or telemetry. It turns text into a model and diagnostics, nothing more.
 
-pub mod path;
-pub mod yaml;
+pub mod condition;
+pub mod load;
+pub mod merge;
 pub mod model;
+pub mod path;
 pub mod schema;
+pub mod semantic;
 pub mod structure;
 pub mod suggest;
-pub mod load;
-pub mod condition;
-pub mod vocabulary;
-pub mod merge;
-pub mod semantic;
 pub mod validate;
+pub mod vocabulary;
+pub mod yaml;

@@ -65,6 +65,11 @@ impl FieldPath {
         self.0.push(segment);
     }
 
+    /// Removes the last segment in place.
+    pub fn pop(&mut self) -> Option<Segment> {
+        self.0.pop()
+    }
+
     /// Whether this is the document root.
     pub fn is_root(&self) -> bool {
         self.0.is_empty()
@@ -79,8 +84,8 @@ impl fmt::Display for FieldPath {
         for (i, segment) in self.0.iter().enumerate() {
             match segment {
                 Segment::Key(key) => {
-                    let plain = !key.is_empty()
-                        && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+                    let plain =
+                        !key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
                     if !plain {
                         write!(f, "[{key:?}]")?;
                     } else if i == 0 {

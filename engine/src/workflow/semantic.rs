@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 
 use super::condition::{self, Condition, ConditionKind};
 use super::model::{
-    Action, AgentKind, Backend, Document, OneOrMany, OnFailure, PluginsSection, PolicyRef, RetryPolicy,
+    Action, AgentKind, Backend, Document, OnFailure, OneOrMany, PluginsSection, PolicyRef, RetryPolicy,
     StateKind, Strategy, Workflow, WorkflowKind,
 };
 use super::path::FieldPath;
@@ -125,7 +125,8 @@ impl<'a> Checker<'a> {
         if self.agent_defined(name) {
             return;
         }
-        let known: Vec<&str> = self.doc.agents.keys().chain(self.doc.chains.keys()).map(String::as_str).collect();
+        let known: Vec<&str> =
+            self.doc.agents.keys().chain(self.doc.chains.keys()).map(String::as_str).collect();
         let mut d = Diagnostic::error("undefined-agent", format!("agent `{name}` is not defined"))
             .at(path)
             .suggest(did_you_mean(name, known.iter().copied()))
@@ -166,9 +167,12 @@ impl<'a> Checker<'a> {
         let builtins = vocabulary::BUILTIN_ACTIONS.iter().map(|(n, _)| *n);
         if let Some(close) = did_you_mean(name, builtins.chain(states.iter().copied())) {
             self.out.push(
-                Diagnostic::error("unknown-action", format!("`{name}` is not a built-in action, a state or an agent"))
-                    .at(path)
-                    .suggest(Some(close)),
+                Diagnostic::error(
+                    "unknown-action",
+                    format!("`{name}` is not a built-in action, a state or an agent"),
+                )
+                .at(path)
+                .suggest(Some(close)),
             );
             return;
         }
@@ -239,14 +243,21 @@ impl<'a> Checker<'a> {
         let order: Vec<&str> = self.conditions.keys().map(String::as_str).collect();
         if let Some(cycle) = find_cycle(&order, &edges) {
             self.out.push(
-                Diagnostic::error("condition-cycle", format!("named conditions refer to each other in a cycle: {}", cycle.join(" → ")))
-                    .at(root().key("conditions").key(cycle[0])),
+                Diagnostic::error(
+                    "condition-cycle",
+                    format!("named conditions refer to each other in a cycle: {}", cycle.join(" → ")),
+                )
+                .at(root().key("conditions").key(cycle[0])),
             );
         }
     }
 
     fn policy_names(&self) -> Vec<&str> {
-        self.doc.retry.as_ref().map(|r| r.policies().into_iter().map(|(n, _)| n).collect()).unwrap_or_default()
+        self.doc
+            .retry
+            .as_ref()
+            .map(|r| r.policies().into_iter().map(|(n, _)| n).collect())
+            .unwrap_or_default()
     }
 
     fn policy_ref(&mut self, policy: &PolicyRef, path: FieldPath) {
@@ -254,9 +265,10 @@ impl<'a> Checker<'a> {
             PolicyRef::Named(name) => {
                 let names = self.policy_names();
                 if !names.contains(&name.as_str()) {
-                    let d = Diagnostic::error("unknown-policy", format!("retry policy `{name}` is not defined"))
-                        .at(path)
-                        .suggest(did_you_mean(name, names.iter().copied()));
+                    let d =
+                        Diagnostic::error("unknown-policy", format!("retry policy `{name}` is not defined"))
+                            .at(path)
+                            .suggest(did_you_mean(name, names.iter().copied()));
                     let d = if names.is_empty() {
                         d.note("define it under `retry:`")
                     } else {
@@ -287,20 +299,28 @@ impl<'a> Checker<'a> {
                         if let Some(other) = classes.insert(class, field) {
                             if other != field {
                                 self.out.push(
-                                    Diagnostic::error("conflicting-fields", format!("failure class `{class}` is both retried and not retryable"))
-                                        .at(path.key(field).index(i)),
+                                    Diagnostic::error(
+                                        "conflicting-fields",
+                                        format!("failure class `{class}` is both retried and not retryable"),
+                                    )
+                                    .at(path.key(field).index(i)),
                                 );
                             }
                         }
                     }
                     None => self.out.push(
-                        Diagnostic::error("unknown-failure-class", format!("`{name}` is not a failure class"))
-                            .at(path.key(field).index(i))
-                            .expected(format!(
-                                "one of {}",
-                                backticked(&vocabulary::FAILURE_CLASSES.iter().map(|(c, _)| *c).collect::<Vec<_>>())
-                            ))
-                            .suggest(did_you_mean(name, vocabulary::failure_class_names())),
+                        Diagnostic::error(
+                            "unknown-failure-class",
+                            format!("`{name}` is not a failure class"),
+                        )
+                        .at(path.key(field).index(i))
+                        .expected(format!(
+                            "one of {}",
+                            backticked(
+                                &vocabulary::FAILURE_CLASSES.iter().map(|(c, _)| *c).collect::<Vec<_>>()
+                            )
+                        ))
+                        .suggest(did_you_mean(name, vocabulary::failure_class_names())),
                     ),
                 }
             }
@@ -312,9 +332,12 @@ impl<'a> Checker<'a> {
             };
             if both {
                 self.out.push(
-                    Diagnostic::error("conflicting-fields", format!("`{a}` and `{b}` are two names for one setting"))
-                        .at(path.key(b))
-                        .note(format!("keep `{a}` (the seed's name) or `{b}` (Temporal's), not both")),
+                    Diagnostic::error(
+                        "conflicting-fields",
+                        format!("`{a}` and `{b}` are two names for one setting"),
+                    )
+                    .at(path.key(b))
+                    .note(format!("keep `{a}` (the seed's name) or `{b}` (Temporal's), not both")),
                 );
             }
         }
@@ -324,8 +347,11 @@ impl<'a> Checker<'a> {
             if max < first {
                 let field = if policy.max_delay.is_some() { "max_delay" } else { "max_interval" };
                 self.out.push(
-                    Diagnostic::error("invalid-value", format!("`{field}` ({max}) is shorter than the first delay ({first})"))
-                        .at(path.key(field)),
+                    Diagnostic::error(
+                        "invalid-value",
+                        format!("`{field}` ({max}) is shorter than the first delay ({first})"),
+                    )
+                    .at(path.key(field)),
                 );
             }
         }
@@ -338,9 +364,12 @@ impl<'a> Checker<'a> {
                 ] {
                     if set {
                         self.out.push(
-                            Diagnostic::warning("ignored-field", format!("`{field}` has no effect with this strategy"))
-                                .at(path.key(field))
-                                .note("`fixed` and `linear` use `delay`"),
+                            Diagnostic::warning(
+                                "ignored-field",
+                                format!("`{field}` has no effect with this strategy"),
+                            )
+                            .at(path.key(field))
+                            .note("`fixed` and `linear` use `delay`"),
                         );
                     }
                 }
@@ -369,13 +398,23 @@ impl<'a> Checker<'a> {
             if present && belongs != kind {
                 let how = if workflow.kind.is_some() { "is declared" } else { "was inferred as" };
                 self.out.push(
-                    Diagnostic::error("wrong-section", format!("`{name}` belongs to a `{}` workflow, but this one {how} `{}`", belongs.as_str(), kind.as_str()))
-                        .at_key(path.key(name)),
+                    Diagnostic::error(
+                        "wrong-section",
+                        format!(
+                            "`{name}` belongs to a `{}` workflow, but this one {how} `{}`",
+                            belongs.as_str(),
+                            kind.as_str()
+                        ),
+                    )
+                    .at_key(path.key(name)),
                 );
             }
         }
         if workflow.initial.is_some() && kind != WorkflowKind::StateMachine {
-            self.out.push(Diagnostic::warning("ignored-field", "`initial` only applies to state machines").at_key(path.key("initial")));
+            self.out.push(
+                Diagnostic::warning("ignored-field", "`initial` only applies to state machines")
+                    .at_key(path.key("initial")),
+            );
         }
         match kind {
             WorkflowKind::StateMachine => self.state_machine(workflow, &path),
@@ -384,7 +423,11 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn duplicate_ids<'w>(&mut self, ids: impl Iterator<Item = (&'w str, FieldPath)>, what: &str) -> HashMap<&'w str, usize> {
+    fn duplicate_ids<'w>(
+        &mut self,
+        ids: impl Iterator<Item = (&'w str, FieldPath)>,
+        what: &str,
+    ) -> HashMap<&'w str, usize> {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (i, (id, path)) in ids.enumerate() {
             if seen.contains_key(id) {
@@ -400,7 +443,13 @@ impl<'a> Checker<'a> {
         seen
     }
 
-    fn target(&mut self, target: &str, ids: &HashMap<&str, usize>, path: FieldPath, allow_stop: bool) -> bool {
+    fn target(
+        &mut self,
+        target: &str,
+        ids: &HashMap<&str, usize>,
+        path: FieldPath,
+        allow_stop: bool,
+    ) -> bool {
         if ids.contains_key(target) || (allow_stop && target == STOP_TARGET) {
             return true;
         }
@@ -433,17 +482,26 @@ impl<'a> Checker<'a> {
                 super::model::StateDef::Full(_) => path.key("states").index(i).key("id"),
             }
         };
-        let ids = self.duplicate_ids(states.iter().enumerate().map(|(i, s)| (s.id(), state_path(i))), "state");
+        let ids =
+            self.duplicate_ids(states.iter().enumerate().map(|(i, s)| (s.id(), state_path(i))), "state");
         let id_list: Vec<&str> = states.iter().map(|s| s.id()).collect();
         let initial = match &workflow.initial {
             Some(initial) => {
-                if self.target(initial, &ids, path.key("initial"), false) { ids[initial.as_str()] } else { 0 }
+                if self.target(initial, &ids, path.key("initial"), false) {
+                    ids[initial.as_str()]
+                } else {
+                    0
+                }
             }
             None => 0,
         };
         let mut explicit_terminal: HashSet<usize> = HashSet::new();
         for (i, t) in workflow.terminal.as_slice().iter().enumerate() {
-            let p = if matches!(workflow.terminal, OneOrMany::One(_)) { path.key("terminal") } else { path.key("terminal").index(i) };
+            let p = if matches!(workflow.terminal, OneOrMany::One(_)) {
+                path.key("terminal")
+            } else {
+                path.key("terminal").index(i)
+            };
             if self.target(t, &ids, p, false) {
                 explicit_terminal.insert(ids[t.as_str()]);
             }
@@ -472,8 +530,11 @@ impl<'a> Checker<'a> {
             outgoing[from] += 1;
             if explicit_terminal.contains(&from) {
                 self.out.push(
-                    Diagnostic::warning("transition-from-terminal", format!("state `{}` is terminal, so this transition is never taken", t.from))
-                        .at(tp.key("from")),
+                    Diagnostic::warning(
+                        "transition-from-terminal",
+                        format!("state `{}` is terminal, so this transition is never taken", t.from),
+                    )
+                    .at(tp.key("from")),
                 );
             }
             if let Some(to) = to {
@@ -522,7 +583,10 @@ impl<'a> Checker<'a> {
                     }
                 }
                 if state.timeout.is_none() {
-                    self.out.push(Diagnostic::warning("ignored-field", "`on_timeout` has no effect without `timeout`").at_key(sp.key("on_timeout")));
+                    self.out.push(
+                        Diagnostic::warning("ignored-field", "`on_timeout` has no effect without `timeout`")
+                            .at_key(sp.key("on_timeout")),
+                    );
                 }
             }
             self.actions(&state.on_enter, &sp.key("on_enter"), &[]);
@@ -543,9 +607,12 @@ impl<'a> Checker<'a> {
                 ] {
                     if set {
                         self.out.push(
-                            Diagnostic::warning("ignored-field", format!("`{field}` only applies to human states"))
-                                .at_key(sp.key(field))
-                                .note("add `type: human_in_the_loop` to the state"),
+                            Diagnostic::warning(
+                                "ignored-field",
+                                format!("`{field}` only applies to human states"),
+                            )
+                            .at_key(sp.key(field))
+                            .note("add `type: human_in_the_loop` to the state"),
                         );
                     }
                 }
@@ -555,19 +622,29 @@ impl<'a> Checker<'a> {
             }
             let agents = state.agents.as_slice();
             for (j, agent) in agents.iter().enumerate() {
-                let p = if matches!(state.agents, OneOrMany::One(_)) { sp.key("agents") } else { sp.key("agents").index(j) };
+                let p = if matches!(state.agents, OneOrMany::One(_)) {
+                    sp.key("agents")
+                } else {
+                    sp.key("agents").index(j)
+                };
                 self.agent_ref(agent, p, false);
             }
             let parallel = state.parallel == Some(true) || state.kind == Some(StateKind::Parallel);
             if parallel && agents.is_empty() {
                 self.out.push(
-                    Diagnostic::error("missing-key", format!("parallel state `{}` names no agents", state.id))
-                        .at(sp.clone())
-                        .expected("`agents: [a, b, …]`"),
+                    Diagnostic::error(
+                        "missing-key",
+                        format!("parallel state `{}` names no agents", state.id),
+                    )
+                    .at(sp.clone())
+                    .expected("`agents: [a, b, …]`"),
                 );
             }
             if state.require_all.is_some() && agents.len() < 2 {
-                self.out.push(Diagnostic::warning("ignored-field", "`require_all` only matters with several `agents`").at_key(sp.key("require_all")));
+                self.out.push(
+                    Diagnostic::warning("ignored-field", "`require_all` only matters with several `agents`")
+                        .at_key(sp.key("require_all")),
+                );
             }
             if state.agent.is_none() && agents.is_empty() && !human && !parallel && !terminal.contains(&i) {
                 self.implicit_agent(&state.id, sp.key("id"));
@@ -601,39 +678,62 @@ impl<'a> Checker<'a> {
         for i in 0..states.len() {
             if !reachable[i] {
                 self.out.push(
-                    Diagnostic::warning("unreachable-state", format!("state `{}` cannot be reached from `{}`", states[i].id(), states[initial].id()))
-                        .at(state_path(i))
-                        .note("no transition leads to it; add one, or remove the state"),
+                    Diagnostic::warning(
+                        "unreachable-state",
+                        format!(
+                            "state `{}` cannot be reached from `{}`",
+                            states[i].id(),
+                            states[initial].id()
+                        ),
+                    )
+                    .at(state_path(i))
+                    .note("no transition leads to it; add one, or remove the state"),
                 );
             }
         }
         if !terminal.iter().any(|t| reachable[*t]) && !stop_reachable {
             self.out.push(
-                Diagnostic::error("no-terminal", format!("no terminal state can be reached from `{}`: a run could never end", states[initial].id()))
-                    .at(path.key("states"))
-                    .note("the last listed state without transitions, or a state with `type: terminal`, ends a run"),
+                Diagnostic::error(
+                    "no-terminal",
+                    format!(
+                        "no terminal state can be reached from `{}`: a run could never end",
+                        states[initial].id()
+                    ),
+                )
+                .at(path.key("states"))
+                .note(
+                    "the last listed state without transitions, or a state with `type: terminal`, ends a run",
+                ),
             );
         } else {
-            // Which states can still reach an end?
+            // Which states can still reach an end? A breadth-first search backwards from the
+            // ends, linear in the number of edges.
+            let mut backward: Vec<Vec<usize>> = vec![Vec::new(); states.len()];
             let mut can_end: Vec<bool> = (0..states.len()).map(|i| terminal.contains(&i)).collect();
-            loop {
-                let mut changed = false;
-                for i in 0..states.len() {
-                    if !can_end[i] && forward[i].iter().any(|t| t.is_none_or(|t| can_end[t])) {
-                        can_end[i] = true;
-                        changed = true;
-                    }
+            for (from, to) in &edges {
+                match to {
+                    Some(t) => backward[*t].push(*from),
+                    None => can_end[*from] = true,
                 }
-                if !changed {
-                    break;
+            }
+            let mut queue: VecDeque<usize> = (0..states.len()).filter(|i| can_end[*i]).collect();
+            while let Some(s) = queue.pop_front() {
+                for &from in &backward[s] {
+                    if !can_end[from] {
+                        can_end[from] = true;
+                        queue.push_back(from);
+                    }
                 }
             }
             for i in 0..states.len() {
                 if reachable[i] && !can_end[i] {
                     self.out.push(
-                        Diagnostic::warning("no-way-out", format!("a run that enters `{}` can never end", states[i].id()))
-                            .at(state_path(i))
-                            .note("every path from it loops back; only a budget or a signal would stop the run"),
+                        Diagnostic::warning(
+                            "no-way-out",
+                            format!("a run that enters `{}` can never end", states[i].id()),
+                        )
+                        .at(state_path(i))
+                        .note("every path from it loops back; only a budget or a signal would stop the run"),
                     );
                 }
             }
@@ -668,14 +768,21 @@ impl<'a> Checker<'a> {
     fn dag(&mut self, workflow: &Workflow, path: &FieldPath) {
         let nodes = &workflow.nodes;
         let np = |i: usize| path.key("nodes").index(i);
-        let ids = self.duplicate_ids(nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), np(i).key("id"))), "node");
+        let ids = self
+            .duplicate_ids(nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), np(i).key("id"))), "node");
         let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
         for (i, node) in nodes.iter().enumerate() {
             let p = np(i);
             for (j, dep) in node.depends_on.as_slice().iter().enumerate() {
-                let dp = if matches!(node.depends_on, OneOrMany::One(_)) { p.key("depends_on") } else { p.key("depends_on").index(j) };
+                let dp = if matches!(node.depends_on, OneOrMany::One(_)) {
+                    p.key("depends_on")
+                } else {
+                    p.key("depends_on").index(j)
+                };
                 if dep == &node.id {
-                    self.out.push(Diagnostic::error("dag-cycle", format!("node `{dep}` depends on itself")).at(dp));
+                    self.out.push(
+                        Diagnostic::error("dag-cycle", format!("node `{dep}` depends on itself")).at(dp),
+                    );
                 } else if ids.contains_key(dep.as_str()) {
                     edges.entry(node.id.as_str()).or_default().push(dep.as_str());
                 } else {
@@ -702,7 +809,8 @@ impl<'a> Checker<'a> {
         let order: Vec<&str> = nodes.iter().map(|n| n.id.as_str()).collect();
         if let Some(cycle) = find_cycle(&order, &edges) {
             let first = ids[cycle[0]];
-            let dep_index = nodes[first].depends_on.as_slice().iter().position(|d| d == cycle[1]).unwrap_or(0);
+            let dep_index =
+                nodes[first].depends_on.as_slice().iter().position(|d| d == cycle[1]).unwrap_or(0);
             let dp = if matches!(nodes[first].depends_on, OneOrMany::One(_)) {
                 np(first).key("depends_on")
             } else {
@@ -719,7 +827,10 @@ impl<'a> Checker<'a> {
     fn saga(&mut self, workflow: &Workflow, path: &FieldPath) {
         let steps = &workflow.steps;
         let sp = |i: usize| path.key("steps").index(i);
-        self.duplicate_ids(steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), sp(i).key("name"))), "step");
+        self.duplicate_ids(
+            steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), sp(i).key("name"))),
+            "step",
+        );
         for (i, step) in steps.iter().enumerate() {
             self.action_name(&step.action, sp(i).key("action"), &[]);
             if let Some(compensate) = &step.compensate {
@@ -739,7 +850,8 @@ impl<'a> Checker<'a> {
             if agent.on_failure == Some(OnFailure::Always) || !agent.hooks.is_empty() {
                 self.mark_used(name);
             }
-            let is_command = agent.kind == Some(AgentKind::Command) || agent.backend == Some(Backend::Command);
+            let is_command =
+                agent.kind == Some(AgentKind::Command) || agent.backend == Some(Backend::Command);
             let is_human = agent.kind == Some(AgentKind::Human);
             if is_command && agent.command.is_none() {
                 self.out.push(
@@ -750,15 +862,28 @@ impl<'a> Checker<'a> {
             }
             if agent.command.is_some() && !is_command && (agent.backend.is_some() || agent.kind.is_some()) {
                 self.out.push(
-                    Diagnostic::error("conflicting-fields", format!("`command` is only for command agents, but `{name}` is not one"))
-                        .at_key(path.key("command"))
-                        .note("set `backend: command`, or remove `command`"),
+                    Diagnostic::error(
+                        "conflicting-fields",
+                        format!("`command` is only for command agents, but `{name}` is not one"),
+                    )
+                    .at_key(path.key("command"))
+                    .note("set `backend: command`, or remove `command`"),
                 );
             }
             if is_human {
-                for (field, set) in [("backend", agent.backend.is_some()), ("prompt", agent.prompt.is_some()), ("command", agent.command.is_some())] {
+                for (field, set) in [
+                    ("backend", agent.backend.is_some()),
+                    ("prompt", agent.prompt.is_some()),
+                    ("command", agent.command.is_some()),
+                ] {
                     if set {
-                        self.out.push(Diagnostic::warning("ignored-field", format!("`{field}` has no effect on a human agent")).at_key(path.key(field)));
+                        self.out.push(
+                            Diagnostic::warning(
+                                "ignored-field",
+                                format!("`{field}` has no effect on a human agent"),
+                            )
+                            .at_key(path.key(field)),
+                        );
                     }
                 }
             } else if agent.notification.is_some() {
@@ -773,10 +898,13 @@ impl<'a> Checker<'a> {
                     let searched: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
                     let bundled: Vec<&str> = prompt::BUNDLED.iter().map(|(n, _)| *n).collect();
                     self.out.push(
-                        Diagnostic::error("missing-prompt", format!("prompt file `{prompt_name}` does not exist"))
-                            .at(path.key("prompt"))
-                            .suggest(did_you_mean(prompt_name, bundled.iter().copied()))
-                            .note(format!("looked in {} and among the bundled prompts", searched.join(", "))),
+                        Diagnostic::error(
+                            "missing-prompt",
+                            format!("prompt file `{prompt_name}` does not exist"),
+                        )
+                        .at(path.key("prompt"))
+                        .suggest(did_you_mean(prompt_name, bundled.iter().copied()))
+                        .note(format!("looked in {} and among the bundled prompts", searched.join(", "))),
                     );
                 }
             }
@@ -809,7 +937,10 @@ impl<'a> Checker<'a> {
                 Diagnostic::error("unknown-hook", format!("`{hook}` is not a lifecycle hook"))
                     .at(path)
                     .suggest(did_you_mean(hook, ralph_plugin_sdk::Hook::NAMES.iter().copied()))
-                    .expected(format!("one of {}, or `phase.before_<phase>` / `phase.after_<phase>`", backticked(ralph_plugin_sdk::Hook::NAMES))),
+                    .expected(format!(
+                        "one of {}, or `phase.before_<phase>` / `phase.after_<phase>`",
+                        backticked(ralph_plugin_sdk::Hook::NAMES)
+                    )),
             );
         }
     }
@@ -820,7 +951,10 @@ impl<'a> Checker<'a> {
         for (name, members) in &chains {
             let path = root().key("chains").key(name);
             if members.is_empty() {
-                self.out.push(Diagnostic::error("empty-chain", format!("chain `{name}` has no agents")).at(path.clone()));
+                self.out.push(
+                    Diagnostic::error("empty-chain", format!("chain `{name}` has no agents"))
+                        .at(path.clone()),
+                );
             }
             for (i, member) in members.iter().enumerate() {
                 if chains.contains_key(member) {
@@ -833,8 +967,11 @@ impl<'a> Checker<'a> {
         let order: Vec<&str> = chains.keys().map(String::as_str).collect();
         if let Some(cycle) = find_cycle(&order, &edges) {
             self.out.push(
-                Diagnostic::error("chain-cycle", format!("chains contain each other in a cycle: {}", cycle.join(" → ")))
-                    .at(root().key("chains").key(cycle[0])),
+                Diagnostic::error(
+                    "chain-cycle",
+                    format!("chains contain each other in a cycle: {}", cycle.join(" → ")),
+                )
+                .at(root().key("chains").key(cycle[0])),
             );
         }
     }
@@ -857,10 +994,13 @@ impl<'a> Checker<'a> {
                 for name in channel_ref.names() {
                     if !channels.contains(&name) {
                         self.out.push(
-                            Diagnostic::error("unknown-channel", format!("notification channel `{name}` is not defined"))
-                                .at(ep.index(i))
-                                .suggest(did_you_mean(name, channels.iter().copied()))
-                                .note("define it under `notifications.channels`"),
+                            Diagnostic::error(
+                                "unknown-channel",
+                                format!("notification channel `{name}` is not defined"),
+                            )
+                            .at(ep.index(i))
+                            .suggest(did_you_mean(name, channels.iter().copied()))
+                            .note("define it under `notifications.channels`"),
                         );
                     }
                 }
@@ -887,7 +1027,10 @@ impl<'a> Checker<'a> {
         let path = root().key("plugins");
         match plugins {
             PluginsSection::List(list) => {
-                self.duplicate_ids(list.iter().enumerate().map(|(i, p)| (p.name.as_str(), path.index(i).key("name"))), "plugin");
+                self.duplicate_ids(
+                    list.iter().enumerate().map(|(i, p)| (p.name.as_str(), path.index(i).key("name"))),
+                    "plugin",
+                );
                 for (i, plugin) in list.iter().enumerate() {
                     let pp = path.index(i);
                     for (j, hook) in plugin.hooks.iter().enumerate() {
@@ -908,11 +1051,19 @@ impl<'a> Checker<'a> {
             }
             PluginsSection::Managed(managed) => {
                 let registries = self.duplicate_ids(
-                    managed.registry.iter().enumerate().map(|(i, r)| (r.name.as_str(), path.key("registry").index(i).key("name"))),
+                    managed
+                        .registry
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| (r.name.as_str(), path.key("registry").index(i).key("name"))),
                     "registry",
                 );
                 self.duplicate_ids(
-                    managed.installed.iter().enumerate().map(|(i, p)| (p.name.as_str(), path.key("installed").index(i).key("name"))),
+                    managed
+                        .installed
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| (p.name.as_str(), path.key("installed").index(i).key("name"))),
                     "plugin",
                 );
                 for (i, plugin) in managed.installed.iter().enumerate() {
@@ -921,19 +1072,25 @@ impl<'a> Checker<'a> {
                         if !registries.contains_key(from.as_str()) {
                             let names: Vec<&str> = registries.keys().copied().collect();
                             self.out.push(
-                                Diagnostic::error("unknown-registry", format!("registry `{from}` is not defined"))
-                                    .at(pp.key("from"))
-                                    .suggest(did_you_mean(from, names.iter().copied()))
-                                    .note("define it under `plugins.registry`"),
+                                Diagnostic::error(
+                                    "unknown-registry",
+                                    format!("registry `{from}` is not defined"),
+                                )
+                                .at(pp.key("from"))
+                                .suggest(did_you_mean(from, names.iter().copied()))
+                                .note("define it under `plugins.registry`"),
                             );
                         }
                     }
                     if let Some(version) = &plugin.version {
                         if let Err(err) = semver::VersionReq::parse(version) {
                             self.out.push(
-                                Diagnostic::error("invalid-version", format!("`{version}` is not a version requirement: {err}"))
-                                    .at(pp.key("version"))
-                                    .expected("a requirement such as `^1.0.0`, `~2.1` or `>=1.2, <2`"),
+                                Diagnostic::error(
+                                    "invalid-version",
+                                    format!("`{version}` is not a version requirement: {err}"),
+                                )
+                                .at(pp.key("version"))
+                                .expected("a requirement such as `^1.0.0`, `~2.1` or `>=1.2, <2`"),
                             );
                         }
                     }
@@ -963,7 +1120,8 @@ impl<'a> Checker<'a> {
         if self.doc.workflow.is_none() {
             return;
         }
-        let mut unused: Vec<&String> = self.cx.local_agents.iter().filter(|a| !self.used.contains(*a)).collect();
+        let mut unused: Vec<&String> =
+            self.cx.local_agents.iter().filter(|a| !self.used.contains(*a)).collect();
         unused.sort_by_key(|a| self.doc.agents.get_index_of(a.as_str()));
         for name in unused {
             if self.doc.agents.contains_key(name.as_str()) {

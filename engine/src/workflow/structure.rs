@@ -95,8 +95,9 @@ impl<'s> Checker<'s> {
                     } else {
                         match additional {
                             Some(Json::Bool(false)) => {
-                                let known: Vec<&str> =
-                                    properties.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+                                let known: Vec<&str> = properties
+                                    .map(|p| p.keys().map(String::as_str).collect())
+                                    .unwrap_or_default();
                                 out.push(unknown_key(key, &known, path, &child));
                             }
                             Some(sub @ Json::Object(_)) => self.walk(sub, &entry.value, &child, out),
@@ -107,8 +108,9 @@ impl<'s> Checker<'s> {
                 if let Some(required) = obj.get("required").and_then(Json::as_array) {
                     for name in required.iter().filter_map(Json::as_str) {
                         if node.get(name).is_none() {
-                            let mut d = Diagnostic::error("missing-key", format!("missing required key `{name}`"))
-                                .at(path.clone());
+                            let mut d =
+                                Diagnostic::error("missing-key", format!("missing required key `{name}`"))
+                                    .at(path.clone());
                             if let Some(sub) = properties.and_then(|p| p.get(name)) {
                                 d = d.expected(format!("`{name}`: {}", self.describe(sub)));
                             }
@@ -134,11 +136,9 @@ impl<'s> Checker<'s> {
         let (code, result, expected) = match (format, text) {
             ("duration", Some(t)) => ("invalid-duration", Duration::parse(t).err(), Duration::EXPECTED),
             ("size", Some(t)) => ("invalid-size", Size::parse(t).err(), Size::EXPECTED),
-            ("env-string", Some(t)) => (
-                "invalid-env-reference",
-                EnvString(t.to_owned()).references().err(),
-                EnvString::EXPECTED,
-            ),
+            ("env-string", Some(t)) => {
+                ("invalid-env-reference", EnvString(t.to_owned()).references().err(), EnvString::EXPECTED)
+            }
             ("duration" | "size", None) => {
                 if let Value::Scalar(s) = &node.value {
                     if let ScalarKind::Int(i) = s.kind {
@@ -146,10 +146,13 @@ impl<'s> Checker<'s> {
                             return true;
                         }
                         out.push(
-                            Diagnostic::error("out-of-range", format!("`{}` must not be negative", leaf(path)))
-                                .at(path.clone())
-                                .expected(if format == "duration" { Duration::EXPECTED } else { Size::EXPECTED })
-                                .found(node.describe()),
+                            Diagnostic::error(
+                                "out-of-range",
+                                format!("`{}` must not be negative", leaf(path)),
+                            )
+                            .at(path.clone())
+                            .expected(if format == "duration" { Duration::EXPECTED } else { Size::EXPECTED })
+                            .found(node.describe()),
                         );
                         return true;
                     }
@@ -176,7 +179,14 @@ impl<'s> Checker<'s> {
         true
     }
 
-    fn check_union(&self, schema: &'s Json, branches: &'s [Json], node: &Node, path: &FieldPath, out: &mut Vec<Diagnostic>) {
+    fn check_union(
+        &self,
+        schema: &'s Json,
+        branches: &'s [Json],
+        node: &Node,
+        path: &FieldPath,
+        out: &mut Vec<Diagnostic>,
+    ) {
         let resolved: Vec<&Json> = branches.iter().map(|b| self.resolve(b)).collect();
         // A union of constants is an enumeration: say which names are allowed.
         let constants: Option<Vec<Json>> = resolved
@@ -246,7 +256,14 @@ impl<'s> Checker<'s> {
         );
     }
 
-    fn check_scalar(&self, obj: &Map<String, Json>, node: &Node, kind: ScalarKind, path: &FieldPath, out: &mut Vec<Diagnostic>) {
+    fn check_scalar(
+        &self,
+        obj: &Map<String, Json>,
+        node: &Node,
+        kind: ScalarKind,
+        path: &FieldPath,
+        out: &mut Vec<Diagnostic>,
+    ) {
         let number = match kind {
             ScalarKind::Int(i) => Some(i as f64),
             ScalarKind::Float(f) => Some(f),
@@ -271,7 +288,10 @@ impl<'s> Checker<'s> {
             let above = max.is_some_and(|m| n > m);
             if below || above || n.is_nan() {
                 let whole = obj.get("type").and_then(Json::as_str) == Some("integer")
-                    || obj.get("type").and_then(Json::as_array).is_some_and(|t| t.contains(&Json::from("integer")));
+                    || obj
+                        .get("type")
+                        .and_then(Json::as_array)
+                        .is_some_and(|t| t.contains(&Json::from("integer")));
                 let noun = if whole { "a whole number" } else { "a number" };
                 let expected = match (min, max) {
                     (Some(lo), Some(hi)) => format!("{noun} from {lo} to {hi}"),
@@ -292,10 +312,13 @@ impl<'s> Checker<'s> {
             let regex = cache.entry(pattern.to_owned()).or_insert_with(|| Regex::new(pattern).ok());
             if regex.as_ref().is_some_and(|r| !r.is_match(text)) {
                 out.push(
-                    Diagnostic::error("invalid-value", format!("`{}` does not have the expected form", leaf(path)))
-                        .at(path.clone())
-                        .expected(format!("text matching `{pattern}`"))
-                        .found(node.describe()),
+                    Diagnostic::error(
+                        "invalid-value",
+                        format!("`{}` does not have the expected form", leaf(path)),
+                    )
+                    .at(path.clone())
+                    .expected(format!("text matching `{pattern}`"))
+                    .found(node.describe()),
                 );
             }
         }
@@ -390,7 +413,9 @@ fn type_accepts(obj: &Map<String, Json>, node: &Node) -> bool {
                     "number"
                 }
             }
-            ScalarKind::Float(f) if f.fract() == 0.0 && types.contains(&"integer") && !types.contains(&"number") => {
+            ScalarKind::Float(f)
+                if f.fract() == 0.0 && types.contains(&"integer") && !types.contains(&"number") =>
+            {
                 "integer"
             }
             ScalarKind::Float(_) => "number",
@@ -404,7 +429,10 @@ fn type_accepts(obj: &Map<String, Json>, node: &Node) -> bool {
 fn type_accepts_shallow(checker: &Checker<'_>, obj: &Map<String, Json>, node: &Node) -> bool {
     if let Some(branches) = obj.get("anyOf").or_else(|| obj.get("oneOf")).and_then(Json::as_array) {
         return branches.iter().any(|b| {
-            checker.resolve(b).as_object().is_some_and(|o| o.contains_key(FORMAT_KEY) || type_accepts(o, node))
+            checker
+                .resolve(b)
+                .as_object()
+                .is_some_and(|o| o.contains_key(FORMAT_KEY) || type_accepts(o, node))
         });
     }
     if obj.contains_key("const") || obj.contains_key("enum") {
@@ -422,7 +450,10 @@ fn unknown_key(key: &str, known: &[&str], parent: &FieldPath, child: &FieldPath)
     if !known.is_empty() {
         let mut list: Vec<&str> = known.to_vec();
         list.sort_unstable();
-        d = d.expected(format!("one of {}", list.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")));
+        d = d.expected(format!(
+            "one of {}",
+            list.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+        ));
     }
     d
 }

@@ -14,7 +14,9 @@ pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) ->
             strsim::jaro_winkler(&lower, &candidate.to_lowercase())
         };
         let distance = strsim::damerau_levenshtein(&lower, &candidate.to_lowercase());
-        let close = score >= 0.85 || (distance <= 2 && candidate.len() > 2) || (distance <= 3 && candidate.len() >= 8);
+        let close = score >= 0.85
+            || (distance <= 2 && candidate.len() > 2)
+            || (distance <= 3 && candidate.len() >= 8);
         if close && best.is_none_or(|(s, _)| score > s) {
             best = Some((score, candidate));
         }

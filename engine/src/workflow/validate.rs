@@ -77,14 +77,18 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// Validates `path` with the project configuration that `options` selects.
 pub fn validate(path: &Path, options: &Options) -> Result<Validation, ValidateError> {
-    let read = |p: &Path| load_path(p, SchemaKind::Config).map_err(|source| ValidateError::Read { path: p.to_owned(), source });
+    let read = |p: &Path| {
+        load_path(p, SchemaKind::Config).map_err(|source| ValidateError::Read { path: p.to_owned(), source })
+    };
     let workflow_file = read(path)?;
     validate_loaded(workflow_file, options)
 }
 
 /// Validates a workflow file that is already loaded (for tests and fuzzing without disk I/O).
 pub fn validate_loaded(workflow_file: LoadedFile, options: &Options) -> Result<Validation, ValidateError> {
-    let read = |p: &Path| load_path(p, SchemaKind::Config).map_err(|source| ValidateError::Read { path: p.to_owned(), source });
+    let read = |p: &Path| {
+        load_path(p, SchemaKind::Config).map_err(|source| ValidateError::Read { path: p.to_owned(), source })
+    };
     let path_buf = workflow_file.source.name().to_owned();
     let path = path_buf.as_path();
     let config_path = match &options.config {
@@ -115,7 +119,12 @@ pub fn validate_loaded(workflow_file: LoadedFile, options: &Options) -> Result<V
     if let Some(doc) = &document {
         let local_agents: HashSet<String> =
             workflow_doc.as_ref().map(|d| d.agents.keys().cloned().collect()).unwrap_or_default();
-        let cx = Context { project_dir: &options.project_dir, workflow_file: Some(path), strict: options.strict, local_agents };
+        let cx = Context {
+            project_dir: &options.project_dir,
+            workflow_file: Some(path),
+            strict: options.strict,
+            local_agents,
+        };
         for mut d in semantic::check(doc, &cx) {
             place(&files, &mut d);
             diagnostics.push(d);
@@ -125,7 +134,10 @@ pub fn validate_loaded(workflow_file: LoadedFile, options: &Options) -> Result<V
         diagnostics.extend(file.diagnostics.iter().cloned());
     }
     let rank_of = |d: &Diagnostic| {
-        d.location.as_ref().and_then(|l| files.iter().position(|f| f.source.name() == l.file)).unwrap_or(usize::MAX)
+        d.location
+            .as_ref()
+            .and_then(|l| files.iter().position(|f| f.source.name() == l.file))
+            .unwrap_or(usize::MAX)
     };
     diagnostics.sort_by(|a, b| (rank_of(a), a.sort_key()).cmp(&(rank_of(b), b.sort_key())));
     diagnostics.dedup_by(|a, b| a.code == b.code && a.location == b.location && a.message == b.message);

@@ -218,7 +218,7 @@ pub fn parse(file: &SourceFile) -> Parsed {
     }
     match &mut root {
         Some(node) if builder.aborted.is_none() => {
-            normalize(node, &FieldPath::root(), file, &mut diagnostics);
+            normalize(node, &mut FieldPath::root(), file, &mut diagnostics);
         }
         Some(_) => root = None,
         None => {}
@@ -226,8 +226,7 @@ pub fn parse(file: &SourceFile) -> Parsed {
     if let Some(abort) = builder.aborted {
         diagnostics.push(abort);
     }
-    if root.as_ref().is_some_and(|r| matches!(&r.value, Value::Scalar(s) if s.kind == ScalarKind::Null))
-    {
+    if root.as_ref().is_some_and(|r| matches!(&r.value, Value::Scalar(s) if s.kind == ScalarKind::Null)) {
         root = None;
     }
     if root.is_none() && diagnostics.is_empty() {
@@ -270,9 +269,9 @@ pub fn to_serde(node: &Node) -> serde_yaml::Value {
             ScalarKind::Str => Y::String(s.text.clone()),
         },
         Value::Seq(items) => Y::Sequence(items.iter().map(to_serde).collect()),
-        Value::Map(entries) => Y::Mapping(
-            entries.iter().map(|e| (to_serde(&e.key), to_serde(&e.value))).collect(),
-        ),
+        Value::Map(entries) => {
+            Y::Mapping(entries.iter().map(|e| (to_serde(&e.key), to_serde(&e.value))).collect())
+        }
     }
 }
 
@@ -335,7 +334,8 @@ fn resolve_plain(text: &str) -> ScalarKind {
 
 /// Applies an explicit core tag (`!!str`, `!!int`, …); other tags leave the plain resolution.
 fn resolve_tagged(text: &str, tag: Option<&Tag>, plain: bool) -> ScalarKind {
-    let suffix = tag.filter(|t| t.handle == "tag:yaml.org,2002:" || t.handle == "!!").map(|t| t.suffix.as_str());
+    let suffix =
+        tag.filter(|t| t.handle == "tag:yaml.org,2002:" || t.handle == "!!").map(|t| t.suffix.as_str());
     match suffix {
         Some("str") => ScalarKind::Str,
         Some("null") => ScalarKind::Null,
@@ -354,6 +354,8 @@ struct Builder<'a> {
     file: &'a SourceFile,
     lines: Vec<&'a str>,
     stack: Vec<Frame>,
+    /// How many of the open collections are flow (`[…]`, `{…}`) collections.
+    flow_depth: usize,
     root: Option<Node>,
     anchors: HashMap<usize, (Node, usize)>,
     nodes: usize,
@@ -369,6 +371,7 @@ impl<'a> Builder<'a> {
             file,
             lines: file.text().split('\n').collect(),
             stack: Vec::new(),
+            flow_depth: 0,
             root: None,
             anchors: HashMap::new(),
             nodes: 0,
@@ -387,45 +390,57 @@ impl<'a> Builder<'a> {
     /// scalars end at their closing quote, plain ones before a comment or the line's end.
     fn scalar_end(&self, start: Pos, style: TScalarStyle) -> Pos {
         let Some(line) = self.lines.get(start.line as usize - 1) else { return start };
-        let rest: Vec<char> = line.trim_end_matches('\r').chars().skip(start.col as usize - 1).collect();
-        let len = match style {
+        let line = line.trim_end_matches('\r');
+        let Some((offset, _)) = line.char_indices().nth(start.col as usize - 1) else { return start };
+        let rest = &line[offset..];
+        let mut len = 0usize;
+        match style {
             TScalarStyle::DoubleQuoted | TScalarStyle::SingleQuoted => {
                 let quote = if style == TScalarStyle::DoubleQuoted { '"' } else { '\'' };
-                let mut i = 1;
-                let mut end = rest.len();
-                while i < rest.len() {
-                    if quote == '"' && rest[i] == '\\' {
-                        i += 2;
+                let mut chars = rest.chars().peekable();
+                chars.next();
+                len = 1;
+                while let Some(c) = chars.next() {
+                    len += 1;
+                    if quote == '"' && c == '\\' {
+                        if chars.next().is_some() {
+                            len += 1;
+                        }
                         continue;
                     }
-                    if rest[i] == quote {
-                        if quote == '\'' && rest.get(i + 1) == Some(&'\'') {
-                            i += 2;
+                    if c == quote {
+                        if quote == '\'' && chars.peek() == Some(&'\'') {
+                            chars.next();
+                            len += 1;
                             continue;
                         }
-                        end = i + 1;
                         break;
                     }
-                    i += 1;
                 }
-                end
             }
             TScalarStyle::Plain => {
-                let in_flow = self.stack.iter().any(|f| matches!(f, Frame::Seq { flow: true, .. } | Frame::Map { flow: true, .. }));
-                let mut end = rest.len();
-                for (i, c) in rest.iter().enumerate() {
-                    let comment = *c == '#' && i > 0 && rest[i - 1].is_whitespace();
-                    let mapping_colon = *c == ':' && rest.get(i + 1).is_none_or(|n| n.is_whitespace());
+                let in_flow = self.flow_depth > 0;
+                let mut last_non_space = 0;
+                let mut previous = ' ';
+                let mut chars = rest.chars().peekable();
+                let mut count = 0;
+                while let Some(c) = chars.next() {
+                    let comment = c == '#' && count > 0 && previous.is_whitespace();
+                    let mapping_colon = c == ':' && chars.peek().is_none_or(|n| n.is_whitespace());
                     let flow_end = matches!(c, ',' | ']' | '}') && in_flow;
                     if comment || mapping_colon || flow_end {
-                        end = i;
                         break;
                     }
+                    count += 1;
+                    if !c.is_whitespace() {
+                        last_non_space = count;
+                    }
+                    previous = c;
                 }
-                rest[..end].iter().rposition(|c| !c.is_whitespace()).map_or(1, |p| p + 1)
+                len = last_non_space;
             }
-            _ => rest.iter().rposition(|c| !c.is_whitespace()).map_or(1, |p| p + 1),
-        };
+            _ => len = rest.trim_end().chars().count(),
+        }
         Pos { line: start.line, col: start.col + len.max(1) as u32 }
     }
 
@@ -489,7 +504,8 @@ impl MarkedEventReceiver for Builder<'_> {
                 let plain = style == TScalarStyle::Plain;
                 let kind = resolve_tagged(&text, tag.as_ref(), plain);
                 let end = if text.is_empty() && plain { pos } else { self.scalar_end(pos, style) };
-                let node = Node { value: Value::Scalar(Scalar { text, kind }), span: Span { start: pos, end } };
+                let node =
+                    Node { value: Value::Scalar(Scalar { text, kind }), span: Span { start: pos, end } };
                 if anchor > 0 {
                     self.anchors.insert(anchor, (node.clone(), 1));
                 }
@@ -511,6 +527,7 @@ impl MarkedEventReceiver for Builder<'_> {
                     .get(pos.line as usize - 1)
                     .and_then(|l| l.chars().nth(pos.col as usize - 1))
                     .is_some_and(|c| c == '[' || c == '{');
+                self.flow_depth += usize::from(flow);
                 self.stack.push(if matches!(ev, Event::SequenceStart(..)) {
                     Frame::Seq { start: pos, anchor, items: Vec::new(), size: 1, flow }
                 } else {
@@ -519,15 +536,19 @@ impl MarkedEventReceiver for Builder<'_> {
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let Some(frame) = self.stack.pop() else { return };
-                let (value, start, anchor, size) = match frame {
-                    Frame::Seq { start, anchor, items, size, .. } => (Value::Seq(items), start, anchor, size),
-                    Frame::Map { start, anchor, entries, size, .. } => {
-                        (Value::Map(entries), start, anchor, size)
+                let (value, start, anchor, size, flow) = match frame {
+                    Frame::Seq { start, anchor, items, size, flow } => {
+                        (Value::Seq(items), start, anchor, size, flow)
+                    }
+                    Frame::Map { start, anchor, entries, size, flow, .. } => {
+                        (Value::Map(entries), start, anchor, size, flow)
                     }
                 };
+                self.flow_depth -= usize::from(flow);
                 // Block collections end where the next token starts; clamp the span to the start
                 // line so the caret stays on the first line of the collection.
-                let end = if pos.line == start.line { pos } else { Pos { line: start.line, col: start.col + 1 } };
+                let end =
+                    if pos.line == start.line { pos } else { Pos { line: start.line, col: start.col + 1 } };
                 let node = Node { value, span: Span { start, end } };
                 if anchor > 0 {
                     self.anchors.insert(anchor, (node.clone(), size));
@@ -546,20 +567,26 @@ impl MarkedEventReceiver for Builder<'_> {
 }
 
 /// Post-processing with paths known: merges `<<` keys, reports duplicate and complex keys.
-fn normalize(node: &mut Node, path: &FieldPath, file: &SourceFile, out: &mut Vec<Diagnostic>) {
+fn normalize(node: &mut Node, path: &mut FieldPath, file: &SourceFile, out: &mut Vec<Diagnostic>) {
     match &mut node.value {
         Value::Scalar(_) => {}
         Value::Seq(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                normalize(item, &path.index(i), file, out);
+                path.push(Segment::Index(i));
+                normalize(item, path, file, out);
+                path.pop();
             }
         }
         Value::Map(entries) => {
-            let mut seen: HashMap<String, Span> = HashMap::new();
+            let mut seen: HashMap<&str, Span> = HashMap::with_capacity(entries.len());
             let mut kept: Vec<Entry> = Vec::with_capacity(entries.len());
             let mut merged: Vec<Entry> = Vec::new();
-            for entry in std::mem::take(entries) {
-                let Some(key) = entry.key.scalar_text().map(str::to_owned) else {
+            // First decide what to keep, borrowing the keys; then move the kept entries, so no
+            // subtree is copied.
+            let taken = std::mem::take(entries);
+            let mut keep = vec![false; taken.len()];
+            for (index, entry) in taken.iter().enumerate() {
+                let Some(key) = entry.key.scalar_text() else {
                     out.push(
                         Diagnostic::error("yaml-complex-key", "mapping keys must be plain names")
                             .located(file.name(), entry.key.span)
@@ -569,21 +596,21 @@ fn normalize(node: &mut Node, path: &FieldPath, file: &SourceFile, out: &mut Vec
                 };
                 if key == "<<" {
                     let sources = match &entry.value.value {
-                        Value::Map(_) => vec![entry.value],
-                        Value::Seq(items) => items.clone(),
-                        Value::Scalar(_) => Vec::new(),
+                        Value::Map(_) => std::slice::from_ref(&entry.value),
+                        Value::Seq(items) => items.as_slice(),
+                        Value::Scalar(_) => &[],
                     };
                     for source in sources {
-                        if let Value::Map(from) = source.value {
-                            merged.extend(from);
+                        if let Value::Map(from) = &source.value {
+                            merged.extend(from.iter().cloned());
                         }
                     }
                     continue;
                 }
-                if let Some(first) = seen.get(&key) {
+                if let Some(first) = seen.get(key) {
                     out.push(
                         Diagnostic::error("duplicate-key", format!("duplicate key `{key}`"))
-                            .at_key(path.key(&key))
+                            .at_key(path.key(key))
                             .located(file.name(), entry.key.span)
                             .note(format!(
                                 "`{key}` is first set on line {}; YAML keeps only one of them",
@@ -593,18 +620,26 @@ fn normalize(node: &mut Node, path: &FieldPath, file: &SourceFile, out: &mut Vec
                     continue;
                 }
                 seen.insert(key, entry.key.span);
-                kept.push(entry);
+                keep[index] = true;
             }
+            let mut merged_keys: Vec<String> = Vec::new();
             for entry in merged {
                 let key = entry.key.scalar_text().unwrap_or_default().to_owned();
-                if !seen.contains_key(&key) {
-                    seen.insert(key, entry.key.span);
+                if !seen.contains_key(key.as_str()) && !merged_keys.contains(&key) {
+                    merged_keys.push(key);
                     kept.push(entry);
                 }
             }
+            drop(seen);
+            let mut own: Vec<Entry> =
+                taken.into_iter().zip(keep).filter_map(|(entry, keep)| keep.then_some(entry)).collect();
+            own.append(&mut kept);
+            let mut kept = own;
             for entry in &mut kept {
                 let key = entry.key.scalar_text().unwrap_or_default().to_owned();
-                normalize(&mut entry.value, &path.key(key), file, out);
+                path.push(Segment::Key(key));
+                normalize(&mut entry.value, path, file, out);
+                path.pop();
             }
             *entries = kept;
         }
@@ -668,7 +703,10 @@ mod tests {
     fn alias_bombs_and_deep_nesting_are_refused() {
         let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..12 {
-            bomb.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n", p = i - 1));
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n",
+                p = i - 1
+            ));
         }
         let parsed = parse_str(&bomb);
         assert!(parsed.root.is_none());

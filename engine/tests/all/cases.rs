@@ -34,7 +34,13 @@ fn run_all(kind: &str, code: i32, minimum: usize) {
     let files = cases(kind);
     assert!(files.len() >= minimum, "expected at least {minimum} {kind} cases, found {}", files.len());
     let failures: Vec<String> = files.iter().filter_map(|c| check(c, code).err()).collect();
-    assert!(failures.is_empty(), "{} of {} {kind} cases failed:\n\n{}", failures.len(), files.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} {kind} cases failed:\n\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]
@@ -50,11 +56,28 @@ fn every_broken_case_reports_exactly_its_expected_diagnostics() {
 #[test]
 fn every_diagnostic_of_a_broken_case_has_a_location_and_a_path() {
     for case in cases("invalid") {
-        let out = ralph(["workflow", "validate", "--format", "json"]).current_dir(case.parent().unwrap()).arg(case.file_name().unwrap()).output();
-        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{}: {e}\n{}", case.display(), out.stdout));
+        let out = ralph(["workflow", "validate", "--format", "json"])
+            .current_dir(case.parent().unwrap())
+            .arg(case.file_name().unwrap())
+            .output();
+        let report: serde_json::Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", case.display(), out.stdout));
         for d in report["files"][0]["diagnostics"].as_array().expect("diagnostics") {
-            assert!(d["line"].as_u64().is_some() && d["column"].as_u64().is_some(), "{}: no position in {d}", case.display());
-            let structural = ["yaml-syntax", "duplicate-key", "empty-file", "yaml-too-deep", "yaml-multiple-documents", "invalid-utf8", "yaml-too-large", "yaml-complex-key"];
+            assert!(
+                d["line"].as_u64().is_some() && d["column"].as_u64().is_some(),
+                "{}: no position in {d}",
+                case.display()
+            );
+            let structural = [
+                "yaml-syntax",
+                "duplicate-key",
+                "empty-file",
+                "yaml-too-deep",
+                "yaml-multiple-documents",
+                "invalid-utf8",
+                "yaml-too-large",
+                "yaml-complex-key",
+            ];
             if !structural.contains(&d["code"].as_str().unwrap_or_default()) {
                 assert!(d["path"].is_string(), "{}: no field path in {d}", case.display());
             }

@@ -4,10 +4,30 @@ use crate::support::{project, ralph};
 
 /// The seed's CLI list (plus the verbs the brief adds).
 const VERBS: &[&[&str]] = &[
-    &["loop"], &["status"], &["logs"], &["reset"], &["init"], &["resume"], &["pause"], &["hint"],
-    &["approve"], &["reject"], &["workflow", "list"], &["workflow", "validate"], &["workflow", "visualize"],
-    &["plugin", "list"], &["plugin", "install"], &["plugin", "enable"], &["plugin", "disable"],
-    &["metrics"], &["traces"], &["dashboard"], &["debug"], &["replay"], &["inspect"], &["schema"],
+    &["loop"],
+    &["status"],
+    &["logs"],
+    &["reset"],
+    &["init"],
+    &["resume"],
+    &["pause"],
+    &["hint"],
+    &["approve"],
+    &["reject"],
+    &["workflow", "list"],
+    &["workflow", "validate"],
+    &["workflow", "visualize"],
+    &["plugin", "list"],
+    &["plugin", "install"],
+    &["plugin", "enable"],
+    &["plugin", "disable"],
+    &["metrics"],
+    &["traces"],
+    &["dashboard"],
+    &["debug"],
+    &["replay"],
+    &["inspect"],
+    &["schema"],
     &["completions"],
 ];
 
@@ -22,14 +42,27 @@ fn every_verb_of_the_seed_has_help() {
 #[test]
 fn unbuilt_verbs_exit_2_and_name_the_missing_capability() {
     let cases: &[&[&str]] = &[
-        &["loop", "--workflow", "workflows/dag.yaml"], &["status"], &["logs"], &["reset", "--yes"],
-        &["plugin", "list"], &["metrics"], &["traces"], &["dashboard"], &["debug", "--iteration", "5"],
-        &["replay", "--from-state", "x"], &["inspect", "--phase", "build"], &["init"],
+        &["loop", "--workflow", "workflows/dag.yaml"],
+        &["status"],
+        &["logs"],
+        &["reset", "--yes"],
+        &["plugin", "list"],
+        &["metrics"],
+        &["traces"],
+        &["dashboard"],
+        &["debug", "--iteration", "5"],
+        &["replay", "--from-state", "x"],
+        &["inspect", "--phase", "build"],
+        &["init"],
     ];
     for args in cases {
         let out = ralph(args.iter().copied()).expect(2);
         assert!(out.stdout.is_empty(), "{args:?} printed output: {}", out.stdout);
-        assert!(out.stderr.contains("is not available yet") && out.stderr.contains("issue #"), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("is not available yet") && out.stderr.contains("issue #"),
+            "{args:?}: {}",
+            out.stderr
+        );
     }
 }
 
@@ -43,7 +76,9 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn completions_are_generated_for_each_shell() {
-    for (shell, needle) in [("bash", "complete -F"), ("zsh", "#compdef ralph-loop"), ("fish", "complete -c ralph-loop")] {
+    for (shell, needle) in
+        [("bash", "complete -F"), ("zsh", "#compdef ralph-loop"), ("fish", "complete -c ralph-loop")]
+    {
         let out = ralph(["completions", shell]).expect(0);
         assert!(out.stdout.contains(needle), "{shell}: {}", &out.stdout[..out.stdout.len().min(300)]);
         assert!(out.stdout.contains("visualize"), "{shell} completions should know subcommands");
@@ -106,17 +141,23 @@ fn ralph_yaml_in_the_project_defines_agents_for_workflows() {
         ("ralph.yaml", "agents:\n  linter:\n    backend: command\n    command: cargo fmt --check\n"),
         ("workflows/w.yaml", "workflow:\n  nodes:\n    - id: lint\n      agent: linter\n"),
     ]);
-    let out = ralph(["workflow", "validate", "--strict", "workflows/w.yaml"]).current_dir(dir.path()).expect(0);
+    let out =
+        ralph(["workflow", "validate", "--strict", "workflows/w.yaml"]).current_dir(dir.path()).expect(0);
     assert!(out.stderr.is_empty(), "{}", out.stderr);
     // An error in ralph.yaml is reported in ralph.yaml.
-    std::fs::write(dir.path().join("ralph.yaml"), "agents:\n  linter:\n    backend: command\n    comand: x\n").unwrap();
+    std::fs::write(
+        dir.path().join("ralph.yaml"),
+        "agents:\n  linter:\n    backend: command\n    comand: x\n",
+    )
+    .unwrap();
     let out = ralph(["workflow", "validate", "workflows/w.yaml"]).current_dir(dir.path()).expect(1);
     assert!(out.stderr.contains("--> ralph.yaml:4:5"), "{}", out.stderr);
 }
 
 #[test]
 fn json_output_is_machine_readable() {
-    let dir = project(&[("w.yaml", "workflow:\n  type: dag\n  nodes:\n    - id: a\n      depends_on: [b]\n")]);
+    let dir =
+        project(&[("w.yaml", "workflow:\n  type: dag\n  nodes:\n    - id: a\n      depends_on: [b]\n")]);
     let out = ralph(["workflow", "validate", "--format", "json", "w.yaml"]).current_dir(dir.path()).expect(1);
     let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let diagnostics = report["files"][0]["diagnostics"].as_array().unwrap();

@@ -23,7 +23,9 @@ fn rejected_by_external_validator(schema: &str, files: &[PathBuf]) -> Vec<PathBu
             .arg(repo().join("schemas").join(schema))
             .arg(file)
             .output()
-            .expect("check-jsonschema is installed (the test script installs it: pip install check-jsonschema)");
+            .expect(
+                "check-jsonschema is installed (the test script installs it: pip install check-jsonschema)",
+            );
         if !status.status.success() {
             rejected.push(file.clone());
         }
@@ -55,7 +57,10 @@ fn an_independent_validator_rejects_the_unknown_keys_of_the_broken_cases() {
     // Every broken case whose expected diagnostics include an unknown key.
     let cases: Vec<PathBuf> = yaml_files("engine/tests/cases/invalid")
         .into_iter()
-        .filter(|f| std::fs::read_to_string(f.with_extension("stderr")).is_ok_and(|s| s.contains("error[unknown-key]")))
+        .filter(|f| {
+            std::fs::read_to_string(f.with_extension("stderr"))
+                .is_ok_and(|s| s.contains("error[unknown-key]"))
+        })
         .collect();
     assert!(cases.len() >= 3, "expected several unknown-key cases, found {}", cases.len());
     let rejected = rejected_by_external_validator("config.schema.json", &cases);

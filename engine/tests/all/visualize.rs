@@ -37,12 +37,16 @@ fn graphviz_renders_every_bundled_workflow() {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("w.dot");
         std::fs::write(&input, &dot).unwrap();
-        let out = Command::new("dot")
-            .arg("-Tsvg")
-            .arg(&input)
-            .output()
-            .expect("graphviz `dot` is installed (the test script installs it: apt-get install graphviz)");
-        assert!(out.status.success(), "{}: dot failed: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+        let out =
+            Command::new("dot").arg("-Tsvg").arg(&input).output().expect(
+                "graphviz `dot` is installed (the test script installs it: apt-get install graphviz)",
+            );
+        assert!(
+            out.status.success(),
+            "{}: dot failed: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains("<svg"), "{}: no SVG", file.display());
     }
 }
@@ -54,7 +58,10 @@ fn decode(text: &str) -> String {
     while let Some(at) = rest.find('#') {
         out.push_str(&rest[..at]);
         let after = &rest[at + 1..];
-        match after.split_once(';').and_then(|(n, r)| n.parse::<u32>().ok().and_then(char::from_u32).map(|c| (c, r))) {
+        match after
+            .split_once(';')
+            .and_then(|(n, r)| n.parse::<u32>().ok().and_then(char::from_u32).map(|c| (c, r)))
+        {
             Some((c, r)) => {
                 out.push(c);
                 rest = r;
@@ -81,13 +88,20 @@ fn mermaid_edges(text: &str) -> BTreeSet<(String, String, String)> {
             }
         }
         if let Some((id, rest)) = line.split_once("([\"").or_else(|| line.split_once("[\"")) {
-            let name = rest.split("<br/>").next().unwrap_or(rest).trim_end_matches("\"])").trim_end_matches("\"]");
+            let name =
+                rest.split("<br/>").next().unwrap_or(rest).trim_end_matches("\"])").trim_end_matches("\"]");
             names.insert(id.to_owned(), decode(name));
         }
     }
     let mut edges = BTreeSet::new();
     for line in text.lines().map(str::trim) {
-        let arrow = if line.contains(" -->") { " -->" } else if line.contains(" -.->") { " -.->" } else { continue };
+        let arrow = if line.contains(" -->") {
+            " -->"
+        } else if line.contains(" -.->") {
+            " -.->"
+        } else {
+            continue;
+        };
         let (from, rest) = line.split_once(arrow).unwrap();
         let rest = rest.trim_start();
         let (to, label) = if let Some(r) = rest.strip_prefix('|') {
@@ -179,13 +193,17 @@ fn else_edges_are_drawn_differently_from_transitions() {
     let mermaid = ralph(["workflow", "visualize", "w.yaml"]).current_dir(dir.path()).expect(0).stdout;
     assert!(mermaid.contains("building --> verifying: build_success"), "{mermaid}");
     assert!(mermaid.contains("building --> building: else"), "{mermaid}");
-    let dot = ralph(["workflow", "visualize", "--format", "dot", "w.yaml"]).current_dir(dir.path()).expect(0).stdout;
+    let dot = ralph(["workflow", "visualize", "--format", "dot", "w.yaml"])
+        .current_dir(dir.path())
+        .expect(0)
+        .stdout;
     assert!(dot.contains("\"building\" -> \"building\" [label=\"else\", style=dashed]"), "{dot}");
 }
 
 #[test]
 fn an_invalid_workflow_is_not_drawn() {
-    let dir = project(&[("w.yaml", "workflow:\n  states: [a]\n  transitions:\n    - from: a\n      to: b\n")]);
+    let dir =
+        project(&[("w.yaml", "workflow:\n  states: [a]\n  transitions:\n    - from: a\n      to: b\n")]);
     let out = ralph(["workflow", "visualize", "w.yaml"]).current_dir(dir.path()).expect(1);
     assert!(out.stdout.is_empty());
     assert!(out.stderr.contains("unknown-state"));

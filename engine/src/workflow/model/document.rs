@@ -5,8 +5,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Agent, CircuitBreaker, Compensation, Duration, Logging, LoopSettings, Notifications,
-    Observability, PluginsSection, Project, RetrySection, StateSettings, Workflow,
+    Agent, CircuitBreaker, Compensation, Duration, Logging, LoopSettings, Notifications, Observability,
+    PluginsSection, Project, RetrySection, StateSettings, Workflow,
 };
 
 /// A ralph-loop file: a workflow definition, the project configuration (`ralph.yaml`), or both.

@@ -23,11 +23,12 @@ pub use dag::{ContinueOn, DagNode};
 pub use document::Document;
 pub use notifications::{Channel, ChannelRef, Notifications};
 pub use observability::{
-    Dashboard, ExporterSpec, LogsSettings, MetricsSettings, Observability, Rotation, Toggle,
-    TracesSettings,
+    Dashboard, ExporterSpec, LogsSettings, MetricsSettings, Observability, Rotation, Toggle, TracesSettings,
 };
 pub use persistence::{Persistence, PersistenceKind, Retention, Snapshots, StateSettings};
-pub use plugins::{InstalledPlugin, OnPluginError, PluginEntry, PluginRegistry, PluginsSection, RegistrySource};
+pub use plugins::{
+    InstalledPlugin, OnPluginError, PluginEntry, PluginRegistry, PluginsSection, RegistrySource,
+};
 pub use policy::{
     Action, ActionSpec, CircuitBreaker, Compensation, PolicyRef, RetryPolicy, RetrySection, Strategy,
 };

@@ -65,7 +65,11 @@ impl Duration {
                 "h" | "hr" | "hrs" => 3600.0,
                 "d" => 86_400.0,
                 "w" => 604_800.0,
-                "" => return Err(ValueError(format!("`{text}` mixes a unit with a bare number; write a unit after every number"))),
+                "" => {
+                    return Err(ValueError(format!(
+                        "`{text}` mixes a unit with a bare number; write a unit after every number"
+                    )));
+                }
                 other => {
                     return Err(ValueError(format!(
                         "unknown unit `{other}` in `{text}` (use `ms`, `s`, `m`, `h`, `d` or `w`)"
@@ -112,9 +116,8 @@ impl Size {
         let text = text.trim();
         let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
         let (number, unit) = text.split_at(split);
-        let number: f64 = number
-            .parse()
-            .map_err(|_| ValueError(format!("`{text}` does not start with a number")))?;
+        let number: f64 =
+            number.parse().map_err(|_| ValueError(format!("`{text}` does not start with a number")))?;
         let factor: f64 = match unit.trim() {
             "" | "B" => 1.0,
             "KB" | "kb" | "K" => 1e3,

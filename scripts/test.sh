@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need on a fresh Debian machine (Graphviz for the
+# diagram tests, check-jsonschema as an independent JSON Schema validator), then runs the
+# formatting check, clippy and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_if_needed() { if [ "$(id -u)" -ne 0 ]; then sudo "$@"; else "$@"; fi; }
+
+if ! command -v dot >/dev/null 2>&1; then
+  echo "==> installing graphviz"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
+fi
+if ! command -v check-jsonschema >/dev/null 2>&1; then
+  echo "==> installing check-jsonschema"
+  python3 -m pip install --quiet --disable-pip-version-check check-jsonschema
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+  export PATH="$(python3 -m site --user-base)/bin:$PATH"
+fi
+
+echo "==> cargo fmt --check"
+cargo fmt --all --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -q -- -D warnings
+echo "==> cargo test"
+# Property tests run 256 cases per property unless PROPTEST_CASES says otherwise.
+export PROPTEST_CASES="${PROPTEST_CASES:-256}"
+cargo test --workspace --all-targets --locked
+cargo test --workspace --doc --locked
