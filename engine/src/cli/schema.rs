@@ -44,7 +44,7 @@ pub fn run(args: &SchemaArgs) -> anyhow::Result<u8> {
     let text = text(args.which);
     match &args.output {
         Some(path) => {
-            std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))?
+            std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))?;
         }
         None => print!("{text}"),
     }

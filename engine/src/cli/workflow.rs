@@ -168,7 +168,7 @@ pub fn visualize(args: &VisualizeArgs, env: &Env) -> anyhow::Result<u8> {
     };
     match &args.output {
         Some(path) => {
-            std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))?
+            std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))?;
         }
         None => print!("{text}"),
     }

@@ -258,8 +258,8 @@ fn evidence_files(state: &State<'_, '_>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn file_changed(state: &State<'_, '_>, pattern: String) -> Result<bool, Error> {
-    let glob = globset::GlobBuilder::new(&pattern)
+fn file_changed(state: &State<'_, '_>, pattern: &str) -> Result<bool, Error> {
+    let glob = globset::GlobBuilder::new(pattern)
         .literal_separator(false)
         .build()
         .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("bad glob `{pattern}`: {e}")))?
@@ -269,19 +269,19 @@ fn file_changed(state: &State<'_, '_>, pattern: String) -> Result<bool, Error> {
         .any(|f| glob.is_match(f) || std::path::Path::new(f).file_name().is_some_and(|n| glob.is_match(n))))
 }
 
-fn file_contains(state: &State<'_, '_>, needle: String) -> bool {
+fn file_contains(state: &State<'_, '_>, needle: &str) -> bool {
     let dir =
         state.lookup("workdir").and_then(|v| v.as_str().map(std::path::PathBuf::from)).unwrap_or_default();
     evidence_files(state).iter().any(|f| {
-        f.contains(&needle) || std::fs::read_to_string(dir.join(f)).is_ok_and(|text| text.contains(&needle))
+        f.contains(needle) || std::fs::read_to_string(dir.join(f)).is_ok_and(|text| text.contains(needle))
     })
 }
 
-fn matching(value: String, pattern: String) -> Result<bool, Error> {
-    let regex = regex::Regex::new(&pattern).map_err(|e| {
+fn matching(value: &str, pattern: &str) -> Result<bool, Error> {
+    let regex = regex::Regex::new(pattern).map_err(|e| {
         Error::new(ErrorKind::InvalidOperation, format!("bad regular expression `{pattern}`: {e}"))
     })?;
-    Ok(regex.is_match(&value))
+    Ok(regex.is_match(value))
 }
 
 /// What a step produced, as far as conditions are concerned.

@@ -556,8 +556,8 @@ impl<'a> Checker<'a> {
         // A state with no transitions continues to the next listed state; the last one ends.
         let last = states.len() - 1;
         let mut terminal = explicit_terminal.clone();
-        for i in 0..states.len() {
-            if outgoing[i] == 0 && !explicit_terminal.contains(&i) {
+        for (i, &count) in outgoing.iter().enumerate() {
+            if count == 0 && !explicit_terminal.contains(&i) {
                 if i == last {
                     terminal.insert(i);
                 } else {

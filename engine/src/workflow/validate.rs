@@ -139,7 +139,7 @@ pub fn validate_loaded(workflow_file: LoadedFile, options: &Options) -> Result<V
             .and_then(|l| files.iter().position(|f| f.source.name() == l.file))
             .unwrap_or(usize::MAX)
     };
-    diagnostics.sort_by(|a, b| (rank_of(a), a.sort_key()).cmp(&(rank_of(b), b.sort_key())));
+    diagnostics.sort_by_key(|d| (rank_of(d), d.sort_key()));
     diagnostics.dedup_by(|a, b| a.code == b.code && a.location == b.location && a.message == b.message);
     let valid = !diagnostics.iter().any(Diagnostic::is_error);
     let plan = if valid { document.as_ref().and_then(plan::compile) } else { None };

@@ -393,7 +393,7 @@ impl<'a> Builder<'a> {
         let line = line.trim_end_matches('\r');
         let Some((offset, _)) = line.char_indices().nth(start.col as usize - 1) else { return start };
         let rest = &line[offset..];
-        let mut len = 0usize;
+        let mut len;
         match style {
             TScalarStyle::DoubleQuoted | TScalarStyle::SingleQuoted => {
                 let quote = if style == TScalarStyle::DoubleQuoted { '"' } else { '\'' };

@@ -81,11 +81,11 @@ fn mermaid_edges(text: &str) -> BTreeSet<(String, String, String)> {
     let mut names = std::collections::HashMap::new();
     for line in text.lines() {
         let line = line.trim();
-        if let Some(rest) = line.strip_prefix("state \"") {
-            if let Some((label, id)) = rest.rsplit_once("\" as ") {
-                let name = label.split(" (").next().unwrap_or(label);
-                names.insert(id.to_owned(), decode(name));
-            }
+        if let Some(rest) = line.strip_prefix("state \"")
+            && let Some((label, id)) = rest.rsplit_once("\" as ")
+        {
+            let name = label.split(" (").next().unwrap_or(label);
+            names.insert(id.to_owned(), decode(name));
         }
         if let Some((id, rest)) = line.split_once("([\"").or_else(|| line.split_once("[\"")) {
             let name =
