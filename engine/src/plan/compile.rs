@@ -65,6 +65,8 @@ fn state_machine(
             agents.extend(crate::workflow::semantic::human_agent_of(doc, id));
         } else if agents.is_empty() && !terminal {
             agents.extend(implicit_agent(doc, id));
+        } else if agents.is_empty() {
+            agents.extend(crate::workflow::semantic::terminal_agent(doc, id));
         }
         let require_all = state.and_then(|s| s.require_all).unwrap_or(true);
         plan.add(PlanNode {

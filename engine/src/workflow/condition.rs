@@ -117,11 +117,23 @@ fn is_identifier(text: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// The longest condition accepted. minijinja's compiler recurses once per operator, so an
+/// unbounded expression could overflow the stack; no real condition comes near this.
+pub const MAX_LENGTH: usize = 1000;
+
 /// Compiles a condition. `named` are the names defined under `conditions:`.
 pub fn compile(text: &str, named: &dyn Fn(&str) -> bool) -> Result<Condition, ConditionError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(ConditionError { message: "the condition is empty".into() });
+    }
+    if trimmed.len() > MAX_LENGTH {
+        return Err(ConditionError {
+            message: format!(
+                "the condition is {} characters long; the limit is {MAX_LENGTH} (use named conditions to split it)",
+                trimmed.len()
+            ),
+        });
     }
     if is_identifier(trimmed) {
         let kind = if named(trimmed) {
@@ -135,9 +147,9 @@ pub fn compile(text: &str, named: &dyn Fn(&str) -> bool) -> Result<Condition, Co
     }
     let rewritten = desugar(trimmed)?;
     let env = environment();
-    let expr = env
-        .compile_expression(&rewritten)
-        .map_err(|e| ConditionError { message: format!("invalid expression: {}", describe_error(&e)) })?;
+    let expr = env.compile_expression(&rewritten).map_err(|e| ConditionError {
+        message: format!("invalid expression: {}{}", describe_error(&e), operator_hint(trimmed)),
+    })?;
     let known: HashSet<&str> = VARIABLES.iter().chain(FUNCTIONS).map(|(n, _)| *n).collect();
     let mut names: Vec<String> =
         expr.undeclared_variables(false).into_iter().filter(|n| !known.contains(n.as_str())).collect();
@@ -148,6 +160,43 @@ pub fn compile(text: &str, named: &dyn Fn(&str) -> bool) -> Result<Condition, Co
         expression: Some(rewritten),
         names,
     })
+}
+
+/// A hint for the operators people bring from other languages.
+fn operator_hint(text: &str) -> String {
+    let outside_strings: String = {
+        let mut out = String::new();
+        let mut quote = None;
+        for c in text.chars() {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None if c == '\'' || c == '"' => quote = Some(c),
+                None => out.push(c),
+            }
+        }
+        out
+    };
+    let hint = if outside_strings.contains("&&") {
+        "write `and` instead of `&&`"
+    } else if outside_strings.contains("||") {
+        "write `or` instead of `||`"
+    } else if outside_strings.contains("{{") || outside_strings.contains("}}") {
+        "a condition is an expression: write it without `{{ }}`"
+    } else if outside_strings.contains('!') && !outside_strings.contains("!=") {
+        "write `not` instead of `!`"
+    } else if outside_strings
+        .replace("==", "")
+        .replace("!=", "")
+        .replace(">=", "")
+        .replace("<=", "")
+        .contains('=')
+    {
+        "compare with `==`; a single `=` is not an operator"
+    } else {
+        return String::new();
+    };
+    format!(" ({hint})")
 }
 
 fn describe_error(err: &Error) -> String {
@@ -462,6 +511,24 @@ mod tests {
         assert!(!ev.holds(&c, &s).unwrap());
         let c = compile("verified and not critical_issue", &none).unwrap();
         assert!(ev.holds(&c, &scope(true, Some("verified"))).unwrap());
+    }
+
+    #[test]
+    fn deeply_nested_expressions_are_refused_not_overflowing_the_stack() {
+        let deep = format!("{}success", "not ".repeat(5000));
+        assert!(compile(&deep, &none).unwrap_err().message.contains("limit"));
+        let long_but_fine = format!("{}success", "not ".repeat(240));
+        assert!(compile(&long_but_fine, &none).is_ok());
+        let minus = format!("{}retries > 1", "-".repeat(990));
+        let _ = compile(&minus, &none);
+    }
+
+    #[test]
+    fn common_operator_mistakes_get_a_hint() {
+        assert!(compile("success && retries < 3", &none).unwrap_err().message.contains("`and`"));
+        assert!(compile("success || failure", &none).unwrap_err().message.contains("`or`"));
+        assert!(compile("branch = 'main'", &none).unwrap_err().message.contains("`==`"));
+        assert!(compile("{{ success }}", &none).unwrap_err().message.contains("{{ }}"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::model::Document;
 use super::path::{FieldPath, Segment};
 use super::schema::{self, SchemaKind};
 use super::structure::Checker;
-use super::yaml::{self, Node, Value};
+use super::yaml::{self, Node, ScalarKind, Value};
 use crate::diagnostic::{Diagnostic, Location};
 use crate::source::{SourceFile, Span};
 
@@ -39,7 +39,11 @@ impl LoadedFile {
     pub fn locate(&self, path: &FieldPath, at_key: bool) -> Option<(Span, usize)> {
         let root = self.root.as_ref()?;
         let found = root.lookup(path);
-        let collection = matches!(found.node.value, Value::Map(_) | Value::Seq(_));
+        // Block collections, and values left empty (`builder:` with nothing after it, whose
+        // position is wherever the next token starts), are pointed at by their key.
+        let empty =
+            matches!(&found.node.value, Value::Scalar(s) if s.text.is_empty() && s.kind == ScalarKind::Null);
+        let collection = empty || matches!(found.node.value, Value::Map(_) | Value::Seq(_));
         let span = if (at_key || collection) && found.exact {
             // A block mapping or list is best pointed at by the key that introduces it.
             found.key.unwrap_or(found.node.span)
@@ -91,6 +95,11 @@ pub fn load_path(path: &Path, kind: SchemaKind) -> std::io::Result<LoadedFile> {
             return Ok(LoadedFile { source, root: None, document: None, diagnostics: vec![d] });
         }
     };
+    // Editors on Windows often start files with a byte-order mark; it is not part of the YAML.
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_owned(),
+        None => text,
+    };
     Ok(load_source(SourceFile::new(path, text), kind))
 }
 
@@ -133,7 +142,21 @@ pub fn load_source(source: SourceFile, kind: SchemaKind) -> LoadedFile {
         }
     }
     file.diagnostics.extend(structural);
-    match yaml::deserialize::<Document>(&pruned) {
+    // What the schema let through but serde refused (rare): report it, drop it, try again.
+    let mut typed = yaml::deserialize::<Document>(&pruned);
+    for _ in 0..32 {
+        let Err((path, message)) = &typed else { break };
+        if path.is_root() {
+            break;
+        }
+        let mut d = Diagnostic::error("invalid-value", format!("`{path}` cannot be read: {message}"))
+            .at(path.clone());
+        file.place(&mut d);
+        file.diagnostics.push(d);
+        prune(&mut pruned, path.segments());
+        typed = yaml::deserialize::<Document>(&pruned);
+    }
+    match typed {
         Ok(document) => {
             if let Some(version) = document.version {
                 if version > Document::LATEST_VERSION || version == 0 {

@@ -428,19 +428,20 @@ impl<'a> Checker<'a> {
         ids: impl Iterator<Item = (&'w str, FieldPath)>,
         what: &str,
     ) -> HashMap<&'w str, usize> {
-        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut seen: HashMap<&str, (usize, FieldPath)> = HashMap::new();
         for (i, (id, path)) in ids.enumerate() {
-            if seen.contains_key(id) {
+            if let Some((_, first)) = seen.get(id) {
+                let note = format!("it is first defined at `{first}`");
                 self.out.push(
                     Diagnostic::error("duplicate-id", format!("{what} `{id}` is defined twice"))
                         .at(path)
-                        .note(format!("the first definition is {what} number {}", seen[id] + 1)),
+                        .note(note),
                 );
             } else {
-                seen.insert(id, i);
+                seen.insert(id, (i, path));
             }
         }
-        seen
+        seen.into_iter().map(|(id, (i, _))| (id, i)).collect()
     }
 
     fn target(
@@ -471,7 +472,7 @@ impl<'a> Checker<'a> {
         if states.is_empty() {
             self.out.push(
                 Diagnostic::error("empty-workflow", "a state machine needs at least one state")
-                    .at(path.clone())
+                    .at(path.key("states"))
                     .expected("`states:` with a list of state names or objects"),
             );
             return;
@@ -571,6 +572,8 @@ impl<'a> Checker<'a> {
                     self.human_agent(s.id());
                 } else if !terminal.contains(&i) {
                     self.implicit_agent(s.id(), path.key("states").index(i));
+                } else if let Some(agent) = terminal_agent(self.doc, s.id()) {
+                    self.mark_used(&agent);
                 }
                 continue;
             };
@@ -646,8 +649,12 @@ impl<'a> Checker<'a> {
                         .at_key(sp.key("require_all")),
                 );
             }
-            if state.agent.is_none() && agents.is_empty() && !human && !parallel && !terminal.contains(&i) {
-                self.implicit_agent(&state.id, sp.key("id"));
+            if state.agent.is_none() && agents.is_empty() && !human && !parallel {
+                if !terminal.contains(&i) {
+                    self.implicit_agent(&state.id, sp.key("id"));
+                } else if let Some(agent) = terminal_agent(self.doc, &state.id) {
+                    self.mark_used(&agent);
+                }
             }
         }
         // Reachability from the initial state, and a way to end from every reachable state. A
@@ -791,7 +798,8 @@ impl<'a> Checker<'a> {
                     self.out.push(
                         Diagnostic::error("unknown-node", format!("node `{dep}` does not exist"))
                             .at(dp)
-                            .suggest(did_you_mean(dep, names.iter().copied())),
+                            .suggest(did_you_mean(dep, names.iter().copied()))
+                            .expected(format!("one of {}", backticked(&names))),
                     );
                 }
             }
@@ -819,6 +827,13 @@ impl<'a> Checker<'a> {
             self.out.push(
                 Diagnostic::error("dag-cycle", format!("dependency cycle: {}", cycle.join(" → ")))
                     .at(dp)
+                    .note(
+                        cycle
+                            .windows(2)
+                            .map(|w| format!("`{}` depends on `{}`", w[0], w[1]))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    )
                     .note("a DAG cannot run a node before itself; remove one of these dependencies"),
             );
         }
@@ -895,7 +910,8 @@ impl<'a> Checker<'a> {
             }
             if let Some(prompt_name) = &agent.prompt {
                 if !is_human && prompt::find(prompt_name, &self.dirs).is_none() {
-                    let searched: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
+                    let searched: Vec<String> =
+                        self.dirs.iter().map(|d| format!("`{}/`", d.display())).collect();
                     let bundled: Vec<&str> = prompt::BUNDLED.iter().map(|(n, _)| *n).collect();
                     self.out.push(
                         Diagnostic::error(
@@ -903,8 +919,9 @@ impl<'a> Checker<'a> {
                             format!("prompt file `{prompt_name}` does not exist"),
                         )
                         .at(path.key("prompt"))
-                        .suggest(did_you_mean(prompt_name, bundled.iter().copied()))
-                        .note(format!("looked in {} and among the bundled prompts", searched.join(", "))),
+                        .suggest(suggest_prompt(prompt_name, &bundled))
+                        .note(format!("looked in {} and among the bundled prompts", searched.join(", ")))
+                        .note(format!("the bundled prompts are {}", backticked(&bundled))),
                     );
                 }
             }
@@ -937,10 +954,7 @@ impl<'a> Checker<'a> {
                 Diagnostic::error("unknown-hook", format!("`{hook}` is not a lifecycle hook"))
                     .at(path)
                     .suggest(did_you_mean(hook, ralph_plugin_sdk::Hook::NAMES.iter().copied()))
-                    .expected(format!(
-                        "one of {}, or `phase.before_<phase>` / `phase.after_<phase>`",
-                        backticked(ralph_plugin_sdk::Hook::NAMES)
-                    )),
+                    .expected(format!("one of {}", backticked(ralph_plugin_sdk::Hook::NAMES))),
             );
         }
     }
@@ -1133,6 +1147,26 @@ impl<'a> Checker<'a> {
             }
         }
     }
+}
+
+/// A close bundled prompt name. The shared `PROMPT-` prefix would make every prompt look close to
+/// every other, so only the part after it is compared.
+fn suggest_prompt(name: &str, known: &[&str]) -> Option<String> {
+    let role = |n: &str| n.trim_start_matches("PROMPT-").trim_end_matches(".md").to_owned();
+    let roles: Vec<String> = known.iter().map(|k| role(k)).collect();
+    let close = did_you_mean(&role(name), roles.iter().map(String::as_str))?;
+    known.iter().find(|k| role(k) == close).map(|k| (*k).to_owned())
+}
+
+/// The agent of a terminal state that names none: only an agent or chain actually defined under
+/// the state's name or its phase role — a final `complete` state just ends the run, while a
+/// workflow whose last state is `building`, with a `builder` defined, builds and then ends.
+pub fn terminal_agent(doc: &Document, state: &str) -> Option<String> {
+    let defined = |n: &str| doc.agents.contains_key(n) || doc.chains.contains_key(n);
+    if defined(state) {
+        return Some(state.to_owned());
+    }
+    vocabulary::phase_role(state).filter(|r| defined(r)).map(str::to_owned)
 }
 
 /// The agent of a human state without `agent:`: the agent named like the state, else the only

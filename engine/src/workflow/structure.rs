@@ -67,12 +67,11 @@ impl<'s> Checker<'s> {
             }
         }
         if !type_accepts(obj, node) {
-            out.push(
-                Diagnostic::error("invalid-type", format!("`{}` has the wrong type", leaf(path)))
-                    .at(path.clone())
-                    .expected(self.describe(schema))
-                    .found(node.describe()),
-            );
+            let d = Diagnostic::error("invalid-type", format!("`{}` has the wrong type", leaf(path)))
+                .at(path.clone())
+                .expected(self.describe(schema))
+                .found(node.describe());
+            out.push(type_hint(d, obj, node));
             return;
         }
         if let Some(values) = obj.get("enum").and_then(Json::as_array) {
@@ -87,6 +86,9 @@ impl<'s> Checker<'s> {
             Value::Map(entries) => {
                 let properties = obj.get("properties").and_then(Json::as_object);
                 let additional = obj.get("additionalProperties");
+                // Names that an unknown key was probably meant to be: their absence is the same
+                // mistake, reported once, as the unknown key.
+                let mut meant: Vec<String> = Vec::new();
                 for entry in entries {
                     let key = entry.key.scalar_text().unwrap_or_default();
                     let child = path.key(key);
@@ -98,7 +100,9 @@ impl<'s> Checker<'s> {
                                 let known: Vec<&str> = properties
                                     .map(|p| p.keys().map(String::as_str).collect())
                                     .unwrap_or_default();
-                                out.push(unknown_key(key, &known, path, &child));
+                                let d = unknown_key(key, &known, path, &child);
+                                meant.extend(d.suggestion.clone());
+                                out.push(d);
                             }
                             Some(sub @ Json::Object(_)) => self.walk(sub, &entry.value, &child, out),
                             _ => {}
@@ -107,7 +111,7 @@ impl<'s> Checker<'s> {
                 }
                 if let Some(required) = obj.get("required").and_then(Json::as_array) {
                     for name in required.iter().filter_map(Json::as_str) {
-                        if node.get(name).is_none() {
+                        if node.get(name).is_none() && !meant.iter().any(|m| m == name) {
                             let mut d =
                                 Diagnostic::error("missing-key", format!("missing required key `{name}`"))
                                     .at(path.clone());
@@ -413,11 +417,8 @@ fn type_accepts(obj: &Map<String, Json>, node: &Node) -> bool {
                     "number"
                 }
             }
-            ScalarKind::Float(f)
-                if f.fract() == 0.0 && types.contains(&"integer") && !types.contains(&"number") =>
-            {
-                "integer"
-            }
+            // `2.0` is a number, not a whole number: serde would refuse it as an integer, so the
+            // structural check does too, and says so.
             ScalarKind::Float(_) => "number",
             ScalarKind::Str => "string",
         },
@@ -439,6 +440,31 @@ fn type_accepts_shallow(checker: &Checker<'_>, obj: &Map<String, Json>, node: &N
         return node.scalar_text().is_some();
     }
     type_accepts(obj, node)
+}
+
+/// Adds the usual reason for a wrong type: YAML 1.2 reading `yes` as text, or a number where text
+/// was meant.
+fn type_hint(d: Diagnostic, obj: &Map<String, Json>, node: &Node) -> Diagnostic {
+    let wants = |t: &str| match obj.get("type") {
+        Some(Json::String(s)) => s == t,
+        Some(Json::Array(ts)) => ts.iter().any(|x| x == t),
+        _ => false,
+    };
+    if let Value::Scalar(s) = &node.value {
+        let lower = s.text.to_ascii_lowercase();
+        if wants("boolean") && matches!(lower.as_str(), "yes" | "no" | "on" | "off" | "y" | "n") {
+            let meant = if matches!(lower.as_str(), "yes" | "on" | "y") { "true" } else { "false" };
+            return d
+                .note(format!("YAML 1.2 reads `{}` as text, not as a boolean", s.text))
+                .suggest(Some(meant.to_owned()));
+        }
+        if wants("string")
+            && matches!(s.kind, ScalarKind::Int(_) | ScalarKind::Float(_) | ScalarKind::Bool(_))
+        {
+            return d.note(format!("quote it to make it text: \"{}\"", s.text));
+        }
+    }
+    d
 }
 
 fn unknown_key(key: &str, known: &[&str], parent: &FieldPath, child: &FieldPath) -> Diagnostic {

@@ -14,9 +14,17 @@ pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) ->
             strsim::jaro_winkler(&lower, &candidate.to_lowercase())
         };
         let distance = strsim::damerau_levenshtein(&lower, &candidate.to_lowercase());
-        let close = score >= 0.85
-            || (distance <= 2 && candidate.len() > 2)
-            || (distance <= 3 && candidate.len() >= 8);
+        // Short names are close only by one edit, a swap counting as one (`tpye` → `type`, but
+        // not `base` → `name`); longer ones by similarity or two or three edits.
+        let shortest = lower.chars().count().min(candidate.chars().count());
+        // A name cut short (`plan` for `planning`) is close too.
+        let prefix = lower.chars().count() >= 3 && candidate.to_lowercase().starts_with(&lower);
+        let close = prefix
+            || if shortest <= 4 {
+                distance <= 1
+            } else {
+                score >= 0.85 || distance <= 2 || (distance <= 3 && shortest >= 8)
+            };
         if close && best.is_none_or(|(s, _)| score > s) {
             best = Some((score, candidate));
         }
@@ -36,5 +44,7 @@ mod tests {
         assert_eq!(did_you_mean("deploy", known), None);
         assert_eq!(did_you_mean("tpye", ["type", "id"]), Some("type".into()));
         assert_eq!(did_you_mean("Building", known), Some("building".into()));
+        assert_eq!(did_you_mean("base", ["name", "type"]), None);
+        assert_eq!(did_you_mean("nme", ["name", "type"]), Some("name".into()));
     }
 }

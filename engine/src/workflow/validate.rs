@@ -33,7 +33,7 @@ impl Default for Options {
 #[derive(Debug, thiserror::Error)]
 pub enum ValidateError {
     /// The file could not be read.
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`")]
     Read {
         /// The file.
         path: PathBuf,

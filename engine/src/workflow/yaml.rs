@@ -201,11 +201,19 @@ pub fn parse(file: &SourceFile) -> Parsed {
         let mark = err.marker();
         let pos = Pos { line: mark.line() as u32, col: mark.col() as u32 + 1 };
         let info = err.info().to_owned();
-        diagnostics.push(
-            Diagnostic::error("yaml-syntax", format!("invalid YAML: {info}"))
-                .located(file.name(), Span::on_line(pos, 1))
-                .note("fix the syntax first: no other check runs on a file that does not parse"),
-        );
+        let mut d = Diagnostic::error("yaml-syntax", format!("invalid YAML: {info}"))
+            .located(file.name(), Span::on_line(pos, 1));
+        let line = file.line(pos.line).unwrap_or_default();
+        if line.trim_start_matches(' ').starts_with('\t') || info.contains("tab") {
+            d = d.note("this line is indented with a tab; YAML indentation must use spaces");
+        }
+        if info.contains("quoted scalar") {
+            d = d.note("a quoted string may be missing its closing quote");
+        }
+        if info.contains("flow sequence") || info.contains("flow mapping") {
+            d = d.note("a `[` or `{` may be missing its closing `]` or `}`");
+        }
+        diagnostics.push(d.note("fix the syntax first: no other check runs on a file that does not parse"));
         return Parsed { root: None, diagnostics };
     }
     let mut root = builder.root.take();
@@ -231,9 +239,16 @@ pub fn parse(file: &SourceFile) -> Parsed {
     }
     if root.is_none() && diagnostics.is_empty() {
         diagnostics.push(
-            Diagnostic::error("empty-file", "the file is empty")
-                .located(file.name(), Span::on_line(Pos { line: 1, col: 1 }, 1))
-                .expected("a mapping with a `workflow:` section or configuration sections"),
+            Diagnostic::error(
+                "empty-file",
+                if file.text().trim().is_empty() {
+                    "the file is empty"
+                } else {
+                    "the file holds no YAML values"
+                },
+            )
+            .located(file.name(), Span::on_line(Pos { line: 1, col: 1 }, 1))
+            .expected("a mapping with a `workflow:` section or configuration sections"),
         );
     }
     diagnostics.sort_by_key(Diagnostic::sort_key);
@@ -545,6 +560,11 @@ impl MarkedEventReceiver for Builder<'_> {
                     }
                 };
                 self.flow_depth -= usize::from(flow);
+                // A block mapping's start event comes after its first key: start at that key.
+                let start = match &value {
+                    Value::Map(entries) if !flow => entries.first().map_or(start, |e| e.key.span.start),
+                    _ => start,
+                };
                 // Block collections end where the next token starts; clamp the span to the start
                 // line so the caret stays on the first line of the collection.
                 let end =

@@ -108,7 +108,7 @@ fn workflow_list_shows_type_and_description() {
 fn a_broken_file_gets_all_its_errors_at_once_in_source_order() {
     let dir = project(&[(
         "w.yaml",
-        "workflow:\n  type: state_machine\n  states: [planning, buidling, complete]\n  transitions:\n    - from: planning\n      to: building\n    - from: buidling\n      to: complete\n      condition: \"retries >\"\n      esle: planning\nagents:\n  builder:\n    timeout: 5 minutes\n",
+        "workflow:\n  type: state_machine\n  states: [planning, buidling, complete]\n  transitions:\n    - from: planning\n      to: building\n    - from: buidling\n      to: complete\n      condition: \"retries >\"\n      esle: planning\nagents:\n  builder:\n    timeout: 5 parsecs\n",
     )]);
     let out = ralph(["workflow", "validate", "w.yaml"]).current_dir(dir.path()).expect(1);
     let codes: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("error[")).collect();

@@ -28,7 +28,8 @@ pub struct Size(pub u64);
 #[error("{0}")]
 pub struct ValueError(pub String);
 
-const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d|w))+$";
+const DURATION_PATTERN: &str =
+    r"^\s*([0-9]+(\.[0-9]+)?\s*(ms|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)\s*)+$";
 const SIZE_PATTERN: &str = r"^[0-9]+(\.[0-9]+)?\s?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|kb|mb|gb|tb)?$";
 
 impl Duration {
@@ -42,8 +43,13 @@ impl Duration {
         if text.is_empty() {
             return Err(ValueError("an empty duration".into()));
         }
-        if let Ok(secs) = text.parse::<u64>() {
-            return Ok(Duration(std::time::Duration::from_secs(secs)));
+        if text.bytes().all(|b| b.is_ascii_digit()) {
+            return text
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s <= 1_000_000_000_000)
+                .map(|s| Duration(std::time::Duration::from_secs(s)))
+                .ok_or_else(|| ValueError(format!("`{text}` is too long a duration")));
         }
         let mut total = 0f64;
         let mut rest = text;
@@ -55,16 +61,19 @@ impl Duration {
             let number: f64 = rest[..number_len]
                 .parse()
                 .map_err(|_| ValueError(format!("`{}` is not a number", &rest[..number_len])))?;
+            if number_len > 15 {
+                return Err(ValueError(format!("`{text}` is too long a duration")));
+            }
             rest = &rest[number_len..];
             let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
             let unit = rest[..unit_len].trim();
             let factor = match unit {
                 "ms" => 0.001,
-                "s" | "sec" | "secs" => 1.0,
-                "m" | "min" | "mins" => 60.0,
-                "h" | "hr" | "hrs" => 3600.0,
-                "d" => 86_400.0,
-                "w" => 604_800.0,
+                "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+                "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+                "h" | "hr" | "hrs" | "hour" | "hours" => 3600.0,
+                "d" | "day" | "days" => 86_400.0,
+                "w" | "week" | "weeks" => 604_800.0,
                 "" => {
                     return Err(ValueError(format!(
                         "`{text}` mixes a unit with a bare number; write a unit after every number"
@@ -331,6 +340,18 @@ mod tests {
         assert!(Duration::parse("s").is_err());
         assert!(Duration::parse("5").is_ok());
         assert!(Duration::parse("1h30").is_err());
+        assert_eq!(secs("5 minutes"), 300.0);
+        assert_eq!(secs("1 hour 30 minutes"), 5400.0);
+        assert!(Duration::parse("99999999999999999999999").unwrap_err().0.contains("too long"));
+        let pattern = regex::Regex::new(DURATION_PATTERN).unwrap();
+        for ok in ["5s", "300s", "2h", "30d", "1h30m", "5 minutes", "250ms"] {
+            assert!(pattern.is_match(ok), "the schema pattern must accept {ok}");
+            assert!(Duration::parse(ok).is_ok());
+        }
+        for bad in ["5 parsecs", "s", "1h30", "ten seconds"] {
+            assert!(!pattern.is_match(bad), "the schema pattern must refuse {bad}");
+            assert!(Duration::parse(bad).is_err());
+        }
         assert_eq!(Duration::parse("90m").unwrap().to_string(), "90m");
         assert_eq!(Duration::parse("7200s").unwrap().to_string(), "2h");
     }
