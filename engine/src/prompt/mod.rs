@@ -72,3 +72,68 @@ pub fn role_prompt_names(agent: &str) -> Vec<String> {
     }
     names
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ralph_plugin_sdk::{Failure, SteeringPacket, Task, WorkflowInfo};
+
+    #[test]
+    fn every_bundled_prompt_is_a_template_that_compiles() {
+        let env = minijinja::Environment::new();
+        for (name, text) in BUNDLED {
+            assert!(!text.trim().is_empty(), "{name} is empty");
+            env.template_from_str(text).unwrap_or_else(|e| panic!("{name} does not compile: {e:#}"));
+        }
+    }
+
+    #[test]
+    fn the_steering_template_renders_a_packet() {
+        let mut packet = SteeringPacket::new(
+            "2024-03-08T10:30:15Z",
+            WorkflowInfo {
+                name: "default".into(),
+                iteration: 5,
+                phase: "building".into(),
+                state: "active".into(),
+                started_at: "2024-03-08T10:00:00Z".into(),
+            },
+        );
+        packet.context.current_task = Some(Task::new("task-5", "Implement JWT authentication"));
+        packet.context.failure_history.push(Failure {
+            task: "task-5".into(),
+            attempt: 1,
+            error: "2 auth tests failed".into(),
+            step: None,
+            class: None,
+        });
+        packet.instructions.primary = "Complete task-5".into();
+        packet.instructions.outcomes = vec!["build_success".into(), "needs_planning".into()];
+        let template = BUNDLED.iter().find(|(n, _)| *n == "PROMPT.md").expect("PROMPT.md is bundled").1;
+        let mut env = minijinja::Environment::new();
+        env.add_template("PROMPT.md", template).unwrap();
+        let mut context = serde_json::to_value(&packet).unwrap();
+        context["agent"] = "builder".into();
+        context["result_file"] = "/tmp/result.json".into();
+        let text = env.get_template("PROMPT.md").unwrap().render(minijinja::value::Serde(context)).unwrap();
+        for needle in [
+            "task-5",
+            "Implement JWT authentication",
+            "2 auth tests failed",
+            "build_success",
+            "/tmp/result.json",
+        ] {
+            assert!(text.contains(needle), "rendered PROMPT.md lacks {needle:?}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn role_prompts_are_found_by_name_then_by_first_word() {
+        assert_eq!(
+            role_prompt_names("security_scanner"),
+            ["PROMPT-SECURITY_SCANNER.md", "PROMPT-SECURITY-SCANNER.md", "PROMPT-SECURITY.md"]
+        );
+        assert_eq!(find("PROMPT-SECURITY.md", &[]), Some(PromptSource::Bundled("PROMPT-SECURITY.md")));
+        assert_eq!(find("PROMPT-NOPE.md", &[]), None);
+    }
+}
