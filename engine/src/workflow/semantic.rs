@@ -356,30 +356,34 @@ impl<'a> Checker<'a> {
             }
         }
         match policy.strategy {
-            Some(Strategy::Fixed | Strategy::Linear) => {
-                for (field, set) in [
+            Some(Strategy::Fixed | Strategy::Linear) => self.ignored(
+                path,
+                &[
                     ("base_delay", policy.base_delay.is_some()),
                     ("initial_interval", policy.initial_interval.is_some()),
                     ("backoff_coefficient", policy.backoff_coefficient.is_some()),
-                ] {
-                    if set {
-                        self.out.push(
-                            Diagnostic::warning(
-                                "ignored-field",
-                                format!("`{field}` has no effect with this strategy"),
-                            )
-                            .at(path.key(field))
-                            .note("`fixed` and `linear` use `delay`"),
-                        );
-                    }
-                }
-            }
+                ],
+                "has no effect with this strategy",
+                Some("`fixed` and `linear` use `delay`"),
+            ),
             Some(Strategy::ExponentialBackoff) if policy.delay.is_some() => self.out.push(
                 Diagnostic::warning("ignored-field", "`delay` has no effect with `exponential_backoff`")
                     .at(path.key("delay"))
                     .suggest(Some("base_delay".into())),
             ),
             _ => {}
+        }
+    }
+
+    /// Warns about each field that is set where it has no effect.
+    fn ignored(&mut self, path: &FieldPath, fields: &[(&str, bool)], why: &str, note: Option<&str>) {
+        for (field, _) in fields.iter().filter(|(_, set)| *set) {
+            let mut d =
+                Diagnostic::warning("ignored-field", format!("`{field}` {why}")).at_key(path.key(*field));
+            if let Some(note) = note {
+                d = d.note(note);
+            }
+            self.out.push(d);
         }
     }
 
@@ -603,22 +607,16 @@ impl<'a> Checker<'a> {
                 self.human_agent(&state.id);
             }
             if !human {
-                for (field, set) in [
-                    ("reminder_interval", state.reminder_interval.is_some()),
-                    ("notification", state.notification.is_some()),
-                    ("ui", state.ui.is_some()),
-                ] {
-                    if set {
-                        self.out.push(
-                            Diagnostic::warning(
-                                "ignored-field",
-                                format!("`{field}` only applies to human states"),
-                            )
-                            .at_key(sp.key(field))
-                            .note("add `type: human_in_the_loop` to the state"),
-                        );
-                    }
-                }
+                self.ignored(
+                    &sp,
+                    &[
+                        ("reminder_interval", state.reminder_interval.is_some()),
+                        ("notification", state.notification.is_some()),
+                        ("ui", state.ui.is_some()),
+                    ],
+                    "only applies to human states",
+                    Some("add `type: human_in_the_loop` to the state"),
+                );
             }
             if let Some(agent) = &state.agent {
                 self.agent_ref(agent, sp.key("agent"), false);
@@ -886,21 +884,16 @@ impl<'a> Checker<'a> {
                 );
             }
             if is_human {
-                for (field, set) in [
-                    ("backend", agent.backend.is_some()),
-                    ("prompt", agent.prompt.is_some()),
-                    ("command", agent.command.is_some()),
-                ] {
-                    if set {
-                        self.out.push(
-                            Diagnostic::warning(
-                                "ignored-field",
-                                format!("`{field}` has no effect on a human agent"),
-                            )
-                            .at_key(path.key(field)),
-                        );
-                    }
-                }
+                self.ignored(
+                    &path,
+                    &[
+                        ("backend", agent.backend.is_some()),
+                        ("prompt", agent.prompt.is_some()),
+                        ("command", agent.command.is_some()),
+                    ],
+                    "has no effect on a human agent",
+                    None,
+                );
             } else if agent.notification.is_some() {
                 self.out.push(
                     Diagnostic::warning("ignored-field", "`notification` only applies to human agents")

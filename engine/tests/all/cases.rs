@@ -4,17 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{assert_matches_file, ralph, repo};
+use crate::support::{assert_matches_file, ralph, repo, yaml_files};
 
 fn cases(kind: &str) -> Vec<PathBuf> {
-    let dir = repo().join("engine/tests/cases").join(kind);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    files
+    yaml_files(&format!("engine/tests/cases/{kind}"))
 }
 
 fn check(case: &Path, want_code: i32) -> Result<(), String> {
@@ -87,11 +80,7 @@ fn every_diagnostic_of_a_broken_case_has_a_location_and_a_path() {
 
 #[test]
 fn the_bundled_workflows_validate() {
-    let files: Vec<PathBuf> = std::fs::read_dir(repo().join("workflows"))
-        .expect("workflows/")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
+    let files = yaml_files("workflows");
     assert!(files.len() >= 6, "workflows/ should hold at least 6 workflows");
     let mut args = vec!["workflow".to_owned(), "validate".to_owned()];
     args.extend(files.iter().map(|f| f.display().to_string()));

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::support::{assert_matches_file, ralph, repo};
+use crate::support::{assert_matches_file, ralph, repo, yaml_files};
 
 #[test]
 fn the_committed_schemas_are_current() {
@@ -31,16 +31,6 @@ fn rejected_by_external_validator(schema: &str, files: &[PathBuf]) -> Vec<PathBu
         }
     }
     rejected
-}
-
-fn yaml_files(dir: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join(dir))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    files
 }
 
 #[test]

@@ -5,16 +5,10 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::support::{assert_matches_file, project, ralph, repo};
+use crate::support::{assert_matches_file, project, ralph, repo, yaml_files};
 
 fn bundled() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("workflows"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    files
+    yaml_files("workflows")
 }
 
 fn draw(file: &std::path::Path, format: &str) -> String {
@@ -138,12 +132,7 @@ fn plan_label(edge: &serde_json::Value) -> String {
 #[test]
 fn mermaid_has_exactly_the_edges_of_the_plan() {
     let mut files = bundled();
-    files.extend(
-        std::fs::read_dir(repo().join("engine/tests/cases/valid"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "yaml")),
-    );
+    files.extend(yaml_files("engine/tests/cases/valid"));
     let mut drawn = 0;
     for file in files {
         let dir = file.parent().unwrap();
