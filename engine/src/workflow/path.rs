@@ -101,6 +101,49 @@ impl fmt::Display for FieldPath {
     }
 }
 
+/// A path under construction during a tree walk, borrowed from the walk's stack frames: it
+/// costs nothing until a diagnostic needs it as a [`FieldPath`].
+#[derive(Debug, Clone, Copy)]
+pub enum PathRef<'a> {
+    /// The document root.
+    Root,
+    /// A key under a parent.
+    Key(&'a PathRef<'a>, &'a str),
+    /// An index under a parent.
+    Index(&'a PathRef<'a>, usize),
+}
+
+impl PathRef<'_> {
+    /// The number of segments.
+    pub fn depth(&self) -> usize {
+        match self {
+            PathRef::Root => 0,
+            PathRef::Key(parent, _) | PathRef::Index(parent, _) => parent.depth() + 1,
+        }
+    }
+
+    /// The owned path.
+    pub fn to_path(&self) -> FieldPath {
+        let mut segments = Vec::with_capacity(self.depth());
+        let mut at = self;
+        loop {
+            match at {
+                PathRef::Root => break,
+                PathRef::Key(parent, key) => {
+                    segments.push(Segment::Key((*key).to_owned()));
+                    at = parent;
+                }
+                PathRef::Index(parent, index) => {
+                    segments.push(Segment::Index(*index));
+                    at = parent;
+                }
+            }
+        }
+        segments.reverse();
+        FieldPath(segments)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +155,10 @@ mod tests {
         assert_eq!(FieldPath::parse("workflow.transitions[2].to"), path);
         let odd = FieldPath::root().key("notifications").key("a.b");
         assert_eq!(odd.to_string(), "notifications[\"a.b\"]");
+        let root = PathRef::Root;
+        let workflow = PathRef::Key(&root, "workflow");
+        let transitions = PathRef::Key(&workflow, "transitions");
+        let item = PathRef::Index(&transitions, 2);
+        assert_eq!(PathRef::Key(&item, "to").to_path(), path);
     }
 }

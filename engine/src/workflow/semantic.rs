@@ -79,7 +79,7 @@ impl<'a> Checker<'a> {
         self.agents();
         self.chains();
         for (name, _) in &self.doc.timeouts {
-            self.agent_ref(name, root().key("timeouts").key(name), true);
+            self.agent_ref(name, || root().key("timeouts").key(name), true);
         }
         if let Some(breaker) = &self.doc.circuit_breaker {
             let path = root().key("circuit_breaker");
@@ -118,13 +118,14 @@ impl<'a> Checker<'a> {
     }
 
     /// A reference to an agent (or chain). `quiet` references (timeouts) do not mark it used.
-    fn agent_ref(&mut self, name: &str, path: FieldPath, quiet: bool) {
+    fn agent_ref(&mut self, name: &str, path: impl FnOnce() -> FieldPath, quiet: bool) {
         if !quiet {
             self.mark_used(name);
         }
         if self.agent_defined(name) {
             return;
         }
+        let path = path();
         let known: Vec<&str> =
             self.doc.agents.keys().chain(self.doc.chains.keys()).map(String::as_str).collect();
         let mut d = Diagnostic::error("undefined-agent", format!("agent `{name}` is not defined"))
@@ -176,7 +177,7 @@ impl<'a> Checker<'a> {
             );
             return;
         }
-        self.agent_ref(name, path, false);
+        self.agent_ref(name, || path, false);
     }
 
     fn condition(&mut self, text: &str, path: FieldPath) -> Option<Condition> {
@@ -427,25 +428,28 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Reports ids defined twice; returns the index of each id's first definition. Paths are built
+    /// only for the duplicates: a 10,000-node DAG should not allocate 10,000 paths to find none.
     fn duplicate_ids<'w>(
         &mut self,
-        ids: impl Iterator<Item = (&'w str, FieldPath)>,
+        ids: impl Iterator<Item = &'w str>,
+        path_of: impl Fn(usize) -> FieldPath,
         what: &str,
     ) -> HashMap<&'w str, usize> {
-        let mut seen: HashMap<&str, (usize, FieldPath)> = HashMap::new();
-        for (i, (id, path)) in ids.enumerate() {
-            if let Some((_, first)) = seen.get(id) {
-                let note = format!("it is first defined at `{first}`");
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, id) in ids.enumerate() {
+            if let Some(&first) = seen.get(id) {
+                let note = format!("it is first defined at `{}`", path_of(first));
                 self.out.push(
                     Diagnostic::error("duplicate-id", format!("{what} `{id}` is defined twice"))
-                        .at(path)
+                        .at(path_of(i))
                         .note(note),
                 );
             } else {
-                seen.insert(id, (i, path));
+                seen.insert(id, i);
             }
         }
-        seen.into_iter().map(|(id, (i, _))| (id, i)).collect()
+        seen
     }
 
     fn target(
@@ -487,8 +491,7 @@ impl<'a> Checker<'a> {
                 super::model::StateDef::Full(_) => path.key("states").index(i).key("id"),
             }
         };
-        let ids =
-            self.duplicate_ids(states.iter().enumerate().map(|(i, s)| (s.id(), state_path(i))), "state");
+        let ids = self.duplicate_ids(states.iter().map(|s| s.id()), state_path, "state");
         let id_list: Vec<&str> = states.iter().map(|s| s.id()).collect();
         let initial = match &workflow.initial {
             Some(initial) => {
@@ -619,7 +622,7 @@ impl<'a> Checker<'a> {
                 );
             }
             if let Some(agent) = &state.agent {
-                self.agent_ref(agent, sp.key("agent"), false);
+                self.agent_ref(agent, || sp.key("agent"), false);
             }
             let agents = state.agents.as_slice();
             for (j, agent) in agents.iter().enumerate() {
@@ -628,7 +631,7 @@ impl<'a> Checker<'a> {
                 } else {
                     sp.key("agents").index(j)
                 };
-                self.agent_ref(agent, p, false);
+                self.agent_ref(agent, || p, false);
             }
             let parallel = state.parallel == Some(true) || state.kind == Some(StateKind::Parallel);
             if parallel && agents.is_empty() {
@@ -760,7 +763,7 @@ impl<'a> Checker<'a> {
             return;
         }
         if let Some(role) = vocabulary::phase_role(state) {
-            self.agent_ref(role, path, false);
+            self.agent_ref(role, || path, false);
             return;
         }
         let mut d = Diagnostic::error("no-agent", format!("state `{state}` has no agent"))
@@ -773,8 +776,7 @@ impl<'a> Checker<'a> {
     fn dag(&mut self, workflow: &Workflow, path: &FieldPath) {
         let nodes = &workflow.nodes;
         let np = |i: usize| path.key("nodes").index(i);
-        let ids = self
-            .duplicate_ids(nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), np(i).key("id"))), "node");
+        let ids = self.duplicate_ids(nodes.iter().map(|n| n.id.as_str()), |i| np(i).key("id"), "node");
         let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
         for (i, node) in nodes.iter().enumerate() {
             let p = np(i);
@@ -802,8 +804,8 @@ impl<'a> Checker<'a> {
                 }
             }
             match &node.agent {
-                Some(agent) => self.agent_ref(agent, p.key("agent"), false),
-                None => self.agent_ref(&node.id, p.key("id"), false),
+                Some(agent) => self.agent_ref(agent, || p.key("agent"), false),
+                None => self.agent_ref(&node.id, || p.key("id"), false),
             }
             if let Some(condition) = &node.condition {
                 self.condition(condition, p.key("condition"));
@@ -840,10 +842,7 @@ impl<'a> Checker<'a> {
     fn saga(&mut self, workflow: &Workflow, path: &FieldPath) {
         let steps = &workflow.steps;
         let sp = |i: usize| path.key("steps").index(i);
-        self.duplicate_ids(
-            steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), sp(i).key("name"))),
-            "step",
-        );
+        self.duplicate_ids(steps.iter().map(|s| s.name.as_str()), |i| sp(i).key("name"), "step");
         for (i, step) in steps.iter().enumerate() {
             self.action_name(&step.action, sp(i).key("action"), &[]);
             if let Some(compensate) = &step.compensate {
@@ -967,7 +966,7 @@ impl<'a> Checker<'a> {
                 if chains.contains_key(member) {
                     edges.entry(name.as_str()).or_default().push(member.as_str());
                 } else {
-                    self.agent_ref(member, path.index(i), true);
+                    self.agent_ref(member, || path.index(i), true);
                 }
             }
         }
@@ -1035,7 +1034,8 @@ impl<'a> Checker<'a> {
         match plugins {
             PluginsSection::List(list) => {
                 self.duplicate_ids(
-                    list.iter().enumerate().map(|(i, p)| (p.name.as_str(), path.index(i).key("name"))),
+                    list.iter().map(|p| p.name.as_str()),
+                    |i| path.index(i).key("name"),
                     "plugin",
                 );
                 for (i, plugin) in list.iter().enumerate() {
@@ -1058,19 +1058,13 @@ impl<'a> Checker<'a> {
             }
             PluginsSection::Managed(managed) => {
                 let registries = self.duplicate_ids(
-                    managed
-                        .registry
-                        .iter()
-                        .enumerate()
-                        .map(|(i, r)| (r.name.as_str(), path.key("registry").index(i).key("name"))),
+                    managed.registry.iter().map(|r| r.name.as_str()),
+                    |i| path.key("registry").index(i).key("name"),
                     "registry",
                 );
                 self.duplicate_ids(
-                    managed
-                        .installed
-                        .iter()
-                        .enumerate()
-                        .map(|(i, p)| (p.name.as_str(), path.key("installed").index(i).key("name"))),
+                    managed.installed.iter().map(|p| p.name.as_str()),
+                    |i| path.key("installed").index(i).key("name"),
                     "plugin",
                 );
                 for (i, plugin) in managed.installed.iter().enumerate() {

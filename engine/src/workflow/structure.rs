@@ -12,7 +12,7 @@ use regex::Regex;
 use serde_json::{Map, Value as Json};
 
 use super::model::{Duration, EnvString, FORMAT_KEY, Size};
-use super::path::FieldPath;
+use super::path::PathRef;
 use super::suggest::did_you_mean;
 use super::yaml::{Node, ScalarKind, Value, to_json};
 use crate::diagnostic::Diagnostic;
@@ -32,7 +32,7 @@ impl<'s> Checker<'s> {
     /// Every structural problem of `node`, in source order of discovery.
     pub fn check(&self, node: &Node) -> Vec<Diagnostic> {
         let mut out = Vec::new();
-        self.walk(self.root, node, &FieldPath::root(), &mut out);
+        self.walk(self.root, node, PathRef::Root, &mut out);
         out
     }
 
@@ -49,7 +49,7 @@ impl<'s> Checker<'s> {
         schema
     }
 
-    fn walk(&self, schema: &'s Json, node: &Node, path: &FieldPath, out: &mut Vec<Diagnostic>) {
+    fn walk(&self, schema: &'s Json, node: &Node, path: PathRef<'_>, out: &mut Vec<Diagnostic>) {
         let schema = self.resolve(schema);
         let Some(obj) = schema.as_object() else { return };
         if let Some(format) = obj.get(FORMAT_KEY).and_then(Json::as_str) {
@@ -68,7 +68,7 @@ impl<'s> Checker<'s> {
         }
         if !type_accepts(obj, node) {
             let d = Diagnostic::error("invalid-type", format!("`{}` has the wrong type", leaf(path)))
-                .at(path.clone())
+                .at(path.to_path())
                 .expected(self.describe(schema))
                 .found(node.describe());
             out.push(type_hint(d, obj, node));
@@ -91,20 +91,20 @@ impl<'s> Checker<'s> {
                 let mut meant: Vec<String> = Vec::new();
                 for entry in entries {
                     let key = entry.key.scalar_text().unwrap_or_default();
-                    let child = path.key(key);
+                    let child = PathRef::Key(&path, key);
                     if let Some(sub) = properties.and_then(|p| p.get(key)) {
-                        self.walk(sub, &entry.value, &child, out);
+                        self.walk(sub, &entry.value, child, out);
                     } else {
                         match additional {
                             Some(Json::Bool(false)) => {
                                 let known: Vec<&str> = properties
                                     .map(|p| p.keys().map(String::as_str).collect())
                                     .unwrap_or_default();
-                                let d = unknown_key(key, &known, path, &child);
+                                let d = unknown_key(key, &known, path, child);
                                 meant.extend(d.suggestion.clone());
                                 out.push(d);
                             }
-                            Some(sub @ Json::Object(_)) => self.walk(sub, &entry.value, &child, out),
+                            Some(sub @ Json::Object(_)) => self.walk(sub, &entry.value, child, out),
                             _ => {}
                         }
                     }
@@ -114,7 +114,7 @@ impl<'s> Checker<'s> {
                         if node.get(name).is_none() && !meant.iter().any(|m| m == name) {
                             let mut d =
                                 Diagnostic::error("missing-key", format!("missing required key `{name}`"))
-                                    .at(path.clone());
+                                    .at(path.to_path());
                             if let Some(sub) = properties.and_then(|p| p.get(name)) {
                                 d = d.expected(format!("`{name}`: {}", self.describe(sub)));
                             }
@@ -126,7 +126,7 @@ impl<'s> Checker<'s> {
             Value::Seq(items) => {
                 if let Some(item_schema) = obj.get("items") {
                     for (i, item) in items.iter().enumerate() {
-                        self.walk(item_schema, item, &path.index(i), out);
+                        self.walk(item_schema, item, PathRef::Index(&path, i), out);
                     }
                 }
             }
@@ -135,7 +135,7 @@ impl<'s> Checker<'s> {
     }
 
     /// Our own formats. Returns whether the format fully decided the node.
-    fn check_format(&self, format: &str, node: &Node, path: &FieldPath, out: &mut Vec<Diagnostic>) -> bool {
+    fn check_format(&self, format: &str, node: &Node, path: PathRef<'_>, out: &mut Vec<Diagnostic>) -> bool {
         let text = node.as_str();
         let (code, result, expected) = match (format, text) {
             ("duration", Some(t)) => ("invalid-duration", Duration::parse(t).err(), Duration::EXPECTED),
@@ -154,7 +154,7 @@ impl<'s> Checker<'s> {
                                 "out-of-range",
                                 format!("`{}` must not be negative", leaf(path)),
                             )
-                            .at(path.clone())
+                            .at(path.to_path())
                             .expected(if format == "duration" { Duration::EXPECTED } else { Size::EXPECTED })
                             .found(node.describe()),
                         );
@@ -164,7 +164,7 @@ impl<'s> Checker<'s> {
                 let expected = if format == "duration" { Duration::EXPECTED } else { Size::EXPECTED };
                 out.push(
                     Diagnostic::error("invalid-type", format!("`{}` has the wrong type", leaf(path)))
-                        .at(path.clone())
+                        .at(path.to_path())
                         .expected(expected)
                         .found(node.describe()),
                 );
@@ -175,7 +175,7 @@ impl<'s> Checker<'s> {
         if let Some(err) = result {
             out.push(
                 Diagnostic::error(code, format!("invalid {}: {err}", format.replace('-', " ")))
-                    .at(path.clone())
+                    .at(path.to_path())
                     .expected(expected)
                     .found(node.describe()),
             );
@@ -188,7 +188,7 @@ impl<'s> Checker<'s> {
         schema: &'s Json,
         branches: &'s [Json],
         node: &Node,
-        path: &FieldPath,
+        path: PathRef<'_>,
         out: &mut Vec<Diagnostic>,
     ) {
         let resolved: Vec<&Json> = branches.iter().map(|b| self.resolve(b)).collect();
@@ -207,7 +207,7 @@ impl<'s> Checker<'s> {
             return;
         }
         let mut best: Option<(usize, usize, Vec<Diagnostic>)> = None;
-        let depth = path.segments().len();
+        let depth = path.depth();
         for branch in &resolved {
             let Some(obj) = branch.as_object() else { continue };
             if obj.get(FORMAT_KEY).is_none() && !type_accepts_shallow(self, obj, node) {
@@ -237,14 +237,14 @@ impl<'s> Checker<'s> {
             Some((_, _, errors)) => out.extend(errors),
             None => out.push(
                 Diagnostic::error("invalid-type", format!("`{}` has the wrong type", leaf(path)))
-                    .at(path.clone())
+                    .at(path.to_path())
                     .expected(self.describe(schema))
                     .found(node.describe()),
             ),
         }
     }
 
-    fn check_enum(&self, values: &[Json], node: &Node, path: &FieldPath, out: &mut Vec<Diagnostic>) {
+    fn check_enum(&self, values: &[Json], node: &Node, path: PathRef<'_>, out: &mut Vec<Diagnostic>) {
         let found = to_json(node);
         if values.contains(&found) {
             return;
@@ -253,7 +253,7 @@ impl<'s> Checker<'s> {
         let suggestion = node.as_str().and_then(|t| did_you_mean(t, names.iter().copied()));
         out.push(
             Diagnostic::error("invalid-value", format!("`{}` is not one of the allowed values", leaf(path)))
-                .at(path.clone())
+                .at(path.to_path())
                 .expected(one_of(values))
                 .found(node.describe())
                 .suggest(suggestion),
@@ -265,7 +265,7 @@ impl<'s> Checker<'s> {
         obj: &Map<String, Json>,
         node: &Node,
         kind: ScalarKind,
-        path: &FieldPath,
+        path: PathRef<'_>,
         out: &mut Vec<Diagnostic>,
     ) {
         let number = match kind {
@@ -305,7 +305,7 @@ impl<'s> Checker<'s> {
                 };
                 out.push(
                     Diagnostic::error("out-of-range", format!("`{}` is out of range", leaf(path)))
-                        .at(path.clone())
+                        .at(path.to_path())
                         .expected(expected)
                         .found(node.describe()),
                 );
@@ -320,7 +320,7 @@ impl<'s> Checker<'s> {
                         "invalid-value",
                         format!("`{}` does not have the expected form", leaf(path)),
                     )
-                    .at(path.clone())
+                    .at(path.to_path())
                     .expected(format!("text matching `{pattern}`"))
                     .found(node.describe()),
                 );
@@ -467,11 +467,12 @@ fn type_hint(d: Diagnostic, obj: &Map<String, Json>, node: &Node) -> Diagnostic 
     d
 }
 
-fn unknown_key(key: &str, known: &[&str], parent: &FieldPath, child: &FieldPath) -> Diagnostic {
+fn unknown_key(key: &str, known: &[&str], parent: PathRef<'_>, child: PathRef<'_>) -> Diagnostic {
     let suggestion = did_you_mean(key, known.iter().copied());
+    let parent = parent.to_path();
     let place = if parent.is_root() { "at the top level".to_owned() } else { format!("in `{parent}`") };
     let mut d = Diagnostic::error("unknown-key", format!("unknown key `{key}` {place}"))
-        .at_key(child.clone())
+        .at_key(child.to_path())
         .suggest(suggestion);
     if !known.is_empty() {
         let mut list: Vec<&str> = known.to_vec();
@@ -513,6 +514,6 @@ fn plural(phrase: &str) -> String {
     format!("{phrase}s")
 }
 
-fn leaf(path: &FieldPath) -> String {
-    path.to_string()
+fn leaf(path: PathRef<'_>) -> String {
+    path.to_path().to_string()
 }

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-use super::path::{FieldPath, Segment};
+use super::path::{FieldPath, PathRef, Segment};
 use crate::diagnostic::Diagnostic;
 use crate::source::{Pos, SourceFile, Span};
 
@@ -226,7 +226,7 @@ pub fn parse(file: &SourceFile) -> Parsed {
     }
     match &mut root {
         Some(node) if builder.aborted.is_none() => {
-            normalize(node, &mut FieldPath::root(), file, &mut diagnostics);
+            normalize(node, PathRef::Root, file, &mut diagnostics);
         }
         Some(_) => root = None,
         None => {}
@@ -587,14 +587,12 @@ impl MarkedEventReceiver for Builder<'_> {
 }
 
 /// Post-processing with paths known: merges `<<` keys, reports duplicate and complex keys.
-fn normalize(node: &mut Node, path: &mut FieldPath, file: &SourceFile, out: &mut Vec<Diagnostic>) {
+fn normalize(node: &mut Node, path: PathRef<'_>, file: &SourceFile, out: &mut Vec<Diagnostic>) {
     match &mut node.value {
         Value::Scalar(_) => {}
         Value::Seq(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                path.push(Segment::Index(i));
-                normalize(item, path, file, out);
-                path.pop();
+                normalize(item, PathRef::Index(&path, i), file, out);
             }
         }
         Value::Map(entries) => {
@@ -630,7 +628,7 @@ fn normalize(node: &mut Node, path: &mut FieldPath, file: &SourceFile, out: &mut
                 if let Some(first) = seen.get(key) {
                     out.push(
                         Diagnostic::error("duplicate-key", format!("duplicate key `{key}`"))
-                            .at_key(path.key(key))
+                            .at_key(PathRef::Key(&path, key).to_path())
                             .located(file.name(), entry.key.span)
                             .note(format!(
                                 "`{key}` is first set on line {}; YAML keeps only one of them",
@@ -656,10 +654,8 @@ fn normalize(node: &mut Node, path: &mut FieldPath, file: &SourceFile, out: &mut
             own.append(&mut kept);
             let mut kept = own;
             for entry in &mut kept {
-                let key = entry.key.scalar_text().unwrap_or_default().to_owned();
-                path.push(Segment::Key(key));
-                normalize(&mut entry.value, path, file, out);
-                path.pop();
+                let Entry { key, value } = entry;
+                normalize(value, PathRef::Key(&path, key.scalar_text().unwrap_or_default()), file, out);
             }
             *entries = kept;
         }
