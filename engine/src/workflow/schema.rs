@@ -23,11 +23,10 @@ pub fn generate(kind: SchemaKind) -> Value {
     let schema = generator.into_root_schema_for::<Document>();
     let mut value = schema.to_value();
     let object = value.as_object_mut().expect("a root schema is an object");
-    let (id, title) = match kind {
-        SchemaKind::Workflow => ("workflow.schema.json", "ralph-loop workflow"),
-        SchemaKind::Config => ("config.schema.json", "ralph-loop configuration (ralph.yaml)"),
+    let title = match kind {
+        SchemaKind::Workflow => "ralph-loop workflow",
+        SchemaKind::Config => "ralph-loop configuration (ralph.yaml)",
     };
-    object.insert("$id".into(), format!("https://ralph-loop.dev/schemas/{id}").into());
     object.insert("title".into(), title.into());
     if kind == SchemaKind::Workflow {
         object.insert("required".into(), serde_json::json!(["workflow"]));
