@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need on a fresh Debian machine (Graphviz for the
-# diagram tests, check-jsonschema as an independent JSON Schema validator), then runs the
-# formatting check, clippy and the whole test suite.
+# diagram tests, check-jsonschema as an independent JSON Schema validator, the Mermaid parser
+# from npm), then runs the formatting check, clippy and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,11 @@ if ! command -v check-jsonschema >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check check-jsonschema
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
   export PATH="$(python3 -m site --user-base)/bin:$PATH"
+fi
+
+if [ ! -d engine/tests/mermaid/node_modules/mermaid ]; then
+  echo "==> installing the Mermaid parser (npm ci in engine/tests/mermaid)"
+  (cd engine/tests/mermaid && npm ci --silent --no-audit --no-fund)
 fi
 
 echo "==> cargo fmt --check"

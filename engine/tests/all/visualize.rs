@@ -197,3 +197,28 @@ fn an_invalid_workflow_is_not_drawn() {
     assert!(out.stdout.is_empty());
     assert!(out.stderr.contains("unknown-state"));
 }
+
+#[test]
+fn the_mermaid_parser_accepts_every_diagram() {
+    // Every bundled workflow and every seed example that has a workflow, drawn and parsed by
+    // the real Mermaid parser (engine/tests/mermaid, installed by scripts/test.sh).
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for file in bundled().into_iter().chain(yaml_files("engine/tests/cases/valid")) {
+        let out = ralph(["workflow", "visualize"]).arg(&file).current_dir(file.parent().unwrap()).output();
+        if out.code != 0 {
+            continue;
+        }
+        let target = dir.path().join(format!("{}.mmd", file.file_stem().unwrap().to_string_lossy()));
+        std::fs::write(&target, out.stdout).unwrap();
+        files.push(target);
+    }
+    assert!(files.len() >= 10);
+    let checker = repo().join("engine/tests/mermaid");
+    assert!(
+        checker.join("node_modules/mermaid").is_dir(),
+        "the Mermaid parser is not installed: run `npm ci` in engine/tests/mermaid (scripts/test.sh does)"
+    );
+    let out = Command::new("node").arg(checker.join("parse.mjs")).args(&files).output().expect("node runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
