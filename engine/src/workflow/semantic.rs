@@ -710,7 +710,7 @@ impl<'a> Checker<'a> {
                 )
                 .at(path.key("states"))
                 .note(
-                    "the last listed state without transitions, or a state with `type: terminal`, ends a run",
+                    "to end a run, add a last state without transitions, mark a state `type: terminal`, or leave the loop with `else: stop`",
                 ),
             );
         } else {
