@@ -26,14 +26,6 @@ fn edge(kind: EdgeKind, condition: Option<Condition>, order: usize) -> PlanEdge 
     PlanEdge { kind, condition, order }
 }
 
-/// The agent of a state that names none: the agent named like the state, else its phase role.
-fn implicit_agent(doc: &Document, state: &str) -> Option<String> {
-    if doc.agents.contains_key(state) || doc.chains.contains_key(state) {
-        return Some(state.to_owned());
-    }
-    vocabulary::phase_role(state).map(str::to_owned).or_else(|| Some(state.to_owned()))
-}
-
 fn state_machine(
     doc: &Document,
     workflow: &Workflow,
@@ -64,7 +56,7 @@ fn state_machine(
         if agents.is_empty() && human {
             agents.extend(crate::workflow::semantic::human_agent_of(doc, id));
         } else if agents.is_empty() && !terminal {
-            agents.extend(implicit_agent(doc, id));
+            agents.push(crate::workflow::semantic::state_agent(doc, id));
         } else if agents.is_empty() {
             agents.extend(crate::workflow::semantic::terminal_agent(doc, id));
         }

@@ -756,14 +756,11 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// A state that names no agent uses the agent named like it, then its phase's role.
+    /// A state that names no agent: see [`state_agent`].
     fn implicit_agent(&mut self, state: &str, path: FieldPath) {
-        if self.agent_defined(state) {
-            self.mark_used(state);
-            return;
-        }
-        if let Some(role) = vocabulary::phase_role(state) {
-            self.agent_ref(role, || path, false);
+        let agent = state_agent(self.doc, state);
+        if agent != state || self.agent_defined(state) {
+            self.agent_ref(&agent, || path, false);
             return;
         }
         let mut d = Diagnostic::error("no-agent", format!("state `{state}` has no agent"))
@@ -1143,6 +1140,16 @@ fn suggest_prompt(name: &str, known: &[&str]) -> Option<String> {
     let roles: Vec<String> = known.iter().map(|k| role(k)).collect();
     let close = did_you_mean(&role(name), roles.iter().map(String::as_str))?;
     known.iter().find(|k| role(k) == close).map(|k| (*k).to_owned())
+}
+
+/// The agent of a state that names none: the agent or chain defined under the state's name, else
+/// its phase's role (`building` → `builder`), else the state's own name (an agent defined only by
+/// a `PROMPT-<NAME>.md`). The plan and the checks both use this, so they cannot disagree.
+pub fn state_agent(doc: &Document, state: &str) -> String {
+    if doc.agents.contains_key(state) || doc.chains.contains_key(state) {
+        return state.to_owned();
+    }
+    vocabulary::phase_role(state).unwrap_or(state).to_owned()
 }
 
 /// The agent of a terminal state that names none: only an agent or chain actually defined under

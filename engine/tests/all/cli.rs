@@ -166,3 +166,19 @@ fn json_output_is_machine_readable() {
     assert_eq!(d["path"], "workflow.nodes[0].depends_on[0]");
     assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(5), Some(20)));
 }
+
+#[test]
+fn the_plan_and_the_checks_agree_on_a_states_implicit_agent() {
+    // `security_scan` names no agent: the phase table gives `security_scanner`, which is defined
+    // and therefore used (no `unused-agent` warning), and the plan runs it.
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  states: [security_scan, complete]\nagents:\n  security_scanner:\n    prompt: PROMPT-SECURITY.md\n",
+    )]);
+    let out = ralph(["workflow", "validate", "w.yaml"]).current_dir(dir.path()).expect(0);
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    let plan =
+        ralph(["workflow", "visualize", "--format", "json", "w.yaml"]).current_dir(dir.path()).expect(0);
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(plan["nodes"][0]["agents"], serde_json::json!(["security_scanner"]));
+}
