@@ -2,6 +2,7 @@
 //!
 //! The library holds everything; the `ralph-loop` binary is a thin shell over [`cli::run`].
 
+pub mod agent;
 pub mod cli;
 pub mod diagnostic;
 pub mod plan;

@@ -1,0 +1,6 @@
+//! Agents: who performs a step. A backend gets a prompt, a working directory, limits and
+//! environment, and returns an outcome.
+//!
+//! **Architecture invariant:** backends know nothing about workflows, plans or the store.
+
+pub mod process;

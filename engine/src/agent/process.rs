@@ -1,0 +1,445 @@
+//! Running one agent process: its own process group, streamed output, bounded memory, a
+//! timeout that kills the whole group.
+//!
+//! Output goes to a log file as it arrives and only a bounded head and tail are kept in memory,
+//! so an agent printing gigabytes cannot grow the engine. Lines of stdout can be watched as they
+//! arrive (the CLI backends parse their event streams this way). Bytes are bytes: invalid UTF-8
+//! is kept as-is in the log and replaced only when shown.
+//!
+//! **Architecture invariant:** this module knows nothing about workflows, prompts or packets.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::process::Command;
+
+/// How much of the start and of the end of each stream is kept in memory.
+pub const DEFAULT_CAPTURE: usize = 64 * 1024;
+/// The longest stdout line handed to a line watcher; longer lines are cut (the log keeps them).
+pub const MAX_LINE: usize = 1024 * 1024;
+/// How long a process group gets between SIGTERM and SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(2);
+/// How long output is still read after the main process exits, for children that linger.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    /// The program and its arguments.
+    pub argv: Vec<String>,
+    /// The working directory.
+    pub cwd: PathBuf,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// Bytes written to stdin, which is then closed (the prompt, for CLI agents).
+    pub stdin: Option<Vec<u8>>,
+    /// Kill the process group after this long.
+    pub timeout: Option<Duration>,
+    /// Append stdout and stderr here as they arrive.
+    pub log: Option<PathBuf>,
+    /// Bytes of the head and of the tail of each stream kept in memory.
+    pub capture: usize,
+}
+
+impl ProcessSpec {
+    /// `sh -c COMMAND` in `cwd`.
+    pub fn shell(command: &str, cwd: impl Into<PathBuf>) -> Self {
+        ProcessSpec {
+            argv: vec!["/bin/sh".into(), "-c".into(), command.into()],
+            cwd: cwd.into(),
+            env: Vec::new(),
+            stdin: None,
+            timeout: None,
+            log: None,
+            capture: DEFAULT_CAPTURE,
+        }
+    }
+}
+
+/// The head and tail of a stream, and its total size.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Captured {
+    /// The first bytes.
+    pub head: Vec<u8>,
+    /// The last bytes (after `head`, never overlapping it).
+    pub tail: Vec<u8>,
+    /// Bytes seen in total.
+    pub total: u64,
+}
+
+impl Captured {
+    fn push(&mut self, chunk: &[u8], limit: usize) {
+        self.total += chunk.len() as u64;
+        let room = limit.saturating_sub(self.head.len());
+        let (to_head, rest) = chunk.split_at(room.min(chunk.len()));
+        self.head.extend_from_slice(to_head);
+        self.tail.extend_from_slice(rest);
+        if self.tail.len() > limit {
+            let cut = self.tail.len() - limit;
+            self.tail.drain(..cut);
+        }
+    }
+
+    /// Whether bytes between head and tail were dropped.
+    pub fn truncated(&self) -> bool {
+        self.total > (self.head.len() + self.tail.len()) as u64
+    }
+
+    /// The kept text, invalid UTF-8 replaced, with a marker where bytes were dropped.
+    pub fn text(&self) -> String {
+        let mut text = String::from_utf8_lossy(&self.head).into_owned();
+        if self.truncated() {
+            let dropped = self.total - (self.head.len() + self.tail.len()) as u64;
+            text.push_str(&format!("\n[… {dropped} bytes not kept in memory; see the step's log …]\n"));
+        }
+        text.push_str(&String::from_utf8_lossy(&self.tail));
+        text
+    }
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessOutput {
+    /// The exit code, when it exited.
+    pub code: Option<i32>,
+    /// The signal that ended it, when it was killed.
+    pub signal: Option<i32>,
+    /// Whether the timeout killed it.
+    pub timed_out: bool,
+    /// Its stdout.
+    pub stdout: Captured,
+    /// Its stderr.
+    pub stderr: Captured,
+    /// Wall time.
+    pub duration: Duration,
+}
+
+impl ProcessOutput {
+    /// Exited with status 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0) && !self.timed_out
+    }
+}
+
+/// Why a process could not be run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// The program could not be started.
+    #[error("cannot start `{program}`: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The log file could not be written.
+    #[error("cannot write the log `{path}`: {source}")]
+    Log {
+        /// The log file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Reading the process's output failed.
+    #[error("cannot read the output of `{program}`: {source}")]
+    Io {
+        /// The program.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Watches stdout line by line as it arrives.
+pub trait LineWatcher: Send {
+    /// Called for each complete line (without its newline), cut at [`MAX_LINE`] bytes.
+    fn line(&mut self, line: &[u8]);
+}
+
+impl<F: FnMut(&[u8]) + Send> LineWatcher for F {
+    fn line(&mut self, line: &[u8]) {
+        self(line);
+    }
+}
+
+/// Splits a byte stream into lines for a watcher, bounding the pending line.
+struct Lines<'w> {
+    watcher: Option<&'w mut dyn LineWatcher>,
+    pending: Vec<u8>,
+    overflow: bool,
+}
+
+impl Lines<'_> {
+    fn feed(&mut self, mut chunk: &[u8]) {
+        let Some(watcher) = self.watcher.as_deref_mut() else { return };
+        while let Some(at) = chunk.iter().position(|b| *b == b'\n') {
+            let (line, rest) = chunk.split_at(at);
+            if !self.overflow {
+                let room = MAX_LINE - self.pending.len();
+                self.pending.extend_from_slice(&line[..line.len().min(room)]);
+            }
+            let line = self.pending.strip_suffix(b"\r").unwrap_or(&self.pending);
+            watcher.line(line);
+            self.pending.clear();
+            self.overflow = false;
+            chunk = &rest[1..];
+        }
+        let room = MAX_LINE.saturating_sub(self.pending.len());
+        if chunk.len() > room {
+            self.overflow = true;
+        }
+        self.pending.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+
+    fn finish(&mut self) {
+        if let Some(watcher) = self.watcher.as_deref_mut() {
+            if !self.pending.is_empty() {
+                watcher.line(&self.pending);
+                self.pending.clear();
+            }
+        }
+    }
+}
+
+fn kill_group(pid: u32, signal: Signal) {
+    // The group may already be gone; that is the goal, not an error.
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = killpg(Pid::from_raw(pid), signal);
+    }
+}
+
+/// Runs a process to its end, its timeout, or its failure to start.
+pub async fn run(
+    spec: &ProcessSpec,
+    watcher: Option<&mut dyn LineWatcher>,
+) -> Result<ProcessOutput, ProcessError> {
+    let program = spec.argv.first().cloned().unwrap_or_default();
+    let mut command = Command::new(&program);
+    command
+        .args(&spec.argv[1..])
+        .current_dir(&spec.cwd)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so that a timeout can stop it with everything it started.
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut log = match &spec.log {
+        Some(path) => Some(
+            tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .await
+                .map_err(|source| ProcessError::Log { path: path.clone(), source })?,
+        ),
+        None => None,
+    };
+    let started = Instant::now();
+    let mut child =
+        command.spawn().map_err(|source| ProcessError::Spawn { program: program.clone(), source })?;
+    let pid = child.id().unwrap_or(0);
+    let stdin_task = match (child.stdin.take(), spec.stdin.clone()) {
+        (Some(mut stdin), Some(bytes)) => Some(tokio::spawn(async move {
+            // An agent that exits without reading its prompt closes the pipe; that is its business.
+            let _ = stdin.write_all(&bytes).await;
+            let _ = stdin.shutdown().await;
+        })),
+        _ => None,
+    };
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let mut out = Captured::default();
+    let mut err = Captured::default();
+    let mut lines = Lines { watcher, pending: Vec::new(), overflow: false };
+    let mut out_buf = vec![0u8; 64 * 1024];
+    let mut err_buf = vec![0u8; 16 * 1024];
+    let (mut out_open, mut err_open) = (true, true);
+    let deadline = spec.timeout.map(|t| tokio::time::Instant::from_std(started + t));
+    let mut timed_out = false;
+    let mut exit: Option<std::process::ExitStatus> = None;
+    let mut drain_until: Option<tokio::time::Instant> = None;
+    let io_error = |source| ProcessError::Io { program: program.clone(), source };
+    while out_open || err_open || exit.is_none() {
+        // Before the exit: the timeout. After it: the end of the drain window.
+        let stop_at = if exit.is_some() { drain_until } else { deadline };
+        let sleep = async {
+            match stop_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            read = stdout.read(&mut out_buf), if out_open => {
+                let n = read.map_err(io_error)?;
+                if n == 0 { out_open = false; continue; }
+                let chunk = &out_buf[..n];
+                write_log(&mut log, spec, chunk).await?;
+                out.push(chunk, spec.capture);
+                lines.feed(chunk);
+            }
+            read = stderr.read(&mut err_buf), if err_open => {
+                let n = read.map_err(io_error)?;
+                if n == 0 { err_open = false; continue; }
+                let chunk = &err_buf[..n];
+                write_log(&mut log, spec, chunk).await?;
+                err.push(chunk, spec.capture);
+            }
+            status = child.wait(), if exit.is_none() => {
+                exit = Some(status.map_err(io_error)?);
+                // Children that outlive the main process may hold the pipes open forever: read
+                // what they say for a moment, then stop them.
+                drain_until = Some(tokio::time::Instant::now() + DRAIN_AFTER_EXIT);
+            }
+            () = sleep => {
+                if exit.is_some() {
+                    kill_group(pid, Signal::SIGKILL);
+                    break;
+                }
+                timed_out = true;
+                kill_group(pid, Signal::SIGTERM);
+                let grace = tokio::time::sleep(KILL_GRACE);
+                tokio::pin!(grace);
+                tokio::select! {
+                    status = child.wait() => { exit = Some(status.map_err(io_error)?); }
+                    () = &mut grace => {}
+                }
+                kill_group(pid, Signal::SIGKILL);
+                if exit.is_none() {
+                    exit = Some(child.wait().await.map_err(io_error)?);
+                }
+                drain_until = Some(tokio::time::Instant::now() + DRAIN_AFTER_EXIT);
+            }
+        }
+    }
+    // Whatever the step left running in its group goes with it.
+    kill_group(pid, Signal::SIGKILL);
+    lines.finish();
+    if let Some(task) = stdin_task {
+        task.abort();
+    }
+    if let Some(log) = log.as_mut() {
+        let _ = log.flush().await;
+    }
+    let status = exit.expect("the loop ends only after the process was reaped");
+    use std::os::unix::process::ExitStatusExt;
+    Ok(ProcessOutput {
+        code: status.code(),
+        signal: status.signal(),
+        timed_out,
+        stdout: out,
+        stderr: err,
+        duration: started.elapsed(),
+    })
+}
+
+async fn write_log(
+    log: &mut Option<tokio::fs::File>,
+    spec: &ProcessSpec,
+    chunk: &[u8],
+) -> Result<(), ProcessError> {
+    if let Some(file) = log.as_mut() {
+        write_all(file, chunk)
+            .await
+            .map_err(|source| ProcessError::Log { path: spec.log.clone().unwrap_or_default(), source })?;
+    }
+    Ok(())
+}
+
+async fn write_all<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    w.write_all(bytes).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    }
+
+    fn sh(command: &str) -> ProcessSpec {
+        ProcessSpec::shell(command, std::env::temp_dir())
+    }
+
+    #[test]
+    fn captures_exit_code_and_output() {
+        let out = runtime().block_on(run(&sh("echo hello; echo oops >&2; exit 3"), None)).unwrap();
+        assert_eq!(out.code, Some(3));
+        assert_eq!(out.stdout.text(), "hello\n");
+        assert_eq!(out.stderr.text(), "oops\n");
+        assert!(!out.success());
+    }
+
+    #[test]
+    fn a_timeout_kills_the_whole_group_even_children_that_ignore_sigterm() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("child.pid");
+        let command = format!(
+            "sh -c 'trap \"\" TERM; echo $$ > {}; while true; do sleep 1; done' & wait",
+            pidfile.display()
+        );
+        let mut spec = sh(&command);
+        spec.timeout = Some(Duration::from_millis(300));
+        let out = runtime().block_on(run(&spec, None)).unwrap();
+        assert!(out.timed_out);
+        let child: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        // The child ignored SIGTERM; SIGKILL after the grace period must have taken it.
+        std::thread::sleep(Duration::from_millis(100));
+        // Gone, or a zombie waiting for its reaper (it is not running either way).
+        let state = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+        let running = state.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z'));
+        assert!(!running, "child {child} survived: {state}");
+    }
+
+    #[test]
+    fn a_flood_of_output_is_logged_in_full_and_kept_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = sh("head -c 20000000 /dev/zero | tr '\\0' 'x'");
+        spec.log = Some(dir.path().join("step.log"));
+        spec.capture = 1024;
+        let out = runtime().block_on(run(&spec, None)).unwrap();
+        assert_eq!(out.stdout.total, 20_000_000);
+        assert_eq!(out.stdout.head.len() + out.stdout.tail.len(), 2048);
+        assert!(out.stdout.truncated());
+        assert_eq!(std::fs::metadata(dir.path().join("step.log")).unwrap().len(), 20_000_000);
+    }
+
+    #[test]
+    fn invalid_utf8_and_lines_reach_the_watcher() {
+        let mut seen: Vec<Vec<u8>> = Vec::new();
+        let mut watcher = |line: &[u8]| seen.push(line.to_vec());
+        let out =
+            runtime().block_on(run(&sh("printf 'one\\n\\377two\\r\\nlast'"), Some(&mut watcher))).unwrap();
+        assert!(out.success());
+        assert_eq!(seen, vec![b"one".to_vec(), b"\xfftwo".to_vec(), b"last".to_vec()]);
+        assert_eq!(out.stdout.text(), "one\n\u{fffd}two\r\nlast");
+    }
+
+    #[test]
+    fn stdin_is_delivered_and_closed() {
+        let mut spec = sh("cat");
+        spec.stdin = Some(b"the prompt".to_vec());
+        let out = runtime().block_on(run(&spec, None)).unwrap();
+        assert_eq!(out.stdout.text(), "the prompt");
+    }
+
+    #[test]
+    fn lingering_background_children_do_not_hold_the_step_open() {
+        let started = Instant::now();
+        let out = runtime().block_on(run(&sh("sleep 30 & echo done"), None)).unwrap();
+        assert!(out.success());
+        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_missing_program_is_a_spawn_error() {
+        let spec = ProcessSpec { argv: vec!["/nonexistent/agent".into()], ..sh("") };
+        assert!(matches!(runtime().block_on(run(&spec, None)), Err(ProcessError::Spawn { .. })));
+    }
+}
