@@ -7,5 +7,6 @@ pub mod cli;
 pub mod diagnostic;
 pub mod plan;
 pub mod prompt;
+pub mod run;
 pub mod source;
 pub mod workflow;

@@ -3,4 +3,5 @@
 //!
 //! **Architecture invariant:** backends know nothing about workflows, plans or the store.
 
+pub mod command;
 pub mod process;

@@ -2,6 +2,7 @@
 //! this one only parses, then calls it.
 
 mod completions;
+mod run;
 mod schema;
 mod unbuilt;
 mod workflow;
@@ -140,6 +141,13 @@ pub struct Env {
     pub styles: Styles,
 }
 
+/// Writes to stdout. A reader that went away (`ralph-loop … | head`) is not an error worth a
+/// panic: the output is simply no longer wanted.
+pub fn out(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 /// Parses the command line, runs the command, and maps the outcome to an exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -167,6 +175,7 @@ fn run(command: Command, env: &Env) -> anyhow::Result<u8> {
         Command::Workflow(WorkflowCommand::Validate(args)) => workflow::validate(&args, env),
         Command::Workflow(WorkflowCommand::Visualize(args)) => workflow::visualize(&args, env),
         Command::Workflow(WorkflowCommand::List(args)) => workflow::list(&args, env),
+        Command::Loop(args) => run::run(&args, env),
         Command::Schema(args) => schema::run(&args),
         Command::Completions(args) => completions::run(&args),
         other => unbuilt::run(&other, env),

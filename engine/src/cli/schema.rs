@@ -46,7 +46,7 @@ pub fn run(args: &SchemaArgs) -> anyhow::Result<u8> {
         Some(path) => {
             std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))?;
         }
-        None => print!("{text}"),
+        None => super::out(&text),
     }
     Ok(EXIT_OK)
 }

@@ -191,9 +191,8 @@ pub struct InspectArgs {
 /// Which capability each verb is waiting for, and the issue that builds it.
 fn missing(command: &Command) -> (&'static str, &'static str, u32) {
     match command {
-        Command::Loop(_) | Command::Init(_) => {
-            ("loop", "running workflows (agents, prompts, packets, tasks)", 3)
-        }
+        Command::Init(_) => ("init", "project templates", 3),
+        Command::Loop(_) => ("loop", "running workflows", 3),
         Command::Status(_) => ("status", "durable runs and live control", 5),
         Command::Logs(_) => ("logs", "durable runs (the run journal)", 5),
         Command::Reset(_) => ("reset", "durable runs (the run store)", 5),

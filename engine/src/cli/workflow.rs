@@ -130,7 +130,7 @@ pub fn validate(args: &ValidateArgs, env: &Env) -> anyhow::Result<u8> {
                     line.push_str(&format!(", {}", plural(warnings, "warning")));
                 }
                 line.push(')');
-                println!("{line}");
+                super::out(&format!("{line}\n"));
             }
             Format::Json => reports.push(serde_json::json!({
                 "file": file.display().to_string(),
@@ -144,7 +144,7 @@ pub fn validate(args: &ValidateArgs, env: &Env) -> anyhow::Result<u8> {
     }
     if args.format == Format::Json {
         let out = serde_json::json!({ "valid": !any_invalid, "files": reports });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        super::out(&format!("{}\n", serde_json::to_string_pretty(&out)?));
     }
     Ok(if any_invalid { EXIT_INVALID } else { EXIT_OK })
 }
@@ -170,7 +170,7 @@ pub fn visualize(args: &VisualizeArgs, env: &Env) -> anyhow::Result<u8> {
         Some(path) => {
             std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))?;
         }
-        None => print!("{text}"),
+        None => super::out(&text),
     }
     Ok(EXIT_OK)
 }
@@ -212,18 +212,18 @@ pub fn list(args: &ListArgs, env: &Env) -> anyhow::Result<u8> {
                     serde_json::json!({"file": file.display().to_string(), "name": name, "type": kind, "description": description, "valid": !broken})
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&list)?);
+            super::out(&format!("{}\n", serde_json::to_string_pretty(&list)?));
         }
         Format::Human => {
             if rows.is_empty() {
-                println!("no workflows in {}", dir.display());
+                super::out(&format!("no workflows in {}\n", dir.display()));
             }
             let width = rows.iter().map(|r| r.0.file_name().map_or(0, |n| n.len())).max().unwrap_or(0);
             for (file, _, kind, description, broken) in &rows {
                 let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 let flag = if *broken { "  (invalid: run `ralph-loop workflow validate`)" } else { "" };
                 let first_line = description.lines().next().unwrap_or("");
-                println!("{name:<width$}  {kind:<13}  {first_line}{flag}");
+                super::out(&format!("{name:<width$}  {kind:<13}  {first_line}{flag}\n"));
             }
         }
     }

@@ -71,7 +71,7 @@ pub struct PlanNode {
 }
 
 /// What an edge means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EdgeKind {
     /// A transition, taken when its condition holds (success when it has none).

@@ -4,6 +4,7 @@
 mod cases;
 mod cli;
 mod fuzz;
+mod run;
 mod schema;
 mod support;
 mod visualize;

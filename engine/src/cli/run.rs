@@ -1,0 +1,137 @@
+//! `ralph-loop loop`: validate strictly, compile, run, report.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use super::unbuilt::LoopArgs;
+use super::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, Env};
+use crate::run::event::{Event, RunStatus};
+use crate::run::runner::{EventSink, RunOptions, Runner};
+use crate::run::state::{RunState, StepStatus};
+use crate::workflow::validate::{Options, validate};
+
+/// Events as JSON lines on stdout, each with a `type`.
+struct JsonLines;
+
+impl EventSink for JsonLines {
+    fn event(&mut self, event: &Event, _: &RunState) {
+        let kind = match event {
+            Event::RunStarted { .. } | Event::RunFinished { .. } => "run",
+            Event::StepStarted { .. }
+            | Event::StepFinished { .. }
+            | Event::StepSkipped { .. }
+            | Event::Transition { .. } => "step",
+        };
+        if let Ok(mut value) = serde_json::to_value(event) {
+            value["type"] = kind.into();
+            super::out(&format!("{value}\n"));
+        }
+    }
+}
+
+/// A line per finished step on stderr.
+struct Progress {
+    total: usize,
+    styles: crate::diagnostic::Styles,
+}
+
+impl EventSink for Progress {
+    fn event(&mut self, event: &Event, state: &RunState) {
+        let done = state.count(StepStatus::Succeeded)
+            + state.count(StepStatus::Failed)
+            + state.count(StepStatus::Skipped);
+        let (ok, bad) = (self.styles.gutter, self.styles.error);
+        match event {
+            Event::RunStarted { run_id, workflow, kind, .. } => {
+                eprintln!("run {run_id}: {workflow} ({kind}, {} steps)", self.total);
+            }
+            Event::StepFinished { step, outcome, .. } => {
+                let (mark, style) = if outcome.success { ("ok", ok) } else { ("FAILED", bad) };
+                let result = outcome.result.as_deref().map(|r| format!(" → {r}")).unwrap_or_default();
+                let error = outcome.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+                eprintln!(
+                    "[{done:>width$}/{}] {}{mark}{} {step} ({:.2}s){result}{error}",
+                    self.total,
+                    style.render(),
+                    style.render_reset(),
+                    outcome.duration_ms as f64 / 1000.0,
+                    width = self.total.to_string().len()
+                );
+            }
+            Event::StepSkipped { step, reason } => {
+                eprintln!(
+                    "[{done:>width$}/{}] skipped {step}: {reason}",
+                    self.total,
+                    width = self.total.to_string().len()
+                );
+            }
+            Event::RunFinished { status, reason, .. } => {
+                eprintln!("run {}: {status:?} — {reason}", state.run_id);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Runs the workflow.
+pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
+    for (set, flag) in
+        [(args.commit, "--commit"), (args.tasks.is_some(), "--tasks"), (args.dry_run, "--dry-run")]
+    {
+        if set {
+            eprintln!("error: `loop {flag}` is not built yet (the task loop of issue #3); run without it");
+            return Ok(EXIT_USAGE);
+        }
+    }
+    let config = args.config.clone();
+    let workflow: PathBuf = match (&args.workflow, &config) {
+        (Some(w), _) => w.clone(),
+        (None, Some(c)) => c.clone(),
+        (None, None) => env.project_dir.join("ralph.yaml"),
+    };
+    let options = Options { config, project_dir: env.project_dir.clone(), strict: true };
+    let validation = validate(&workflow, &options)?;
+    for d in &validation.diagnostics {
+        eprintln!("{}", d.render(validation.source_of(d), &env.styles));
+    }
+    if !validation.is_valid() {
+        eprintln!("{}: invalid, not run", workflow.display());
+        return Ok(EXIT_INVALID);
+    }
+    let (Some(doc), Some(plan)) = (validation.document, validation.plan) else {
+        anyhow::bail!("`{}` has no `workflow:` to run", workflow.display());
+    };
+    let name =
+        doc.workflow.as_ref().and_then(|w| w.name.clone()).or_else(|| doc.name.clone()).unwrap_or_else(
+            || workflow.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        );
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let total = plan.graph.node_count();
+    let sink: Box<dyn EventSink> =
+        if args.json { Box::new(JsonLines) } else { Box::new(Progress { total, styles: env.styles }) };
+    let options = RunOptions {
+        jobs,
+        project_dir: env.project_dir.clone(),
+        runs_dir: env.project_dir.join(".ralph").join("runs"),
+        workflow: name,
+    };
+    let runner = match Runner::new(&doc, plan, options, sink) {
+        Ok(runner) => runner,
+        Err(e) => {
+            let style = env.styles.error;
+            eprintln!("{}error{}: {e}", style.render(), style.render_reset());
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let state = runtime.block_on(runner.run());
+    if !args.json && std::io::stderr().is_terminal() {
+        eprintln!(
+            "{} succeeded, {} failed, {} skipped",
+            state.count(StepStatus::Succeeded),
+            state.count(StepStatus::Failed),
+            state.count(StepStatus::Skipped)
+        );
+    }
+    Ok(if state.status == RunStatus::Succeeded { EXIT_OK } else { EXIT_INVALID })
+}

@@ -1,0 +1,130 @@
+//! The state of a run, changed only by applying events.
+
+use std::collections::HashMap;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use super::event::{Event, RunStatus};
+use super::outcome::Outcome;
+
+/// Where a step stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Running now.
+    Running,
+    /// Finished successfully.
+    Succeeded,
+    /// Finished unsuccessfully.
+    Failed,
+    /// Will not run.
+    Skipped,
+}
+
+/// One step's record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepRecord {
+    /// Where it stands.
+    pub status: StepStatus,
+    /// Attempts started (visits, for states).
+    pub attempts: u32,
+    /// The last outcome.
+    pub outcome: Option<Outcome>,
+    /// Why it was skipped.
+    pub skip_reason: Option<String>,
+}
+
+/// A run's state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunState {
+    /// The run's id.
+    pub run_id: String,
+    /// The workflow's name.
+    pub workflow: String,
+    /// How it stands.
+    pub status: RunStatus,
+    /// Why it ended.
+    pub reason: Option<String>,
+    /// Every step seen, in the order first seen.
+    pub steps: IndexMap<String, StepRecord>,
+    /// State machines: the current state.
+    pub current: Option<String>,
+    /// State machines: visits per state.
+    pub visits: HashMap<String, u32>,
+    /// Agent invocations so far.
+    pub invocations: u64,
+}
+
+impl RunState {
+    /// A run that has not started.
+    pub fn new() -> Self {
+        RunState {
+            run_id: String::new(),
+            workflow: String::new(),
+            status: RunStatus::Running,
+            reason: None,
+            steps: IndexMap::new(),
+            current: None,
+            visits: HashMap::new(),
+            invocations: 0,
+        }
+    }
+
+    /// The one place a run's state changes.
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted { run_id, workflow, .. } => {
+                self.run_id.clone_from(run_id);
+                self.workflow.clone_from(workflow);
+                self.status = RunStatus::Running;
+            }
+            Event::StepStarted { step, .. } => {
+                self.invocations += 1;
+                *self.visits.entry(step.clone()).or_default() += 1;
+                let record = self.steps.entry(step.clone()).or_insert(StepRecord {
+                    status: StepStatus::Running,
+                    attempts: 0,
+                    outcome: None,
+                    skip_reason: None,
+                });
+                record.status = StepStatus::Running;
+                record.attempts += 1;
+                self.current = Some(step.clone());
+            }
+            Event::StepFinished { step, outcome, .. } => {
+                if let Some(record) = self.steps.get_mut(step) {
+                    record.status = if outcome.success { StepStatus::Succeeded } else { StepStatus::Failed };
+                    record.outcome = Some((**outcome).clone());
+                }
+            }
+            Event::StepSkipped { step, reason } => {
+                self.steps.insert(
+                    step.clone(),
+                    StepRecord {
+                        status: StepStatus::Skipped,
+                        attempts: 0,
+                        outcome: None,
+                        skip_reason: Some(reason.clone()),
+                    },
+                );
+            }
+            Event::Transition { to, .. } => self.current = Some(to.clone()),
+            Event::RunFinished { status, reason, .. } => {
+                self.status = *status;
+                self.reason = Some(reason.clone());
+            }
+        }
+    }
+
+    /// How many steps stand at `status`.
+    pub fn count(&self, status: StepStatus) -> usize {
+        self.steps.values().filter(|r| r.status == status).count()
+    }
+}
+
+impl Default for RunState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
