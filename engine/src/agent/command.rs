@@ -3,6 +3,9 @@
 //! The command sees the step's files through the environment (`RALPH_RUN_ID`, `RALPH_STEP`,
 //! `RALPH_PROMPT_FILE`, `RALPH_PACKET_FILE`, `RALPH_RESULT_FILE`) and as template variables
 //! (`{{ prompt_file }}`, `{{ packet_file }}`, `{{ result_file }}`, `{{ step }}`, `{{ run_id }}`).
+//! The packet and prompt files of a command agent are written when its command refers to them
+//! (and only then are their variables set): creating files is what a DAG of thousands of small
+//! commands would otherwise spend most of its time on. The result file's directory always exists.
 //! Success is exit status 0, then the agent's own `check:` command if it has one. A named result
 //! is read from the result file, never from the output.
 
@@ -23,10 +26,11 @@ pub struct Invocation {
     pub step: String,
     /// Where the agent works (the project directory).
     pub workdir: PathBuf,
-    /// The step's own directory: log, packet, prompt and result files.
-    pub step_dir: PathBuf,
-    /// The steering packet, as JSON.
-    pub packet: String,
+    /// The run's step directory (it exists): the step's files are `<step>.log`,
+    /// `<step>.packet.json`, `<step>.prompt.md` and `<step>.result.json` in it.
+    pub steps_dir: PathBuf,
+    /// The steering packet, as JSON (built only for agents that read it).
+    pub packet: Option<String>,
     /// The rendered prompt (AI agents).
     pub prompt: Option<String>,
     /// How long the agent may take.
@@ -38,31 +42,39 @@ pub struct Invocation {
 impl Invocation {
     /// The step's files: (prompt, packet, result, log).
     pub fn files(&self) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+        let name: String = self
+            .step
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+            .collect();
         (
-            self.step_dir.join("prompt.md"),
-            self.step_dir.join("packet.json"),
-            self.step_dir.join("result.json"),
-            self.step_dir.join("output.log"),
+            self.steps_dir.join(format!("{name}.prompt.md")),
+            self.steps_dir.join(format!("{name}.packet.json")),
+            self.steps_dir.join(format!("{name}.result.json")),
+            self.steps_dir.join(format!("{name}.log")),
         )
     }
 
-    /// Writes the packet (and prompt) and returns the environment every agent gets.
-    pub async fn prepare(&self) -> std::io::Result<Vec<(String, String)>> {
+    /// Writes the packet and prompt when `write_files`, and returns the environment the agent
+    /// gets (a file's variable is set only when the file exists).
+    pub async fn prepare(&self, write_files: bool) -> std::io::Result<Vec<(String, String)>> {
         let (prompt, packet, result, _) = self.files();
-        tokio::fs::create_dir_all(&self.step_dir).await?;
-        tokio::fs::write(&packet, &self.packet).await?;
-        if let Some(text) = &self.prompt {
-            tokio::fs::write(&prompt, text).await?;
-        }
-        // A result left by an earlier attempt must not be read as this attempt's.
-        let _ = tokio::fs::remove_file(&result).await;
+        // A result left by an earlier attempt must not be read as this attempt's. (Plain
+        // syscalls, not tokio::fs: a trip through the blocking pool costs more than the call.)
+        let _ = std::fs::remove_file(&result);
         let mut vars = vec![
             (env::RUN_ID.to_owned(), self.run_id.clone()),
             (env::STEP.to_owned(), self.step.clone()),
-            (env::PROMPT_FILE.to_owned(), prompt.display().to_string()),
-            (env::PACKET_FILE.to_owned(), packet.display().to_string()),
             (env::RESULT_FILE.to_owned(), result.display().to_string()),
         ];
+        if let Some(text) = self.packet.as_ref().filter(|_| write_files) {
+            std::fs::write(&packet, text)?;
+            vars.push((env::PACKET_FILE.to_owned(), packet.display().to_string()));
+            if let Some(text) = &self.prompt {
+                std::fs::write(&prompt, text)?;
+                vars.push((env::PROMPT_FILE.to_owned(), prompt.display().to_string()));
+            }
+        }
         vars.extend(self.env.iter().cloned());
         Ok(vars)
     }
@@ -70,7 +82,7 @@ impl Invocation {
     /// Reads the result file the agent may have written.
     pub async fn report(&self) -> Result<Option<ResultReport>, String> {
         let (_, _, result, _) = self.files();
-        match tokio::fs::read(&result).await {
+        match std::fs::read(&result) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(|e| format!("the result file `{}` is not valid JSON: {e}", result.display())),
@@ -99,9 +111,18 @@ fn render(command: &str, inv: &Invocation) -> Result<String, String> {
     .map_err(|e| format!("the command template does not render: {e}"))
 }
 
+/// Whether a command agent reads its packet or prompt file, and so needs them written.
+pub fn reads_files(command: &str, check: Option<&str>) -> bool {
+    let mentions = |s: &str| {
+        ["RALPH_PACKET_FILE", "RALPH_PROMPT_FILE", "packet_file", "prompt_file"].iter().any(|n| s.contains(n))
+    };
+    mentions(command) || check.is_some_and(mentions)
+}
+
 /// Runs a command agent, then its check.
 pub async fn run(command: &str, check: Option<&str>, inv: &Invocation) -> Outcome {
-    let vars = match inv.prepare().await {
+    let write_files = reads_files(command, check);
+    let vars = match inv.prepare(write_files).await {
         Ok(vars) => vars,
         Err(e) => return Outcome::failed("spawn_error", format!("cannot prepare the step directory: {e}")),
     };

@@ -229,17 +229,9 @@ pub async fn run(
         // Its own process group, so that a timeout can stop it with everything it started.
         .process_group(0)
         .kill_on_drop(true);
-    let mut log = match &spec.log {
-        Some(path) => Some(
-            tokio::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .await
-                .map_err(|source| ProcessError::Log { path: path.clone(), source })?,
-        ),
-        None => None,
-    };
+    // The log is opened when the first byte arrives: a quiet step costs no file (creating
+    // files is the dearest thing a 10,000-node DAG of `true` would otherwise do).
+    let mut log: Option<tokio::fs::File> = None;
     let started = Instant::now();
     let mut child =
         command.spawn().map_err(|source| ProcessError::Spawn { program: program.clone(), source })?;
@@ -343,6 +335,16 @@ async fn write_log(
     spec: &ProcessSpec,
     chunk: &[u8],
 ) -> Result<(), ProcessError> {
+    let Some(path) = &spec.log else { return Ok(()) };
+    if log.is_none() {
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .await
+            .map_err(|source| ProcessError::Log { path: path.clone(), source })?;
+        *log = Some(file);
+    }
     if let Some(file) = log.as_mut() {
         write_all(file, chunk)
             .await

@@ -159,7 +159,7 @@ impl Runner {
         }
         let id = run_id();
         let run_dir = options.runs_dir.join(&id);
-        std::fs::create_dir_all(&run_dir)
+        std::fs::create_dir_all(run_dir.join("steps"))
             .map_err(|source| RunError::RunDir { path: run_dir.clone(), source })?;
         let journal = std::fs::File::create(run_dir.join("events.jsonl"))
             .map_err(|source| RunError::RunDir { path: run_dir.clone(), source })?;
@@ -181,30 +181,35 @@ impl Runner {
         self.sink.event(event, &self.state);
     }
 
-    fn invocation(&self, node: NodeIndex) -> Invocation {
+    fn invocation(&self, node: NodeIndex, with_packet: bool) -> Invocation {
         let id = &self.plan.graph[node].id;
+        let packet = with_packet.then(|| self.packet(id));
+        Invocation {
+            run_id: self.state.run_id.clone(),
+            step: id.clone(),
+            workdir: self.options.project_dir.clone(),
+            steps_dir: self.run_dir.join("steps"),
+            packet,
+            prompt: None,
+            timeout: None,
+            env: Vec::new(),
+        }
+    }
+
+    fn packet(&self, id: &str) -> String {
         let mut packet = SteeringPacket::new(
             now(),
             WorkflowInfo {
                 name: self.options.workflow.clone(),
                 iteration: 1,
-                phase: id.clone(),
+                phase: id.to_owned(),
                 state: "active".into(),
                 started_at: now(),
             },
         );
         packet.instructions.primary =
             format!("Perform the `{id}` step of the `{}` workflow.", self.options.workflow);
-        Invocation {
-            run_id: self.state.run_id.clone(),
-            step: id.clone(),
-            workdir: self.options.project_dir.clone(),
-            step_dir: self.run_dir.join("steps").join(id),
-            packet: serde_json::to_string_pretty(&packet).unwrap_or_default(),
-            prompt: None,
-            timeout: None,
-            env: Vec::new(),
-        }
+        serde_json::to_string_pretty(&packet).unwrap_or_default()
     }
 
     /// Runs the workflow to its end and returns the final state.
@@ -243,7 +248,8 @@ impl Runner {
                 self.emit(&Event::StepStarted {
                     step: id, agent: names.join(" → "), attempt: 1, at: now()
                 });
-                let invocation = self.invocation(node);
+                let with_packet = agents.iter().any(|a| command::reads_files(&a.command, a.check.as_deref()));
+                let invocation = self.invocation(node, with_packet);
                 running.spawn(async move {
                     let mut last = Outcome { success: true, ..Outcome::default() };
                     let mut total_ms = 0;

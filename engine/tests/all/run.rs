@@ -60,7 +60,7 @@ fn agents_get_their_files_and_report_a_named_result() {
     assert_eq!(verify["outcome"]["summary"], "checked verify");
     let run_id = events[0]["run_id"].as_str().unwrap();
     let run = dir.path().join(".ralph/runs").join(run_id);
-    assert!(run.join("steps/verify/packet.json").is_file());
+    assert!(run.join("steps/verify.packet.json").is_file());
     assert_eq!(std::fs::read_to_string(run.join("events.jsonl")).unwrap().lines().count(), events.len());
 }
 
