@@ -132,6 +132,7 @@ pub async fn run(command: &str, check: Option<&str>, inv: &Invocation) -> Outcom
     };
     let (_, _, _, log) = inv.files();
     let mut spec = ProcessSpec::shell(&command, &inv.workdir);
+    spec.merge_output = true;
     spec.env = vars.clone();
     spec.timeout = inv.timeout;
     spec.log = Some(log.clone());

@@ -43,6 +43,9 @@ pub struct ProcessSpec {
     pub log: Option<PathBuf>,
     /// Bytes of the head and of the tail of each stream kept in memory.
     pub capture: usize,
+    /// Send stderr into the same pipe as stdout, in order (as a terminal would show them).
+    /// Command agents use this; backends that parse stdout keep the streams apart.
+    pub merge_output: bool,
 }
 
 impl ProcessSpec {
@@ -56,6 +59,7 @@ impl ProcessSpec {
             timeout: None,
             log: None,
             capture: DEFAULT_CAPTURE,
+            merge_output: false,
         }
     }
 }
@@ -224,17 +228,30 @@ pub async fn run(
         .current_dir(&spec.cwd)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         // Its own process group, so that a timeout can stop it with everything it started.
         .process_group(0)
         .kill_on_drop(true);
     // The log is opened when the first byte arrives: a quiet step costs no file (creating
     // files is the dearest thing a 10,000-node DAG of `true` would otherwise do).
     let mut log: Option<tokio::fs::File> = None;
+    let spawn_error = |source| ProcessError::Spawn { program: program.clone(), source };
+    // One pipe for both streams when merged: half the descriptors to create, watch and close.
+    let merged = if spec.merge_output {
+        let (sender, receiver) = tokio::net::unix::pipe::pipe().map_err(spawn_error)?;
+        let write_end = sender.into_blocking_fd().map_err(spawn_error)?;
+        command
+            .stdout(Stdio::from(write_end.try_clone().map_err(spawn_error)?))
+            .stderr(Stdio::from(write_end));
+        Some(receiver)
+    } else {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        None
+    };
     let started = Instant::now();
-    let mut child =
-        command.spawn().map_err(|source| ProcessError::Spawn { program: program.clone(), source })?;
+    let mut child = command.spawn().map_err(spawn_error)?;
+    // The command holds the parent's copies of the pipe's write end; without dropping them the
+    // pipe would never reach end-of-file.
+    drop(command);
     let pid = child.id().unwrap_or(0);
     let stdin_task = match (child.stdin.take(), spec.stdin.clone()) {
         (Some(mut stdin), Some(bytes)) => Some(tokio::spawn(async move {
@@ -244,8 +261,16 @@ pub async fn run(
         })),
         _ => None,
     };
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let (mut stdout, mut stderr): (
+        Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+        Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+    ) = match merged {
+        Some(receiver) => (Box::new(receiver), Box::new(tokio::io::empty())),
+        None => (
+            Box::new(child.stdout.take().expect("stdout is piped")),
+            Box::new(child.stderr.take().expect("stderr is piped")),
+        ),
+    };
     let mut out = Captured::default();
     let mut err = Captured::default();
     let mut lines = Lines { watcher, pending: Vec::new(), overflow: false };
@@ -421,6 +446,15 @@ mod tests {
         assert!(out.success());
         assert_eq!(seen, vec![b"one".to_vec(), b"\xfftwo".to_vec(), b"last".to_vec()]);
         assert_eq!(out.stdout.text(), "one\n\u{fffd}two\r\nlast");
+    }
+
+    #[test]
+    fn merged_output_keeps_the_order_of_both_streams() {
+        let mut spec = sh("echo one; echo two >&2; echo three");
+        spec.merge_output = true;
+        let out = runtime().block_on(run(&spec, None)).unwrap();
+        assert_eq!(out.stdout.text(), "one\ntwo\nthree\n");
+        assert_eq!(out.stderr.total, 0);
     }
 
     #[test]
