@@ -114,6 +114,13 @@ pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
         project_dir: env.project_dir.clone(),
         runs_dir: env.project_dir.join(".ralph").join("runs"),
         workflow: name,
+        // A backstop for runaway loops: `loop.max_iterations`, else the larger of 100 and the
+        // number of plan nodes (a DAG runs each node once).
+        max_invocations: doc
+            .loop_settings
+            .as_ref()
+            .and_then(|l| l.max_iterations)
+            .unwrap_or_else(|| (total as u64).max(100)),
     };
     let runner = match Runner::new(&doc, plan, options, sink) {
         Ok(runner) => runner,

@@ -61,9 +61,10 @@ fn state_machine(
             agents.extend(crate::workflow::semantic::terminal_agent(doc, id));
         }
         let require_all = state.and_then(|s| s.require_all).unwrap_or(true);
+        let parallel = kind == StateKind::Parallel || state.and_then(|s| s.parallel).unwrap_or(false);
         plan.add(PlanNode {
             id: id.to_owned(),
-            role: NodeRole::State { kind, terminal, require_all },
+            role: NodeRole::State { kind, terminal, require_all, parallel },
             agents,
             condition: None,
         });

@@ -33,8 +33,10 @@ pub enum NodeRole {
         kind: StateKind,
         /// Whether the run ends after this state.
         terminal: bool,
-        /// Parallel states: whether all agents must succeed.
+        /// Several agents: whether all must succeed (otherwise any one).
         require_all: bool,
+        /// Several agents: whether they run at once (otherwise one after another).
+        parallel: bool,
     },
     /// The built-in `stop` target: the run ends unsuccessfully.
     Stop,

@@ -1,8 +1,8 @@
 //! The runner: walks a plan, invokes agents, and turns everything that happens into events.
 //!
 //! Every event goes through [`Runner::emit`]: applied to the run's state, appended to the run's
-//! event log, then shown. Today it runs DAG workflows of command agents; state machines, sagas
-//! and the AI backends come with the rest of the run issue.
+//! event log, then shown. It runs state machines, DAGs and sagas of command agents; AI backends,
+//! human states and built-in actions are refused before the first step until they are built.
 
 use std::collections::VecDeque;
 use std::io::Write as _;
@@ -16,10 +16,12 @@ use super::dag::{DagScheduler, NodeEnd};
 use super::event::{Event, RunStatus, now};
 use super::outcome::Outcome;
 use super::state::RunState;
+use super::state::StepStatus;
 use crate::agent::command::{self, Invocation};
-use crate::plan::Plan;
-use crate::workflow::condition::{Evaluator, Scope};
-use crate::workflow::model::{AgentKind, Backend, Document};
+use crate::plan::{EdgeKind, NodeRole, Plan};
+use crate::workflow::condition::{self, ConditionKind, Evaluator, Scope};
+use crate::workflow::model::{AgentKind, Backend, Document, StateKind, WorkflowKind};
+use crate::workflow::vocabulary;
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -32,6 +34,8 @@ pub struct RunOptions {
     pub runs_dir: PathBuf,
     /// The workflow's name.
     pub workflow: String,
+    /// The most agent invocations (`loop.max_iterations`): a backstop for runaway loops.
+    pub max_invocations: u64,
 }
 
 /// Receives every event after it has been applied.
@@ -53,9 +57,19 @@ pub enum RunError {
         /// Its backend.
         backend: String,
     },
-    /// The workflow kind cannot be run yet.
-    #[error("running `{0}` workflows is not built yet; DAG workflows run today")]
-    UnsupportedKind(String),
+    /// Something in the workflow cannot be run by this version yet.
+    #[error("{0} is not built yet")]
+    Unsupported(String),
+    /// An agent's environment refers to a variable that is not set.
+    #[error("agent `{agent}`: `env.{variable}`: {reason}")]
+    Env {
+        /// The agent.
+        agent: String,
+        /// The variable of its `env`.
+        variable: String,
+        /// Why it cannot be resolved.
+        reason: String,
+    },
     /// The run directory could not be created.
     #[error("cannot create the run directory `{path}`: {source}")]
     RunDir {
@@ -95,17 +109,23 @@ fn resolve(doc: &Document, name: &str, depth: usize) -> Result<Vec<CommandAgent>
         || agent.backend == Some(Backend::Command)
         || (agent.backend.is_none() && agent.command.is_some());
     match (&agent.command, is_command) {
-        (Some(command), true) => Ok(vec![CommandAgent {
-            name: name.to_owned(),
-            command: command.clone(),
-            check: agent.check.clone(),
-            timeout: agent.timeout.or_else(|| doc.timeouts.get(name).copied()).map(|d| d.0),
-            env: agent
-                .env
-                .iter()
-                .filter_map(|(k, v)| v.resolve(|n| std::env::var(n).ok()).ok().map(|v| (k.clone(), v)))
-                .collect(),
-        }]),
+        (Some(command), true) => {
+            Ok(vec![CommandAgent {
+                name: name.to_owned(),
+                command: command.clone(),
+                check: agent.check.clone(),
+                timeout: agent.timeout.or_else(|| doc.timeouts.get(name).copied()).map(|d| d.0),
+                env: agent
+                    .env
+                    .iter()
+                    .map(|(k, v)| {
+                        v.resolve(|n| std::env::var(n).ok()).map(|v| (k.clone(), v)).map_err(|e| {
+                            RunError::Env { agent: name.to_owned(), variable: k.clone(), reason: e.0 }
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            }])
+        }
         _ => {
             let backend = match (agent.kind, agent.backend) {
                 (Some(AgentKind::Human), _) => "human".to_owned(),
@@ -128,7 +148,9 @@ pub struct Runner {
     sink: Box<dyn EventSink>,
     journal: std::io::BufWriter<std::fs::File>,
     run_dir: PathBuf,
-    agents: Vec<Vec<CommandAgent>>,
+    /// Per plan node: its units (an agent or a chain, each a list of commands run in order).
+    units: Vec<Vec<Vec<CommandAgent>>>,
+    evaluator: Evaluator,
 }
 
 fn run_id() -> String {
@@ -136,6 +158,42 @@ fn run_id() -> String {
     let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let compact: String = stamp.chars().filter(|c| c.is_ascii_digit()).take(14).collect();
     format!("{compact}-{:04x}", (now.subsec_nanos() ^ std::process::id()) & 0xffff)
+}
+
+/// Runs one unit: its commands in order, the first failure ending it.
+async fn run_unit(unit: Vec<CommandAgent>, invocation: Invocation) -> Outcome {
+    let mut last = Outcome { success: true, ..Outcome::default() };
+    let mut total_ms = 0;
+    for agent in &unit {
+        let mut inv = invocation.clone();
+        inv.timeout = agent.timeout;
+        inv.env.clone_from(&agent.env);
+        last = command::run(&agent.command, agent.check.as_deref(), &inv).await;
+        total_ms += last.duration_ms;
+        if !last.success {
+            break;
+        }
+    }
+    last.duration_ms = total_ms;
+    last
+}
+
+/// Combines the outcomes of a state's several agents: all must succeed (`require_all`) or any
+/// one; the named result is the first one reported, in the order the agents are listed.
+fn combine(outcomes: Vec<Outcome>, require_all: bool) -> Outcome {
+    let success =
+        if require_all { outcomes.iter().all(|o| o.success) } else { outcomes.iter().any(|o| o.success) };
+    let duration_ms = outcomes.iter().map(|o| o.duration_ms).max().unwrap_or_default();
+    let result = outcomes.iter().find_map(|o| o.result.clone());
+    let failure = outcomes.iter().find(|o| !o.success).cloned();
+    match (success, failure) {
+        (false, Some(mut failed)) => {
+            failed.duration_ms = duration_ms;
+            failed.result = result;
+            failed
+        }
+        _ => Outcome { success, result, duration_ms, ..outcomes.into_iter().next().unwrap_or_default() },
+    }
 }
 
 impl Runner {
@@ -146,17 +204,32 @@ impl Runner {
         options: RunOptions,
         sink: Box<dyn EventSink>,
     ) -> Result<Self, RunError> {
-        if plan.kind != crate::workflow::model::WorkflowKind::Dag {
-            return Err(RunError::UnsupportedKind(plan.kind.as_str().to_owned()));
-        }
-        let mut agents = Vec::with_capacity(plan.graph.node_count());
+        let mut units = Vec::with_capacity(plan.graph.node_count());
         for (_, node) in plan.nodes() {
-            let mut resolved = Vec::new();
-            for name in &node.agents {
-                resolved.extend(resolve(doc, name, 0)?);
+            if let NodeRole::State { kind: StateKind::Human | StateKind::HumanInTheLoop, .. } = node.role {
+                return Err(RunError::Unsupported(format!(
+                    "the human review state `{}` (it needs live control: approve and reject)",
+                    node.id
+                )));
             }
-            agents.push(resolved);
+            let mut node_units = Vec::new();
+            for name in &node.agents {
+                if vocabulary::is_builtin_action(name) {
+                    return Err(RunError::Unsupported(format!(
+                        "the built-in action `{name}` (used by `{}`)",
+                        node.id
+                    )));
+                }
+                node_units.push(resolve(doc, name, 0)?);
+            }
+            units.push(node_units);
         }
+        let named = |n: &str| doc.conditions.contains_key(n);
+        let conditions = doc
+            .conditions
+            .iter()
+            .filter_map(|(name, text)| condition::compile(text, &named).ok().map(|c| (name.clone(), c)))
+            .collect();
         let id = run_id();
         let run_dir = options.runs_dir.join(&id);
         std::fs::create_dir_all(run_dir.join("steps"))
@@ -165,7 +238,16 @@ impl Runner {
             .map_err(|source| RunError::RunDir { path: run_dir.clone(), source })?;
         let mut state = RunState::new();
         state.run_id = id;
-        Ok(Runner { plan, options, state, sink, journal: std::io::BufWriter::new(journal), run_dir, agents })
+        Ok(Runner {
+            plan,
+            options,
+            state,
+            sink,
+            journal: std::io::BufWriter::new(journal),
+            run_dir,
+            units,
+            evaluator: Evaluator::new(conditions),
+        })
     }
 
     /// The run's directory.
@@ -209,7 +291,65 @@ impl Runner {
         );
         packet.instructions.primary =
             format!("Perform the `{id}` step of the `{}` workflow.", self.options.workflow);
+        packet.instructions.outcomes = self.outcome_names(id);
         serde_json::to_string_pretty(&packet).unwrap_or_default()
+    }
+
+    /// The outcome names the transitions leaving a state test, so the agent knows what to report.
+    fn outcome_names(&self, id: &str) -> Vec<String> {
+        let Some(node) = self.plan.node(id) else { return Vec::new() };
+        let mut names = Vec::new();
+        for (_, edge) in self.plan.outgoing(node) {
+            if let Some(c) = &edge.condition {
+                match &c.kind {
+                    ConditionKind::Outcome(name) => names.push(name.clone()),
+                    ConditionKind::Expression => names.extend(c.names.iter().cloned()),
+                    _ => {}
+                }
+            }
+        }
+        names.dedup();
+        names
+    }
+
+    /// Starts a node's step: its units run in the returned task.
+    fn start(
+        &mut self,
+        node: NodeIndex,
+        parallel: bool,
+        require_all: bool,
+    ) -> impl Future<Output = Outcome> + Send + 'static {
+        let units = self.units[node.index()].clone();
+        let names: Vec<String> =
+            units.iter().map(|u| u.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(" → ")).collect();
+        let id = self.plan.graph[node].id.clone();
+        let attempt = 1;
+        self.emit(&Event::StepStarted { step: id, agent: names.join(", "), attempt, at: now() });
+        let with_packet =
+            units.iter().flatten().any(|a| command::reads_files(&a.command, a.check.as_deref()));
+        let invocation = self.invocation(node, with_packet);
+        async move {
+            if units.len() <= 1 {
+                return run_unit(units.into_iter().next().unwrap_or_default(), invocation).await;
+            }
+            let outcomes = if parallel {
+                let mut set = JoinSet::new();
+                for (i, unit) in units.into_iter().enumerate() {
+                    let inv = invocation.clone();
+                    set.spawn(async move { (i, run_unit(unit, inv).await) });
+                }
+                let mut all: Vec<(usize, Outcome)> = set.join_all().await;
+                all.sort_by_key(|(i, _)| *i);
+                all.into_iter().map(|(_, o)| o).collect()
+            } else {
+                let mut all = Vec::new();
+                for unit in units {
+                    all.push(run_unit(unit, invocation.clone()).await);
+                }
+                all
+            };
+            combine(outcomes, require_all)
+        }
     }
 
     /// Runs the workflow to its end and returns the final state.
@@ -222,78 +362,64 @@ impl Runner {
             kind: self.plan.kind.as_str().into(),
             at: now(),
         });
+        let (status, reason) = match self.plan.kind {
+            WorkflowKind::Dag => self.run_dag().await,
+            WorkflowKind::StateMachine => self.run_state_machine().await,
+            WorkflowKind::Saga => self.run_saga().await,
+        };
+        self.emit(&Event::RunFinished { status, reason, at: now() });
+        let _ = self.journal.flush();
+        self.state
+    }
+
+    async fn run_dag(&mut self) -> (RunStatus, String) {
         let (mut scheduler, ready) = DagScheduler::new(&self.plan);
         let mut queue: VecDeque<NodeIndex> = ready.into();
         let mut running: JoinSet<(NodeIndex, Outcome)> = JoinSet::new();
-        let evaluator = Evaluator::default();
         let jobs = self.options.jobs.max(1);
         loop {
             while running.len() < jobs {
                 let Some(node) = queue.pop_front() else { break };
                 let id = self.plan.graph[node].id.clone();
                 if let Some(condition) = self.plan.graph[node].condition.clone() {
-                    let scope = Scope { success: true, result: None, variables: Default::default() };
-                    let holds = evaluator.holds(&condition, &scope).unwrap_or(false);
+                    let scope = self.scope(node, &Outcome { success: true, ..Outcome::default() });
+                    let holds = self.evaluator.holds(&condition, &scope).unwrap_or(false);
                     if !holds {
-                        self.emit(&Event::StepSkipped {
-                            step: id,
-                            reason: format!("condition `{}` does not hold", condition.source),
-                        });
+                        let reason = format!("condition `{}` does not hold", condition.source);
+                        self.emit(&Event::StepSkipped { step: id, reason });
                         self.release(&mut scheduler, &mut queue, node, NodeEnd::Skipped);
                         continue;
                     }
                 }
-                let agents = self.agents[node.index()].clone();
-                let names: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
-                self.emit(&Event::StepStarted {
-                    step: id, agent: names.join(" → "), attempt: 1, at: now()
-                });
-                let with_packet = agents.iter().any(|a| command::reads_files(&a.command, a.check.as_deref()));
-                let invocation = self.invocation(node, with_packet);
-                running.spawn(async move {
-                    let mut last = Outcome { success: true, ..Outcome::default() };
-                    let mut total_ms = 0;
-                    // A chain runs agent after agent; the first failure ends it.
-                    for agent in &agents {
-                        let mut inv = invocation.clone();
-                        inv.timeout = agent.timeout;
-                        inv.env = agent.env.clone();
-                        last = command::run(&agent.command, agent.check.as_deref(), &inv).await;
-                        total_ms += last.duration_ms;
-                        if !last.success {
-                            break;
-                        }
-                    }
-                    last.duration_ms = total_ms;
-                    (node, last)
-                });
+                if self.state.invocations >= self.options.max_invocations {
+                    break;
+                }
+                let step = self.start(node, false, true);
+                running.spawn(async move { (node, step.await) });
             }
             let Some(joined) = running.join_next().await else { break };
             let (node, outcome) = match joined {
                 Ok(done) => done,
-                Err(e) => {
-                    // A panicking step task is a bug; the run stops rather than guessing.
-                    self.emit(&Event::RunFinished {
-                        status: RunStatus::Failed,
-                        reason: format!("internal error: {e}"),
-                        at: now(),
-                    });
-                    return self.finish();
-                }
+                // A panicking step task is a bug; the run stops rather than guessing.
+                Err(e) => return (RunStatus::Failed, format!("internal error: {e}")),
             };
             let end = if outcome.success { NodeEnd::Succeeded } else { NodeEnd::Failed };
             let id = self.plan.graph[node].id.clone();
             self.emit(&Event::StepFinished { step: id, outcome: Box::new(outcome), at: now() });
             self.release(&mut scheduler, &mut queue, node, end);
         }
-        let failed = self.state.count(super::state::StepStatus::Failed);
-        let (status, reason) = if failed == 0 {
+        if !queue.is_empty() {
+            return (
+                RunStatus::Stopped,
+                format!("max_iterations ({}) reached", self.options.max_invocations),
+            );
+        }
+        let failed = self.state.count(StepStatus::Failed);
+        if failed == 0 {
             (RunStatus::Succeeded, "every node finished".to_owned())
         } else {
             (RunStatus::Failed, format!("{failed} node(s) failed"))
-        };
-        self.emit(&Event::RunFinished { status, reason, at: now() });
-        self.finish()
+        }
     }
 
     fn release(
@@ -311,8 +437,151 @@ impl Runner {
         queue.extend(released.ready);
     }
 
-    fn finish(mut self) -> RunState {
-        let _ = self.journal.flush();
-        self.state
+    /// The variables a condition sees after a step (see `workflow::condition::VARIABLES`).
+    fn scope(&self, node: NodeIndex, outcome: &Outcome) -> Scope {
+        let id = &self.plan.graph[node].id;
+        let visits = u64::from(self.state.visits.get(id).copied().unwrap_or(0));
+        let failures = self.state.steps.get(id).map_or(0, |r| u64::from(r.status == StepStatus::Failed));
+        let mut variables = std::collections::BTreeMap::new();
+        variables.insert("visits".to_owned(), minijinja::Value::from(visits));
+        variables.insert("retries".to_owned(), minijinja::Value::from(visits.saturating_sub(1)));
+        variables.insert("failures".to_owned(), minijinja::Value::from(failures));
+        variables.insert("attempt".to_owned(), minijinja::Value::from(1));
+        variables.insert("iteration".to_owned(), minijinja::Value::from(1));
+        variables.insert("state".to_owned(), minijinja::Value::from(id.clone()));
+        variables.insert(
+            "workdir".to_owned(),
+            minijinja::Value::from(self.options.project_dir.display().to_string()),
+        );
+        variables.insert("outcome".to_owned(), minijinja::Value::from(minijinja::value::Serde(outcome)));
+        variables.insert(
+            "evidence".to_owned(),
+            minijinja::Value::from(minijinja::value::Serde(&outcome.evidence)),
+        );
+        Scope { success: outcome.success, result: outcome.result.clone(), variables }
+    }
+
+    async fn run_state_machine(&mut self) -> (RunStatus, String) {
+        let Some(mut current) = self.plan.initial else {
+            return (RunStatus::Failed, "the workflow has no states".into());
+        };
+        loop {
+            let id = self.plan.graph[current].id.clone();
+            let (terminal, require_all, parallel) = match self.plan.graph[current].role {
+                NodeRole::Stop => return (RunStatus::Stopped, "reached `stop`".into()),
+                NodeRole::State { terminal, require_all, parallel, .. } => (terminal, require_all, parallel),
+                _ => return (RunStatus::Failed, format!("`{id}` is not a state")),
+            };
+            if terminal && self.units[current.index()].is_empty() {
+                return (RunStatus::Succeeded, format!("reached the terminal state `{id}`"));
+            }
+            if self.state.invocations >= self.options.max_invocations {
+                return (
+                    RunStatus::Stopped,
+                    format!("max_iterations ({}) reached in `{id}`", self.options.max_invocations),
+                );
+            }
+            let outcome = self.start(current, parallel, require_all).await;
+            let success = outcome.success;
+            let scope = self.scope(current, &outcome);
+            self.emit(&Event::StepFinished { step: id.clone(), outcome: Box::new(outcome), at: now() });
+            if terminal {
+                return if success {
+                    (RunStatus::Succeeded, format!("reached the terminal state `{id}`"))
+                } else {
+                    (RunStatus::Failed, format!("the terminal state `{id}` failed"))
+                };
+            }
+            let mut next = None;
+            for (target, edge) in self.plan.outgoing(current) {
+                let holds = match edge.kind {
+                    EdgeKind::Else => true,
+                    EdgeKind::Transition | EdgeKind::Next => match &edge.condition {
+                        Some(c) => match self.evaluator.holds(c, &scope) {
+                            Ok(holds) => holds,
+                            Err(e) => return (RunStatus::Failed, format!("in `{id}`: {e}")),
+                        },
+                        None => success,
+                    },
+                    _ => false,
+                };
+                if holds {
+                    next = Some((target, edge.kind));
+                    break;
+                }
+            }
+            let Some((target, kind)) = next else {
+                let result = scope.result.map(|r| format!(", result `{r}`")).unwrap_or_default();
+                let how = if success { "succeeded" } else { "failed" };
+                return (
+                    RunStatus::Failed,
+                    format!("no transition from `{id}` holds (the step {how}{result})"),
+                );
+            };
+            let to = self.plan.graph[target].id.clone();
+            self.emit(&Event::Transition { from: id, to, kind });
+            current = target;
+        }
+    }
+
+    async fn run_saga(&mut self) -> (RunStatus, String) {
+        let mut current = self.plan.initial;
+        while let Some(step) = current {
+            let outcome = self.start(step, false, true).await;
+            let success = outcome.success;
+            let id = self.plan.graph[step].id.clone();
+            self.emit(&Event::StepFinished { step: id.clone(), outcome: Box::new(outcome), at: now() });
+            if !success {
+                return self.compensate(step, &id).await;
+            }
+            current = self
+                .plan
+                .outgoing(step)
+                .into_iter()
+                .find(|(_, e)| e.kind == EdgeKind::Forward)
+                .map(|(t, _)| t);
+        }
+        (RunStatus::Succeeded, "every step succeeded".into())
+    }
+
+    /// Runs the compensations of the steps before `failed`, latest first.
+    async fn compensate(&mut self, failed: NodeIndex, id: &str) -> (RunStatus, String) {
+        let mut next = self
+            .plan
+            .outgoing(failed)
+            .into_iter()
+            .find(|(_, e)| e.kind == EdgeKind::Compensate)
+            .map(|(t, _)| t);
+        let mut done = Vec::new();
+        let mut broken = Vec::new();
+        while let Some(node) = next {
+            let outcome = self.start(node, false, true).await;
+            let name = self.plan.graph[node].id.clone();
+            if outcome.success {
+                done.push(name.clone());
+            } else {
+                broken.push(name.clone());
+            }
+            self.emit(&Event::StepFinished { step: name, outcome: Box::new(outcome), at: now() });
+            next = self
+                .plan
+                .outgoing(node)
+                .into_iter()
+                .find(|(_, e)| e.kind == EdgeKind::Rollback)
+                .map(|(t, _)| t);
+        }
+        let list = |v: &[String]| if v.is_empty() { "none".to_owned() } else { v.join(", ") };
+        if broken.is_empty() {
+            (RunStatus::Failed, format!("step `{id}` failed; compensated: {}", list(&done)))
+        } else {
+            (
+                RunStatus::Failed,
+                format!(
+                    "step `{id}` failed; compensated: {}; compensation FAILED: {}",
+                    list(&done),
+                    list(&broken)
+                ),
+            )
+        }
     }
 }

@@ -102,3 +102,115 @@ fn loop_refuses_what_it_cannot_run_before_the_first_step() {
     let out = ralph(["loop", "--workflow", "undefined.yaml"]).current_dir(dir.path()).expect(1);
     assert!(out.stderr.contains("error[undefined-agent]"), "{}", out.stderr);
 }
+
+/// A fake agent at the real process boundary: it checks its packet, appends its step to a trace,
+/// and reports the outcome listed for its agent name in `outcomes/<agent>` (line N for its N-th
+/// run; `fail` exits 1; an empty line reports nothing).
+const FAKE_AGENT: &str = r#"#!/bin/sh
+set -e
+name="$1"
+test -f "$2"
+echo "$RALPH_STEP" >> trace.txt
+mkdir -p visits
+echo x >> "visits/$name"
+visits=$(wc -l < "visits/$name")
+if [ -f "outcomes/$name" ]; then
+  outcome=$(sed -n "${visits}p" "outcomes/$name")
+  case "$outcome" in
+    fail) exit 1 ;;
+    "") ;;
+    *) printf '{"outcome": "%s"}' "$outcome" > "$RALPH_RESULT_FILE" ;;
+  esac
+fi
+"#;
+
+fn trace(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("trace.txt")).unwrap_or_default().lines().map(str::to_owned).collect()
+}
+
+fn fake_project(workflow: &str, outcomes: &[(&str, &str)]) -> tempfile::TempDir {
+    let mut files: Vec<(String, String)> =
+        vec![("agent.sh".into(), FAKE_AGENT.into()), ("w.yaml".into(), workflow.into())];
+    for (step, lines) in outcomes {
+        files.push((format!("outcomes/{step}"), format!("{lines}\n")));
+    }
+    let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let dir = project(&refs);
+    std::fs::set_permissions(
+        dir.path().join("agent.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    dir
+}
+
+const AGENTS: &str = "agents:\n  planner:\n    command: ./agent.sh planner $RALPH_PACKET_FILE\n  builder:\n    command: ./agent.sh builder $RALPH_PACKET_FILE\n  verifier:\n    command: ./agent.sh verifier $RALPH_PACKET_FILE\n  linter:\n    command: ./agent.sh linter $RALPH_PACKET_FILE\n";
+
+#[test]
+fn a_state_machine_follows_outcomes_else_edges_and_counts_retries() {
+    let workflow = format!(
+        "workflow:\n  states: [planning, building, verifying, complete]\n  transitions:\n    - from: planning\n      to: building\n      condition: plan_complete\n    - from: building\n      to: verifying\n      condition: build_success\n    - from: building\n      to: stop\n      condition: \"failure and retries >= 1\"\n    - from: building\n      to: planning\n      else: planning\n      condition: never_reported\n    - from: verifying\n      to: complete\n      condition: verified\n      else: building\n{AGENTS}"
+    );
+    // building: needs_fixes (→ else planning), then success; verifying: needs_fixes (→ building), then verified.
+    let dir = fake_project(
+        &workflow,
+        &[("builder", "needs_planning\nbuild_success\n"), ("verifier", "needs_fixes\nverified")],
+    );
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(0);
+    assert_eq!(
+        trace(dir.path()),
+        ["planning", "building", "planning", "building", "verifying", "building", "verifying"],
+        "{}",
+        out.stderr
+    );
+    let events = events(&out.stdout);
+    let transitions: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == "transition")
+        .map(|e| {
+            format!(
+                "{}>{}:{}",
+                e["from"].as_str().unwrap(),
+                e["to"].as_str().unwrap(),
+                e["kind"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(transitions[1], "building>planning:else");
+    assert_eq!(events.last().unwrap()["status"], "succeeded");
+}
+
+#[test]
+fn a_failing_state_can_leave_through_stop() {
+    let workflow = format!(
+        "workflow:\n  states: [building, complete]\n  transitions:\n    - from: building\n      to: complete\n      condition: build_success\n      else: stop\n{AGENTS}"
+    );
+    let dir = fake_project(&workflow, &[("builder", "fail")]);
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
+    let last = events(&out.stdout).pop().unwrap();
+    assert_eq!((last["status"].as_str(), last["reason"].as_str()), (Some("stopped"), Some("reached `stop`")));
+}
+
+#[test]
+fn a_parallel_state_with_require_all_needs_every_agent() {
+    let workflow = format!(
+        "workflow:\n  states:\n    - id: verifying\n      agents: [verifier, linter]\n      parallel: true\n      require_all: true\n    - complete\n  transitions:\n    - from: verifying\n      to: complete\n      else: stop\n{AGENTS}"
+    );
+    let dir = fake_project(&workflow, &[("linter", "\nfail")]);
+    ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);
+    assert_eq!(trace(dir.path()).len(), 2, "both agents ran");
+    // The linter fails on its second run: require_all fails the state, and `else: stop` ends it.
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
+    let verifying = finished(&events(&out.stdout), "verifying").unwrap().clone();
+    assert_eq!(verifying["outcome"]["success"], false);
+}
+
+#[test]
+fn a_saga_whose_third_step_fails_compensates_the_first_two_in_reverse_order() {
+    let workflow = "workflow:\n  steps:\n    - name: one\n      action: do1\n      compensate: undo1\n    - name: two\n      action: do2\n      compensate: undo2\n    - name: three\n      action: do3\n      compensate: undo3\nagents:\n  do1: {command: echo do1 >> trace.txt}\n  do2: {command: echo do2 >> trace.txt}\n  do3: {command: echo do3 >> trace.txt; exit 1}\n  undo1: {command: echo undo1 >> trace.txt}\n  undo2: {command: echo undo2 >> trace.txt}\n  undo3: {command: echo undo3 >> trace.txt}\n";
+    let dir = project(&[("w.yaml", workflow)]);
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
+    assert_eq!(trace(dir.path()), ["do1", "do2", "do3", "undo2", "undo1"]);
+    let last = events(&out.stdout).pop().unwrap();
+    assert_eq!(last["reason"], "step `three` failed; compensated: two.compensate, one.compensate");
+}
