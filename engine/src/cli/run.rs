@@ -75,9 +75,7 @@ impl EventSink for Progress {
 
 /// Runs the workflow.
 pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
-    for (set, flag) in
-        [(args.commit, "--commit"), (args.tasks.is_some(), "--tasks"), (args.dry_run, "--dry-run")]
-    {
+    for (set, flag) in [(args.commit, "--commit"), (args.tasks.is_some(), "--tasks")] {
         if set {
             eprintln!("error: `loop {flag}` is not built yet (the task loop of issue #3); run without it");
             return Ok(EXIT_USAGE);
@@ -105,6 +103,10 @@ pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
         doc.workflow.as_ref().and_then(|w| w.name.clone()).or_else(|| doc.name.clone()).unwrap_or_else(
             || workflow.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
         );
+    if args.dry_run {
+        super::out(&crate::run::dry_run::dry_run(&doc, &plan, &name, &workflow, &env.project_dir));
+        return Ok(EXIT_OK);
+    }
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let total = plan.graph.node_count();
     let sink: Box<dyn EventSink> =

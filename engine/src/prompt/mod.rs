@@ -2,7 +2,9 @@
 //!
 //! A prompt is looked up, in order, next to the file that names it, in the project directory,
 //! in the project's `prompts/` directory, and finally among the prompts bundled with ralph-loop
-//! (so `PROMPT-BUILDER.md` works in an empty project). This module does not render prompts.
+//! (so `PROMPT-BUILDER.md` works in an empty project). [`stack`] builds a step's prompt.
+
+pub mod stack;
 
 use std::path::{Path, PathBuf};
 

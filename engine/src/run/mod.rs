@@ -5,6 +5,7 @@
 //! [`state::RunState::apply`] with an [`event::Event`].
 
 pub mod dag;
+pub mod dry_run;
 pub mod event;
 pub mod outcome;
 pub mod runner;

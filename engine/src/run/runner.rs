@@ -160,6 +160,39 @@ fn run_id() -> String {
     format!("{compact}-{:04x}", (now.subsec_nanos() ^ std::process::id()) & 0xffff)
 }
 
+/// The steering packet of a step.
+pub fn packet(workflow: &str, step: &str, outcomes: Vec<String>) -> SteeringPacket {
+    let mut packet = SteeringPacket::new(
+        now(),
+        WorkflowInfo {
+            name: workflow.to_owned(),
+            iteration: 1,
+            phase: step.to_owned(),
+            state: "active".into(),
+            started_at: now(),
+        },
+    );
+    packet.instructions.primary = format!("Perform the `{step}` step of the `{workflow}` workflow.");
+    packet.instructions.outcomes = outcomes;
+    packet
+}
+
+/// The outcome names the transitions leaving a node test, so the agent knows what to report.
+pub fn outcome_names(plan: &Plan, node: NodeIndex) -> Vec<String> {
+    let mut names = Vec::new();
+    for (_, edge) in plan.outgoing(node) {
+        if let Some(c) = &edge.condition {
+            match &c.kind {
+                ConditionKind::Outcome(name) => names.push(name.clone()),
+                ConditionKind::Expression => names.extend(c.names.iter().cloned()),
+                _ => {}
+            }
+        }
+    }
+    names.dedup();
+    names
+}
+
 /// Runs one unit: its commands in order, the first failure ending it.
 async fn run_unit(unit: Vec<CommandAgent>, invocation: Invocation) -> Outcome {
     let mut last = Outcome { success: true, ..Outcome::default() };
@@ -279,37 +312,8 @@ impl Runner {
     }
 
     fn packet(&self, id: &str) -> String {
-        let mut packet = SteeringPacket::new(
-            now(),
-            WorkflowInfo {
-                name: self.options.workflow.clone(),
-                iteration: 1,
-                phase: id.to_owned(),
-                state: "active".into(),
-                started_at: now(),
-            },
-        );
-        packet.instructions.primary =
-            format!("Perform the `{id}` step of the `{}` workflow.", self.options.workflow);
-        packet.instructions.outcomes = self.outcome_names(id);
-        serde_json::to_string_pretty(&packet).unwrap_or_default()
-    }
-
-    /// The outcome names the transitions leaving a state test, so the agent knows what to report.
-    fn outcome_names(&self, id: &str) -> Vec<String> {
-        let Some(node) = self.plan.node(id) else { return Vec::new() };
-        let mut names = Vec::new();
-        for (_, edge) in self.plan.outgoing(node) {
-            if let Some(c) = &edge.condition {
-                match &c.kind {
-                    ConditionKind::Outcome(name) => names.push(name.clone()),
-                    ConditionKind::Expression => names.extend(c.names.iter().cloned()),
-                    _ => {}
-                }
-            }
-        }
-        names.dedup();
-        names
+        let outcomes = self.plan.node(id).map(|n| outcome_names(&self.plan, n)).unwrap_or_default();
+        serde_json::to_string_pretty(&packet(&self.options.workflow, id, outcomes)).unwrap_or_default()
     }
 
     /// Starts a node's step: its units run in the returned task.

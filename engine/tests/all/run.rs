@@ -214,3 +214,17 @@ fn a_saga_whose_third_step_fails_compensates_the_first_two_in_reverse_order() {
     let last = events(&out.stdout).pop().unwrap();
     assert_eq!(last["reason"], "step `three` failed; compensated: two.compensate, one.compensate");
 }
+
+#[test]
+fn dry_run_shows_each_steps_packet_and_prompt_without_invoking_any_agent() {
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  states: [building, complete]\n  transitions:\n    - from: building\n      to: complete\n      condition: build_success\nagents:\n  builder:\n    backend: claude\n    system_prompt: You are the builder of this project.\n  linter:\n    command: touch invoked.txt\n",
+    )]);
+    let out = ralph(["loop", "--workflow", "w.yaml", "--dry-run"]).current_dir(dir.path()).expect(0);
+    assert!(out.stdout.contains("## Step `building`"), "{}", out.stdout);
+    assert!(out.stdout.contains("\"build_success\""), "the packet lists the outcomes the step may report");
+    assert!(out.stdout.contains("You are the builder of this project."));
+    assert!(out.stdout.contains("AGENTS.md"), "the bundled AGENTS.md is stacked");
+    assert!(!dir.path().join(".ralph").exists() && !dir.path().join("invoked.txt").exists());
+}

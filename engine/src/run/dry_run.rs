@@ -1,0 +1,93 @@
+//! `loop --dry-run`: every step's packet and what its agents would be given, without invoking
+//! any agent.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use petgraph::algo::toposort;
+
+use super::runner::{outcome_names, packet};
+use crate::plan::{NodeRole, Plan};
+use crate::prompt::{self, stack};
+use crate::workflow::model::{AgentKind, Backend, Document, WorkflowKind};
+
+/// The text of a dry run: for each step in the order it would first run, its packet and, per
+/// agent, the command it would run or the stacked prompt it would be sent.
+pub fn dry_run(
+    doc: &Document,
+    plan: &Plan,
+    workflow: &str,
+    workflow_file: &Path,
+    project_dir: &Path,
+) -> String {
+    let dirs = prompt::search_dirs(Some(workflow_file), project_dir);
+    let order = match plan.kind {
+        WorkflowKind::Dag => toposort(&plan.graph, None).unwrap_or_default(),
+        _ => plan.nodes().map(|(i, _)| i).collect(),
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "# Dry run of `{workflow}` ({}): no agent is invoked\n", plan.kind.as_str());
+    for node in order {
+        let step = &plan.graph[node];
+        if matches!(step.role, NodeRole::Stop) {
+            continue;
+        }
+        let _ = writeln!(out, "## Step `{}`\n", step.id);
+        if step.agents.is_empty() {
+            let _ = writeln!(out, "(no agent: the run ends here)\n");
+            continue;
+        }
+        let packet = packet(workflow, &step.id, outcome_names(plan, node));
+        let json = serde_json::to_string_pretty(&packet).unwrap_or_default();
+        let _ = writeln!(out, "### Packet\n\n```json\n{json}\n```\n");
+        let mut names: Vec<String> = Vec::new();
+        for name in &step.agents {
+            expand(doc, name, &mut names, 0);
+        }
+        for name in names {
+            let agent = doc.agents.get(&name);
+            let command = agent.and_then(|a| {
+                let is_command = a.kind == Some(AgentKind::Command)
+                    || a.backend == Some(Backend::Command)
+                    || (a.backend.is_none() && a.command.is_some());
+                a.command.as_ref().filter(|_| is_command)
+            });
+            if let Some(command) = command {
+                let _ = writeln!(out, "### Agent `{name}`: command\n\n```sh\n{command}\n```\n");
+                continue;
+            }
+            if agent.is_some_and(|a| a.kind == Some(AgentKind::Human)) {
+                let _ = writeln!(out, "### Agent `{name}`: a person (approve or reject)\n");
+                continue;
+            }
+            let request = stack::StackRequest {
+                agent: &name,
+                role_prompt: agent.and_then(|a| a.prompt.as_deref()),
+                system_prompt: agent.and_then(|a| a.system_prompt.as_deref()),
+                packet: &packet,
+                result_file: "$RALPH_RESULT_FILE",
+                dirs: &dirs,
+            };
+            match stack::stack(&request) {
+                Ok(text) => {
+                    let _ = writeln!(out, "### Agent `{name}`: prompt\n\n{text}");
+                }
+                Err(e) => {
+                    let _ = writeln!(out, "### Agent `{name}`: the prompt cannot be built: {e}\n");
+                }
+            }
+        }
+    }
+    out
+}
+
+fn expand(doc: &Document, name: &str, out: &mut Vec<String>, depth: usize) {
+    match doc.chains.get(name).filter(|_| depth < 16) {
+        Some(members) => {
+            for member in members {
+                expand(doc, member, out, depth + 1);
+            }
+        }
+        None => out.push(name.to_owned()),
+    }
+}
