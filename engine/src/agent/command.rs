@@ -164,10 +164,24 @@ pub async fn run(command: &str, check: Option<&str>, inv: &Invocation) -> Outcom
             (None, _) => format!("killed by signal {}", output.signal.unwrap_or_default()),
         });
     }
+    finish(outcome, inv, check, vars).await
+}
+
+/// What every backend does after its process: the named result from the result file (which
+/// wins over whatever the output said), then the agent's `check:` command.
+pub async fn finish(
+    mut outcome: Outcome,
+    inv: &Invocation,
+    check: Option<&str>,
+    vars: Vec<(String, String)>,
+) -> Outcome {
+    let (_, _, _, log) = inv.files();
     match inv.report().await {
         Ok(Some(report)) => {
             outcome.result = report.outcome;
-            outcome.summary = report.summary;
+            if report.summary.is_some() {
+                outcome.summary = report.summary;
+            }
             if report.success == Some(false) && outcome.success {
                 outcome.success = false;
                 outcome.class = Some("agent_error".into());

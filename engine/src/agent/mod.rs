@@ -3,5 +3,6 @@
 //!
 //! **Architecture invariant:** backends know nothing about workflows, plans or the store.
 
+pub mod claude;
 pub mod command;
 pub mod process;

@@ -116,6 +116,7 @@ pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
         project_dir: env.project_dir.clone(),
         runs_dir: env.project_dir.join(".ralph").join("runs"),
         workflow: name,
+        prompt_dirs: crate::prompt::search_dirs(Some(&workflow), &env.project_dir),
         // A backstop for runaway loops: `loop.max_iterations`, else the larger of 100 and the
         // number of plan nodes (a DAG runs each node once).
         max_invocations: doc

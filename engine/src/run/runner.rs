@@ -17,8 +17,10 @@ use super::event::{Event, RunStatus, now};
 use super::outcome::Outcome;
 use super::state::RunState;
 use super::state::StepStatus;
+use crate::agent::claude;
 use crate::agent::command::{self, Invocation};
 use crate::plan::{EdgeKind, NodeRole, Plan};
+use crate::prompt::stack;
 use crate::workflow::condition::{self, ConditionKind, Evaluator, Scope};
 use crate::workflow::model::{AgentKind, Backend, Document, StateKind, WorkflowKind};
 use crate::workflow::vocabulary;
@@ -36,6 +38,8 @@ pub struct RunOptions {
     pub workflow: String,
     /// The most agent invocations (`loop.max_iterations`): a backstop for runaway loops.
     pub max_invocations: u64,
+    /// Where prompt files are looked up (see `prompt::search_dirs`).
+    pub prompt_dirs: Vec<PathBuf>,
 }
 
 /// Receives every event after it has been applied.
@@ -60,6 +64,18 @@ pub enum RunError {
     /// Something in the workflow cannot be run by this version yet.
     #[error("{0} is not built yet")]
     Unsupported(String),
+    /// An agent's program is not installed.
+    #[error("agent `{agent}` uses the `{backend}` backend, but `{program}` is not on PATH; {hint}")]
+    MissingProgram {
+        /// The agent.
+        agent: String,
+        /// Its backend.
+        backend: String,
+        /// The program looked for.
+        program: String,
+        /// How to install it.
+        hint: String,
+    },
     /// An agent's environment refers to a variable that is not set.
     #[error("agent `{agent}`: `env.{variable}`: {reason}")]
     Env {
@@ -80,18 +96,48 @@ pub enum RunError {
     },
 }
 
-/// What performs a plan node: a command, or a chain of them.
+/// How an agent runs.
 #[derive(Debug, Clone)]
-struct CommandAgent {
+enum Backing {
+    /// A shell command.
+    Shell(String),
+    /// Claude Code, with its command line; the prompt is stacked when the step starts.
+    Claude { argv: Vec<String>, role_prompt: Option<String>, system_prompt: Option<String> },
+}
+
+/// One agent of a plan node, ready to run.
+#[derive(Debug, Clone)]
+struct StepAgent {
     name: String,
-    command: String,
+    backing: Backing,
     check: Option<String>,
     timeout: Option<std::time::Duration>,
     env: Vec<(String, String)>,
+    /// The stacked prompt (AI agents), filled in when the step starts.
+    prompt: Option<String>,
+}
+
+impl StepAgent {
+    fn reads_files(&self) -> bool {
+        match &self.backing {
+            Backing::Shell(command) => command::reads_files(command, self.check.as_deref()),
+            Backing::Claude { .. } => true,
+        }
+    }
+}
+
+/// The first `program` on `PATH`.
+fn find_program(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|candidate| {
+            use std::os::unix::fs::PermissionsExt;
+            candidate.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
 }
 
 /// Resolves the agents of a plan node to command agents, or says which backend is missing.
-fn resolve(doc: &Document, name: &str, depth: usize) -> Result<Vec<CommandAgent>, RunError> {
+fn resolve(doc: &Document, name: &str, depth: usize) -> Result<Vec<StepAgent>, RunError> {
     if let Some(chain) = doc.chains.get(name).filter(|_| depth < 16) {
         let mut all = Vec::new();
         for member in chain {
@@ -108,36 +154,71 @@ fn resolve(doc: &Document, name: &str, depth: usize) -> Result<Vec<CommandAgent>
     let is_command = agent.kind == Some(AgentKind::Command)
         || agent.backend == Some(Backend::Command)
         || (agent.backend.is_none() && agent.command.is_some());
-    match (&agent.command, is_command) {
-        (Some(command), true) => {
-            Ok(vec![CommandAgent {
-                name: name.to_owned(),
-                command: command.clone(),
-                check: agent.check.clone(),
-                timeout: agent.timeout.or_else(|| doc.timeouts.get(name).copied()).map(|d| d.0),
-                env: agent
-                    .env
-                    .iter()
-                    .map(|(k, v)| {
-                        v.resolve(|n| std::env::var(n).ok()).map(|v| (k.clone(), v)).map_err(|e| {
-                            RunError::Env { agent: name.to_owned(), variable: k.clone(), reason: e.0 }
-                        })
-                    })
-                    .collect::<Result<_, _>>()?,
-            }])
+    let env = agent
+        .env
+        .iter()
+        .map(|(k, v)| {
+            v.resolve(|n| std::env::var(n).ok()).map(|v| (k.clone(), v)).map_err(|e| RunError::Env {
+                agent: name.to_owned(),
+                variable: k.clone(),
+                reason: e.0,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let timeout = agent.timeout.or_else(|| doc.timeouts.get(name).copied()).map(|d| d.0);
+    let backend = if is_command {
+        Some(Backend::Command)
+    } else {
+        agent.backend.or(doc.loop_settings.as_ref().and_then(|l| l.backend))
+    };
+    let backing = match (backend, &agent.command) {
+        (_, _) if agent.kind == Some(AgentKind::Human) => {
+            return Err(RunError::UnsupportedBackend { agent: name.to_owned(), backend: "human".into() });
         }
-        _ => {
-            let backend = match (agent.kind, agent.backend) {
-                (Some(AgentKind::Human), _) => "human".to_owned(),
-                (_, Some(b)) => serde_json::to_value(b)
+        (Some(Backend::Command), Some(command)) => Backing::Shell(command.clone()),
+        (Some(Backend::Claude), _) => {
+            let program = std::env::var("RALPH_CLAUDE_BIN").unwrap_or_else(|_| "claude".into());
+            let found =
+                if program.contains('/') { Some(PathBuf::from(&program)) } else { find_program(&program) };
+            let Some(path) = found else {
+                return Err(RunError::MissingProgram {
+                    agent: name.to_owned(),
+                    backend: "claude".into(),
+                    program,
+                    hint: "install Claude Code (`npm install -g @anthropic-ai/claude-code`) or set RALPH_CLAUDE_BIN"
+                        .into(),
+                });
+            };
+            Backing::Claude {
+                argv: claude::argv(
+                    &path.display().to_string(),
+                    agent.model.as_deref(),
+                    &agent.tools,
+                    &agent.args,
+                ),
+                role_prompt: agent.prompt.clone(),
+                system_prompt: agent.system_prompt.clone(),
+            }
+        }
+        (backend, _) => {
+            let backend = match backend {
+                Some(b) => serde_json::to_value(b)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default(),
-                _ => "auto-detected AI".to_owned(),
+                None => "auto-detected AI".to_owned(),
             };
-            Err(RunError::UnsupportedBackend { agent: name.to_owned(), backend })
+            return Err(RunError::UnsupportedBackend { agent: name.to_owned(), backend });
         }
-    }
+    };
+    Ok(vec![StepAgent {
+        name: name.to_owned(),
+        backing,
+        check: agent.check.clone(),
+        timeout,
+        env,
+        prompt: None,
+    }])
 }
 
 /// A run in progress.
@@ -149,7 +230,7 @@ pub struct Runner {
     journal: std::io::BufWriter<std::fs::File>,
     run_dir: PathBuf,
     /// Per plan node: its units (an agent or a chain, each a list of commands run in order).
-    units: Vec<Vec<Vec<CommandAgent>>>,
+    units: Vec<Vec<Vec<StepAgent>>>,
     evaluator: Evaluator,
 }
 
@@ -194,14 +275,18 @@ pub fn outcome_names(plan: &Plan, node: NodeIndex) -> Vec<String> {
 }
 
 /// Runs one unit: its commands in order, the first failure ending it.
-async fn run_unit(unit: Vec<CommandAgent>, invocation: Invocation) -> Outcome {
+async fn run_unit(unit: Vec<StepAgent>, invocation: Invocation) -> Outcome {
     let mut last = Outcome { success: true, ..Outcome::default() };
     let mut total_ms = 0;
     for agent in &unit {
         let mut inv = invocation.clone();
         inv.timeout = agent.timeout;
         inv.env.clone_from(&agent.env);
-        last = command::run(&agent.command, agent.check.as_deref(), &inv).await;
+        inv.prompt.clone_from(&agent.prompt);
+        last = match &agent.backing {
+            Backing::Shell(command) => command::run(command, agent.check.as_deref(), &inv).await,
+            Backing::Claude { argv, .. } => claude::run(argv.clone(), agent.check.as_deref(), &inv).await,
+        };
         total_ms += last.duration_ms;
         if !last.success {
             break;
@@ -323,16 +408,41 @@ impl Runner {
         parallel: bool,
         require_all: bool,
     ) -> impl Future<Output = Outcome> + Send + 'static {
-        let units = self.units[node.index()].clone();
+        let mut units = self.units[node.index()].clone();
         let names: Vec<String> =
             units.iter().map(|u| u.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(" → ")).collect();
         let id = self.plan.graph[node].id.clone();
         let attempt = 1;
-        self.emit(&Event::StepStarted { step: id, agent: names.join(", "), attempt, at: now() });
-        let with_packet =
-            units.iter().flatten().any(|a| command::reads_files(&a.command, a.check.as_deref()));
+        self.emit(&Event::StepStarted { step: id.clone(), agent: names.join(", "), attempt, at: now() });
+        let with_packet = units.iter().flatten().any(StepAgent::reads_files);
         let invocation = self.invocation(node, with_packet);
+        // AI agents get their stacked prompt, rendered from this step's packet.
+        let packet = packet(&self.options.workflow, &id, outcome_names(&self.plan, node));
+        let (_, _, result_file, _) = invocation.files();
+        let result_file = result_file.display().to_string();
+        let mut prompt_error = None;
+        for agent in units.iter_mut().flatten() {
+            if let Backing::Claude { role_prompt, system_prompt, .. } = &agent.backing {
+                let request = stack::StackRequest {
+                    agent: &agent.name,
+                    role_prompt: role_prompt.as_deref(),
+                    system_prompt: system_prompt.as_deref(),
+                    packet: &packet,
+                    result_file: &result_file,
+                    dirs: &self.options.prompt_dirs,
+                };
+                match stack::stack(&request) {
+                    Ok(text) => agent.prompt = Some(text),
+                    Err(e) => {
+                        prompt_error = Some(format!("the prompt of `{}` cannot be built: {e}", agent.name));
+                    }
+                }
+            }
+        }
         async move {
+            if let Some(error) = prompt_error {
+                return Outcome::failed("agent_error", error);
+            }
             if units.len() <= 1 {
                 return run_unit(units.into_iter().next().unwrap_or_default(), invocation).await;
             }

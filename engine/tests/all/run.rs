@@ -92,12 +92,21 @@ fn loop_refuses_what_it_cannot_run_before_the_first_step() {
     let dir = project(&[
         (
             "ai.yaml",
-            "workflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    backend: claude\n    prompt: PROMPT-BUILDER.md\n",
+            "workflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    backend: codex\n    prompt: PROMPT-BUILDER.md\n",
+        ),
+        (
+            "claude.yaml",
+            "workflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    backend: claude\n",
         ),
         ("undefined.yaml", "workflow:\n  nodes:\n    - id: lint\n      agent: linter\n"),
     ]);
     let out = ralph(["loop", "--workflow", "ai.yaml"]).current_dir(dir.path()).expect(2);
-    assert!(out.stderr.contains("agent `builder` needs the `claude` backend"), "{}", out.stderr);
+    assert!(out.stderr.contains("agent `builder` needs the `codex` backend"), "{}", out.stderr);
+    let out = ralph(["loop", "--workflow", "claude.yaml"])
+        .current_dir(dir.path())
+        .env("PATH", "/nonexistent")
+        .expect(2);
+    assert!(out.stderr.contains("`claude` is not on PATH"), "{}", out.stderr);
     assert!(!dir.path().join(".ralph").exists(), "nothing may be recorded for a run that never started");
     let out = ralph(["loop", "--workflow", "undefined.yaml"]).current_dir(dir.path()).expect(1);
     assert!(out.stderr.contains("error[undefined-agent]"), "{}", out.stderr);
@@ -227,4 +236,66 @@ fn dry_run_shows_each_steps_packet_and_prompt_without_invoking_any_agent() {
     assert!(out.stdout.contains("You are the builder of this project."));
     assert!(out.stdout.contains("AGENTS.md"), "the bundled AGENTS.md is stacked");
     assert!(!dir.path().join(".ralph").exists() && !dir.path().join("invoked.txt").exists());
+}
+
+/// A fake Claude Code at the process boundary: it checks its flags and that the stacked prompt
+/// arrived on stdin, then replays a session in the CLI's stream-json format and writes a result
+/// file.
+const FAKE_CLAUDE: &str = r#"#!/bin/sh
+case "$*" in *"-p --output-format stream-json --verbose"*) ;; *) echo "unexpected flags: $*" >&2; exit 64 ;; esac
+prompt=$(cat)
+case "$prompt" in *"Perform the \`build\` step"*) ;; *) echo "no steering context in the prompt" >&2; exit 65 ;; esac
+case "$prompt" in *"AGENTS.md"*) ;; *) echo "AGENTS.md was not stacked" >&2; exit 66 ;; esac
+cat "$FIXTURE"
+if [ -n "$OUTCOME" ]; then printf '{"outcome": "%s"}' "$OUTCOME" > "$RALPH_RESULT_FILE"; fi
+"#;
+
+fn claude_project(fixture: &str) -> tempfile::TempDir {
+    let session =
+        std::fs::read_to_string(crate::support::repo().join("engine/tests/fixtures/claude").join(fixture))
+            .unwrap();
+    let dir = project(&[
+        ("bin/claude", FAKE_CLAUDE),
+        ("session.jsonl", &session),
+        (
+            "w.yaml",
+            "workflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    backend: claude\n    model: sonnet\n",
+        ),
+    ]);
+    std::fs::set_permissions(
+        dir.path().join("bin/claude"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    dir
+}
+
+fn with_fake_claude(dir: &tempfile::TempDir) -> crate::support::Run {
+    let path = format!("{}:{}", dir.path().join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    ralph(["loop", "--workflow", "w.yaml", "--json"])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env("FIXTURE", dir.path().join("session.jsonl"))
+}
+
+#[test]
+fn the_claude_backend_stacks_the_prompt_and_reads_the_stream() {
+    let dir = claude_project("success.jsonl");
+    let out = with_fake_claude(&dir).env("OUTCOME", "build_success").expect(0);
+    let events = events(&out.stdout);
+    let build = finished(&events, "build").unwrap();
+    assert_eq!(build["outcome"]["result"], "build_success");
+    assert_eq!(build["outcome"]["evidence"]["metrics"]["cost_usd"], 0.0421);
+    assert_eq!(build["outcome"]["evidence"]["metrics"]["output_tokens"], 512);
+    let run = dir.path().join(".ralph/runs").join(events[0]["run_id"].as_str().unwrap());
+    let prompt = std::fs::read_to_string(run.join("steps/build.prompt.md")).unwrap();
+    assert!(prompt.contains("Perform the `build` step"), "the rendered prompt is kept under the run");
+}
+
+#[test]
+fn claude_success_with_denied_tools_fails_the_step() {
+    let dir = claude_project("permission-denied.jsonl");
+    let out = with_fake_claude(&dir).expect(1);
+    let build = finished(&events(&out.stdout), "build").unwrap().clone();
+    assert!(build["outcome"]["error"].as_str().unwrap().contains("denied"), "{build}");
 }

@@ -51,6 +51,12 @@ impl Run {
         self
     }
 
+    /// Sets an environment variable.
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
     /// Runs and captures everything.
     pub fn output(mut self) -> Output {
         let out = self.command.output().expect("the ralph-loop binary runs");

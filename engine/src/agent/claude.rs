@@ -1,0 +1,255 @@
+//! The `claude` backend: Claude Code in headless mode,
+//! `claude -p --output-format stream-json --verbose`, the prompt on stdin (a large `-p` argument
+//! stalls the CLI).
+//!
+//! The last event of the stream is `result`. Its `subtype: "success"` does not by itself mean
+//! success: an API error or a denied tool still says `success`, with `is_error: true`,
+//! `api_error_status`, or a non-empty `permission_denials`; all of them are checked. A
+//! `rate_limit_event` whose status is not `allowed` marks a usage limit, with its reset time.
+
+use serde_json::Value;
+
+use super::command::{Invocation, finish};
+use super::process::{self, ProcessOutput, ProcessSpec};
+use crate::run::outcome::Outcome;
+
+/// What the stream said, gathered line by line as it arrives.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClaudeStream {
+    /// The session id from the `system`/`init` event.
+    pub session_id: Option<String>,
+    /// The model the CLI reported.
+    pub model: Option<String>,
+    /// The final `result` event, if one arrived.
+    pub result: Option<Value>,
+    /// A rate-limit event that was not `allowed`: (status, reset time as a Unix timestamp).
+    pub rate_limited: Option<(String, Option<i64>)>,
+    /// Lines that were not JSON (the CLI sometimes prints warnings).
+    pub stray_lines: usize,
+}
+
+impl ClaudeStream {
+    /// Takes one line of the CLI's stdout.
+    pub fn line(&mut self, line: &[u8]) {
+        let Ok(event) = serde_json::from_slice::<Value>(line) else {
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                self.stray_lines += 1;
+            }
+            return;
+        };
+        match event.get("type").and_then(Value::as_str) {
+            Some("system") if event.get("subtype").and_then(Value::as_str) == Some("init") => {
+                self.session_id = event.get("session_id").and_then(Value::as_str).map(str::to_owned);
+                self.model = event.get("model").and_then(Value::as_str).map(str::to_owned);
+            }
+            Some("rate_limit_event") => {
+                let info = event.get("rate_limit_info").cloned().unwrap_or_default();
+                let status = info.get("status").and_then(Value::as_str).unwrap_or("unknown");
+                if status != "allowed" && status != "allowed_warning" {
+                    self.rate_limited =
+                        Some((status.to_owned(), info.get("resetsAt").and_then(Value::as_i64)));
+                }
+            }
+            Some("result") => self.result = Some(event),
+            _ => {}
+        }
+    }
+
+    /// The step's outcome from the stream and the process's exit.
+    pub fn outcome(&self, process: &ProcessOutput) -> Outcome {
+        let mut outcome = Outcome {
+            success: false,
+            exit_code: process.code,
+            duration_ms: process.duration.as_millis() as u64,
+            ..Outcome::default()
+        };
+        if let Some(result) = &self.result {
+            let usage = result.get("usage");
+            let tokens = |k: &str| usage.and_then(|u| u.get(k)).and_then(Value::as_u64);
+            let input = tokens("input_tokens").map(|n| {
+                n + tokens("cache_creation_input_tokens").unwrap_or(0)
+                    + tokens("cache_read_input_tokens").unwrap_or(0)
+            });
+            let output = tokens("output_tokens");
+            outcome.evidence.metrics.input_tokens = input;
+            outcome.evidence.metrics.output_tokens = output;
+            outcome.evidence.metrics.tokens_used = match (input, output) {
+                (None, None) => None,
+                (i, o) => Some(i.unwrap_or(0) + o.unwrap_or(0)),
+            };
+            outcome.evidence.metrics.cost_usd = result.get("total_cost_usd").and_then(Value::as_f64);
+            outcome.summary =
+                result.get("result").and_then(Value::as_str).map(|s| s.chars().take(2000).collect());
+        }
+        if process.timed_out {
+            outcome.class = Some("timeout".into());
+            outcome.error = Some("timed out; its process group was killed".into());
+            return outcome;
+        }
+        if let Some((status, resets_at)) = &self.rate_limited {
+            outcome.class = Some("usage_limit".into());
+            outcome.error = Some(match resets_at {
+                Some(at) => format!("usage limit reached ({status}); it resets at Unix time {at}"),
+                None => format!("usage limit reached ({status})"),
+            });
+            return outcome;
+        }
+        let Some(result) = &self.result else {
+            outcome.class = Some(if process.code == Some(0) { "agent_error" } else { "nonzero_exit" }.into());
+            let said = process.stderr.text().lines().rev().find(|l| !l.trim().is_empty()).map(str::to_owned);
+            outcome.error = Some(match said {
+                Some(line) => format!("claude ended without a result event: {line}"),
+                None => "claude ended without a result event".into(),
+            });
+            return outcome;
+        };
+        let subtype = result.get("subtype").and_then(Value::as_str).unwrap_or("");
+        let is_error = result.get("is_error").and_then(Value::as_bool).unwrap_or(false);
+        let api_status = result.get("api_error_status").filter(|v| !v.is_null());
+        let denials = result.get("permission_denials").and_then(Value::as_array).map_or(0, Vec::len);
+        let problem = if let Some(status) = api_status {
+            let limited = status.as_u64() == Some(429);
+            Some((if limited { "rate_limited" } else { "agent_error" }, format!("API error status {status}")))
+        } else if is_error {
+            let text = result.get("result").and_then(Value::as_str).unwrap_or("");
+            let class = if text.contains("Prompt is too long") { "context_overflow" } else { "agent_error" };
+            Some((
+                class,
+                format!(
+                    "claude reported an error ({subtype}): {}",
+                    text.chars().take(300).collect::<String>()
+                ),
+            ))
+        } else if subtype != "success" {
+            Some(("agent_error", format!("claude ended with `{subtype}`")))
+        } else if denials > 0 {
+            Some((
+                "agent_error",
+                format!("{denials} tool use(s) were denied; allow the tools the agent needs with `tools:`"),
+            ))
+        } else if process.code != Some(0) {
+            Some(("nonzero_exit", format!("claude exited with status {:?}", process.code)))
+        } else {
+            None
+        };
+        match problem {
+            Some((class, error)) => {
+                outcome.class = Some(class.into());
+                outcome.error = Some(error);
+            }
+            None => outcome.success = true,
+        }
+        outcome
+    }
+}
+
+/// The command line for an agent: the program and its headless-mode flags.
+pub fn argv(program: &str, model: Option<&str>, tools: &[String], extra: &[String]) -> Vec<String> {
+    let mut argv: Vec<String> =
+        [program, "-p", "--output-format", "stream-json", "--verbose", "--permission-mode", "acceptEdits"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+    if let Some(model) = model {
+        argv.extend(["--model".to_owned(), model.to_owned()]);
+    }
+    if !tools.is_empty() {
+        argv.extend(["--allowedTools".to_owned(), tools.join(",")]);
+    }
+    argv.extend(extra.iter().cloned());
+    argv
+}
+
+/// Runs Claude Code for one step: the stacked prompt on stdin, the event stream parsed as it
+/// arrives, then the result file and the agent's check.
+pub async fn run(argv: Vec<String>, check: Option<&str>, inv: &Invocation) -> Outcome {
+    let vars = match inv.prepare(true).await {
+        Ok(vars) => vars,
+        Err(e) => return Outcome::failed("spawn_error", format!("cannot write the step's files: {e}")),
+    };
+    let (_, _, _, log) = inv.files();
+    let mut spec = ProcessSpec::shell("", &inv.workdir);
+    spec.argv = argv;
+    spec.env = vars.clone();
+    spec.stdin = Some(inv.prompt.clone().unwrap_or_default().into_bytes());
+    spec.timeout = inv.timeout;
+    spec.log = Some(log);
+    let mut stream = ClaudeStream::default();
+    let mut watch = |line: &[u8]| stream.line(line);
+    let output = match process::run(&spec, Some(&mut watch)).await {
+        Ok(output) => output,
+        Err(e) => return Outcome::failed("spawn_error", e.to_string()),
+    };
+    let outcome = stream.outcome(&output);
+    finish(outcome, inv, check, vars).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::process::Captured;
+    use std::time::Duration;
+
+    fn exit(code: i32) -> ProcessOutput {
+        ProcessOutput {
+            code: Some(code),
+            signal: None,
+            timed_out: false,
+            stdout: Captured::default(),
+            stderr: Captured::default(),
+            duration: Duration::from_millis(1200),
+        }
+    }
+
+    fn parse(fixture: &str) -> ClaudeStream {
+        let mut stream = ClaudeStream::default();
+        for line in fixture.lines() {
+            stream.line(line.as_bytes());
+        }
+        stream
+    }
+
+    const SUCCESS: &str = include_str!("../../tests/fixtures/claude/success.jsonl");
+    const DENIED: &str = include_str!("../../tests/fixtures/claude/permission-denied.jsonl");
+    const API_ERROR: &str = include_str!("../../tests/fixtures/claude/api-error.jsonl");
+    const RATE_LIMITED: &str = include_str!("../../tests/fixtures/claude/rate-limited.jsonl");
+
+    #[test]
+    fn a_clean_result_is_a_success_with_usage_and_cost() {
+        let stream = parse(SUCCESS);
+        assert_eq!(stream.session_id.as_deref(), Some("5f1c6f0e-0d0a-4a57-9a3c-2b7a1c9e8d11"));
+        let outcome = stream.outcome(&exit(0));
+        assert!(outcome.success, "{outcome:?}");
+        assert_eq!(outcome.evidence.metrics.input_tokens, Some(12 + 3400 + 18000));
+        assert_eq!(outcome.evidence.metrics.output_tokens, Some(512));
+        assert_eq!(outcome.evidence.metrics.cost_usd, Some(0.0421));
+        assert_eq!(outcome.summary.as_deref(), Some("Implemented the parser; 12 tests pass."));
+    }
+
+    #[test]
+    fn success_with_denied_tools_is_not_success() {
+        let outcome = parse(DENIED).outcome(&exit(0));
+        assert!(!outcome.success);
+        assert!(outcome.error.unwrap().contains("denied"));
+    }
+
+    #[test]
+    fn an_api_error_behind_subtype_success_is_a_failure() {
+        let outcome = parse(API_ERROR).outcome(&exit(1));
+        assert!(!outcome.success);
+        assert_eq!(outcome.class.as_deref(), Some("agent_error"));
+    }
+
+    #[test]
+    fn a_rejected_rate_limit_is_a_usage_limit_with_its_reset_time() {
+        let outcome = parse(RATE_LIMITED).outcome(&exit(1));
+        assert_eq!(outcome.class.as_deref(), Some("usage_limit"));
+        assert!(outcome.error.unwrap().contains("1784283600"));
+    }
+
+    #[test]
+    fn no_result_event_is_never_success_even_with_exit_zero() {
+        let outcome = parse("{\"type\":\"system\",\"subtype\":\"init\"}\nnot json\n").outcome(&exit(0));
+        assert!(!outcome.success);
+    }
+}
