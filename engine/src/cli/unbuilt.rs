@@ -222,7 +222,7 @@ pub fn run(command: &Command, env: &Env) -> anyhow::Result<u8> {
         style.render_reset()
     );
     eprintln!(
-        "note: what works today: `ralph-loop workflow validate | visualize | list`, `ralph-loop schema`, `ralph-loop completions`"
+        "note: what works today: `ralph-loop loop` (command and claude agents, `--dry-run`), `workflow validate | visualize | list`, `schema`, `completions`"
     );
     Ok(EXIT_USAGE)
 }
