@@ -299,3 +299,37 @@ fn claude_success_with_denied_tools_fails_the_step() {
     let build = finished(&events(&out.stdout), "build").unwrap().clone();
     assert!(build["outcome"]["error"].as_str().unwrap().contains("denied"), "{build}");
 }
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_example_project_runs_the_bundled_dag_to_completion() {
+    // The README's main job: workflows/dag.yaml over examples/wordcount, every node a command
+    // agent doing real work (format check, tests, secret scan, build, check of the built program).
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&crate::support::repo().join("examples/wordcount"), dir.path());
+    let workflow = crate::support::repo().join("workflows/dag.yaml");
+    let out = ralph(["loop", "--json", "--workflow"]).arg(&workflow).current_dir(dir.path()).expect(0);
+    let first = events(&out.stdout);
+    for step in ["lint", "test", "security", "build", "verify"] {
+        assert_eq!(finished(&first, step).unwrap()["outcome"]["success"], true, "{step}: {}", out.stdout);
+    }
+    assert!(dir.path().join("dist/wordcount.pyz").is_file());
+    // A planted credential is caught by the security node, and what depends on it does not run.
+    std::fs::write(dir.path().join("wordcount/config.py"), "AWS_KEY = 'AKIAABCDEFGHIJKLMNOP'\n").unwrap();
+    let out = ralph(["loop", "--json", "--workflow"]).arg(&workflow).current_dir(dir.path()).expect(1);
+    let second = events(&out.stdout);
+    assert_eq!(finished(&second, "security").unwrap()["outcome"]["success"], false);
+    assert!(second.iter().any(|e| e["event"] == "step_skipped" && e["step"] == "build"));
+}
