@@ -9,8 +9,8 @@
 
 use serde_json::Value;
 
-use super::command::{Invocation, finish};
-use super::process::{self, ProcessOutput, ProcessSpec};
+use super::cli::StreamParser;
+use super::process::ProcessOutput;
 use crate::run::outcome::Outcome;
 
 /// What the stream said, gathered line by line as it arrives.
@@ -28,9 +28,9 @@ pub struct ClaudeStream {
     pub stray_lines: usize,
 }
 
-impl ClaudeStream {
+impl StreamParser for ClaudeStream {
     /// Takes one line of the CLI's stdout.
-    pub fn line(&mut self, line: &[u8]) {
+    fn line(&mut self, line: &[u8]) {
         let Ok(event) = serde_json::from_slice::<Value>(line) else {
             if !line.iter().all(u8::is_ascii_whitespace) {
                 self.stray_lines += 1;
@@ -56,7 +56,7 @@ impl ClaudeStream {
     }
 
     /// The step's outcome from the stream and the process's exit.
-    pub fn outcome(&self, process: &ProcessOutput) -> Outcome {
+    fn outcome(&self, process: &ProcessOutput) -> Outcome {
         let mut outcome = Outcome {
             success: false,
             exit_code: process.code,
@@ -158,30 +158,6 @@ pub fn argv(program: &str, model: Option<&str>, tools: &[String], extra: &[Strin
     }
     argv.extend(extra.iter().cloned());
     argv
-}
-
-/// Runs Claude Code for one step: the stacked prompt on stdin, the event stream parsed as it
-/// arrives, then the result file and the agent's check.
-pub async fn run(argv: Vec<String>, check: Option<&str>, inv: &Invocation) -> Outcome {
-    let vars = match inv.prepare(true).await {
-        Ok(vars) => vars,
-        Err(e) => return Outcome::failed("spawn_error", format!("cannot write the step's files: {e}")),
-    };
-    let (_, _, _, log) = inv.files();
-    let mut spec = ProcessSpec::shell("", &inv.workdir);
-    spec.argv = argv;
-    spec.env = vars.clone();
-    spec.stdin = Some(inv.prompt.clone().unwrap_or_default().into_bytes());
-    spec.timeout = inv.timeout;
-    spec.log = Some(log);
-    let mut stream = ClaudeStream::default();
-    let mut watch = |line: &[u8]| stream.line(line);
-    let output = match process::run(&spec, Some(&mut watch)).await {
-        Ok(output) => output,
-        Err(e) => return Outcome::failed("spawn_error", e.to_string()),
-    };
-    let outcome = stream.outcome(&output);
-    finish(outcome, inv, check, vars).await
 }
 
 #[cfg(test)]

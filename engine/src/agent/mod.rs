@@ -4,5 +4,7 @@
 //! **Architecture invariant:** backends know nothing about workflows, plans or the store.
 
 pub mod claude;
+pub mod cli;
+pub mod codex;
 pub mod command;
 pub mod process;

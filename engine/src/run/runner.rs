@@ -17,7 +17,9 @@ use super::event::{Event, RunStatus, now};
 use super::outcome::Outcome;
 use super::state::RunState;
 use super::state::StepStatus;
-use crate::agent::claude;
+use crate::agent::claude::{self, ClaudeStream};
+use crate::agent::cli;
+use crate::agent::codex::{self, CodexStream};
 use crate::agent::command::{self, Invocation};
 use crate::plan::{EdgeKind, NodeRole, Plan};
 use crate::prompt::stack;
@@ -53,7 +55,7 @@ pub trait EventSink: Send {
 pub enum RunError {
     /// An agent needs a backend this version cannot run.
     #[error(
-        "agent `{agent}` needs the `{backend}` backend, which this version cannot run yet; only command agents (`backend: command`) run today"
+        "agent `{agent}` needs the `{backend}` backend, which this version cannot run yet; command, claude and codex agents run today"
     )]
     UnsupportedBackend {
         /// The agent.
@@ -101,8 +103,9 @@ pub enum RunError {
 enum Backing {
     /// A shell command.
     Shell(String),
-    /// Claude Code, with its command line; the prompt is stacked when the step starts.
-    Claude { argv: Vec<String>, role_prompt: Option<String>, system_prompt: Option<String> },
+    /// An agent CLI (Claude Code, Codex) with its command line; the prompt is stacked when the
+    /// step starts.
+    Cli { backend: Backend, argv: Vec<String>, role_prompt: Option<String>, system_prompt: Option<String> },
 }
 
 /// One agent of a plan node, ready to run.
@@ -121,7 +124,7 @@ impl StepAgent {
     fn reads_files(&self) -> bool {
         match &self.backing {
             Backing::Shell(command) => command::reads_files(command, self.check.as_deref()),
-            Backing::Claude { .. } => true,
+            Backing::Cli { .. } => true,
         }
     }
 }
@@ -176,26 +179,34 @@ fn resolve(doc: &Document, name: &str, depth: usize) -> Result<Vec<StepAgent>, R
             return Err(RunError::UnsupportedBackend { agent: name.to_owned(), backend: "human".into() });
         }
         (Some(Backend::Command), Some(command)) => Backing::Shell(command.clone()),
-        (Some(Backend::Claude), _) => {
-            let program = std::env::var("RALPH_CLAUDE_BIN").unwrap_or_else(|_| "claude".into());
+        (Some(backend @ (Backend::Claude | Backend::Codex)), _) => {
+            let (default, variable, hint) = match backend {
+                Backend::Claude => (
+                    "claude",
+                    "RALPH_CLAUDE_BIN",
+                    "install Claude Code (`npm install -g @anthropic-ai/claude-code`)",
+                ),
+                _ => ("codex", "RALPH_CODEX_BIN", "install the Codex CLI (`npm install -g @openai/codex`)"),
+            };
+            let program = std::env::var(variable).unwrap_or_else(|_| default.into());
             let found =
                 if program.contains('/') { Some(PathBuf::from(&program)) } else { find_program(&program) };
             let Some(path) = found else {
                 return Err(RunError::MissingProgram {
                     agent: name.to_owned(),
-                    backend: "claude".into(),
+                    backend: default.into(),
                     program,
-                    hint: "install Claude Code (`npm install -g @anthropic-ai/claude-code`) or set RALPH_CLAUDE_BIN"
-                        .into(),
+                    hint: format!("{hint} or set {variable}"),
                 });
             };
-            Backing::Claude {
-                argv: claude::argv(
-                    &path.display().to_string(),
-                    agent.model.as_deref(),
-                    &agent.tools,
-                    &agent.args,
-                ),
+            let path = path.display().to_string();
+            let argv = match backend {
+                Backend::Claude => claude::argv(&path, agent.model.as_deref(), &agent.tools, &agent.args),
+                _ => codex::argv(&path, agent.model.as_deref(), &agent.args),
+            };
+            Backing::Cli {
+                backend,
+                argv,
                 role_prompt: agent.prompt.clone(),
                 system_prompt: agent.system_prompt.clone(),
             }
@@ -285,7 +296,12 @@ async fn run_unit(unit: Vec<StepAgent>, invocation: Invocation) -> Outcome {
         inv.prompt.clone_from(&agent.prompt);
         last = match &agent.backing {
             Backing::Shell(command) => command::run(command, agent.check.as_deref(), &inv).await,
-            Backing::Claude { argv, .. } => claude::run(argv.clone(), agent.check.as_deref(), &inv).await,
+            Backing::Cli { backend: Backend::Claude, argv, .. } => {
+                cli::run::<ClaudeStream>(argv.clone(), agent.check.as_deref(), &inv).await
+            }
+            Backing::Cli { argv, .. } => {
+                cli::run::<CodexStream>(argv.clone(), agent.check.as_deref(), &inv).await
+            }
         };
         total_ms += last.duration_ms;
         if !last.success {
@@ -422,7 +438,7 @@ impl Runner {
         let result_file = result_file.display().to_string();
         let mut prompt_error = None;
         for agent in units.iter_mut().flatten() {
-            if let Backing::Claude { role_prompt, system_prompt, .. } = &agent.backing {
+            if let Backing::Cli { role_prompt, system_prompt, .. } = &agent.backing {
                 let request = stack::StackRequest {
                     agent: &agent.name,
                     role_prompt: role_prompt.as_deref(),

@@ -92,7 +92,7 @@ fn loop_refuses_what_it_cannot_run_before_the_first_step() {
     let dir = project(&[
         (
             "ai.yaml",
-            "workflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    backend: codex\n    prompt: PROMPT-BUILDER.md\n",
+            "workflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    backend: gemini\n    prompt: PROMPT-BUILDER.md\n",
         ),
         (
             "claude.yaml",
@@ -101,7 +101,7 @@ fn loop_refuses_what_it_cannot_run_before_the_first_step() {
         ("undefined.yaml", "workflow:\n  nodes:\n    - id: lint\n      agent: linter\n"),
     ]);
     let out = ralph(["loop", "--workflow", "ai.yaml"]).current_dir(dir.path()).expect(2);
-    assert!(out.stderr.contains("agent `builder` needs the `codex` backend"), "{}", out.stderr);
+    assert!(out.stderr.contains("agent `builder` needs the `gemini` backend"), "{}", out.stderr);
     let out = ralph(["loop", "--workflow", "claude.yaml"])
         .current_dir(dir.path())
         .env("PATH", "/nonexistent")
@@ -332,4 +332,46 @@ fn the_example_project_runs_the_bundled_dag_to_completion() {
     let second = events(&out.stdout);
     assert_eq!(finished(&second, "security").unwrap()["outcome"]["success"], false);
     assert!(second.iter().any(|e| e["event"] == "step_skipped" && e["step"] == "build"));
+}
+
+/// A fake Codex CLI: it checks its flags and the prompt on stdin, then replays a session.
+const FAKE_CODEX: &str = r#"#!/bin/sh
+case "$*" in *"exec --json"*" -") ;; *) echo "unexpected flags: $*" >&2; exit 64 ;; esac
+prompt=$(cat)
+case "$prompt" in *"Perform the \`build\` step"*) ;; *) echo "no steering context in the prompt" >&2; exit 65 ;; esac
+cat "$FIXTURE"
+"#;
+
+#[test]
+fn the_codex_backend_reads_turn_completed_and_turn_failed() {
+    for (fixture, code, success) in [("success.jsonl", 0, true), ("usage-limit.jsonl", 1, false)] {
+        let session =
+            std::fs::read_to_string(crate::support::repo().join("engine/tests/fixtures/codex").join(fixture))
+                .unwrap();
+        let dir = project(&[
+            ("bin/codex", FAKE_CODEX),
+            ("session.jsonl", &session),
+            (
+                "w.yaml",
+                "workflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    backend: codex\n",
+            ),
+        ]);
+        std::fs::set_permissions(
+            dir.path().join("bin/codex"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let path =
+            format!("{}:{}", dir.path().join("bin").display(), std::env::var("PATH").unwrap_or_default());
+        let out = ralph(["loop", "--workflow", "w.yaml", "--json"])
+            .current_dir(dir.path())
+            .env("PATH", path)
+            .env("FIXTURE", dir.path().join("session.jsonl"))
+            .expect(code);
+        let build = finished(&events(&out.stdout), "build").unwrap().clone();
+        assert_eq!(build["outcome"]["success"], success, "{fixture}: {build}");
+        if !success {
+            assert_eq!(build["outcome"]["class"], "usage_limit");
+        }
+    }
 }

@@ -1,0 +1,43 @@
+//! What the agent CLIs have in common: the stacked prompt on stdin, an event stream on stdout
+//! parsed line by line as it arrives, then the result file and the agent's check.
+
+use super::command::{Invocation, finish};
+use super::process::{self, ProcessOutput, ProcessSpec};
+use crate::run::outcome::Outcome;
+
+/// Reads one CLI's event stream.
+pub trait StreamParser: Default + Send {
+    /// Takes one line of stdout.
+    fn line(&mut self, line: &[u8]);
+    /// The step's outcome, from what the stream said and how the process ended.
+    fn outcome(&self, process: &ProcessOutput) -> Outcome;
+}
+
+/// Runs an agent CLI for one step with parser `P`.
+pub async fn run<P: StreamParser>(argv: Vec<String>, check: Option<&str>, inv: &Invocation) -> Outcome {
+    let vars = match inv.prepare(true).await {
+        Ok(vars) => vars,
+        Err(e) => return Outcome::failed("spawn_error", format!("cannot write the step's files: {e}")),
+    };
+    let (_, _, _, log) = inv.files();
+    let mut spec = ProcessSpec::shell("", &inv.workdir);
+    spec.argv = argv;
+    spec.env = vars.clone();
+    // The prompt goes on stdin: large prompts as arguments stall some CLIs and show in `ps`.
+    spec.stdin = Some(inv.prompt.clone().unwrap_or_default().into_bytes());
+    spec.timeout = inv.timeout;
+    spec.log = Some(log);
+    let mut parser = P::default();
+    let mut watch = |line: &[u8]| parser.line(line);
+    let output = match process::run(&spec, Some(&mut watch)).await {
+        Ok(output) => output,
+        Err(e) => return Outcome::failed("spawn_error", e.to_string()),
+    };
+    let outcome = parser.outcome(&output);
+    finish(outcome, inv, check, vars).await
+}
+
+/// The last non-empty line of stderr, for error messages.
+pub fn last_stderr_line(process: &ProcessOutput) -> Option<String> {
+    process.stderr.text().lines().rev().find(|l| !l.trim().is_empty()).map(str::to_owned)
+}

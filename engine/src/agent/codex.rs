@@ -1,0 +1,157 @@
+//! The `codex` backend: OpenAI Codex CLI in headless mode, `codex exec --json`, the prompt on
+//! stdin (`-`).
+//!
+//! The stream is JSON lines: `thread.started`, `turn.started`, `item.*` events (the agent's
+//! messages are `item.completed` with an `agent_message` item), and a turn ends with
+//! `turn.completed` (with its token `usage`) or `turn.failed` (with an `error`); a top-level
+//! `error` event reports a transport or usage failure.
+
+use serde_json::Value;
+
+use super::cli::{StreamParser, last_stderr_line};
+use super::process::ProcessOutput;
+use crate::run::outcome::Outcome;
+
+/// What the stream said.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CodexStream {
+    /// The thread id from `thread.started`.
+    pub thread_id: Option<String>,
+    /// The last `agent_message` text.
+    pub last_message: Option<String>,
+    /// The usage of `turn.completed`.
+    pub completed: Option<Value>,
+    /// The error of `turn.failed` or of an `error` event.
+    pub failed: Option<String>,
+}
+
+fn is_usage_limit(message: &str) -> bool {
+    let lower = message.to_lowercase();
+    lower.contains("usage limit") || lower.contains("rate limit") || lower.contains("429")
+}
+
+impl StreamParser for CodexStream {
+    fn line(&mut self, line: &[u8]) {
+        let Ok(event) = serde_json::from_slice::<Value>(line) else { return };
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        match event.get("type").and_then(Value::as_str) {
+            Some("thread.started") => self.thread_id = text(&event, "thread_id"),
+            Some("item.completed") => {
+                let item = event.get("item").cloned().unwrap_or_default();
+                if item.get("type").and_then(Value::as_str) == Some("agent_message") {
+                    self.last_message = text(&item, "text");
+                }
+            }
+            Some("turn.completed") => self.completed = Some(event.get("usage").cloned().unwrap_or_default()),
+            Some("turn.failed") => {
+                let error = event.get("error").cloned().unwrap_or_default();
+                self.failed = Some(text(&error, "message").unwrap_or_else(|| "the turn failed".into()));
+            }
+            Some("error") => {
+                self.failed = Some(text(&event, "message").unwrap_or_else(|| "codex error".into()));
+            }
+            _ => {}
+        }
+    }
+
+    fn outcome(&self, process: &ProcessOutput) -> Outcome {
+        let mut outcome = Outcome {
+            exit_code: process.code,
+            duration_ms: process.duration.as_millis() as u64,
+            summary: self.last_message.as_ref().map(|m| m.chars().take(2000).collect()),
+            ..Outcome::default()
+        };
+        if let Some(usage) = &self.completed {
+            let n = |k: &str| usage.get(k).and_then(Value::as_u64);
+            outcome.evidence.metrics.input_tokens = n("input_tokens");
+            outcome.evidence.metrics.output_tokens = n("output_tokens");
+            outcome.evidence.metrics.tokens_used = match (n("input_tokens"), n("output_tokens")) {
+                (None, None) => None,
+                (i, o) => Some(i.unwrap_or(0) + o.unwrap_or(0)),
+            };
+        }
+        let (class, error) = if process.timed_out {
+            ("timeout", "timed out; its process group was killed".to_owned())
+        } else if let Some(message) = &self.failed {
+            let class = if is_usage_limit(message) { "usage_limit" } else { "agent_error" };
+            (class, format!("codex: {message}"))
+        } else if self.completed.is_none() {
+            let said = last_stderr_line(process).map(|l| format!(": {l}")).unwrap_or_default();
+            ("agent_error", format!("codex ended without `turn.completed`{said}"))
+        } else if process.code != Some(0) {
+            ("nonzero_exit", format!("codex exited with status {:?}", process.code))
+        } else {
+            outcome.success = true;
+            return outcome;
+        };
+        outcome.class = Some(class.into());
+        outcome.error = Some(error);
+        outcome
+    }
+}
+
+/// The command line: headless JSON mode, writes confined to the workspace, prompt from stdin.
+pub fn argv(program: &str, model: Option<&str>, extra: &[String]) -> Vec<String> {
+    let mut argv: Vec<String> =
+        [program, "exec", "--json", "--skip-git-repo-check", "--sandbox", "workspace-write"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+    if let Some(model) = model {
+        argv.extend(["--model".to_owned(), model.to_owned()]);
+    }
+    argv.extend(extra.iter().cloned());
+    argv.push("-".to_owned());
+    argv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::process::Captured;
+    use std::time::Duration;
+
+    fn exit(code: i32) -> ProcessOutput {
+        ProcessOutput {
+            code: Some(code),
+            signal: None,
+            timed_out: false,
+            stdout: Captured::default(),
+            stderr: Captured::default(),
+            duration: Duration::from_millis(900),
+        }
+    }
+
+    fn parse(fixture: &str) -> CodexStream {
+        let mut stream = CodexStream::default();
+        for line in fixture.lines() {
+            stream.line(line.as_bytes());
+        }
+        stream
+    }
+
+    #[test]
+    fn a_completed_turn_is_a_success_with_usage() {
+        let stream = parse(include_str!("../../tests/fixtures/codex/success.jsonl"));
+        let outcome = stream.outcome(&exit(0));
+        assert!(outcome.success, "{outcome:?}");
+        assert_eq!(outcome.evidence.metrics.input_tokens, Some(70021));
+        assert_eq!(outcome.evidence.metrics.output_tokens, Some(2374));
+        assert_eq!(outcome.summary.as_deref(), Some("Added the parser and its tests; all 14 pass."));
+        assert_eq!(stream.thread_id.as_deref(), Some("0199a213-81c0-7800-8aa1-bbab2a035a53"));
+    }
+
+    #[test]
+    fn a_failed_turn_is_a_failure_and_a_usage_limit_is_classified() {
+        let outcome = parse(include_str!("../../tests/fixtures/codex/usage-limit.jsonl")).outcome(&exit(1));
+        assert!(!outcome.success);
+        assert_eq!(outcome.class.as_deref(), Some("usage_limit"));
+        let outcome = parse(include_str!("../../tests/fixtures/codex/turn-failed.jsonl")).outcome(&exit(1));
+        assert_eq!(outcome.class.as_deref(), Some("agent_error"));
+    }
+
+    #[test]
+    fn the_prompt_comes_from_stdin() {
+        assert_eq!(argv("codex", Some("gpt-5"), &[]).last().map(String::as_str), Some("-"));
+    }
+}
