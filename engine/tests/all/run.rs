@@ -375,3 +375,40 @@ fn the_codex_backend_reads_turn_completed_and_turn_failed() {
         }
     }
 }
+
+#[test]
+fn an_agent_printing_a_gigabyte_leaves_the_engine_under_100_mib() {
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  nodes:\n    - id: flood\n      agent: flood\nagents:\n  flood:\n    command: head -c 1073741824 /dev/zero\n",
+    )]);
+    // Watch the engine's own high-water mark (VmHWM) while it streams the gigabyte.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ralph-loop"))
+        .args(["--color", "never", "loop", "--workflow", "w.yaml", "--json"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(status) = std::fs::read_to_string(&status_file) {
+            if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
+                peak_kib = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(peak_kib);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(finished(&events(&stdout), "flood").unwrap()["outcome"]["success"], true);
+    let run = events(&stdout)[0]["run_id"].as_str().unwrap().to_owned();
+    let log = dir.path().join(".ralph/runs").join(run).join("steps/flood.log");
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), 1 << 30, "every byte reaches the log");
+    std::fs::remove_file(log).unwrap();
+    assert!(peak_kib > 0, "the engine's memory was never read");
+    eprintln!("engine peak RSS while streaming 1 GiB: {peak_kib} KiB");
+    assert!(peak_kib < 100 * 1024, "peak RSS {peak_kib} KiB");
+}
