@@ -163,26 +163,10 @@ pub fn argv(program: &str, model: Option<&str>, tools: &[String], extra: &[Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::process::Captured;
-    use std::time::Duration;
-
-    fn exit(code: i32) -> ProcessOutput {
-        ProcessOutput {
-            code: Some(code),
-            signal: None,
-            timed_out: false,
-            stdout: Captured::default(),
-            stderr: Captured::default(),
-            duration: Duration::from_millis(1200),
-        }
-    }
+    use crate::agent::cli::testing::exit;
 
     fn parse(fixture: &str) -> ClaudeStream {
-        let mut stream = ClaudeStream::default();
-        for line in fixture.lines() {
-            stream.line(line.as_bytes());
-        }
-        stream
+        crate::agent::cli::testing::parse(fixture)
     }
 
     const SUCCESS: &str = include_str!("../../tests/fixtures/claude/success.jsonl");

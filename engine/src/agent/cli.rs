@@ -41,3 +41,33 @@ pub async fn run<P: StreamParser>(argv: Vec<String>, check: Option<&str>, inv: &
 pub fn last_stderr_line(process: &ProcessOutput) -> Option<String> {
     process.stderr.text().lines().rev().find(|l| !l.trim().is_empty()).map(str::to_owned)
 }
+
+/// Helpers for the parsers' tests.
+#[cfg(test)]
+pub mod testing {
+    use std::time::Duration;
+
+    use super::StreamParser;
+    use crate::agent::process::{Captured, ProcessOutput};
+
+    /// A process that exited with `code` after about a second.
+    pub fn exit(code: i32) -> ProcessOutput {
+        ProcessOutput {
+            code: Some(code),
+            signal: None,
+            timed_out: false,
+            stdout: Captured::default(),
+            stderr: Captured::default(),
+            duration: Duration::from_millis(1200),
+        }
+    }
+
+    /// A parser fed every line of `fixture`.
+    pub fn parse<P: StreamParser>(fixture: &str) -> P {
+        let mut parser = P::default();
+        for line in fixture.lines() {
+            parser.line(line.as_bytes());
+        }
+        parser
+    }
+}

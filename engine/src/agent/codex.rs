@@ -108,26 +108,10 @@ pub fn argv(program: &str, model: Option<&str>, extra: &[String]) -> Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::process::Captured;
-    use std::time::Duration;
-
-    fn exit(code: i32) -> ProcessOutput {
-        ProcessOutput {
-            code: Some(code),
-            signal: None,
-            timed_out: false,
-            stdout: Captured::default(),
-            stderr: Captured::default(),
-            duration: Duration::from_millis(900),
-        }
-    }
+    use crate::agent::cli::testing::exit;
 
     fn parse(fixture: &str) -> CodexStream {
-        let mut stream = CodexStream::default();
-        for line in fixture.lines() {
-            stream.line(line.as_bytes());
-        }
-        stream
+        crate::agent::cli::testing::parse(fixture)
     }
 
     #[test]

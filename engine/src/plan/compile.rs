@@ -85,6 +85,8 @@ fn state_machine(
             })
         })
     };
+    // Transitions without a condition, and implicit next-state edges, hold on success.
+    let success = condition::compile("success", &|_| false).ok();
     let mut order = 0;
     let mut else_edges = Vec::new();
     for t in &workflow.transitions {
@@ -97,7 +99,7 @@ fn state_machine(
             }
         };
         if let Some(to) = target(&mut plan, &t.to, &mut stop_node) {
-            let condition = cond(&t.condition).or_else(|| condition::compile("success", &|_| false).ok());
+            let condition = cond(&t.condition).or_else(|| success.clone());
             plan.graph.add_edge(from, to, edge(EdgeKind::Transition, condition, order));
             order += 1;
         }
@@ -116,8 +118,7 @@ fn state_machine(
         let terminal = matches!(plan.graph[from].role, NodeRole::State { terminal: true, .. });
         if !with_transitions.contains(def.id()) && !terminal && i < last {
             if let Some(next) = plan.node(states[i + 1].id()) {
-                let success = condition::compile("success", &|_| false).ok();
-                plan.graph.add_edge(from, next, edge(EdgeKind::Next, success, 0));
+                plan.graph.add_edge(from, next, edge(EdgeKind::Next, success.clone(), 0));
             }
         }
         if let Some(on_timeout) = def.state().and_then(|s| s.on_timeout.as_ref()) {

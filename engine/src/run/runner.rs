@@ -246,10 +246,15 @@ pub struct Runner {
 }
 
 fn run_id() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let compact: String = stamp.chars().filter(|c| c.is_ascii_digit()).take(14).collect();
-    format!("{compact}-{:04x}", (now.subsec_nanos() ^ std::process::id()) & 0xffff)
+    let now = std::time::SystemTime::now();
+    let nanos = now.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    let compact: String = humantime::format_rfc3339_seconds(now)
+        .to_string()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(14)
+        .collect();
+    format!("{compact}-{:04x}", (nanos ^ std::process::id()) & 0xffff)
 }
 
 /// The steering packet of a step.
@@ -384,11 +389,6 @@ impl Runner {
         })
     }
 
-    /// The run's directory.
-    pub fn run_dir(&self) -> &std::path::Path {
-        &self.run_dir
-    }
-
     fn emit(&mut self, event: &Event) {
         self.state.apply(event);
         if let Ok(line) = serde_json::to_string(event) {
@@ -397,9 +397,8 @@ impl Runner {
         self.sink.event(event, &self.state);
     }
 
-    fn invocation(&self, node: NodeIndex, with_packet: bool) -> Invocation {
+    fn invocation(&self, node: NodeIndex, packet: Option<String>) -> Invocation {
         let id = &self.plan.graph[node].id;
-        let packet = with_packet.then(|| self.packet(id));
         Invocation {
             run_id: self.state.run_id.clone(),
             step: id.clone(),
@@ -410,11 +409,6 @@ impl Runner {
             timeout: None,
             env: Vec::new(),
         }
-    }
-
-    fn packet(&self, id: &str) -> String {
-        let outcomes = self.plan.node(id).map(|n| outcome_names(&self.plan, n)).unwrap_or_default();
-        serde_json::to_string_pretty(&packet(&self.options.workflow, id, outcomes)).unwrap_or_default()
     }
 
     /// Starts a node's step: its units run in the returned task.
@@ -430,20 +424,27 @@ impl Runner {
         let id = self.plan.graph[node].id.clone();
         let attempt = 1;
         self.emit(&Event::StepStarted { step: id.clone(), agent: names.join(", "), attempt, at: now() });
-        let with_packet = units.iter().flatten().any(StepAgent::reads_files);
-        let invocation = self.invocation(node, with_packet);
+        // The packet is built once, and only for steps whose agents read it: a DAG of thousands
+        // of quiet commands should not build thousands of unread packets.
+        let packet = units
+            .iter()
+            .flatten()
+            .any(StepAgent::reads_files)
+            .then(|| packet(&self.options.workflow, &id, outcome_names(&self.plan, node)));
+        let invocation = self
+            .invocation(node, packet.as_ref().map(|p| serde_json::to_string_pretty(p).unwrap_or_default()));
         // AI agents get their stacked prompt, rendered from this step's packet.
-        let packet = packet(&self.options.workflow, &id, outcome_names(&self.plan, node));
         let (_, _, result_file, _) = invocation.files();
         let result_file = result_file.display().to_string();
         let mut prompt_error = None;
         for agent in units.iter_mut().flatten() {
-            if let Backing::Cli { role_prompt, system_prompt, .. } = &agent.backing {
+            if let (Backing::Cli { role_prompt, system_prompt, .. }, Some(packet)) = (&agent.backing, &packet)
+            {
                 let request = stack::StackRequest {
                     agent: &agent.name,
                     role_prompt: role_prompt.as_deref(),
                     system_prompt: system_prompt.as_deref(),
-                    packet: &packet,
+                    packet,
                     result_file: &result_file,
                     dirs: &self.options.prompt_dirs,
                 };
