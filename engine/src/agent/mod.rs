@@ -7,4 +7,6 @@ pub mod claude;
 pub mod cli;
 pub mod codex;
 pub mod command;
+pub mod gemini;
+pub mod opencode;
 pub mod process;

@@ -1,0 +1,316 @@
+//! The `opencode` backend: OpenCode (sst/opencode) in headless mode, `opencode run --format json`,
+//! the prompt on stdin.
+//!
+//! `opencode run` reads all of stdin whenever it is not a terminal and appends it to the
+//! positional message; with no message the piped text is the whole message, so the prompt needs
+//! no argument.
+//!
+//! With `--format json` each line is one event, `{type, timestamp, sessionID, …}`, written as a
+//! session part completes: `step_start`; `text` (a finished text part, in `part.text`);
+//! `tool_use` (a tool call that completed or failed); `reasoning` (only with `--thinking`); and
+//! `step_finish`, whose `part` has the model's finish `reason`, the step's `tokens`
+//! `{input, output, reasoning, cache: {read, write}}` and its `cost` in dollars. Every step is one
+//! model call, so tokens and cost are summed over steps; `input` excludes the cache, which is added
+//! back so that input counts every prompt token, as for the other backends. A session error is
+//! `error`, with `error.name` and `error.data.message` (an `APIError` also has
+//! `data.statusCode`).
+//!
+//! Recent releases end with `done` when the session goes idle, listing the permissions they
+//! auto-rejected (headless runs cannot ask; they reject what the configuration sets to `ask`).
+//! Older releases just stop, so the end of the turn is also a last `step_finish` whose reason is
+//! not `tool-calls`: the model stopped instead of waiting for tool results. Not every release
+//! exits non-zero after an `error` event, so an `error` event fails the step whatever the exit
+//! code, and a non-zero exit fails it whatever the events.
+
+use serde_json::Value;
+
+use super::cli::{StreamParser, last_stderr_line};
+use super::process::ProcessOutput;
+use crate::run::outcome::Outcome;
+
+/// A session error the stream reported.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpencodeError {
+    /// The error's name: `APIError`, `ProviderAuthError`, `ContextOverflowError`, `UnknownError`, …
+    pub name: String,
+    /// Its message, or its name when it has none.
+    pub message: String,
+    /// The provider's HTTP status, for an `APIError`.
+    pub status: Option<u64>,
+}
+
+/// What the stream said, gathered line by line as it arrives.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpencodeStream {
+    /// The session id every event carries.
+    pub session_id: Option<String>,
+    /// The text parts of the last step that had text.
+    pub last_text: Option<String>,
+    /// Whether no text has arrived since the last `step_start`.
+    step_fresh: bool,
+    /// How many `step_finish` events arrived.
+    pub steps: usize,
+    /// The finish reason of the last `step_finish`.
+    pub last_reason: Option<String>,
+    /// Prompt tokens over all steps, cache reads and writes included.
+    pub input_tokens: u64,
+    /// Output tokens over all steps, reasoning included.
+    pub output_tokens: u64,
+    /// Cost in dollars over all steps.
+    pub cost_usd: f64,
+    /// Whether a `done` event arrived.
+    pub done: bool,
+    /// The permissions the run auto-rejected, from `done`.
+    pub rejected: Vec<String>,
+    /// The session errors, in order.
+    pub errors: Vec<OpencodeError>,
+    /// The last line that was not JSON (a warning, or a crash before the stream began).
+    pub stray: Option<String>,
+}
+
+fn is_usage_limit(error: &OpencodeError) -> bool {
+    let lower = error.message.to_lowercase();
+    error.status == Some(429)
+        || ["rate limit", "usage limit", "quota", "too many requests", "resource_exhausted", "429"]
+            .iter()
+            .any(|k| lower.contains(k))
+}
+
+impl OpencodeStream {
+    /// Whether the stream shows the turn ended: `done`, or a last step the model stopped itself.
+    pub fn finished(&self) -> bool {
+        self.done || self.last_reason.as_deref().is_some_and(|r| r != "tool-calls")
+    }
+
+    fn step_finished(&mut self, part: &Value) {
+        let tokens = part.get("tokens");
+        let n = |path: &[&str]| {
+            let value = tokens.and_then(|t| path.iter().try_fold(t, |v, k| v.get(k)));
+            value.and_then(Value::as_u64).unwrap_or(0)
+        };
+        self.steps += 1;
+        self.input_tokens += n(&["input"]) + n(&["cache", "read"]) + n(&["cache", "write"]);
+        self.output_tokens += n(&["output"]) + n(&["reasoning"]);
+        self.cost_usd += part.get("cost").and_then(Value::as_f64).unwrap_or(0.0);
+        // Releases before `reason` existed count as a stop: there is nothing else to go by.
+        self.last_reason = Some(part.get("reason").and_then(Value::as_str).unwrap_or("unknown").to_owned());
+    }
+}
+
+impl StreamParser for OpencodeStream {
+    fn line(&mut self, line: &[u8]) {
+        let Ok(event) = serde_json::from_slice::<Value>(line) else {
+            let text = String::from_utf8_lossy(line);
+            if !text.trim().is_empty() {
+                self.stray = Some(text.trim().chars().take(300).collect());
+            }
+            return;
+        };
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        if self.session_id.is_none() {
+            self.session_id = text(&event, "sessionID");
+        }
+        let part = event.get("part").cloned().unwrap_or_default();
+        match event.get("type").and_then(Value::as_str) {
+            Some("step_start") => self.step_fresh = true,
+            Some("text") => {
+                let Some(said) = text(&part, "text").filter(|t| !t.trim().is_empty()) else { return };
+                self.last_text = match self.last_text.take() {
+                    Some(before) if !self.step_fresh => Some(format!("{before}\n\n{said}")),
+                    _ => Some(said),
+                };
+                self.step_fresh = false;
+            }
+            Some("step_finish") => self.step_finished(&part),
+            Some("done") => {
+                self.done = true;
+                let rejected = event.get("rejected").and_then(Value::as_array).into_iter().flatten();
+                self.rejected = rejected.filter_map(|p| p.as_str().map(str::to_owned)).collect();
+            }
+            Some("error") => {
+                let error = event.get("error").cloned().unwrap_or_default();
+                let data = error.get("data").cloned().unwrap_or_default();
+                let name = text(&error, "name").unwrap_or_else(|| "UnknownError".into());
+                self.errors.push(OpencodeError {
+                    message: text(&data, "message").unwrap_or_else(|| name.clone()),
+                    status: data.get("statusCode").and_then(Value::as_u64),
+                    name,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn outcome(&self, process: &ProcessOutput) -> Outcome {
+        let mut outcome = Outcome {
+            exit_code: process.code,
+            duration_ms: process.duration.as_millis() as u64,
+            summary: self.last_text.as_ref().map(|m| m.chars().take(2000).collect()),
+            ..Outcome::default()
+        };
+        if self.steps > 0 {
+            let metrics = &mut outcome.evidence.metrics;
+            metrics.input_tokens = Some(self.input_tokens);
+            metrics.output_tokens = Some(self.output_tokens);
+            metrics.tokens_used = Some(self.input_tokens + self.output_tokens);
+            metrics.cost_usd = Some(self.cost_usd);
+        }
+        let reason = self.last_reason.as_deref().unwrap_or("");
+        let (class, error) = if process.timed_out {
+            ("timeout", "timed out; its process group was killed".to_owned())
+        } else if let Some(first) = self.errors.first() {
+            let class = if self.errors.iter().any(is_usage_limit) {
+                "usage_limit"
+            } else if self.errors.iter().any(|e| e.name == "ContextOverflowError") {
+                "context_overflow"
+            } else {
+                "agent_error"
+            };
+            let more = match self.errors.len() {
+                1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            let message: String = first.message.chars().take(300).collect();
+            (class, format!("opencode: {}: {message}{more}", first.name))
+        } else if !self.finished() {
+            let said = last_stderr_line(process).or_else(|| self.stray.clone());
+            let said = said.map(|l| format!(": {l}")).unwrap_or_default();
+            ("agent_error", format!("opencode ended before its turn did{said}"))
+        } else if ["length", "content-filter", "error"].contains(&reason) {
+            ("agent_error", format!("opencode's last step ended with `{reason}`"))
+        } else if !self.rejected.is_empty() {
+            let rejected = self.rejected.join(", ");
+            let hint = "allow them in opencode's `permission` configuration, or pass `--auto` in `args`";
+            ("agent_error", format!("opencode rejected permission requests ({rejected}); {hint}"))
+        } else if process.code != Some(0) {
+            ("nonzero_exit", format!("opencode exited with status {:?}", process.code))
+        } else {
+            outcome.success = true;
+            return outcome;
+        };
+        outcome.class = Some(class.into());
+        outcome.error = Some(error);
+        outcome
+    }
+}
+
+/// The command line: `run` with JSON events; no message argument, so stdin is the whole prompt.
+pub fn argv(program: &str, model: Option<&str>, extra: &[String]) -> Vec<String> {
+    let mut argv: Vec<String> =
+        [program, "run", "--format", "json"].iter().map(|s| (*s).to_owned()).collect();
+    if let Some(model) = model {
+        argv.extend(["--model".to_owned(), model.to_owned()]);
+    }
+    argv.extend(extra.iter().cloned());
+    argv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::cli::testing::exit;
+    use crate::agent::process::Captured;
+
+    fn parse(fixture: &str) -> OpencodeStream {
+        crate::agent::cli::testing::parse(fixture)
+    }
+
+    const SUCCESS: &str = include_str!("../../tests/fixtures/opencode/success.jsonl");
+    const API_ERROR: &str = include_str!("../../tests/fixtures/opencode/api-error.jsonl");
+    const RATE_LIMITED: &str = include_str!("../../tests/fixtures/opencode/rate-limited.jsonl");
+    const REJECTED: &str = include_str!("../../tests/fixtures/opencode/permission-rejected.jsonl");
+
+    #[test]
+    fn a_stopped_last_step_is_a_success_with_tokens_and_cost_summed_over_steps() {
+        let stream = parse(SUCCESS);
+        assert_eq!(stream.session_id.as_deref(), Some("ses_4c1f0a9e2ffeQ1xw8bT3kLm2Rz"));
+        let outcome = stream.outcome(&exit(0));
+        assert!(outcome.success, "{outcome:?}");
+        let metrics = &outcome.evidence.metrics;
+        assert_eq!(metrics.input_tokens, Some(7952 + 397 + 7680));
+        assert_eq!(metrics.output_tokens, Some(35 + 24 + 16 + 20));
+        assert_eq!(metrics.tokens_used, Some(8011 + 8113));
+        assert!((metrics.cost_usd.unwrap() - 0.0421).abs() < 1e-9, "{metrics:?}");
+        assert_eq!(outcome.summary.as_deref(), Some("Implemented the parser; 12 tests pass."));
+    }
+
+    #[test]
+    fn text_parts_of_one_step_are_joined() {
+        let text = |t: &str| format!(r#"{{"type":"text","part":{{"type":"text","text":"{t}"}}}}"#);
+        let fixture = [
+            r#"{"type":"step_start","part":{"type":"step-start"}}"#.to_owned(),
+            text("First."),
+            text("Second."),
+            r#"{"type":"step_finish","part":{"type":"step-finish","reason":"stop"}}"#.to_owned(),
+        ];
+        let outcome = parse(&fixture.join("\n")).outcome(&exit(0));
+        assert_eq!(outcome.summary.as_deref(), Some("First.\n\nSecond."));
+    }
+
+    #[test]
+    fn an_error_event_fails_even_with_exit_zero() {
+        let outcome = parse(API_ERROR).outcome(&exit(0));
+        assert!(!outcome.success);
+        assert_eq!(outcome.class.as_deref(), Some("agent_error"));
+        assert_eq!(outcome.error.as_deref(), Some("opencode: APIError: Overloaded"));
+    }
+
+    #[test]
+    fn a_429_is_a_usage_limit() {
+        let outcome = parse(RATE_LIMITED).outcome(&exit(1));
+        assert_eq!(outcome.class.as_deref(), Some("usage_limit"));
+        assert!(outcome.error.unwrap().contains("exceeded your current quota"));
+    }
+
+    #[test]
+    fn rejected_permissions_fail_the_step_and_say_which() {
+        let stream = parse(REJECTED);
+        assert!(stream.done);
+        let outcome = stream.outcome(&exit(0));
+        assert!(!outcome.success);
+        assert!(outcome.error.unwrap().contains("external_directory"));
+        assert_eq!(outcome.evidence.metrics.input_tokens, Some(5190 + 60 + 5220));
+    }
+
+    #[test]
+    fn a_stream_that_stops_waiting_for_tool_results_is_a_failure_naming_stderr() {
+        // The success fixture cut after its first step, which asked for tools.
+        let cut: Vec<&str> = SUCCESS.lines().take(4).collect();
+        let mut process = exit(0);
+        process.stderr = Captured { head: b"Error: provider crashed\n".to_vec(), tail: vec![], total: 24 };
+        let outcome = parse(&cut.join("\n")).outcome(&process);
+        assert!(!outcome.success);
+        assert_eq!(outcome.class.as_deref(), Some("agent_error"));
+        assert!(outcome.error.unwrap().ends_with(": Error: provider crashed"));
+        assert!(!parse("").outcome(&exit(0)).success, "an empty stream is not a success");
+    }
+
+    #[test]
+    fn stray_lines_and_invalid_utf8_are_ignored() {
+        let mut stream = OpencodeStream::default();
+        stream.line(b"\xff\xfe not utf-8 \xc3\x28");
+        for line in SUCCESS.lines() {
+            stream.line(line.as_bytes());
+            stream.line(b"some warning on stdout");
+        }
+        assert!(stream.outcome(&exit(0)).success);
+        assert_eq!(stream.stray.as_deref(), Some("some warning on stdout"));
+    }
+
+    #[test]
+    fn a_timeout_wins_and_a_nonzero_exit_fails_a_finished_stream() {
+        let mut process = exit(0);
+        process.timed_out = true;
+        assert_eq!(parse(SUCCESS).outcome(&process).class.as_deref(), Some("timeout"));
+        assert_eq!(parse(SUCCESS).outcome(&exit(1)).class.as_deref(), Some("nonzero_exit"));
+    }
+
+    #[test]
+    fn the_prompt_is_not_an_argument() {
+        let argv = argv("opencode", Some("anthropic/claude-sonnet-4-5"), &["--auto".to_owned()]);
+        assert_eq!(
+            argv,
+            ["opencode", "run", "--format", "json", "--model", "anthropic/claude-sonnet-4-5", "--auto"]
+        );
+    }
+}
