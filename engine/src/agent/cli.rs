@@ -28,7 +28,22 @@ pub async fn run<P: StreamParser>(argv: Vec<String>, check: Option<&str>, inv: &
     spec.timeout = inv.timeout;
     spec.log = Some(log);
     let mut parser = P::default();
-    let mut watch = |line: &[u8]| parser.line(line);
+    let mut last_beat: Option<std::time::Instant> = None;
+    let mut watch = |line: &[u8]| {
+        parser.line(line);
+        // An active stream is a live agent: a heartbeat now and then, not one per event.
+        if let Some(sender) = &inv.signals {
+            if last_beat.is_none_or(|t| t.elapsed() >= super::signal::HEARTBEAT_EVERY) {
+                last_beat = Some(std::time::Instant::now());
+                let _ = sender.send(super::signal::SignalReport {
+                    step: inv.step.clone(),
+                    signal: ralph_plugin_sdk::MessageSignal::Heartbeat,
+                    message: None,
+                    data: None,
+                });
+            }
+        }
+    };
     let output = match process::run(&spec, Some(&mut watch)).await {
         Ok(output) => output,
         Err(e) => return Outcome::failed("spawn_error", e.to_string()),

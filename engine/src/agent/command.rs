@@ -26,9 +26,16 @@ pub struct Invocation {
     pub step: String,
     /// Where the agent works (the project directory).
     pub workdir: PathBuf,
-    /// The run's step directory (it exists): the step's files are `<step>.log`,
-    /// `<step>.packet.json`, `<step>.prompt.md` and `<step>.result.json` in it.
+    /// The run's step directory (it exists): the step's files are `<stem>.log`,
+    /// `<stem>.prompt.md` and `<stem>.result.json` in it.
     pub steps_dir: PathBuf,
+    /// The name the step's files start with (unique per visit of a step in a run), e.g.
+    /// `0007-build`.
+    pub file_stem: String,
+    /// Where the packet file goes (default: `<stem>.packet.json` in the step directory).
+    pub packet_path: Option<PathBuf>,
+    /// Where the step sends the signals it reads from the agent's output.
+    pub signals: Option<super::signal::SignalSender>,
     /// The steering packet, as JSON (built only for agents that read it).
     pub packet: Option<String>,
     /// The rendered prompt (AI agents).
@@ -42,14 +49,10 @@ pub struct Invocation {
 impl Invocation {
     /// The step's files: (prompt, packet, result, log).
     pub fn files(&self) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
-        let name: String = self
-            .step
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
-            .collect();
+        let name = file_name(&self.file_stem);
         (
             self.steps_dir.join(format!("{name}.prompt.md")),
-            self.steps_dir.join(format!("{name}.packet.json")),
+            self.packet_path.clone().unwrap_or_else(|| self.steps_dir.join(format!("{name}.packet.json"))),
             self.steps_dir.join(format!("{name}.result.json")),
             self.steps_dir.join(format!("{name}.log")),
         )
@@ -89,6 +92,11 @@ impl Invocation {
             Err(_) => Ok(None),
         }
     }
+}
+
+/// A step id made safe as a file name.
+pub fn file_name(step: &str) -> String {
+    step.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
 }
 
 /// Renders `{{ … }}` variables in a command line.
@@ -136,7 +144,16 @@ pub async fn run(command: &str, check: Option<&str>, inv: &Invocation) -> Outcom
     spec.env = vars.clone();
     spec.timeout = inv.timeout;
     spec.log = Some(log.clone());
-    let output = match process::run(&spec, None).await {
+    let mut signals = |line: &[u8]| {
+        if let Some(report) = super::signal::parse_line(&inv.step, line) {
+            if let Some(sender) = &inv.signals {
+                let _ = sender.send(report);
+            }
+        }
+    };
+    let watcher: Option<&mut dyn process::LineWatcher> =
+        if inv.signals.is_some() { Some(&mut signals) } else { None };
+    let output = match process::run(&spec, watcher).await {
         Ok(output) => output,
         Err(e) => return Outcome::failed("spawn_error", e.to_string()),
     };
@@ -146,6 +163,8 @@ pub async fn run(command: &str, check: Option<&str>, inv: &Invocation) -> Outcom
         duration_ms: output.duration.as_millis() as u64,
         ..Outcome::default()
     };
+    // A command agent is often the test runner itself.
+    outcome.evidence.test_results = super::test_counts::parse(&output.stdout.text());
     if output.timed_out {
         outcome.class = Some("timeout".into());
         outcome.error = Some(format!(
@@ -202,8 +221,14 @@ pub async fn finish(
             spec.timeout = inv.timeout;
             spec.log = Some(log);
             match process::run(&spec, None).await {
-                Ok(out) if out.success() => {}
                 Ok(out) => {
+                    let text = format!("{}\n{}", out.stdout.text(), out.stderr.text());
+                    if let Some(counts) = super::test_counts::parse(&text) {
+                        outcome.evidence.test_results = Some(counts);
+                    }
+                    if out.success() {
+                        return outcome;
+                    }
                     outcome.success = false;
                     outcome.class = Some("check_failed".into());
                     outcome.error = Some(format!("the check `{check}` failed (exit status {:?})", out.code));

@@ -8,5 +8,8 @@ pub mod cli;
 pub mod codex;
 pub mod command;
 pub mod gemini;
+pub mod openai;
 pub mod opencode;
 pub mod process;
+pub mod signal;
+pub mod test_counts;

@@ -210,8 +210,9 @@ impl Lines<'_> {
 }
 
 fn kill_group(pid: u32, signal: Signal) {
-    // The group may already be gone; that is the goal, not an error.
-    if let Ok(pid) = i32::try_from(pid) {
+    // The group may already be gone; that is the goal, not an error. Group 0 would be the
+    // engine's own.
+    if let Ok(pid @ 1..) = i32::try_from(pid) {
         let _ = killpg(Pid::from_raw(pid), signal);
     }
 }
@@ -253,6 +254,8 @@ pub async fn run(
     // pipe would never reach end-of-file.
     drop(command);
     let pid = child.id().unwrap_or(0);
+    // If the step is abandoned (the run was interrupted), its whole group goes with it.
+    let _group = GroupGuard(pid);
     let stdin_task = match (child.stdin.take(), spec.stdin.clone()) {
         (Some(mut stdin), Some(bytes)) => Some(tokio::spawn(async move {
             // An agent that exits without reading its prompt closes the pipe; that is its business.
@@ -353,6 +356,16 @@ pub async fn run(
         stderr: err,
         duration: started.elapsed(),
     })
+}
+
+/// Kills a process group when dropped: a step future that is cancelled mid-way (Ctrl-C, a
+/// cancelled DAG) must not leave the agent and its children running.
+struct GroupGuard(u32);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        kill_group(self.0, Signal::SIGKILL);
+    }
 }
 
 async fn write_log(

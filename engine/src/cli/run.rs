@@ -16,16 +16,34 @@ struct JsonLines;
 impl EventSink for JsonLines {
     fn event(&mut self, event: &Event, _: &RunState) {
         let kind = match event {
-            Event::RunStarted { .. } | Event::RunFinished { .. } => "run",
+            Event::RunStarted { .. }
+            | Event::RunFinished { .. }
+            | Event::IterationStarted { .. }
+            | Event::IterationFinished { .. }
+            | Event::TaskMarked { .. }
+            | Event::Committed { .. } => "run",
+            Event::Signal { .. } => "signal",
             Event::StepStarted { .. }
             | Event::StepFinished { .. }
             | Event::StepSkipped { .. }
+            | Event::ActionFinished { .. }
+            | Event::ReviewRequested { .. }
+            | Event::ReviewDecided { .. }
             | Event::Transition { .. } => "step",
         };
         if let Ok(mut value) = serde_json::to_value(event) {
             value["type"] = kind.into();
             super::out(&format!("{value}\n"));
         }
+    }
+
+    fn wants_packets(&self) -> bool {
+        true
+    }
+
+    fn packet(&mut self, step: &str, phase: &str, packet: &ralph_plugin_sdk::SteeringPacket) {
+        let line = serde_json::json!({"type": "packet", "step": step, "phase": phase, "packet": packet});
+        super::out(&format!("{line}\n"));
     }
 }
 

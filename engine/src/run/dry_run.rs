@@ -6,7 +6,8 @@ use std::path::Path;
 
 use petgraph::algo::toposort;
 
-use super::runner::{outcome_names, packet};
+use super::packet::outcome_names;
+use super::runner::packet;
 use crate::plan::{NodeRole, Plan};
 use crate::prompt::{self, stack};
 use crate::workflow::model::{AgentKind, Backend, Document, WorkflowKind};
@@ -37,7 +38,8 @@ pub fn dry_run(
             let _ = writeln!(out, "(no agent: the run ends here)\n");
             continue;
         }
-        let packet = packet(workflow, &step.id, outcome_names(plan, node));
+        let packet =
+            packet(workflow, &step.id, outcome_names(plan, node, |n| doc.conditions.contains_key(n)));
         let json = serde_json::to_string_pretty(&packet).unwrap_or_default();
         let _ = writeln!(out, "### Packet\n\n```json\n{json}\n```\n");
         let mut names: Vec<String> = Vec::new();

@@ -35,6 +35,44 @@ pub enum Event {
         /// When, RFC 3339.
         at: String,
     },
+    /// An iteration began: one pass of the workflow, for one task when there is a task source.
+    IterationStarted {
+        /// The iteration, from 1.
+        iteration: u32,
+        /// The task it works on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        task: Option<TaskRef>,
+        /// When.
+        at: String,
+    },
+    /// An iteration ended.
+    IterationFinished {
+        /// The iteration.
+        iteration: u32,
+        /// How its pass of the workflow ended.
+        status: RunStatus,
+        /// Why, for people.
+        reason: String,
+        /// When.
+        at: String,
+    },
+    /// A task's status was written back to its file.
+    TaskMarked {
+        /// The task.
+        task: TaskRef,
+        /// `done` or `failed`.
+        status: String,
+    },
+    /// The work of an iteration was committed.
+    Committed {
+        /// The task.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        task: Option<TaskRef>,
+        /// The commit id.
+        commit: String,
+        /// Its message.
+        message: String,
+    },
     /// A step began.
     StepStarted {
         /// The state, node or step id.
@@ -54,6 +92,56 @@ pub enum Event {
         outcome: Box<Outcome>,
         /// When.
         at: String,
+    },
+    /// A built-in action or hook agent ran for a step (`on_enter`, `on_exit`, `on_timeout`,
+    /// `compensation.on_failure`).
+    ActionFinished {
+        /// The step it ran for.
+        step: String,
+        /// The hook (`on_enter`, …).
+        hook: String,
+        /// The action or agent.
+        action: String,
+        /// What it produced.
+        outcome: Box<Outcome>,
+    },
+    /// A message-level signal from a running step.
+    Signal {
+        /// The step.
+        step: String,
+        /// Which signal.
+        signal: ralph_plugin_sdk::MessageSignal,
+        /// Its message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+        /// Its other fields.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<serde_json::Value>,
+        /// When it arrived.
+        at: String,
+    },
+    /// A person was asked to review (a human state, or `escalate_to_human`).
+    ReviewRequested {
+        /// The step waiting.
+        step: String,
+        /// How long the review may take, in seconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_secs: Option<u64>,
+        /// When.
+        at: String,
+    },
+    /// The review was decided.
+    ReviewDecided {
+        /// The step.
+        step: String,
+        /// `approved`, `approved_with_changes`, `rejected`, or what `on_timeout` decided.
+        decision: String,
+        /// The reviewer's comment.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+        /// Who decided (`on_timeout` for a timeout).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     /// A step will not run.
     StepSkipped {
@@ -80,6 +168,15 @@ pub enum Event {
         /// When.
         at: String,
     },
+}
+
+/// A task, as events name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRef {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
 }
 
 /// The current time as RFC 3339 with seconds.

@@ -4,9 +4,19 @@
 //! **Architecture invariant:** nothing changes a run's state except
 //! [`state::RunState::apply`] with an [`event::Event`].
 
+pub mod action;
+pub mod agents;
 pub mod dag;
 pub mod dry_run;
 pub mod event;
+pub mod evidence;
+mod exec_dag;
+mod exec_saga;
+mod exec_state_machine;
+pub mod human;
+pub mod inbox;
 pub mod outcome;
+pub mod packet;
 pub mod runner;
 pub mod state;
+pub mod step;

@@ -26,6 +26,12 @@ pub struct Outcome {
     pub error: Option<String>,
     /// Wall time of the step in milliseconds.
     pub duration_ms: u64,
+    /// Human reviews: who decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewer: Option<String>,
+    /// The state to move to regardless of transitions (an `on_timeout` that names a state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goto: Option<String>,
     /// Files changed, test counts, tokens and cost.
     #[serde(default)]
     pub evidence: Evidence,

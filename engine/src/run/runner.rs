@@ -1,31 +1,34 @@
 //! The runner: walks a plan, invokes agents, and turns everything that happens into events.
 //!
 //! Every event goes through [`Runner::emit`]: applied to the run's state, appended to the run's
-//! event log, then shown. It runs state machines, DAGs and sagas of command agents; AI backends,
-//! human states and built-in actions are refused before the first step until they are built.
+//! event log, then shown. The executors of the three workflow kinds live in their own files
+//! (`exec_*.rs`) as further `impl Runner` blocks; this file holds what they share: preparing a
+//! run, starting and finishing steps, packets, evidence and condition scopes.
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use petgraph::stable_graph::NodeIndex;
-use ralph_plugin_sdk::{SteeringPacket, WorkflowInfo};
-use tokio::task::JoinSet;
+use ralph_plugin_sdk::{Evidence, Failure, SteeringPacket};
+use tokio::sync::mpsc;
 
-use super::dag::{DagScheduler, NodeEnd};
-use super::event::{Event, RunStatus, now};
+use super::action::{self, ActionContext};
+use super::agents::{self, AgentError, Backing, StepAgent};
+use super::event::{Event, RunStatus, TaskRef, now};
+use super::evidence::{Repo, Snapshot};
+use super::human;
 use super::outcome::Outcome;
+use super::packet::{self, PacketContext};
 use super::state::RunState;
-use super::state::StepStatus;
-use crate::agent::claude::{self, ClaudeStream};
-use crate::agent::cli;
-use crate::agent::codex::{self, CodexStream};
-use crate::agent::command::{self, Invocation};
-use crate::plan::{EdgeKind, NodeRole, Plan};
+use super::step;
+use crate::agent::command::{Invocation, file_name};
+use crate::agent::signal::SignalReport;
+use crate::plan::{NodeRole, Plan};
 use crate::prompt::stack;
-use crate::workflow::condition::{self, ConditionKind, Evaluator, Scope};
-use crate::workflow::model::{AgentKind, Backend, Document, StateKind, WorkflowKind};
-use crate::workflow::vocabulary;
+use crate::workflow::condition::{self, Evaluator, Scope};
+use crate::workflow::model::{Action, AgentKind, Document, StateKind, WorkflowKind};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -38,7 +41,7 @@ pub struct RunOptions {
     pub runs_dir: PathBuf,
     /// The workflow's name.
     pub workflow: String,
-    /// The most agent invocations (`loop.max_iterations`): a backstop for runaway loops.
+    /// The most agent invocations in the whole run (`loop.max_iterations`).
     pub max_invocations: u64,
     /// Where prompt files are looked up (see `prompt::search_dirs`).
     pub prompt_dirs: Vec<PathBuf>,
@@ -48,46 +51,23 @@ pub struct RunOptions {
 pub trait EventSink: Send {
     /// Shows or forwards an event.
     fn event(&mut self, event: &Event, state: &RunState);
+    /// Whether it wants every step's packet, even for agents that do not read one.
+    fn wants_packets(&self) -> bool {
+        false
+    }
+    /// Shows a step's packet: `phase` is `built` (before the step) or `completed` (after).
+    fn packet(&mut self, _step: &str, _phase: &str, _packet: &SteeringPacket) {}
 }
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// An agent needs a backend this version cannot run.
-    #[error(
-        "agent `{agent}` needs the `{backend}` backend, which this version cannot run yet; command, claude and codex agents run today"
-    )]
-    UnsupportedBackend {
-        /// The agent.
-        agent: String,
-        /// Its backend.
-        backend: String,
-    },
+    /// An agent cannot run.
+    #[error(transparent)]
+    Agent(#[from] AgentError),
     /// Something in the workflow cannot be run by this version yet.
     #[error("{0} is not built yet")]
     Unsupported(String),
-    /// An agent's program is not installed.
-    #[error("agent `{agent}` uses the `{backend}` backend, but `{program}` is not on PATH; {hint}")]
-    MissingProgram {
-        /// The agent.
-        agent: String,
-        /// Its backend.
-        backend: String,
-        /// The program looked for.
-        program: String,
-        /// How to install it.
-        hint: String,
-    },
-    /// An agent's environment refers to a variable that is not set.
-    #[error("agent `{agent}`: `env.{variable}`: {reason}")]
-    Env {
-        /// The agent.
-        agent: String,
-        /// The variable of its `env`.
-        variable: String,
-        /// Why it cannot be resolved.
-        reason: String,
-    },
     /// The run directory could not be created.
     #[error("cannot create the run directory `{path}`: {source}")]
     RunDir {
@@ -98,151 +78,62 @@ pub enum RunError {
     },
 }
 
-/// How an agent runs.
-#[derive(Debug, Clone)]
-enum Backing {
-    /// A shell command.
-    Shell(String),
-    /// An agent CLI (Claude Code, Codex) with its command line; the prompt is stacked when the
-    /// step starts.
-    Cli { backend: Backend, argv: Vec<String>, role_prompt: Option<String>, system_prompt: Option<String> },
+/// A human state's review settings.
+#[derive(Debug, Clone, Default)]
+pub(super) struct HumanSpec {
+    pub timeout: Option<Duration>,
+    pub reminder: Option<Duration>,
+    /// `on_timeout`: built-in actions, agents, or a state to move to.
+    pub on_timeout: Vec<Action>,
+    pub on_timeout_units: Vec<Vec<StepAgent>>,
 }
 
-/// One agent of a plan node, ready to run.
-#[derive(Debug, Clone)]
-struct StepAgent {
-    name: String,
-    backing: Backing,
-    check: Option<String>,
-    timeout: Option<std::time::Duration>,
-    env: Vec<(String, String)>,
-    /// The stacked prompt (AI agents), filled in when the step starts.
-    prompt: Option<String>,
+/// What a plan node runs, resolved before the first step.
+#[derive(Debug, Clone, Default)]
+pub(super) struct NodePrep {
+    /// Its units (an agent, a chain or an action), each a list of agents run in order.
+    pub units: Vec<Vec<StepAgent>>,
+    pub on_enter: Vec<Vec<StepAgent>>,
+    pub on_exit: Vec<Vec<StepAgent>>,
+    pub human: Option<HumanSpec>,
 }
 
-impl StepAgent {
-    fn reads_files(&self) -> bool {
-        match &self.backing {
-            Backing::Shell(command) => command::reads_files(command, self.check.as_deref()),
-            Backing::Cli { .. } => true,
-        }
-    }
+/// A step that started: what is needed to finish it.
+pub(super) struct Ticket {
+    pub node: NodeIndex,
+    pub packet: Option<SteeringPacket>,
+    pub packet_file: Option<PathBuf>,
+    pub before: Option<Snapshot>,
 }
 
-/// The first `program` on `PATH`.
-fn find_program(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|candidate| {
-            use std::os::unix::fs::PermissionsExt;
-            candidate.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-    })
-}
-
-/// Resolves the agents of a plan node to command agents, or says which backend is missing.
-fn resolve(doc: &Document, name: &str, depth: usize) -> Result<Vec<StepAgent>, RunError> {
-    if let Some(chain) = doc.chains.get(name).filter(|_| depth < 16) {
-        let mut all = Vec::new();
-        for member in chain {
-            all.extend(resolve(doc, member, depth + 1)?);
-        }
-        return Ok(all);
-    }
-    let Some(agent) = doc.agents.get(name) else {
-        return Err(RunError::UnsupportedBackend {
-            agent: name.to_owned(),
-            backend: "auto-detected AI".into(),
-        });
-    };
-    let is_command = agent.kind == Some(AgentKind::Command)
-        || agent.backend == Some(Backend::Command)
-        || (agent.backend.is_none() && agent.command.is_some());
-    let env = agent
-        .env
-        .iter()
-        .map(|(k, v)| {
-            v.resolve(|n| std::env::var(n).ok()).map(|v| (k.clone(), v)).map_err(|e| RunError::Env {
-                agent: name.to_owned(),
-                variable: k.clone(),
-                reason: e.0,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let timeout = agent.timeout.or_else(|| doc.timeouts.get(name).copied()).map(|d| d.0);
-    let backend = if is_command {
-        Some(Backend::Command)
-    } else {
-        agent.backend.or(doc.loop_settings.as_ref().and_then(|l| l.backend))
-    };
-    let backing = match (backend, &agent.command) {
-        (_, _) if agent.kind == Some(AgentKind::Human) => {
-            return Err(RunError::UnsupportedBackend { agent: name.to_owned(), backend: "human".into() });
-        }
-        (Some(Backend::Command), Some(command)) => Backing::Shell(command.clone()),
-        (Some(backend @ (Backend::Claude | Backend::Codex)), _) => {
-            let (default, variable, hint) = match backend {
-                Backend::Claude => (
-                    "claude",
-                    "RALPH_CLAUDE_BIN",
-                    "install Claude Code (`npm install -g @anthropic-ai/claude-code`)",
-                ),
-                _ => ("codex", "RALPH_CODEX_BIN", "install the Codex CLI (`npm install -g @openai/codex`)"),
-            };
-            let program = std::env::var(variable).unwrap_or_else(|_| default.into());
-            let found =
-                if program.contains('/') { Some(PathBuf::from(&program)) } else { find_program(&program) };
-            let Some(path) = found else {
-                return Err(RunError::MissingProgram {
-                    agent: name.to_owned(),
-                    backend: default.into(),
-                    program,
-                    hint: format!("{hint} or set {variable}"),
-                });
-            };
-            let path = path.display().to_string();
-            let argv = match backend {
-                Backend::Claude => claude::argv(&path, agent.model.as_deref(), &agent.tools, &agent.args),
-                _ => codex::argv(&path, agent.model.as_deref(), &agent.args),
-            };
-            Backing::Cli {
-                backend,
-                argv,
-                role_prompt: agent.prompt.clone(),
-                system_prompt: agent.system_prompt.clone(),
-            }
-        }
-        (backend, _) => {
-            let backend = match backend {
-                Some(b) => serde_json::to_value(b)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                None => "auto-detected AI".to_owned(),
-            };
-            return Err(RunError::UnsupportedBackend { agent: name.to_owned(), backend });
-        }
-    };
-    Ok(vec![StepAgent {
-        name: name.to_owned(),
-        backing,
-        check: agent.check.clone(),
-        timeout,
-        env,
-        prompt: None,
-    }])
+/// How starting a step went.
+#[allow(clippy::large_enum_variant)] // Made once per step and taken apart at once.
+pub(super) enum Started<F> {
+    /// It runs: await the future, then [`Runner::finish`] it with the ticket.
+    Running(Ticket, F),
+    /// None of its agents' conditions held.
+    Skipped(String),
 }
 
 /// A run in progress.
 pub struct Runner {
-    plan: Plan,
-    options: RunOptions,
-    state: RunState,
+    pub(super) plan: Plan,
+    pub(super) options: RunOptions,
+    pub(super) state: RunState,
     sink: Box<dyn EventSink>,
     journal: std::io::BufWriter<std::fs::File>,
-    run_dir: PathBuf,
-    /// Per plan node: its units (an agent or a chain, each a list of commands run in order).
-    units: Vec<Vec<Vec<StepAgent>>>,
-    evaluator: Evaluator,
+    pub(super) run_dir: PathBuf,
+    pub(super) nodes: Vec<NodePrep>,
+    pub(super) evaluator: Evaluator,
+    named_conditions: Vec<String>,
+    pub(super) repo: Option<Repo>,
+    pub(super) base_commit: Option<String>,
+    git_vars: (String, String),
+    pub(super) context: PacketContext,
+    signals_tx: mpsc::UnboundedSender<SignalReport>,
+    pub(super) signals_rx: mpsc::UnboundedReceiver<SignalReport>,
+    /// DAG: the outcome of every finished node, for the `nodes` condition variable.
+    node_results: BTreeMap<String, serde_json::Value>,
 }
 
 fn run_id() -> String {
@@ -257,82 +148,29 @@ fn run_id() -> String {
     format!("{compact}-{:04x}", (nanos ^ std::process::id()) & 0xffff)
 }
 
-/// The steering packet of a step.
+/// The steering packet of a step outside a run (for `--dry-run`).
 pub fn packet(workflow: &str, step: &str, outcomes: Vec<String>) -> SteeringPacket {
-    let mut packet = SteeringPacket::new(
-        now(),
-        WorkflowInfo {
-            name: workflow.to_owned(),
-            iteration: 1,
-            phase: step.to_owned(),
-            state: "active".into(),
-            started_at: now(),
-        },
-    );
-    packet.instructions.primary = format!("Perform the `{step}` step of the `{workflow}` workflow.");
-    packet.instructions.outcomes = outcomes;
-    packet
+    let context = PacketContext { workflow: workflow.to_owned(), iteration: 1, ..PacketContext::default() };
+    packet::build(&context, step, outcomes)
 }
 
-/// The outcome names the transitions leaving a node test, so the agent knows what to report.
-pub fn outcome_names(plan: &Plan, node: NodeIndex) -> Vec<String> {
-    let mut names = Vec::new();
-    for (_, edge) in plan.outgoing(node) {
-        if let Some(c) = &edge.condition {
-            match &c.kind {
-                ConditionKind::Outcome(name) => names.push(name.clone()),
-                ConditionKind::Expression => names.extend(c.names.iter().cloned()),
-                _ => {}
+fn resolve_all(doc: &Document, actions: &[Action]) -> Result<Vec<Vec<StepAgent>>, AgentError> {
+    actions.iter().map(|a| agents::resolve_action(doc, a)).collect()
+}
+
+/// Refuses what needs live control of a loop (the durable-runs issue).
+fn refuse_unbuilt(units: &[Vec<StepAgent>], node: &str) -> Result<(), RunError> {
+    for agent in units.iter().flatten() {
+        if let Backing::Builtin(spec) = &agent.backing {
+            if matches!(spec.action.as_str(), "pause_loop" | "resume_loop") {
+                return Err(RunError::Unsupported(format!(
+                    "the built-in action `{}` (used by `{node}`; pausing needs the live control of issue #5)",
+                    spec.action
+                )));
             }
         }
     }
-    names.dedup();
-    names
-}
-
-/// Runs one unit: its commands in order, the first failure ending it.
-async fn run_unit(unit: Vec<StepAgent>, invocation: Invocation) -> Outcome {
-    let mut last = Outcome { success: true, ..Outcome::default() };
-    let mut total_ms = 0;
-    for agent in &unit {
-        let mut inv = invocation.clone();
-        inv.timeout = agent.timeout;
-        inv.env.clone_from(&agent.env);
-        inv.prompt.clone_from(&agent.prompt);
-        last = match &agent.backing {
-            Backing::Shell(command) => command::run(command, agent.check.as_deref(), &inv).await,
-            Backing::Cli { backend: Backend::Claude, argv, .. } => {
-                cli::run::<ClaudeStream>(argv.clone(), agent.check.as_deref(), &inv).await
-            }
-            Backing::Cli { argv, .. } => {
-                cli::run::<CodexStream>(argv.clone(), agent.check.as_deref(), &inv).await
-            }
-        };
-        total_ms += last.duration_ms;
-        if !last.success {
-            break;
-        }
-    }
-    last.duration_ms = total_ms;
-    last
-}
-
-/// Combines the outcomes of a state's several agents: all must succeed (`require_all`) or any
-/// one; the named result is the first one reported, in the order the agents are listed.
-fn combine(outcomes: Vec<Outcome>, require_all: bool) -> Outcome {
-    let success =
-        if require_all { outcomes.iter().all(|o| o.success) } else { outcomes.iter().any(|o| o.success) };
-    let duration_ms = outcomes.iter().map(|o| o.duration_ms).max().unwrap_or_default();
-    let result = outcomes.iter().find_map(|o| o.result.clone());
-    let failure = outcomes.iter().find(|o| !o.success).cloned();
-    match (success, failure) {
-        (false, Some(mut failed)) => {
-            failed.duration_ms = duration_ms;
-            failed.result = result;
-            failed
-        }
-        _ => Outcome { success, result, duration_ms, ..outcomes.into_iter().next().unwrap_or_default() },
-    }
+    Ok(())
 }
 
 impl Runner {
@@ -343,25 +181,61 @@ impl Runner {
         options: RunOptions,
         sink: Box<dyn EventSink>,
     ) -> Result<Self, RunError> {
-        let mut units = Vec::with_capacity(plan.graph.node_count());
-        for (_, node) in plan.nodes() {
-            if let NodeRole::State { kind: StateKind::Human | StateKind::HumanInTheLoop, .. } = node.role {
-                return Err(RunError::Unsupported(format!(
-                    "the human review state `{}` (it needs live control: approve and reject)",
-                    node.id
-                )));
-            }
-            let mut node_units = Vec::new();
-            for name in &node.agents {
-                if vocabulary::is_builtin_action(name) {
-                    return Err(RunError::Unsupported(format!(
-                        "the built-in action `{name}` (used by `{}`)",
-                        node.id
-                    )));
+        let state_ids: Vec<&str> =
+            doc.workflow.as_ref().map(|w| w.states.iter().map(|s| s.id()).collect()).unwrap_or_default();
+        let states: BTreeMap<&str, &crate::workflow::model::State> = doc
+            .workflow
+            .as_ref()
+            .map(|w| w.states.iter().filter_map(|s| s.state().map(|st| (s.id(), st))).collect())
+            .unwrap_or_default();
+        let mut nodes = Vec::with_capacity(plan.graph.node_count());
+        for (index, node) in plan.nodes() {
+            debug_assert_eq!(index.index(), nodes.len(), "plan nodes are dense");
+            let mut prep = NodePrep::default();
+            let state = states.get(node.id.as_str());
+            let human_agent = node
+                .agents
+                .iter()
+                .any(|a| doc.agents.get(a).is_some_and(|a| a.kind == Some(AgentKind::Human)));
+            let human_state = matches!(
+                node.role,
+                NodeRole::State { kind: StateKind::Human | StateKind::HumanInTheLoop, .. }
+            );
+            if human_state || human_agent {
+                let on_timeout: Vec<Action> = state
+                    .and_then(|s| s.on_timeout.as_ref())
+                    .map(|o| o.as_slice().to_vec())
+                    .unwrap_or_default();
+                let is_state = |a: &Action| state_ids.contains(&a.name()) || a.name() == "stop";
+                let runnable: Vec<Action> = on_timeout.iter().filter(|a| !is_state(a)).cloned().collect();
+                prep.human = Some(HumanSpec {
+                    timeout: state.and_then(|s| s.timeout).map(|d| d.0),
+                    reminder: state.and_then(|s| s.reminder_interval).map(|d| d.0),
+                    on_timeout_units: resolve_all(doc, &runnable)?,
+                    on_timeout,
+                });
+            } else {
+                for name in &node.agents {
+                    // A saga's `compensation.on_failure` keeps its actions' arguments.
+                    let action = match node.role {
+                        NodeRole::FinalCompensation => doc
+                            .compensation
+                            .as_ref()
+                            .and_then(|c| c.on_failure.as_slice().iter().find(|a| a.name() == name).cloned())
+                            .unwrap_or_else(|| Action::Name(name.clone())),
+                        _ => Action::Name(name.clone()),
+                    };
+                    prep.units.push(agents::resolve_action(doc, &action)?);
                 }
-                node_units.push(resolve(doc, name, 0)?);
             }
-            units.push(node_units);
+            if let Some(state) = state {
+                prep.on_enter = resolve_all(doc, state.on_enter.as_slice())?;
+                prep.on_exit = resolve_all(doc, state.on_exit.as_slice())?;
+            }
+            for units in [&prep.units, &prep.on_enter, &prep.on_exit] {
+                refuse_unbuilt(units, &node.id)?;
+            }
+            nodes.push(prep);
         }
         let named = |n: &str| doc.conditions.contains_key(n);
         let conditions = doc
@@ -371,12 +245,23 @@ impl Runner {
             .collect();
         let id = run_id();
         let run_dir = options.runs_dir.join(&id);
-        std::fs::create_dir_all(run_dir.join("steps"))
-            .map_err(|source| RunError::RunDir { path: run_dir.clone(), source })?;
+        for sub in ["steps", "packets"] {
+            std::fs::create_dir_all(run_dir.join(sub))
+                .map_err(|source| RunError::RunDir { path: run_dir.clone(), source })?;
+        }
         let journal = std::fs::File::create(run_dir.join("events.jsonl"))
             .map_err(|source| RunError::RunDir { path: run_dir.clone(), source })?;
+        let repo = Repo::open(&options.project_dir);
+        let base_commit = repo.as_ref().and_then(Repo::head);
+        let git_vars = repo.as_ref().map(|r| (r.branch(), r.tag())).unwrap_or_default();
         let mut state = RunState::new();
         state.run_id = id;
+        let (signals_tx, signals_rx) = mpsc::unbounded_channel();
+        let context = PacketContext {
+            workflow: options.workflow.clone(),
+            started_at: now(),
+            ..PacketContext::default()
+        };
         Ok(Runner {
             plan,
             options,
@@ -384,12 +269,41 @@ impl Runner {
             sink,
             journal: std::io::BufWriter::new(journal),
             run_dir,
-            units,
+            nodes,
             evaluator: Evaluator::new(conditions),
+            named_conditions: doc.conditions.keys().cloned().collect(),
+            repo,
+            base_commit,
+            git_vars,
+            context,
+            signals_tx,
+            signals_rx,
+            node_results: BTreeMap::new(),
         })
     }
 
-    fn emit(&mut self, event: &Event) {
+    /// The run's id.
+    pub fn run_id(&self) -> &str {
+        &self.state.run_id
+    }
+
+    /// The run's directory.
+    pub fn run_dir(&self) -> &std::path::Path {
+        &self.run_dir
+    }
+
+    /// The project's git work tree, if it is in one.
+    pub fn repo(&self) -> Option<&Repo> {
+        self.repo.as_ref()
+    }
+
+    /// The run's state so far.
+    pub fn state(&self) -> &RunState {
+        &self.state
+    }
+
+    /// Applies an event, journals it and shows it: the one way a run's state changes.
+    pub fn emit(&mut self, event: &Event) {
         self.state.apply(event);
         if let Ok(line) = serde_json::to_string(event) {
             let _ = writeln!(self.journal, "{line}");
@@ -397,94 +311,324 @@ impl Runner {
         self.sink.event(event, &self.state);
     }
 
-    fn invocation(&self, node: NodeIndex, packet: Option<String>) -> Invocation {
+    /// Writes the journal out (at the end of iterations and runs).
+    pub fn flush(&mut self) {
+        let _ = self.journal.flush();
+    }
+
+    /// Shows the signals steps have sent so far.
+    pub(super) fn drain_signals(&mut self) {
+        while let Ok(report) = self.signals_rx.try_recv() {
+            self.on_signal(report);
+        }
+    }
+
+    pub(super) fn on_signal(&mut self, report: SignalReport) {
+        self.emit(&Event::Signal {
+            step: report.step,
+            signal: report.signal,
+            message: report.message,
+            data: report.data,
+            at: now(),
+        });
+    }
+
+    pub(super) fn action_context(&self, step: &str) -> ActionContext {
+        ActionContext {
+            workdir: self.options.project_dir.clone(),
+            run_dir: self.run_dir.clone(),
+            base_commit: self.base_commit.clone(),
+            step: step.to_owned(),
+        }
+    }
+
+    fn invocation(
+        &self,
+        node: NodeIndex,
+        packet: Option<String>,
+        packet_file: Option<PathBuf>,
+    ) -> Invocation {
         let id = &self.plan.graph[node].id;
         Invocation {
             run_id: self.state.run_id.clone(),
             step: id.clone(),
             workdir: self.options.project_dir.clone(),
             steps_dir: self.run_dir.join("steps"),
+            file_stem: format!("{:04}-{}", self.state.invocations, file_name(id)),
+            packet_path: packet_file,
+            signals: Some(self.signals_tx.clone()),
             packet,
             prompt: None,
             timeout: None,
-            env: Vec::new(),
+            env: vec![
+                ("RALPH_ITERATION".to_owned(), self.state.iteration.max(1).to_string()),
+                (
+                    "RALPH_TASK_ID".to_owned(),
+                    self.context.task.as_ref().map(|t| t.id.clone()).unwrap_or_default(),
+                ),
+            ],
         }
     }
 
-    /// Starts a node's step: its units run in the returned task.
-    fn start(
+    /// Evidence for conditions before a step: what the run has changed so far.
+    fn evidence_so_far(&self, now: Option<&Snapshot>) -> Evidence {
+        let mut evidence = self.context.evidence.clone();
+        if let (Some(repo), Some(now)) = (&self.repo, now) {
+            evidence.files_changed = repo.changed_since(self.base_commit.as_deref(), now);
+        }
+        evidence
+    }
+
+    /// Starts a node's step: emits `step_started`, builds its packet and prompts, and returns
+    /// the future that performs it.
+    pub(super) fn start(
         &mut self,
         node: NodeIndex,
         parallel: bool,
         require_all: bool,
-    ) -> impl Future<Output = Outcome> + Send + 'static {
-        let mut units = self.units[node.index()].clone();
+    ) -> Started<impl Future<Output = Outcome> + Send + 'static> {
+        let id = self.plan.graph[node].id.clone();
+        let before = self.repo.as_ref().map(Repo::snapshot);
+        let prep = &self.nodes[node.index()];
+        let human = prep.human.clone();
+        let mut units = prep.units.clone();
+        // Conditional agents: `condition:` is tested against what the run has changed so far.
+        if units.iter().flatten().any(|a| a.condition.is_some()) {
+            let scope = self.scope_with(
+                node,
+                &Outcome { success: true, ..Outcome::default() },
+                &self.evidence_so_far(before.as_ref()),
+            );
+            let mut skipped = Vec::new();
+            for unit in &mut units {
+                unit.retain(|agent| {
+                    let Some(text) = &agent.condition else { return true };
+                    let holds =
+                        condition::compile(text, &|n: &str| self.named_conditions.iter().any(|c| c == n))
+                            .ok()
+                            .and_then(|c| self.evaluator.holds(&c, &scope).ok())
+                            .unwrap_or(false);
+                    if !holds {
+                        skipped.push(format!("`{}` (condition `{text}` does not hold)", agent.name));
+                    }
+                    holds
+                });
+            }
+            units.retain(|u| !u.is_empty());
+            if units.is_empty() && human.is_none() {
+                return Started::Skipped(format!("no agent to run: {}", skipped.join(", ")));
+            }
+        }
         let names: Vec<String> =
             units.iter().map(|u| u.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(" → ")).collect();
-        let id = self.plan.graph[node].id.clone();
-        let attempt = 1;
-        self.emit(&Event::StepStarted { step: id.clone(), agent: names.join(", "), attempt, at: now() });
-        // The packet is built once, and only for steps whose agents read it: a DAG of thousands
-        // of quiet commands should not build thousands of unread packets.
-        let packet = units
-            .iter()
-            .flatten()
-            .any(StepAgent::reads_files)
-            .then(|| packet(&self.options.workflow, &id, outcome_names(&self.plan, node)));
-        let invocation = self
-            .invocation(node, packet.as_ref().map(|p| serde_json::to_string_pretty(p).unwrap_or_default()));
+        let attempt = self.state.visits.get(&id).copied().unwrap_or(0) + 1;
+        let agent = if human.is_some() { "a person".to_owned() } else { names.join(", ") };
+        self.emit(&Event::StepStarted { step: id.clone(), agent, attempt, at: now() });
+        // The packet is built once, and only for steps whose agents read it (or when the
+        // display streams packets): a DAG of thousands of quiet commands should not build
+        // thousands of unread packets.
+        let reads = units.iter().flatten().any(StepAgent::reads_files);
+        let packet = (reads || self.sink.wants_packets()).then(|| {
+            let is_named = |n: &str| self.named_conditions.iter().any(|c| c == n);
+            let mut context = self.context.clone();
+            context.iteration = self.state.iteration;
+            context.evidence = self.evidence_so_far(before.as_ref());
+            packet::build(&context, &id, packet::outcome_names(&self.plan, node, is_named))
+        });
+        if let Some(packet) = &packet {
+            self.sink.packet(&id, "built", packet);
+        }
+        let packet_file = reads.then(|| {
+            self.run_dir.join("packets").join(format!(
+                "{:04}-{}.json",
+                self.state.invocations,
+                file_name(&id)
+            ))
+        });
+        let invocation = self.invocation(
+            node,
+            packet.as_ref().filter(|_| reads).map(|p| serde_json::to_string_pretty(p).unwrap_or_default()),
+            packet_file.clone(),
+        );
         // AI agents get their stacked prompt, rendered from this step's packet.
         let (_, _, result_file, _) = invocation.files();
         let result_file = result_file.display().to_string();
         let mut prompt_error = None;
         for agent in units.iter_mut().flatten() {
-            if let (Backing::Cli { role_prompt, system_prompt, .. }, Some(packet)) = (&agent.backing, &packet)
-            {
-                let request = stack::StackRequest {
-                    agent: &agent.name,
-                    role_prompt: role_prompt.as_deref(),
-                    system_prompt: system_prompt.as_deref(),
-                    packet,
-                    result_file: &result_file,
-                    dirs: &self.options.prompt_dirs,
-                };
-                match stack::stack(&request) {
-                    Ok(text) => agent.prompt = Some(text),
-                    Err(e) => {
-                        prompt_error = Some(format!("the prompt of `{}` cannot be built: {e}", agent.name));
-                    }
-                }
+            let (role_prompt, system_prompt) = match &agent.backing {
+                Backing::Cli { role_prompt, system_prompt, .. } => (role_prompt, system_prompt.as_deref()),
+                // The HTTP backend sends the system prompt as its own message.
+                Backing::Http { role_prompt, .. } => (role_prompt, None),
+                _ => continue,
+            };
+            let Some(packet) = &packet else { continue };
+            let request = stack::StackRequest {
+                agent: &agent.name,
+                role_prompt: role_prompt.as_deref(),
+                system_prompt,
+                packet,
+                result_file: &result_file,
+                dirs: &self.options.prompt_dirs,
+            };
+            match stack::stack(&request) {
+                Ok(text) => agent.prompt = Some(text),
+                Err(e) => prompt_error = Some(format!("the prompt of `{}` cannot be built: {e}", agent.name)),
             }
         }
-        async move {
+        let actions = self.action_context(&id);
+        let ticket = Ticket { node, packet, packet_file, before };
+        if let Some(spec) = human {
+            self.emit(&Event::ReviewRequested {
+                step: id.clone(),
+                timeout_secs: spec.timeout.map(|t| t.as_secs()),
+                at: now(),
+            });
+            let _ = action::record_notification(
+                &self.run_dir,
+                &id,
+                &format!("`{id}` is waiting for review: ralph-loop approve {} | reject", self.state.run_id),
+            );
+        }
+        let human_spec = self.nodes[node.index()].human.clone();
+        let future = async move {
             if let Some(error) = prompt_error {
                 return Outcome::failed("agent_error", error);
             }
-            if units.len() <= 1 {
-                return run_unit(units.into_iter().next().unwrap_or_default(), invocation).await;
+            if let Some(spec) = human_spec {
+                return review(spec, &actions).await;
             }
-            let outcomes = if parallel {
-                let mut set = JoinSet::new();
-                for (i, unit) in units.into_iter().enumerate() {
-                    let inv = invocation.clone();
-                    set.spawn(async move { (i, run_unit(unit, inv).await) });
-                }
-                let mut all: Vec<(usize, Outcome)> = set.join_all().await;
-                all.sort_by_key(|(i, _)| *i);
-                all.into_iter().map(|(_, o)| o).collect()
-            } else {
-                let mut all = Vec::new();
-                for unit in units {
-                    all.push(run_unit(unit, invocation.clone()).await);
-                }
-                all
-            };
-            combine(outcomes, require_all)
-        }
+            step::run_units(units, invocation, actions, parallel, require_all).await
+        };
+        Started::Running(ticket, future)
     }
 
-    /// Runs the workflow to its end and returns the final state.
-    pub async fn run(mut self) -> RunState {
+    /// Finishes a step: its evidence from git, its completed packet, `step_finished`.
+    pub(super) fn finish(&mut self, ticket: Ticket, mut outcome: Outcome) {
+        self.drain_signals();
+        let id = self.plan.graph[ticket.node].id.clone();
+        if let (Some(repo), Some(before)) = (&self.repo, &ticket.before) {
+            outcome.evidence.files_changed = repo.changed(before, &repo.snapshot());
+        }
+        if self.nodes[ticket.node.index()].human.is_some() {
+            if let Some(decision) = &outcome.result {
+                self.emit(&Event::ReviewDecided {
+                    step: id.clone(),
+                    decision: decision.clone(),
+                    comment: outcome.summary.clone(),
+                    by: outcome.reviewer.clone(),
+                });
+            }
+        }
+        if let Some(packet) = ticket.packet {
+            let completed = packet::complete(packet, &outcome);
+            if let Some(path) = &ticket.packet_file {
+                let done = path.with_extension("completed.json");
+                let _ = std::fs::write(done, serde_json::to_string_pretty(&completed).unwrap_or_default());
+            }
+            self.sink.packet(&id, "completed", &completed);
+        }
+        if outcome.evidence.test_results.is_some() {
+            self.context.evidence.test_results.clone_from(&outcome.evidence.test_results);
+        }
+        if !outcome.success {
+            if let Some(task) = &self.context.task {
+                let attempt =
+                    self.context.failure_history.iter().filter(|f| f.task == task.id).count() as u32 + 1;
+                self.context.failure_history.push(Failure {
+                    task: task.id.clone(),
+                    attempt,
+                    error: outcome.error.clone().unwrap_or_else(|| "failed".into()),
+                    step: Some(id.clone()),
+                    class: outcome.class.clone(),
+                });
+            }
+        }
+        if self.plan.kind == WorkflowKind::Dag {
+            self.node_results.insert(
+                id.clone(),
+                serde_json::json!({"success": outcome.success, "result": outcome.result}),
+            );
+        }
+        self.emit(&Event::StepFinished { step: id, outcome: Box::new(outcome), at: now() });
+    }
+
+    /// Runs a hook's actions (`on_enter`, `on_exit`) in order; the first failure is returned.
+    pub(super) async fn run_hook(&mut self, node: NodeIndex, hook: &str) -> Option<Outcome> {
+        let prep = &self.nodes[node.index()];
+        let units = if hook == "on_enter" { prep.on_enter.clone() } else { prep.on_exit.clone() };
+        let id = self.plan.graph[node].id.clone();
+        for unit in units {
+            let name = unit.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(" → ");
+            let invocation = self.invocation(node, None, None);
+            let outcome = step::run_unit(unit, invocation, self.action_context(&id)).await;
+            let failed = !outcome.success;
+            self.emit(&Event::ActionFinished {
+                step: id.clone(),
+                hook: hook.to_owned(),
+                action: name,
+                outcome: Box::new(outcome.clone()),
+            });
+            if failed {
+                return Some(outcome);
+            }
+        }
+        None
+    }
+
+    /// The variables a condition sees after a step (see `workflow::condition::VARIABLES`).
+    pub(super) fn scope(&self, node: NodeIndex, outcome: &Outcome) -> Scope {
+        self.scope_with(node, outcome, &outcome.evidence)
+    }
+
+    fn scope_with(&self, node: NodeIndex, outcome: &Outcome, evidence: &Evidence) -> Scope {
+        use minijinja::Value;
+        let id = &self.plan.graph[node].id;
+        let visits = u64::from(self.state.visits.get(id).copied().unwrap_or(0));
+        let failures = u64::from(self.state.failures.get(id).copied().unwrap_or(0));
+        let mut v = BTreeMap::new();
+        v.insert("visits".to_owned(), Value::from(visits));
+        v.insert("retries".to_owned(), Value::from(visits.saturating_sub(1)));
+        v.insert("failures".to_owned(), Value::from(failures));
+        v.insert("attempt".to_owned(), Value::from(visits.max(1)));
+        v.insert("iteration".to_owned(), Value::from(self.state.iteration.max(1)));
+        v.insert("state".to_owned(), Value::from(id.clone()));
+        let agent =
+            self.state.steps.get(id).map(|_| self.plan.graph[node].agents.join(", ")).unwrap_or_default();
+        v.insert("agent".to_owned(), Value::from(agent));
+        v.insert("workdir".to_owned(), Value::from(self.options.project_dir.display().to_string()));
+        v.insert("branch".to_owned(), Value::from(self.git_vars.0.clone()));
+        v.insert("tag".to_owned(), Value::from(self.git_vars.1.clone()));
+        v.insert("outcome".to_owned(), Value::from(minijinja::value::Serde(outcome)));
+        v.insert("evidence".to_owned(), Value::from(minijinja::value::Serde(evidence)));
+        v.insert("task".to_owned(), Value::from(minijinja::value::Serde(&self.context.task)));
+        v.insert("nodes".to_owned(), Value::from(minijinja::value::Serde(&self.node_results)));
+        Scope { success: outcome.success, result: outcome.result.clone(), variables: v }
+    }
+
+    /// Runs one iteration: one pass of the workflow, for `task` if there is one.
+    pub async fn run_iteration(
+        &mut self,
+        iteration: u32,
+        task: Option<ralph_plugin_sdk::Task>,
+    ) -> (RunStatus, String) {
+        let task_ref = task.as_ref().map(|t| TaskRef { id: t.id.clone(), title: t.description.clone() });
+        self.context.task = task;
+        self.context.iteration = iteration;
+        self.node_results.clear();
+        self.emit(&Event::IterationStarted { iteration, task: task_ref, at: now() });
+        let (status, reason) = match self.plan.kind {
+            WorkflowKind::Dag => self.run_dag().await,
+            WorkflowKind::StateMachine => self.run_state_machine().await,
+            WorkflowKind::Saga => self.run_saga().await,
+        };
+        self.drain_signals();
+        self.emit(&Event::IterationFinished { iteration, status, reason: reason.clone(), at: now() });
+        self.flush();
+        (status, reason)
+    }
+
+    /// Emits `run_started`.
+    pub fn begin(&mut self) {
         let workflow = self.options.workflow.clone();
         let id = self.state.run_id.clone();
         self.emit(&Event::RunStarted {
@@ -493,226 +637,87 @@ impl Runner {
             kind: self.plan.kind.as_str().into(),
             at: now(),
         });
-        let (status, reason) = match self.plan.kind {
-            WorkflowKind::Dag => self.run_dag().await,
-            WorkflowKind::StateMachine => self.run_state_machine().await,
-            WorkflowKind::Saga => self.run_saga().await,
-        };
+    }
+
+    /// Emits `run_finished` and writes the journal out.
+    pub fn end(&mut self, status: RunStatus, reason: String) {
         self.emit(&Event::RunFinished { status, reason, at: now() });
-        let _ = self.journal.flush();
+        self.flush();
+    }
+
+    /// Marks a task done (the completed list of later packets).
+    pub fn task_done(&mut self, id: &str) {
+        self.context.completed_tasks.push(id.to_owned());
+    }
+
+    /// Runs the workflow once, without tasks, and returns the final state.
+    pub async fn run(mut self) -> RunState {
+        self.begin();
+        let (status, reason) = self.run_iteration(1, None).await;
+        self.end(status, reason);
         self.state
     }
 
-    async fn run_dag(&mut self) -> (RunStatus, String) {
-        let (mut scheduler, ready) = DagScheduler::new(&self.plan);
-        let mut queue: VecDeque<NodeIndex> = ready.into();
-        let mut running: JoinSet<(NodeIndex, Outcome)> = JoinSet::new();
-        let jobs = self.options.jobs.max(1);
-        loop {
-            while running.len() < jobs {
-                let Some(node) = queue.pop_front() else { break };
-                let id = self.plan.graph[node].id.clone();
-                if let Some(condition) = self.plan.graph[node].condition.clone() {
-                    let scope = self.scope(node, &Outcome { success: true, ..Outcome::default() });
-                    let holds = self.evaluator.holds(&condition, &scope).unwrap_or(false);
-                    if !holds {
-                        let reason = format!("condition `{}` does not hold", condition.source);
-                        self.emit(&Event::StepSkipped { step: id, reason });
-                        self.release(&mut scheduler, &mut queue, node, NodeEnd::Skipped);
-                        continue;
+    /// The final state.
+    pub fn into_state(self) -> RunState {
+        self.state
+    }
+}
+
+/// A human review as a step: wait for the decision; at the timeout, `on_timeout` decides.
+async fn review(spec: HumanSpec, actions: &ActionContext) -> Outcome {
+    let started = std::time::Instant::now();
+    match human::wait(&actions.run_dir, &actions.step, spec.timeout, spec.reminder).await {
+        human::Review::Decided { decision, comment, by } => Outcome {
+            success: true,
+            result: Some(decision),
+            summary: comment,
+            reviewer: by,
+            duration_ms: started.elapsed().as_millis() as u64,
+            ..Outcome::default()
+        },
+        human::Review::TimedOut => {
+            let mut last = Outcome::failed(
+                "timeout",
+                format!("nobody reviewed `{}` within {:?}", actions.step, spec.timeout.unwrap_or_default()),
+            );
+            let mut units = spec.on_timeout_units.into_iter();
+            for action in &spec.on_timeout {
+                match units.next().filter(|u| u.first().is_some_and(|a| a.name == action.name())) {
+                    Some(unit) => {
+                        let inv = Invocation {
+                            run_id: String::new(),
+                            step: actions.step.clone(),
+                            workdir: actions.workdir.clone(),
+                            steps_dir: actions.run_dir.join("steps"),
+                            file_stem: format!("{}-on_timeout", file_name(&actions.step)),
+                            packet_path: None,
+                            signals: None,
+                            packet: None,
+                            prompt: None,
+                            timeout: None,
+                            env: Vec::new(),
+                        };
+                        last = step::run_unit(unit, inv, actions.clone()).await;
+                        last.reviewer = Some("on_timeout".into());
+                        if !last.success {
+                            break;
+                        }
+                    }
+                    None => {
+                        // A state (or `stop`) to move to.
+                        last = Outcome {
+                            success: true,
+                            goto: Some(action.name().to_owned()),
+                            summary: Some(format!("timed out; moving to `{}`", action.name())),
+                            ..Outcome::default()
+                        };
+                        break;
                     }
                 }
-                if self.state.invocations >= self.options.max_invocations {
-                    break;
-                }
-                let step = self.start(node, false, true);
-                running.spawn(async move { (node, step.await) });
             }
-            let Some(joined) = running.join_next().await else { break };
-            let (node, outcome) = match joined {
-                Ok(done) => done,
-                // A panicking step task is a bug; the run stops rather than guessing.
-                Err(e) => return (RunStatus::Failed, format!("internal error: {e}")),
-            };
-            let end = if outcome.success { NodeEnd::Succeeded } else { NodeEnd::Failed };
-            let id = self.plan.graph[node].id.clone();
-            self.emit(&Event::StepFinished { step: id, outcome: Box::new(outcome), at: now() });
-            self.release(&mut scheduler, &mut queue, node, end);
-        }
-        if !queue.is_empty() {
-            return (
-                RunStatus::Stopped,
-                format!("max_iterations ({}) reached", self.options.max_invocations),
-            );
-        }
-        let failed = self.state.count(StepStatus::Failed);
-        if failed == 0 {
-            (RunStatus::Succeeded, "every node finished".to_owned())
-        } else {
-            (RunStatus::Failed, format!("{failed} node(s) failed"))
-        }
-    }
-
-    fn release(
-        &mut self,
-        scheduler: &mut DagScheduler,
-        queue: &mut VecDeque<NodeIndex>,
-        node: NodeIndex,
-        end: NodeEnd,
-    ) {
-        let released = scheduler.finish(&self.plan, node, end);
-        for (skipped, reason) in released.skipped {
-            let step = self.plan.graph[skipped].id.clone();
-            self.emit(&Event::StepSkipped { step, reason });
-        }
-        queue.extend(released.ready);
-    }
-
-    /// The variables a condition sees after a step (see `workflow::condition::VARIABLES`).
-    fn scope(&self, node: NodeIndex, outcome: &Outcome) -> Scope {
-        let id = &self.plan.graph[node].id;
-        let visits = u64::from(self.state.visits.get(id).copied().unwrap_or(0));
-        let failures = self.state.steps.get(id).map_or(0, |r| u64::from(r.status == StepStatus::Failed));
-        let mut variables = std::collections::BTreeMap::new();
-        variables.insert("visits".to_owned(), minijinja::Value::from(visits));
-        variables.insert("retries".to_owned(), minijinja::Value::from(visits.saturating_sub(1)));
-        variables.insert("failures".to_owned(), minijinja::Value::from(failures));
-        variables.insert("attempt".to_owned(), minijinja::Value::from(1));
-        variables.insert("iteration".to_owned(), minijinja::Value::from(1));
-        variables.insert("state".to_owned(), minijinja::Value::from(id.clone()));
-        variables.insert(
-            "workdir".to_owned(),
-            minijinja::Value::from(self.options.project_dir.display().to_string()),
-        );
-        variables.insert("outcome".to_owned(), minijinja::Value::from(minijinja::value::Serde(outcome)));
-        variables.insert(
-            "evidence".to_owned(),
-            minijinja::Value::from(minijinja::value::Serde(&outcome.evidence)),
-        );
-        Scope { success: outcome.success, result: outcome.result.clone(), variables }
-    }
-
-    async fn run_state_machine(&mut self) -> (RunStatus, String) {
-        let Some(mut current) = self.plan.initial else {
-            return (RunStatus::Failed, "the workflow has no states".into());
-        };
-        loop {
-            let id = self.plan.graph[current].id.clone();
-            let (terminal, require_all, parallel) = match self.plan.graph[current].role {
-                NodeRole::Stop => return (RunStatus::Stopped, "reached `stop`".into()),
-                NodeRole::State { terminal, require_all, parallel, .. } => (terminal, require_all, parallel),
-                _ => return (RunStatus::Failed, format!("`{id}` is not a state")),
-            };
-            if terminal && self.units[current.index()].is_empty() {
-                return (RunStatus::Succeeded, format!("reached the terminal state `{id}`"));
-            }
-            if self.state.invocations >= self.options.max_invocations {
-                return (
-                    RunStatus::Stopped,
-                    format!("max_iterations ({}) reached in `{id}`", self.options.max_invocations),
-                );
-            }
-            let outcome = self.start(current, parallel, require_all).await;
-            let success = outcome.success;
-            let scope = self.scope(current, &outcome);
-            self.emit(&Event::StepFinished { step: id.clone(), outcome: Box::new(outcome), at: now() });
-            if terminal {
-                return if success {
-                    (RunStatus::Succeeded, format!("reached the terminal state `{id}`"))
-                } else {
-                    (RunStatus::Failed, format!("the terminal state `{id}` failed"))
-                };
-            }
-            let mut next = None;
-            for (target, edge) in self.plan.outgoing(current) {
-                let holds = match edge.kind {
-                    EdgeKind::Else => true,
-                    EdgeKind::Transition | EdgeKind::Next => match &edge.condition {
-                        Some(c) => match self.evaluator.holds(c, &scope) {
-                            Ok(holds) => holds,
-                            Err(e) => return (RunStatus::Failed, format!("in `{id}`: {e}")),
-                        },
-                        None => success,
-                    },
-                    _ => false,
-                };
-                if holds {
-                    next = Some((target, edge.kind));
-                    break;
-                }
-            }
-            let Some((target, kind)) = next else {
-                let result = scope.result.map(|r| format!(", result `{r}`")).unwrap_or_default();
-                let how = if success { "succeeded" } else { "failed" };
-                return (
-                    RunStatus::Failed,
-                    format!("no transition from `{id}` holds (the step {how}{result})"),
-                );
-            };
-            let to = self.plan.graph[target].id.clone();
-            self.emit(&Event::Transition { from: id, to, kind });
-            current = target;
-        }
-    }
-
-    async fn run_saga(&mut self) -> (RunStatus, String) {
-        let mut current = self.plan.initial;
-        while let Some(step) = current {
-            let outcome = self.start(step, false, true).await;
-            let success = outcome.success;
-            let id = self.plan.graph[step].id.clone();
-            self.emit(&Event::StepFinished { step: id.clone(), outcome: Box::new(outcome), at: now() });
-            if !success {
-                return self.compensate(step, &id).await;
-            }
-            current = self
-                .plan
-                .outgoing(step)
-                .into_iter()
-                .find(|(_, e)| e.kind == EdgeKind::Forward)
-                .map(|(t, _)| t);
-        }
-        (RunStatus::Succeeded, "every step succeeded".into())
-    }
-
-    /// Runs the compensations of the steps before `failed`, latest first.
-    async fn compensate(&mut self, failed: NodeIndex, id: &str) -> (RunStatus, String) {
-        let mut next = self
-            .plan
-            .outgoing(failed)
-            .into_iter()
-            .find(|(_, e)| e.kind == EdgeKind::Compensate)
-            .map(|(t, _)| t);
-        let mut done = Vec::new();
-        let mut broken = Vec::new();
-        while let Some(node) = next {
-            let outcome = self.start(node, false, true).await;
-            let name = self.plan.graph[node].id.clone();
-            if outcome.success {
-                done.push(name.clone());
-            } else {
-                broken.push(name.clone());
-            }
-            self.emit(&Event::StepFinished { step: name, outcome: Box::new(outcome), at: now() });
-            next = self
-                .plan
-                .outgoing(node)
-                .into_iter()
-                .find(|(_, e)| e.kind == EdgeKind::Rollback)
-                .map(|(t, _)| t);
-        }
-        let list = |v: &[String]| if v.is_empty() { "none".to_owned() } else { v.join(", ") };
-        if broken.is_empty() {
-            (RunStatus::Failed, format!("step `{id}` failed; compensated: {}", list(&done)))
-        } else {
-            (
-                RunStatus::Failed,
-                format!(
-                    "step `{id}` failed; compensated: {}; compensation FAILED: {}",
-                    list(&done),
-                    list(&broken)
-                ),
-            )
+            last.duration_ms = started.elapsed().as_millis() as u64;
+            last
         }
     }
 }

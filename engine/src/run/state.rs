@@ -50,10 +50,28 @@ pub struct RunState {
     pub steps: IndexMap<String, StepRecord>,
     /// State machines: the current state.
     pub current: Option<String>,
-    /// State machines: visits per state.
+    /// State machines: visits per state, in the current iteration.
     pub visits: HashMap<String, u32>,
+    /// Failed visits per state, in the current iteration.
+    pub failures: HashMap<String, u32>,
+    /// The current iteration, from 1 (0 before the first).
+    pub iteration: u32,
+    /// The task of the current iteration.
+    pub task: Option<super::event::TaskRef>,
+    /// Ids of the tasks marked done in this run, in order.
+    pub tasks_done: Vec<String>,
+    /// Ids of the tasks marked failed in this run, in order.
+    pub tasks_failed: Vec<String>,
+    /// Iterations that ended, by how they ended.
+    pub iterations_failed: u32,
+    /// The step waiting for a person, if any.
+    pub waiting_for_review: Option<String>,
     /// Agent invocations so far.
     pub invocations: u64,
+    /// Tokens the agents reported, in total.
+    pub tokens: u64,
+    /// What the agents reported spending, in US dollars.
+    pub cost_usd: f64,
     /// How many steps stand at each status, kept with every event so that progress displays
     /// need not count 10,000 steps per event.
     counts: [usize; 4],
@@ -70,7 +88,16 @@ impl RunState {
             steps: IndexMap::new(),
             current: None,
             visits: HashMap::new(),
+            failures: HashMap::new(),
+            iteration: 0,
+            task: None,
+            tasks_done: Vec::new(),
+            tasks_failed: Vec::new(),
+            iterations_failed: 0,
+            waiting_for_review: None,
             invocations: 0,
+            tokens: 0,
+            cost_usd: 0.0,
             counts: [0; 4],
         }
     }
@@ -101,7 +128,40 @@ impl RunState {
                 record.attempts += 1;
                 self.current = Some(step.clone());
             }
+            Event::IterationStarted { iteration, task, .. } => {
+                // Steps, visits and failures are counted per iteration: each is a fresh pass.
+                self.iteration = *iteration;
+                self.task.clone_from(task);
+                self.steps.clear();
+                self.visits.clear();
+                self.failures.clear();
+                self.counts = [0; 4];
+                self.current = None;
+            }
+            Event::IterationFinished { status, .. } => {
+                if *status != RunStatus::Succeeded {
+                    self.iterations_failed += 1;
+                }
+            }
+            Event::TaskMarked { task, status } => {
+                if status == "done" {
+                    self.tasks_done.push(task.id.clone());
+                } else {
+                    self.tasks_failed.push(task.id.clone());
+                }
+            }
+            Event::ReviewRequested { step, .. } => self.waiting_for_review = Some(step.clone()),
+            Event::ReviewDecided { .. } => self.waiting_for_review = None,
+            Event::Committed { .. } | Event::ActionFinished { .. } | Event::Signal { .. } => {}
             Event::StepFinished { step, outcome, .. } => {
+                let metrics = &outcome.evidence.metrics;
+                self.tokens += metrics
+                    .tokens_used
+                    .unwrap_or(metrics.input_tokens.unwrap_or(0) + metrics.output_tokens.unwrap_or(0));
+                self.cost_usd += metrics.cost_usd.unwrap_or(0.0);
+                if !outcome.success {
+                    *self.failures.entry(step.clone()).or_default() += 1;
+                }
                 if let Some(record) = self.steps.get_mut(step) {
                     let status = if outcome.success { StepStatus::Succeeded } else { StepStatus::Failed };
                     Self::set_status(&mut self.counts, record, status);

@@ -8,6 +8,22 @@ fn events(stdout: &str) -> Vec<serde_json::Value> {
     stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
 }
 
+/// The one file of `dir` named `<NNNN>-<step><suffix>` (a step's files are numbered by visit).
+fn step_file(dir: &std::path::Path, step: &str, suffix: &str) -> std::path::PathBuf {
+    let found: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.split_once('-').is_some_and(|(n, rest)| {
+                n.chars().all(|c| c.is_ascii_digit()) && rest == format!("{step}{suffix}")
+            })
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "one `{step}{suffix}` in {}: {found:?}", dir.display());
+    found.into_iter().next().unwrap()
+}
+
 fn finished<'a>(events: &'a [serde_json::Value], step: &str) -> Option<&'a serde_json::Value> {
     events.iter().find(|e| e["event"] == "step_finished" && e["step"] == step)
 }
@@ -60,8 +76,15 @@ fn agents_get_their_files_and_report_a_named_result() {
     assert_eq!(verify["outcome"]["summary"], "checked verify");
     let run_id = events[0]["run_id"].as_str().unwrap();
     let run = dir.path().join(".ralph/runs").join(run_id);
-    assert!(run.join("steps/verify.packet.json").is_file());
-    assert_eq!(std::fs::read_to_string(run.join("events.jsonl")).unwrap().lines().count(), events.len());
+    let packet = step_file(&run.join("packets"), "verify", ".json");
+    let completed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(packet.with_extension("completed.json")).unwrap())
+            .unwrap();
+    assert_eq!(completed["workflow"]["state"], "completed");
+    let streamed: Vec<&serde_json::Value> = events.iter().filter(|e| e["type"] == "packet").collect();
+    assert_eq!(streamed.len(), 2, "a built and a completed packet on stdout");
+    let journaled = std::fs::read_to_string(run.join("events.jsonl")).unwrap().lines().count();
+    assert_eq!(journaled, events.len() - streamed.len(), "every event but the packets is journaled");
 }
 
 #[test]
@@ -92,7 +115,7 @@ fn loop_refuses_what_it_cannot_run_before_the_first_step() {
     let dir = project(&[
         (
             "ai.yaml",
-            "workflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    backend: gemini\n    prompt: PROMPT-BUILDER.md\n",
+            "workflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    backend: openai\n    prompt: PROMPT-BUILDER.md\n",
         ),
         (
             "claude.yaml",
@@ -101,7 +124,7 @@ fn loop_refuses_what_it_cannot_run_before_the_first_step() {
         ("undefined.yaml", "workflow:\n  nodes:\n    - id: lint\n      agent: linter\n"),
     ]);
     let out = ralph(["loop", "--workflow", "ai.yaml"]).current_dir(dir.path()).expect(2);
-    assert!(out.stderr.contains("agent `builder` needs the `gemini` backend"), "{}", out.stderr);
+    assert!(out.stderr.contains("the `openai` backend needs `model:`"), "{}", out.stderr);
     let out = ralph(["loop", "--workflow", "claude.yaml"])
         .current_dir(dir.path())
         .env("PATH", "/nonexistent")
@@ -288,7 +311,7 @@ fn the_claude_backend_stacks_the_prompt_and_reads_the_stream() {
     assert_eq!(build["outcome"]["evidence"]["metrics"]["cost_usd"], 0.0421);
     assert_eq!(build["outcome"]["evidence"]["metrics"]["output_tokens"], 512);
     let run = dir.path().join(".ralph/runs").join(events[0]["run_id"].as_str().unwrap());
-    let prompt = std::fs::read_to_string(run.join("steps/build.prompt.md")).unwrap();
+    let prompt = std::fs::read_to_string(step_file(&run.join("steps"), "build", ".prompt.md")).unwrap();
     assert!(prompt.contains("Perform the `build` step"), "the rendered prompt is kept under the run");
 }
 
@@ -405,7 +428,7 @@ fn an_agent_printing_a_gigabyte_leaves_the_engine_under_100_mib() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(finished(&events(&stdout), "flood").unwrap()["outcome"]["success"], true);
     let run = events(&stdout)[0]["run_id"].as_str().unwrap().to_owned();
-    let log = dir.path().join(".ralph/runs").join(run).join("steps/flood.log");
+    let log = step_file(&dir.path().join(".ralph/runs").join(run).join("steps"), "flood", ".log");
     assert_eq!(std::fs::metadata(&log).unwrap().len(), 1 << 30, "every byte reaches the log");
     std::fs::remove_file(log).unwrap();
     assert!(peak_kib > 0, "the engine's memory was never read");

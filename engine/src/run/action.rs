@@ -1,0 +1,208 @@
+//! Built-in actions: what `on_enter`, `on_exit`, `compensation.on_failure`, `on_timeout` and a
+//! saga's `action`/`compensate` can name besides agents.
+//!
+//! An action ends with an [`Outcome`] like any agent, so the runner treats both alike. Three of
+//! them steer the run rather than the work: `stop` ends it (class `stopped`), `fail` fails the
+//! step, and `approve`/`auto_approve`/`reject` report the named results `approved`/`rejected`.
+//! Notifications are recorded in the run's `notifications.log` (and shown): delivery to Slack,
+//! email or webhooks belongs to the observability work.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::agent::process::{self, ProcessSpec};
+use crate::run::outcome::Outcome;
+use crate::workflow::model::ActionSpec;
+
+/// The failure class of the `stop` action: the runner ends the run when a step reports it.
+pub const STOPPED: &str = "stopped";
+
+/// What an action may touch.
+#[derive(Debug, Clone)]
+pub struct ActionContext {
+    /// The project directory.
+    pub workdir: PathBuf,
+    /// The run's directory.
+    pub run_dir: PathBuf,
+    /// The commit `HEAD` pointed at when the run started (for `git_reset`).
+    pub base_commit: Option<String>,
+    /// The step the action runs for.
+    pub step: String,
+}
+
+fn arg<'a>(spec: &'a ActionSpec, name: &str) -> Option<&'a serde_json::Value> {
+    spec.args.get(name)
+}
+
+fn arg_str(spec: &ActionSpec, name: &str) -> Option<String> {
+    arg(spec, name).map(|v| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+fn ok(summary: impl Into<String>, started: Instant) -> Outcome {
+    Outcome {
+        success: true,
+        summary: Some(summary.into()),
+        duration_ms: started.elapsed().as_millis() as u64,
+        ..Outcome::default()
+    }
+}
+
+/// Appends a line to the run's `notifications.log`.
+pub fn record_notification(run_dir: &Path, step: &str, message: &str) -> std::io::Result<()> {
+    let mut file =
+        std::fs::OpenOptions::new().create(true).append(true).open(run_dir.join("notifications.log"))?;
+    writeln!(file, "{} [{step}] {message}", crate::run::event::now())
+}
+
+/// Runs a shell command in the project directory and turns its end into an outcome.
+async fn shell(command: &str, ctx: &ActionContext, started: Instant) -> Outcome {
+    let mut spec = ProcessSpec::shell(command, &ctx.workdir);
+    spec.merge_output = true;
+    match process::run(&spec, None).await {
+        Ok(out) if out.success() => ok(format!("`{command}` succeeded"), started),
+        Ok(out) => {
+            let said = out.stdout.text().lines().rev().find(|l| !l.trim().is_empty()).map(str::to_owned);
+            let mut o = Outcome::failed(
+                "nonzero_exit",
+                format!(
+                    "`{command}` failed (exit status {:?}){}",
+                    out.code,
+                    said.map(|s| format!(": {s}")).unwrap_or_default()
+                ),
+            );
+            o.exit_code = out.code;
+            o.duration_ms = started.elapsed().as_millis() as u64;
+            o
+        }
+        Err(e) => Outcome::failed("spawn_error", format!("`{command}`: {e}")),
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Runs a built-in action.
+pub async fn run(spec: &ActionSpec, ctx: &ActionContext) -> Outcome {
+    let started = Instant::now();
+    let name = spec.action.as_str();
+    match name {
+        "log" | "log_start" | "log_complete" => {
+            let message = arg_str(spec, "message").unwrap_or_else(|| match name {
+                "log_start" => format!("entered `{}`", ctx.step),
+                "log_complete" => format!("left `{}`", ctx.step),
+                _ => format!("`{}`", ctx.step),
+            });
+            ok(message, started)
+        }
+        "notify" | "notify_success" | "notify_failure" | "notify_team" => {
+            let message = arg_str(spec, "message").unwrap_or_else(|| match name {
+                "notify_success" => "the run succeeded".to_owned(),
+                "notify_failure" => "the run failed".to_owned(),
+                _ => format!("notification from `{}`", ctx.step),
+            });
+            match record_notification(&ctx.run_dir, &ctx.step, &message) {
+                Ok(()) => ok(format!("notified: {message}"), started),
+                Err(e) => Outcome::failed("action_error", format!("cannot record the notification: {e}")),
+            }
+        }
+        "approve" | "auto_approve" => Outcome { result: Some("approved".into()), ..ok(name, started) },
+        "reject" => Outcome { result: Some("rejected".into()), ..ok("rejected", started) },
+        "fail" => {
+            let message = arg_str(spec, "message").unwrap_or_else(|| format!("`fail` in `{}`", ctx.step));
+            Outcome::failed("action", message)
+        }
+        "stop" => {
+            let message = arg_str(spec, "message").unwrap_or_else(|| format!("`stop` in `{}`", ctx.step));
+            Outcome::failed(STOPPED, message)
+        }
+        "command" => match arg_str(spec, "run") {
+            Some(command) => shell(&command, ctx, started).await,
+            None => Outcome::failed("action", "the `command` action needs `args.run`"),
+        },
+        "git_commit" => {
+            let message = arg_str(spec, "message").unwrap_or_else(|| format!("ralph-loop: {}", ctx.step));
+            // Nothing to commit is not a failure: the step's work may already be committed.
+            let command =
+                format!("git add -A && (git diff --cached --quiet || git commit -q -m {})", quote(&message));
+            shell(&command, ctx, started).await
+        }
+        "git_reset" => {
+            let hard = arg(spec, "hard").and_then(serde_json::Value::as_bool).unwrap_or(false);
+            let base = ctx.base_commit.clone().unwrap_or_else(|| "HEAD".into());
+            // A hard reset throws the work away; the default keeps it in a stash, so a person can
+            // still look at what the failed run did (`git stash list`).
+            let command = if hard {
+                format!("git reset -q --hard {base} && git clean -q -fd")
+            } else {
+                format!(
+                    "git reset -q --soft {base} && (git stash push -q --include-untracked -m {} || true) && git reset -q --hard {base}",
+                    quote(&format!("ralph-loop compensation of `{}`", ctx.step))
+                )
+            };
+            shell(&command, ctx, started).await
+        }
+        "escalate_to_human" => {
+            let _ = record_notification(
+                &ctx.run_dir,
+                &ctx.step,
+                &format!("`{}` needs a person: ralph-loop approve | reject", ctx.step),
+            );
+            match super::human::wait(&ctx.run_dir, &ctx.step, None, None).await {
+                super::human::Review::Decided { decision, comment, .. } => {
+                    Outcome { result: Some(decision), summary: comment, ..ok("decided", started) }
+                }
+                super::human::Review::TimedOut => Outcome::failed("timeout", "the review timed out"),
+            }
+        }
+        // The rest need live control of the loop (pause/resume) or are refused by the runner.
+        other => Outcome::failed("action", format!("the built-in action `{other}` cannot run here")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> ActionSpec {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    fn ctx(dir: &Path) -> ActionContext {
+        ActionContext {
+            workdir: dir.to_owned(),
+            run_dir: dir.to_owned(),
+            base_commit: None,
+            step: "s".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn steering_actions_report_results_and_classes() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = ctx(dir.path());
+        assert_eq!(run(&spec("action: auto_approve"), &c).await.result.as_deref(), Some("approved"));
+        assert_eq!(run(&spec("action: reject"), &c).await.result.as_deref(), Some("rejected"));
+        assert_eq!(run(&spec("action: stop"), &c).await.class.as_deref(), Some(STOPPED));
+        assert!(!run(&spec("action: fail"), &c).await.success);
+        let notified = run(&spec("{action: notify, args: {message: hello}}"), &c).await;
+        assert!(notified.success);
+        let log = std::fs::read_to_string(dir.path().join("notifications.log")).unwrap();
+        assert!(log.contains("[s] hello"), "{log}");
+    }
+
+    #[tokio::test]
+    async fn the_command_action_runs_args_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = ctx(dir.path());
+        assert!(run(&spec("{action: command, args: {run: 'touch made'}}"), &c).await.success);
+        assert!(dir.path().join("made").exists());
+        let failed = run(&spec("{action: command, args: {run: 'echo no; exit 3'}}"), &c).await;
+        assert_eq!(failed.exit_code, Some(3));
+        assert!(failed.error.unwrap().ends_with(": no"));
+    }
+}

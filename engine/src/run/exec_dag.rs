@@ -1,0 +1,116 @@
+//! The DAG executor: every node whose dependencies are satisfied runs, up to `--jobs` at once;
+//! a failure skips its descendants unless `continue_on` says otherwise; every node ends
+//! succeeded, failed, skipped or (when the run stops early) cancelled.
+
+use std::collections::VecDeque;
+
+use petgraph::stable_graph::NodeIndex;
+use tokio::task::JoinSet;
+
+use super::dag::{DagScheduler, NodeEnd};
+use super::event::{Event, RunStatus};
+use super::outcome::Outcome;
+use super::runner::{Runner, Started, Ticket};
+use super::state::StepStatus;
+
+impl Runner {
+    pub(super) async fn run_dag(&mut self) -> (RunStatus, String) {
+        let (mut scheduler, ready) = DagScheduler::new(&self.plan);
+        let mut queue: VecDeque<NodeIndex> = ready.into();
+        let mut running: JoinSet<(usize, Outcome)> = JoinSet::new();
+        let mut tickets: Vec<Option<Ticket>> = Vec::new();
+        let jobs = self.options.jobs.max(1);
+        let mut exhausted = false;
+        loop {
+            while running.len() < jobs && !exhausted {
+                let Some(node) = queue.pop_front() else { break };
+                let id = self.plan.graph[node].id.clone();
+                if let Some(condition) = self.plan.graph[node].condition.clone() {
+                    let scope = self.scope(node, &Outcome { success: true, ..Outcome::default() });
+                    let holds = self.evaluator.holds(&condition, &scope).unwrap_or(false);
+                    if !holds {
+                        let reason = format!("condition `{}` does not hold", condition.source);
+                        self.emit(&Event::StepSkipped { step: id, reason });
+                        self.release(&mut scheduler, &mut queue, node, NodeEnd::Skipped);
+                        continue;
+                    }
+                }
+                if self.state.invocations >= self.options.max_invocations {
+                    queue.push_front(node);
+                    exhausted = true;
+                    break;
+                }
+                match self.start(node, false, true) {
+                    Started::Skipped(reason) => {
+                        self.emit(&Event::StepSkipped { step: id, reason });
+                        self.release(&mut scheduler, &mut queue, node, NodeEnd::Skipped);
+                    }
+                    Started::Running(ticket, step) => {
+                        let slot = match tickets.iter().position(Option::is_none) {
+                            Some(free) => free,
+                            None => {
+                                tickets.push(None);
+                                tickets.len() - 1
+                            }
+                        };
+                        tickets[slot] = Some(ticket);
+                        running.spawn(async move { (slot, step.await) });
+                    }
+                }
+            }
+            let joined = tokio::select! {
+                joined = running.join_next() => joined,
+                Some(report) = self.signals_rx.recv() => {
+                    self.on_signal(report);
+                    continue;
+                }
+            };
+            let Some(joined) = joined else { break };
+            let (slot, outcome) = match joined {
+                Ok(done) => done,
+                // A panicking step task is a bug; the run stops rather than guessing.
+                Err(e) => return (RunStatus::Failed, format!("internal error: {e}")),
+            };
+            let Some(ticket) = tickets[slot].take() else { continue };
+            let node = ticket.node;
+            let end = if outcome.success { NodeEnd::Succeeded } else { NodeEnd::Failed };
+            self.finish(ticket, outcome);
+            self.release(&mut scheduler, &mut queue, node, end);
+        }
+        if !queue.is_empty() {
+            let left = queue.len();
+            for node in queue {
+                let step = self.plan.graph[node].id.clone();
+                self.emit(&Event::StepSkipped { step, reason: "cancelled: max_iterations reached".into() });
+            }
+            return (
+                RunStatus::Stopped,
+                format!(
+                    "max_iterations ({}) reached with {left} node(s) ready",
+                    self.options.max_invocations
+                ),
+            );
+        }
+        let failed = self.state.count(StepStatus::Failed);
+        if failed == 0 {
+            (RunStatus::Succeeded, "every node finished".to_owned())
+        } else {
+            (RunStatus::Failed, format!("{failed} node(s) failed"))
+        }
+    }
+
+    fn release(
+        &mut self,
+        scheduler: &mut DagScheduler,
+        queue: &mut VecDeque<NodeIndex>,
+        node: NodeIndex,
+        end: NodeEnd,
+    ) {
+        let released = scheduler.finish(&self.plan, node, end);
+        for (skipped, reason) in released.skipped {
+            let step = self.plan.graph[skipped].id.clone();
+            self.emit(&Event::StepSkipped { step, reason });
+        }
+        queue.extend(released.ready);
+    }
+}

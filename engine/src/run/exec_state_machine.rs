@@ -1,0 +1,144 @@
+//! The state-machine executor: enter a state, run its `on_enter`, its step (its agents, in
+//! parallel with `require_all` when it has several, or a person's review), its `on_exit`, then
+//! take the first outgoing transition whose condition holds, else its `else` edge. A terminal
+//! state ends the pass; `stop` ends it unsuccessfully.
+
+use petgraph::stable_graph::NodeIndex;
+
+use super::action::STOPPED;
+use super::event::{Event, RunStatus};
+use super::outcome::Outcome;
+use super::runner::{Runner, Started};
+use crate::plan::{EdgeKind, NodeRole};
+
+impl Runner {
+    /// Awaits a step while showing the signals it sends.
+    pub(super) async fn await_step(&mut self, step: impl Future<Output = Outcome>) -> Outcome {
+        tokio::pin!(step);
+        loop {
+            tokio::select! {
+                outcome = &mut step => return outcome,
+                Some(report) = self.signals_rx.recv() => self.on_signal(report),
+            }
+        }
+    }
+
+    /// Runs a node's step to its end: started, awaited, finished. A step whose agents' conditions
+    /// all fail is skipped, which counts as success.
+    pub(super) async fn perform(&mut self, node: NodeIndex, parallel: bool, require_all: bool) -> Outcome {
+        match self.start(node, parallel, require_all) {
+            Started::Skipped(reason) => {
+                let step = self.plan.graph[node].id.clone();
+                self.emit(&Event::StepSkipped { step, reason });
+                Outcome { success: true, ..Outcome::default() }
+            }
+            Started::Running(ticket, future) => {
+                let outcome = self.await_step(future).await;
+                self.finish(ticket, outcome.clone());
+                outcome
+            }
+        }
+    }
+
+    pub(super) async fn run_state_machine(&mut self) -> (RunStatus, String) {
+        let Some(mut current) = self.plan.initial else {
+            return (RunStatus::Failed, "the workflow has no states".into());
+        };
+        loop {
+            let id = self.plan.graph[current].id.clone();
+            let (terminal, require_all, parallel) = match self.plan.graph[current].role {
+                NodeRole::Stop => return (RunStatus::Stopped, "reached `stop`".into()),
+                NodeRole::State { terminal, require_all, parallel, .. } => (terminal, require_all, parallel),
+                _ => return (RunStatus::Failed, format!("`{id}` is not a state")),
+            };
+            let prep = &self.nodes[current.index()];
+            let has_step = !prep.units.is_empty() || prep.human.is_some();
+            if let Some(failed) = self.run_hook(current, "on_enter").await {
+                if failed.class.as_deref() == Some(STOPPED) {
+                    return (RunStatus::Stopped, failed.error.unwrap_or_default());
+                }
+                return (
+                    RunStatus::Failed,
+                    format!("`on_enter` of `{id}` failed: {}", failed.error.unwrap_or_default()),
+                );
+            }
+            if terminal && !has_step {
+                if let Some(stop) = self.exit_hook(current, &id).await {
+                    return stop;
+                }
+                return (RunStatus::Succeeded, format!("reached the terminal state `{id}`"));
+            }
+            if self.state.invocations >= self.options.max_invocations {
+                return (
+                    RunStatus::Stopped,
+                    format!("max_iterations ({}) reached in `{id}`", self.options.max_invocations),
+                );
+            }
+            let outcome = self.perform(current, parallel, require_all).await;
+            if outcome.class.as_deref() == Some(STOPPED) {
+                return (RunStatus::Stopped, outcome.error.unwrap_or_else(|| format!("stopped in `{id}`")));
+            }
+            if let Some(stop) = self.exit_hook(current, &id).await {
+                return stop;
+            }
+            let success = outcome.success;
+            if terminal {
+                return if success {
+                    (RunStatus::Succeeded, format!("reached the terminal state `{id}`"))
+                } else {
+                    (RunStatus::Failed, format!("the terminal state `{id}` failed"))
+                };
+            }
+            // `on_timeout` of a review may name the state to move to.
+            if let Some(goto) = &outcome.goto {
+                let Some(target) = self.plan.node(goto) else {
+                    return (RunStatus::Failed, format!("`{id}` moves to the unknown state `{goto}`"));
+                };
+                self.emit(&Event::Transition { from: id, to: goto.clone(), kind: EdgeKind::Timeout });
+                current = target;
+                continue;
+            }
+            let scope = self.scope(current, &outcome);
+            let mut next = None;
+            for (target, edge) in self.plan.outgoing(current) {
+                let holds = match edge.kind {
+                    EdgeKind::Else => true,
+                    EdgeKind::Transition | EdgeKind::Next => match &edge.condition {
+                        Some(c) => match self.evaluator.holds(c, &scope) {
+                            Ok(holds) => holds,
+                            Err(e) => return (RunStatus::Failed, format!("in `{id}`: {e}")),
+                        },
+                        None => success,
+                    },
+                    _ => false,
+                };
+                if holds {
+                    next = Some((target, edge.kind));
+                    break;
+                }
+            }
+            let Some((target, kind)) = next else {
+                let result = scope.result.map(|r| format!(", result `{r}`")).unwrap_or_default();
+                let how = if success { "succeeded" } else { "failed" };
+                let error = outcome.error.map(|e| format!(": {e}")).unwrap_or_default();
+                return (
+                    RunStatus::Failed,
+                    format!("no transition from `{id}` holds (the step {how}{result}){error}"),
+                );
+            };
+            let to = self.plan.graph[target].id.clone();
+            self.emit(&Event::Transition { from: id, to, kind });
+            current = target;
+        }
+    }
+
+    /// Runs `on_exit`; a failure or `stop` there ends the pass.
+    async fn exit_hook(&mut self, node: NodeIndex, id: &str) -> Option<(RunStatus, String)> {
+        let failed = self.run_hook(node, "on_exit").await?;
+        Some(if failed.class.as_deref() == Some(STOPPED) {
+            (RunStatus::Stopped, failed.error.unwrap_or_default())
+        } else {
+            (RunStatus::Failed, format!("`on_exit` of `{id}` failed: {}", failed.error.unwrap_or_default()))
+        })
+    }
+}
