@@ -2,6 +2,7 @@
 //! this one only parses, then calls it.
 
 mod completions;
+mod review;
 mod run;
 mod schema;
 mod unbuilt;
@@ -176,6 +177,8 @@ fn run(command: Command, env: &Env) -> anyhow::Result<u8> {
         Command::Workflow(WorkflowCommand::Visualize(args)) => workflow::visualize(&args, env),
         Command::Workflow(WorkflowCommand::List(args)) => workflow::list(&args, env),
         Command::Loop(args) => run::run(&args, env),
+        Command::Approve(args) => review::run(&args, true, env),
+        Command::Reject(args) => review::run(&args, false, env),
         Command::Schema(args) => schema::run(&args),
         Command::Completions(args) => completions::run(&args),
         other => unbuilt::run(&other, env),

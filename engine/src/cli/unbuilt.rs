@@ -101,9 +101,15 @@ pub struct HintArgs {
 /// Arguments of `approve` and `reject`.
 #[derive(Debug, Args)]
 pub struct ReviewArgs {
+    /// The run waiting for review (default: the latest run that is waiting).
+    pub run: Option<String>,
     /// A comment for the agents.
-    #[arg(long)]
+    #[arg(long, short = 'm')]
     pub comment: Option<String>,
+    /// `approve` only: approve on condition that the comment's changes are made (the
+    /// `approved_with_changes` result).
+    #[arg(long)]
+    pub with_changes: bool,
 }
 
 /// `ralph-loop plugin …`
@@ -199,8 +205,6 @@ fn missing(command: &Command) -> (&'static str, &'static str, u32) {
         Command::Resume(_) => ("resume", "durable runs (resume)", 5),
         Command::Pause(_) => ("pause", "live control of a running loop", 5),
         Command::Hint(_) => ("hint", "live control of a running loop", 5),
-        Command::Approve(_) => ("approve", "live control of a running loop", 5),
-        Command::Reject(_) => ("reject", "live control of a running loop", 5),
         Command::Plugin(_) => ("plugin", "WebAssembly plugins", 6),
         Command::Metrics(_) => ("metrics", "observability (metrics)", 7),
         Command::Traces(_) => ("traces", "observability (traces)", 7),
@@ -208,7 +212,11 @@ fn missing(command: &Command) -> (&'static str, &'static str, u32) {
         Command::Debug(_) => ("debug", "durable runs (inspection)", 5),
         Command::Replay(_) => ("replay", "durable runs (snapshots and replay)", 5),
         Command::Inspect(_) => ("inspect", "durable runs (inspection)", 5),
-        Command::Workflow(_) | Command::Schema(_) | Command::Completions(_) => ("", "", 0),
+        Command::Workflow(_)
+        | Command::Schema(_)
+        | Command::Completions(_)
+        | Command::Approve(_)
+        | Command::Reject(_) => ("", "", 0),
     }
 }
 

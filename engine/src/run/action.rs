@@ -153,9 +153,12 @@ pub async fn run(spec: &ActionSpec, ctx: &ActionContext) -> Outcome {
                 &format!("`{}` needs a person: ralph-loop approve | reject", ctx.step),
             );
             match super::human::wait(&ctx.run_dir, &ctx.step, None, None).await {
-                super::human::Review::Decided { decision, comment, .. } => {
-                    Outcome { result: Some(decision), summary: comment, ..ok("decided", started) }
-                }
+                super::human::Review::Decided { decision, comment, by } => Outcome {
+                    result: Some(decision),
+                    summary: comment,
+                    reviewer: by,
+                    ..ok("decided", started)
+                },
                 super::human::Review::TimedOut => Outcome::failed("timeout", "the review timed out"),
             }
         }

@@ -74,7 +74,12 @@ impl Runner {
                     format!("max_iterations ({}) reached in `{id}`", self.options.max_invocations),
                 );
             }
-            let outcome = self.perform(current, parallel, require_all).await;
+            let mut outcome = self.perform(current, parallel, require_all).await;
+            if outcome.class.as_deref() == Some("timeout") {
+                if let Some(decided) = self.run_on_timeout(current).await {
+                    outcome = decided;
+                }
+            }
             if outcome.class.as_deref() == Some(STOPPED) {
                 return (RunStatus::Stopped, outcome.error.unwrap_or_else(|| format!("stopped in `{id}`")));
             }

@@ -11,6 +11,9 @@ use std::time::Duration;
 use super::action;
 use super::inbox;
 
+/// The file in the inbox that names the step waiting for review, while one waits.
+pub const WAITING: &str = "waiting";
+
 /// How often the inbox is read while waiting.
 pub const POLL: Duration = Duration::from_millis(200);
 
@@ -48,6 +51,22 @@ pub async fn wait(
     reminder_every: Option<Duration>,
 ) -> Review {
     let started = tokio::time::Instant::now();
+    // `approve` and `reject` find the runs that wait by this file.
+    let marker = inbox::dir(run_dir).join(WAITING);
+    let _ = std::fs::create_dir_all(inbox::dir(run_dir));
+    let _ = std::fs::write(&marker, step);
+    let review = wait_for_decision(run_dir, step, started, timeout, reminder_every).await;
+    let _ = std::fs::remove_file(&marker);
+    review
+}
+
+async fn wait_for_decision(
+    run_dir: &Path,
+    step: &str,
+    started: tokio::time::Instant,
+    timeout: Option<Duration>,
+    reminder_every: Option<Duration>,
+) -> Review {
     let mut next_reminder = reminder_every.map(|every| started + every);
     loop {
         while let Some(message) = inbox::take(run_dir) {

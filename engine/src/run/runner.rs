@@ -95,6 +95,8 @@ pub(super) struct NodePrep {
     pub units: Vec<Vec<StepAgent>>,
     pub on_enter: Vec<Vec<StepAgent>>,
     pub on_exit: Vec<Vec<StepAgent>>,
+    /// A state's `on_timeout` when its step times out (human states handle their own).
+    pub on_timeout: Vec<Vec<StepAgent>>,
     pub human: Option<HumanSpec>,
 }
 
@@ -231,8 +233,19 @@ impl Runner {
             if let Some(state) = state {
                 prep.on_enter = resolve_all(doc, state.on_enter.as_slice())?;
                 prep.on_exit = resolve_all(doc, state.on_exit.as_slice())?;
+                if prep.human.is_none() {
+                    if let Some(on_timeout) = &state.on_timeout {
+                        prep.on_timeout = resolve_all(doc, on_timeout.as_slice())?;
+                    }
+                    // The state's time limit caps each of its agents'.
+                    if let Some(limit) = state.timeout {
+                        for agent in prep.units.iter_mut().flatten() {
+                            agent.timeout = Some(agent.timeout.map_or(limit.0, |t| t.min(limit.0)));
+                        }
+                    }
+                }
             }
-            for units in [&prep.units, &prep.on_enter, &prep.on_exit] {
+            for units in [&prep.units, &prep.on_enter, &prep.on_exit, &prep.on_timeout] {
                 refuse_unbuilt(units, &node.id)?;
             }
             nodes.push(prep);
@@ -307,6 +320,9 @@ impl Runner {
         self.state.apply(event);
         if let Ok(line) = serde_json::to_string(event) {
             let _ = writeln!(self.journal, "{line}");
+        }
+        if matches!(event, Event::ReviewRequested { .. }) {
+            self.flush();
         }
         self.sink.event(event, &self.state);
     }
@@ -552,10 +568,52 @@ impl Runner {
         self.emit(&Event::StepFinished { step: id, outcome: Box::new(outcome), at: now() });
     }
 
+    /// Runs a state's `on_timeout` after its step timed out: the last action's outcome (an
+    /// approval after `escalate_to_human`, say) stands for the step's.
+    pub(super) async fn run_on_timeout(&mut self, node: NodeIndex) -> Option<Outcome> {
+        let units = self.nodes[node.index()].on_timeout.clone();
+        let id = self.plan.graph[node].id.clone();
+        let mut last = None;
+        for unit in units {
+            let name = unit.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(" → ");
+            if name == "escalate_to_human" {
+                self.emit(&Event::ReviewRequested { step: id.clone(), timeout_secs: None, at: now() });
+            }
+            let invocation = self.invocation(node, None, None);
+            let outcome = step::run_unit(unit, invocation, self.action_context(&id)).await;
+            if name == "escalate_to_human" {
+                if let Some(decision) = &outcome.result {
+                    self.emit(&Event::ReviewDecided {
+                        step: id.clone(),
+                        decision: decision.clone(),
+                        comment: outcome.summary.clone(),
+                        by: outcome.reviewer.clone(),
+                    });
+                }
+            }
+            self.emit(&Event::ActionFinished {
+                step: id.clone(),
+                hook: "on_timeout".into(),
+                action: name,
+                outcome: Box::new(outcome.clone()),
+            });
+            let failed = !outcome.success;
+            last = Some(outcome);
+            if failed {
+                break;
+            }
+        }
+        last
+    }
+
     /// Runs a hook's actions (`on_enter`, `on_exit`) in order; the first failure is returned.
     pub(super) async fn run_hook(&mut self, node: NodeIndex, hook: &str) -> Option<Outcome> {
         let prep = &self.nodes[node.index()];
-        let units = if hook == "on_enter" { prep.on_enter.clone() } else { prep.on_exit.clone() };
+        let units = match hook {
+            "on_enter" => prep.on_enter.clone(),
+            "on_timeout" => prep.on_timeout.clone(),
+            _ => prep.on_exit.clone(),
+        };
         let id = self.plan.graph[node].id.clone();
         for unit in units {
             let name = unit.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(" → ");

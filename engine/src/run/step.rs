@@ -48,7 +48,12 @@ pub async fn run_unit(unit: Vec<StepAgent>, invocation: Invocation, actions: Act
     let mut total_ms = 0;
     let mut evidence = ralph_plugin_sdk::Evidence::default();
     for agent in &unit {
-        last = run_agent(agent, &invocation, &actions).await;
+        // Each agent of a chain keeps its own prompt, result and log.
+        let mut inv = invocation.clone();
+        if unit.len() > 1 {
+            inv.file_stem = format!("{}.{}", inv.file_stem, command::file_name(&agent.name));
+        }
+        last = run_agent(agent, &inv, &actions).await;
         total_ms += last.duration_ms;
         merge_metrics(&mut evidence, &last.evidence);
         if !last.success {
@@ -98,7 +103,7 @@ pub async fn run_units(
     let outcomes = if parallel {
         let mut set = JoinSet::new();
         for (i, unit) in units.into_iter().enumerate() {
-            let (inv, actions) = (invocation.clone(), actions.clone());
+            let (inv, actions) = (per_unit(&invocation, &unit), actions.clone());
             set.spawn(async move { (i, run_unit(unit, inv, actions).await) });
         }
         let mut all: Vec<(usize, Outcome)> = set.join_all().await;
@@ -107,11 +112,22 @@ pub async fn run_units(
     } else {
         let mut all = Vec::new();
         for unit in units {
-            all.push(run_unit(unit, invocation.clone(), actions.clone()).await);
+            let inv = per_unit(&invocation, &unit);
+            all.push(run_unit(unit, inv, actions.clone()).await);
         }
         all
     };
     combine(outcomes, require_all)
+}
+
+/// The invocation of one of a step's several units: its files are named after its first agent,
+/// so agents running side by side never share a result file.
+fn per_unit(invocation: &Invocation, unit: &[StepAgent]) -> Invocation {
+    let mut inv = invocation.clone();
+    if let Some(first) = unit.first() {
+        inv.file_stem = format!("{}.{}", inv.file_stem, command::file_name(&first.name));
+    }
+    inv
 }
 
 /// Combines the outcomes of a state's several agents: all must succeed (`require_all`) or any

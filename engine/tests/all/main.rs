@@ -6,5 +6,6 @@ mod cli;
 mod fuzz;
 mod run;
 mod schema;
+mod seeds;
 mod support;
 mod visualize;

@@ -1,0 +1,69 @@
+//! `ralph-loop approve` and `reject`: deliver a reviewer's decision to a run waiting for one.
+//!
+//! The decision goes to the run's control inbox (`run::inbox`); a run is waiting while its
+//! inbox holds the `waiting` file naming the step.
+
+use std::path::{Path, PathBuf};
+
+use super::unbuilt::ReviewArgs;
+use super::{EXIT_OK, EXIT_USAGE, Env};
+use crate::run::inbox;
+
+/// The step of a run that is waiting for review, if any.
+fn waiting_step(run_dir: &Path) -> Option<String> {
+    std::fs::read_to_string(inbox::dir(run_dir).join(crate::run::human::WAITING)).ok()
+}
+
+/// Finds the run: the one named, or the latest one waiting.
+fn find_run(runs: &Path, named: Option<&str>) -> Result<(PathBuf, String), String> {
+    if let Some(id) = named {
+        let dir = runs.join(id);
+        if !dir.is_dir() {
+            return Err(format!("there is no run `{id}` in `{}`", runs.display()));
+        }
+        return match waiting_step(&dir) {
+            Some(step) => Ok((dir, step)),
+            None => Err(format!("run `{id}` is not waiting for review")),
+        };
+    }
+    let mut ids: Vec<String> = std::fs::read_dir(runs)
+        .map_err(|_| format!("no runs in `{}`", runs.display()))?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    // Run ids start with their start time, so the latest sorts last.
+    ids.sort();
+    ids.iter()
+        .rev()
+        .find_map(|id| waiting_step(&runs.join(id)).map(|step| (runs.join(id), step)))
+        .ok_or_else(|| format!("no run in `{}` is waiting for review", runs.display()))
+}
+
+/// Sends the decision.
+pub fn run(args: &ReviewArgs, approve: bool, env: &Env) -> anyhow::Result<u8> {
+    let runs = env.project_dir.join(".ralph").join("runs");
+    let style = env.styles.error;
+    if args.with_changes && !approve {
+        eprintln!("{}error{}: `--with-changes` goes with `approve`", style.render(), style.render_reset());
+        return Ok(EXIT_USAGE);
+    }
+    let (dir, step) = match find_run(&runs, args.run.as_deref()) {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("{}error{}: {e}", style.render(), style.render_reset());
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let message = inbox::Message {
+        signal: if approve { "approve" } else { "reject" }.into(),
+        comment: args.comment.clone(),
+        with_changes: args.with_changes,
+        by: std::env::var("USER").ok(),
+        at: crate::run::event::now(),
+    };
+    inbox::send(&dir, &message)?;
+    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    eprintln!("{} `{step}` of run {id}", if approve { "approved" } else { "rejected" });
+    Ok(EXIT_OK)
+}
