@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod cli;
 pub mod diagnostic;
+pub mod init;
 pub mod plan;
 pub mod prompt;
 pub mod run;

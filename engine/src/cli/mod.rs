@@ -2,6 +2,7 @@
 //! this one only parses, then calls it.
 
 mod completions;
+mod init;
 mod review;
 mod run;
 mod schema;
@@ -142,6 +143,11 @@ pub struct Env {
     pub styles: Styles,
 }
 
+/// The JSON Schema of `ralph.yaml` (`config`) or of workflow files, as written by `schema`.
+pub fn schema_text(config: bool) -> String {
+    schema::text(if config { schema::Which::Config } else { schema::Which::Workflow })
+}
+
 /// Writes to stdout. A reader that went away (`ralph-loop … | head`) is not an error worth a
 /// panic: the output is simply no longer wanted.
 pub fn out(text: &str) {
@@ -177,6 +183,7 @@ fn run(command: Command, env: &Env) -> anyhow::Result<u8> {
         Command::Workflow(WorkflowCommand::Visualize(args)) => workflow::visualize(&args, env),
         Command::Workflow(WorkflowCommand::List(args)) => workflow::list(&args, env),
         Command::Loop(args) => run::run(&args, env),
+        Command::Init(args) => init::run(&args, env),
         Command::Approve(args) => review::run(&args, true, env),
         Command::Reject(args) => review::run(&args, false, env),
         Command::Schema(args) => schema::run(&args),

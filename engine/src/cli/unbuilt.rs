@@ -197,7 +197,6 @@ pub struct InspectArgs {
 /// Which capability each verb is waiting for, and the issue that builds it.
 fn missing(command: &Command) -> (&'static str, &'static str, u32) {
     match command {
-        Command::Init(_) => ("init", "project templates", 3),
         Command::Loop(_) => ("loop", "running workflows", 3),
         Command::Status(_) => ("status", "durable runs and live control", 5),
         Command::Logs(_) => ("logs", "durable runs (the run journal)", 5),
@@ -215,6 +214,7 @@ fn missing(command: &Command) -> (&'static str, &'static str, u32) {
         Command::Workflow(_)
         | Command::Schema(_)
         | Command::Completions(_)
+        | Command::Init(_)
         | Command::Approve(_)
         | Command::Reject(_) => ("", "", 0),
     }

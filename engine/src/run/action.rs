@@ -131,6 +131,9 @@ pub async fn run(spec: &ActionSpec, ctx: &ActionContext) -> Outcome {
                 format!("git add -A && (git diff --cached --quiet || git commit -q -m {})", quote(&message));
             shell(&command, ctx, started).await
         }
+        "git_reset" if crate::run::evidence::Repo::open(&ctx.workdir).is_none() => {
+            ok("not in a git work tree: nothing to reset", started)
+        }
         "git_reset" => {
             let hard = arg(spec, "hard").and_then(serde_json::Value::as_bool).unwrap_or(false);
             let base = ctx.base_commit.clone().unwrap_or_else(|| "HEAD".into());

@@ -4,6 +4,7 @@
 mod cases;
 mod cli;
 mod fuzz;
+mod init;
 mod run;
 mod schema;
 mod seeds;

@@ -11,7 +11,7 @@ use crate::support::{project, ralph, repo};
 
 /// A fake Claude Code: checks its flags and its stacked prompt, records its step, reports the
 /// first outcome its packet lists, and prints a real stream-json session.
-const FAKE_CLAUDE: &str = r#"#!/usr/bin/env python3
+pub const FAKE_CLAUDE: &str = r#"#!/usr/bin/env python3
 import json, os, sys
 argv = " ".join(sys.argv[1:])
 if "-p --output-format stream-json --verbose" not in argv:

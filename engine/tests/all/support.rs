@@ -46,6 +46,13 @@ impl Run {
     }
 
     /// Adds one more argument.
+    pub fn args_from(mut self, args: &[&str]) -> Self {
+        for a in args {
+            self = self.arg(a);
+        }
+        self
+    }
+
     pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Self {
         self.command.arg(arg);
         self

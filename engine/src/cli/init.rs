@@ -1,0 +1,58 @@
+//! `ralph-loop init`: a project skeleton that validates and runs. Existing files are kept.
+
+use super::unbuilt::InitArgs;
+use super::{EXIT_OK, EXIT_USAGE, Env};
+use crate::init::{InitOptions, files};
+
+/// Creates the project.
+pub fn run(args: &InitArgs, env: &Env) -> anyhow::Result<u8> {
+    let dir = if args.dir.is_absolute() { args.dir.clone() } else { env.project_dir.join(&args.dir) };
+    let name = std::fs::canonicalize(&dir)
+        .unwrap_or_else(|_| dir.clone())
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "project".into());
+    let options = InitOptions {
+        name,
+        template: args.template.clone(),
+        with_plugins: args.with_plugins,
+        with_dashboard: args.with_dashboard,
+    };
+    let files = match files(&options) {
+        Ok(files) => files,
+        Err(e) => {
+            let style = env.styles.error;
+            eprintln!("{}error{}: {e}", style.render(), style.render_reset());
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let (mut created, mut kept) = (Vec::new(), Vec::new());
+    for (path, text) in &files {
+        let target = dir.join(path);
+        if target.exists() {
+            kept.push(path.clone());
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&target, text)?;
+        if path.ends_with(".sh") {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))?;
+        }
+        created.push(path.clone());
+    }
+    for path in &created {
+        eprintln!("created {path}");
+    }
+    for path in &kept {
+        eprintln!("kept    {path} (it exists)");
+    }
+    let workflow =
+        files.iter().find(|(p, _)| p.starts_with("workflows/")).map(|(p, _)| p.as_str()).unwrap_or("");
+    eprintln!(
+        "\nnext: add tasks to TODO.md, then\n  ralph-loop workflow validate {workflow}\n  ralph-loop loop --workflow {workflow}"
+    );
+    Ok(EXIT_OK)
+}
