@@ -3,6 +3,7 @@
 
 mod completions;
 mod init;
+mod progress;
 mod review;
 mod run;
 mod schema;

@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use super::progress::Progress;
 use super::unbuilt::LoopArgs;
 use super::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, Env};
 use crate::run::event::{Event, RunStatus};
@@ -47,50 +48,6 @@ impl EventSink for JsonLines {
     }
 }
 
-/// A line per finished step on stderr.
-struct Progress {
-    total: usize,
-    styles: crate::diagnostic::Styles,
-}
-
-impl EventSink for Progress {
-    fn event(&mut self, event: &Event, state: &RunState) {
-        let done = state.count(StepStatus::Succeeded)
-            + state.count(StepStatus::Failed)
-            + state.count(StepStatus::Skipped);
-        let (ok, bad) = (self.styles.gutter, self.styles.error);
-        match event {
-            Event::RunStarted { run_id, workflow, kind, .. } => {
-                eprintln!("run {run_id}: {workflow} ({kind}, {} steps)", self.total);
-            }
-            Event::StepFinished { step, outcome, .. } => {
-                let (mark, style) = if outcome.success { ("ok", ok) } else { ("FAILED", bad) };
-                let result = outcome.result.as_deref().map(|r| format!(" → {r}")).unwrap_or_default();
-                let error = outcome.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
-                eprintln!(
-                    "[{done:>width$}/{}] {}{mark}{} {step} ({:.2}s){result}{error}",
-                    self.total,
-                    style.render(),
-                    style.render_reset(),
-                    outcome.duration_ms as f64 / 1000.0,
-                    width = self.total.to_string().len()
-                );
-            }
-            Event::StepSkipped { step, reason } => {
-                eprintln!(
-                    "[{done:>width$}/{}] skipped {step}: {reason}",
-                    self.total,
-                    width = self.total.to_string().len()
-                );
-            }
-            Event::RunFinished { status, reason, .. } => {
-                eprintln!("run {}: {status:?} — {reason}", state.run_id);
-            }
-            _ => {}
-        }
-    }
-}
-
 /// Runs the workflow.
 pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
     for (set, flag) in [(args.commit, "--commit"), (args.tasks.is_some(), "--tasks")] {
@@ -127,8 +84,17 @@ pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
     }
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let total = plan.graph.node_count();
-    let sink: Box<dyn EventSink> =
-        if args.json { Box::new(JsonLines) } else { Box::new(Progress { total, styles: env.styles }) };
+    let live = std::io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
+    let sink: Box<dyn EventSink> = if args.json {
+        Box::new(JsonLines)
+    } else {
+        Box::new(Progress::new(
+            total,
+            plan.kind == crate::workflow::model::WorkflowKind::Dag,
+            env.styles,
+            live,
+        ))
+    };
     let options = RunOptions {
         jobs,
         project_dir: env.project_dir.clone(),

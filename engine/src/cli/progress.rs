@@ -1,0 +1,212 @@
+//! The live progress display on stderr: a line per finished step, and on a terminal a status
+//! line kept at the bottom — iteration, task, state, elapsed time, and a bar for DAGs —
+//! redrawn on every event and twice a second by a ticker thread (so the clock moves while an
+//! agent works quietly).
+
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::diagnostic::Styles;
+use crate::run::event::Event;
+use crate::run::runner::EventSink;
+use crate::run::state::{RunState, StepStatus};
+
+/// What the status line shows.
+#[derive(Debug, Default)]
+struct Status {
+    iteration: u32,
+    task: Option<String>,
+    current: Option<String>,
+    done: usize,
+    total: usize,
+    dag: bool,
+    waiting: Option<String>,
+    finished: bool,
+}
+
+/// Draws the status line.
+fn status_line(status: &Status, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs();
+    let clock = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+    let mut parts = vec![clock];
+    if status.iteration > 0 {
+        parts.push(format!("iteration {}", status.iteration));
+    }
+    if let Some(task) = &status.task {
+        let short: String = task.chars().take(40).collect();
+        parts.push(format!("task {short}"));
+    }
+    if let Some(step) = &status.waiting {
+        parts.push(format!("{step}: waiting for `ralph-loop approve | reject`"));
+    } else if let Some(current) = &status.current {
+        parts.push(current.clone());
+    }
+    if status.dag && status.total > 0 {
+        let width = 24;
+        let filled = status.done * width / status.total;
+        parts.push(format!(
+            "[{}{}] {}/{}",
+            "#".repeat(filled),
+            "-".repeat(width - filled),
+            status.done,
+            status.total
+        ));
+    }
+    parts.join(" · ")
+}
+
+/// The progress display.
+pub struct Progress {
+    total: usize,
+    styles: Styles,
+    live: Option<Arc<Mutex<Status>>>,
+    started: Instant,
+}
+
+impl Progress {
+    /// A display for a plan of `total` steps; `live` draws the status line (on a terminal).
+    pub fn new(total: usize, dag: bool, styles: Styles, live: bool) -> Self {
+        let started = Instant::now();
+        let live = live.then(|| {
+            let status = Arc::new(Mutex::new(Status { total, dag, ..Status::default() }));
+            let shared = Arc::clone(&status);
+            std::thread::spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_millis(500));
+                    let Ok(status) = shared.lock() else { return };
+                    if status.finished {
+                        return;
+                    }
+                    let line = status_line(&status, started.elapsed());
+                    let _ = write!(std::io::stderr().lock(), "\r\x1b[2K{line}");
+                }
+            });
+            status
+        });
+        Progress { total, styles, live, started }
+    }
+
+    /// Prints a line above the status line.
+    fn line(&self, text: &str) {
+        let mut err = std::io::stderr().lock();
+        if self.live.is_some() {
+            let _ = write!(err, "\r\x1b[2K");
+        }
+        let _ = writeln!(err, "{text}");
+        if let Some(status) = &self.live {
+            if let Ok(status) = status.lock() {
+                if !status.finished {
+                    let _ = write!(err, "{}", status_line(&status, self.started.elapsed()));
+                }
+            }
+        }
+    }
+}
+
+impl EventSink for Progress {
+    fn event(&mut self, event: &Event, state: &RunState) {
+        let done = state.count(StepStatus::Succeeded)
+            + state.count(StepStatus::Failed)
+            + state.count(StepStatus::Skipped);
+        if let Some(status) = &self.live {
+            if let Ok(mut status) = status.lock() {
+                status.done = done;
+                status.iteration = state.iteration;
+                status.task = state.task.as_ref().map(|t| format!("{}: {}", t.id, t.title));
+                status.waiting.clone_from(&state.waiting_for_review);
+                let running = state.count(StepStatus::Running);
+                status.current = match (&state.current, running) {
+                    (_, 2..) => Some(format!("{running} steps running")),
+                    (Some(c), 1) => Some(format!("running {c}")),
+                    _ => None,
+                };
+                if matches!(event, Event::RunFinished { .. }) {
+                    status.finished = true;
+                }
+            }
+        }
+        let (ok, bad) = (self.styles.gutter, self.styles.error);
+        let width = self.total.to_string().len();
+        match event {
+            Event::RunStarted { run_id, workflow, kind, .. } => {
+                self.line(&format!("run {run_id}: {workflow} ({kind}, {} steps)", self.total));
+            }
+            Event::IterationStarted { iteration, task: Some(task), .. } => {
+                self.line(&format!("iteration {iteration}: task {}: {}", task.id, task.title));
+            }
+            Event::IterationFinished { iteration, status, reason, .. } if state.task.is_some() => {
+                self.line(&format!("iteration {iteration}: {status:?} — {reason}"));
+            }
+            Event::TaskMarked { task, status } => self.line(&format!("task {} marked {status}", task.id)),
+            Event::Committed { commit, message, .. } => {
+                self.line(&format!("committed {}: {message}", &commit[..commit.len().min(10)]));
+            }
+            Event::StepFinished { step, outcome, .. } => {
+                let (mark, style) = if outcome.success { ("ok", ok) } else { ("FAILED", bad) };
+                let result = outcome.result.as_deref().map(|r| format!(" → {r}")).unwrap_or_default();
+                let error = outcome.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+                let tests = outcome
+                    .evidence
+                    .test_results
+                    .as_ref()
+                    .map(|t| format!(" [tests: {} passed, {} failed]", t.passed, t.failed))
+                    .unwrap_or_default();
+                self.line(&format!(
+                    "[{done:>width$}/{}] {}{mark}{} {step} ({:.2}s){result}{tests}{error}",
+                    self.total,
+                    style.render(),
+                    style.render_reset(),
+                    outcome.duration_ms as f64 / 1000.0,
+                ));
+            }
+            Event::StepSkipped { step, reason } => {
+                self.line(&format!("[{done:>width$}/{}] skipped {step}: {reason}", self.total));
+            }
+            Event::ActionFinished { step, hook, action, outcome } if !outcome.success => {
+                self.line(&format!("{step} {hook} `{action}` failed: {}", outcome.error.as_deref().unwrap_or("")));
+            }
+            Event::ReviewRequested { step, .. } => self.line(&format!(
+                "{step}: waiting for review — ralph-loop approve [--comment …] | ralph-loop reject [--comment …]"
+            )),
+            Event::ReviewDecided { step, decision, by, .. } => {
+                let by = by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default();
+                self.line(&format!("{step}: {decision}{by}"));
+            }
+            Event::Signal { step, signal, message: Some(message), .. } => {
+                self.line(&format!("{step}: {signal}: {message}"));
+            }
+            Event::RunFinished { status, reason, .. } => {
+                let spent = if state.tokens > 0 || state.cost_usd > 0.0 {
+                    format!(" ({} tokens, ${:.4})", state.tokens, state.cost_usd)
+                } else {
+                    String::new()
+                };
+                self.line(&format!("run {}: {status:?} — {reason}{spent}", state.run_id));
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_line_shows_iteration_task_state_clock_and_bar() {
+        let status = Status {
+            iteration: 2,
+            task: Some("T-3: Add login".into()),
+            current: Some("running build".into()),
+            done: 6,
+            total: 12,
+            dag: true,
+            ..Status::default()
+        };
+        assert_eq!(
+            status_line(&status, Duration::from_secs(3725)),
+            "01:02:05 · iteration 2 · task T-3: Add login · running build · [############------------] 6/12"
+        );
+    }
+}
