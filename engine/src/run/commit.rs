@@ -79,7 +79,7 @@ mod tests {
                     .status()
                     .unwrap()
                     .success()
-            )
+            );
         };
         sh(
             "git init -q . && git config user.email t@t && git config user.name t && echo a > a && git add a && git commit -qm init",
