@@ -7,4 +7,5 @@ pub mod claude;
 pub mod cli;
 pub mod codex;
 pub mod command;
+pub mod openai;
 pub mod process;
