@@ -435,3 +435,68 @@ fn an_agent_printing_a_gigabyte_leaves_the_engine_under_100_mib() {
     eprintln!("engine peak RSS while streaming 1 GiB: {peak_kib} KiB");
     assert!(peak_kib < 100 * 1024, "peak RSS {peak_kib} KiB");
 }
+
+/// A chat-completions server on 127.0.0.1 that answers one streaming request with SSE, and
+/// hands back the request it got.
+fn chat_server(reply: &'static str) -> (u16, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        let mut head = String::new();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            head.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let mut out = stream;
+        out.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        for word in reply.split_inclusive(' ') {
+            let chunk = serde_json::json!({"choices": [{"index": 0, "delta": {"content": word}}]});
+            out.write_all(format!("data: {chunk}\n\n").as_bytes()).unwrap();
+            out.flush().unwrap();
+        }
+        let stop = serde_json::json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+        let usage = serde_json::json!({"choices": [], "usage": {"prompt_tokens": 300, "completion_tokens": 20, "total_tokens": 320}});
+        out.write_all(format!("data: {stop}\n\ndata: {usage}\n\ndata: [DONE]\n\n").as_bytes()).unwrap();
+        format!("{head}{}", String::from_utf8_lossy(&body))
+    });
+    (port, handle)
+}
+
+#[test]
+fn the_openai_backend_streams_from_a_local_server_and_reads_the_status_block() {
+    let (port, server) = chat_server(
+        "I added the parser.\n```json\n{\"outcome\": \"verified\", \"summary\": \"parser added\"}\n```\n",
+    );
+    let dir = project(&[(
+        "w.yaml",
+        &format!(
+            "workflow:\n  nodes:\n    - id: build\n      agent: local\nagents:\n  local:\n    backend: openai\n    base_url: http://127.0.0.1:{port}/v1\n    model: qwen2.5-coder\n    api_key_env: LOCAL_KEY\n    prompt: PROMPT-BUILDER.md\n"
+        ),
+    )]);
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"])
+        .current_dir(dir.path())
+        .env("LOCAL_KEY", "k-123")
+        .expect(0);
+    let request = server.join().unwrap();
+    assert!(request.starts_with("POST /v1/chat/completions"), "{request}");
+    assert!(request.contains("Bearer k-123") && request.contains("\"stream\":true"), "{request}");
+    assert!(request.contains("Perform the `build` step"), "the stacked prompt is sent");
+    let build = finished(&events(&out.stdout), "build").unwrap().clone();
+    assert_eq!(build["outcome"]["result"], "verified");
+    assert_eq!(build["outcome"]["summary"], "parser added");
+    assert_eq!(build["outcome"]["evidence"]["metrics"]["tokens_used"], 320);
+}
