@@ -10,4 +10,5 @@ pub mod plan;
 pub mod prompt;
 pub mod run;
 pub mod source;
+pub mod task;
 pub mod workflow;
