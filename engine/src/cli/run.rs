@@ -9,6 +9,7 @@ use super::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, Env};
 use crate::run::event::{Event, RunStatus};
 use crate::run::runner::{EventSink, RunOptions, Runner};
 use crate::run::state::{RunState, StepStatus};
+use crate::run::task_loop;
 use crate::workflow::validate::{Options, validate};
 
 /// Events as JSON lines on stdout, each with a `type`.
@@ -50,12 +51,6 @@ impl EventSink for JsonLines {
 
 /// Runs the workflow.
 pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
-    for (set, flag) in [(args.commit, "--commit"), (args.tasks.is_some(), "--tasks")] {
-        if set {
-            eprintln!("error: `loop {flag}` is not built yet (the task loop of issue #3); run without it");
-            return Ok(EXIT_USAGE);
-        }
-    }
     let config = args.config.clone();
     let workflow: PathBuf = match (&args.workflow, &config) {
         (Some(w), _) => w.clone(),
@@ -109,16 +104,46 @@ pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
             .and_then(|l| l.max_iterations)
             .unwrap_or_else(|| (total as u64).max(100)),
     };
+    let style = env.styles.error;
+    let refuse = |message: String| {
+        eprintln!("{}error{}: {message}", style.render(), style.render_reset());
+        Ok(EXIT_USAGE)
+    };
+    let loop_settings = doc.loop_settings.clone().unwrap_or_default();
+    let configured = loop_settings.tasks.as_ref().map(|t| env.project_dir.join(t));
+    let explicit =
+        args.tasks.as_ref().map(|t| if t.is_absolute() { t.clone() } else { env.project_dir.join(t) });
+    let tasks = match task_loop::find(explicit, configured, &env.project_dir) {
+        Ok(tasks) => tasks,
+        Err(e) => return refuse(e.to_string()),
+    };
+    let commit = args.commit || loop_settings.auto_commit == Some(true);
+    if commit && tasks.is_none() {
+        return refuse("`--commit` commits each finished task, and there is no task file (TODO.md, tasks.json, kanban.json or `--tasks`)".into());
+    }
+    if commit && crate::run::evidence::Repo::open(&env.project_dir).is_none() {
+        return refuse(format!(
+            "`--commit` needs a git work tree, and `{}` is not in one",
+            env.project_dir.display()
+        ));
+    }
     let runner = match Runner::new(&doc, plan, options, sink) {
         Ok(runner) => runner,
-        Err(e) => {
-            let style = env.styles.error;
-            eprintln!("{}error{}: {e}", style.render(), style.render_reset());
-            return Ok(EXIT_USAGE);
-        }
+        Err(e) => return refuse(e.to_string()),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let state = runtime.block_on(runner.run());
+    let state = match tasks {
+        Some(file) => {
+            let commit = commit.then(|| {
+                loop_settings
+                    .commit_message
+                    .clone()
+                    .unwrap_or_else(|| crate::run::commit::DEFAULT_MESSAGE.into())
+            });
+            runtime.block_on(runner.run_tasks(task_loop::TaskLoop { file, commit }))
+        }
+        None => runtime.block_on(runner.run_once()),
+    };
     if !args.json && std::io::stderr().is_terminal() {
         eprintln!(
             "{} succeeded, {} failed, {} skipped",

@@ -48,7 +48,10 @@ fn checked(dir: &Path, step: &'static str, args: &[&str]) -> Result<String, Comm
 
 /// Commits the work in `project_dir` with `message`; `None` when there was nothing to commit.
 pub fn commit(project_dir: &Path, message: &str) -> Result<Option<String>, CommitError> {
-    checked(project_dir, "add", &["add", "-A", "--", ".", ":(exclude).ralph"])?;
+    checked(project_dir, "add", &["add", "-A", "--", "."])?;
+    // Unstage the run store (an exclude pathspec would fail when `.ralph/` is ignored, as it
+    // usually is).
+    checked(project_dir, "reset", &["reset", "-q", "--", ".ralph"])?;
     let staged = git(project_dir, "diff", &["diff", "--cached", "--quiet"])?;
     if staged.status.success() {
         return Ok(None);

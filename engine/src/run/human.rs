@@ -43,6 +43,14 @@ pub fn decision(message: &inbox::Message) -> Option<&'static str> {
     }
 }
 
+/// Marks the run as waiting for a review of `step`: `approve` and `reject` find the runs that
+/// wait by this file. The runner marks before it announces the review, so whoever reacts to
+/// the announcement finds the mark.
+pub fn mark_waiting(run_dir: &Path, step: &str) {
+    let _ = std::fs::create_dir_all(inbox::dir(run_dir));
+    let _ = std::fs::write(inbox::dir(run_dir).join(WAITING), step);
+}
+
 /// Waits for a decision on `step`.
 pub async fn wait(
     run_dir: &Path,
@@ -51,10 +59,8 @@ pub async fn wait(
     reminder_every: Option<Duration>,
 ) -> Review {
     let started = tokio::time::Instant::now();
-    // `approve` and `reject` find the runs that wait by this file.
+    mark_waiting(run_dir, step);
     let marker = inbox::dir(run_dir).join(WAITING);
-    let _ = std::fs::create_dir_all(inbox::dir(run_dir));
-    let _ = std::fs::write(&marker, step);
     let review = wait_for_decision(run_dir, step, started, timeout, reminder_every).await;
     let _ = std::fs::remove_file(&marker);
     review

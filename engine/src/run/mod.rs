@@ -21,3 +21,4 @@ pub mod packet;
 pub mod runner;
 pub mod state;
 pub mod step;
+pub mod task_loop;

@@ -317,6 +317,9 @@ impl Runner {
 
     /// Applies an event, journals it and shows it: the one way a run's state changes.
     pub fn emit(&mut self, event: &Event) {
+        if let Event::ReviewRequested { step, .. } = event {
+            human::mark_waiting(&self.run_dir, step);
+        }
         self.state.apply(event);
         if let Ok(line) = serde_json::to_string(event) {
             let _ = writeln!(self.journal, "{line}");

@@ -52,7 +52,6 @@ fn unbuilt_verbs_exit_2_and_name_the_missing_capability() {
         &["debug", "--iteration", "5"],
         &["replay", "--from-state", "x"],
         &["inspect", "--phase", "build"],
-        &["init"],
     ];
     for args in cases {
         let out = ralph(args.iter().copied()).expect(2);

@@ -36,10 +36,13 @@ fn the_saga_template_runs_its_scripts_and_an_ai_template_names_what_to_install()
     let dir = tempfile::tempdir().unwrap();
     init(dir.path(), "saga", &[]);
     ralph(["loop", "--workflow", "workflows/saga.yaml"]).current_dir(dir.path()).expect(0);
+    // One pass of the saga per task of the template's TODO.md, each checked off.
     assert_eq!(
         std::fs::read_to_string(dir.path().join("saga.log")).unwrap(),
-        "schema up\ndata apply\ndeploy --env production\n"
+        "schema up\ndata apply\ndeploy --env production\n".repeat(2)
     );
+    let todo = std::fs::read_to_string(dir.path().join("TODO.md")).unwrap();
+    assert_eq!(todo.matches("- [x] ").count(), 2, "{todo}");
     let dir = tempfile::tempdir().unwrap();
     init(dir.path(), "basic", &[]);
     let out = ralph(["loop", "--workflow", "workflows/default.yaml"])

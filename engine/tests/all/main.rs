@@ -9,4 +9,5 @@ mod run;
 mod schema;
 mod seeds;
 mod support;
+mod tasks;
 mod visualize;

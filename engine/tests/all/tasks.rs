@@ -1,0 +1,168 @@
+//! The Ralph loop over task files: TODO.md, tasks.json and kanban.json are consumed in order
+//! and updated in place; `--commit` makes one commit per task; `max_iterations` bounds the
+//! agent invocations of the whole run.
+
+use crate::support::{project, ralph};
+
+/// A one-node workflow whose agent appends the task it was given to `work.txt`, and fails for
+/// tasks whose title says `FAIL`.
+const WORKFLOW: &str = r#"workflow:
+  nodes:
+    - id: work
+      agent: worker
+agents:
+  worker:
+    command: |
+      task=$(python3 -c 'import json,os; print(json.load(open(os.environ["RALPH_PACKET_FILE"]))["context"]["current_task"]["id"])')
+      echo "$task" >> work.txt
+      case "$(cat "$RALPH_PACKET_FILE")" in *FAIL*) exit 1 ;; esac
+"#;
+
+fn events(stdout: &str) -> Vec<serde_json::Value> {
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn run(dir: &std::path::Path, extra: &[&str], code: i32) -> Vec<serde_json::Value> {
+    events(
+        &ralph(["loop", "--workflow", "w.yaml", "--json"])
+            .args_from(extra)
+            .current_dir(dir)
+            .expect(code)
+            .stdout,
+    )
+}
+
+#[test]
+fn todo_md_is_worked_through_in_order_and_checked_off_in_place() {
+    let todo = "# Work\r\n\r\nIntro text.\r\n\r\n- [x] T-1: already done\r\n- [ ] T-2: second\r\n  - [ ] T-3: child first\r\n* [ ] T-4: FAIL this one\r\n1. [ ] T-5: last\r\n";
+    let dir = project(&[("w.yaml", WORKFLOW), ("TODO.md", todo)]);
+    let events = run(dir.path(), &[], 1);
+    assert_eq!(std::fs::read_to_string(dir.path().join("work.txt")).unwrap(), "T-3\nT-2\nT-4\nT-5\n");
+    let after = std::fs::read_to_string(dir.path().join("TODO.md")).unwrap();
+    assert!(after.starts_with("# Work\r\n\r\nIntro text.\r\n\r\n- [x] T-1: already done\r\n- [x] T-2: second\r\n  - [x] T-3: child first\r\n* [ ] T-4: FAIL this one <!-- ralph: failed"), "{after}");
+    assert!(after.ends_with("\r\n1. [x] T-5: last\r\n"), "{after}");
+    let marked: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e["event"] == "task_marked")
+        .map(|e| (e["task"]["id"].as_str().unwrap().to_owned(), e["status"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        marked,
+        [("T-3", "done"), ("T-2", "done"), ("T-4", "failed"), ("T-5", "done")]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    let end = events.last().unwrap();
+    assert_eq!(end["status"], "failed");
+    assert!(end["reason"].as_str().unwrap().contains("3 done, 1 failed (T-4)"), "{end}");
+    let iterations = events.iter().filter(|e| e["event"] == "iteration_started").count();
+    assert_eq!(iterations, 4, "an iteration per task");
+    // A second run has nothing ready: the failed task is not taken again.
+    let again = run(dir.path(), &[], 0);
+    assert!(again.last().unwrap()["reason"].as_str().unwrap().contains("no task is ready"));
+}
+
+#[test]
+fn tasks_json_follows_priority_and_dependencies_and_keeps_its_formatting() {
+    let tasks = "{\n    \"tasks\": [\n        {\"id\": \"a\", \"description\": \"low\", \"status\": \"pending\", \"priority\": 1},\n        {\"id\": \"b\", \"description\": \"needs c\", \"status\": \"pending\", \"priority\": 9, \"depends_on\": [\"c\"]},\n        {\"id\": \"c\", \"description\": \"high\", \"status\": \"pending\", \"priority\": 5, \"extra\": {\"kept\": 1.50}}\n    ]\n}\n";
+    let dir = project(&[("w.yaml", WORKFLOW), ("tasks.json", tasks)]);
+    run(dir.path(), &[], 0);
+    assert_eq!(std::fs::read_to_string(dir.path().join("work.txt")).unwrap(), "c\nb\na\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("tasks.json")).unwrap(),
+        tasks.replace("\"pending\"", "\"done\"")
+    );
+}
+
+#[test]
+fn kanban_milestones_block_until_finished_and_criteria_reach_the_packet() {
+    let board = r#"{
+  "milestones": [
+    {"id": "M2", "name": "Features", "blocked_by": ["M1"], "tasks": [
+      {"id": "F1", "title": "Login", "status": "todo", "acceptance_criteria": ["a user can log in"]}
+    ]},
+    {"id": "M1", "name": "Setup", "tasks": [
+      {"id": "S1", "title": "Scaffold", "status": "todo", "acceptance_criteria": ["cargo build passes"]}
+    ]}
+  ]
+}
+"#;
+    let dir = project(&[("w.yaml", WORKFLOW), ("kanban.json", board)]);
+    let events = run(dir.path(), &[], 0);
+    assert_eq!(std::fs::read_to_string(dir.path().join("work.txt")).unwrap(), "S1\nF1\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("kanban.json")).unwrap(),
+        board.replace("\"todo\"", "\"done\"")
+    );
+    let packet = events.iter().find(|e| e["type"] == "packet" && e["phase"] == "built").unwrap();
+    assert_eq!(packet["packet"]["context"]["current_task"]["acceptance_criteria"][0], "cargo build passes");
+    assert_eq!(packet["packet"]["instructions"]["success_criteria"][0], "cargo build passes");
+    let second = events.iter().filter(|e| e["type"] == "packet" && e["phase"] == "built").nth(1).unwrap();
+    assert_eq!(second["packet"]["context"]["completed_tasks"][0], "S1");
+    assert_eq!(second["packet"]["workflow"]["iteration"], 2);
+}
+
+#[test]
+fn commit_makes_one_commit_per_task_with_the_configured_message() {
+    let dir = project(&[
+        ("w.yaml", WORKFLOW),
+        ("TODO.md", "- [ ] A-1: first\n- [ ] A-2: second\n"),
+        ("ralph.yaml", "loop:\n  commit_message: \"feat({task_id}): {task_title} [#{iteration}]\"\n"),
+    ]);
+    let sh = |s: &str| {
+        assert!(
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(s)
+                .current_dir(dir.path())
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    sh(
+        "git init -q . && git config user.email t@t && git config user.name t && echo .ralph/ > .gitignore && git add -A && git commit -qm init",
+    );
+    let events = run(dir.path(), &["--commit", "--config", "ralph.yaml"], 0);
+    assert_eq!(events.iter().filter(|e| e["event"] == "committed").count(), 2);
+    let log = std::process::Command::new("git")
+        .args(["log", "--format=%s", "-3"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&log.stdout), "feat(A-2): second [#2]\nfeat(A-1): first [#1]\ninit\n");
+    let files = std::process::Command::new("git")
+        .args(["show", "--name-only", "--format=", "HEAD"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&files.stdout),
+        "TODO.md\nwork.txt\n",
+        "the work and the checked box, not the run store"
+    );
+    let status = std::process::Command::new("git")
+        .args(["status", "--porcelain"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(status.stdout.is_empty(), "{}", String::from_utf8_lossy(&status.stdout));
+}
+
+#[test]
+fn max_iterations_bounds_invocations_across_tasks_and_commit_needs_git() {
+    let dir = project(&[
+        ("w.yaml", &format!("loop:\n  max_iterations: 2\n{WORKFLOW}")),
+        ("TODO.md", "- [ ] one\n- [ ] two\n- [ ] three\n"),
+    ]);
+    let events = run(dir.path(), &[], 1);
+    assert_eq!(std::fs::read_to_string(dir.path().join("work.txt")).unwrap(), "todo-1\ntodo-2\n");
+    assert!(events.last().unwrap()["reason"].as_str().unwrap().contains("max_iterations (2) reached"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("TODO.md")).unwrap(),
+        "- [x] one\n- [x] two\n- [ ] three\n"
+    );
+    let out = ralph(["loop", "--workflow", "w.yaml", "--commit"]).current_dir(dir.path()).expect(2);
+    assert!(out.stderr.contains("needs a git work tree"), "{}", out.stderr);
+    let out = ralph(["loop", "--workflow", "w.yaml", "--tasks", "nope.md"]).current_dir(dir.path()).expect(2);
+    assert!(out.stderr.contains("nope.md"), "{}", out.stderr);
+}
