@@ -29,10 +29,10 @@ PY
 cd "$work"
 hyperfine --warmup 1 --runs 5 --export-json times.json \
   -n ninja "ninja -j2 -f build.ninja" \
-  -n ralph-loop "$bin loop --workflow dag.yaml --jobs 2 --json" >/dev/null
+  -n ralph-loop "$bin loop --workflow dag.yaml --jobs 2" >/dev/null
 rss() { /usr/bin/time -f "%M" "$@" 2>&1 >/dev/null | tail -1; }
 ninja_rss=$(rss ninja -j2 -f build.ninja)
-ralph_rss=$(rss "$bin" loop --workflow dag.yaml --jobs 2 --json)
+ralph_rss=$(rss "$bin" loop --workflow dag.yaml --jobs 2)
 python3 - "$nodes" "$ninja_rss" "$ralph_rss" <<'PY'
 import json, sys
 nodes, ninja_rss, ralph_rss = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
