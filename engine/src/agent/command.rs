@@ -127,8 +127,41 @@ pub fn reads_files(command: &str, check: Option<&str>) -> bool {
     mentions(command) || check.is_some_and(mentions)
 }
 
-/// Runs a command agent, then its check.
-pub async fn run(command: &str, check: Option<&str>, inv: &Invocation) -> Outcome {
+/// Shell builtins and keywords: a command starting with one needs the shell even when a
+/// program of that name exists.
+const SHELL_WORDS: &[&str] = &[
+    ".", ":", "alias", "bg", "break", "case", "cd", "command", "continue", "do", "done", "elif", "else",
+    "esac", "eval", "exec", "exit", "export", "fc", "fg", "fi", "for", "function", "getopts", "hash", "if",
+    "jobs", "local", "read", "readonly", "return", "select", "set", "shift", "source", "then", "time",
+    "times", "trap", "type", "ulimit", "umask", "unalias", "unset", "until", "wait", "while",
+];
+
+/// The argument vector of a command that needs no shell: plain words (no quoting, expansion,
+/// redirection, globbing, operators or assignments), not starting with a shell builtin, whose
+/// program is found on `PATH`. Such a command is executed directly, as make does, which saves
+/// starting a shell for every step; anything else runs under `/bin/sh -c`.
+pub fn direct_argv(command: &str) -> Option<Vec<String>> {
+    const SPECIAL: &[char] = &[
+        '#', ';', '"', '\'', '*', '?', '[', ']', '&', '|', '<', '>', '(', ')', '{', '}', '$', '`', '\\', '~',
+        '!', '=', '%', '^', '\n', '\r',
+    ];
+    if command.contains(SPECIAL) {
+        return None;
+    }
+    let words: Vec<String> = command.split_whitespace().map(str::to_owned).collect();
+    let program = words.first()?;
+    if SHELL_WORDS.contains(&program.as_str()) {
+        return None;
+    }
+    let path = process::find_program(program)?;
+    let mut argv = words;
+    argv[0] = path.display().to_string();
+    Some(argv)
+}
+
+/// Runs a command agent, then its check. `direct` is the command's [`direct_argv`], when it has
+/// one.
+pub async fn run(command: &str, direct: Option<&[String]>, check: Option<&str>, inv: &Invocation) -> Outcome {
     let write_files = reads_files(command, check);
     let vars = match inv.prepare(write_files).await {
         Ok(vars) => vars,
@@ -140,6 +173,9 @@ pub async fn run(command: &str, check: Option<&str>, inv: &Invocation) -> Outcom
     };
     let (_, _, _, log) = inv.files();
     let mut spec = ProcessSpec::shell(&command, &inv.workdir);
+    if let Some(argv) = direct {
+        spec.argv = argv.to_vec();
+    }
     spec.merge_output = true;
     spec.env = vars.clone();
     spec.timeout = inv.timeout;

@@ -217,6 +217,21 @@ fn kill_group(pid: u32, signal: Signal) {
     }
 }
 
+/// The first `program` on `PATH` that is an executable file (or `program` itself when it is a
+/// path).
+pub fn find_program(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable =
+        |p: &std::path::Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return executable(&path).then_some(path);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|candidate| executable(candidate))
+    })
+}
+
 /// Runs a process to its end, its timeout, or its failure to start.
 pub async fn run(
     spec: &ProcessSpec,

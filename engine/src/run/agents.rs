@@ -2,8 +2,6 @@
 //! server, a built-in action, or a person. Everything that can be known before the first step
 //! (a missing program, an unset variable) is found here, so a run never fails half-way for it.
 
-use std::path::PathBuf;
-
 use crate::agent::{claude, codex, gemini, openai, opencode};
 use crate::workflow::model::{Action, ActionSpec, AgentKind, Backend, Document};
 use crate::workflow::vocabulary;
@@ -11,8 +9,8 @@ use crate::workflow::vocabulary;
 /// How an agent runs.
 #[derive(Debug, Clone)]
 pub enum Backing {
-    /// A shell command.
-    Shell(String),
+    /// A shell command, and its argument vector when it needs no shell.
+    Shell(String, Option<Vec<String>>),
     /// An agent CLI with its command line; the prompt is stacked when the step starts.
     Cli { backend: Backend, argv: Vec<String>, role_prompt: Option<String>, system_prompt: Option<String> },
     /// An OpenAI-compatible server; the prompt is stacked when the step starts.
@@ -51,7 +49,7 @@ impl StepAgent {
     /// Whether the step's packet must be built for this agent.
     pub fn reads_files(&self) -> bool {
         match &self.backing {
-            Backing::Shell(command) => crate::agent::command::reads_files(command, self.check.as_deref()),
+            Backing::Shell(command, _) => crate::agent::command::reads_files(command, self.check.as_deref()),
             Backing::Builtin(_) => false,
             Backing::Cli { .. } | Backing::Http { .. } => true,
         }
@@ -138,18 +136,7 @@ const CLIS: &[CliProgram] = &[
 ];
 
 /// The first `program` on `PATH` (or `program` itself when it is a path).
-pub fn find_program(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable =
-        |p: &std::path::Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-    if program.contains('/') {
-        let path = PathBuf::from(program);
-        return executable(&path).then_some(path);
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|candidate| executable(candidate))
-    })
-}
+pub use crate::agent::process::find_program;
 
 fn cli_program(backend: Backend) -> Option<(&'static CliProgram, String)> {
     let cli = CLIS.iter().find(|c| c.backend == backend)?;
@@ -238,7 +225,14 @@ fn resolve_at(doc: &Document, action: &Action, depth: usize) -> Result<Vec<StepA
         };
         vec![StepAgent {
             name: name.to_owned(),
-            backing: Backing::Shell(command.clone()),
+            // An agent that sets its own PATH finds its programs there: leave that to the shell.
+            backing: Backing::Shell(
+                command.clone(),
+                env.iter()
+                    .all(|(k, _)| k != "PATH")
+                    .then(|| crate::agent::command::direct_argv(command))
+                    .flatten(),
+            ),
             check: agent.check.clone(),
             timeout,
             env,

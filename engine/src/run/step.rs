@@ -19,14 +19,13 @@ use crate::agent::opencode::OpencodeStream;
 use crate::workflow::model::Backend;
 
 /// Runs one agent.
-pub async fn run_agent(agent: &StepAgent, inv: &Invocation, actions: &ActionContext) -> Outcome {
-    let mut inv = inv.clone();
+pub async fn run_agent(agent: &StepAgent, mut inv: Invocation, actions: &ActionContext) -> Outcome {
     inv.timeout = agent.timeout;
     inv.env.clone_from(&agent.env);
     inv.prompt.clone_from(&agent.prompt);
     let check = agent.check.as_deref();
     match &agent.backing {
-        Backing::Shell(command) => command::run(command, check, &inv).await,
+        Backing::Shell(command, direct) => command::run(command, direct.as_deref(), check, &inv).await,
         Backing::Builtin(spec) => action::run(spec, actions).await,
         Backing::Http { config, .. } => openai::run(config, check, &inv).await,
         Backing::Cli { backend, argv, .. } => {
@@ -53,7 +52,7 @@ pub async fn run_unit(unit: Vec<StepAgent>, invocation: Invocation, actions: Act
         if unit.len() > 1 {
             inv.file_stem = format!("{}.{}", inv.file_stem, command::file_name(&agent.name));
         }
-        last = run_agent(agent, &inv, &actions).await;
+        last = run_agent(agent, inv, &actions).await;
         total_ms += last.duration_ms;
         merge_metrics(&mut evidence, &last.evidence);
         if !last.success {

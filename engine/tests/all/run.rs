@@ -500,3 +500,130 @@ fn the_openai_backend_streams_from_a_local_server_and_reads_the_status_block() {
     assert_eq!(build["outcome"]["summary"], "parser added");
     assert_eq!(build["outcome"]["evidence"]["metrics"]["tokens_used"], 320);
 }
+
+fn alive(pid: &str) -> bool {
+    std::path::Path::new(&format!("/proc/{}", pid.trim())).exists()
+        && !std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default().contains(") Z ")
+}
+
+fn wait_for_file(path: &std::path::Path) -> String {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if !text.trim().is_empty() {
+                return text;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{} never appeared", path.display());
+}
+
+#[test]
+fn a_timed_out_agent_loses_its_children_even_those_ignoring_sigterm_and_invalid_utf8_is_fine() {
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  nodes:\n    - id: hang\n      agent: stubborn\nagents:\n  stubborn:\n    command: |\n      printf 'bad \\377\\376 bytes\\n'\n      sh -c 'trap \"\" TERM; echo $$ > child.pid; while true; do sleep 1; done' &\n      wait\n    timeout: 1s\n",
+    )]);
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
+    let hang = finished(&events(&out.stdout), "hang").unwrap().clone();
+    assert_eq!(hang["outcome"]["class"], "timeout", "{hang}");
+    let pid = std::fs::read_to_string(dir.path().join("child.pid")).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!alive(&pid), "the child {pid} that ignores SIGTERM outlived the timeout");
+    let run = dir.path().join(".ralph/runs").join(events(&out.stdout)[0]["run_id"].as_str().unwrap());
+    let log = std::fs::read(step_file(&run.join("steps"), "hang", ".log")).unwrap();
+    assert!(log.windows(2).any(|w| w == b"\xff\xfe"), "the log keeps the bytes as they were");
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_kills_the_agents() {
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  nodes:\n    - id: long\n      agent: sleeper\nagents:\n  sleeper:\n    command: \"sleep 300 & echo $! > child.pid; wait\"\n",
+    )]);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ralph-loop"))
+        .args(["loop", "--workflow", "w.yaml", "--json"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = wait_for_file(&dir.path().join("child.pid"));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let end = events(&stdout).into_iter().rfind(|e| e["event"] == "run_finished").unwrap();
+    assert_eq!(end["status"], "stopped");
+    assert_eq!(end["reason"], "interrupted by SIGINT");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!alive(&pid), "the agent's child {pid} outlived the run");
+}
+
+#[test]
+fn agents_send_signals_and_test_counts_become_evidence() {
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  nodes:\n    - id: test\n      agent: tester\nagents:\n  tester:\n    command: |\n      echo '{\"signal\": \"progress\", \"percent\": 50, \"message\": \"half way\"}'\n      echo 'test result: ok. 7 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out'\n    check: \"printf '===== 1 failed, 9 passed in 0.50s =====\\\\n'\"\n",
+    )]);
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(0);
+    let events = events(&out.stdout);
+    let signal = events.iter().find(|e| e["type"] == "signal").unwrap();
+    assert_eq!(signal["signal"], "progress");
+    assert_eq!(signal["message"], "half way");
+    assert_eq!(signal["data"]["percent"], 50);
+    let test = finished(&events, "test").unwrap();
+    assert_eq!(test["outcome"]["evidence"]["test_results"], serde_json::json!({"passed": 9, "failed": 1}));
+}
+
+#[test]
+fn conditional_agents_follow_the_files_the_run_changed() {
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  nodes:\n    - id: edit\n      agent: editor\n    - id: python_scan\n      agent: scanner\n      depends_on: [edit]\n    - id: docs_check\n      agent: docs\n      depends_on: [edit]\nagents:\n  editor:\n    command: \"echo 'print(1)' > app.py\"\n  scanner:\n    command: \"echo scanned >> ran.txt\"\n    condition: \"file_changed: '*.py' and not file_changed: 'test_*'\"\n  docs:\n    command: \"echo docs >> ran.txt\"\n    condition: \"file_changed: '*.md'\"\n",
+    )]);
+    let sh = |s: &str| {
+        assert!(
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(s)
+                .current_dir(dir.path())
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    sh(
+        "git init -q . && git config user.email t@t && git config user.name t && echo .ralph/ > .gitignore && git add -A && git commit -qm init",
+    );
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(0);
+    let events = events(&out.stdout);
+    assert_eq!(std::fs::read_to_string(dir.path().join("ran.txt")).unwrap(), "scanned\n");
+    let skipped = events.iter().find(|e| e["event"] == "step_skipped").unwrap();
+    assert_eq!(skipped["step"], "docs_check");
+    assert!(skipped["reason"].as_str().unwrap().contains("file_changed: '*.md'"), "{skipped}");
+    let edit = finished(&events, "edit").unwrap();
+    assert_eq!(edit["outcome"]["evidence"]["files_changed"], serde_json::json!(["app.py"]));
+}
+
+#[test]
+fn hooks_run_around_a_state_and_a_review_timeout_auto_approves() {
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  states:\n    - id: work\n      agent: worker\n      on_enter: [log_start]\n      on_exit:\n        - action: command\n          args: {run: \"touch exited\"}\n    - id: review\n      type: human\n      timeout: 1s\n      on_timeout: [auto_approve]\n    - id: done\n      type: terminal\n  transitions:\n    - from: work\n      to: review\n    - from: review\n      to: done\n      condition: approved\n      else: work\nagents:\n  worker:\n    command: \"true\"\n",
+    )]);
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(0);
+    let events = events(&out.stdout);
+    assert!(dir.path().join("exited").exists());
+    let hooks: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "action_finished")
+        .map(|e| e["hook"].as_str().unwrap())
+        .collect();
+    assert_eq!(hooks, ["on_enter", "on_exit"]);
+    let decided = events.iter().find(|e| e["event"] == "review_decided").unwrap();
+    assert_eq!(decided["decision"], "approved");
+    assert_eq!(decided["by"], "on_timeout");
+    assert_eq!(events.last().unwrap()["reason"], "reached the terminal state `done`");
+}
