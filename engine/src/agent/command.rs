@@ -275,3 +275,31 @@ pub async fn finish(
     }
     outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use super::direct_argv;
+
+    #[test]
+    fn plain_words_run_without_a_shell_and_anything_else_with_one() {
+        let argv = direct_argv("true").unwrap();
+        assert!(argv[0].ends_with("/true"), "{argv:?}");
+        assert_eq!(direct_argv("  ls  -la src ").unwrap()[1..], ["-la", "src"]);
+        for command in [
+            "echo $HOME",
+            "a && b",
+            "ls > out",
+            "ls *.rs",
+            "X=1 env",
+            "cd src",
+            "exit 1",
+            "echo 'quoted'",
+            "{{ packet_file }}",
+            "no-such-program-anywhere",
+            "",
+            "ls\nls",
+        ] {
+            assert_eq!(direct_argv(command), None, "{command}");
+        }
+    }
+}
