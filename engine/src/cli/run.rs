@@ -73,8 +73,30 @@ pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
         doc.workflow.as_ref().and_then(|w| w.name.clone()).or_else(|| doc.name.clone()).unwrap_or_else(
             || workflow.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
         );
+    let style = env.styles.error;
+    let refuse = |message: String| {
+        eprintln!("{}error{}: {message}", style.render(), style.render_reset());
+        Ok(EXIT_USAGE)
+    };
+    let loop_settings = doc.loop_settings.clone().unwrap_or_default();
+    let configured = loop_settings.tasks.as_ref().map(|t| env.project_dir.join(t));
+    let explicit =
+        args.tasks.as_ref().map(|t| if t.is_absolute() { t.clone() } else { env.project_dir.join(t) });
+    let tasks = match task_loop::find(explicit, configured, &env.project_dir) {
+        Ok(tasks) => tasks,
+        Err(e) => return refuse(e.to_string()),
+    };
     if args.dry_run {
-        super::out(&crate::run::dry_run::dry_run(&doc, &plan, &name, &workflow, &env.project_dir));
+        // The packets show the task the first iteration would take.
+        let task = tasks.as_ref().and_then(|f| f.next_ready(&Default::default()).map(|t| f.packet_task(t)));
+        super::out(&crate::run::dry_run::dry_run(
+            &doc,
+            &plan,
+            &name,
+            &workflow,
+            &env.project_dir,
+            task.as_ref(),
+        ));
         return Ok(EXIT_OK);
     }
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -103,19 +125,6 @@ pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
             .as_ref()
             .and_then(|l| l.max_iterations)
             .unwrap_or_else(|| (total as u64).max(100)),
-    };
-    let style = env.styles.error;
-    let refuse = |message: String| {
-        eprintln!("{}error{}: {message}", style.render(), style.render_reset());
-        Ok(EXIT_USAGE)
-    };
-    let loop_settings = doc.loop_settings.clone().unwrap_or_default();
-    let configured = loop_settings.tasks.as_ref().map(|t| env.project_dir.join(t));
-    let explicit =
-        args.tasks.as_ref().map(|t| if t.is_absolute() { t.clone() } else { env.project_dir.join(t) });
-    let tasks = match task_loop::find(explicit, configured, &env.project_dir) {
-        Ok(tasks) => tasks,
-        Err(e) => return refuse(e.to_string()),
     };
     let commit = args.commit || loop_settings.auto_commit == Some(true);
     if commit && tasks.is_none() {

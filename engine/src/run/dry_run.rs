@@ -7,7 +7,6 @@ use std::path::Path;
 use petgraph::algo::toposort;
 
 use super::packet::outcome_names;
-use super::runner::packet;
 use crate::plan::{NodeRole, Plan};
 use crate::prompt::{self, stack};
 use crate::workflow::model::{AgentKind, Backend, Document, WorkflowKind};
@@ -20,6 +19,7 @@ pub fn dry_run(
     workflow: &str,
     workflow_file: &Path,
     project_dir: &Path,
+    task: Option<&ralph_plugin_sdk::Task>,
 ) -> String {
     let dirs = prompt::search_dirs(Some(workflow_file), project_dir);
     let order = match plan.kind {
@@ -38,8 +38,17 @@ pub fn dry_run(
             let _ = writeln!(out, "(no agent: the run ends here)\n");
             continue;
         }
-        let packet =
-            packet(workflow, &step.id, outcome_names(plan, node, |n| doc.conditions.contains_key(n)));
+        let context = super::packet::PacketContext {
+            workflow: workflow.to_owned(),
+            iteration: 1,
+            task: task.cloned(),
+            ..Default::default()
+        };
+        let packet = super::packet::build(
+            &context,
+            &step.id,
+            outcome_names(plan, node, |n| doc.conditions.contains_key(n)),
+        );
         let json = serde_json::to_string_pretty(&packet).unwrap_or_default();
         let _ = writeln!(out, "### Packet\n\n```json\n{json}\n```\n");
         let mut names: Vec<String> = Vec::new();

@@ -150,12 +150,6 @@ fn run_id() -> String {
     format!("{compact}-{:04x}", (nanos ^ std::process::id()) & 0xffff)
 }
 
-/// The steering packet of a step outside a run (for `--dry-run`).
-pub fn packet(workflow: &str, step: &str, outcomes: Vec<String>) -> SteeringPacket {
-    let context = PacketContext { workflow: workflow.to_owned(), iteration: 1, ..PacketContext::default() };
-    packet::build(&context, step, outcomes)
-}
-
 fn resolve_all(doc: &Document, actions: &[Action]) -> Result<Vec<Vec<StepAgent>>, AgentError> {
     actions.iter().map(|a| agents::resolve_action(doc, a)).collect()
 }

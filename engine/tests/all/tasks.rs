@@ -36,6 +36,9 @@ fn run(dir: &std::path::Path, extra: &[&str], code: i32) -> Vec<serde_json::Valu
 fn todo_md_is_worked_through_in_order_and_checked_off_in_place() {
     let todo = "# Work\r\n\r\nIntro text.\r\n\r\n- [x] T-1: already done\r\n- [ ] T-2: second\r\n  - [ ] T-3: child first\r\n* [ ] T-4: FAIL this one\r\n1. [ ] T-5: last\r\n";
     let dir = project(&[("w.yaml", WORKFLOW), ("TODO.md", todo)]);
+    let dry = ralph(["loop", "--workflow", "w.yaml", "--dry-run"]).current_dir(dir.path()).expect(0);
+    assert!(dry.stdout.contains("\"id\": \"T-3\""), "the dry run shows the first task: {}", dry.stdout);
+    assert!(!dir.path().join("work.txt").exists());
     let events = run(dir.path(), &[], 1);
     assert_eq!(std::fs::read_to_string(dir.path().join("work.txt")).unwrap(), "T-3\nT-2\nT-4\nT-5\n");
     let after = std::fs::read_to_string(dir.path().join("TODO.md")).unwrap();
