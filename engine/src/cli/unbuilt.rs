@@ -230,7 +230,7 @@ pub fn run(command: &Command, env: &Env) -> anyhow::Result<u8> {
         style.render_reset()
     );
     eprintln!(
-        "note: what works today: `ralph-loop loop` (command and claude agents, `--dry-run`), `workflow validate | visualize | list`, `schema`, `completions`"
+        "note: what works today: `ralph-loop init`, `loop` (every backend, tasks, `--commit`, `--dry-run`), `approve`, `reject`, `workflow validate | visualize | list`, `schema`, `completions`"
     );
     Ok(EXIT_USAGE)
 }

@@ -705,14 +705,6 @@ impl Runner {
         self.context.completed_tasks.push(id.to_owned());
     }
 
-    /// Runs the workflow once, without tasks, and returns the final state.
-    pub async fn run(mut self) -> RunState {
-        self.begin();
-        let (status, reason) = self.run_iteration(1, None).await;
-        self.end(status, reason);
-        self.state
-    }
-
     /// The final state.
     pub fn into_state(self) -> RunState {
         self.state
