@@ -7,6 +7,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod init;
 pub mod plan;
+pub mod policy;
 pub mod prompt;
 pub mod run;
 pub mod source;

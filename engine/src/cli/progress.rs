@@ -160,6 +160,13 @@ impl EventSink for Progress {
                     outcome.duration_ms as f64 / 1000.0,
                 ));
             }
+            Event::StepRetrying { step, attempt, delay_ms, error, policy, .. } => {
+                let error = error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+                self.line(&format!(
+                    "{step}: attempt {attempt} failed{error}; retrying in {:.1}s (policy `{policy}`)",
+                    *delay_ms as f64 / 1000.0
+                ));
+            }
             Event::StepSkipped { step, reason } => {
                 self.line(&format!("[{done:>width$}/{}] skipped {step}: {reason}", self.total));
             }

@@ -28,6 +28,7 @@ impl EventSink for JsonLines {
             Event::StepStarted { .. }
             | Event::StepFinished { .. }
             | Event::StepSkipped { .. }
+            | Event::StepRetrying { .. }
             | Event::ActionFinished { .. }
             | Event::ReviewRequested { .. }
             | Event::ReviewDecided { .. }

@@ -143,6 +143,23 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
     },
+    /// A failed step will be tried again after a delay, as its retry policy says.
+    StepRetrying {
+        /// The step.
+        step: String,
+        /// The attempt that failed, from 1.
+        attempt: u32,
+        /// How long until the next attempt, in milliseconds.
+        delay_ms: u64,
+        /// The failure class of the failed attempt.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        class: Option<String>,
+        /// Its error.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        /// The policy's name.
+        policy: String,
+    },
     /// A step will not run.
     StepSkipped {
         /// The step.

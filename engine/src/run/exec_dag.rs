@@ -40,7 +40,7 @@ impl Runner {
                     exhausted = true;
                     break;
                 }
-                match self.start(node, false, true) {
+                match self.start(node, false, true, 1, std::time::Duration::ZERO) {
                     Started::Skipped(reason) => {
                         self.emit(&Event::StepSkipped { step: id, reason });
                         self.release(&mut scheduler, &mut queue, node, NodeEnd::Skipped);
@@ -72,9 +72,17 @@ impl Runner {
                 Err(e) => return (RunStatus::Failed, format!("internal error: {e}")),
             };
             let Some(ticket) = tickets[slot].take() else { continue };
-            let node = ticket.node;
+            let (node, attempt) = (ticket.node, ticket.attempt);
             let end = if outcome.success { NodeEnd::Succeeded } else { NodeEnd::Failed };
-            self.finish(ticket, outcome);
+            self.finish(ticket, outcome.clone());
+            if let Some(delay) = self.retry_after(node, attempt, &outcome) {
+                // The retry takes the freed slot at once and waits out its delay there.
+                if let Started::Running(ticket, step) = self.start(node, false, true, attempt + 1, delay) {
+                    tickets[slot] = Some(ticket);
+                    running.spawn(async move { (slot, step.await) });
+                    continue;
+                }
+            }
             self.release(&mut scheduler, &mut queue, node, end);
         }
         if !queue.is_empty() {

@@ -25,17 +25,24 @@ impl Runner {
 
     /// Runs a node's step to its end: started, awaited, finished. A step whose agents' conditions
     /// all fail is skipped, which counts as success.
+    /// A failed step is tried again as its retry policy says.
     pub(super) async fn perform(&mut self, node: NodeIndex, parallel: bool, require_all: bool) -> Outcome {
-        match self.start(node, parallel, require_all) {
-            Started::Skipped(reason) => {
-                let step = self.plan.graph[node].id.clone();
-                self.emit(&Event::StepSkipped { step, reason });
-                Outcome { success: true, ..Outcome::default() }
-            }
-            Started::Running(ticket, future) => {
-                let outcome = self.await_step(future).await;
-                self.finish(ticket, outcome.clone());
-                outcome
+        let (mut attempt, mut delay) = (1, std::time::Duration::ZERO);
+        loop {
+            match self.start(node, parallel, require_all, attempt, delay) {
+                Started::Skipped(reason) => {
+                    let step = self.plan.graph[node].id.clone();
+                    self.emit(&Event::StepSkipped { step, reason });
+                    return Outcome { success: true, ..Outcome::default() };
+                }
+                Started::Running(ticket, future) => {
+                    let outcome = self.await_step(future).await;
+                    self.finish(ticket, outcome.clone());
+                    match self.retry_after(node, attempt, &outcome) {
+                        Some(next) => (attempt, delay) = (attempt + 1, next),
+                        None => return outcome,
+                    }
+                }
             }
         }
     }

@@ -98,11 +98,15 @@ pub(super) struct NodePrep {
     /// A state's `on_timeout` when its step times out (human states handle their own).
     pub on_timeout: Vec<Vec<StepAgent>>,
     pub human: Option<HumanSpec>,
+    /// How a failed step is tried again.
+    pub retry: crate::policy::retry::Retry,
 }
 
 /// A step that started: what is needed to finish it.
 pub(super) struct Ticket {
     pub node: NodeIndex,
+    /// The attempt, from 1 (per visit of a state).
+    pub attempt: u32,
     pub packet: Option<SteeringPacket>,
     pub packet_file: Option<PathBuf>,
     pub before: Option<Snapshot>,
@@ -148,6 +152,19 @@ fn run_id() -> String {
         .take(14)
         .collect();
     format!("{compact}-{:04x}", (nanos ^ std::process::id()) & 0xffff)
+}
+
+/// The `retry:` written on a state, DAG node or saga step.
+fn step_retry<'a>(doc: &'a Document, id: &str) -> Option<&'a crate::workflow::model::PolicyRef> {
+    let workflow = doc.workflow.as_ref()?;
+    workflow
+        .states
+        .iter()
+        .find(|s| s.id() == id)
+        .and_then(|s| s.state())
+        .and_then(|s| s.retry.as_ref())
+        .or_else(|| workflow.nodes.iter().find(|n| n.id == id).and_then(|n| n.retry.as_ref()))
+        .or_else(|| workflow.steps.iter().find(|s| s.name == id).and_then(|s| s.retry.as_ref()))
 }
 
 fn resolve_all(doc: &Document, actions: &[Action]) -> Result<Vec<Vec<StepAgent>>, AgentError> {
@@ -239,6 +256,11 @@ impl Runner {
                     }
                 }
             }
+            prep.retry = crate::policy::retry::Retry::for_step(
+                doc,
+                step_retry(doc, &node.id),
+                node.agents.first().map(String::as_str),
+            );
             for units in [&prep.units, &prep.on_enter, &prep.on_exit, &prep.on_timeout] {
                 refuse_unbuilt(units, &node.id)?;
             }
@@ -399,6 +421,8 @@ impl Runner {
         node: NodeIndex,
         parallel: bool,
         require_all: bool,
+        attempt: u32,
+        delay: Duration,
     ) -> Started<impl Future<Output = Outcome> + Send + 'static> {
         let id = self.plan.graph[node].id.clone();
         let before = self.repo.as_ref().map(Repo::snapshot);
@@ -434,7 +458,6 @@ impl Runner {
         }
         let names: Vec<String> =
             units.iter().map(|u| u.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(" → ")).collect();
-        let attempt = self.state.visits.get(&id).copied().unwrap_or(0) + 1;
         let agent = if human.is_some() { "a person".to_owned() } else { names.join(", ") };
         self.emit(&Event::StepStarted { step: id.clone(), agent, attempt, at: now() });
         // The packet is built once, and only for steps whose agents read it (or when the
@@ -489,7 +512,7 @@ impl Runner {
             }
         }
         let actions = self.action_context(&id);
-        let ticket = Ticket { node, packet, packet_file, before };
+        let ticket = Ticket { node, attempt, packet, packet_file, before };
         if let Some(spec) = human {
             self.emit(&Event::ReviewRequested {
                 step: id.clone(),
@@ -504,6 +527,10 @@ impl Runner {
         }
         let human_spec = self.nodes[node.index()].human.clone();
         let future = async move {
+            // A retry waits out its delay inside the step, so a DAG's other nodes run meanwhile.
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             if let Some(error) = prompt_error {
                 return Outcome::failed("agent_error", error);
             }
@@ -513,6 +540,30 @@ impl Runner {
             step::run_units(units, invocation, actions, parallel, require_all).await
         };
         Started::Running(ticket, future)
+    }
+
+    /// The delay before the next attempt of a step that failed with `outcome`, if it is to be
+    /// tried again (its policy allows it and the invocation budget has room); emits
+    /// `step_retrying`.
+    pub(super) fn retry_after(
+        &mut self,
+        node: NodeIndex,
+        attempt: u32,
+        outcome: &Outcome,
+    ) -> Option<Duration> {
+        if outcome.success || self.state.invocations >= self.options.max_invocations {
+            return None;
+        }
+        let delay = self.nodes[node.index()].retry.next_delay(attempt, outcome.class.as_deref())?;
+        self.emit(&Event::StepRetrying {
+            step: self.plan.graph[node].id.clone(),
+            attempt,
+            delay_ms: delay.as_millis() as u64,
+            class: outcome.class.clone(),
+            error: outcome.error.clone(),
+            policy: self.nodes[node.index()].retry.name.clone(),
+        });
+        Some(delay)
     }
 
     /// Finishes a step: its evidence from git, its completed packet, `step_finished`.
@@ -644,7 +695,8 @@ impl Runner {
         v.insert("visits".to_owned(), Value::from(visits));
         v.insert("retries".to_owned(), Value::from(visits.saturating_sub(1)));
         v.insert("failures".to_owned(), Value::from(failures));
-        v.insert("attempt".to_owned(), Value::from(visits.max(1)));
+        let attempt = self.state.steps.get(id).map_or(1, |r| r.attempts.max(1));
+        v.insert("attempt".to_owned(), Value::from(attempt));
         v.insert("iteration".to_owned(), Value::from(self.state.iteration.max(1)));
         v.insert("state".to_owned(), Value::from(id.clone()));
         let agent =

@@ -116,9 +116,12 @@ impl RunState {
                 self.workflow.clone_from(workflow);
                 self.status = RunStatus::Running;
             }
-            Event::StepStarted { step, .. } => {
+            Event::StepStarted { step, attempt, .. } => {
                 self.invocations += 1;
-                *self.visits.entry(step.clone()).or_default() += 1;
+                // A retry is another attempt of the same visit.
+                if *attempt <= 1 {
+                    *self.visits.entry(step.clone()).or_default() += 1;
+                }
                 let counts = &mut self.counts;
                 let record = self.steps.entry(step.clone()).or_insert_with(|| {
                     counts[StepStatus::Running as usize] += 1;
@@ -152,7 +155,10 @@ impl RunState {
             }
             Event::ReviewRequested { step, .. } => self.waiting_for_review = Some(step.clone()),
             Event::ReviewDecided { .. } => self.waiting_for_review = None,
-            Event::Committed { .. } | Event::ActionFinished { .. } | Event::Signal { .. } => {}
+            Event::Committed { .. }
+            | Event::ActionFinished { .. }
+            | Event::Signal { .. }
+            | Event::StepRetrying { .. } => {}
             Event::StepFinished { step, outcome, .. } => {
                 let metrics = &outcome.evidence.metrics;
                 self.tokens += metrics

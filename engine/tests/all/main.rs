@@ -5,6 +5,7 @@ mod cases;
 mod cli;
 mod fuzz;
 mod init;
+mod resilience;
 mod run;
 mod schema;
 mod seeds;
