@@ -3,4 +3,5 @@
 //! **Architecture invariant:** the `backoff` crate is used only in `retry.rs`, so replacing it is
 //! a one-file change.
 
+pub mod breaker;
 pub mod retry;

@@ -16,6 +16,7 @@ mod exec_saga;
 mod exec_state_machine;
 pub mod human;
 pub mod inbox;
+pub mod ledger;
 pub mod outcome;
 pub mod packet;
 pub mod runner;

@@ -28,6 +28,7 @@ pub fn merge(config: &Document, workflow: &Document) -> Document {
         logging,
         plugins,
         workflow,
+        budget,
         circuit_breaker,
         compensation,
         observability,

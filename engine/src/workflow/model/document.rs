@@ -5,8 +5,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Agent, CircuitBreaker, Compensation, Duration, Logging, LoopSettings, Notifications, Observability,
-    PluginsSection, Project, RetrySection, StateSettings, Workflow,
+    Agent, Budget, CircuitBreaker, Compensation, Duration, Logging, LoopSettings, Notifications,
+    Observability, PluginsSection, Project, RetrySection, StateSettings, Workflow,
 };
 
 /// A ralph-loop file: a workflow definition, the project configuration (`ralph.yaml`), or both.
@@ -52,6 +52,9 @@ pub struct Document {
     /// Named conditions, usable wherever a condition is expected.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub conditions: IndexMap<String, String>,
+    /// What the loop may spend: tokens, dollars, calls per hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
     /// The circuit breaker that stops a loop that keeps failing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<CircuitBreaker>,

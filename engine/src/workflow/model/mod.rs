@@ -5,6 +5,7 @@
 //! The doc comments become the schema's descriptions: write them for the person editing YAML.
 
 mod agent;
+mod budget;
 mod dag;
 mod document;
 mod notifications;
@@ -19,6 +20,7 @@ mod values;
 mod workflow;
 
 pub use agent::{Agent, AgentKind, Backend, Notification, OnFailure};
+pub use budget::{Budget, Price};
 pub use dag::{ContinueOn, DagNode};
 pub use document::Document;
 pub use notifications::{Channel, ChannelRef, Notifications};
