@@ -7,6 +7,7 @@ mod progress;
 mod review;
 mod run;
 mod schema;
+mod status;
 mod unbuilt;
 mod workflow;
 
@@ -185,6 +186,7 @@ fn run(command: Command, env: &Env) -> anyhow::Result<u8> {
         Command::Workflow(WorkflowCommand::List(args)) => workflow::list(&args, env),
         Command::Loop(args) => run::run(&args, env),
         Command::Init(args) => init::run(&args, env),
+        Command::Status(args) => status::run(&args, env),
         Command::Approve(args) => review::run(&args, true, env),
         Command::Reject(args) => review::run(&args, false, env),
         Command::Schema(args) => schema::run(&args),

@@ -23,12 +23,14 @@ impl EventSink for JsonLines {
             | Event::IterationStarted { .. }
             | Event::IterationFinished { .. }
             | Event::TaskMarked { .. }
+            | Event::Breaker { .. }
             | Event::Committed { .. } => "run",
             Event::Signal { .. } => "signal",
             Event::StepStarted { .. }
             | Event::StepFinished { .. }
             | Event::StepSkipped { .. }
             | Event::StepRetrying { .. }
+            | Event::Waiting { .. }
             | Event::ActionFinished { .. }
             | Event::ReviewRequested { .. }
             | Event::ReviewDecided { .. }

@@ -198,7 +198,6 @@ pub struct InspectArgs {
 fn missing(command: &Command) -> (&'static str, &'static str, u32) {
     match command {
         Command::Loop(_) => ("loop", "running workflows", 3),
-        Command::Status(_) => ("status", "durable runs and live control", 5),
         Command::Logs(_) => ("logs", "durable runs (the run journal)", 5),
         Command::Reset(_) => ("reset", "durable runs (the run store)", 5),
         Command::Resume(_) => ("resume", "durable runs (resume)", 5),
@@ -215,6 +214,7 @@ fn missing(command: &Command) -> (&'static str, &'static str, u32) {
         | Command::Schema(_)
         | Command::Completions(_)
         | Command::Init(_)
+        | Command::Status(_)
         | Command::Approve(_)
         | Command::Reject(_) => ("", "", 0),
     }

@@ -160,6 +160,23 @@ pub enum Event {
         /// The policy's name.
         policy: String,
     },
+    /// The circuit breaker changed state.
+    Breaker {
+        /// `open`, `half_open` or `closed`.
+        state: String,
+        /// Why it opened.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// The loop waits before a step (rate limits, a provider's usage limit).
+    Waiting {
+        /// The step that waits.
+        step: String,
+        /// How long, in seconds.
+        seconds: u64,
+        /// Why.
+        reason: String,
+    },
     /// A step will not run.
     StepSkipped {
         /// The step.

@@ -35,7 +35,7 @@ impl Runner {
                         continue;
                     }
                 }
-                if self.state.invocations >= self.options.max_invocations {
+                if self.state.invocations >= self.options.max_invocations || self.admit(node).await.is_err() {
                     queue.push_front(node);
                     exhausted = true;
                     break;
@@ -75,7 +75,8 @@ impl Runner {
             let (node, attempt) = (ticket.node, ticket.attempt);
             let end = if outcome.success { NodeEnd::Succeeded } else { NodeEnd::Failed };
             self.finish(ticket, outcome.clone());
-            if let Some(delay) = self.retry_after(node, attempt, &outcome) {
+            exhausted |= self.halt.is_some();
+            if let Some(delay) = self.retry_after(node, attempt, &outcome).filter(|_| self.halt.is_none()) {
                 // The retry takes the freed slot at once and waits out its delay there.
                 if let Started::Running(ticket, step) = self.start(node, false, true, attempt + 1, delay) {
                     tickets[slot] = Some(ticket);
@@ -84,6 +85,13 @@ impl Runner {
                 }
             }
             self.release(&mut scheduler, &mut queue, node, end);
+        }
+        if let Some((status, reason)) = self.halt.clone() {
+            for node in queue {
+                let step = self.plan.graph[node].id.clone();
+                self.emit(&Event::StepSkipped { step, reason: format!("cancelled: {reason}") });
+            }
+            return (status, reason);
         }
         if !queue.is_empty() {
             let left = queue.len();

@@ -13,6 +13,10 @@ impl Runner {
         let mut current = self.plan.initial;
         while let Some(step) = current {
             let outcome = self.perform(step, false, true).await;
+            if outcome.class.as_deref() == Some(super::action::STOPPED) {
+                // Stopped by a budget or the breaker: the steps done so far stay as they are.
+                return (RunStatus::Stopped, outcome.error.unwrap_or_default());
+            }
             if !outcome.success {
                 let id = self.plan.graph[step].id.clone();
                 return self.compensate(step, &id).await;

@@ -29,6 +29,9 @@ impl Runner {
     pub(super) async fn perform(&mut self, node: NodeIndex, parallel: bool, require_all: bool) -> Outcome {
         let (mut attempt, mut delay) = (1, std::time::Duration::ZERO);
         loop {
+            if let Err((_, reason)) = self.admit(node).await {
+                return Outcome::failed(STOPPED, reason);
+            }
             match self.start(node, parallel, require_all, attempt, delay) {
                 Started::Skipped(reason) => {
                     let step = self.plan.graph[node].id.clone();
@@ -38,6 +41,14 @@ impl Runner {
                 Started::Running(ticket, future) => {
                     let outcome = self.await_step(future).await;
                     self.finish(ticket, outcome.clone());
+                    if let Some((_, reason)) = &self.halt {
+                        // The breaker opened on this step: the pass ends here.
+                        return Outcome {
+                            class: Some(STOPPED.into()),
+                            error: Some(reason.clone()),
+                            ..outcome
+                        };
+                    }
                     match self.retry_after(node, attempt, &outcome) {
                         Some(next) => (attempt, delay) = (attempt + 1, next),
                         None => return outcome,

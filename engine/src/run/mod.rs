@@ -14,6 +14,7 @@ pub mod evidence;
 mod exec_dag;
 mod exec_saga;
 mod exec_state_machine;
+mod guard;
 pub mod human;
 pub mod inbox;
 pub mod ledger;

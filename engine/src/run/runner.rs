@@ -68,6 +68,12 @@ pub enum RunError {
     /// Something in the workflow cannot be run by this version yet.
     #[error("{0} is not built yet")]
     Unsupported(String),
+    /// The ledger cannot be read.
+    #[error("{0}")]
+    Ledger(String),
+    /// The circuit breaker is open.
+    #[error("{0}")]
+    BreakerOpen(String),
     /// The run directory could not be created.
     #[error("cannot create the run directory `{path}`: {source}")]
     RunDir {
@@ -100,6 +106,10 @@ pub(super) struct NodePrep {
     pub human: Option<HumanSpec>,
     /// How a failed step is tried again.
     pub retry: crate::policy::retry::Retry,
+    /// Whether an AI agent performs it (budgets apply).
+    pub ai: bool,
+    /// The model of its first agent, for prices.
+    pub model: Option<String>,
 }
 
 /// A step that started: what is needed to finish it.
@@ -140,6 +150,19 @@ pub struct Runner {
     pub(super) signals_rx: mpsc::UnboundedReceiver<SignalReport>,
     /// DAG: the outcome of every finished node, for the `nodes` condition variable.
     node_results: BTreeMap<String, serde_json::Value>,
+    /// Spend and the breaker, kept across runs.
+    pub(super) ledger: super::ledger::Ledger,
+    pub(super) ledger_path: PathBuf,
+    pub(super) breaker: Option<crate::policy::breaker::BreakerConfig>,
+    pub(super) budget: crate::workflow::model::Budget,
+    /// Set when the run must end after the steps in flight (breaker, budget, runtime).
+    pub(super) halt: Option<(RunStatus, String)>,
+    pub(super) started: std::time::Instant,
+    pub(super) max_runtime: Option<Duration>,
+    pub(super) on_open: Vec<Action>,
+    pub(super) on_close: Vec<Action>,
+    /// Whether a step of the current iteration changed a file.
+    pub(super) iteration_changed_files: bool,
 }
 
 fn run_id() -> String {
@@ -256,6 +279,8 @@ impl Runner {
                     }
                 }
             }
+            prep.ai = prep.units.iter().flatten().any(|a| a.backing.is_ai());
+            prep.model = node.agents.first().and_then(|a| doc.agents.get(a)).and_then(|a| a.model.clone());
             prep.retry = crate::policy::retry::Retry::for_step(
                 doc,
                 step_retry(doc, &node.id),
@@ -272,6 +297,18 @@ impl Runner {
             .iter()
             .filter_map(|(name, text)| condition::compile(text, &named).ok().map(|c| (name.clone(), c)))
             .collect();
+        let ledger_path = super::ledger::path(&options.project_dir);
+        let mut ledger = super::ledger::Ledger::load(&ledger_path).map_err(RunError::Ledger)?;
+        let breaker = crate::policy::breaker::BreakerConfig::from_section(doc.circuit_breaker.as_ref());
+        if let Some(config) = &breaker {
+            // An open breaker refuses the run before anything is recorded; one whose timeout
+            // passed lets the run probe.
+            let before = ledger.breaker.clone();
+            ledger.breaker.admit(config, super::ledger::unix_now()).map_err(RunError::BreakerOpen)?;
+            if ledger.breaker != before {
+                let _ = ledger.save(&ledger_path);
+            }
+        }
         let id = run_id();
         let run_dir = options.runs_dir.join(&id);
         for sub in ["steps", "packets"] {
@@ -308,6 +345,20 @@ impl Runner {
             signals_tx,
             signals_rx,
             node_results: BTreeMap::new(),
+            ledger,
+            ledger_path,
+            breaker,
+            budget: doc.budget.clone().unwrap_or_default(),
+            halt: None,
+            started: std::time::Instant::now(),
+            max_runtime: doc.loop_settings.as_ref().and_then(|l| l.max_runtime).map(|d| d.0),
+            on_open: doc.circuit_breaker.as_ref().map(|c| c.on_open.as_slice().to_vec()).unwrap_or_default(),
+            on_close: doc
+                .circuit_breaker
+                .as_ref()
+                .map(|c| c.on_close.as_slice().to_vec())
+                .unwrap_or_default(),
+            iteration_changed_files: false,
         })
     }
 
@@ -607,6 +658,8 @@ impl Runner {
                 });
             }
         }
+        self.iteration_changed_files |= !outcome.evidence.files_changed.is_empty();
+        self.account(ticket.node, &mut outcome);
         if self.plan.kind == WorkflowKind::Dag {
             self.node_results.insert(
                 id.clone(),
@@ -722,6 +775,7 @@ impl Runner {
         self.context.task = task;
         self.context.iteration = iteration;
         self.node_results.clear();
+        self.iteration_changed_files = false;
         self.emit(&Event::IterationStarted { iteration, task: task_ref, at: now() });
         let (status, reason) = match self.plan.kind {
             WorkflowKind::Dag => self.run_dag().await,

@@ -66,6 +66,10 @@ pub struct RunState {
     pub iterations_failed: u32,
     /// The step waiting for a person, if any.
     pub waiting_for_review: Option<String>,
+    /// The circuit breaker's state, when it changed in this run.
+    pub breaker: Option<String>,
+    /// Why it opened.
+    pub breaker_reason: Option<String>,
     /// Agent invocations so far.
     pub invocations: u64,
     /// Tokens the agents reported, in total.
@@ -95,6 +99,8 @@ impl RunState {
             tasks_failed: Vec::new(),
             iterations_failed: 0,
             waiting_for_review: None,
+            breaker: None,
+            breaker_reason: None,
             invocations: 0,
             tokens: 0,
             cost_usd: 0.0,
@@ -158,7 +164,12 @@ impl RunState {
             Event::Committed { .. }
             | Event::ActionFinished { .. }
             | Event::Signal { .. }
-            | Event::StepRetrying { .. } => {}
+            | Event::StepRetrying { .. }
+            | Event::Waiting { .. } => {}
+            Event::Breaker { state, reason } => {
+                self.breaker = Some(state.clone());
+                self.breaker_reason.clone_from(reason);
+            }
             Event::StepFinished { step, outcome, .. } => {
                 let metrics = &outcome.evidence.metrics;
                 self.tokens += metrics

@@ -74,6 +74,8 @@ impl Runner {
             Ok(ended) => ended,
             Err(signal) => (RunStatus::Stopped, format!("interrupted by {signal}")),
         };
+        let changed = self.iteration_changed_files;
+        self.iteration_ended(status == RunStatus::Succeeded, changed);
         self.end(status, reason);
         self.into_state()
     }
@@ -87,6 +89,9 @@ impl Runner {
         let mut tried: HashSet<String> = HashSet::new();
         let mut iteration = 0;
         let (status, reason) = loop {
+            if let Some(halt) = self.halt.clone() {
+                break halt;
+            }
             if self.state().invocations >= self.options.max_invocations {
                 break (
                     RunStatus::Stopped,
@@ -114,9 +119,11 @@ impl Runner {
                 }
             };
             if status == RunStatus::Stopped {
-                // `stop` or max_iterations: the task was neither done nor failed.
+                // `stop`, max_iterations, a budget or the breaker: the task was neither done nor
+                // failed.
                 break (status, format!("task {}: {reason}", task.id));
             }
+            let changed = self.iteration_changed_files;
             let (mark, word) = if status == RunStatus::Succeeded {
                 (TaskStatus::Done, "done")
             } else {
@@ -127,6 +134,7 @@ impl Runner {
                 break (RunStatus::Failed, format!("cannot mark task {} {word}: {e}", task.id));
             }
             self.emit(&Event::TaskMarked { task: task_ref.clone(), status: word.into() });
+            self.iteration_ended(mark == TaskStatus::Done, changed);
             if mark == TaskStatus::Done {
                 self.task_done(&task.id);
                 if let Some(template) = &tasks.commit {

@@ -64,3 +64,129 @@ fn max_attempts_counts_the_first_and_a_class_outside_retry_on_is_not_retried() {
     assert_eq!(policy["policy"], "default");
     assert_eq!(policy["class"], "nonzero_exit");
 }
+
+fn todo(n: usize) -> String {
+    (1..=n).map(|i| format!("- [ ] T-{i}: task {i}\n")).collect()
+}
+
+#[test]
+fn an_always_failing_agent_is_stopped_by_the_breaker_and_status_says_why_even_after_a_restart() {
+    let dir = project(&[
+        (
+            "w.yaml",
+            "circuit_breaker:\n  failure_threshold: 3\n  timeout: 1h\n  on_open: [notify_team, pause_loop]\nworkflow:\n  nodes:\n    - id: build\n      agent: broken\nagents:\n  broken:\n    command: \"echo x >> calls; echo 'error: linker exploded' >&2; exit 1\"\n",
+        ),
+        ("TODO.md", &todo(10)),
+    ]);
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
+    let events = events(&out.stdout);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("calls")).unwrap().lines().count(),
+        3,
+        "stopped at the threshold"
+    );
+    let end = events.last().unwrap();
+    assert_eq!(end["status"], "stopped");
+    assert!(
+        end["reason"].as_str().unwrap().contains("the circuit breaker opened: 3 consecutive failures"),
+        "{end}"
+    );
+    let status = ralph(["status"]).current_dir(dir.path()).expect(0);
+    assert!(status.stdout.contains("circuit breaker: open — 3 consecutive failures without progress (last: exit status 1: error: linker exploded)"), "{}", status.stdout);
+    // A restart does not forget: the breaker refuses the run before anything starts.
+    let again = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(2);
+    assert!(
+        again.stderr.contains("the circuit breaker is open") && again.stderr.contains("probe through in"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(std::fs::read_to_string(dir.path().join("calls")).unwrap().lines().count(), 3);
+    let notified = std::fs::read_dir(dir.path().join(".ralph/runs")).unwrap().any(|run| {
+        std::fs::read_to_string(run.unwrap().path().join("notifications.log"))
+            .is_ok_and(|l| l.contains("notify_team"))
+    });
+    assert!(notified, "on_open's notify_team is recorded");
+}
+
+/// A fake Claude Code that reports a cost of one cent per call.
+const CLAUDE_CENT: &str = r#"#!/bin/sh
+cat > /dev/null
+echo x >> calls
+echo '{"type":"result","subtype":"success","is_error":false,"result":"ok","total_cost_usd":0.01,"usage":{"input_tokens":1000,"output_tokens":100}}'
+"#;
+
+#[test]
+fn a_loop_over_budget_stops_before_the_invocation_and_a_restart_keeps_the_spend() {
+    let dir = project(&[
+        (
+            "w.yaml",
+            "budget:\n  max_cost_usd: 0.025\nworkflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    backend: claude\n    prompt: PROMPT-BUILDER.md\n",
+        ),
+        ("TODO.md", &todo(5)),
+        ("bin/claude", CLAUDE_CENT),
+    ]);
+    std::fs::set_permissions(
+        dir.path().join("bin/claude"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!("{}:{}", dir.path().join("bin").display(), std::env::var("PATH").unwrap());
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"])
+        .current_dir(dir.path())
+        .env("PATH", &path)
+        .expect(1);
+    assert_eq!(std::fs::read_to_string(dir.path().join("calls")).unwrap().lines().count(), 2);
+    let end = events(&out.stdout).last().unwrap().clone();
+    let reason = end["reason"].as_str().unwrap();
+    assert!(reason.contains("budget `max_cost_usd` ($0.025) would be exceeded: $0.0200 spent, the next invocation is estimated at $0.0100"), "{reason}");
+    assert!(reason.contains("$0.0050 over"), "{reason}");
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"])
+        .current_dir(dir.path())
+        .env("PATH", &path)
+        .expect(1);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("calls")).unwrap().lines().count(),
+        2,
+        "the restart keeps the spend"
+    );
+    assert!(events(&out.stdout).last().unwrap()["reason"].as_str().unwrap().contains("max_cost_usd"));
+    let status = ralph(["status", "--json"]).current_dir(dir.path()).expect(0);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status["spend"]["ai_invocations"], 2);
+    assert_eq!(status["spend"]["tokens"], 2200);
+}
+
+#[test]
+fn a_failing_loop_whose_test_count_improves_keeps_its_breaker_closed_until_the_count_stalls() {
+    // Each iteration the agent commits and the check's passing count rises by one until 4,
+    // then stays: the breaker (threshold 2) stays closed while it rises, then opens.
+    let dir = project(&[
+        (
+            "w.yaml",
+            "circuit_breaker:\n  failure_threshold: 2\nworkflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    command: \"echo x >> progress && git add -A && git commit -qm step\"\n    check: \"n=$(wc -l < progress); [ $n -gt 4 ] && n=4; echo \\\"test result: FAILED. $n passed; 1 failed; 0 ignored\\\"; exit 1\"\n",
+        ),
+        ("TODO.md", &todo(12)),
+    ]);
+    let sh = |s: &str| {
+        assert!(
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(s)
+                .current_dir(dir.path())
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    sh(
+        "git init -q . && git config user.email t@t && git config user.name t && echo .ralph/ > .gitignore && git add -A && git commit -qm init",
+    );
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
+    let events = events(&out.stdout);
+    let runs = std::fs::read_to_string(dir.path().join("progress")).unwrap().lines().count();
+    // Counts 1, 2, 3, 4 (each moved but the first), then 4, 4: the second stall opens it.
+    assert_eq!(runs, 6, "closed while the count rose, open two failures after it stalled");
+    let opened = events.iter().find(|e| e["event"] == "breaker").unwrap();
+    assert_eq!(opened["state"], "open");
+    assert!(opened["reason"].as_str().unwrap().contains("2 consecutive failures"), "{opened}");
+}

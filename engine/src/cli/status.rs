@@ -1,0 +1,89 @@
+//! `ralph-loop status`: the project's latest run, its spend, and its circuit breaker.
+//!
+//! It reads what runs leave behind — the ledger (`.ralph/ledger.json`) and the latest run's
+//! journal — so it works whether or not a loop is running.
+
+use std::path::Path;
+
+use super::unbuilt::StatusArgs;
+use super::{EXIT_OK, Env};
+use crate::run::ledger::{Ledger, today};
+
+/// The last `run_finished` (or the last event) of the latest run.
+fn latest_run(runs: &Path) -> Option<(String, serde_json::Value, Option<String>)> {
+    let mut ids: Vec<String> = std::fs::read_dir(runs)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    let id = ids.pop()?;
+    let journal = std::fs::read_to_string(runs.join(&id).join("events.jsonl")).unwrap_or_default();
+    let events: Vec<serde_json::Value> =
+        journal.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let end = events.iter().rfind(|e| e["event"] == "run_finished").cloned();
+    let waiting = std::fs::read_to_string(runs.join(&id).join("inbox").join(crate::run::human::WAITING)).ok();
+    let summary =
+        end.unwrap_or_else(|| serde_json::json!({"status": "running (or killed)", "events": events.len()}));
+    Some((id, summary, waiting))
+}
+
+/// Prints the status.
+pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<u8> {
+    let ledger = Ledger::load(&crate::run::ledger::path(&env.project_dir)).map_err(anyhow::Error::msg)?;
+    let runs = env.project_dir.join(".ralph").join("runs");
+    let latest = latest_run(&runs);
+    if args.json {
+        let value = serde_json::json!({
+            "latest_run": latest.as_ref().map(|(id, end, waiting)| serde_json::json!({
+                "run_id": id, "status": end["status"], "reason": end["reason"], "waiting_for_review": waiting,
+            })),
+            "breaker": ledger.breaker,
+            "spend": {
+                "tokens": ledger.tokens,
+                "cost_usd": ledger.cost_usd,
+                "today_cost_usd": ledger.daily_cost_usd.get(&today()).copied().unwrap_or(0.0),
+                "ai_invocations": ledger.ai_invocations,
+            },
+        });
+        super::out(&format!("{}\n", serde_json::to_string_pretty(&value)?));
+        return Ok(EXIT_OK);
+    }
+    let mut text = String::new();
+    match &latest {
+        Some((id, end, waiting)) => {
+            let status = end["status"].as_str().unwrap_or("unknown");
+            let reason = end["reason"].as_str().map(|r| format!(" — {r}")).unwrap_or_default();
+            text.push_str(&format!("latest run: {id}: {status}{reason}\n"));
+            if let Some(step) = waiting {
+                text.push_str(&format!("waiting for review: `{step}` (ralph-loop approve | reject)\n"));
+            }
+        }
+        None => text.push_str("no runs yet\n"),
+    }
+    let b = &ledger.breaker;
+    let state =
+        serde_json::to_value(b.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    text.push_str(&format!("circuit breaker: {state}"));
+    if let Some(reason) = &b.reason {
+        text.push_str(&format!(" — {reason}"));
+    }
+    if let Some(at) = b.opened_at {
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(at);
+        text.push_str(&format!(" (since {})", humantime::format_rfc3339_seconds(when)));
+    }
+    text.push_str(&format!(
+        "\n  consecutive failures: {}, idle iterations: {}\n",
+        b.consecutive_failures, b.idle_iterations
+    ));
+    text.push_str(&format!(
+        "spend: {} tokens, ${:.4} in all, ${:.4} today, {} AI invocations\n",
+        ledger.tokens,
+        ledger.cost_usd,
+        ledger.daily_cost_usd.get(&today()).copied().unwrap_or(0.0),
+        ledger.ai_invocations
+    ));
+    super::out(&text);
+    Ok(EXIT_OK)
+}

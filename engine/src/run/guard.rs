@@ -1,0 +1,210 @@
+//! What guards a loop's money and time: budgets checked before each AI invocation, spend
+//! recorded after it, the circuit breaker fed with every step, and `max_runtime`.
+//!
+//! A budget is checked *before* the invocation that would exceed it: the next invocation is
+//! estimated at the average spend of the AI invocations so far (over all runs), and when the
+//! spend plus that estimate is over a budget, the run stops and says which budget and by how
+//! much. `calls_per_hour` and `cooldown` make the loop wait instead.
+
+use std::time::Duration;
+
+use petgraph::stable_graph::NodeIndex;
+
+use super::event::{Event, RunStatus};
+use super::ledger::unix_now;
+use super::outcome::Outcome;
+use super::runner::Runner;
+use crate::policy::breaker::Change;
+
+impl Runner {
+    /// Whether the next step may start; waits for `cooldown` and `calls_per_hour`. An error
+    /// ends the pass (and the run) with the reason.
+    pub(super) async fn admit(&mut self, node: NodeIndex) -> Result<(), (RunStatus, String)> {
+        if let Some(halt) = &self.halt {
+            return Err(halt.clone());
+        }
+        if let Some(limit) = self.max_runtime.filter(|l| self.started.elapsed() >= *l) {
+            return Err(self.stop(format!("max_runtime ({}) reached", humantime::format_duration(limit))));
+        }
+        if !self.nodes[node.index()].ai {
+            return Ok(());
+        }
+        if let Some(reason) = self.over_budget() {
+            return Err(self.stop(reason));
+        }
+        let wait = self.rate_wait(unix_now());
+        if !wait.is_zero() {
+            let step = self.plan.graph[node].id.clone();
+            self.emit(&Event::Waiting {
+                step,
+                seconds: wait.as_secs(),
+                reason: "calls_per_hour / cooldown".into(),
+            });
+            tokio::time::sleep(wait).await;
+        }
+        if let Some(config) = self.breaker.clone() {
+            match self.ledger.breaker.admit(&config, unix_now()) {
+                Ok(Some(change)) => self.breaker_changed(change),
+                Ok(None) => {}
+                Err(reason) => return Err(self.stop(reason)),
+            }
+        }
+        self.ledger.call(unix_now());
+        if self.budget.calls_per_hour.is_some() || self.budget.cooldown.is_some() {
+            self.save_ledger();
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self, reason: String) -> (RunStatus, String) {
+        let halt = (RunStatus::Stopped, reason);
+        self.halt = Some(halt.clone());
+        halt
+    }
+
+    /// The budget the next AI invocation would exceed, and by how much.
+    fn over_budget(&self) -> Option<String> {
+        let (avg_tokens, avg_cost) = self.ledger.average();
+        let b = &self.budget;
+        if let Some(max) = b.max_tokens {
+            let next = self.ledger.tokens + avg_tokens;
+            if self.ledger.tokens >= max || next > max {
+                return Some(format!(
+                    "budget `max_tokens` ({max}) would be exceeded: {} used, the next invocation is estimated at {avg_tokens} (the average so far), {} over",
+                    self.ledger.tokens,
+                    next.saturating_sub(max).max(1)
+                ));
+            }
+        }
+        let dollars = |name: &str, max: f64, spent: f64| -> Option<String> {
+            let next = spent + avg_cost;
+            (spent >= max || next > max).then(|| {
+                format!(
+                    "budget `{name}` (${max}) would be exceeded: ${spent:.4} spent, the next invocation is estimated at ${avg_cost:.4} (the average so far), ${:.4} over",
+                    (next - max).max(0.0)
+                )
+            })
+        };
+        if let Some(reason) =
+            b.max_cost_usd.and_then(|max| dollars("max_cost_usd", max, self.ledger.cost_usd))
+        {
+            return Some(reason);
+        }
+        let today = self.ledger.daily_cost_usd.get(&super::ledger::today()).copied().unwrap_or(0.0);
+        b.daily_cost_usd.and_then(|max| dollars("daily_cost_usd", max, today))
+    }
+
+    /// How long to wait before the next invocation for `cooldown` and `calls_per_hour`.
+    fn rate_wait(&self, now: u64) -> Duration {
+        let mut wait = 0;
+        if let (Some(cooldown), Some(last)) = (self.budget.cooldown, self.ledger.recent_calls.last()) {
+            wait = wait.max((last + cooldown.0.as_secs()).saturating_sub(now));
+        }
+        if let Some(limit) = self.budget.calls_per_hour {
+            let recent: Vec<u64> =
+                self.ledger.recent_calls.iter().copied().filter(|t| now.saturating_sub(*t) < 3600).collect();
+            if recent.len() >= limit as usize {
+                let oldest = recent[recent.len() - limit as usize];
+                wait = wait.max((oldest + 3600).saturating_sub(now));
+            }
+        }
+        Duration::from_secs(wait)
+    }
+
+    fn save_ledger(&self) {
+        // A ledger that cannot be written must not stop the work it is counting; the next
+        // successful write carries the counts.
+        let _ = self.ledger.save(&self.ledger_path);
+    }
+
+    /// Records a finished step: spend (priced from `budget.prices` when the backend reported
+    /// tokens but no cost) and the breaker.
+    pub(super) fn account(&mut self, node: NodeIndex, outcome: &mut Outcome) {
+        let prep = &self.nodes[node.index()];
+        let metrics = &mut outcome.evidence.metrics;
+        if metrics.cost_usd.is_none() {
+            let price = prep.model.as_ref().and_then(|m| self.budget.prices.get(m));
+            if let (Some(price), Some(input), Some(output)) =
+                (price, metrics.input_tokens, metrics.output_tokens)
+            {
+                metrics.cost_usd = Some((input as f64 * price.input + output as f64 * price.output) / 1e6);
+            }
+        }
+        let tokens = metrics
+            .tokens_used
+            .unwrap_or(metrics.input_tokens.unwrap_or(0) + metrics.output_tokens.unwrap_or(0));
+        let cost = metrics.cost_usd.unwrap_or(0.0);
+        let mut changed = false;
+        if prep.ai {
+            self.ledger.spend(tokens, cost);
+            self.ledger.ai_invocations += 1;
+            changed = true;
+        }
+        if let Some(config) = self.breaker.clone() {
+            let tests = outcome.evidence.test_results.as_ref().map(|t| (t.passed, t.failed));
+            let before = self.ledger.breaker.clone();
+            let change = self.ledger.breaker.record(
+                &config,
+                unix_now(),
+                outcome.success,
+                outcome.error.as_deref(),
+                tests,
+            );
+            changed |= self.ledger.breaker != before;
+            if let Some(change) = change {
+                self.breaker_changed(change);
+            }
+        }
+        if changed {
+            self.save_ledger();
+        }
+    }
+
+    /// Progress outside a step (a task done, a commit) and the end of an iteration.
+    pub(super) fn iteration_ended(&mut self, progressed: bool, changed_anything: bool) {
+        let Some(config) = self.breaker.clone() else { return };
+        let before = self.ledger.breaker.clone();
+        let mut change = if progressed { self.ledger.breaker.progress() } else { None };
+        if change.is_none() {
+            change = self.ledger.breaker.iteration(&config, unix_now(), changed_anything || progressed);
+        }
+        if let Some(change) = change {
+            self.breaker_changed(change);
+        }
+        if self.ledger.breaker != before {
+            self.save_ledger();
+        }
+    }
+
+    fn breaker_changed(&mut self, change: Change) {
+        let (state, reason) = match &change {
+            Change::Opened(reason) => ("open", Some(reason.clone())),
+            Change::HalfOpened => ("half_open", None),
+            Change::Closed => ("closed", None),
+        };
+        self.emit(&Event::Breaker { state: state.into(), reason: reason.clone() });
+        let actions = match change {
+            Change::Opened(reason) => {
+                self.halt = Some((RunStatus::Stopped, format!("the circuit breaker opened: {reason}")));
+                self.on_open.clone()
+            }
+            Change::Closed => self.on_close.clone(),
+            Change::HalfOpened => Vec::new(),
+        };
+        // Notifications are recorded at once; `pause_loop` is the stop itself and
+        // `resume_loop` the next run's probe.
+        for action in actions {
+            if action.name().starts_with("notify") || action.name().starts_with("log") {
+                let _ = super::action::record_notification(
+                    &self.run_dir,
+                    "circuit_breaker",
+                    &format!(
+                        "{}: the circuit breaker is {state}{}",
+                        action.name(),
+                        reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+                    ),
+                );
+            }
+        }
+    }
+}
