@@ -88,6 +88,7 @@ impl StreamParser for ClaudeStream {
         }
         if let Some((status, resets_at)) = &self.rate_limited {
             outcome.class = Some("usage_limit".into());
+            outcome.retry_at = resets_at.and_then(|t| u64::try_from(t).ok());
             outcome.error = Some(match resets_at {
                 Some(at) => format!("usage limit reached ({status}); it resets at Unix time {at}"),
                 None => format!("usage limit reached ({status})"),

@@ -140,7 +140,9 @@ impl Runner {
             self.ledger.ai_invocations += 1;
             changed = true;
         }
-        if let Some(config) = self.breaker.clone() {
+        // A usage limit is a wait, not a failure.
+        let limited = outcome.class.as_deref() == Some("usage_limit");
+        if let Some(config) = self.breaker.clone().filter(|_| !limited) {
             let tests = outcome.evidence.test_results.as_ref().map(|t| (t.passed, t.failed));
             let before = self.ledger.breaker.clone();
             let change = self.ledger.breaker.record(

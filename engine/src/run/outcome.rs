@@ -32,6 +32,9 @@ pub struct Outcome {
     /// The state to move to regardless of transitions (an `on_timeout` that names a state).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goto: Option<String>,
+    /// Usage limits: when the provider said the limit resets (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<u64>,
     /// Files changed, test counts, tokens and cost.
     #[serde(default)]
     pub evidence: Evidence,

@@ -605,6 +605,21 @@ impl Runner {
         if outcome.success || self.state.invocations >= self.options.max_invocations {
             return None;
         }
+        if outcome.class.as_deref() == Some("usage_limit") {
+            // Not a failure: the provider said stop for now. Wait for its reset, then go on.
+            let now = super::ledger::unix_now();
+            let fallback = self.budget.usage_limit_wait.map_or(Duration::from_secs(15 * 60), |d| d.0);
+            let wait = match outcome.retry_at.filter(|at| *at > now) {
+                Some(at) => Duration::from_secs(at - now),
+                None => fallback,
+            };
+            self.emit(&Event::Waiting {
+                step: self.plan.graph[node].id.clone(),
+                seconds: wait.as_secs(),
+                reason: outcome.error.clone().unwrap_or_else(|| "usage limit reached".into()),
+            });
+            return Some(wait);
+        }
         let delay = self.nodes[node.index()].retry.next_delay(attempt, outcome.class.as_deref())?;
         self.emit(&Event::StepRetrying {
             step: self.plan.graph[node].id.clone(),

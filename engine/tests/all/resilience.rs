@@ -190,3 +190,56 @@ fn a_failing_loop_whose_test_count_improves_keeps_its_breaker_closed_until_the_c
     assert_eq!(opened["state"], "open");
     assert!(opened["reason"].as_str().unwrap().contains("2 consecutive failures"), "{opened}");
 }
+
+/// A fake agent CLI: its first call prints the backend's usage-limit stream, later ones its
+/// success stream.
+const LIMITED_ONCE: &str = r#"#!/bin/sh
+cat > /dev/null
+n=$(cat calls 2>/dev/null | wc -l)
+echo x >> calls
+if [ "$n" -eq 0 ]; then cat "$LIMITED"; exit 1; fi
+cat "$SUCCESS"
+"#;
+
+#[test]
+fn a_usage_limit_in_each_backends_format_makes_the_loop_wait_not_fail() {
+    let fixtures = crate::support::repo().join("engine/tests/fixtures");
+    for (backend, limited) in [
+        ("claude", "rate-limited.jsonl"),
+        ("codex", "usage-limit.jsonl"),
+        ("opencode", "rate-limited.jsonl"),
+        ("gemini", "quota.jsonl"),
+    ] {
+        let dir = project(&[
+            (
+                "w.yaml",
+                &format!(
+                    "budget:\n  usage_limit_wait: 1s\ncircuit_breaker:\n  failure_threshold: 1\nworkflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    backend: {backend}\n    prompt: PROMPT-BUILDER.md\n"
+                ),
+            ),
+            (&format!("bin/{backend}"), LIMITED_ONCE),
+        ]);
+        std::fs::set_permissions(
+            dir.path().join("bin").join(backend),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let path = format!("{}:{}", dir.path().join("bin").display(), std::env::var("PATH").unwrap());
+        let out = ralph(["loop", "--workflow", "w.yaml", "--json"])
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .env("LIMITED", fixtures.join(backend).join(limited))
+            .env("SUCCESS", fixtures.join(backend).join("success.jsonl"))
+            .output();
+        let events = events(&out.stdout);
+        let waiting = events.iter().find(|e| e["event"] == "waiting");
+        assert!(waiting.is_some(), "{backend}: {}\n{}", out.stdout, out.stderr);
+        assert!(events.iter().all(|e| e["event"] != "breaker"), "{backend}: a usage limit is not a failure");
+        assert_eq!(events.last().unwrap()["status"], "succeeded", "{backend}: {}", out.stdout);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("calls")).unwrap().lines().count(),
+            2,
+            "{backend}"
+        );
+    }
+}
