@@ -26,6 +26,7 @@ pub async fn run<P: StreamParser>(argv: Vec<String>, check: Option<&str>, inv: &
     // The prompt goes on stdin: large prompts as arguments stall some CLIs and show in `ps`.
     spec.stdin = Some(inv.prompt.clone().unwrap_or_default().into_bytes());
     spec.timeout = inv.timeout;
+    spec.idle_timeout = inv.idle_timeout;
     spec.log = Some(log);
     let mut parser = P::default();
     let mut last_beat: Option<std::time::Instant> = None;
@@ -48,7 +49,10 @@ pub async fn run<P: StreamParser>(argv: Vec<String>, check: Option<&str>, inv: &
         Ok(output) => output,
         Err(e) => return Outcome::failed("spawn_error", e.to_string()),
     };
-    let outcome = parser.outcome(&output);
+    let mut outcome = parser.outcome(&output);
+    if output.hung {
+        outcome.error = Some(super::command::hung_message(inv));
+    }
     finish(outcome, inv, check, vars).await
 }
 
@@ -71,6 +75,7 @@ pub mod testing {
             code: Some(code),
             signal: None,
             timed_out: false,
+            hung: false,
             stdout: Captured::default(),
             stderr: Captured::default(),
             duration: Duration::from_millis(1200),

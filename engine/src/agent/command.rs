@@ -42,6 +42,8 @@ pub struct Invocation {
     pub prompt: Option<String>,
     /// How long the agent may take.
     pub timeout: Option<Duration>,
+    /// How long the agent may stay silent before it counts as hung (`heartbeat_timeout`).
+    pub idle_timeout: Option<Duration>,
     /// Extra environment.
     pub env: Vec<(String, String)>,
 }
@@ -92,6 +94,14 @@ impl Invocation {
             Err(_) => Ok(None),
         }
     }
+}
+
+/// The error of an agent killed for its silence.
+pub fn hung_message(inv: &Invocation) -> String {
+    format!(
+        "hung: no output for {:?} (heartbeat_timeout); its process group was killed",
+        inv.idle_timeout.unwrap_or_default()
+    )
 }
 
 /// A step id made safe as a file name.
@@ -179,6 +189,7 @@ pub async fn run(command: &str, direct: Option<&[String]>, check: Option<&str>, 
     spec.merge_output = true;
     spec.env = vars.clone();
     spec.timeout = inv.timeout;
+    spec.idle_timeout = inv.idle_timeout;
     spec.log = Some(log.clone());
     let mut signals = |line: &[u8]| {
         if let Some(report) = super::signal::parse_line(&inv.step, line) {
@@ -203,10 +214,11 @@ pub async fn run(command: &str, direct: Option<&[String]>, check: Option<&str>, 
     outcome.evidence.test_results = super::test_counts::parse(&output.stdout.text());
     if output.timed_out {
         outcome.class = Some("timeout".into());
-        outcome.error = Some(format!(
-            "timed out after {:?}; its process group was killed",
-            inv.timeout.unwrap_or_default()
-        ));
+        outcome.error = Some(if output.hung {
+            hung_message(inv)
+        } else {
+            format!("timed out after {:?}; its process group was killed", inv.timeout.unwrap_or_default())
+        });
     } else if !outcome.success {
         outcome.class = Some("nonzero_exit".into());
         // The last thing it said on stderr, else on stdout.

@@ -796,6 +796,7 @@ mod tests {
             packet: None,
             prompt: Some("Implement the parser.".into()),
             timeout: Some(timeout),
+            idle_timeout: None,
             env: Vec::new(),
         }
     }

@@ -39,6 +39,9 @@ pub struct ProcessSpec {
     pub stdin: Option<Vec<u8>>,
     /// Kill the process group after this long.
     pub timeout: Option<Duration>,
+    /// The longest the process may stay silent (no output on either stream) before it counts
+    /// as hung and is killed like at its timeout.
+    pub idle_timeout: Option<Duration>,
     /// Append stdout and stderr here as they arrive.
     pub log: Option<PathBuf>,
     /// Bytes of the head and of the tail of each stream kept in memory.
@@ -57,6 +60,7 @@ impl ProcessSpec {
             env: Vec::new(),
             stdin: None,
             timeout: None,
+            idle_timeout: None,
             log: None,
             capture: DEFAULT_CAPTURE,
             merge_output: false,
@@ -108,6 +112,9 @@ impl Captured {
 /// How a process ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessOutput {
+    /// It was killed for staying silent longer than its `idle_timeout` (then `timed_out` is
+    /// set too).
+    pub hung: bool,
     /// The exit code, when it exited.
     pub code: Option<i32>,
     /// The signal that ended it, when it was killed.
@@ -297,12 +304,22 @@ pub async fn run(
     let (mut out_open, mut err_open) = (true, true);
     let deadline = spec.timeout.map(|t| tokio::time::Instant::from_std(started + t));
     let mut timed_out = false;
+    let mut hung = false;
+    let mut last_output = tokio::time::Instant::now();
     let mut exit: Option<std::process::ExitStatus> = None;
     let mut drain_until: Option<tokio::time::Instant> = None;
     let io_error = |source| ProcessError::Io { program: program.clone(), source };
     while out_open || err_open || exit.is_none() {
-        // Before the exit: the timeout. After it: the end of the drain window.
-        let stop_at = if exit.is_some() { drain_until } else { deadline };
+        // Before the exit: the timeout or the silence limit. After it: the end of the drain window.
+        let silent_at = spec.idle_timeout.map(|idle| last_output + idle);
+        let stop_at = if exit.is_some() {
+            drain_until
+        } else {
+            match (deadline, silent_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
         let sleep = async {
             match stop_at {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -313,6 +330,7 @@ pub async fn run(
             read = stdout.read(&mut out_buf), if out_open => {
                 let n = read.map_err(io_error)?;
                 if n == 0 { out_open = false; continue; }
+                last_output = tokio::time::Instant::now();
                 let chunk = &out_buf[..n];
                 write_log(&mut log, spec, chunk).await?;
                 out.push(chunk, spec.capture);
@@ -321,6 +339,7 @@ pub async fn run(
             read = stderr.read(&mut err_buf), if err_open => {
                 let n = read.map_err(io_error)?;
                 if n == 0 { err_open = false; continue; }
+                last_output = tokio::time::Instant::now();
                 let chunk = &err_buf[..n];
                 write_log(&mut log, spec, chunk).await?;
                 err.push(chunk, spec.capture);
@@ -337,6 +356,7 @@ pub async fn run(
                     break;
                 }
                 timed_out = true;
+                hung = deadline.is_none_or(|d| tokio::time::Instant::now() < d);
                 kill_group(pid, Signal::SIGTERM);
                 let grace = tokio::time::sleep(KILL_GRACE);
                 tokio::pin!(grace);
@@ -364,6 +384,7 @@ pub async fn run(
     let status = exit.expect("the loop ends only after the process was reaped");
     use std::os::unix::process::ExitStatusExt;
     Ok(ProcessOutput {
+        hung,
         code: status.code(),
         signal: status.signal(),
         timed_out,

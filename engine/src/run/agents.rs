@@ -37,6 +37,8 @@ pub struct StepAgent {
     pub check: Option<String>,
     /// Its time limit.
     pub timeout: Option<std::time::Duration>,
+    /// How long it may stay silent before it counts as hung.
+    pub heartbeat_timeout: Option<std::time::Duration>,
     /// Extra environment.
     pub env: Vec<(String, String)>,
     /// The stacked prompt (AI agents), filled in when the step starts.
@@ -191,6 +193,7 @@ fn resolve_at(doc: &Document, action: &Action, depth: usize) -> Result<Vec<StepA
                 backing: Backing::Builtin(spec),
                 check: None,
                 timeout: None,
+                heartbeat_timeout: None,
                 env: Vec::new(),
                 prompt: None,
                 condition: None,
@@ -235,6 +238,7 @@ fn resolve_at(doc: &Document, action: &Action, depth: usize) -> Result<Vec<StepA
             ),
             check: agent.check.clone(),
             timeout,
+            heartbeat_timeout: agent.heartbeat_timeout.map(|d| d.0),
             env,
             prompt: None,
             condition: None,
@@ -332,6 +336,7 @@ fn ai_agent(
         backing,
         check: agent.check.clone(),
         timeout,
+        heartbeat_timeout: agent.heartbeat_timeout.map(|d| d.0),
         env,
         prompt: None,
         condition: None,

@@ -446,6 +446,7 @@ impl Runner {
             packet,
             prompt: None,
             timeout: None,
+            idle_timeout: None,
             env: vec![
                 ("RALPH_ITERATION".to_owned(), self.state.iteration.max(1).to_string()),
                 (
@@ -864,6 +865,7 @@ async fn review(spec: HumanSpec, actions: &ActionContext) -> Outcome {
                             packet: None,
                             prompt: None,
                             timeout: None,
+                            idle_timeout: None,
                             env: Vec::new(),
                         };
                         last = step::run_unit(unit, inv, actions.clone()).await;

@@ -21,6 +21,7 @@ use crate::workflow::model::Backend;
 /// Runs one agent.
 pub async fn run_agent(agent: &StepAgent, mut inv: Invocation, actions: &ActionContext) -> Outcome {
     inv.timeout = agent.timeout;
+    inv.idle_timeout = agent.heartbeat_timeout;
     inv.env.clone_from(&agent.env);
     inv.prompt.clone_from(&agent.prompt);
     let check = agent.check.as_deref();

@@ -243,3 +243,22 @@ fn a_usage_limit_in_each_backends_format_makes_the_loop_wait_not_fail() {
         );
     }
 }
+
+#[test]
+fn an_agent_silent_past_its_heartbeat_timeout_is_hung_and_killed() {
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  nodes:\n    - id: quiet\n      agent: quiet\n    - id: chatty\n      agent: chatty\nagents:\n  quiet:\n    command: \"echo starting; sleep 30\"\n    heartbeat_timeout: 300ms\n  chatty:\n    command: \"for i in 1 2 3 4 5 6; do echo $i; sleep 0.1; done\"\n    heartbeat_timeout: 300ms\n",
+    )]);
+    let started = std::time::Instant::now();
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let events = events(&out.stdout);
+    let finished = |step: &str| {
+        events.iter().find(|e| e["event"] == "step_finished" && e["step"] == step).unwrap()["outcome"].clone()
+    };
+    let quiet = finished("quiet");
+    assert_eq!(quiet["class"], "timeout");
+    assert!(quiet["error"].as_str().unwrap().starts_with("hung: no output for 300ms"), "{quiet}");
+    assert_eq!(finished("chatty")["success"], true, "output keeps it alive past 300 ms in all");
+}

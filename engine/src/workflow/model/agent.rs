@@ -79,6 +79,10 @@ pub struct Agent {
     /// How long one invocation may take.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
+    /// How long the agent may produce no output before it counts as hung and is killed (with
+    /// its process group), like at its `timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_timeout: Option<Duration>,
     /// Retries after the first attempt (`max_retries: 3` allows 4 attempts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<u32>,
