@@ -84,6 +84,9 @@ impl Runner {
                     continue;
                 }
             }
+            if end == NodeEnd::Failed {
+                self.route_failure(node).await;
+            }
             self.release(&mut scheduler, &mut queue, node, end);
         }
         if let Some((status, reason)) = self.halt.clone() {

@@ -51,7 +51,12 @@ impl Runner {
                     }
                     match self.retry_after(node, attempt, &outcome) {
                         Some(next) => (attempt, delay) = (attempt + 1, next),
-                        None => return outcome,
+                        None => {
+                            if !outcome.success {
+                                self.route_failure(node).await;
+                            }
+                            return outcome;
+                        }
                     }
                 }
             }

@@ -163,6 +163,8 @@ pub struct Runner {
     pub(super) on_close: Vec<Action>,
     /// Whether a step of the current iteration changed a file.
     pub(super) iteration_changed_files: bool,
+    /// The agent with `on_failure: always` (the planner), resolved.
+    on_failure: Option<(String, Vec<StepAgent>)>,
 }
 
 fn run_id() -> String {
@@ -297,6 +299,14 @@ impl Runner {
             .iter()
             .filter_map(|(name, text)| condition::compile(text, &named).ok().map(|c| (name.clone(), c)))
             .collect();
+        let on_failure = match doc
+            .agents
+            .iter()
+            .find(|(_, a)| a.on_failure == Some(crate::workflow::model::OnFailure::Always))
+        {
+            Some((name, _)) => Some((name.clone(), agents::resolve(doc, name)?)),
+            None => None,
+        };
         let ledger_path = super::ledger::path(&options.project_dir);
         let mut ledger = super::ledger::Ledger::load(&ledger_path).map_err(RunError::Ledger)?;
         let breaker = crate::policy::breaker::BreakerConfig::from_section(doc.circuit_breaker.as_ref());
@@ -359,6 +369,7 @@ impl Runner {
                 .map(|c| c.on_close.as_slice().to_vec())
                 .unwrap_or_default(),
             iteration_changed_files: false,
+            on_failure,
         })
     }
 
@@ -539,30 +550,7 @@ impl Runner {
             packet_file.clone(),
         );
         // AI agents get their stacked prompt, rendered from this step's packet.
-        let (_, _, result_file, _) = invocation.files();
-        let result_file = result_file.display().to_string();
-        let mut prompt_error = None;
-        for agent in units.iter_mut().flatten() {
-            let (role_prompt, system_prompt) = match &agent.backing {
-                Backing::Cli { role_prompt, system_prompt, .. } => (role_prompt, system_prompt.as_deref()),
-                // The HTTP backend sends the system prompt as its own message.
-                Backing::Http { role_prompt, .. } => (role_prompt, None),
-                _ => continue,
-            };
-            let Some(packet) = &packet else { continue };
-            let request = stack::StackRequest {
-                agent: &agent.name,
-                role_prompt: role_prompt.as_deref(),
-                system_prompt,
-                packet,
-                result_file: &result_file,
-                dirs: &self.options.prompt_dirs,
-            };
-            match stack::stack(&request) {
-                Ok(text) => agent.prompt = Some(text),
-                Err(e) => prompt_error = Some(format!("the prompt of `{}` cannot be built: {e}", agent.name)),
-            }
-        }
+        let prompt_error = self.stack_prompts(&mut units, packet.as_ref(), &invocation);
         let actions = self.action_context(&id);
         let ticket = Ticket { node, attempt, packet, packet_file, before };
         if let Some(spec) = human {
@@ -633,6 +621,86 @@ impl Runner {
         Some(delay)
     }
 
+    /// Stacks the prompt of every AI agent in `units` from `packet`; the error names the first
+    /// prompt that cannot be built.
+    fn stack_prompts(
+        &self,
+        units: &mut [Vec<StepAgent>],
+        packet: Option<&SteeringPacket>,
+        invocation: &Invocation,
+    ) -> Option<String> {
+        let (_, _, result_file, _) = invocation.files();
+        let result_file = result_file.display().to_string();
+        let mut prompt_error = None;
+        for agent in units.iter_mut().flatten() {
+            let (role_prompt, system_prompt) = match &agent.backing {
+                Backing::Cli { role_prompt, system_prompt, .. } => (role_prompt, system_prompt.as_deref()),
+                // The HTTP backend sends the system prompt as its own message.
+                Backing::Http { role_prompt, .. } => (role_prompt, None),
+                _ => continue,
+            };
+            let Some(packet) = packet else { continue };
+            let request = stack::StackRequest {
+                agent: &agent.name,
+                role_prompt: role_prompt.as_deref(),
+                system_prompt,
+                packet,
+                result_file: &result_file,
+                dirs: &self.options.prompt_dirs,
+            };
+            match stack::stack(&request) {
+                Ok(text) => agent.prompt = Some(text),
+                Err(e) => prompt_error = Some(format!("the prompt of `{}` cannot be built: {e}", agent.name)),
+            }
+        }
+        prompt_error
+    }
+
+    /// `on_failure: always`: after a step failed for good, the failure goes to that agent (the
+    /// planner) with the failure history in its packet. Its outcome is recorded; the failed
+    /// step's outcome still decides what happens next.
+    pub(super) async fn route_failure(&mut self, node: NodeIndex) {
+        let Some((name, unit)) = self.on_failure.clone() else { return };
+        let id = self.plan.graph[node].id.clone();
+        if self.plan.graph[node].agents.contains(&name) || self.halt.is_some() {
+            return;
+        }
+        let step = format!("{id}.on_failure");
+        let mut context = self.context.clone();
+        context.iteration = self.state.iteration;
+        let mut packet = packet::build(&context, &step, Vec::new());
+        packet.instructions.primary = format!(
+            "The `{id}` step of the `{}` workflow failed. Read the failure history and change the plan so the next attempt can succeed.",
+            self.options.workflow
+        );
+        let packet_file = self.run_dir.join("packets").join(format!(
+            "{:04}-{}.json",
+            self.state.invocations,
+            file_name(&step)
+        ));
+        let mut invocation = self.invocation(
+            node,
+            Some(serde_json::to_string_pretty(&packet).unwrap_or_default()),
+            Some(packet_file),
+        );
+        invocation.step.clone_from(&step);
+        invocation.file_stem = format!("{:04}-{}", self.state.invocations, file_name(&step));
+        let mut units = vec![unit];
+        let outcome = match self.stack_prompts(&mut units, Some(&packet), &invocation) {
+            Some(error) => Outcome::failed("agent_error", error),
+            None => {
+                let run = step::run_unit(units.remove(0), invocation, self.action_context(&step));
+                self.await_step(run).await
+            }
+        };
+        self.emit(&Event::ActionFinished {
+            step: id,
+            hook: "on_failure".into(),
+            action: name,
+            outcome: Box::new(outcome),
+        });
+    }
+
     /// Finishes a step: its evidence from git, its completed packet, `step_finished`.
     pub(super) fn finish(&mut self, ticket: Ticket, mut outcome: Outcome) {
         self.drain_signals();
@@ -661,18 +729,17 @@ impl Runner {
         if outcome.evidence.test_results.is_some() {
             self.context.evidence.test_results.clone_from(&outcome.evidence.test_results);
         }
-        if !outcome.success {
-            if let Some(task) = &self.context.task {
-                let attempt =
-                    self.context.failure_history.iter().filter(|f| f.task == task.id).count() as u32 + 1;
-                self.context.failure_history.push(Failure {
-                    task: task.id.clone(),
-                    attempt,
-                    error: outcome.error.clone().unwrap_or_else(|| "failed".into()),
-                    step: Some(id.clone()),
-                    class: outcome.class.clone(),
-                });
-            }
+        if !outcome.success && outcome.class.as_deref() != Some("usage_limit") {
+            // Without a task file the history is the run's own (task id empty).
+            let task = self.context.task.as_ref().map(|t| t.id.clone()).unwrap_or_default();
+            let attempt = self.context.failure_history.iter().filter(|f| f.task == task).count() as u32 + 1;
+            self.context.failure_history.push(Failure {
+                task,
+                attempt,
+                error: outcome.error.clone().unwrap_or_else(|| "failed".into()),
+                step: Some(id.clone()),
+                class: outcome.class.clone(),
+            });
         }
         self.iteration_changed_files |= !outcome.evidence.files_changed.is_empty();
         self.account(ticket.node, &mut outcome);

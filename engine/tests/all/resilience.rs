@@ -262,3 +262,128 @@ fn an_agent_silent_past_its_heartbeat_timeout_is_hung_and_killed() {
     assert!(quiet["error"].as_str().unwrap().starts_with("hung: no output for 300ms"), "{quiet}");
     assert_eq!(finished("chatty")["success"], true, "output keeps it alive past 300 ms in all");
 }
+
+#[test]
+fn the_planner_gets_every_failure_and_the_seeds_retries_edge_reaches_human_review() {
+    let dir = project(&[(
+        "w.yaml",
+        r#"workflow:
+  states:
+    - id: planning
+      agent: planner
+    - id: building
+      agent: builder
+    - id: human_review
+      type: human
+      timeout: 300ms
+      on_timeout: [reject]
+    - id: done
+      type: terminal
+  transitions:
+    - from: planning
+      to: building
+    - from: building
+      to: done
+      condition: success
+    - from: building
+      to: human_review
+      condition: failure and retries >= 3
+    - from: building
+      to: planning
+      condition: failure
+    - from: human_review
+      to: done
+      condition: approved
+      else: stop
+agents:
+  planner:
+    command: 'echo "plan $RALPH_STEP $(grep -c "\"error\"" "$RALPH_PACKET_FILE")" >> trace'
+    on_failure: always
+  builder:
+    command: "echo build >> trace; exit 1"
+"#,
+    )]);
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
+    let trace = std::fs::read_to_string(dir.path().join("trace")).unwrap();
+    let expected: String =
+        (1..=4).map(|n| format!("plan planning {}\nbuild\nplan building.on_failure {n}\n", n - 1)).collect();
+    assert_eq!(trace, expected, "the planner sees the growing failure history");
+    let events = events(&out.stdout);
+    let moves: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == "transition")
+        .map(|e| format!("{}>{}", e["from"].as_str().unwrap(), e["to"].as_str().unwrap()))
+        .collect();
+    assert_eq!(moves.iter().filter(|m| *m == "building>planning").count(), 3);
+    assert_eq!(moves[moves.len() - 2..], ["building>human_review", "human_review>stop"]);
+    assert_eq!(events.last().unwrap()["status"], "stopped");
+}
+
+#[test]
+fn a_failed_saga_compensates_in_reverse_and_git_reset_restores_the_tree_keeping_the_work_in_a_stash() {
+    let dir = project(&[(
+        "w.yaml",
+        r#"workflow:
+  steps:
+    - name: one
+      action: write_one
+      compensate: undo_one
+    - name: two
+      action: write_two
+      compensate: undo_two
+    - name: three
+      action: explode
+compensation:
+  on_failure:
+    - action: git_reset
+      args: {hard: false}
+    - action: notify
+      args: {message: "saga failed"}
+agents:
+  write_one: {command: "echo 1 > one.txt && echo changed >> tracked.txt"}
+  write_two: {command: "echo 2 > two.txt && git add two.txt && git commit -qm two"}
+  explode: {command: "exit 3"}
+  undo_one: {command: "echo undo_one >> undo.log"}
+  undo_two: {command: "echo undo_two >> undo.log"}
+"#,
+    )]);
+    let sh = |s: &str| {
+        let out = std::process::Command::new("sh").arg("-c").arg(s).current_dir(dir.path()).output().unwrap();
+        assert!(out.status.success(), "{s}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    sh(
+        "git init -q . && git config user.email t@t && git config user.name t && printf '.ralph/\\nundo.log\\n' > .gitignore && echo base > tracked.txt && git add -A && git commit -qm base",
+    );
+    let base = sh("git rev-parse HEAD");
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
+    assert_eq!(std::fs::read_to_string(dir.path().join("undo.log")).unwrap(), "undo_two\nundo_one\n");
+    let end = events(&out.stdout).last().unwrap().clone();
+    assert!(
+        end["reason"]
+            .as_str()
+            .unwrap()
+            .contains("compensated: two.compensate, one.compensate, compensation.on_failure"),
+        "{end}"
+    );
+    assert_eq!(sh("git rev-parse HEAD"), base, "back to the commit before the run");
+    assert_eq!(std::fs::read_to_string(dir.path().join("tracked.txt")).unwrap(), "base\n");
+    assert!(!dir.path().join("one.txt").exists() && !dir.path().join("two.txt").exists());
+    assert_eq!(sh("git stash list").lines().count(), 1, "the work is kept in a stash");
+    assert!(sh("git stash show --include-untracked --name-only stash@{0}").contains("one.txt"));
+}
+
+#[test]
+fn a_compensation_that_fails_is_reported_and_the_run_says_so() {
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  steps:\n    - name: one\n      action: ok\n      compensate: broken_undo\n    - name: two\n      action: explode\nagents:\n  ok: {command: \"true\"}\n  broken_undo: {command: \"echo cannot undo >&2; exit 4\"}\n  explode: {command: \"exit 3\"}\n",
+    )]);
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
+    let events = events(&out.stdout);
+    let end = events.last().unwrap();
+    assert!(end["reason"].as_str().unwrap().contains("compensation FAILED: one.compensate"), "{end}");
+    let undo =
+        events.iter().find(|e| e["event"] == "step_finished" && e["step"] == "one.compensate").unwrap();
+    assert_eq!(undo["outcome"]["error"], "exit status 4: cannot undo");
+}
