@@ -102,6 +102,15 @@ pub struct Breaker {
 }
 
 impl Breaker {
+    /// Whether a run may start at `now`: an open breaker whose timeout has not passed refuses
+    /// (the error says why and until when); nothing changes.
+    pub fn check(&self, config: &BreakerConfig, now: u64) -> Result<(), String> {
+        match self.state {
+            BreakerState::Open => self.clone().admit(config, now).map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether a call may go through at `now` (Unix seconds). An open breaker whose timeout has
     /// passed goes half-open. The error says why not, and until when.
     pub fn admit(&mut self, config: &BreakerConfig, now: u64) -> Result<Option<Change>, String> {

@@ -26,6 +26,17 @@ impl Runner {
         if let Some(limit) = self.max_runtime.filter(|l| self.started.elapsed() >= *l) {
             return Err(self.stop(format!("max_runtime ({}) reached", humantime::format_duration(limit))));
         }
+        if let Some(config) = self.breaker.clone() {
+            let before = self.ledger.breaker.clone();
+            match self.ledger.breaker.admit(&config, unix_now()) {
+                Ok(Some(change)) => self.breaker_changed(change),
+                Ok(None) => {}
+                Err(reason) => return Err(self.stop(reason)),
+            }
+            if self.ledger.breaker != before {
+                self.save_ledger();
+            }
+        }
         if !self.nodes[node.index()].ai {
             return Ok(());
         }
@@ -41,13 +52,6 @@ impl Runner {
                 reason: "calls_per_hour / cooldown".into(),
             });
             tokio::time::sleep(wait).await;
-        }
-        if let Some(config) = self.breaker.clone() {
-            match self.ledger.breaker.admit(&config, unix_now()) {
-                Ok(Some(change)) => self.breaker_changed(change),
-                Ok(None) => {}
-                Err(reason) => return Err(self.stop(reason)),
-            }
         }
         self.ledger.call(unix_now());
         if self.budget.calls_per_hour.is_some() || self.budget.cooldown.is_some() {

@@ -308,16 +308,12 @@ impl Runner {
             None => None,
         };
         let ledger_path = super::ledger::path(&options.project_dir);
-        let mut ledger = super::ledger::Ledger::load(&ledger_path).map_err(RunError::Ledger)?;
+        let ledger = super::ledger::Ledger::load(&ledger_path).map_err(RunError::Ledger)?;
         let breaker = crate::policy::breaker::BreakerConfig::from_section(doc.circuit_breaker.as_ref());
         if let Some(config) = &breaker {
             // An open breaker refuses the run before anything is recorded; one whose timeout
-            // passed lets the run probe.
-            let before = ledger.breaker.clone();
-            ledger.breaker.admit(config, super::ledger::unix_now()).map_err(RunError::BreakerOpen)?;
-            if ledger.breaker != before {
-                let _ = ledger.save(&ledger_path);
-            }
+            // passed lets the run's first step probe.
+            ledger.breaker.check(config, super::ledger::unix_now()).map_err(RunError::BreakerOpen)?;
         }
         let id = run_id();
         let run_dir = options.runs_dir.join(&id);
@@ -517,6 +513,14 @@ impl Runner {
             units.retain(|u| !u.is_empty());
             if units.is_empty() && human.is_none() {
                 return Started::Skipped(format!("no agent to run: {}", skipped.join(", ")));
+            }
+        }
+        // A half-open breaker's probe has a time limit of its own.
+        if self.ledger.breaker.state == crate::policy::breaker::BreakerState::HalfOpen {
+            if let Some(limit) = self.breaker.as_ref().and_then(|c| c.half_open_timeout) {
+                for agent in units.iter_mut().flatten() {
+                    agent.timeout = Some(agent.timeout.map_or(limit, |t| t.min(limit)));
+                }
             }
         }
         let names: Vec<String> =

@@ -387,3 +387,54 @@ fn a_compensation_that_fails_is_reported_and_the_run_says_so() {
         events.iter().find(|e| e["event"] == "step_finished" && e["step"] == "one.compensate").unwrap();
     assert_eq!(undo["outcome"]["error"], "exit status 4: cannot undo");
 }
+
+#[test]
+fn after_its_timeout_the_breaker_lets_a_probe_through_and_a_probe_that_times_out_opens_it_again() {
+    let dir = project(&[(
+        "w.yaml",
+        "circuit_breaker:\n  failure_threshold: 1\n  timeout: 1s\n  half_open_timeout: 300ms\nworkflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    command: \"echo x >> calls; test -f fixed || sleep 30\"\n    timeout: 1s\n",
+    )]);
+    // The first run fails (its own 1 s timeout) and opens the breaker.
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
+    assert!(out.stdout.contains("\"state\":\"open\""), "{}", out.stdout);
+    ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(2);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Half-open: one probe, held to 300 ms; it times out and the breaker opens again.
+    let started = std::time::Instant::now();
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
+    assert!(started.elapsed() < std::time::Duration::from_millis(900), "the probe's own limit applies");
+    let states: Vec<String> = events(&out.stdout)
+        .iter()
+        .filter(|e| e["event"] == "breaker")
+        .map(|e| e["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states, ["half_open", "open"]);
+    let status = ralph(["status"]).current_dir(dir.path()).expect(0);
+    assert!(
+        status.stdout.contains("circuit breaker: open — the probe failed: timed out"),
+        "{}",
+        status.stdout
+    );
+    // A probe that succeeds closes it.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(dir.path().join("fixed"), "").unwrap();
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(0);
+    assert!(out.stdout.contains("\"state\":\"closed\""), "{}", out.stdout);
+    assert!(ralph(["status"]).current_dir(dir.path()).expect(0).stdout.contains("circuit breaker: closed"));
+}
+
+#[test]
+fn max_runtime_stops_the_loop_between_steps() {
+    let dir = project(&[
+        (
+            "w.yaml",
+            "loop:\n  max_runtime: 1s\nworkflow:\n  nodes:\n    - id: work\n      agent: worker\nagents:\n  worker:\n    command: \"echo x >> calls; sleep 0.6\"\n",
+        ),
+        ("TODO.md", &todo(5)),
+    ]);
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
+    assert_eq!(std::fs::read_to_string(dir.path().join("calls")).unwrap().lines().count(), 2);
+    let end = events(&out.stdout).last().unwrap().clone();
+    assert_eq!(end["status"], "stopped");
+    assert!(end["reason"].as_str().unwrap().contains("max_runtime (1s) reached"), "{end}");
+}
