@@ -64,7 +64,15 @@ impl Retry {
         Retry {
             name: name.to_owned(),
             max_attempts: policy.max_attempts.unwrap_or(3).max(1),
-            strategy: policy.strategy.unwrap_or(Strategy::ExponentialBackoff),
+            // A policy with only `delay` is `fixed`, as the language reference says.
+            strategy: policy.strategy.unwrap_or(
+                if policy.delay.is_some() && policy.base_delay.is_none() && policy.initial_interval.is_none()
+                {
+                    Strategy::Fixed
+                } else {
+                    Strategy::ExponentialBackoff
+                },
+            ),
             initial: seconds(policy.base_delay.or(policy.initial_interval))
                 .or(seconds(policy.delay))
                 .unwrap_or(Duration::from_secs(1)),
@@ -196,6 +204,7 @@ mod tests {
             [5.0, 10.0, 12.0, 12.0]
         );
         assert_eq!(secs(&policy("{strategy: fixed, delay: 3s}"), 3), [3.0, 3.0, 3.0]);
+        assert_eq!(secs(&policy("{delay: 3s}"), 2), [3.0, 3.0], "only `delay`: fixed");
     }
 
     #[test]
