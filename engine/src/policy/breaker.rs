@@ -45,6 +45,10 @@ pub struct BreakerConfig {
     pub same_error_threshold: Option<u32>,
     /// This many iterations without a file or task change open it.
     pub no_progress_iterations: Option<u32>,
+    /// A failure rate (0 to 1) over the last `window` steps that opens it.
+    pub failure_rate: Option<f64>,
+    /// The number of steps the failure rate is computed over (default 10).
+    pub window: u32,
 }
 
 impl BreakerConfig {
@@ -58,6 +62,8 @@ impl BreakerConfig {
             half_open_timeout: s.half_open_timeout.map(|d| d.0),
             same_error_threshold: s.same_error_threshold,
             no_progress_iterations: s.no_progress_iterations,
+            failure_rate: s.failure_rate,
+            window: s.window.unwrap_or(10).max(1),
         })
     }
 }
@@ -99,6 +105,9 @@ pub struct Breaker {
     /// The last test counts seen (passed, failed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_tests: Option<(u64, u64)>,
+    /// The last steps, oldest first: whether each went well (for `failure_rate`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<bool>,
 }
 
 impl Breaker {
@@ -161,6 +170,7 @@ impl Breaker {
             return None;
         }
         self.state = BreakerState::Closed;
+        self.recent.clear();
         self.reason = None;
         self.opened_at = None;
         self.probes = 0;
@@ -186,6 +196,10 @@ impl Breaker {
         if tests.is_some() {
             self.last_tests = tests;
         }
+        self.recent.push(success || tests_moved);
+        if self.recent.len() > config.window as usize {
+            self.recent.remove(0);
+        }
         if success || tests_moved {
             return self.reset();
         }
@@ -202,6 +216,15 @@ impl Breaker {
         }
         if let Some(n) = config.same_error_threshold.filter(|n| self.same_error_count >= *n) {
             return self.open(format!("the same error {n} times in a row: {error}"), now);
+        }
+        if let Some(rate) = config.failure_rate.filter(|_| self.recent.len() >= config.window as usize) {
+            let failed = self.recent.iter().filter(|ok| !**ok).count();
+            if failed as f64 >= rate * self.recent.len() as f64 {
+                return self.open(
+                    format!("{failed} of the last {} steps failed (failure_rate {rate})", self.recent.len()),
+                    now,
+                );
+            }
         }
         if self.consecutive_failures >= config.failure_threshold {
             return self.open(
@@ -243,7 +266,21 @@ mod tests {
             half_open_timeout: None,
             same_error_threshold: None,
             no_progress_iterations: Some(2),
+            failure_rate: None,
+            window: 10,
         }
+    }
+
+    #[test]
+    fn a_failure_rate_over_a_full_window_opens_it() {
+        let c = BreakerConfig { failure_threshold: 100, failure_rate: Some(0.5), window: 4, ..config() };
+        let mut b = Breaker::default();
+        // ok, fail, ok, fail: 2 of 4 = 0.5 opens it once the window is full.
+        assert_eq!(b.record(&c, 0, true, None, None), None);
+        assert_eq!(b.record(&c, 0, false, Some("x"), None), None);
+        assert_eq!(b.record(&c, 0, true, None, None), None);
+        let opened = b.record(&c, 0, false, Some("x"), None);
+        assert_eq!(opened, Some(Change::Opened("2 of the last 4 steps failed (failure_rate 0.5)".into())));
     }
 
     #[test]

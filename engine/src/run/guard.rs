@@ -11,10 +11,30 @@ use std::time::Duration;
 use petgraph::stable_graph::NodeIndex;
 
 use super::event::{Event, RunStatus};
+use super::ledger::Ledger;
 use super::ledger::unix_now;
 use super::outcome::Outcome;
 use super::runner::Runner;
 use crate::policy::breaker::Change;
+use crate::workflow::model::Budget;
+
+/// How long to wait before the next invocation for `cooldown` and `calls_per_hour`.
+fn rate_wait(budget: &Budget, ledger: &Ledger, now: u64) -> Duration {
+    let mut wait = 0;
+    if let (Some(cooldown), Some(last)) = (budget.cooldown, ledger.recent_calls.last()) {
+        wait = wait.max((last + cooldown.0.as_secs()).saturating_sub(now));
+    }
+    if let Some(limit) = budget.calls_per_hour {
+        let recent: Vec<u64> =
+            ledger.recent_calls.iter().copied().filter(|t| now.saturating_sub(*t) < 3600).collect();
+        if recent.len() >= limit as usize {
+            // Wait until the call that fills the hour is an hour old.
+            let oldest = recent[recent.len() - limit as usize];
+            wait = wait.max((oldest + 3600).saturating_sub(now));
+        }
+    }
+    Duration::from_secs(wait)
+}
 
 impl Runner {
     /// Whether the next step may start; waits for `cooldown` and `calls_per_hour`. An error
@@ -43,7 +63,7 @@ impl Runner {
         if let Some(reason) = self.over_budget() {
             return Err(self.stop(reason));
         }
-        let wait = self.rate_wait(unix_now());
+        let wait = rate_wait(&self.budget, &self.ledger, unix_now());
         if !wait.is_zero() {
             let step = self.plan.graph[node].id.clone();
             self.emit(&Event::Waiting {
@@ -96,23 +116,6 @@ impl Runner {
         }
         let today = self.ledger.daily_cost_usd.get(&super::ledger::today()).copied().unwrap_or(0.0);
         b.daily_cost_usd.and_then(|max| dollars("daily_cost_usd", max, today))
-    }
-
-    /// How long to wait before the next invocation for `cooldown` and `calls_per_hour`.
-    fn rate_wait(&self, now: u64) -> Duration {
-        let mut wait = 0;
-        if let (Some(cooldown), Some(last)) = (self.budget.cooldown, self.ledger.recent_calls.last()) {
-            wait = wait.max((last + cooldown.0.as_secs()).saturating_sub(now));
-        }
-        if let Some(limit) = self.budget.calls_per_hour {
-            let recent: Vec<u64> =
-                self.ledger.recent_calls.iter().copied().filter(|t| now.saturating_sub(*t) < 3600).collect();
-            if recent.len() >= limit as usize {
-                let oldest = recent[recent.len() - limit as usize];
-                wait = wait.max((oldest + 3600).saturating_sub(now));
-            }
-        }
-        Duration::from_secs(wait)
     }
 
     fn save_ledger(&self) {
@@ -212,5 +215,25 @@ impl Runner {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cooldown_and_calls_per_hour_make_the_loop_wait() {
+        let budget: Budget = serde_yaml::from_str("{cooldown: 30s, calls_per_hour: 3}").unwrap();
+        let mut ledger = Ledger::default();
+        assert_eq!(rate_wait(&budget, &ledger, 1000), Duration::ZERO);
+        ledger.call(1000);
+        assert_eq!(rate_wait(&budget, &ledger, 1010), Duration::from_secs(20), "cooldown");
+        assert_eq!(rate_wait(&budget, &ledger, 1030), Duration::ZERO);
+        ledger.call(1100);
+        ledger.call(1200);
+        // Three calls in the hour: wait until the first is an hour old.
+        assert_eq!(rate_wait(&budget, &ledger, 1300), Duration::from_secs(3300));
+        assert_eq!(rate_wait(&budget, &ledger, 4600), Duration::ZERO);
     }
 }
