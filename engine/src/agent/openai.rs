@@ -151,7 +151,7 @@ pub async fn run(config: &OpenAiConfig, check: Option<&str>, inv: &Invocation) -
     let (_, _, result_file, log) = inv.files();
     let mut reply = Reply::new(log);
     let prompt = inv.prompt.as_deref().unwrap_or_default();
-    let exchange = exchange(config, prompt, &mut reply);
+    let exchange = exchange(config, prompt, &mut reply, inv.idle_timeout);
     let ended = match inv.timeout {
         Some(limit) => tokio::time::timeout(limit, exchange).await.unwrap_or_else(|_| {
             Err(Failure::new("timeout", format!("timed out after {limit:?}; the request was dropped")))
@@ -330,7 +330,12 @@ impl Reply {
 }
 
 /// The request and its answer, into `reply`.
-async fn exchange(config: &OpenAiConfig, prompt: &str, reply: &mut Reply) -> Result<(), Failure> {
+async fn exchange(
+    config: &OpenAiConfig,
+    prompt: &str,
+    reply: &mut Reply,
+    idle: Option<std::time::Duration>,
+) -> Result<(), Failure> {
     let client = reqwest::Client::builder()
         .build()
         .map_err(|e| Failure::new("spawn_error", format!("cannot set up the HTTP client: {}", chain(&e))))?;
@@ -374,7 +379,18 @@ async fn exchange(config: &OpenAiConfig, prompt: &str, reply: &mut Reply) -> Res
         return Ok(());
     }
     let mut decoder = SseDecoder::default();
-    while let Some(bytes) = response.chunk().await.map_err(broken)? {
+    loop {
+        // `heartbeat_timeout`: a stream that goes silent that long is hung.
+        let next = match idle {
+            Some(limit) => tokio::time::timeout(limit, response.chunk()).await.map_err(|_| {
+                Failure::new(
+                    "timeout",
+                    format!("hung: no output for {limit:?} (heartbeat_timeout); the request was dropped"),
+                )
+            })?,
+            None => response.chunk().await,
+        };
+        let Some(bytes) = next.map_err(broken)? else { break };
         for event in decoder.push(&bytes) {
             if sse_event(reply, &event).await? {
                 return Ok(());
@@ -646,6 +662,8 @@ mod tests {
         Json(u16, Vec<(&'static str, &'static str)>, Value),
         /// Nothing, ever.
         Hang,
+        /// The SSE head and one piece, then silence.
+        GoSilent(Vec<u8>),
     }
 
     /// What the test server received.
@@ -734,6 +752,15 @@ mod tests {
                 socket.write_all(format!("{head}\r\n{body}").as_bytes()).await.unwrap();
             }
             Answer::Hang => std::future::pending::<()>().await,
+            Answer::GoSilent(piece) => {
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
+                            Transfer-Encoding: chunked\r\n\r\n";
+                socket.write_all(head.as_bytes()).await.unwrap();
+                let frame = [format!("{:x}\r\n", piece.len()).as_bytes(), &piece, b"\r\n"].concat();
+                socket.write_all(&frame).await.unwrap();
+                socket.flush().await.unwrap();
+                std::future::pending::<()>().await;
+            }
         }
         let _ = socket.shutdown().await;
     }
@@ -977,6 +1004,22 @@ mod tests {
         assert_eq!(outcome.class.as_deref(), Some("timeout"), "{outcome:?}");
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(outcome.duration_ms >= 300);
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_goes_silent_past_the_heartbeat_timeout_is_hung() {
+        let first =
+            format!("data: {}\n\n", json!({"choices": [{"index": 0, "delta": {"content": "Thinking"}}]}));
+        let (base, _server) = serve(Answer::GoSilent(first.into_bytes())).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut inv = invocation(&dir, Duration::from_secs(30));
+        inv.idle_timeout = Some(Duration::from_millis(300));
+        let started = Instant::now();
+        let outcome = run(&config(&base), None, &inv).await;
+        assert_eq!(outcome.class.as_deref(), Some("timeout"), "{outcome:?}");
+        assert!(outcome.error.as_deref().unwrap().starts_with("hung: no output for 300ms"), "{outcome:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(outcome.summary.as_deref(), Some("Thinking"), "what came before is kept");
     }
 
     #[test]
