@@ -1,8 +1,28 @@
 //! `ralph-loop init`: a project skeleton that validates and runs. Existing files are kept.
 
-use super::unbuilt::InitArgs;
+use std::path::PathBuf;
+
+use clap::Args;
+
 use super::{EXIT_OK, EXIT_USAGE, Env};
 use crate::init::{InitOptions, files};
+
+/// Arguments of `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The directory to create the project in.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// The workflow template: basic, advanced, dag or saga.
+    #[arg(long, default_value = "basic")]
+    pub template: String,
+    /// Include an example plugin.
+    #[arg(long)]
+    pub with_plugins: bool,
+    /// Include the monitoring dashboards.
+    #[arg(long)]
+    pub with_dashboard: bool,
+}
 
 /// Creates the project.
 pub fn run(args: &InitArgs, env: &Env) -> anyhow::Result<u8> {

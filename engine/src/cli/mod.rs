@@ -74,11 +74,11 @@ pub enum Format {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a workflow until its tasks are done.
-    Loop(unbuilt::LoopArgs),
+    Loop(run::LoopArgs),
     /// Create a project skeleton: ralph.yaml, TODO.md, AGENTS.md, prompts and workflows.
-    Init(unbuilt::InitArgs),
+    Init(init::InitArgs),
     /// Show the current run: state, iteration, task, breaker and budgets.
-    Status(unbuilt::StatusArgs),
+    Status(status::StatusArgs),
     /// Show a run's logs.
     Logs(unbuilt::LogsArgs),
     /// Reset the loop's state.
@@ -90,9 +90,9 @@ pub enum Command {
     /// Give the running loop a hint for its next prompt.
     Hint(unbuilt::HintArgs),
     /// Approve a human-review state of the running loop.
-    Approve(unbuilt::ReviewArgs),
+    Approve(review::ReviewArgs),
     /// Reject a human-review state of the running loop.
-    Reject(unbuilt::ReviewArgs),
+    Reject(review::ReviewArgs),
     /// Check, draw and list workflows.
     #[command(subcommand)]
     Workflow(WorkflowCommand),

@@ -5,9 +5,24 @@
 
 use std::path::{Path, PathBuf};
 
-use super::unbuilt::ReviewArgs;
+use clap::Args;
+
 use super::{EXIT_OK, EXIT_USAGE, Env};
 use crate::run::inbox;
+
+/// Arguments of `approve` and `reject`.
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// The run waiting for review (default: the latest run that is waiting).
+    pub run: Option<String>,
+    /// A comment for the agents.
+    #[arg(long, short = 'm')]
+    pub comment: Option<String>,
+    /// `approve` only: approve on condition that the comment's changes are made (the
+    /// `approved_with_changes` result).
+    #[arg(long)]
+    pub with_changes: bool,
+}
 
 /// The step of a run that is waiting for review, if any.
 fn waiting_step(run_dir: &Path) -> Option<String> {

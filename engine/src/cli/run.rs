@@ -3,14 +3,41 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use clap::Args;
+
 use super::progress::Progress;
-use super::unbuilt::LoopArgs;
 use super::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, Env};
 use crate::run::event::{Event, RunStatus};
 use crate::run::runner::{EventSink, RunOptions, Runner};
 use crate::run::state::{RunState, StepStatus};
 use crate::run::task_loop;
 use crate::workflow::validate::{Options, validate};
+
+/// Arguments of `loop`.
+#[derive(Debug, Args)]
+pub struct LoopArgs {
+    /// The workflow to run; defaults to the `workflow:` of ralph.yaml.
+    #[arg(long, value_name = "FILE", env = "RALPH_WORKFLOW")]
+    pub workflow: Option<PathBuf>,
+    /// The project configuration; defaults to `ralph.yaml` in the project directory.
+    #[arg(long, value_name = "FILE", env = "RALPH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Commit the work after each task.
+    #[arg(long)]
+    pub commit: bool,
+    /// The task file: TODO.md, tasks.json or kanban.json.
+    #[arg(long, value_name = "FILE")]
+    pub tasks: Option<PathBuf>,
+    /// DAG nodes run at once (default: the number of cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Show each step's packet and prompt without invoking any agent.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Stream packets, signals and steps as JSON lines on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Events as JSON lines on stdout, each with a `type`.
 struct JsonLines;

@@ -5,9 +5,18 @@
 
 use std::path::Path;
 
-use super::unbuilt::StatusArgs;
+use clap::Args;
+
 use super::{EXIT_OK, Env};
 use crate::run::ledger::{Ledger, today};
+
+/// Arguments of `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// The last `run_finished` (or the last event) of the latest run.
 fn latest_run(runs: &Path) -> Option<(String, serde_json::Value, Option<String>)> {

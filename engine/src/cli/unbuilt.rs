@@ -7,57 +7,6 @@ use clap::{Args, Subcommand};
 
 use super::{Command, EXIT_USAGE, Env};
 
-/// Arguments of `loop`.
-#[derive(Debug, Args)]
-pub struct LoopArgs {
-    /// The workflow to run; defaults to the `workflow:` of ralph.yaml.
-    #[arg(long, value_name = "FILE", env = "RALPH_WORKFLOW")]
-    pub workflow: Option<PathBuf>,
-    /// The project configuration; defaults to `ralph.yaml` in the project directory.
-    #[arg(long, value_name = "FILE", env = "RALPH_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Commit the work after each task.
-    #[arg(long)]
-    pub commit: bool,
-    /// The task file: TODO.md, tasks.json or kanban.json.
-    #[arg(long, value_name = "FILE")]
-    pub tasks: Option<PathBuf>,
-    /// DAG nodes run at once (default: the number of cores).
-    #[arg(long, short = 'j', value_name = "N")]
-    pub jobs: Option<usize>,
-    /// Show each step's packet and prompt without invoking any agent.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Stream packets, signals and steps as JSON lines on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Arguments of `init`.
-#[derive(Debug, Args)]
-pub struct InitArgs {
-    /// The directory to create the project in.
-    #[arg(default_value = ".")]
-    pub dir: PathBuf,
-    /// The workflow template: basic, advanced, dag or saga.
-    #[arg(long, default_value = "basic")]
-    pub template: String,
-    /// Include an example plugin.
-    #[arg(long)]
-    pub with_plugins: bool,
-    /// Include the monitoring dashboards.
-    #[arg(long)]
-    pub with_dashboard: bool,
-}
-
-/// Arguments of `status`.
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
 /// Arguments of `logs`.
 #[derive(Debug, Args)]
 pub struct LogsArgs {
@@ -96,20 +45,6 @@ pub struct SignalArgs {}
 pub struct HintArgs {
     /// The hint, delivered into the next PROMPT.md.
     pub text: String,
-}
-
-/// Arguments of `approve` and `reject`.
-#[derive(Debug, Args)]
-pub struct ReviewArgs {
-    /// The run waiting for review (default: the latest run that is waiting).
-    pub run: Option<String>,
-    /// A comment for the agents.
-    #[arg(long, short = 'm')]
-    pub comment: Option<String>,
-    /// `approve` only: approve on condition that the comment's changes are made (the
-    /// `approved_with_changes` result).
-    #[arg(long)]
-    pub with_changes: bool,
 }
 
 /// `ralph-loop plugin …`
