@@ -8,6 +8,7 @@ use std::path::Path;
 use clap::Args;
 
 use super::{EXIT_OK, Env};
+use crate::policy::breaker::BreakerState;
 use crate::run::ledger::{Ledger, today};
 
 /// Arguments of `status`.
@@ -49,6 +50,7 @@ pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<u8> {
                 "run_id": id, "status": end["status"], "reason": end["reason"], "waiting_for_review": waiting,
             })),
             "breaker": ledger.breaker,
+            "agent_breakers": ledger.agents,
             "spend": {
                 "tokens": ledger.tokens,
                 "cost_usd": ledger.cost_usd,
@@ -86,6 +88,11 @@ pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<u8> {
         "\n  consecutive failures: {}, idle iterations: {}\n",
         b.consecutive_failures, b.idle_iterations
     ));
+    for (agent, breaker) in ledger.agents.iter().filter(|(_, b)| b.state != BreakerState::Closed) {
+        let state = serde_json::to_value(breaker.state).ok().and_then(|v| v.as_str().map(str::to_owned));
+        let reason = breaker.reason.as_deref().unwrap_or_default();
+        text.push_str(&format!("agent `{agent}`'s breaker: {} — {reason}\n", state.unwrap_or_default()));
+    }
     text.push_str(&format!(
         "spend: {} tokens, ${:.4} in all, ${:.4} today, {} AI invocations\n",
         ledger.tokens,

@@ -24,7 +24,7 @@ use crate::workflow::model::{Document, PolicyRef, RetryPolicy, Strategy};
 use crate::workflow::vocabulary;
 
 /// Failure classes no policy retries.
-const NEVER_RETRIED: &[&str] = &["usage_limit", "cancelled", "plugin_veto", "stopped"];
+const NEVER_RETRIED: &[&str] = &["usage_limit", "cancelled", "plugin_veto", "stopped", "circuit_open"];
 
 /// A retry policy, resolved and ready to use.
 #[derive(Debug, Clone, PartialEq)]

@@ -21,6 +21,7 @@ impl Runner {
         let mut tickets: Vec<Option<Ticket>> = Vec::new();
         let jobs = self.options.jobs.max(1);
         let mut exhausted = false;
+        let mut refused = 0;
         loop {
             while running.len() < jobs && !exhausted {
                 let Some(node) = queue.pop_front() else { break };
@@ -39,6 +40,13 @@ impl Runner {
                     queue.push_front(node);
                     exhausted = true;
                     break;
+                }
+                if let Err(reason) = self.agent_admit(node) {
+                    // Its agent's breaker is open: the node fails without running.
+                    self.emit(&Event::StepSkipped { step: id, reason });
+                    self.release(&mut scheduler, &mut queue, node, NodeEnd::Failed);
+                    refused += 1;
+                    continue;
                 }
                 match self.start(node, false, true, 1, std::time::Duration::ZERO) {
                     Started::Skipped(reason) => {
@@ -110,7 +118,7 @@ impl Runner {
                 ),
             );
         }
-        let failed = self.state.count(StepStatus::Failed);
+        let failed = self.state.count(StepStatus::Failed) + refused;
         if failed == 0 {
             (RunStatus::Succeeded, "every node finished".to_owned())
         } else {

@@ -32,6 +32,11 @@ impl Runner {
             if let Err((_, reason)) = self.admit(node).await {
                 return Outcome::failed(STOPPED, reason);
             }
+            if let Err(reason) = self.agent_admit(node) {
+                let step = self.plan.graph[node].id.clone();
+                self.emit(&Event::StepSkipped { step, reason: reason.clone() });
+                return Outcome::failed(super::guard::CIRCUIT_OPEN, reason);
+            }
             match self.start(node, parallel, require_all, attempt, delay) {
                 Started::Skipped(reason) => {
                     let step = self.plan.graph[node].id.clone();

@@ -36,7 +36,40 @@ fn rate_wait(budget: &Budget, ledger: &Ledger, now: u64) -> Duration {
     Duration::from_secs(wait)
 }
 
+/// The failure class of a step whose agent's breaker is open: it was not run.
+pub const CIRCUIT_OPEN: &str = "circuit_open";
+
 impl Runner {
+    /// Whether the agent of `node` may be called: its own breaker (same settings as the loop's)
+    /// may be open. The error is why not; the step then fails with class `circuit_open`
+    /// without running, and the workflow's transitions decide where to go (a fallback agent,
+    /// say) — the loop goes on.
+    pub(super) fn agent_admit(&mut self, node: NodeIndex) -> Result<(), String> {
+        let (Some(config), Some(agent)) =
+            (self.breaker.clone(), self.plan.graph[node].agents.first().cloned())
+        else {
+            return Ok(());
+        };
+        let breaker = self.ledger.agents.entry(agent.clone()).or_default();
+        let before = breaker.clone();
+        let admitted = breaker.admit(&config, unix_now());
+        let changed = *breaker != before;
+        if changed {
+            self.save_ledger();
+        }
+        match admitted {
+            Ok(Some(Change::HalfOpened)) => {
+                self.emit(&Event::Breaker {
+                    state: "half_open".into(),
+                    reason: Some(format!("agent `{agent}`")),
+                });
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(reason) => Err(format!("agent `{agent}`: {reason}")),
+        }
+    }
+
     /// Whether the next step may start; waits for `cooldown` and `calls_per_hour`. An error
     /// ends the pass (and the run) with the reason.
     pub(super) async fn admit(&mut self, node: NodeIndex) -> Result<(), (RunStatus, String)> {
@@ -149,6 +182,32 @@ impl Runner {
         }
         // A usage limit is a wait, not a failure.
         let limited = outcome.class.as_deref() == Some("usage_limit");
+        if let (Some(config), Some(agent)) =
+            (self.breaker.clone().filter(|_| !limited), self.plan.graph[node].agents.first().cloned())
+        {
+            let tests = outcome.evidence.test_results.as_ref().map(|t| (t.passed, t.failed));
+            let breaker = self.ledger.agents.entry(agent.clone()).or_default();
+            let before = breaker.clone();
+            let change =
+                breaker.record(&config, unix_now(), outcome.success, outcome.error.as_deref(), tests);
+            changed |= *breaker != before;
+            // An agent's breaker opening does not stop the loop: its steps fail fast from now on.
+            match change {
+                Some(Change::Opened(reason)) => {
+                    self.emit(&Event::Breaker {
+                        state: "open".into(),
+                        reason: Some(format!("agent `{agent}`: {reason}")),
+                    });
+                }
+                Some(Change::Closed) => {
+                    self.emit(&Event::Breaker {
+                        state: "closed".into(),
+                        reason: Some(format!("agent `{agent}`")),
+                    });
+                }
+                _ => {}
+            }
+        }
         if let Some(config) = self.breaker.clone().filter(|_| !limited) {
             let tests = outcome.evidence.test_results.as_ref().map(|t| (t.passed, t.failed));
             let before = self.ledger.breaker.clone();

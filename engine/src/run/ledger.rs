@@ -28,6 +28,8 @@ pub struct Ledger {
     pub recent_calls: Vec<u64>,
     /// The loop's circuit breaker.
     pub breaker: Breaker,
+    /// Each agent's own circuit breaker, by agent name.
+    pub agents: BTreeMap<String, Breaker>,
 }
 
 /// The ledger file of a project.

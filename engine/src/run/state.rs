@@ -166,6 +166,8 @@ impl RunState {
             | Event::Signal { .. }
             | Event::StepRetrying { .. }
             | Event::Waiting { .. } => {}
+            // An agent's breaker names its agent in the reason; the loop's is what `breaker` shows.
+            Event::Breaker { reason: Some(reason), .. } if reason.starts_with("agent `") => {}
             Event::Breaker { state, reason } => {
                 self.breaker = Some(state.clone());
                 self.breaker_reason.clone_from(reason);

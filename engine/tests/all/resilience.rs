@@ -405,10 +405,10 @@ fn after_its_timeout_the_breaker_lets_a_probe_through_and_a_probe_that_times_out
     assert!(started.elapsed() < std::time::Duration::from_millis(900), "the probe's own limit applies");
     let states: Vec<String> = events(&out.stdout)
         .iter()
-        .filter(|e| e["event"] == "breaker")
+        .filter(|e| e["event"] == "breaker" && !e["reason"].as_str().unwrap_or("").starts_with("agent `"))
         .map(|e| e["state"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(states, ["half_open", "open"]);
+    assert_eq!(states, ["half_open", "open"], "the loop's breaker");
     let status = ralph(["status"]).current_dir(dir.path()).expect(0);
     assert!(
         status.stdout.contains("circuit breaker: open — the probe failed: timed out"),
@@ -437,4 +437,29 @@ fn max_runtime_stops_the_loop_between_steps() {
     let end = events(&out.stdout).last().unwrap().clone();
     assert_eq!(end["status"], "stopped");
     assert!(end["reason"].as_str().unwrap().contains("max_runtime (1s) reached"), "{end}");
+}
+
+#[test]
+fn an_agents_own_breaker_opens_and_the_workflow_goes_around_it_while_the_loop_goes_on() {
+    let dir = project(&[
+        (
+            "w.yaml",
+            "circuit_breaker:\n  failure_threshold: 2\n  timeout: 1h\nworkflow:\n  states:\n    - id: primary\n      agent: flaky\n    - id: fallback\n      agent: steady\n    - id: done\n      type: terminal\n  transitions:\n    - from: primary\n      to: done\n      else: fallback\n    - from: fallback\n      to: done\nagents:\n  flaky:\n    command: \"echo x >> flaky-calls; exit 1\"\n  steady:\n    command: \"echo y >> steady-calls\"\n",
+        ),
+        ("TODO.md", &todo(5)),
+    ]);
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(0);
+    let calls = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap().lines().count();
+    assert_eq!(calls("flaky-calls"), 2, "the flaky agent is not called once its breaker opened");
+    assert_eq!(calls("steady-calls"), 5, "every task still got done");
+    let events = events(&out.stdout);
+    let skipped = events.iter().filter(|e| e["event"] == "step_skipped" && e["step"] == "primary").count();
+    assert_eq!(skipped, 3);
+    let status = ralph(["status"]).current_dir(dir.path()).expect(0);
+    assert!(status.stdout.contains("circuit breaker: closed"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("agent `flaky`'s breaker: open — 2 consecutive failures"),
+        "{}",
+        status.stdout
+    );
 }
