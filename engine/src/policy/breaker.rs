@@ -49,6 +49,8 @@ pub struct BreakerConfig {
     pub failure_rate: Option<f64>,
     /// The number of steps the failure rate is computed over (default 10).
     pub window: u32,
+    /// Output below this fraction of the average so far opens it.
+    pub output_shrink: Option<f64>,
 }
 
 impl BreakerConfig {
@@ -64,6 +66,7 @@ impl BreakerConfig {
             no_progress_iterations: s.no_progress_iterations,
             failure_rate: s.failure_rate,
             window: s.window.unwrap_or(10).max(1),
+            output_shrink: s.output_shrink,
         })
     }
 }
@@ -108,6 +111,10 @@ pub struct Breaker {
     /// The last steps, oldest first: whether each went well (for `failure_rate`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub recent: Vec<bool>,
+    /// The average output (tokens) of the AI steps so far, and how many there were.
+    pub output_average: f64,
+    /// How many AI steps the average is over.
+    pub output_samples: u32,
 }
 
 impl Breaker {
@@ -175,6 +182,25 @@ impl Breaker {
         self.opened_at = None;
         self.probes = 0;
         Some(Change::Closed)
+    }
+
+    /// An AI step's output size (tokens): output shrinking sharply against the average so far
+    /// opens the breaker, whatever the step's success (an agent that stops saying anything is
+    /// stuck even if its exit status is 0).
+    pub fn output(&mut self, config: &BreakerConfig, now: u64, tokens: u64) -> Option<Change> {
+        let average = self.output_average;
+        let shrank = config.output_shrink.is_some_and(|ratio| {
+            self.output_samples >= 3 && (tokens as f64) < ratio * average && self.state != BreakerState::Open
+        });
+        self.output_samples += 1;
+        self.output_average += (tokens as f64 - average) / f64::from(self.output_samples);
+        if shrank {
+            return self.open(
+                format!("the agent's output shrank to {tokens} tokens from an average of {average:.0}"),
+                now,
+            );
+        }
+        None
     }
 
     /// Progress outside a step: a task marked done, a commit.
@@ -268,7 +294,22 @@ mod tests {
             no_progress_iterations: Some(2),
             failure_rate: None,
             window: 10,
+            output_shrink: Some(0.1),
         }
+    }
+
+    #[test]
+    fn output_shrinking_sharply_opens_it() {
+        let (c, mut b) = (config(), Breaker::default());
+        for tokens in [1000, 1200, 800] {
+            assert_eq!(b.output(&c, 0, tokens), None);
+        }
+        assert_eq!(b.output(&c, 0, 150), None, "15% of the average is not sharp enough");
+        let opened = b.output(&c, 5, 40);
+        assert!(
+            matches!(opened, Some(Change::Opened(ref r)) if r.contains("shrank to 40 tokens")),
+            "{opened:?}"
+        );
     }
 
     #[test]

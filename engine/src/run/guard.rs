@@ -161,6 +161,7 @@ impl Runner {
     /// tokens but no cost) and the breaker.
     pub(super) fn account(&mut self, node: NodeIndex, outcome: &mut Outcome) {
         let prep = &self.nodes[node.index()];
+        let ai = prep.ai;
         let metrics = &mut outcome.evidence.metrics;
         if metrics.cost_usd.is_none() {
             let price = prep.model.as_ref().and_then(|m| self.budget.prices.get(m));
@@ -211,13 +212,16 @@ impl Runner {
         if let Some(config) = self.breaker.clone().filter(|_| !limited) {
             let tests = outcome.evidence.test_results.as_ref().map(|t| (t.passed, t.failed));
             let before = self.ledger.breaker.clone();
-            let change = self.ledger.breaker.record(
+            let mut change = self.ledger.breaker.record(
                 &config,
                 unix_now(),
                 outcome.success,
                 outcome.error.as_deref(),
                 tests,
             );
+            if let (true, None, Some(output)) = (ai, &change, outcome.evidence.metrics.output_tokens) {
+                change = self.ledger.breaker.output(&config, unix_now(), output);
+            }
             changed |= self.ledger.breaker != before;
             if let Some(change) = change {
                 self.breaker_changed(change);

@@ -123,6 +123,11 @@ pub struct CircuitBreaker {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub no_progress_iterations: Option<u32>,
+    /// Output shrinking sharply opens the breaker: an AI step whose output tokens fall below
+    /// this fraction of the average of the earlier ones (at least 3), e.g. `0.1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub output_shrink: Option<f64>,
     /// The same error this many times in a row opens the breaker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
