@@ -81,7 +81,7 @@ impl Runner {
             };
             let prep = &self.nodes[current.index()];
             let has_step = !prep.units.is_empty() || prep.human.is_some();
-            if let Some(failed) = self.run_hook(current, "on_enter").await {
+            if let Some(failed) = self.run_hook(current, "on_enter").await.filter(|o| !o.success) {
                 if failed.class.as_deref() == Some(STOPPED) {
                     return (RunStatus::Stopped, failed.error.unwrap_or_default());
                 }
@@ -104,7 +104,7 @@ impl Runner {
             }
             let mut outcome = self.perform(current, parallel, require_all).await;
             if outcome.class.as_deref() == Some("timeout") {
-                if let Some(decided) = self.run_on_timeout(current).await {
+                if let Some(decided) = self.run_hook(current, "on_timeout").await {
                     outcome = decided;
                 }
             }
@@ -167,7 +167,7 @@ impl Runner {
 
     /// Runs `on_exit`; a failure or `stop` there ends the pass.
     async fn exit_hook(&mut self, node: NodeIndex, id: &str) -> Option<(RunStatus, String)> {
-        let failed = self.run_hook(node, "on_exit").await?;
+        let failed = self.run_hook(node, "on_exit").await.filter(|o| !o.success)?;
         Some(if failed.class.as_deref() == Some(STOPPED) {
             (RunStatus::Stopped, failed.error.unwrap_or_default())
         } else {

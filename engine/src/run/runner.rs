@@ -89,9 +89,17 @@ pub enum RunError {
 pub(super) struct HumanSpec {
     pub timeout: Option<Duration>,
     pub reminder: Option<Duration>,
-    /// `on_timeout`: built-in actions, agents, or a state to move to.
-    pub on_timeout: Vec<Action>,
-    pub on_timeout_units: Vec<Vec<StepAgent>>,
+    /// `on_timeout`, in order.
+    pub on_timeout: Vec<OnTimeout>,
+}
+
+/// One `on_timeout` entry of a human state.
+#[derive(Debug, Clone)]
+pub(super) enum OnTimeout {
+    /// A built-in action or an agent to run.
+    Run(Vec<StepAgent>),
+    /// A state (or `stop`) to move to.
+    Goto(String),
 }
 
 /// What a plan node runs, resolved before the first step.
@@ -167,6 +175,17 @@ pub struct Runner {
     on_failure: Option<(String, Vec<StepAgent>)>,
 }
 
+/// The ids of the runs kept in `runs_dir`, oldest first (run ids start with their start time).
+pub fn run_ids(runs_dir: &std::path::Path) -> std::io::Result<Vec<String>> {
+    let mut ids: Vec<String> = std::fs::read_dir(runs_dir)?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
 fn run_id() -> String {
     let now = std::time::SystemTime::now();
     let nanos = now.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
@@ -179,17 +198,19 @@ fn run_id() -> String {
     format!("{compact}-{:04x}", (nanos ^ std::process::id()) & 0xffff)
 }
 
-/// The `retry:` written on a state, DAG node or saga step.
-fn step_retry<'a>(doc: &'a Document, id: &str) -> Option<&'a crate::workflow::model::PolicyRef> {
-    let workflow = doc.workflow.as_ref()?;
-    workflow
-        .states
-        .iter()
-        .find(|s| s.id() == id)
-        .and_then(|s| s.state())
-        .and_then(|s| s.retry.as_ref())
-        .or_else(|| workflow.nodes.iter().find(|n| n.id == id).and_then(|n| n.retry.as_ref()))
-        .or_else(|| workflow.steps.iter().find(|s| s.name == id).and_then(|s| s.retry.as_ref()))
+/// The `retry:` written on each state, DAG node and saga step, by id (looked up once per node;
+/// a search per node would be quadratic in a 10,000-node DAG).
+fn step_retries(doc: &Document) -> std::collections::HashMap<&str, &crate::workflow::model::PolicyRef> {
+    let Some(workflow) = doc.workflow.as_ref() else { return Default::default() };
+    let states = workflow.states.iter().filter_map(|s| Some((s.id(), s.state()?.retry.as_ref()?)));
+    let nodes = workflow.nodes.iter().filter_map(|n| Some((n.id.as_str(), n.retry.as_ref()?)));
+    let steps = workflow.steps.iter().filter_map(|s| Some((s.name.as_str(), s.retry.as_ref()?)));
+    states.chain(nodes).chain(steps).collect()
+}
+
+/// How events and displays name a unit: its agents in order.
+fn unit_name(unit: &[StepAgent]) -> String {
+    unit.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(" → ")
 }
 
 fn resolve_all(doc: &Document, actions: &[Action]) -> Result<Vec<Vec<StepAgent>>, AgentError> {
@@ -226,6 +247,7 @@ impl Runner {
             .as_ref()
             .map(|w| w.states.iter().filter_map(|s| s.state().map(|st| (s.id(), st))).collect())
             .unwrap_or_default();
+        let retries = step_retries(doc);
         let mut nodes = Vec::with_capacity(plan.graph.node_count());
         for (index, node) in plan.nodes() {
             debug_assert_eq!(index.index(), nodes.len(), "plan nodes are dense");
@@ -240,16 +262,20 @@ impl Runner {
                 NodeRole::State { kind: StateKind::Human | StateKind::HumanInTheLoop, .. }
             );
             if human_state || human_agent {
-                let on_timeout: Vec<Action> = state
-                    .and_then(|s| s.on_timeout.as_ref())
-                    .map(|o| o.as_slice().to_vec())
-                    .unwrap_or_default();
-                let is_state = |a: &Action| state_ids.contains(&a.name()) || a.name() == "stop";
-                let runnable: Vec<Action> = on_timeout.iter().filter(|a| !is_state(a)).cloned().collect();
+                let actions =
+                    state.and_then(|s| s.on_timeout.as_ref()).map(|o| o.as_slice()).unwrap_or_default();
+                let mut on_timeout = Vec::with_capacity(actions.len());
+                for action in actions {
+                    let name = action.name();
+                    on_timeout.push(if state_ids.contains(&name) || name == "stop" {
+                        OnTimeout::Goto(name.to_owned())
+                    } else {
+                        OnTimeout::Run(agents::resolve_action(doc, action)?)
+                    });
+                }
                 prep.human = Some(HumanSpec {
                     timeout: state.and_then(|s| s.timeout).map(|d| d.0),
                     reminder: state.and_then(|s| s.reminder_interval).map(|d| d.0),
-                    on_timeout_units: resolve_all(doc, &runnable)?,
                     on_timeout,
                 });
             } else {
@@ -285,7 +311,7 @@ impl Runner {
             prep.model = node.agents.first().and_then(|a| doc.agents.get(a)).and_then(|a| a.model.clone());
             prep.retry = crate::policy::retry::Retry::for_step(
                 doc,
-                step_retry(doc, &node.id),
+                retries.get(node.id.as_str()).copied(),
                 node.agents.first().map(String::as_str),
             );
             for units in [&prep.units, &prep.on_enter, &prep.on_exit, &prep.on_timeout] {
@@ -435,6 +461,12 @@ impl Runner {
         }
     }
 
+    /// The name a step's files start with: numbered by invocation, so that a later visit of the
+    /// same step never overwrites an earlier one's files.
+    fn stem(&self, step: &str) -> String {
+        format!("{:04}-{}", self.state.invocations, file_name(step))
+    }
+
     fn invocation(
         &self,
         node: NodeIndex,
@@ -447,7 +479,7 @@ impl Runner {
             step: id.clone(),
             workdir: self.options.project_dir.clone(),
             steps_dir: self.run_dir.join("steps"),
-            file_stem: format!("{:04}-{}", self.state.invocations, file_name(id)),
+            file_stem: self.stem(id),
             packet_path: packet_file,
             signals: Some(self.signals_tx.clone()),
             packet,
@@ -523,8 +555,7 @@ impl Runner {
                 }
             }
         }
-        let names: Vec<String> =
-            units.iter().map(|u| u.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(" → ")).collect();
+        let names: Vec<String> = units.iter().map(|u| unit_name(u)).collect();
         let agent = if human.is_some() { "a person".to_owned() } else { names.join(", ") };
         self.emit(&Event::StepStarted { step: id.clone(), agent, attempt, at: now() });
         // The packet is built once, and only for steps whose agents read it (or when the
@@ -541,13 +572,8 @@ impl Runner {
         if let Some(packet) = &packet {
             self.sink.packet(&id, "built", packet);
         }
-        let packet_file = reads.then(|| {
-            self.run_dir.join("packets").join(format!(
-                "{:04}-{}.json",
-                self.state.invocations,
-                file_name(&id)
-            ))
-        });
+        let packet_file =
+            reads.then(|| self.run_dir.join("packets").join(format!("{}.json", self.stem(&id))));
         let invocation = self.invocation(
             node,
             packet.as_ref().filter(|_| reads).map(|p| serde_json::to_string_pretty(p).unwrap_or_default()),
@@ -557,7 +583,7 @@ impl Runner {
         let prompt_error = self.stack_prompts(&mut units, packet.as_ref(), &invocation);
         let actions = self.action_context(&id);
         let ticket = Ticket { node, attempt, packet, packet_file, before };
-        if let Some(spec) = human {
+        if let Some(spec) = &human {
             self.emit(&Event::ReviewRequested {
                 step: id.clone(),
                 timeout_secs: spec.timeout.map(|t| t.as_secs()),
@@ -569,7 +595,6 @@ impl Runner {
                 &format!("`{id}` is waiting for review: ralph-loop approve {} | reject", self.state.run_id),
             );
         }
-        let human_spec = self.nodes[node.index()].human.clone();
         let future = async move {
             // A retry waits out its delay inside the step, so a DAG's other nodes run meanwhile.
             if !delay.is_zero() {
@@ -578,8 +603,8 @@ impl Runner {
             if let Some(error) = prompt_error {
                 return Outcome::failed("agent_error", error);
             }
-            if let Some(spec) = human_spec {
-                return review(spec, &actions).await;
+            if let Some(spec) = human {
+                return review(spec, invocation, &actions).await;
             }
             step::run_units(units, invocation, actions, parallel, require_all).await
         };
@@ -677,18 +702,14 @@ impl Runner {
             "The `{id}` step of the `{}` workflow failed. Read the failure history and change the plan so the next attempt can succeed.",
             self.options.workflow
         );
-        let packet_file = self.run_dir.join("packets").join(format!(
-            "{:04}-{}.json",
-            self.state.invocations,
-            file_name(&step)
-        ));
+        let packet_file = self.run_dir.join("packets").join(format!("{}.json", self.stem(&step)));
         let mut invocation = self.invocation(
             node,
             Some(serde_json::to_string_pretty(&packet).unwrap_or_default()),
             Some(packet_file),
         );
         invocation.step.clone_from(&step);
-        invocation.file_stem = format!("{:04}-{}", self.state.invocations, file_name(&step));
+        invocation.file_stem = self.stem(&step);
         let mut units = vec![unit];
         let outcome = match self.stack_prompts(&mut units, Some(&packet), &invocation) {
             Some(error) => Outcome::failed("agent_error", error),
@@ -756,32 +777,38 @@ impl Runner {
         self.emit(&Event::StepFinished { step: id, outcome: Box::new(outcome), at: now() });
     }
 
-    /// Runs a state's `on_timeout` after its step timed out: the last action's outcome (an
-    /// approval after `escalate_to_human`, say) stands for the step's.
-    pub(super) async fn run_on_timeout(&mut self, node: NodeIndex) -> Option<Outcome> {
-        let units = self.nodes[node.index()].on_timeout.clone();
+    /// Runs a state's hook actions (`on_enter`, `on_exit`, `on_timeout`) in order, up to the
+    /// first that fails; returns the outcome of the last one run (so a failure, or for
+    /// `on_timeout` the decision that stands for the timed-out step). `escalate_to_human` is
+    /// announced as a review wherever it is used.
+    pub(super) async fn run_hook(&mut self, node: NodeIndex, hook: &str) -> Option<Outcome> {
+        let prep = &self.nodes[node.index()];
+        let units = match hook {
+            "on_enter" => prep.on_enter.clone(),
+            "on_timeout" => prep.on_timeout.clone(),
+            _ => prep.on_exit.clone(),
+        };
         let id = self.plan.graph[node].id.clone();
         let mut last = None;
         for unit in units {
-            let name = unit.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(" → ");
-            if name == "escalate_to_human" {
+            let name = unit_name(&unit);
+            let escalates = name == "escalate_to_human";
+            if escalates {
                 self.emit(&Event::ReviewRequested { step: id.clone(), timeout_secs: None, at: now() });
             }
             let invocation = self.invocation(node, None, None);
             let outcome = step::run_unit(unit, invocation, self.action_context(&id)).await;
-            if name == "escalate_to_human" {
-                if let Some(decision) = &outcome.result {
-                    self.emit(&Event::ReviewDecided {
-                        step: id.clone(),
-                        decision: decision.clone(),
-                        comment: outcome.summary.clone(),
-                        by: outcome.reviewer.clone(),
-                    });
-                }
+            if let (true, Some(decision)) = (escalates, &outcome.result) {
+                self.emit(&Event::ReviewDecided {
+                    step: id.clone(),
+                    decision: decision.clone(),
+                    comment: outcome.summary.clone(),
+                    by: outcome.reviewer.clone(),
+                });
             }
             self.emit(&Event::ActionFinished {
                 step: id.clone(),
-                hook: "on_timeout".into(),
+                hook: hook.to_owned(),
                 action: name,
                 outcome: Box::new(outcome.clone()),
             });
@@ -792,33 +819,6 @@ impl Runner {
             }
         }
         last
-    }
-
-    /// Runs a hook's actions (`on_enter`, `on_exit`) in order; the first failure is returned.
-    pub(super) async fn run_hook(&mut self, node: NodeIndex, hook: &str) -> Option<Outcome> {
-        let prep = &self.nodes[node.index()];
-        let units = match hook {
-            "on_enter" => prep.on_enter.clone(),
-            "on_timeout" => prep.on_timeout.clone(),
-            _ => prep.on_exit.clone(),
-        };
-        let id = self.plan.graph[node].id.clone();
-        for unit in units {
-            let name = unit.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(" → ");
-            let invocation = self.invocation(node, None, None);
-            let outcome = step::run_unit(unit, invocation, self.action_context(&id)).await;
-            let failed = !outcome.success;
-            self.emit(&Event::ActionFinished {
-                step: id.clone(),
-                hook: hook.to_owned(),
-                action: name,
-                outcome: Box::new(outcome.clone()),
-            });
-            if failed {
-                return Some(outcome);
-            }
-        }
-        None
     }
 
     /// The variables a condition sees after a step (see `workflow::condition::VARIABLES`).
@@ -905,7 +905,7 @@ impl Runner {
 }
 
 /// A human review as a step: wait for the decision; at the timeout, `on_timeout` decides.
-async fn review(spec: HumanSpec, actions: &ActionContext) -> Outcome {
+async fn review(spec: HumanSpec, invocation: Invocation, actions: &ActionContext) -> Outcome {
     let started = std::time::Instant::now();
     match human::wait(&actions.run_dir, &actions.step, spec.timeout, spec.reminder).await {
         human::Review::Decided { decision, comment, by } => Outcome {
@@ -921,36 +921,22 @@ async fn review(spec: HumanSpec, actions: &ActionContext) -> Outcome {
                 "timeout",
                 format!("nobody reviewed `{}` within {:?}", actions.step, spec.timeout.unwrap_or_default()),
             );
-            let mut units = spec.on_timeout_units.into_iter();
-            for action in &spec.on_timeout {
-                match units.next().filter(|u| u.first().is_some_and(|a| a.name == action.name())) {
-                    Some(unit) => {
-                        let inv = Invocation {
-                            run_id: String::new(),
-                            step: actions.step.clone(),
-                            workdir: actions.workdir.clone(),
-                            steps_dir: actions.run_dir.join("steps"),
-                            file_stem: format!("{}-on_timeout", file_name(&actions.step)),
-                            packet_path: None,
-                            signals: None,
-                            packet: None,
-                            prompt: None,
-                            timeout: None,
-                            idle_timeout: None,
-                            env: Vec::new(),
-                        };
+            for entry in spec.on_timeout {
+                match entry {
+                    OnTimeout::Run(unit) => {
+                        let mut inv = invocation.clone();
+                        inv.file_stem = format!("{}.on_timeout", inv.file_stem);
                         last = step::run_unit(unit, inv, actions.clone()).await;
                         last.reviewer = Some("on_timeout".into());
                         if !last.success {
                             break;
                         }
                     }
-                    None => {
-                        // A state (or `stop`) to move to.
+                    OnTimeout::Goto(target) => {
                         last = Outcome {
                             success: true,
-                            goto: Some(action.name().to_owned()),
-                            summary: Some(format!("timed out; moving to `{}`", action.name())),
+                            summary: Some(format!("timed out; moving to `{target}`")),
+                            goto: Some(target),
                             ..Outcome::default()
                         };
                         break;
