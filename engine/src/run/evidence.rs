@@ -92,6 +92,21 @@ impl Repo {
         Snapshot { head: self.head(), files }
     }
 
+    /// The paths the commits from `old` to `new` changed (none when they are the same).
+    fn committed_between(&self, old: &str, new: &str) -> Vec<String> {
+        if old == new {
+            return Vec::new();
+        }
+        git(&self.dir, &["diff", "--name-only", "-z", old, new])
+            .map(|out| {
+                out.split(|b| *b == 0)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The paths that changed between two snapshots, relative to the work tree's root.
     pub fn changed(&self, before: &Snapshot, after: &Snapshot) -> Vec<String> {
         let mut changed: BTreeSet<String> = BTreeSet::new();
@@ -106,15 +121,7 @@ impl Repo {
             }
         }
         if let (Some(old), Some(new)) = (&before.head, &after.head) {
-            if old != new {
-                if let Some(out) = git(&self.dir, &["diff", "--name-only", "-z", old, new]) {
-                    changed.extend(
-                        out.split(|b| *b == 0)
-                            .filter(|p| !p.is_empty())
-                            .map(|p| String::from_utf8_lossy(p).into_owned()),
-                    );
-                }
-            }
+            changed.extend(self.committed_between(old, new));
         }
         changed.into_iter().collect()
     }
@@ -123,15 +130,7 @@ impl Repo {
     pub fn changed_since(&self, base: Option<&str>, now: &Snapshot) -> Vec<String> {
         let mut changed: BTreeSet<String> = now.files.keys().cloned().collect();
         if let (Some(base), Some(head)) = (base, &now.head) {
-            if base != head {
-                if let Some(out) = git(&self.dir, &["diff", "--name-only", "-z", base, head]) {
-                    changed.extend(
-                        out.split(|b| *b == 0)
-                            .filter(|p| !p.is_empty())
-                            .map(|p| String::from_utf8_lossy(p).into_owned()),
-                    );
-                }
-            }
+            changed.extend(self.committed_between(base, head));
         }
         changed.into_iter().collect()
     }

@@ -171,56 +171,39 @@ impl Runner {
                 metrics.cost_usd = Some((input as f64 * price.input + output as f64 * price.output) / 1e6);
             }
         }
-        let tokens = metrics
-            .tokens_used
-            .unwrap_or(metrics.input_tokens.unwrap_or(0) + metrics.output_tokens.unwrap_or(0));
+        let tokens = metrics.total_tokens().unwrap_or(0);
         let cost = metrics.cost_usd.unwrap_or(0.0);
         let mut changed = false;
-        if prep.ai {
+        if ai {
             self.ledger.spend(tokens, cost);
             self.ledger.ai_invocations += 1;
             changed = true;
         }
         // A usage limit is a wait, not a failure.
         let limited = outcome.class.as_deref() == Some("usage_limit");
-        if let (Some(config), Some(agent)) =
-            (self.breaker.clone().filter(|_| !limited), self.plan.graph[node].agents.first().cloned())
-        {
-            let tests = outcome.evidence.test_results.as_ref().map(|t| (t.passed, t.failed));
-            let breaker = self.ledger.agents.entry(agent.clone()).or_default();
-            let before = breaker.clone();
-            let change =
-                breaker.record(&config, unix_now(), outcome.success, outcome.error.as_deref(), tests);
-            changed |= *breaker != before;
-            // An agent's breaker opening does not stop the loop: its steps fail fast from now on.
-            match change {
-                Some(Change::Opened(reason)) => {
-                    self.emit(&Event::Breaker {
-                        state: "open".into(),
-                        reason: Some(format!("agent `{agent}`: {reason}")),
-                    });
-                }
-                Some(Change::Closed) => {
-                    self.emit(&Event::Breaker {
-                        state: "closed".into(),
-                        reason: Some(format!("agent `{agent}`")),
-                    });
-                }
-                _ => {}
-            }
-        }
         if let Some(config) = self.breaker.clone().filter(|_| !limited) {
+            let (now, error) = (unix_now(), outcome.error.as_deref());
             let tests = outcome.evidence.test_results.as_ref().map(|t| (t.passed, t.failed));
+            // The agent's own breaker: when it opens the loop goes on, and the agent's steps
+            // fail fast from then on.
+            if let Some(agent) = self.plan.graph[node].agents.first().cloned() {
+                let breaker = self.ledger.agents.entry(agent.clone()).or_default();
+                let before = breaker.clone();
+                let change = breaker.record(&config, now, outcome.success, error, tests);
+                changed |= *breaker != before;
+                let shown = match change {
+                    Some(Change::Opened(reason)) => Some(("open", format!("agent `{agent}`: {reason}"))),
+                    Some(Change::Closed) => Some(("closed", format!("agent `{agent}`"))),
+                    _ => None,
+                };
+                if let Some((state, reason)) = shown {
+                    self.emit(&Event::Breaker { state: state.into(), reason: Some(reason) });
+                }
+            }
             let before = self.ledger.breaker.clone();
-            let mut change = self.ledger.breaker.record(
-                &config,
-                unix_now(),
-                outcome.success,
-                outcome.error.as_deref(),
-                tests,
-            );
+            let mut change = self.ledger.breaker.record(&config, now, outcome.success, error, tests);
             if let (true, None, Some(output)) = (ai, &change, outcome.evidence.metrics.output_tokens) {
-                change = self.ledger.breaker.output(&config, unix_now(), output);
+                change = self.ledger.breaker.output(&config, now, output);
             }
             changed |= self.ledger.breaker != before;
             if let Some(change) = change {

@@ -174,9 +174,7 @@ impl RunState {
             }
             Event::StepFinished { step, outcome, .. } => {
                 let metrics = &outcome.evidence.metrics;
-                self.tokens += metrics
-                    .tokens_used
-                    .unwrap_or(metrics.input_tokens.unwrap_or(0) + metrics.output_tokens.unwrap_or(0));
+                self.tokens += metrics.total_tokens().unwrap_or(0);
                 self.cost_usd += metrics.cost_usd.unwrap_or(0.0);
                 if !outcome.success {
                     *self.failures.entry(step.clone()).or_default() += 1;
