@@ -24,11 +24,6 @@ pub struct ReviewArgs {
     pub with_changes: bool,
 }
 
-/// The step of a run that is waiting for review, if any.
-fn waiting_step(run_dir: &Path) -> Option<String> {
-    std::fs::read_to_string(inbox::dir(run_dir).join(crate::run::human::WAITING)).ok()
-}
-
 /// Finds the run: the one named, or the latest one waiting.
 fn find_run(runs: &Path, named: Option<&str>) -> Result<(PathBuf, String), String> {
     if let Some(id) = named {
@@ -36,22 +31,15 @@ fn find_run(runs: &Path, named: Option<&str>) -> Result<(PathBuf, String), Strin
         if !dir.is_dir() {
             return Err(format!("there is no run `{id}` in `{}`", runs.display()));
         }
-        return match waiting_step(&dir) {
+        return match crate::run::human::waiting(&dir) {
             Some(step) => Ok((dir, step)),
             None => Err(format!("run `{id}` is not waiting for review")),
         };
     }
-    let mut ids: Vec<String> = std::fs::read_dir(runs)
-        .map_err(|_| format!("no runs in `{}`", runs.display()))?
-        .filter_map(Result::ok)
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    // Run ids start with their start time, so the latest sorts last.
-    ids.sort();
+    let ids = crate::run::runner::run_ids(runs).map_err(|_| format!("no runs in `{}`", runs.display()))?;
     ids.iter()
         .rev()
-        .find_map(|id| waiting_step(&runs.join(id)).map(|step| (runs.join(id), step)))
+        .find_map(|id| crate::run::human::waiting(&runs.join(id)).map(|step| (runs.join(id), step)))
         .ok_or_else(|| format!("no run in `{}` is waiting for review", runs.display()))
 }
 

@@ -21,19 +21,12 @@ pub struct StatusArgs {
 
 /// The last `run_finished` (or the last event) of the latest run.
 fn latest_run(runs: &Path) -> Option<(String, serde_json::Value, Option<String>)> {
-    let mut ids: Vec<String> = std::fs::read_dir(runs)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    ids.sort();
-    let id = ids.pop()?;
+    let id = crate::run::runner::run_ids(runs).ok()?.pop()?;
     let journal = std::fs::read_to_string(runs.join(&id).join("events.jsonl")).unwrap_or_default();
     let events: Vec<serde_json::Value> =
         journal.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let end = events.iter().rfind(|e| e["event"] == "run_finished").cloned();
-    let waiting = std::fs::read_to_string(runs.join(&id).join("inbox").join(crate::run::human::WAITING)).ok();
+    let waiting = crate::run::human::waiting(&runs.join(&id));
     let summary =
         end.unwrap_or_else(|| serde_json::json!({"status": "running (or killed)", "events": events.len()}));
     Some((id, summary, waiting))

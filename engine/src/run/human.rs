@@ -51,6 +51,11 @@ pub fn mark_waiting(run_dir: &Path, step: &str) {
     let _ = std::fs::write(inbox::dir(run_dir).join(WAITING), step);
 }
 
+/// The step of the run kept in `run_dir` that waits for review, if any.
+pub fn waiting(run_dir: &Path) -> Option<String> {
+    std::fs::read_to_string(inbox::dir(run_dir).join(WAITING)).ok()
+}
+
 /// Waits for a decision on `step`.
 pub async fn wait(
     run_dir: &Path,
