@@ -146,14 +146,8 @@ impl StreamParser for ClaudeStream {
 
 /// The command line for an agent: the program and its headless-mode flags.
 pub fn argv(program: &str, model: Option<&str>, tools: &[String], extra: &[String]) -> Vec<String> {
-    let mut argv: Vec<String> =
-        [program, "-p", "--output-format", "stream-json", "--verbose", "--permission-mode", "acceptEdits"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-    if let Some(model) = model {
-        argv.extend(["--model".to_owned(), model.to_owned()]);
-    }
+    let flags = ["-p", "--output-format", "stream-json", "--verbose", "--permission-mode", "acceptEdits"];
+    let mut argv = super::cli::base_argv(program, &flags, model);
     if !tools.is_empty() {
         argv.extend(["--allowedTools".to_owned(), tools.join(",")]);
     }

@@ -56,6 +56,17 @@ pub async fn run<P: StreamParser>(argv: Vec<String>, check: Option<&str>, inv: &
     finish(outcome, inv, check, vars).await
 }
 
+/// The start of an agent CLI's command line: the program, its fixed flags, and `--model` when
+/// the agent names one (every supported CLI spells it so). Each backend appends the rest.
+pub fn base_argv(program: &str, flags: &[&str], model: Option<&str>) -> Vec<String> {
+    let mut argv: Vec<String> =
+        std::iter::once(program).chain(flags.iter().copied()).map(str::to_owned).collect();
+    if let Some(model) = model {
+        argv.extend(["--model".to_owned(), model.to_owned()]);
+    }
+    argv
+}
+
 /// The last non-empty line of stderr, for error messages.
 pub fn last_stderr_line(process: &ProcessOutput) -> Option<String> {
     process.stderr.text().lines().rev().find(|l| !l.trim().is_empty()).map(str::to_owned)

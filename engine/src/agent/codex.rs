@@ -92,14 +92,8 @@ impl StreamParser for CodexStream {
 
 /// The command line: headless JSON mode, writes confined to the workspace, prompt from stdin.
 pub fn argv(program: &str, model: Option<&str>, extra: &[String]) -> Vec<String> {
-    let mut argv: Vec<String> =
-        [program, "exec", "--json", "--skip-git-repo-check", "--sandbox", "workspace-write"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-    if let Some(model) = model {
-        argv.extend(["--model".to_owned(), model.to_owned()]);
-    }
+    let flags = ["exec", "--json", "--skip-git-repo-check", "--sandbox", "workspace-write"];
+    let mut argv = super::cli::base_argv(program, &flags, model);
     argv.extend(extra.iter().cloned());
     argv.push("-".to_owned());
     argv

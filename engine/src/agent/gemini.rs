@@ -153,14 +153,8 @@ impl StreamParser for GeminiStream {
 /// The command line: headless stream-json mode, tools approved, the workspace trusted; the
 /// prompt comes from stdin, with an empty `--prompt` after it.
 pub fn argv(program: &str, model: Option<&str>, extra: &[String]) -> Vec<String> {
-    let mut argv: Vec<String> =
-        [program, "--output-format", "stream-json", "--approval-mode", "yolo", "--skip-trust"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-    if let Some(model) = model {
-        argv.extend(["--model".to_owned(), model.to_owned()]);
-    }
+    let flags = ["--output-format", "stream-json", "--approval-mode", "yolo", "--skip-trust"];
+    let mut argv = super::cli::base_argv(program, &flags, model);
     argv.extend(extra.iter().cloned());
     argv.extend(["--prompt".to_owned(), String::new()]);
     argv

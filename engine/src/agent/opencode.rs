@@ -196,11 +196,7 @@ impl StreamParser for OpencodeStream {
 
 /// The command line: `run` with JSON events; no message argument, so stdin is the whole prompt.
 pub fn argv(program: &str, model: Option<&str>, extra: &[String]) -> Vec<String> {
-    let mut argv: Vec<String> =
-        [program, "run", "--format", "json"].iter().map(|s| (*s).to_owned()).collect();
-    if let Some(model) = model {
-        argv.extend(["--model".to_owned(), model.to_owned()]);
-    }
+    let mut argv = super::cli::base_argv(program, &["run", "--format", "json"], model);
     argv.extend(extra.iter().cloned());
     argv
 }
