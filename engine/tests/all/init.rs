@@ -64,9 +64,8 @@ fn the_basic_template_runs_with_an_agent_cli_installed() {
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     std::fs::write(bin.join("claude"), crate::seeds::FAKE_CLAUDE).unwrap();
-    std::fs::set_permissions(bin.join("claude"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    crate::support::executable(&bin.join("claude"));
+    let path = crate::support::path_with(&bin);
     let out = ralph(["loop", "--workflow", "workflows/default.yaml", "--json"])
         .current_dir(dir.path())
         .env("PATH", path)

@@ -1,10 +1,6 @@
 //! Retries, as the policies say: attempts and delays recorded, classes respected.
 
-use crate::support::{project, ralph};
-
-fn events(stdout: &str) -> Vec<serde_json::Value> {
-    stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
+use crate::support::{events, project, ralph};
 
 /// An agent that fails until its third run.
 const FLAKY: &str = "    command: \"echo x >> runs; test $(wc -l < runs) -ge 3\"\n";
@@ -125,12 +121,8 @@ fn a_loop_over_budget_stops_before_the_invocation_and_a_restart_keeps_the_spend(
         ("TODO.md", &todo(5)),
         ("bin/claude", CLAUDE_CENT),
     ]);
-    std::fs::set_permissions(
-        dir.path().join("bin/claude"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let path = format!("{}:{}", dir.path().join("bin").display(), std::env::var("PATH").unwrap());
+    crate::support::executable(&dir.path().join("bin/claude"));
+    let path = crate::support::path_with(&dir.path().join("bin"));
     let out = ralph(["loop", "--workflow", "w.yaml", "--json"])
         .current_dir(dir.path())
         .env("PATH", &path)
@@ -167,20 +159,7 @@ fn a_failing_loop_whose_test_count_improves_keeps_its_breaker_closed_until_the_c
         ),
         ("TODO.md", &todo(12)),
     ]);
-    let sh = |s: &str| {
-        assert!(
-            std::process::Command::new("sh")
-                .arg("-c")
-                .arg(s)
-                .current_dir(dir.path())
-                .status()
-                .unwrap()
-                .success()
-        );
-    };
-    sh(
-        "git init -q . && git config user.email t@t && git config user.name t && echo .ralph/ > .gitignore && git add -A && git commit -qm init",
-    );
+    crate::support::git_repo(dir.path());
     let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
     let events = events(&out.stdout);
     let runs = std::fs::read_to_string(dir.path().join("progress")).unwrap().lines().count();
@@ -219,12 +198,8 @@ fn a_usage_limit_in_each_backends_format_makes_the_loop_wait_not_fail() {
             ),
             (&format!("bin/{backend}"), LIMITED_ONCE),
         ]);
-        std::fs::set_permissions(
-            dir.path().join("bin").join(backend),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
-        let path = format!("{}:{}", dir.path().join("bin").display(), std::env::var("PATH").unwrap());
+        crate::support::executable(&dir.path().join("bin").join(backend));
+        let path = crate::support::path_with(&dir.path().join("bin"));
         let out = ralph(["loop", "--workflow", "w.yaml", "--json"])
             .current_dir(dir.path())
             .env("PATH", &path)
@@ -347,11 +322,7 @@ agents:
   undo_two: {command: "echo undo_two >> undo.log"}
 "#,
     )]);
-    let sh = |s: &str| {
-        let out = std::process::Command::new("sh").arg("-c").arg(s).current_dir(dir.path()).output().unwrap();
-        assert!(out.status.success(), "{s}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let sh = |s: &str| crate::support::sh(dir.path(), s);
     sh(
         "git init -q . && git config user.email t@t && git config user.name t && printf '.ralph/\\nundo.log\\n' > .gitignore && echo base > tracked.txt && git add -A && git commit -qm base",
     );

@@ -2,11 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{project, ralph};
-
-fn events(stdout: &str) -> Vec<serde_json::Value> {
-    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
-}
+use crate::support::{events, project, ralph};
 
 /// The one file of `dir` named `<NNNN>-<step><suffix>` (a step's files are numbered by visit).
 fn step_file(dir: &std::path::Path, step: &str, suffix: &str) -> std::path::PathBuf {
@@ -168,11 +164,7 @@ fn fake_project(workflow: &str, outcomes: &[(&str, &str)]) -> tempfile::TempDir 
     }
     let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     let dir = project(&refs);
-    std::fs::set_permissions(
-        dir.path().join("agent.sh"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    crate::support::executable(&dir.path().join("agent.sh"));
     dir
 }
 
@@ -285,16 +277,12 @@ fn claude_project(fixture: &str) -> tempfile::TempDir {
             "workflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    backend: claude\n    model: sonnet\n",
         ),
     ]);
-    std::fs::set_permissions(
-        dir.path().join("bin/claude"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    crate::support::executable(&dir.path().join("bin/claude"));
     dir
 }
 
 fn with_fake_claude(dir: &tempfile::TempDir) -> crate::support::Run {
-    let path = format!("{}:{}", dir.path().join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let path = crate::support::path_with(&dir.path().join("bin"));
     ralph(["loop", "--workflow", "w.yaml", "--json"])
         .current_dir(dir.path())
         .env("PATH", path)
@@ -380,13 +368,8 @@ fn the_codex_backend_reads_turn_completed_and_turn_failed() {
                 "workflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    backend: codex\n",
             ),
         ]);
-        std::fs::set_permissions(
-            dir.path().join("bin/codex"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
-        let path =
-            format!("{}:{}", dir.path().join("bin").display(), std::env::var("PATH").unwrap_or_default());
+        crate::support::executable(&dir.path().join("bin/codex"));
+        let path = crate::support::path_with(&dir.path().join("bin"));
         let out = ralph(["loop", "--workflow", "w.yaml", "--json"])
             .current_dir(dir.path())
             .env("PATH", path)
@@ -584,20 +567,7 @@ fn conditional_agents_follow_the_files_the_run_changed() {
         "w.yaml",
         "workflow:\n  nodes:\n    - id: edit\n      agent: editor\n    - id: python_scan\n      agent: scanner\n      depends_on: [edit]\n    - id: docs_check\n      agent: docs\n      depends_on: [edit]\nagents:\n  editor:\n    command: \"echo 'print(1)' > app.py\"\n  scanner:\n    command: \"echo scanned >> ran.txt\"\n    condition: \"file_changed: '*.py' and not file_changed: 'test_*'\"\n  docs:\n    command: \"echo docs >> ran.txt\"\n    condition: \"file_changed: '*.md'\"\n",
     )]);
-    let sh = |s: &str| {
-        assert!(
-            std::process::Command::new("sh")
-                .arg("-c")
-                .arg(s)
-                .current_dir(dir.path())
-                .status()
-                .unwrap()
-                .success()
-        );
-    };
-    sh(
-        "git init -q . && git config user.email t@t && git config user.name t && echo .ralph/ > .gitignore && git add -A && git commit -qm init",
-    );
+    crate::support::git_repo(dir.path());
     let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(0);
     let events = events(&out.stdout);
     assert_eq!(std::fs::read_to_string(dir.path().join("ran.txt")).unwrap(), "scanned\n");

@@ -64,13 +64,9 @@ fn every_seed_workflow_runs_to_its_end_with_a_fake_agent() {
         let name = seed.file_stem().unwrap().to_string_lossy().into_owned();
         let dir =
             project(&[("w.yaml", &std::fs::read_to_string(&seed).unwrap()), ("bin/claude", FAKE_CLAUDE)]);
-        std::fs::set_permissions(
-            dir.path().join("bin/claude"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
+        crate::support::executable(&dir.path().join("bin/claude"));
         define_missing_agents(dir.path());
-        let path = format!("{}:{}", dir.path().join("bin").display(), std::env::var("PATH").unwrap());
+        let path = crate::support::path_with(&dir.path().join("bin"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_ralph-loop"))
             .args(["loop", "--workflow", "w.yaml", "--json"])
             .current_dir(dir.path())

@@ -122,3 +122,33 @@ pub fn yaml_files(dir: &str) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// The JSON lines of `loop --json`.
+pub fn events(stdout: &str) -> Vec<serde_json::Value> {
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+}
+
+/// Makes a test's fake program executable.
+pub fn executable(path: &Path) {
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+/// `PATH` with `bin` (where a test put its fake agent programs) first.
+pub fn path_with(bin: &Path) -> String {
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+/// Runs a shell script in `dir`, asserts it succeeded, and returns its stdout.
+pub fn sh(dir: &Path, script: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(script).current_dir(dir).output().unwrap();
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Makes `dir` a git repository with one commit of everything in it, the run store ignored.
+pub fn git_repo(dir: &Path) {
+    sh(
+        dir,
+        "git init -q . && git config user.email t@t && git config user.name t && echo .ralph/ > .gitignore && git add -A && git commit -qm init",
+    );
+}

@@ -2,7 +2,7 @@
 //! and updated in place; `--commit` makes one commit per task; `max_iterations` bounds the
 //! agent invocations of the whole run.
 
-use crate::support::{project, ralph};
+use crate::support::{events, project, ralph};
 
 /// A one-node workflow whose agent appends the task it was given to `work.txt`, and fails for
 /// tasks whose title says `FAIL`.
@@ -17,10 +17,6 @@ agents:
       echo "$task" >> work.txt
       case "$(cat "$RALPH_PACKET_FILE")" in *FAIL*) exit 1 ;; esac
 "#;
-
-fn events(stdout: &str) -> Vec<serde_json::Value> {
-    stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
 
 fn run(dir: &std::path::Path, extra: &[&str], code: i32) -> Vec<serde_json::Value> {
     events(
@@ -111,20 +107,7 @@ fn commit_makes_one_commit_per_task_with_the_configured_message() {
         ("TODO.md", "- [ ] A-1: first\n- [ ] A-2: second\n"),
         ("ralph.yaml", "loop:\n  commit_message: \"feat({task_id}): {task_title} [#{iteration}]\"\n"),
     ]);
-    let sh = |s: &str| {
-        assert!(
-            std::process::Command::new("sh")
-                .arg("-c")
-                .arg(s)
-                .current_dir(dir.path())
-                .status()
-                .unwrap()
-                .success()
-        );
-    };
-    sh(
-        "git init -q . && git config user.email t@t && git config user.name t && echo .ralph/ > .gitignore && git add -A && git commit -qm init",
-    );
+    crate::support::git_repo(dir.path());
     let events = run(dir.path(), &["--commit", "--config", "ralph.yaml"], 0);
     assert_eq!(events.iter().filter(|e| e["event"] == "committed").count(), 2);
     let log = std::process::Command::new("git")
