@@ -169,6 +169,15 @@ impl Breaker {
         Some(Change::Opened(reason))
     }
 
+    /// An escalation agent took the failures on: an open breaker goes half-open at once, so
+    /// the next call is the probe.
+    pub fn escalated(&mut self) {
+        if self.state == BreakerState::Open {
+            self.state = BreakerState::HalfOpen;
+            self.probes = 0;
+        }
+    }
+
     fn reset(&mut self) -> Option<Change> {
         self.consecutive_failures = 0;
         self.same_error_count = 0;

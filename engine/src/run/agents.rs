@@ -204,6 +204,47 @@ fn resolve_at(doc: &Document, action: &Action, depth: usize) -> Result<Vec<StepA
         let default = crate::workflow::model::Agent::default();
         return ai_agent(doc, name, &default, Vec::new(), None);
     };
+    resolve_agent(doc, name, agent)
+}
+
+/// What `circuit_breaker.on_open` escalates to when the breaker opens: an agent (or chain)
+/// named as the action, or `escalate` with `args.agent` and, optionally, `args.model` to run
+/// that agent on another model. `None` for built-in actions.
+pub fn resolve_escalation(doc: &Document, action: &Action) -> Result<Option<Vec<StepAgent>>, AgentError> {
+    let name = action.name();
+    if name != vocabulary::ESCALATE {
+        if vocabulary::is_builtin_action(name) {
+            return Ok(None);
+        }
+        return resolve_action(doc, action).map(Some);
+    }
+    let Action::Spec(spec) = action else {
+        return Err(AgentError::Config {
+            agent: name.to_owned(),
+            reason: "`escalate` needs `args.agent` (the agent to hand the failures to)".into(),
+        });
+    };
+    let text = |key: &str| spec.args.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    let Some(agent_name) = text("agent") else {
+        return Err(AgentError::Config {
+            agent: name.to_owned(),
+            reason: "`escalate` needs `args.agent` (the agent to hand the failures to)".into(),
+        });
+    };
+    let Some(model) = text("model") else {
+        return resolve(doc, &agent_name).map(Some);
+    };
+    let mut agent = doc.agents.get(&agent_name).cloned().unwrap_or_default();
+    agent.model = Some(model);
+    resolve_agent(doc, &agent_name, &agent).map(Some)
+}
+
+/// Resolves an agent definition.
+fn resolve_agent(
+    doc: &Document,
+    name: &str,
+    agent: &crate::workflow::model::Agent,
+) -> Result<Vec<StepAgent>, AgentError> {
     let env = agent
         .env
         .iter()

@@ -83,6 +83,9 @@ impl Runner {
             let (node, attempt) = (ticket.node, ticket.attempt);
             let end = if outcome.success { NodeEnd::Succeeded } else { NodeEnd::Failed };
             self.finish(ticket, outcome.clone());
+            if self.escalation.is_some() {
+                self.escalate().await;
+            }
             exhausted |= self.halt.is_some();
             if let Some(delay) = self.retry_after(node, attempt, &outcome).filter(|_| self.halt.is_none()) {
                 // The retry takes the freed slot at once and waits out its delay there.

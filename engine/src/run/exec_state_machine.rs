@@ -46,6 +46,9 @@ impl Runner {
                 Started::Running(ticket, future) => {
                     let outcome = self.await_step(future).await;
                     self.finish(ticket, outcome.clone());
+                    if self.escalation.is_some() {
+                        self.escalate().await;
+                    }
                     if let Some((_, reason)) = &self.halt {
                         // The breaker opened on this step: the pass ends here.
                         return Outcome {

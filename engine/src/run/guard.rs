@@ -70,9 +70,48 @@ impl Runner {
         }
     }
 
+    /// The breaker opened and `on_open` names agents to escalate to: hand them the failures,
+    /// once per opening. When every one succeeds the breaker goes half-open and the run goes
+    /// on — its next step is the probe, and a probe that fails opens the breaker for good
+    /// (no second escalation until it has closed). Otherwise the run stops as it would have.
+    /// Returns whether the run goes on.
+    pub(super) async fn escalate(&mut self) -> bool {
+        let Some(reason) = self.escalation.take() else { return false };
+        let Some(node) = self.last_node.or(self.plan.initial) else { return false };
+        self.escalated = true;
+        let instructions = format!(
+            "The circuit breaker of the `{}` workflow opened: {reason}. The loop is stuck. Read the failure history, find out why, and fix it so the next attempt can succeed.",
+            self.options.workflow
+        );
+        let mut names = Vec::new();
+        for (name, unit) in self.escalations.clone() {
+            names.push(format!("`{name}`"));
+            let outcome = self.consult(node, "on_open", name, unit, instructions.clone()).await;
+            if !outcome.success {
+                return false;
+            }
+        }
+        // The escalation stands for every open breaker: the agents' too, or the probe could
+        // not reach the agent that was stuck.
+        self.ledger.breaker.escalated();
+        for breaker in self.ledger.agents.values_mut() {
+            breaker.escalated();
+        }
+        self.save_ledger();
+        self.emit(&Event::Breaker {
+            state: "half_open".into(),
+            reason: Some(format!("escalated to {}; the next step is the probe", names.join(", "))),
+        });
+        self.halt = None;
+        true
+    }
+
     /// Whether the next step may start; waits for `cooldown` and `calls_per_hour`. An error
     /// ends the pass (and the run) with the reason.
     pub(super) async fn admit(&mut self, node: NodeIndex) -> Result<(), (RunStatus, String)> {
+        if self.escalation.is_some() {
+            self.escalate().await;
+        }
         if let Some(halt) = &self.halt {
             return Err(halt.clone());
         }
@@ -151,32 +190,36 @@ impl Runner {
         b.daily_cost_usd.and_then(|max| dollars("daily_cost_usd", max, today))
     }
 
-    fn save_ledger(&self) {
+    pub(super) fn save_ledger(&self) {
         // A ledger that cannot be written must not stop the work it is counting; the next
         // successful write carries the counts.
         let _ = self.ledger.save(&self.ledger_path);
     }
 
-    /// Records a finished step: spend (priced from `budget.prices` when the backend reported
-    /// tokens but no cost) and the breaker.
-    pub(super) fn account(&mut self, node: NodeIndex, outcome: &mut Outcome) {
-        let prep = &self.nodes[node.index()];
-        let ai = prep.ai;
+    /// Records an AI invocation's spend (priced from `budget.prices` when the backend reported
+    /// tokens but no cost) in the ledger; the caller saves it.
+    pub(super) fn charge(&mut self, node: NodeIndex, outcome: &mut Outcome) {
         let metrics = &mut outcome.evidence.metrics;
         if metrics.cost_usd.is_none() {
-            let price = prep.model.as_ref().and_then(|m| self.budget.prices.get(m));
+            let price = self.nodes[node.index()].model.as_ref().and_then(|m| self.budget.prices.get(m));
             if let (Some(price), Some(input), Some(output)) =
                 (price, metrics.input_tokens, metrics.output_tokens)
             {
                 metrics.cost_usd = Some((input as f64 * price.input + output as f64 * price.output) / 1e6);
             }
         }
-        let tokens = metrics.total_tokens().unwrap_or(0);
-        let cost = metrics.cost_usd.unwrap_or(0.0);
+        self.ledger.spend(metrics.total_tokens().unwrap_or(0), metrics.cost_usd.unwrap_or(0.0));
+        self.ledger.ai_invocations += 1;
+    }
+
+    /// Records a finished step: spend (priced from `budget.prices` when the backend reported
+    /// tokens but no cost) and the breaker.
+    pub(super) fn account(&mut self, node: NodeIndex, outcome: &mut Outcome) {
+        self.last_node = Some(node);
+        let ai = self.nodes[node.index()].ai;
         let mut changed = false;
         if ai {
-            self.ledger.spend(tokens, cost);
-            self.ledger.ai_invocations += 1;
+            self.charge(node, outcome);
             changed = true;
         }
         // A usage limit is a wait, not a failure.
@@ -241,9 +284,15 @@ impl Runner {
         let actions = match change {
             Change::Opened(reason) => {
                 self.halt = Some((RunStatus::Stopped, format!("the circuit breaker opened: {reason}")));
+                if !self.escalations.is_empty() && !self.escalated {
+                    self.escalation = Some(reason);
+                }
                 self.on_open.clone()
             }
-            Change::Closed => self.on_close.clone(),
+            Change::Closed => {
+                self.escalated = false;
+                self.on_close.clone()
+            }
             Change::HalfOpened => Vec::new(),
         };
         // Notifications are recorded at once; `pause_loop` is the stop itself and

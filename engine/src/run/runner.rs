@@ -169,6 +169,14 @@ pub struct Runner {
     pub(super) max_runtime: Option<Duration>,
     pub(super) on_open: Vec<Action>,
     pub(super) on_close: Vec<Action>,
+    /// The agents `on_open` hands the failures to when the breaker opens, resolved.
+    pub(super) escalations: Vec<(String, Vec<StepAgent>)>,
+    /// The breaker opened and an escalation is due, for this reason.
+    pub(super) escalation: Option<String>,
+    /// The escalation ran since the breaker last closed (it runs once per opening).
+    pub(super) escalated: bool,
+    /// The last step that ran: what an escalation is about.
+    pub(super) last_node: Option<NodeIndex>,
     /// Whether a step of the current iteration changed a file.
     pub(super) iteration_changed_files: bool,
     /// The agent with `on_failure: always` (the planner), resolved.
@@ -333,6 +341,18 @@ impl Runner {
             Some((name, _)) => Some((name.clone(), agents::resolve(doc, name)?)),
             None => None,
         };
+        let mut escalations = Vec::new();
+        for action in doc.circuit_breaker.iter().flat_map(|c| c.on_open.as_slice()) {
+            if let Some(unit) = agents::resolve_escalation(doc, action)? {
+                let name = match action {
+                    Action::Spec(spec) if spec.action == crate::workflow::vocabulary::ESCALATE => {
+                        unit_name(&unit)
+                    }
+                    _ => action.name().to_owned(),
+                };
+                escalations.push((name, unit));
+            }
+        }
         let ledger_path = super::ledger::path(&options.project_dir);
         let ledger = super::ledger::Ledger::load(&ledger_path).map_err(RunError::Ledger)?;
         let breaker = crate::policy::breaker::BreakerConfig::from_section(doc.circuit_breaker.as_ref());
@@ -390,6 +410,10 @@ impl Runner {
                 .as_ref()
                 .map(|c| c.on_close.as_slice().to_vec())
                 .unwrap_or_default(),
+            escalations,
+            escalation: None,
+            escalated: false,
+            last_node: None,
             iteration_changed_files: false,
             on_failure,
         })
@@ -694,14 +718,30 @@ impl Runner {
         if self.plan.graph[node].agents.contains(&name) || self.halt.is_some() {
             return;
         }
-        let step = format!("{id}.on_failure");
-        let mut context = self.context.clone();
-        context.iteration = self.state.iteration;
-        let mut packet = packet::build(&context, &step, Vec::new());
-        packet.instructions.primary = format!(
+        let instructions = format!(
             "The `{id}` step of the `{}` workflow failed. Read the failure history and change the plan so the next attempt can succeed.",
             self.options.workflow
         );
+        self.consult(node, "on_failure", name, unit, instructions).await;
+    }
+
+    /// Runs an agent outside the workflow's steps (the planner on failure, the breaker's
+    /// escalation) on a packet about `node` that carries the failure history; its spend
+    /// counts like any step's. Reported as the `hook`'s action.
+    pub(super) async fn consult(
+        &mut self,
+        node: NodeIndex,
+        hook: &str,
+        name: String,
+        unit: Vec<StepAgent>,
+        instructions: String,
+    ) -> Outcome {
+        let id = self.plan.graph[node].id.clone();
+        let step = format!("{id}.{hook}");
+        let mut context = self.context.clone();
+        context.iteration = self.state.iteration;
+        let mut packet = packet::build(&context, &step, Vec::new());
+        packet.instructions.primary = instructions;
         let packet_file = self.run_dir.join("packets").join(format!("{}.json", self.stem(&step)));
         let mut invocation = self.invocation(
             node,
@@ -710,20 +750,26 @@ impl Runner {
         );
         invocation.step.clone_from(&step);
         invocation.file_stem = self.stem(&step);
+        let ai = unit.iter().any(|a| a.backing.is_ai());
         let mut units = vec![unit];
-        let outcome = match self.stack_prompts(&mut units, Some(&packet), &invocation) {
+        let mut outcome = match self.stack_prompts(&mut units, Some(&packet), &invocation) {
             Some(error) => Outcome::failed("agent_error", error),
             None => {
                 let run = step::run_unit(units.remove(0), invocation, self.action_context(&step));
                 self.await_step(run).await
             }
         };
+        if ai {
+            self.charge(node, &mut outcome);
+            self.save_ledger();
+        }
         self.emit(&Event::ActionFinished {
             step: id,
-            hook: "on_failure".into(),
+            hook: hook.into(),
             action: name,
-            outcome: Box::new(outcome),
+            outcome: Box::new(outcome.clone()),
         });
+        outcome
     }
 
     /// Finishes a step: its evidence from git, its completed packet, `step_finished`.

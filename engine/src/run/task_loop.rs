@@ -89,6 +89,9 @@ impl Runner {
         let mut tried: HashSet<String> = HashSet::new();
         let mut iteration = 0;
         let (status, reason) = loop {
+            if self.escalation.is_some() {
+                self.escalate().await;
+            }
             if let Some(halt) = self.halt.clone() {
                 break halt;
             }

@@ -48,6 +48,8 @@ struct Checker<'a> {
     out: Vec<Diagnostic>,
     conditions: IndexMap<String, Condition>,
     used: HashSet<String>,
+    /// Checking `circuit_breaker.on_open`, where `escalate` belongs.
+    breaker_actions: bool,
 }
 
 fn root() -> FieldPath {
@@ -67,6 +69,7 @@ impl<'a> Checker<'a> {
             out: Vec::new(),
             conditions: IndexMap::new(),
             used: HashSet::new(),
+            breaker_actions: false,
         }
     }
 
@@ -83,7 +86,10 @@ impl<'a> Checker<'a> {
         }
         if let Some(breaker) = &self.doc.circuit_breaker {
             let path = root().key("circuit_breaker");
+            self.breaker_actions = true;
             self.actions(&breaker.on_open, &path.key("on_open"), &[]);
+            self.breaker_actions = false;
+            self.escalations(&breaker.on_open, &path.key("on_open"));
             self.actions(&breaker.on_close, &path.key("on_close"), &[]);
         }
         if let Some(compensation) = &self.doc.compensation {
@@ -149,11 +155,40 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// `escalate` names the agent the breaker hands the failures to.
+    fn escalations(&mut self, actions: &OneOrMany<Action>, path: &FieldPath) {
+        for (i, action) in actions.as_slice().iter().enumerate() {
+            if action.name() != vocabulary::ESCALATE {
+                continue;
+            }
+            let item = if matches!(actions, OneOrMany::One(_)) { path.clone() } else { path.index(i) };
+            let agent = match action {
+                Action::Spec(spec) => spec.args.get("agent").and_then(|v| v.as_str()),
+                Action::Name(_) => None,
+            };
+            match agent {
+                Some(agent) => self.agent_ref(agent, || item.key("args").key("agent"), false),
+                None => self.out.push(
+                    Diagnostic::error("invalid-action", "`escalate` needs the agent to hand the failures to")
+                        .at(item)
+                        .expected("`{action: escalate, args: {agent: senior, model: claude-opus-4}}` (`model` is optional)"),
+                ),
+            }
+        }
+    }
+
     fn action(&mut self, action: &Action, path: FieldPath, states: &[&str]) {
         let path = match action {
             Action::Name(_) => path,
             Action::Spec(_) => path.key("action"),
         };
+        if action.name() == vocabulary::ESCALATE && !self.breaker_actions {
+            self.out.push(
+                Diagnostic::error("invalid-action", "`escalate` only works in `circuit_breaker.on_open`")
+                    .at(path.clone())
+                    .expected("`escalate_to_human` to ask a person, or an agent's name to run it"),
+            );
+        }
         self.action_name(action.name(), path, states);
     }
 

@@ -14,6 +14,10 @@ pub const BUILTIN_ACTIONS: &[(&str, &str)] = &[
     ("notify_failure", "notify the channels of `on_failure` that the run failed"),
     ("notify_team", "notify every configured channel"),
     ("escalate_to_human", "move the run into human review"),
+    (
+        ESCALATE,
+        "`circuit_breaker.on_open` only: hand the failures to `args.agent` (on `args.model`, if given); if it succeeds, the loop goes on with a probe",
+    ),
     ("pause_loop", "pause the loop until `ralph-loop resume`"),
     ("resume_loop", "resume a paused loop"),
     ("auto_approve", "approve a human review"),
@@ -25,6 +29,9 @@ pub const BUILTIN_ACTIONS: &[(&str, &str)] = &[
     ("git_commit", "commit the work tree (`args.message`)"),
     ("command", "run the shell command `args.run`"),
 ];
+
+/// The breaker's escalation action.
+pub const ESCALATE: &str = "escalate";
 
 /// The built-in transition target that ends a run unsuccessfully.
 pub const STOP_TARGET: &str = "stop";

@@ -411,6 +411,28 @@ fn max_runtime_stops_the_loop_between_steps() {
 }
 
 #[test]
+fn a_saga_stopped_by_max_runtime_is_not_compensated_but_a_failed_one_is() {
+    for (second, status) in [("sleep 0", "stopped"), ("exit 1", "failed")] {
+        let dir = project(&[(
+            "w.yaml",
+            &format!(
+                "loop:\n  max_runtime: 500ms\nworkflow:\n  steps:\n    - name: first\n      action: slow\n      compensate: undo\n    - name: second\n      action: other\nagents:\n  slow:\n    command: \"sleep 0.7\"\n  other:\n    command: \"{second}\"\n  undo:\n    command: \"touch undone\"\n"
+            ),
+        )]);
+        // The failing variant has no time limit: its second step runs and fails.
+        if status == "failed" {
+            let w = dir.path().join("w.yaml");
+            let text = std::fs::read_to_string(&w).unwrap().replace("max_runtime: 500ms", "max_runtime: 1h");
+            std::fs::write(&w, text).unwrap();
+        }
+        let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
+        let end = events(&out.stdout).last().unwrap().clone();
+        assert_eq!(end["status"], status, "{end}");
+        assert_eq!(dir.path().join("undone").exists(), status == "failed", "{end}");
+    }
+}
+
+#[test]
 fn an_agents_own_breaker_opens_and_the_workflow_goes_around_it_while_the_loop_goes_on() {
     let dir = project(&[
         (
@@ -433,4 +455,100 @@ fn an_agents_own_breaker_opens_and_the_workflow_goes_around_it_while_the_loop_go
         "{}",
         status.stdout
     );
+}
+
+/// A fake Claude Code for the breaker's escalation: records its command line, fixes the
+/// build (unless told not to), and reports success.
+const CLAUDE_SENIOR: &str = r#"#!/bin/sh
+cat > packet-seen
+echo "$@" >> senior-args
+[ -n "$SENIOR_FAILS" ] && exit 1
+touch fixed
+echo '{"type":"result","subtype":"success","is_error":false,"result":"fixed the build","total_cost_usd":0.5,"usage":{"input_tokens":10,"output_tokens":10}}'
+"#;
+
+#[test]
+fn an_open_breaker_escalates_to_a_named_agent_on_another_model_and_the_probe_closes_it() {
+    for senior_fails in [false, true] {
+        let dir = project(&[
+            (
+                "w.yaml",
+                "circuit_breaker:\n  failure_threshold: 2\n  timeout: 1h\n  on_open:\n    - notify_team\n    - action: escalate\n      args: {agent: senior, model: big-model}\nworkflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    command: \"echo x >> calls; test -e fixed\"\n  senior:\n    backend: claude\n    prompt: PROMPT-SENIOR.md\n",
+            ),
+            ("PROMPT-SENIOR.md", "Unstick the build.\n"),
+            ("TODO.md", &todo(4)),
+            ("bin/claude", CLAUDE_SENIOR),
+        ]);
+        crate::support::executable(&dir.path().join("bin/claude"));
+        let out = ralph(["loop", "--workflow", "w.yaml", "--json"])
+            .current_dir(dir.path())
+            .env("PATH", crate::support::path_with(&dir.path().join("bin")))
+            .env("SENIOR_FAILS", if senior_fails { "1" } else { "" })
+            .expect(1);
+        let events = events(&out.stdout);
+        // The loop's breaker (the agent's own opens and closes alongside).
+        let breaker: Vec<&str> = events
+            .iter()
+            .filter(|e| {
+                e["event"] == "breaker" && !e["reason"].as_str().is_some_and(|r| r.starts_with("agent "))
+            })
+            .map(|e| e["state"].as_str().unwrap())
+            .collect();
+        let args = std::fs::read_to_string(dir.path().join("senior-args")).unwrap();
+        assert!(args.contains("--model big-model"), "the escalation runs on the named model: {args}");
+        let packet = std::fs::read_to_string(dir.path().join("packet-seen")).unwrap();
+        assert!(packet.contains("Unstick the build") && packet.contains("circuit breaker"), "{packet}");
+        let escalated =
+            events.iter().find(|e| e["event"] == "action_finished" && e["hook"] == "on_open").unwrap();
+        assert_eq!(escalated["action"], "senior");
+        let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap().lines().count();
+        if senior_fails {
+            assert_eq!(breaker, ["open"], "a failed escalation leaves it open");
+            assert_eq!(calls, 2);
+            let end = events.last().unwrap();
+            assert!(end["reason"].as_str().unwrap().contains("the circuit breaker opened"), "{end}");
+        } else {
+            assert_eq!(breaker, ["open", "half_open", "closed"], "the probe after the escalation closes it");
+            assert_eq!(calls, 4, "every task was tried");
+            let todo = std::fs::read_to_string(dir.path().join("TODO.md")).unwrap();
+            assert!(todo.contains("- [x] T-3") && todo.contains("- [x] T-4"), "{todo}");
+            let status = ralph(["status", "--json"]).current_dir(dir.path()).expect(0);
+            let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+            assert_eq!(status["spend"]["ai_invocations"], 1, "the escalation's spend counts");
+        }
+    }
+}
+
+/// A fake Claude Code whose answers shrink to almost nothing on its fifth call.
+const CLAUDE_SHRINKING: &str = r#"#!/bin/sh
+cat > /dev/null
+n=$(cat calls 2>/dev/null | wc -l)
+echo x >> calls
+out=800; [ "$n" -ge 4 ] && out=5
+echo "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"ok\",\"total_cost_usd\":0.001,\"usage\":{\"input_tokens\":100,\"output_tokens\":$out}}"
+"#;
+
+#[test]
+fn output_shrinking_sharply_opens_the_breaker_with_a_reason() {
+    let dir = project(&[
+        (
+            "w.yaml",
+            "circuit_breaker:\n  output_shrink: 0.1\nworkflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    backend: claude\n    prompt: PROMPT-BUILDER.md\n",
+        ),
+        ("TODO.md", &todo(8)),
+        ("bin/claude", CLAUDE_SHRINKING),
+    ]);
+    crate::support::executable(&dir.path().join("bin/claude"));
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"])
+        .current_dir(dir.path())
+        .env("PATH", crate::support::path_with(&dir.path().join("bin")))
+        .expect(1);
+    assert_eq!(std::fs::read_to_string(dir.path().join("calls")).unwrap().lines().count(), 5);
+    let events = events(&out.stdout);
+    let opened = events.iter().find(|e| e["event"] == "breaker" && e["state"] == "open").unwrap();
+    assert!(
+        opened["reason"].as_str().unwrap().contains("output shrank to 5 tokens from an average of 800"),
+        "{opened}"
+    );
+    assert_eq!(events.last().unwrap()["status"], "stopped");
 }

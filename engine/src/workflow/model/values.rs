@@ -292,13 +292,17 @@ impl JsonSchema for EnvString {
 }
 
 /// A value written either alone or as a list: `depends_on: lint` or `depends_on: [lint, test]`.
+///
+/// A list is tried first: serde lets a struct be written as a sequence of its fields, so
+/// `[notify_team, {action: escalate}]` would otherwise be read as one action whose name is
+/// `notify_team` and whose arguments are the second item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum OneOrMany<T> {
-    /// A single value.
-    One(T),
     /// A list of values.
     Many(Vec<T>),
+    /// A single value.
+    One(T),
 }
 
 impl<T> Default for OneOrMany<T> {
