@@ -11,5 +11,6 @@ pub mod policy;
 pub mod prompt;
 pub mod run;
 pub mod source;
+pub mod store;
 pub mod task;
 pub mod workflow;

@@ -3,6 +3,7 @@
 
 mod completions;
 mod init;
+mod logs;
 mod progress;
 mod review;
 mod run;
@@ -45,6 +46,10 @@ pub struct Cli {
     )]
     pub project_dir: PathBuf,
 
+    /// The run store (journal, snapshots, runs); defaults to `.ralph/state` in the project.
+    #[arg(long, global = true, value_name = "DIR", env = "RALPH_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -80,7 +85,7 @@ pub enum Command {
     /// Show the current run: state, iteration, task, breaker and budgets.
     Status(status::StatusArgs),
     /// Show a run's logs.
-    Logs(unbuilt::LogsArgs),
+    Logs(logs::LogsArgs),
     /// Reset the loop's state.
     Reset(unbuilt::ResetArgs),
     /// Continue a crashed or stopped run, or resume a paused one.
@@ -141,6 +146,8 @@ pub struct ConfigArgs {
 pub struct Env {
     /// The project directory.
     pub project_dir: PathBuf,
+    /// The run store's directory.
+    pub state_dir: PathBuf,
     /// Styles for stderr.
     pub styles: Styles,
 }
@@ -165,8 +172,14 @@ pub fn main() -> ExitCode {
         ColorChoice::Never => false,
         ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
+    let state_dir = match &cli.state_dir {
+        Some(dir) if dir.is_relative() => cli.project_dir.join(dir),
+        Some(dir) => dir.clone(),
+        None => crate::store::default_dir(&cli.project_dir),
+    };
     let env = Env {
         project_dir: cli.project_dir.clone(),
+        state_dir,
         styles: if color { Styles::colored() } else { Styles::plain() },
     };
     match run(cli.command, &env) {
@@ -187,6 +200,7 @@ fn run(command: Command, env: &Env) -> anyhow::Result<u8> {
         Command::Loop(args) => run::run(&args, env),
         Command::Init(args) => init::run(&args, env),
         Command::Status(args) => status::run(&args, env),
+        Command::Logs(args) => logs::run(&args, env),
         Command::Approve(args) => review::run(&args, true, env),
         Command::Reject(args) => review::run(&args, false, env),
         Command::Schema(args) => schema::run(&args),

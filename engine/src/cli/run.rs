@@ -142,6 +142,7 @@ pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
             live,
         ))
     };
+    let options_name = name.clone();
     let options = RunOptions {
         jobs,
         project_dir: env.project_dir.clone(),
@@ -155,8 +156,24 @@ pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
             .as_ref()
             .and_then(|l| l.max_iterations)
             .unwrap_or_else(|| (total as u64).max(100)),
+        record: crate::store::RunRecord::default(),
+        state_dir: env.state_dir.clone(),
     };
     let commit = args.commit || loop_settings.auto_commit == Some(true);
+    let record = crate::store::RunRecord {
+        run_id: String::new(),
+        workflow: options_name,
+        workflow_file: workflow,
+        config_file: args.config.clone(),
+        definition_hash: crate::store::definition_hash(&serde_json::to_vec(&doc).unwrap_or_default()),
+        kind: String::new(),
+        tasks: tasks.as_ref().map(|t| t.path().to_owned()),
+        commit,
+        jobs,
+        started_at: String::new(),
+        status: String::new(),
+        reason: None,
+    };
     if commit && tasks.is_none() {
         return refuse("`--commit` commits each finished task, and there is no task file (TODO.md, tasks.json, kanban.json or `--tasks`)".into());
     }
@@ -166,6 +183,8 @@ pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
             env.project_dir.display()
         ));
     }
+    let mut options = options;
+    options.record = record;
     let runner = match Runner::new(&doc, plan, options, sink) {
         Ok(runner) => runner,
         Err(e) => return refuse(e.to_string()),

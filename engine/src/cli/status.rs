@@ -3,8 +3,6 @@
 //! It reads what runs leave behind — the ledger (`.ralph/ledger.json`) and the latest run's
 //! journal — so it works whether or not a loop is running.
 
-use std::path::Path;
-
 use clap::Args;
 
 use super::{EXIT_OK, Env};
@@ -19,24 +17,37 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// The last `run_finished` (or the last event) of the latest run.
-fn latest_run(runs: &Path) -> Option<(String, serde_json::Value, Option<String>)> {
-    let id = crate::run::runner::run_ids(runs).ok()?.pop()?;
-    let journal = std::fs::read_to_string(runs.join(&id).join("events.jsonl")).unwrap_or_default();
-    let events: Vec<serde_json::Value> =
-        journal.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let end = events.iter().rfind(|e| e["event"] == "run_finished").cloned();
+/// The latest run: its id, a summary (`status`, `reason`) and the step waiting for review. The
+/// store is read when no loop owns it; a running loop's run is reported as running, with its
+/// pid.
+fn latest_run(env: &Env) -> anyhow::Result<Option<(String, serde_json::Value, Option<String>)>> {
+    let runs = env.project_dir.join(".ralph").join("runs");
+    let (id, summary) = match crate::store::Store::open(&env.state_dir) {
+        Ok(store) => match store.runs()?.pop() {
+            Some(record) => {
+                let status =
+                    if record.status == "running" { "interrupted (resume it)" } else { &record.status };
+                (record.run_id.clone(), serde_json::json!({"status": status, "reason": record.reason}))
+            }
+            None => return Ok(None),
+        },
+        Err(crate::store::StoreError::Locked { pid, .. }) => {
+            let Some(id) = crate::run::runner::run_ids(&runs).ok().and_then(|mut ids| ids.pop()) else {
+                return Ok(None);
+            };
+            let by = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+            (id, serde_json::json!({"status": "running", "reason": format!("a loop is running{by}")}))
+        }
+        Err(e) => return Err(e.into()),
+    };
     let waiting = crate::run::human::waiting(&runs.join(&id));
-    let summary =
-        end.unwrap_or_else(|| serde_json::json!({"status": "running (or killed)", "events": events.len()}));
-    Some((id, summary, waiting))
+    Ok(Some((id, summary, waiting)))
 }
 
 /// Prints the status.
 pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<u8> {
     let ledger = Ledger::load(&crate::run::ledger::path(&env.project_dir)).map_err(anyhow::Error::msg)?;
-    let runs = env.project_dir.join(".ralph").join("runs");
-    let latest = latest_run(&runs);
+    let latest = latest_run(env)?;
     if args.json {
         let value = serde_json::json!({
             "latest_run": latest.as_ref().map(|(id, end, waiting)| serde_json::json!({

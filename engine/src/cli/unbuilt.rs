@@ -7,20 +7,6 @@ use clap::{Args, Subcommand};
 
 use super::{Command, EXIT_USAGE, Env};
 
-/// Arguments of `logs`.
-#[derive(Debug, Args)]
-pub struct LogsArgs {
-    /// Keep printing new lines.
-    #[arg(long, short)]
-    pub follow: bool,
-    /// The run (default: the latest).
-    #[arg(long)]
-    pub run: Option<String>,
-    /// Only this step.
-    #[arg(long)]
-    pub step: Option<String>,
-}
-
 /// Arguments of `reset`.
 #[derive(Debug, Args)]
 pub struct ResetArgs {
@@ -133,7 +119,6 @@ pub struct InspectArgs {
 fn missing(command: &Command) -> (&'static str, &'static str, u32) {
     match command {
         Command::Loop(_) => ("loop", "running workflows", 3),
-        Command::Logs(_) => ("logs", "durable runs (the run journal)", 5),
         Command::Reset(_) => ("reset", "durable runs (the run store)", 5),
         Command::Resume(_) => ("resume", "durable runs (resume)", 5),
         Command::Pause(_) => ("pause", "live control of a running loop", 5),
@@ -150,6 +135,7 @@ fn missing(command: &Command) -> (&'static str, &'static str, u32) {
         | Command::Completions(_)
         | Command::Init(_)
         | Command::Status(_)
+        | Command::Logs(_)
         | Command::Approve(_)
         | Command::Reject(_) => ("", "", 0),
     }

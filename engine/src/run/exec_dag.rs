@@ -22,6 +22,8 @@ impl Runner {
         let jobs = self.options.jobs.max(1);
         let mut exhausted = false;
         let mut refused = 0;
+        let mut pending: Vec<(u64, NodeIndex, NodeEnd)> = Vec::new();
+        let mut durable_watch = self.durability.watch();
         loop {
             while running.len() < jobs && !exhausted {
                 let Some(node) = queue.pop_front() else { break };
@@ -66,14 +68,33 @@ impl Runner {
                     }
                 }
             }
+            // Finished nodes release their dependents once their outcomes are durable; one
+            // flush serves every node that finished meanwhile (group commit).
+            let durable = self.durability.durable();
+            if pending.iter().any(|(ticket, _, _)| *ticket <= durable) && self.is_durable(durable) {
+                let (ready, waiting): (Vec<_>, Vec<_>) =
+                    pending.drain(..).partition(|(ticket, _, _)| *ticket <= durable);
+                pending = waiting;
+                for (_, node, end) in ready {
+                    self.release(&mut scheduler, &mut queue, node, end);
+                }
+                continue;
+            }
+            if running.is_empty() && pending.is_empty() {
+                break;
+            }
+            if running.is_empty() && !self.is_durable(0) {
+                // The journal broke: nothing more will become durable, or be acted on.
+                break;
+            }
             let joined = tokio::select! {
-                joined = running.join_next() => joined,
+                Some(joined) = running.join_next(), if !running.is_empty() => joined,
                 Some(report) = self.signals_rx.recv() => {
                     self.on_signal(report);
                     continue;
                 }
+                _ = durable_watch.changed(), if !pending.is_empty() => continue,
             };
-            let Some(joined) = joined else { break };
             let (slot, outcome) = match joined {
                 Ok(done) => done,
                 // A panicking step task is a bug; the run stops rather than guessing.
@@ -98,7 +119,7 @@ impl Runner {
             if end == NodeEnd::Failed {
                 self.route_failure(node).await;
             }
-            self.release(&mut scheduler, &mut queue, node, end);
+            pending.push((self.durability.request(), node, end));
         }
         if let Some((status, reason)) = self.halt.clone() {
             for node in queue {

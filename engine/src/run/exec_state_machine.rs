@@ -46,6 +46,8 @@ impl Runner {
                 Started::Running(ticket, future) => {
                     let outcome = self.await_step(future).await;
                     self.finish(ticket, outcome.clone());
+                    // The outcome is durable before the transition it causes.
+                    self.settle().await;
                     if self.escalation.is_some() {
                         self.escalate().await;
                     }

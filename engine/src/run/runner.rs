@@ -6,7 +6,6 @@
 //! run, starting and finishing steps, packets, evidence and condition scopes.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -45,6 +44,10 @@ pub struct RunOptions {
     pub max_invocations: u64,
     /// Where prompt files are looked up (see `prompt::search_dirs`).
     pub prompt_dirs: Vec<PathBuf>,
+    /// What the store records about the run (its id and status are filled in by the runner).
+    pub record: crate::store::RunRecord,
+    /// The run store's directory (opened once the run is known to be able to start).
+    pub state_dir: PathBuf,
 }
 
 /// Receives every event after it has been applied.
@@ -74,6 +77,9 @@ pub enum RunError {
     /// The circuit breaker is open.
     #[error("{0}")]
     BreakerOpen(String),
+    /// The store cannot be used.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The run directory could not be created.
     #[error("cannot create the run directory `{path}`: {source}")]
     RunDir {
@@ -145,7 +151,12 @@ pub struct Runner {
     pub(super) options: RunOptions,
     pub(super) state: RunState,
     sink: Box<dyn EventSink>,
-    journal: std::io::BufWriter<std::fs::File>,
+    /// The run store, its journal for this run, and the writer that makes it durable.
+    store: crate::store::Store,
+    journal: crate::store::Journal,
+    pub(super) durability: crate::store::Durability,
+    /// Set when the journal could not be written: nothing more is acknowledged.
+    journal_error: Option<String>,
     pub(super) run_dir: PathBuf,
     pub(super) nodes: Vec<NodePrep>,
     pub(super) evaluator: Evaluator,
@@ -361,14 +372,16 @@ impl Runner {
             // passed lets the run's first step probe.
             ledger.breaker.check(config, super::ledger::unix_now()).map_err(RunError::BreakerOpen)?;
         }
+        // Everything that can refuse the run has been checked: from here on it is recorded.
+        let store = crate::store::Store::open(&options.state_dir)?;
         let id = run_id();
         let run_dir = options.runs_dir.join(&id);
         for sub in ["steps", "packets"] {
             std::fs::create_dir_all(run_dir.join(sub))
                 .map_err(|source| RunError::RunDir { path: run_dir.clone(), source })?;
         }
-        let journal = std::fs::File::create(run_dir.join("events.jsonl"))
-            .map_err(|source| RunError::RunDir { path: run_dir.clone(), source })?;
+        let journal = store.journal(&id)?;
+        let durability = store.durability();
         let repo = Repo::open(&options.project_dir);
         let base_commit = repo.as_ref().and_then(Repo::head);
         let git_vars = repo.as_ref().map(|r| (r.branch(), r.tag())).unwrap_or_default();
@@ -385,7 +398,10 @@ impl Runner {
             options,
             state,
             sink,
-            journal: std::io::BufWriter::new(journal),
+            store,
+            journal,
+            durability,
+            journal_error: None,
             run_dir,
             nodes,
             evaluator: Evaluator::new(conditions),
@@ -445,18 +461,44 @@ impl Runner {
             human::mark_waiting(&self.run_dir, step);
         }
         self.state.apply(event);
-        if let Ok(line) = serde_json::to_string(event) {
-            let _ = writeln!(self.journal, "{line}");
+        if self.journal_error.is_none() {
+            if let Err(e) = self.journal.append(event) {
+                self.journal_broke(e.to_string());
+            }
         }
         if matches!(event, Event::ReviewRequested { .. }) {
-            self.flush();
+            self.durability.request();
         }
         self.sink.event(event, &self.state);
     }
 
-    /// Writes the journal out (at the end of iterations and runs).
-    pub fn flush(&mut self) {
-        let _ = self.journal.flush();
+    /// The journal cannot be written (a full disk, say): the run stops after the steps in
+    /// flight, and nothing more is acknowledged — what the journal holds stays consistent.
+    fn journal_broke(&mut self, error: String) {
+        self.halt = Some((
+            RunStatus::Failed,
+            format!(
+                "the journal cannot be written ({error}); the run stops, and `ralph-loop resume` continues it"
+            ),
+        ));
+        self.journal_error = Some(error);
+    }
+
+    /// Waits until every event so far is durable: before a transition, a task update, a
+    /// commit, or the end of the run acts on them.
+    pub(super) async fn settle(&mut self) {
+        if self.journal_error.is_some() {
+            return;
+        }
+        let ticket = self.durability.request();
+        if let Err(e) = self.durability.wait(ticket).await {
+            self.journal_broke(e);
+        }
+    }
+
+    /// Whether an event made durable by `ticket` may be acted on.
+    pub(super) fn is_durable(&self, ticket: u64) -> bool {
+        self.journal_error.is_none() && self.durability.durable() >= ticket
     }
 
     /// Shows the signals steps have sent so far.
@@ -917,26 +959,41 @@ impl Runner {
         };
         self.drain_signals();
         self.emit(&Event::IterationFinished { iteration, status, reason: reason.clone(), at: now() });
-        self.flush();
         (status, reason)
     }
 
     /// Emits `run_started`.
-    pub fn begin(&mut self) {
+    pub fn begin(&mut self) -> Result<(), RunError> {
         let workflow = self.options.workflow.clone();
         let id = self.state.run_id.clone();
+        let record = &mut self.options.record;
+        record.run_id.clone_from(&id);
+        record.workflow.clone_from(&workflow);
+        record.kind = self.plan.kind.as_str().into();
+        record.started_at = now();
+        record.status = "running".into();
+        self.store.put_run(record)?;
         self.emit(&Event::RunStarted {
             run_id: id,
             workflow,
             kind: self.plan.kind.as_str().into(),
             at: now(),
         });
+        Ok(())
     }
 
-    /// Emits `run_finished` and writes the journal out.
-    pub fn end(&mut self, status: RunStatus, reason: String) {
-        self.emit(&Event::RunFinished { status, reason, at: now() });
-        self.flush();
+    /// Emits `run_finished`, makes the journal durable and records how the run ended.
+    pub async fn end(&mut self, status: RunStatus, reason: String) {
+        self.emit(&Event::RunFinished { status, reason: reason.clone(), at: now() });
+        self.settle().await;
+        let mut record = self.options.record.clone();
+        record.status =
+            serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        record.reason = Some(reason);
+        if let Err(e) = self.store.put_run(&record) {
+            eprintln!("warning: the run's end could not be recorded: {e}");
+        }
+        self.durability.stop();
     }
 
     /// Marks a task done (the completed list of later packets).

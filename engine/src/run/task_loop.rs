@@ -69,20 +69,24 @@ impl Runner {
 
     /// Runs the workflow once (no task file), stopping cleanly on a signal.
     pub async fn run_once(mut self) -> RunState {
-        self.begin();
+        if let Err(e) = self.begin() {
+            return self.refused(&e);
+        }
         let (status, reason) = match self.iteration_or_signal(1, None).await {
             Ok(ended) => ended,
             Err(signal) => (RunStatus::Stopped, format!("interrupted by {signal}")),
         };
         let changed = self.iteration_changed_files;
         self.iteration_ended(status == RunStatus::Succeeded, changed);
-        self.end(status, reason);
+        self.end(status, reason).await;
         self.into_state()
     }
 
     /// Runs the Ralph loop over a task file.
     pub async fn run_tasks(mut self, mut tasks: TaskLoop) -> RunState {
-        self.begin();
+        if let Err(e) = self.begin() {
+            return self.refused(&e);
+        }
         for id in tasks.file.completed_ids() {
             self.task_done(&id);
         }
@@ -126,6 +130,8 @@ impl Runner {
                 // failed.
                 break (status, format!("task {}: {reason}", task.id));
             }
+            // The iteration's outcome is durable before the task file says so.
+            self.settle().await;
             let changed = self.iteration_changed_files;
             let (mark, word) = if status == RunStatus::Succeeded {
                 (TaskStatus::Done, "done")
@@ -153,7 +159,14 @@ impl Runner {
                 }
             }
         };
-        self.end(status, reason);
+        self.end(status, reason).await;
+        self.into_state()
+    }
+
+    /// A run that could not be recorded: it did not start.
+    fn refused(mut self, e: &super::runner::RunError) -> RunState {
+        self.state.status = RunStatus::Failed;
+        self.state.reason = Some(format!("the run could not be recorded: {e}"));
         self.into_state()
     }
 

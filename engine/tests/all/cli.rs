@@ -42,7 +42,6 @@ fn every_verb_of_the_seed_has_help() {
 #[test]
 fn unbuilt_verbs_exit_2_and_name_the_missing_capability() {
     let cases: &[&[&str]] = &[
-        &["logs"],
         &["reset", "--yes"],
         &["plugin", "list"],
         &["metrics"],

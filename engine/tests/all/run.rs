@@ -79,7 +79,8 @@ fn agents_get_their_files_and_report_a_named_result() {
     assert_eq!(completed["workflow"]["state"], "completed");
     let streamed: Vec<&serde_json::Value> = events.iter().filter(|e| e["type"] == "packet").collect();
     assert_eq!(streamed.len(), 2, "a built and a completed packet on stdout");
-    let journaled = std::fs::read_to_string(run.join("events.jsonl")).unwrap().lines().count();
+    let logs = ralph(["logs", "--json", "--run", run_id]).current_dir(dir.path()).expect(0);
+    let journaled = logs.stdout.lines().count();
     assert_eq!(journaled, events.len() - streamed.len(), "every event but the packets is journaled");
 }
 

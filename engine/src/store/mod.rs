@@ -1,0 +1,299 @@
+//! The run store: sled behind this one module. Everything a run does is kept here — its
+//! record (`runs`), the append-only journal of its events (`journal`), and snapshots — so that a
+//! crash loses nothing and a run can be resumed, inspected and replayed.
+//!
+//! **Ownership.** One process owns a state directory at a time (`lock.rs`): a running loop, or
+//! a command that reads or changes runs while none does. Others are refused with the owner's
+//! pid.
+//!
+//! **Format.** `meta/format` holds the store's format version; a store written by a newer
+//! version is refused, not read. A store that sled cannot open (a truncated or corrupt file) is
+//! reported as corrupt with its path, and nothing is written to it.
+
+mod journal;
+pub mod lock;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use journal::{Durability, Journal, JournalError};
+use lock::{LockError, LoopLock};
+
+/// The format this version writes and reads.
+pub const FORMAT: u32 = 1;
+
+/// The default state directory, under the project's `.ralph/`.
+pub fn default_dir(project_dir: &Path) -> PathBuf {
+    project_dir.join(".ralph").join("state")
+}
+
+/// A hash of a workflow definition (its validated document as JSON): FNV-1a, 64 bits, in hex.
+/// It tells whether the definition changed, nothing more.
+pub fn definition_hash(definition: &[u8]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in definition {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// Why the store cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process owns the state directory.
+    #[error("a loop is running on `{dir}`{}; stop it first, or talk to it with `ralph-loop status`, `pause`, `hint`", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked {
+        /// The state directory.
+        dir: PathBuf,
+        /// The owner's pid.
+        pid: Option<u32>,
+    },
+    /// The store was written by a newer ralph-loop.
+    #[error(
+        "the store `{dir}` has format {found}, and this ralph-loop reads format {FORMAT}; upgrade ralph-loop, or move the directory away to start anew"
+    )]
+    NewerFormat {
+        /// The state directory.
+        dir: PathBuf,
+        /// The format found.
+        found: u32,
+    },
+    /// The store's files cannot be read as a store.
+    #[error(
+        "the store `{dir}` is corrupt: {detail}; nothing was changed — move the directory away to start anew (its runs cannot be resumed)"
+    )]
+    Corrupt {
+        /// The state directory.
+        dir: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Reading or writing failed.
+    #[error("the store `{dir}`: {source}")]
+    Io {
+        /// The state directory.
+        dir: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// What the store keeps about a run besides its journal.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The run's id.
+    pub run_id: String,
+    /// The workflow's name.
+    pub workflow: String,
+    /// The workflow file, as given.
+    pub workflow_file: PathBuf,
+    /// The project configuration given with `--config`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<PathBuf>,
+    /// A hash of the workflow definition the run started with.
+    pub definition_hash: String,
+    /// `state_machine`, `dag` or `saga`.
+    pub kind: String,
+    /// The task file, when the run works through one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<PathBuf>,
+    /// Whether finished tasks are committed.
+    #[serde(default)]
+    pub commit: bool,
+    /// DAG nodes run at once.
+    pub jobs: usize,
+    /// When it started, RFC 3339.
+    pub started_at: String,
+    /// `running`, `succeeded`, `failed` or `stopped`.
+    pub status: String,
+    /// Why it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// An open store.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    db: sled::Db,
+    runs: sled::Tree,
+    journal: sled::Tree,
+    _lock: LoopLock,
+}
+
+fn corrupt(dir: &Path, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt { dir: dir.to_owned(), detail: detail.to_string() }
+}
+
+fn sled_error(dir: &Path, e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(source) => StoreError::Io { dir: dir.to_owned(), source },
+        other => corrupt(dir, other),
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, taking ownership of it.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let lock = LoopLock::acquire(dir).map_err(|e| match e {
+            LockError::Held(pid) => StoreError::Locked { dir: dir.to_owned(), pid },
+            LockError::Io(source) => StoreError::Io { dir: dir.to_owned(), source },
+        })?;
+        let path = dir.join("db");
+        let fresh = !path.exists();
+        // sled panics on some damaged files instead of returning an error; a damaged store must
+        // be reported, not crash the engine.
+        let config = sled::Config::new().path(&path).mode(sled::Mode::HighThroughput).flush_every_ms(None);
+        let db = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || config.open()))
+            .map_err(|_| corrupt(dir, "sled could not read its files"))?
+            .map_err(|e| sled_error(dir, e))?;
+        let meta = db.open_tree("meta").map_err(|e| sled_error(dir, e))?;
+        match meta.get("format").map_err(|e| sled_error(dir, e))? {
+            Some(bytes) => {
+                let found = <[u8; 4]>::try_from(bytes.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| corrupt(dir, "its format version is unreadable"))?;
+                if found > FORMAT {
+                    return Err(StoreError::NewerFormat { dir: dir.to_owned(), found });
+                }
+            }
+            None if fresh || db.tree_names().len() <= 2 => {
+                meta.insert("format", &FORMAT.to_be_bytes()).map_err(|e| sled_error(dir, e))?;
+                db.flush().map_err(|e| sled_error(dir, e))?;
+            }
+            None => return Err(corrupt(dir, "it has no format version")),
+        }
+        let runs = db.open_tree("runs").map_err(|e| sled_error(dir, e))?;
+        let journal = db.open_tree("journal").map_err(|e| sled_error(dir, e))?;
+        Ok(Store { dir: dir.to_owned(), db, runs, journal, _lock: lock })
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn err(&self, e: sled::Error) -> StoreError {
+        sled_error(&self.dir, e)
+    }
+
+    /// Records (or updates) a run, durably.
+    pub fn put_run(&self, record: &RunRecord) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(record).map_err(|e| corrupt(&self.dir, e))?;
+        self.runs.insert(record.run_id.as_bytes(), bytes).map_err(|e| self.err(e))?;
+        self.db.flush().map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// A run's record.
+    pub fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        match self.runs.get(run_id.as_bytes()).map_err(|e| self.err(e))? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| corrupt(&self.dir, format!("the record of run {run_id}: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    /// Every run's record, oldest first (run ids start with their start time).
+    pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        self.runs
+            .iter()
+            .map(|item| {
+                let (key, bytes) = item.map_err(|e| self.err(e))?;
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    corrupt(&self.dir, format!("the record of run {}: {e}", String::from_utf8_lossy(&key)))
+                })
+            })
+            .collect()
+    }
+
+    /// The journal of a run, for appending and reading.
+    pub fn journal(&self, run_id: &str) -> Result<Journal, StoreError> {
+        Journal::open(self.journal.clone(), run_id, &self.dir)
+    }
+
+    /// A handle that makes appended events durable, batching concurrent requests.
+    pub fn durability(&self) -> Durability {
+        Durability::start(self.db.clone())
+    }
+
+    /// Writes everything out.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> RunRecord {
+        RunRecord {
+            run_id: id.into(),
+            workflow: "w".into(),
+            workflow_file: "w.yaml".into(),
+            config_file: None,
+            definition_hash: "h".into(),
+            kind: "dag".into(),
+            tasks: None,
+            commit: false,
+            jobs: 2,
+            started_at: "2026-11-22T00:00:00Z".into(),
+            status: "running".into(),
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn runs_are_kept_across_opens_and_a_second_owner_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.put_run(&record("2")).unwrap();
+        store.put_run(&record("1")).unwrap();
+        assert!(matches!(Store::open(dir.path()), Err(StoreError::Locked { pid: Some(_), .. })));
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        let ids: Vec<String> = store.runs().unwrap().into_iter().map(|r| r.run_id).collect();
+        assert_eq!(ids, ["1", "2"]);
+    }
+
+    #[test]
+    fn a_newer_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.db.open_tree("meta").unwrap().insert("format", &(FORMAT + 1).to_be_bytes()).unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::NewerFormat { found, .. } if found == FORMAT + 1), "{err}");
+        assert!(err.to_string().contains("upgrade ralph-loop"), "{err}");
+    }
+
+    #[test]
+    fn damaged_files_are_reported_as_corrupt_not_panicked_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut journal = store.journal("r").unwrap();
+        for i in 0..200 {
+            journal.append_raw(format!("{{\"event\":\"x\",\"i\":{i}}}").as_bytes()).unwrap();
+        }
+        store.flush().unwrap();
+        drop((journal, store));
+        let db = dir.path().join("db");
+        for entry in std::fs::read_dir(&db).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let len = std::fs::metadata(&path).unwrap().len();
+                std::fs::write(&path, vec![0xA5; len as usize]).unwrap();
+            }
+        }
+        match Store::open(dir.path()) {
+            Err(StoreError::Corrupt { detail, .. }) => assert!(!detail.is_empty()),
+            Err(other) => panic!("expected corrupt, got {other}"),
+            Ok(_) => panic!("a garbage store opened"),
+        }
+    }
+}
