@@ -33,6 +33,7 @@ pub fn event_step(event: &Event) -> Option<&str> {
         | Event::ReviewRequested { step, .. }
         | Event::ReviewDecided { step, .. }
         | Event::StepRetrying { step, .. }
+        | Event::StepInterrupted { step, .. }
         | Event::Waiting { step, .. }
         | Event::StepSkipped { step, .. } => Some(step),
         Event::Transition { from, .. } => Some(from),

@@ -5,6 +5,7 @@ mod completions;
 mod init;
 mod logs;
 mod progress;
+mod resume;
 mod review;
 mod run;
 mod schema;
@@ -89,7 +90,7 @@ pub enum Command {
     /// Reset the loop's state.
     Reset(unbuilt::ResetArgs),
     /// Continue a crashed or stopped run, or resume a paused one.
-    Resume(unbuilt::ResumeArgs),
+    Resume(resume::ResumeArgs),
     /// Pause the running loop after its current step.
     Pause(unbuilt::SignalArgs),
     /// Give the running loop a hint for its next prompt.
@@ -201,6 +202,7 @@ fn run(command: Command, env: &Env) -> anyhow::Result<u8> {
         Command::Init(args) => init::run(&args, env),
         Command::Status(args) => status::run(&args, env),
         Command::Logs(args) => logs::run(&args, env),
+        Command::Resume(args) => resume::run(&args, env),
         Command::Approve(args) => review::run(&args, true, env),
         Command::Reject(args) => review::run(&args, false, env),
         Command::Schema(args) => schema::run(&args),

@@ -51,12 +51,14 @@ impl EventSink for JsonLines {
             | Event::IterationFinished { .. }
             | Event::TaskMarked { .. }
             | Event::Breaker { .. }
-            | Event::Committed { .. } => "run",
+            | Event::Committed { .. }
+            | Event::Resumed { .. } => "run",
             Event::Signal { .. } => "signal",
             Event::StepStarted { .. }
             | Event::StepFinished { .. }
             | Event::StepSkipped { .. }
             | Event::StepRetrying { .. }
+            | Event::StepInterrupted { .. }
             | Event::Waiting { .. }
             | Event::ActionFinished { .. }
             | Event::ReviewRequested { .. }
@@ -81,6 +83,12 @@ impl EventSink for JsonLines {
 
 /// Runs the workflow.
 pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
+    run_loop(args, env, None)
+}
+
+/// Runs the workflow: a new run, or the run of `resume` (same id, same settings) from where its
+/// journal ends. A resumed run's workflow must not have changed.
+pub fn run_loop(args: &LoopArgs, env: &Env, resume: Option<crate::store::RunRecord>) -> anyhow::Result<u8> {
     let config = args.config.clone();
     let workflow: PathBuf = match (&args.workflow, &config) {
         (Some(w), _) => w.clone(),
@@ -171,6 +179,7 @@ pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
         commit,
         jobs,
         started_at: String::new(),
+        base_commit: None,
         status: String::new(),
         reason: None,
     };
@@ -185,6 +194,16 @@ pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
     }
     let mut options = options;
     options.record = record;
+    if let Some(resumed) = resume {
+        if resumed.definition_hash != options.record.definition_hash {
+            return refuse(format!(
+                "the workflow of run {} (`{}`) has changed since it started; resume runs the definition it started with — undo the change, or start a new run with `ralph-loop loop`",
+                resumed.run_id,
+                resumed.workflow_file.display()
+            ));
+        }
+        options.record = crate::store::RunRecord { jobs: options.record.jobs, ..resumed };
+    }
     let runner = match Runner::new(&doc, plan, options, sink) {
         Ok(runner) => runner,
         Err(e) => return refuse(e.to_string()),

@@ -15,13 +15,6 @@ pub struct ResetArgs {
     pub yes: bool,
 }
 
-/// Arguments of `resume`.
-#[derive(Debug, Args)]
-pub struct ResumeArgs {
-    /// The run to resume (default: the latest).
-    pub run: Option<String>,
-}
-
 /// Arguments of signals without a payload.
 #[derive(Debug, Args)]
 pub struct SignalArgs {}
@@ -120,7 +113,6 @@ fn missing(command: &Command) -> (&'static str, &'static str, u32) {
     match command {
         Command::Loop(_) => ("loop", "running workflows", 3),
         Command::Reset(_) => ("reset", "durable runs (the run store)", 5),
-        Command::Resume(_) => ("resume", "durable runs (resume)", 5),
         Command::Pause(_) => ("pause", "live control of a running loop", 5),
         Command::Hint(_) => ("hint", "live control of a running loop", 5),
         Command::Plugin(_) => ("plugin", "WebAssembly plugins", 6),
@@ -136,6 +128,7 @@ fn missing(command: &Command) -> (&'static str, &'static str, u32) {
         | Command::Init(_)
         | Command::Status(_)
         | Command::Logs(_)
+        | Command::Resume(_)
         | Command::Approve(_)
         | Command::Reject(_) => ("", "", 0),
     }

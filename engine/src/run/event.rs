@@ -35,6 +35,24 @@ pub enum Event {
         /// When, RFC 3339.
         at: String,
     },
+    /// The run was resumed (`ralph-loop resume`) after a crash or a stop.
+    Resumed {
+        /// The last journal event before the resumption.
+        from_seq: u64,
+        /// The steps that were running when it stopped: they run again.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        interrupted: Vec<String>,
+        /// When.
+        at: String,
+    },
+    /// A step was running when the run stopped (a crash, a kill); it runs again, and the
+    /// interruption does not use up an attempt of its retry policy.
+    StepInterrupted {
+        /// The step.
+        step: String,
+        /// The attempt that was cut short.
+        attempt: u32,
+    },
     /// An iteration began: one pass of the workflow, for one task when there is a task source.
     IterationStarted {
         /// The iteration, from 1.

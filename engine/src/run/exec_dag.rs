@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 use super::dag::{DagScheduler, NodeEnd};
 use super::event::{Event, RunStatus};
 use super::outcome::Outcome;
+use super::resume::Replay;
 use super::runner::{Runner, Started, Ticket};
 use super::state::StepStatus;
 
@@ -28,6 +29,22 @@ impl Runner {
             while running.len() < jobs && !exhausted {
                 let Some(node) = queue.pop_front() else { break };
                 let id = self.plan.graph[node].id.clone();
+                // A resumed run: a node the journal shows ended is released with its end; one
+                // that was running or waiting for its retry runs (again).
+                let mut attempt = 1;
+                match self.take_replay(node) {
+                    Some(Replay::Done(outcome)) => {
+                        let end = if outcome.success { NodeEnd::Succeeded } else { NodeEnd::Failed };
+                        self.release(&mut scheduler, &mut queue, node, end);
+                        continue;
+                    }
+                    Some(Replay::Skipped) => {
+                        self.release(&mut scheduler, &mut queue, node, NodeEnd::Skipped);
+                        continue;
+                    }
+                    Some(Replay::Rerun(again)) => attempt = again,
+                    None => {}
+                }
                 if let Some(condition) = self.plan.graph[node].condition.clone() {
                     let scope = self.scope(node, &Outcome { success: true, ..Outcome::default() });
                     let holds = self.evaluator.holds(&condition, &scope).unwrap_or(false);
@@ -50,7 +67,7 @@ impl Runner {
                     refused += 1;
                     continue;
                 }
-                match self.start(node, false, true, 1, std::time::Duration::ZERO) {
+                match self.start(node, false, true, attempt, std::time::Duration::ZERO) {
                     Started::Skipped(reason) => {
                         self.emit(&Event::StepSkipped { step: id, reason });
                         self.release(&mut scheduler, &mut queue, node, NodeEnd::Skipped);
@@ -86,6 +103,10 @@ impl Runner {
             if running.is_empty() && !self.is_durable(0) {
                 // The journal broke: nothing more will become durable, or be acted on.
                 break;
+            }
+            if running.is_empty() && !pending.is_empty() {
+                // Nothing runs until these are durable.
+                self.durability.hurry();
             }
             let joined = tokio::select! {
                 Some(joined) = running.join_next(), if !running.is_empty() => joined,
@@ -160,6 +181,10 @@ impl Runner {
         let released = scheduler.finish(&self.plan, node, end);
         for (skipped, reason) in released.skipped {
             let step = self.plan.graph[skipped].id.clone();
+            // A resumed run has journaled some of these already.
+            if self.replaying() && self.replayable.remove(&step) {
+                continue;
+            }
             self.emit(&Event::StepSkipped { step, reason });
         }
         queue.extend(released.ready);

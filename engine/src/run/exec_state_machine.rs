@@ -8,6 +8,7 @@ use petgraph::stable_graph::NodeIndex;
 use super::action::STOPPED;
 use super::event::{Event, RunStatus};
 use super::outcome::Outcome;
+use super::resume::Replay;
 use super::runner::{Runner, Started};
 use crate::plan::{EdgeKind, NodeRole};
 
@@ -28,6 +29,12 @@ impl Runner {
     /// A failed step is tried again as its retry policy says.
     pub(super) async fn perform(&mut self, node: NodeIndex, parallel: bool, require_all: bool) -> Outcome {
         let (mut attempt, mut delay) = (1, std::time::Duration::ZERO);
+        match self.take_replay(node) {
+            Some(Replay::Done(outcome)) => return *outcome,
+            Some(Replay::Skipped) => return Outcome { success: true, ..Outcome::default() },
+            Some(Replay::Rerun(again)) => attempt = again,
+            None => {}
+        }
         loop {
             if let Err((_, reason)) = self.admit(node).await {
                 return Outcome::failed(STOPPED, reason);
@@ -77,6 +84,13 @@ impl Runner {
         let Some(mut current) = self.plan.initial else {
             return (RunStatus::Failed, "the workflow has no states".into());
         };
+        // A resumed run goes on in the state its journal ends in; that state's `on_enter` ran
+        // already unless the journal ends with the transition into it.
+        let mut entered = false;
+        if let Some((node, to_enter)) = self.resume_at.take() {
+            current = node;
+            entered = !to_enter;
+        }
         loop {
             let id = self.plan.graph[current].id.clone();
             let (terminal, require_all, parallel) = match self.plan.graph[current].role {
@@ -86,7 +100,9 @@ impl Runner {
             };
             let prep = &self.nodes[current.index()];
             let has_step = !prep.units.is_empty() || prep.human.is_some();
-            if let Some(failed) = self.run_hook(current, "on_enter").await.filter(|o| !o.success) {
+            let enter =
+                if std::mem::take(&mut entered) { None } else { self.run_hook(current, "on_enter").await };
+            if let Some(failed) = enter.filter(|o| !o.success) {
                 if failed.class.as_deref() == Some(STOPPED) {
                     return (RunStatus::Stopped, failed.error.unwrap_or_default());
                 }

@@ -20,6 +20,7 @@ pub mod inbox;
 pub mod ledger;
 pub mod outcome;
 pub mod packet;
+pub mod resume;
 pub mod runner;
 pub mod state;
 pub mod step;

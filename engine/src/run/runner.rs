@@ -80,6 +80,9 @@ pub enum RunError {
     /// The store cannot be used.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The run's journal cannot be read.
+    #[error("{0}")]
+    Journal(String),
     /// The run directory could not be created.
     #[error("cannot create the run directory `{path}`: {source}")]
     RunDir {
@@ -168,7 +171,7 @@ pub struct Runner {
     signals_tx: mpsc::UnboundedSender<SignalReport>,
     pub(super) signals_rx: mpsc::UnboundedReceiver<SignalReport>,
     /// DAG: the outcome of every finished node, for the `nodes` condition variable.
-    node_results: BTreeMap<String, serde_json::Value>,
+    pub(super) node_results: BTreeMap<String, serde_json::Value>,
     /// Spend and the breaker, kept across runs.
     pub(super) ledger: super::ledger::Ledger,
     pub(super) ledger_path: PathBuf,
@@ -192,6 +195,12 @@ pub struct Runner {
     pub(super) iteration_changed_files: bool,
     /// The agent with `on_failure: always` (the planner), resolved.
     on_failure: Option<(String, Vec<StepAgent>)>,
+    /// Resumed runs: the journaled steps of the unfinished iteration not replayed yet.
+    pub(super) replayable: std::collections::HashSet<String>,
+    /// Resumed state machines: the state to go on in, and whether it is still to be entered.
+    pub(super) resume_at: Option<(NodeIndex, bool)>,
+    /// Resumed runs: where the journal ended.
+    pub(super) resumed: Option<super::resume::ResumePoint>,
 }
 
 /// The ids of the runs kept in `runs_dir`, oldest first (run ids start with their start time).
@@ -374,16 +383,28 @@ impl Runner {
         }
         // Everything that can refuse the run has been checked: from here on it is recorded.
         let store = crate::store::Store::open(&options.state_dir)?;
-        let id = run_id();
+        let resuming = !options.record.run_id.is_empty();
+        let id = if resuming { options.record.run_id.clone() } else { run_id() };
         let run_dir = options.runs_dir.join(&id);
         for sub in ["steps", "packets"] {
             std::fs::create_dir_all(run_dir.join(sub))
                 .map_err(|source| RunError::RunDir { path: run_dir.clone(), source })?;
         }
         let journal = store.journal(&id)?;
+        let events = if resuming {
+            journal.read::<Event>(1).map_err(|e| RunError::Journal(e.to_string()))?
+        } else {
+            Vec::new()
+        };
         let durability = store.durability();
+        let mut journal = journal;
+        journal.attach(&durability);
         let repo = Repo::open(&options.project_dir);
-        let base_commit = repo.as_ref().and_then(Repo::head);
+        // A resumed run keeps the commit its run started from (for `git_reset`).
+        let base_commit = match &options.record.base_commit {
+            Some(commit) if resuming => Some(commit.clone()),
+            _ => repo.as_ref().and_then(Repo::head),
+        };
         let git_vars = repo.as_ref().map(|r| (r.branch(), r.tag())).unwrap_or_default();
         let mut state = RunState::new();
         state.run_id = id;
@@ -393,7 +414,7 @@ impl Runner {
             started_at: now(),
             ..PacketContext::default()
         };
-        Ok(Runner {
+        let mut runner = Runner {
             plan,
             options,
             state,
@@ -432,7 +453,14 @@ impl Runner {
             last_node: None,
             iteration_changed_files: false,
             on_failure,
-        })
+            replayable: Default::default(),
+            resume_at: None,
+            resumed: None,
+        };
+        if resuming {
+            runner.restore(events);
+        }
+        Ok(runner)
     }
 
     /// The run's id.
@@ -490,7 +518,7 @@ impl Runner {
         if self.journal_error.is_some() {
             return;
         }
-        let ticket = self.durability.request();
+        let ticket = self.durability.hurry();
         if let Err(e) = self.durability.wait(ticket).await {
             self.journal_broke(e);
         }
@@ -945,13 +973,17 @@ impl Runner {
         &mut self,
         iteration: u32,
         task: Option<ralph_plugin_sdk::Task>,
+        resumed: bool,
     ) -> (RunStatus, String) {
         let task_ref = task.as_ref().map(|t| TaskRef { id: t.id.clone(), title: t.description.clone() });
         self.context.task = task;
         self.context.iteration = iteration;
-        self.node_results.clear();
-        self.iteration_changed_files = false;
-        self.emit(&Event::IterationStarted { iteration, task: task_ref, at: now() });
+        // A resumed iteration goes on: its journal has started it and holds what it did.
+        if !resumed {
+            self.node_results.clear();
+            self.iteration_changed_files = false;
+            self.emit(&Event::IterationStarted { iteration, task: task_ref, at: now() });
+        }
         let (status, reason) = match self.plan.kind {
             WorkflowKind::Dag => self.run_dag().await,
             WorkflowKind::StateMachine => self.run_state_machine().await,
@@ -966,19 +998,29 @@ impl Runner {
     pub fn begin(&mut self) -> Result<(), RunError> {
         let workflow = self.options.workflow.clone();
         let id = self.state.run_id.clone();
+        let resumed = self.resumed.as_ref().map(|p| p.from_seq);
         let record = &mut self.options.record;
         record.run_id.clone_from(&id);
         record.workflow.clone_from(&workflow);
         record.kind = self.plan.kind.as_str().into();
-        record.started_at = now();
         record.status = "running".into();
+        if resumed.is_none() {
+            record.started_at = now();
+            record.base_commit.clone_from(&self.base_commit);
+        }
         self.store.put_run(record)?;
-        self.emit(&Event::RunStarted {
-            run_id: id,
-            workflow,
-            kind: self.plan.kind.as_str().into(),
-            at: now(),
-        });
+        match resumed {
+            Some(from_seq) => {
+                let interrupted = self.interrupt_running();
+                self.emit(&Event::Resumed { from_seq, interrupted, at: now() });
+            }
+            None => self.emit(&Event::RunStarted {
+                run_id: id,
+                workflow,
+                kind: self.plan.kind.as_str().into(),
+                at: now(),
+            }),
+        }
         Ok(())
     }
 

@@ -33,6 +33,8 @@ pub struct StepRecord {
     pub outcome: Option<Outcome>,
     /// Why it was skipped.
     pub skip_reason: Option<String>,
+    /// It failed and its retry policy will run it again.
+    pub retrying: bool,
 }
 
 /// A run's state.
@@ -50,6 +52,9 @@ pub struct RunState {
     pub steps: IndexMap<String, StepRecord>,
     /// State machines: the current state.
     pub current: Option<String>,
+    /// State machines: the last move was a transition into `current` (its step has not
+    /// started yet).
+    pub after_transition: bool,
     /// State machines: visits per state, in the current iteration.
     pub visits: HashMap<String, u32>,
     /// Failed visits per state, in the current iteration.
@@ -91,6 +96,7 @@ impl RunState {
             reason: None,
             steps: IndexMap::new(),
             current: None,
+            after_transition: false,
             visits: HashMap::new(),
             failures: HashMap::new(),
             iteration: 0,
@@ -131,11 +137,19 @@ impl RunState {
                 let counts = &mut self.counts;
                 let record = self.steps.entry(step.clone()).or_insert_with(|| {
                     counts[StepStatus::Running as usize] += 1;
-                    StepRecord { status: StepStatus::Running, attempts: 0, outcome: None, skip_reason: None }
+                    StepRecord {
+                        status: StepStatus::Running,
+                        attempts: 0,
+                        outcome: None,
+                        skip_reason: None,
+                        retrying: false,
+                    }
                 });
                 Self::set_status(counts, record, StepStatus::Running);
                 record.attempts += 1;
+                record.retrying = false;
                 self.current = Some(step.clone());
+                self.after_transition = false;
             }
             Event::IterationStarted { iteration, task, .. } => {
                 // Steps, visits and failures are counted per iteration: each is a fresh pass.
@@ -146,6 +160,7 @@ impl RunState {
                 self.failures.clear();
                 self.counts = [0; 4];
                 self.current = None;
+                self.after_transition = false;
             }
             Event::IterationFinished { status, .. } => {
                 if *status != RunStatus::Succeeded {
@@ -161,10 +176,26 @@ impl RunState {
             }
             Event::ReviewRequested { step, .. } => self.waiting_for_review = Some(step.clone()),
             Event::ReviewDecided { .. } => self.waiting_for_review = None,
+            Event::StepRetrying { step, .. } => {
+                if let Some(record) = self.steps.get_mut(step) {
+                    record.retrying = true;
+                }
+            }
+            Event::Resumed { .. } => self.status = RunStatus::Running,
+            Event::StepInterrupted { step, attempt } => {
+                // The step runs again as the same attempt (and visit), started anew.
+                if *attempt <= 1 {
+                    if let Some(visits) = self.visits.get_mut(step) {
+                        *visits = visits.saturating_sub(1);
+                    }
+                }
+                if let Some(record) = self.steps.get_mut(step) {
+                    record.attempts = record.attempts.saturating_sub(1);
+                }
+            }
             Event::Committed { .. }
             | Event::ActionFinished { .. }
             | Event::Signal { .. }
-            | Event::StepRetrying { .. }
             | Event::Waiting { .. } => {}
             // An agent's breaker names its agent in the reason; the loop's is what `breaker` shows.
             Event::Breaker { reason: Some(reason), .. } if reason.starts_with("agent `") => {}
@@ -191,13 +222,17 @@ impl RunState {
                     attempts: 0,
                     outcome: None,
                     skip_reason: Some(reason.clone()),
+                    retrying: false,
                 };
                 if let Some(old) = self.steps.insert(step.clone(), record) {
                     self.counts[old.status as usize] -= 1;
                 }
                 self.counts[StepStatus::Skipped as usize] += 1;
             }
-            Event::Transition { to, .. } => self.current = Some(to.clone()),
+            Event::Transition { to, .. } => {
+                self.current = Some(to.clone());
+                self.after_transition = true;
+            }
             Event::RunFinished { status, reason, .. } => {
                 self.status = *status;
                 self.reason = Some(reason.clone());

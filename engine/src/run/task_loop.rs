@@ -49,9 +49,10 @@ impl Runner {
         &mut self,
         iteration: u32,
         task: Option<ralph_plugin_sdk::Task>,
+        resumed: bool,
     ) -> Result<(RunStatus, String), &'static str> {
         let signal = {
-            let pass = self.run_iteration(iteration, task);
+            let pass = self.run_iteration(iteration, task, resumed);
             tokio::select! {
                 ended = pass => return Ok(ended),
                 signal = interrupted() => signal,
@@ -72,9 +73,15 @@ impl Runner {
         if let Err(e) = self.begin() {
             return self.refused(&e);
         }
-        let (status, reason) = match self.iteration_or_signal(1, None).await {
-            Ok(ended) => ended,
-            Err(signal) => (RunStatus::Stopped, format!("interrupted by {signal}")),
+        let resumed = self.resumed.take().filter(|p| p.iteration > 0);
+        let ended = resumed.as_ref().and_then(|p| p.iteration_end.clone());
+        let (status, reason) = match ended {
+            // Only the run's end is missing from the journal.
+            Some(end) => end,
+            None => match self.iteration_or_signal(1, None, resumed.is_some()).await {
+                Ok(ended) => ended,
+                Err(signal) => (RunStatus::Stopped, format!("interrupted by {signal}")),
+            },
         };
         let changed = self.iteration_changed_files;
         self.iteration_ended(status == RunStatus::Succeeded, changed);
@@ -90,8 +97,12 @@ impl Runner {
         for id in tasks.file.completed_ids() {
             self.task_done(&id);
         }
-        let mut tried: HashSet<String> = HashSet::new();
-        let mut iteration = 0;
+        // A resumed run goes on with the iteration its journal ends in.
+        let resumed = self.resumed.take();
+        let mut tried: HashSet<String> =
+            resumed.as_ref().map(|p| p.tried.iter().cloned().collect()).unwrap_or_default();
+        let mut iteration = resumed.as_ref().map_or(0, |p| p.iteration);
+        let mut carried = resumed.filter(|p| p.task.is_some());
         let (status, reason) = loop {
             if self.escalation.is_some() {
                 self.escalate().await;
@@ -99,30 +110,57 @@ impl Runner {
             if let Some(halt) = self.halt.clone() {
                 break halt;
             }
-            if self.state().invocations >= self.options.max_invocations {
-                break (
-                    RunStatus::Stopped,
-                    format!("max_iterations ({}) reached", self.options.max_invocations),
-                );
-            }
             if let Err(e) = tasks.file.reload() {
                 break (RunStatus::Failed, format!("the task file cannot be read: {e}"));
             }
-            // A task is tried once per run: if an agent reopened it, the next run takes it up.
-            let Some(task) = tasks.file.next_ready(&tried).cloned() else {
-                break self.no_task_ready(&tasks.file);
+            let (task, ended, marked, committed) = match carried.take() {
+                Some(point) => {
+                    let Some(task_ref) = point.task else { continue };
+                    let Some(task) = tasks.file.tasks().iter().find(|t| t.id == task_ref.id).cloned() else {
+                        break (
+                            RunStatus::Failed,
+                            format!(
+                                "task {} of the resumed iteration is no longer in the task file",
+                                task_ref.id
+                            ),
+                        );
+                    };
+                    (task, point.iteration_end, point.marked, point.committed)
+                }
+                None => {
+                    if self.state().invocations >= self.options.max_invocations {
+                        break (
+                            RunStatus::Stopped,
+                            format!("max_iterations ({}) reached", self.options.max_invocations),
+                        );
+                    }
+                    // A task is tried once per run: if an agent reopened it, the next run takes it up.
+                    let Some(task) = tasks.file.next_ready(&tried).cloned() else {
+                        break self.no_task_ready(&tasks.file);
+                    };
+                    tried.insert(task.id.clone());
+                    iteration += 1;
+                    if let Err(e) = tasks.file.mark(&task.id, TaskStatus::InProgress, None) {
+                        break (RunStatus::Failed, format!("cannot mark task {} in progress: {e}", task.id));
+                    }
+                    (task, None, false, false)
+                }
             };
-            tried.insert(task.id.clone());
-            iteration += 1;
             let task_ref = TaskRef { id: task.id.clone(), title: task.title.clone() };
-            if let Err(e) = tasks.file.mark(&task.id, TaskStatus::InProgress, None) {
-                break (RunStatus::Failed, format!("cannot mark task {} in progress: {e}", task.id));
-            }
-            let packet_task = tasks.file.packet_task(&task);
-            let (status, reason) = match self.iteration_or_signal(iteration, Some(packet_task)).await {
-                Ok(ended) => ended,
-                Err(signal) => {
-                    break (RunStatus::Stopped, format!("interrupted by {signal} in task {}", task.id));
+            let (status, reason) = match ended {
+                Some(ended) => ended,
+                None => {
+                    let packet_task = tasks.file.packet_task(&task);
+                    let resumed = self.replaying() || self.state().iteration == iteration;
+                    match self.iteration_or_signal(iteration, Some(packet_task), resumed).await {
+                        Ok(ended) => ended,
+                        Err(signal) => {
+                            break (
+                                RunStatus::Stopped,
+                                format!("interrupted by {signal} in task {}", task.id),
+                            );
+                        }
+                    }
                 }
             };
             if status == RunStatus::Stopped {
@@ -132,21 +170,26 @@ impl Runner {
             }
             // The iteration's outcome is durable before the task file says so.
             self.settle().await;
-            let changed = self.iteration_changed_files;
             let (mark, word) = if status == RunStatus::Succeeded {
                 (TaskStatus::Done, "done")
             } else {
                 (TaskStatus::Failed, "failed")
             };
-            let note = (mark == TaskStatus::Failed).then_some(reason.as_str());
-            if let Err(e) = tasks.file.mark(&task.id, mark, note) {
-                break (RunStatus::Failed, format!("cannot mark task {} {word}: {e}", task.id));
+            if !marked {
+                let changed = self.iteration_changed_files;
+                let note = (mark == TaskStatus::Failed).then_some(reason.as_str());
+                if let Err(e) = tasks.file.mark(&task.id, mark, note) {
+                    break (RunStatus::Failed, format!("cannot mark task {} {word}: {e}", task.id));
+                }
+                self.emit(&Event::TaskMarked { task: task_ref.clone(), status: word.into() });
+                self.iteration_ended(mark == TaskStatus::Done, changed);
+                if mark == TaskStatus::Done {
+                    self.task_done(&task.id);
+                }
             }
-            self.emit(&Event::TaskMarked { task: task_ref.clone(), status: word.into() });
-            self.iteration_ended(mark == TaskStatus::Done, changed);
-            if mark == TaskStatus::Done {
-                self.task_done(&task.id);
+            if mark == TaskStatus::Done && !committed {
                 if let Some(template) = &tasks.commit {
+                    self.settle().await;
                     let message =
                         commit::message(template, &task.id, &task.title, iteration, &self.options.workflow);
                     match commit::commit(&self.options.project_dir, &message) {

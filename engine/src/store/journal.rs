@@ -20,6 +20,9 @@ pub enum JournalError {
         /// The error.
         source: sled::Error,
     },
+    /// The writer thread failed earlier.
+    #[error("the journal cannot be written: {0}")]
+    Writer(String),
     /// An event is not valid JSON of the expected shape.
     #[error("the journal of run {run} is corrupt at event {seq}: {detail}")]
     Corrupt {
@@ -41,6 +44,8 @@ pub struct Journal {
     dir: PathBuf,
     /// The sequence number of the last event.
     last: u64,
+    /// Appends go to the writer thread when one is attached.
+    writer: Option<Arc<Shared>>,
 }
 
 fn key(prefix: &[u8], seq: u64) -> Vec<u8> {
@@ -62,7 +67,7 @@ impl Journal {
             Some(Err(e)) => return Err(super::sled_error(dir, e)),
             None => 0,
         };
-        Ok(Journal { tree, run: run.to_owned(), prefix, dir: dir.to_owned(), last })
+        Ok(Journal { tree, run: run.to_owned(), prefix, dir: dir.to_owned(), last, writer: None })
     }
 
     /// The sequence number of the last event (0 when there is none).
@@ -70,12 +75,33 @@ impl Journal {
         self.last
     }
 
+    /// Hands appends to `durability`'s writer thread: they are written to sled in batches,
+    /// off the caller's thread, when durability is requested. Until then they are not in the
+    /// store — and nothing may act on them before they are durable anyway.
+    pub fn attach(&mut self, durability: &Durability) {
+        self.writer = Some(Arc::clone(&durability.shared));
+    }
+
     /// Appends an already-encoded event; returns its sequence number.
     pub fn append_raw(&mut self, bytes: &[u8]) -> Result<u64, JournalError> {
         let seq = self.last + 1;
-        self.tree
-            .insert(key(&self.prefix, seq), bytes)
-            .map_err(|source| JournalError::Store { dir: self.dir.clone(), source })?;
+        match &self.writer {
+            Some(writer) => {
+                if let Some(error) = writer.error.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+                    return Err(JournalError::Writer(error));
+                }
+                writer
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key(&self.prefix, seq), bytes);
+            }
+            None => {
+                self.tree
+                    .insert(key(&self.prefix, seq), bytes)
+                    .map_err(|source| JournalError::Store { dir: self.dir.clone(), source })?;
+            }
+        }
         self.last = seq;
         Ok(seq)
     }
@@ -116,6 +142,9 @@ fn seq_of(key: &[u8], prefix: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(tail.try_into().ok()?))
 }
 
+/// How long the writer lets requests gather after a flush.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Makes appended events durable from a thread of its own: [`Durability::request`] returns a
 /// ticket, and the ticket is durable once [`Durability::durable`] reaches it. Requests made
 /// during a flush are served by the next one, all together.
@@ -127,17 +156,23 @@ pub struct Durability {
 
 #[derive(Debug)]
 struct Shared {
-    /// (tickets handed out, stop).
-    state: Mutex<(u64, bool)>,
+    /// (tickets handed out, stop, hurry).
+    state: Mutex<(u64, bool, bool)>,
     wake: Condvar,
+    /// Appended events not written to sled yet.
+    pending: Mutex<sled::Batch>,
     /// The last flush's error, if it failed.
     error: Mutex<Option<String>>,
 }
 
 impl Durability {
-    pub(super) fn start(db: sled::Db) -> Durability {
-        let shared =
-            Arc::new(Shared { state: Mutex::new((0, false)), wake: Condvar::new(), error: Mutex::new(None) });
+    pub(super) fn start(db: sled::Db, tree: sled::Tree) -> Durability {
+        let shared = Arc::new(Shared {
+            state: Mutex::new((0, false, false)),
+            wake: Condvar::new(),
+            pending: Mutex::new(sled::Batch::default()),
+            error: Mutex::new(None),
+        });
         let (tx, watch) = tokio::sync::watch::channel(0u64);
         let worker = Arc::clone(&shared);
         std::thread::Builder::new()
@@ -155,7 +190,9 @@ impl Durability {
                         }
                         state.0
                     };
-                    if let Err(e) = db.flush() {
+                    let batch =
+                        std::mem::take(&mut *worker.pending.lock().unwrap_or_else(|p| p.into_inner()));
+                    if let Err(e) = tree.apply_batch(batch).and_then(|()| db.flush().map(|_| ())) {
                         // Not durable: the waiters are told, and nothing is acknowledged.
                         *worker.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
                         let _ = tx.send(u64::MAX);
@@ -163,6 +200,15 @@ impl Durability {
                     }
                     flushed = target;
                     let _ = tx.send(flushed);
+                    // Let requests gather: a flush is an fsync, and sled holds its log while it
+                    // flushes, so back-to-back flushes would slow every append down. A waiter
+                    // with nothing else to do cuts the wait short (`hurry`).
+                    let state = worker.state.lock().unwrap_or_else(|p| p.into_inner());
+                    let (mut state, _) = worker
+                        .wake
+                        .wait_timeout_while(state, GATHER, |s| !s.2 && !s.1)
+                        .unwrap_or_else(|p| p.into_inner());
+                    state.2 = false;
                 }
             })
             .expect("a thread can be started");
@@ -173,6 +219,16 @@ impl Durability {
     pub fn request(&self) -> u64 {
         let mut state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
         state.0 += 1;
+        self.shared.wake.notify_one();
+        state.0
+    }
+
+    /// Like [`Durability::request`], for a waiter that has nothing else to do: the writer
+    /// flushes at once instead of letting more requests gather.
+    pub fn hurry(&self) -> u64 {
+        let mut state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.0 += 1;
+        state.2 = true;
         self.shared.wake.notify_one();
         state.0
     }

@@ -106,6 +106,9 @@ pub struct RunRecord {
     pub jobs: usize,
     /// When it started, RFC 3339.
     pub started_at: String,
+    /// The commit `HEAD` pointed at when it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_commit: Option<String>,
     /// `running`, `succeeded`, `failed` or `stopped`.
     pub status: String,
     /// Why it ended.
@@ -217,7 +220,7 @@ impl Store {
 
     /// A handle that makes appended events durable, batching concurrent requests.
     pub fn durability(&self) -> Durability {
-        Durability::start(self.db.clone())
+        Durability::start(self.db.clone(), self.journal.clone())
     }
 
     /// Writes everything out.
@@ -242,6 +245,7 @@ mod tests {
             commit: false,
             jobs: 2,
             started_at: "2026-11-22T00:00:00Z".into(),
+            base_commit: None,
             status: "running".into(),
             reason: None,
         }

@@ -3,6 +3,7 @@
 
 mod cases;
 mod cli;
+mod durable;
 mod fuzz;
 mod init;
 mod resilience;

@@ -64,6 +64,15 @@ impl Run {
         self
     }
 
+    /// Starts it in the background, its output discarded.
+    pub fn spawn(mut self) -> std::process::Child {
+        self.command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the ralph-loop binary runs")
+    }
+
     /// Runs and captures everything.
     pub fn output(mut self) -> Output {
         let out = self.command.output().expect("the ralph-loop binary runs");

@@ -1,0 +1,57 @@
+//! `ralph-loop resume [<run>]`: a crashed or stopped run goes on, with the same id, from where
+//! its journal ends (see `run::resume`).
+
+use clap::Args;
+
+use super::run::{LoopArgs, run_loop};
+use super::{EXIT_USAGE, Env};
+use crate::store::Store;
+
+/// Arguments of `resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run to resume (default: the latest).
+    pub run: Option<String>,
+    /// Stream packets, signals and steps as JSON lines on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Resumes the run.
+pub fn run(args: &ResumeArgs, env: &Env) -> anyhow::Result<u8> {
+    let record = {
+        let store = Store::open(&env.state_dir)?;
+        let record = match &args.run {
+            Some(id) => store.run(id)?,
+            None => store.runs()?.pop(),
+        };
+        let Some(record) = record else {
+            eprintln!(
+                "error: {}",
+                match &args.run {
+                    Some(id) => format!("there is no run `{id}` in `{}`", env.state_dir.display()),
+                    None => format!("there is no run to resume in `{}`", env.state_dir.display()),
+                }
+            );
+            return Ok(EXIT_USAGE);
+        };
+        record
+    };
+    if matches!(record.status.as_str(), "succeeded" | "failed") {
+        eprintln!(
+            "error: run {} has ended ({}): there is nothing to resume; `ralph-loop loop` starts a new run",
+            record.run_id, record.status
+        );
+        return Ok(EXIT_USAGE);
+    }
+    let loop_args = LoopArgs {
+        workflow: Some(record.workflow_file.clone()),
+        config: record.config_file.clone(),
+        commit: record.commit,
+        tasks: record.tasks.clone(),
+        jobs: Some(record.jobs),
+        dry_run: false,
+        json: args.json,
+    };
+    run_loop(&loop_args, env, Some(record))
+}

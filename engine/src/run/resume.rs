@@ -1,0 +1,185 @@
+//! Resuming a run from its journal (`ralph-loop resume`).
+//!
+//! The journal is the run: its events are applied again, in order, to a fresh state (the same
+//! `RunState::apply` that applied them the first time), and the packet context is rebuilt from
+//! them. Then the run goes on from where the journal ends:
+//!
+//! - **finished steps are not run again**: a DAG node or saga step with a recorded outcome is
+//!   released with it; a state machine takes the transition its state's recorded outcome
+//!   chooses (or, if the journal ends with a transition, enters the next state);
+//! - a step that was **running** when the run stopped is journaled `step_interrupted` and runs
+//!   again as the same attempt — the crash was the engine's, not the agent's;
+//! - a step that failed and was **waiting for its retry** runs its next attempt;
+//! - after the last iteration, the task-file mark and commit that the journal does not show are
+//!   done (marking is idempotent; a commit of a clean tree is nothing).
+//!
+//! Nothing outside the journal is trusted for decisions: it is written durably before any
+//! transition, task mark or commit acts on an outcome.
+
+use petgraph::stable_graph::NodeIndex;
+
+use super::event::{Event, RunStatus, TaskRef};
+use super::outcome::Outcome;
+use super::runner::Runner;
+use super::state::StepStatus;
+use crate::workflow::model::WorkflowKind;
+
+/// Where the journal of a resumed run ends.
+#[derive(Debug, Clone, Default)]
+pub struct ResumePoint {
+    /// The last event's sequence number.
+    pub from_seq: u64,
+    /// The last iteration started (0: none).
+    pub iteration: u32,
+    /// How it ended, when it did.
+    pub iteration_end: Option<(RunStatus, String)>,
+    /// Its task.
+    pub task: Option<TaskRef>,
+    /// Every task an iteration was started for.
+    pub tried: Vec<String>,
+    /// The last iteration's task was marked in its file.
+    pub marked: bool,
+    /// The last iteration's work was committed.
+    pub committed: bool,
+}
+
+/// What a journaled step record means for the resumed run.
+#[derive(Debug, Clone)]
+pub(super) enum Replay {
+    /// It ended with this outcome: use it.
+    Done(Box<Outcome>),
+    /// It was skipped.
+    Skipped,
+    /// Run it (again), as this attempt.
+    Rerun(u32),
+}
+
+impl Runner {
+    /// Applies a run's journal again and sets up where the run goes on.
+    pub(super) fn restore(&mut self, events: Vec<(u64, Event)>) {
+        let mut point = ResumePoint::default();
+        for (seq, event) in events {
+            point.from_seq = seq;
+            match &event {
+                Event::IterationStarted { iteration, task, .. } => {
+                    point.iteration = *iteration;
+                    point.iteration_end = None;
+                    point.task.clone_from(task);
+                    point.marked = false;
+                    point.committed = false;
+                    if let Some(task) = task {
+                        point.tried.push(task.id.clone());
+                    }
+                    self.context.iteration = *iteration;
+                    self.node_results.clear();
+                    self.iteration_changed_files = false;
+                }
+                // A stopped iteration (a signal, the breaker, a budget) is taken up again.
+                Event::IterationFinished { status, reason, .. } if *status != RunStatus::Stopped => {
+                    point.iteration_end = Some((*status, reason.clone()));
+                }
+                Event::TaskMarked { task, status } => {
+                    point.marked = true;
+                    if status == "done" {
+                        self.context.completed_tasks.push(task.id.clone());
+                    }
+                }
+                Event::Committed { .. } => point.committed = true,
+                Event::StepFinished { step, outcome, .. } => {
+                    self.remember_outcome(step, outcome);
+                }
+                _ => {}
+            }
+            self.state.apply(&event);
+        }
+        if point.iteration_end.is_none() {
+            // Steps recorded in the unfinished iteration are replayed, not run again. A state
+            // machine revisits states, so only its current state's record counts.
+            self.replayable = match self.plan.kind {
+                WorkflowKind::StateMachine => self.state.current.iter().cloned().collect(),
+                _ => self.state.steps.keys().cloned().collect(),
+            };
+            if self.plan.kind == WorkflowKind::StateMachine {
+                self.resume_at = self
+                    .state
+                    .current
+                    .as_deref()
+                    .and_then(|id| self.plan.node(id))
+                    .map(|node| (node, self.state.after_transition));
+            }
+        }
+        self.resumed = Some(point);
+    }
+
+    /// What a finished step leaves in the packet context (as `finish` does).
+    fn remember_outcome(&mut self, step: &str, outcome: &Outcome) {
+        if outcome.evidence.test_results.is_some() {
+            self.context.evidence.test_results.clone_from(&outcome.evidence.test_results);
+        }
+        if !outcome.success && outcome.class.as_deref() != Some("usage_limit") {
+            let task = self.state.task.as_ref().map(|t| t.id.clone()).unwrap_or_default();
+            let attempt = self.context.failure_history.iter().filter(|f| f.task == task).count() as u32 + 1;
+            self.context.failure_history.push(ralph_plugin_sdk::Failure {
+                task,
+                attempt,
+                error: outcome.error.clone().unwrap_or_else(|| "failed".into()),
+                step: Some(step.to_owned()),
+                class: outcome.class.clone(),
+            });
+        }
+        self.iteration_changed_files |= !outcome.evidence.files_changed.is_empty();
+        if self.plan.kind == WorkflowKind::Dag {
+            self.node_results.insert(
+                step.to_owned(),
+                serde_json::json!({"success": outcome.success, "result": outcome.result}),
+            );
+        }
+    }
+
+    /// The steps that were running when the run stopped: journaled as interrupted.
+    pub(super) fn interrupt_running(&mut self) -> Vec<String> {
+        let running: Vec<(String, u32)> = self
+            .state
+            .steps
+            .iter()
+            .filter(|(id, r)| r.status == StepStatus::Running && self.replayable.contains(*id))
+            .map(|(id, r)| (id.clone(), r.attempts))
+            .collect();
+        for (step, attempt) in &running {
+            self.emit(&Event::StepInterrupted { step: step.clone(), attempt: *attempt });
+        }
+        running.into_iter().map(|(s, _)| s).collect()
+    }
+
+    /// The journaled record of `node`, once: what the resumed run does with it.
+    pub(super) fn take_replay(&mut self, node: NodeIndex) -> Option<Replay> {
+        if self.replayable.is_empty() {
+            return None;
+        }
+        let id = &self.plan.graph[node].id;
+        if !self.replayable.remove(id) {
+            return None;
+        }
+        let record = self.state.steps.get(id)?;
+        Some(match record.status {
+            // Cancelled when the run stopped: it never ran.
+            StepStatus::Skipped
+                if record.skip_reason.as_deref().is_some_and(|r| r.starts_with("cancelled")) =>
+            {
+                Replay::Rerun(1)
+            }
+            StepStatus::Skipped => Replay::Skipped,
+            StepStatus::Failed if record.retrying => Replay::Rerun(record.attempts + 1),
+            StepStatus::Running => Replay::Rerun(record.attempts + 1),
+            StepStatus::Succeeded | StepStatus::Failed => match &record.outcome {
+                Some(outcome) => Replay::Done(Box::new(outcome.clone())),
+                None => Replay::Rerun(record.attempts + 1),
+            },
+        })
+    }
+
+    /// Whether a step's record came from the journal and has not been replayed yet.
+    pub(super) fn replaying(&self) -> bool {
+        !self.replayable.is_empty()
+    }
+}

@@ -1,0 +1,187 @@
+//! Durable runs: the journal survives SIGKILL at any point, and `resume` finishes the run
+//! without losing or repeating a finished step.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::support::{events, project, ralph};
+
+/// A small deterministic generator (the seed is printed, so a failure can be replayed).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// Kills runs of `workflow` at random points until one ends; returns how many kills it took.
+fn kill_until_done(dir: &std::path::Path, rng: &mut Lcg, kills_left: &mut u32) -> u32 {
+    let mut kills = 0;
+    let mut first = true;
+    loop {
+        let args: &[&str] = if first { &["loop", "--workflow", "w.yaml"] } else { &["resume"] };
+        let mut child = ralph(args.iter().copied()).current_dir(dir).spawn();
+        if *kills_left > 0 {
+            std::thread::sleep(Duration::from_millis(20 + rng.below(400)));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                kills += 1;
+                *kills_left -= 1;
+                // Killed before the run was recorded: start it again.
+                let status = ralph(["status", "--json"]).current_dir(dir).expect(0);
+                first = serde_json::from_str::<serde_json::Value>(&status.stdout).unwrap()["latest_run"]
+                    .is_null();
+                continue;
+            }
+        }
+        let status = child.wait().unwrap();
+        // A kill that came too late found the run finished: done.
+        assert!(status.success() || status.code() == Some(2), "the run ended with {status}");
+        if status.success() {
+            return kills;
+        }
+        // Exit 2: the run had already ended in an earlier attempt (nothing to resume).
+        let logs = ralph(["logs", "--json"]).current_dir(dir).expect(0);
+        assert!(logs.stdout.contains("\"run_finished\""), "exit 2 without a finished run");
+        return kills;
+    }
+}
+
+fn journal(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    events(&ralph(["logs", "--json"]).current_dir(dir).expect(0).stdout)
+}
+
+#[test]
+fn sigkill_at_200_random_points_loses_and_repeats_no_finished_step() {
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    eprintln!("seed {seed}");
+    let mut rng = Lcg(seed);
+    let mut kills_left: u32 =
+        std::env::var("RALPH_KILL_POINTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let total = kills_left;
+    let mut runs = 0;
+    while kills_left > 0 {
+        runs += 1;
+        // Alternate a DAG (a tree of 24 nodes) with a task loop over a state machine that
+        // loops until its check passes.
+        let dag = runs % 2 == 1;
+        let workflow = if dag {
+            let mut w = String::from("workflow:\n  nodes:\n");
+            for i in 0..24 {
+                w.push_str(&format!("    - id: n{i}\n      agent: t\n"));
+                if i > 0 {
+                    w.push_str(&format!("      depends_on: [n{}]\n", (i - 1) / 2));
+                }
+            }
+            w.push_str("agents:\n  t:\n    command: \"sh -c 'echo $RALPH_STEP >> log; sleep 0.02'\"\n");
+            w
+        } else {
+            "workflow:\n  states:\n    - id: build\n      agent: builder\n    - id: verify\n      agent: verifier\n    - id: done\n      type: terminal\n  transitions:\n    - from: build\n      to: verify\n    - from: verify\n      to: done\n      condition: success\n      else: build\nagents:\n  builder:\n    command: \"sh -c 'echo $RALPH_TASK_ID >> built; sleep 0.02'\"\n  verifier:\n    command: \"sh -c 'test $(grep -c \\\"^$RALPH_TASK_ID$\\\" built) -ge 2'\"\n".to_owned()
+        };
+        let todo: String = (1..=4).map(|i| format!("- [ ] T-{i}: task {i}\n")).collect();
+        let dir = project(&[("w.yaml", &workflow), ("TODO.md", if dag { "" } else { &todo })]);
+        if dag {
+            std::fs::remove_file(dir.path().join("TODO.md")).unwrap();
+        }
+        kill_until_done(dir.path(), &mut rng, &mut kills_left);
+        let journal = journal(dir.path());
+        let ends: Vec<&serde_json::Value> = journal.iter().filter(|e| e["event"] == "run_finished").collect();
+        assert_eq!(ends.len(), 1, "seed {seed}: one end");
+        assert_eq!(ends[0]["status"], "succeeded", "seed {seed}: {}", ends[0]);
+        if dag {
+            // Every node finished exactly once (an interrupted attempt has no finish).
+            let mut finished: BTreeMap<String, u32> = BTreeMap::new();
+            for e in journal.iter().filter(|e| e["event"] == "step_finished") {
+                *finished.entry(e["step"].as_str().unwrap().to_owned()).or_default() += 1;
+            }
+            assert_eq!(finished.len(), 24, "seed {seed}: no finished step lost: {finished:?}");
+            assert!(finished.values().all(|n| *n == 1), "seed {seed}: none repeated: {finished:?}");
+        } else {
+            let mut marked: BTreeMap<String, u32> = BTreeMap::new();
+            for e in journal.iter().filter(|e| e["event"] == "task_marked") {
+                assert_eq!(e["status"], "done", "seed {seed}");
+                *marked.entry(e["task"]["id"].as_str().unwrap().to_owned()).or_default() += 1;
+            }
+            assert_eq!(marked.len(), 4, "seed {seed}: every task done: {marked:?}");
+            assert!(marked.values().all(|n| *n == 1), "seed {seed}: each marked once: {marked:?}");
+            let file = std::fs::read_to_string(dir.path().join("TODO.md")).unwrap();
+            assert_eq!(file.matches("- [x]").count(), 4, "seed {seed}: {file}");
+            // In each iteration, each visit of a state finished at most once.
+            let mut visits: BTreeMap<(u64, String), (u32, u32)> = BTreeMap::new();
+            let mut iteration = 0;
+            for e in &journal {
+                match e["event"].as_str().unwrap() {
+                    "iteration_started" => iteration = e["iteration"].as_u64().unwrap(),
+                    "step_started" => {
+                        visits.entry((iteration, e["step"].as_str().unwrap().into())).or_default().0 += 1;
+                    }
+                    "step_interrupted" => {
+                        visits.entry((iteration, e["step"].as_str().unwrap().into())).or_default().0 -= 1;
+                    }
+                    "step_finished" => {
+                        visits.entry((iteration, e["step"].as_str().unwrap().into())).or_default().1 += 1;
+                    }
+                    _ => {}
+                }
+            }
+            for (key, (started, finished)) in &visits {
+                assert_eq!(started, finished, "seed {seed}: {key:?}: every started visit finished once");
+            }
+        }
+    }
+    eprintln!("{total} kill points over {runs} runs");
+}
+
+#[test]
+fn resume_refuses_a_finished_run_and_a_changed_workflow() {
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  nodes:\n    - id: a\n      agent: t\nagents:\n  t:\n    command: \"true\"\n",
+    )]);
+    ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);
+    let out = ralph(["resume"]).current_dir(dir.path()).expect(2);
+    assert!(out.stderr.contains("nothing to resume"), "{}", out.stderr);
+    let out = ralph(["resume", "nope"]).current_dir(dir.path()).expect(2);
+    assert!(out.stderr.contains("there is no run `nope`"), "{}", out.stderr);
+}
+
+#[test]
+fn a_second_loop_on_the_same_state_is_refused_with_the_first_ones_pid() {
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  nodes:\n    - id: a\n      agent: t\nagents:\n  t:\n    command: \"sleep 3\"\n",
+    )]);
+    let mut first = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).spawn();
+    std::thread::sleep(Duration::from_millis(700));
+    let out = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(2);
+    assert!(out.stderr.contains("a loop is running on"), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("(pid {})", first.id())), "{}", out.stderr);
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
+
+#[test]
+fn a_corrupt_store_gets_a_clear_error() {
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  nodes:\n    - id: a\n      agent: t\nagents:\n  t:\n    command: \"true\"\n",
+    )]);
+    ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);
+    let db = dir.path().join(".ralph/state/db");
+    for entry in std::fs::read_dir(&db).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let len = std::fs::metadata(&path).unwrap().len();
+            std::fs::write(&path, vec![0x5A; len as usize]).unwrap();
+        }
+    }
+    let out = ralph(["logs"]).current_dir(dir.path()).expect(2);
+    assert!(
+        out.stderr.contains("is corrupt") && out.stderr.contains("move the directory away"),
+        "{}",
+        out.stderr
+    );
+}
