@@ -150,7 +150,6 @@ pub fn run_loop(args: &LoopArgs, env: &Env, resume: Option<crate::store::RunReco
             live,
         ))
     };
-    let options_name = name.clone();
     let options = RunOptions {
         jobs,
         project_dir: env.project_dir.clone(),
@@ -170,7 +169,7 @@ pub fn run_loop(args: &LoopArgs, env: &Env, resume: Option<crate::store::RunReco
     let commit = args.commit || loop_settings.auto_commit == Some(true);
     let record = crate::store::RunRecord {
         run_id: String::new(),
-        workflow: options_name,
+        workflow: String::new(),
         workflow_file: workflow,
         config_file: args.config.clone(),
         definition_hash: crate::store::definition_hash(&serde_json::to_vec(&doc).unwrap_or_default()),

@@ -267,23 +267,13 @@ fn resolve_agent(
                 reason: "a command agent needs `command:`".into(),
             });
         };
-        vec![StepAgent {
-            name: name.to_owned(),
-            // An agent that sets its own PATH finds its programs there: leave that to the shell.
-            backing: Backing::Shell(
-                command.clone(),
-                env.iter()
-                    .all(|(k, _)| k != "PATH")
-                    .then(|| crate::agent::command::direct_argv(command))
-                    .flatten(),
-            ),
-            check: agent.check.clone(),
-            timeout,
-            heartbeat_timeout: agent.heartbeat_timeout.map(|d| d.0),
-            env,
-            prompt: None,
-            condition: None,
-        }]
+        // An agent that sets its own PATH finds its programs there: leave that to the shell.
+        let argv = env
+            .iter()
+            .all(|(k, _)| k != "PATH")
+            .then(|| crate::agent::command::direct_argv(command))
+            .flatten();
+        vec![defined(name, Backing::Shell(command.clone(), argv), agent, env, timeout)]
     } else {
         ai_agent(doc, name, agent, env, timeout)?
     };
@@ -372,7 +362,18 @@ fn ai_agent(
             }
         }
     };
-    Ok(vec![StepAgent {
+    Ok(vec![defined(name, backing, agent, env, timeout)])
+}
+
+/// A defined agent, ready to run on `backing`.
+fn defined(
+    name: &str,
+    backing: Backing,
+    agent: &crate::workflow::model::Agent,
+    env: Vec<(String, String)>,
+    timeout: Option<std::time::Duration>,
+) -> StepAgent {
+    StepAgent {
         name: name.to_owned(),
         backing,
         check: agent.check.clone(),
@@ -381,5 +382,5 @@ fn ai_agent(
         env,
         prompt: None,
         condition: None,
-    }])
+    }
 }

@@ -100,7 +100,7 @@ impl Runner {
             if running.is_empty() && pending.is_empty() {
                 break;
             }
-            if running.is_empty() && !self.is_durable(0) {
+            if running.is_empty() && self.journal_broken() {
                 // The journal broke: nothing more will become durable, or be acted on.
                 break;
             }

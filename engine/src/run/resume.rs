@@ -86,7 +86,8 @@ impl Runner {
                 }
                 Event::Committed { .. } => point.committed = true,
                 Event::StepFinished { step, outcome, .. } => {
-                    self.remember_outcome(step, outcome);
+                    let task = self.state.task.as_ref().map(|t| t.id.clone()).unwrap_or_default();
+                    self.remember_outcome(step, outcome, task);
                 }
                 _ => {}
             }
@@ -111,13 +112,13 @@ impl Runner {
         self.resumed = Some(point);
     }
 
-    /// What a finished step leaves in the packet context (as `finish` does).
-    fn remember_outcome(&mut self, step: &str, outcome: &Outcome) {
+    /// What a finished step leaves in the packet context and the DAG's node results, for
+    /// `finish` and for the journal's replay alike; `task` is the iteration's task id.
+    pub(super) fn remember_outcome(&mut self, step: &str, outcome: &Outcome, task: String) {
         if outcome.evidence.test_results.is_some() {
             self.context.evidence.test_results.clone_from(&outcome.evidence.test_results);
         }
         if !outcome.success && outcome.class.as_deref() != Some("usage_limit") {
-            let task = self.state.task.as_ref().map(|t| t.id.clone()).unwrap_or_default();
             let attempt = self.context.failure_history.iter().filter(|f| f.task == task).count() as u32 + 1;
             self.context.failure_history.push(ralph_plugin_sdk::Failure {
                 task,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use petgraph::stable_graph::NodeIndex;
-use ralph_plugin_sdk::{Evidence, Failure, SteeringPacket};
+use ralph_plugin_sdk::{Evidence, SteeringPacket};
 use tokio::sync::mpsc;
 
 use super::action::{self, ActionContext};
@@ -526,7 +526,12 @@ impl Runner {
 
     /// Whether an event made durable by `ticket` may be acted on.
     pub(super) fn is_durable(&self, ticket: u64) -> bool {
-        self.journal_error.is_none() && self.durability.durable() >= ticket
+        !self.journal_broken() && self.durability.durable() >= ticket
+    }
+
+    /// Whether the journal failed: nothing more becomes durable.
+    pub(super) fn journal_broken(&self) -> bool {
+        self.journal_error.is_some()
     }
 
     /// Shows the signals steps have sent so far.
@@ -867,29 +872,10 @@ impl Runner {
             }
             self.sink.packet(&id, "completed", &completed);
         }
-        if outcome.evidence.test_results.is_some() {
-            self.context.evidence.test_results.clone_from(&outcome.evidence.test_results);
-        }
-        if !outcome.success && outcome.class.as_deref() != Some("usage_limit") {
-            // Without a task file the history is the run's own (task id empty).
-            let task = self.context.task.as_ref().map(|t| t.id.clone()).unwrap_or_default();
-            let attempt = self.context.failure_history.iter().filter(|f| f.task == task).count() as u32 + 1;
-            self.context.failure_history.push(Failure {
-                task,
-                attempt,
-                error: outcome.error.clone().unwrap_or_else(|| "failed".into()),
-                step: Some(id.clone()),
-                class: outcome.class.clone(),
-            });
-        }
-        self.iteration_changed_files |= !outcome.evidence.files_changed.is_empty();
         self.account(ticket.node, &mut outcome);
-        if self.plan.kind == WorkflowKind::Dag {
-            self.node_results.insert(
-                id.clone(),
-                serde_json::json!({"success": outcome.success, "result": outcome.result}),
-            );
-        }
+        // Without a task file the history is the run's own (task id empty).
+        let task = self.context.task.as_ref().map(|t| t.id.clone()).unwrap_or_default();
+        self.remember_outcome(&id, &outcome, task);
         self.emit(&Event::StepFinished { step: id, outcome: Box::new(outcome), at: now() });
     }
 

@@ -151,7 +151,8 @@ impl Runner {
                 Some(ended) => ended,
                 None => {
                     let packet_task = tasks.file.packet_task(&task);
-                    let resumed = self.replaying() || self.state().iteration == iteration;
+                    // The journal has started this iteration: a resumed run goes on with it.
+                    let resumed = self.state().iteration == iteration;
                     match self.iteration_or_signal(iteration, Some(packet_task), resumed).await {
                         Ok(ended) => ended,
                         Err(signal) => {

@@ -4,7 +4,7 @@
 //! loop never leaves a stale lock behind (a stale pid in the file is harmless: it is rewritten).
 
 use std::io::{Read as _, Seek as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
 
@@ -12,7 +12,6 @@ use nix::fcntl::{Flock, FlockArg};
 #[derive(Debug)]
 pub struct LoopLock {
     _file: Flock<std::fs::File>,
-    path: PathBuf,
 }
 
 /// Why the lock was not taken.
@@ -50,12 +49,7 @@ impl LoopLock {
         let _ = file.rewind();
         let _ = write!(file, "{}", std::process::id());
         let _ = file.flush();
-        Ok(LoopLock { _file: file, path })
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(LoopLock { _file: file })
     }
 }
 
