@@ -361,19 +361,27 @@ fn a_compensation_that_fails_is_reported_and_the_run_says_so() {
 
 #[test]
 fn after_its_timeout_the_breaker_lets_a_probe_through_and_a_probe_that_times_out_opens_it_again() {
+    // The first call fails at once, later ones hang until `fixed` exists. The breaker's timeout (3 s)
+    // leaves a loaded machine ample time between the first run and the refused second one; the agent's
+    // own timeout (20 s) is far above the probe's (300 ms), so the probe's limit is the one seen.
     let dir = project(&[(
         "w.yaml",
-        "circuit_breaker:\n  failure_threshold: 1\n  timeout: 1s\n  half_open_timeout: 300ms\nworkflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    command: \"echo x >> calls; test -f fixed || sleep 30\"\n    timeout: 1s\n",
+        "circuit_breaker:\n  failure_threshold: 1\n  timeout: 3s\n  half_open_timeout: 300ms\nworkflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    command: \"echo x >> calls; test -f fixed && exit 0; test $(wc -l < calls) -gt 1 && sleep 30; exit 1\"\n    timeout: 20s\n",
     )]);
-    // The first run fails (its own 1 s timeout) and opens the breaker.
     let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
     assert!(out.stdout.contains("\"state\":\"open\""), "{}", out.stdout);
-    ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(2);
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let refused = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(2);
+    assert!(refused.stderr.contains("circuit breaker is open"), "{}", refused.stderr);
+    std::thread::sleep(std::time::Duration::from_millis(3100));
     // Half-open: one probe, held to 300 ms; it times out and the breaker opens again.
     let started = std::time::Instant::now();
     let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
-    assert!(started.elapsed() < std::time::Duration::from_millis(900), "the probe's own limit applies");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "the probe's own limit applies");
+    let probe = events(&out.stdout)
+        .into_iter()
+        .find(|e| e["event"] == "step_finished" && e["step"] == "build")
+        .expect("the probe ran");
+    assert!(probe["outcome"]["error"].as_str().unwrap().contains("timed out after 300ms"), "{probe}");
     let states: Vec<String> = events(&out.stdout)
         .iter()
         .filter(|e| e["event"] == "breaker" && !e["reason"].as_str().unwrap_or("").starts_with("agent `"))
@@ -387,7 +395,7 @@ fn after_its_timeout_the_breaker_lets_a_probe_through_and_a_probe_that_times_out
         status.stdout
     );
     // A probe that succeeds closes it.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::thread::sleep(std::time::Duration::from_millis(3100));
     std::fs::write(dir.path().join("fixed"), "").unwrap();
     let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(0);
     assert!(out.stdout.contains("\"state\":\"closed\""), "{}", out.stdout);

@@ -26,16 +26,21 @@ fn finished<'a>(events: &'a [serde_json::Value], step: &str) -> Option<&'a serde
 
 #[test]
 fn independent_dag_nodes_run_in_parallel() {
-    let dir = project(&[(
-        "w.yaml",
-        "workflow:\n  nodes:\n    - id: a\n      agent: nap\n    - id: b\n      agent: nap\n    - id: c\n      agent: nap\nagents:\n  nap:\n    command: sleep 1\n",
-    )]);
-    let started = Instant::now();
+    // A barrier, not a stopwatch: each node marks itself started and then waits (up to 10 s) until all
+    // three have started, which only happens when they run at the same time.
+    let dir = project(&[
+        (
+            "w.yaml",
+            "workflow:\n  nodes:\n    - id: a\n      agent: meet\n    - id: b\n      agent: meet\n    - id: c\n      agent: meet\nagents:\n  meet:\n    command: \"touch started.$$; for i in $(seq 100); do [ $(ls started.* | wc -l) -ge 3 ] && exit 0; sleep 0.1; done; exit 1\"\n",
+        ),
+        (
+            "one.yaml",
+            "workflow:\n  nodes:\n    - id: a\n      agent: nap\n    - id: b\n      agent: nap\n    - id: c\n      agent: nap\nagents:\n  nap:\n    command: sleep 1\n",
+        ),
+    ]);
     ralph(["loop", "--workflow", "w.yaml", "--jobs", "3"]).current_dir(dir.path()).expect(0);
-    let took = started.elapsed();
-    assert!(took < Duration::from_millis(2500), "three 1 s nodes at --jobs 3 took {took:?}");
     let started = Instant::now();
-    ralph(["loop", "--workflow", "w.yaml", "--jobs", "1"]).current_dir(dir.path()).expect(0);
+    ralph(["loop", "--workflow", "one.yaml", "--jobs", "1"]).current_dir(dir.path()).expect(0);
     assert!(started.elapsed() >= Duration::from_secs(3), "--jobs 1 must run them one at a time");
 }
 
