@@ -55,6 +55,15 @@ fn line(seq: u64, event: &Event) -> String {
             format!("{step} {how}{result}{why} in {} ms", outcome.duration_ms)
         }
         Event::Transition { from, to, .. } => format!("{from} → {to}"),
+        Event::Forked { from_run, from_seq, why, definition, .. } => {
+            format!("from run {from_run} up to event {from_seq} ({why}; {definition} definition)")
+        }
+        Event::Resumed { from_seq, interrupted, .. } if interrupted.is_empty() => {
+            format!("after event {from_seq}")
+        }
+        Event::Resumed { from_seq, interrupted, .. } => {
+            format!("after event {from_seq}; running again: {}", interrupted.join(", "))
+        }
         Event::RunFinished { status, reason, .. } | Event::IterationFinished { status, reason, .. } => {
             format!(
                 "{}: {reason}",

@@ -1,14 +1,18 @@
 //! The command line: clap definitions and dispatch. Each verb's work lives in its own module;
 //! this one only parses, then calls it.
 
+mod check;
 mod completions;
 mod init;
 mod logs;
 mod progress;
+mod replay;
 mod resume;
+mod retry;
 mod review;
 mod run;
 mod schema;
+mod snapshots;
 mod status;
 mod unbuilt;
 mod workflow;
@@ -114,7 +118,11 @@ pub enum Command {
     /// Show one iteration: its packet, prompt, agent output, outcome and decision.
     Debug(unbuilt::DebugArgs),
     /// Replay a run from a snapshot, or re-check a run against a changed workflow.
-    Replay(unbuilt::ReplayArgs),
+    Replay(replay::ReplayArgs),
+    /// Start a new run from a step of an ended one: the steps before it keep their outcomes.
+    Retry(retry::RetryArgs),
+    /// List the snapshots a replay can start from.
+    Snapshots(snapshots::SnapshotsArgs),
     /// Show every execution of a phase with timings and results.
     Inspect(unbuilt::InspectArgs),
     /// Print the JSON Schema of workflow files or of ralph.yaml.
@@ -205,6 +213,9 @@ fn run(command: Command, env: &Env) -> anyhow::Result<u8> {
         Command::Resume(args) => resume::run(&args, env),
         Command::Approve(args) => review::run(&args, true, env),
         Command::Reject(args) => review::run(&args, false, env),
+        Command::Replay(args) => replay::run(&args, env),
+        Command::Retry(args) => retry::run(&args, env),
+        Command::Snapshots(args) => snapshots::run(&args, env),
         Command::Schema(args) => schema::run(&args),
         Command::Completions(args) => completions::run(&args),
         other => unbuilt::run(&other, env),

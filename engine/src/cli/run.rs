@@ -52,7 +52,8 @@ impl EventSink for JsonLines {
             | Event::TaskMarked { .. }
             | Event::Breaker { .. }
             | Event::Committed { .. }
-            | Event::Resumed { .. } => "run",
+            | Event::Resumed { .. }
+            | Event::Forked { .. } => "run",
             Event::Signal { .. } => "signal",
             Event::StepStarted { .. }
             | Event::StepFinished { .. }
@@ -86,9 +87,19 @@ pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
     run_loop(args, env, None)
 }
 
-/// Runs the workflow: a new run, or the run of `resume` (same id, same settings) from where its
-/// journal ends. A resumed run's workflow must not have changed.
-pub fn run_loop(args: &LoopArgs, env: &Env, resume: Option<crate::store::RunRecord>) -> anyhow::Result<u8> {
+/// A workflow read and compiled, ready to run.
+pub struct Loaded {
+    /// The validated document, configuration merged.
+    pub doc: crate::workflow::model::Document,
+    /// Its plan.
+    pub plan: crate::plan::Plan,
+    /// The file it was read from.
+    pub workflow: PathBuf,
+}
+
+/// Reads, validates (strictly) and compiles the workflow `args` name, printing diagnostics;
+/// `Err(code)` when it is invalid.
+pub fn load(args: &LoopArgs, env: &Env) -> anyhow::Result<Result<Loaded, u8>> {
     let config = args.config.clone();
     let workflow: PathBuf = match (&args.workflow, &config) {
         (Some(w), _) => w.clone(),
@@ -102,11 +113,31 @@ pub fn run_loop(args: &LoopArgs, env: &Env, resume: Option<crate::store::RunReco
     }
     if !validation.is_valid() {
         eprintln!("{}: invalid, not run", workflow.display());
-        return Ok(EXIT_INVALID);
+        return Ok(Err(EXIT_INVALID));
     }
     let (Some(doc), Some(plan)) = (validation.document, validation.plan) else {
         anyhow::bail!("`{}` has no `workflow:` to run", workflow.display());
     };
+    Ok(Ok(Loaded { doc, plan, workflow }))
+}
+
+/// Runs the workflow: a new run, or the run of `resume` (same id, same settings) from where its
+/// journal ends. A resumed run's workflow must not have changed.
+pub fn run_loop(args: &LoopArgs, env: &Env, resume: Option<crate::store::RunRecord>) -> anyhow::Result<u8> {
+    match load(args, env)? {
+        Ok(loaded) => run_loaded(args, env, loaded, resume),
+        Err(code) => Ok(code),
+    }
+}
+
+/// Runs a loaded workflow (see [`run_loop`]).
+pub fn run_loaded(
+    args: &LoopArgs,
+    env: &Env,
+    loaded: Loaded,
+    resume: Option<crate::store::RunRecord>,
+) -> anyhow::Result<u8> {
+    let Loaded { doc, plan, workflow } = loaded;
     let name =
         doc.workflow.as_ref().and_then(|w| w.name.clone()).or_else(|| doc.name.clone()).unwrap_or_else(
             || workflow.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),

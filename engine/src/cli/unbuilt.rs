@@ -1,8 +1,6 @@
 //! Verbs whose capability is not built yet. Each has its real arguments and help, and says
 //! plainly which capability is missing, exiting with status 2 — never fake output.
 
-use std::path::PathBuf;
-
 use clap::{Args, Subcommand};
 
 use super::{Command, EXIT_USAGE, Env};
@@ -86,20 +84,6 @@ pub struct DebugArgs {
     pub run: Option<String>,
 }
 
-/// Arguments of `replay`.
-#[derive(Debug, Args)]
-pub struct ReplayArgs {
-    /// The snapshot to start a new run from.
-    #[arg(long, value_name = "SNAPSHOT")]
-    pub from_state: Option<String>,
-    /// Re-evaluate this finished run's recorded outcomes without invoking any agent.
-    #[arg(long, value_name = "RUN")]
-    pub check: Option<String>,
-    /// The workflow to check against.
-    #[arg(long, value_name = "FILE")]
-    pub workflow: Option<PathBuf>,
-}
-
 /// Arguments of `inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -120,7 +104,6 @@ fn missing(command: &Command) -> (&'static str, &'static str, u32) {
         Command::Traces(_) => ("traces", "observability (traces)", 7),
         Command::Dashboard(_) => ("dashboard", "observability (the monitoring stack)", 7),
         Command::Debug(_) => ("debug", "durable runs (inspection)", 5),
-        Command::Replay(_) => ("replay", "durable runs (snapshots and replay)", 5),
         Command::Inspect(_) => ("inspect", "durable runs (inspection)", 5),
         Command::Workflow(_)
         | Command::Schema(_)
@@ -129,6 +112,9 @@ fn missing(command: &Command) -> (&'static str, &'static str, u32) {
         | Command::Status(_)
         | Command::Logs(_)
         | Command::Resume(_)
+        | Command::Replay(_)
+        | Command::Retry(_)
+        | Command::Snapshots(_)
         | Command::Approve(_)
         | Command::Reject(_) => ("", "", 0),
     }

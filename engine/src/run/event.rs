@@ -37,11 +37,28 @@ pub enum Event {
     },
     /// The run was resumed (`ralph-loop resume`) after a crash or a stop.
     Resumed {
+        /// The run's id (the same as before, or a new run's made by `replay` or `retry`).
+        #[serde(default)]
+        run_id: String,
         /// The last journal event before the resumption.
         from_seq: u64,
         /// The steps that were running when it stopped: they run again.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         interrupted: Vec<String>,
+        /// When.
+        at: String,
+    },
+    /// The run was started from another run's journal (`replay --from-state`, `retry --from`):
+    /// the events before this one are that run's, up to `from_seq`.
+    Forked {
+        /// The run it came from.
+        from_run: String,
+        /// The last event of that run it took (retries leave some of the step's events out).
+        from_seq: u64,
+        /// Why: `snapshot <id>` or `retry from <step>`.
+        why: String,
+        /// The definition it runs: `stored` or `current`.
+        definition: String,
         /// When.
         at: String,
     },
@@ -229,6 +246,12 @@ pub struct TaskRef {
     pub id: String,
     /// Its title.
     pub title: String,
+}
+
+/// The current time as RFC 3339 with milliseconds: run records sort by it, and two runs may
+/// start in the same second (a retry right after a quick failure).
+pub fn now_millis() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
 /// The current time as RFC 3339 with seconds.

@@ -155,8 +155,10 @@ pub struct Runner {
     pub(super) state: RunState,
     sink: Box<dyn EventSink>,
     /// The run store, its journal for this run, and the writer that makes it durable.
-    store: crate::store::Store,
+    pub(super) store: crate::store::Store,
     journal: crate::store::Journal,
+    /// When the run takes snapshots (`None`: never).
+    pub(super) snapshots: Option<super::snapshots::SnapshotPolicy>,
     pub(super) durability: crate::store::Durability,
     /// Set when the journal could not be written: nothing more is acknowledged.
     journal_error: Option<String>,
@@ -214,7 +216,8 @@ pub fn run_ids(runs_dir: &std::path::Path) -> std::io::Result<Vec<String>> {
     Ok(ids)
 }
 
-fn run_id() -> String {
+/// A new run's id: its start time and a few random bits.
+pub fn run_id() -> String {
     let now = std::time::SystemTime::now();
     let nanos = now.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
     let compact: String = humantime::format_rfc3339_seconds(now)
@@ -390,6 +393,14 @@ impl Runner {
             std::fs::create_dir_all(run_dir.join(sub))
                 .map_err(|source| RunError::RunDir { path: run_dir.clone(), source })?;
         }
+        // The definition is kept under its hash, for `replay --from-state` after the file changed.
+        if !options.record.definition_hash.is_empty() {
+            let definition = crate::store::StoredDefinition {
+                workflow_file: options.record.workflow_file.clone(),
+                document: serde_json::to_value(doc).unwrap_or_default(),
+            };
+            store.put_definition(&options.record.definition_hash, &definition)?;
+        }
         let journal = store.journal(&id)?;
         let events = if resuming {
             journal.read::<Event>(1).map_err(|e| RunError::Journal(e.to_string()))?
@@ -421,6 +432,7 @@ impl Runner {
             sink,
             store,
             journal,
+            snapshots: super::snapshots::SnapshotPolicy::from_doc(doc),
             durability,
             journal_error: None,
             run_dir,
@@ -490,8 +502,9 @@ impl Runner {
         }
         self.state.apply(event);
         if self.journal_error.is_none() {
-            if let Err(e) = self.journal.append(event) {
-                self.journal_broke(e.to_string());
+            match self.journal.append(event) {
+                Ok(seq) => self.maybe_snapshot(event, seq),
+                Err(e) => self.journal_broke(e.to_string()),
             }
         }
         if matches!(event, Event::ReviewRequested { .. }) {
@@ -991,14 +1004,14 @@ impl Runner {
         record.kind = self.plan.kind.as_str().into();
         record.status = "running".into();
         if resumed.is_none() {
-            record.started_at = now();
+            record.started_at = super::event::now_millis();
             record.base_commit.clone_from(&self.base_commit);
         }
         self.store.put_run(record)?;
         match resumed {
             Some(from_seq) => {
                 let interrupted = self.interrupt_running();
-                self.emit(&Event::Resumed { from_seq, interrupted, at: now() });
+                self.emit(&Event::Resumed { run_id: id, from_seq, interrupted, at: now() });
             }
             None => self.emit(&Event::RunStarted {
                 run_id: id,
@@ -1018,6 +1031,10 @@ impl Runner {
         record.status =
             serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         record.reason = Some(reason);
+        if let Some(retention) = self.snapshots.as_ref().map(|p| p.retention) {
+            self.trim_snapshots(retention);
+        }
+        // Recording the end flushes the store, the dropped snapshots with it.
         if let Err(e) = self.store.put_run(&record) {
             eprintln!("warning: the run's end could not be recorded: {e}");
         }

@@ -181,7 +181,7 @@ impl RunState {
                     record.retrying = true;
                 }
             }
-            Event::Resumed { .. } => self.status = RunStatus::Running,
+            Event::Resumed { .. } | Event::Forked { .. } => self.status = RunStatus::Running,
             Event::StepInterrupted { step, attempt } => {
                 // The step runs again as the same attempt (and visit), started anew.
                 if *attempt <= 1 {

@@ -12,6 +12,7 @@
 
 mod journal;
 pub mod lock;
+mod snapshot;
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use journal::{Durability, Journal, JournalError};
 use lock::{LockError, LoopLock};
+pub use snapshot::{Retention, Snapshot, StoredDefinition, parse_id as parse_snapshot_id};
 
 /// The format this version writes and reads.
 pub const FORMAT: u32 = 1;
@@ -123,6 +125,8 @@ pub struct Store {
     db: sled::Db,
     runs: sled::Tree,
     journal: sled::Tree,
+    snapshots: sled::Tree,
+    definitions: sled::Tree,
     _lock: LoopLock,
 }
 
@@ -170,7 +174,9 @@ impl Store {
         }
         let runs = db.open_tree("runs").map_err(|e| sled_error(dir, e))?;
         let journal = db.open_tree("journal").map_err(|e| sled_error(dir, e))?;
-        Ok(Store { dir: dir.to_owned(), db, runs, journal, _lock: lock })
+        let snapshots = db.open_tree("snapshots").map_err(|e| sled_error(dir, e))?;
+        let definitions = db.open_tree("definitions").map_err(|e| sled_error(dir, e))?;
+        Ok(Store { dir: dir.to_owned(), db, runs, journal, snapshots, definitions, _lock: lock })
     }
 
     /// The state directory.
@@ -200,9 +206,10 @@ impl Store {
         }
     }
 
-    /// Every run's record, oldest first (run ids start with their start time).
+    /// Every run's record, oldest first (by start time, to the millisecond; then by id).
     pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
-        self.runs
+        let mut runs: Vec<RunRecord> = self
+            .runs
             .iter()
             .map(|item| {
                 let (key, bytes) = item.map_err(|e| self.err(e))?;
@@ -210,7 +217,10 @@ impl Store {
                     corrupt(&self.dir, format!("the record of run {}: {e}", String::from_utf8_lossy(&key)))
                 })
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        // RFC 3339 strings of one format sort as their times do; ids start with the second.
+        runs.sort_by(|a, b| (&a.started_at, &a.run_id).cmp(&(&b.started_at, &b.run_id)));
+        Ok(runs)
     }
 
     /// The journal of a run, for appending and reading.

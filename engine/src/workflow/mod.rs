@@ -4,6 +4,7 @@
 //! plugins' runtime or telemetry. It turns text into a model and diagnostics, nothing more.
 
 pub mod condition;
+pub mod diff;
 pub mod load;
 pub mod merge;
 pub mod model;

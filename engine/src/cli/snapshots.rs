@@ -1,0 +1,48 @@
+//! `ralph-loop snapshots [RUN]`: the snapshots a replay can start from.
+
+use clap::Args;
+
+use super::{EXIT_OK, Env};
+use crate::store::Store;
+
+/// Arguments of `snapshots`.
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// Only this run's snapshots.
+    pub run: Option<String>,
+    /// One JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Lists snapshots, oldest first.
+pub fn run(args: &SnapshotsArgs, env: &Env) -> anyhow::Result<u8> {
+    let store = Store::open(&env.state_dir)?;
+    let snapshots = store.snapshots(args.run.as_deref())?;
+    if args.json {
+        super::out(&format!("{}\n", serde_json::to_string_pretty(&snapshots)?));
+        return Ok(EXIT_OK);
+    }
+    if snapshots.is_empty() {
+        super::out("no snapshots\n");
+        return Ok(EXIT_OK);
+    }
+    let width = snapshots.iter().map(|s| s.id.len()).max().unwrap_or(0);
+    let mut text =
+        format!("{:width$}  {:20}  {:19}  {:>9}  {}\n", "SNAPSHOT", "TRIGGER", "TAKEN", "ITERATION", "AT");
+    for s in &snapshots {
+        let at =
+            [s.phase.as_deref(), s.task.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(", task ");
+        text.push_str(&format!(
+            "{:width$}  {:20}  {:19}  {:>9}  {}\n",
+            s.id,
+            s.trigger,
+            s.at.replace('T', " ").trim_end_matches('Z'),
+            s.iteration,
+            at
+        ));
+    }
+    text.push_str("\nstart a new run from one with `ralph-loop replay --from-state <SNAPSHOT>`\n");
+    super::out(&text);
+    Ok(EXIT_OK)
+}
