@@ -1,10 +1,120 @@
-//! `ralph-loop replay --check <run> --workflow <file>`.
+//! `ralph-loop replay --check <run> --workflow <file>`: see `run::check`.
+
+use std::sync::{Arc, Mutex};
 
 use super::replay::ReplayArgs;
-use super::{EXIT_USAGE, Env};
+use super::run::{LoopArgs, load};
+use super::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, Env};
+use crate::run::check::{self, Oracle};
+use crate::run::event::Event;
+use crate::run::runner::{EventSink, RunOptions, Runner};
+use crate::run::state::RunState;
+use crate::store::Store;
 
-/// Runs the check.
-pub fn run(_args: &ReplayArgs, _run: &str, _env: &Env) -> anyhow::Result<u8> {
-    eprintln!("error: `ralph-loop replay --check` is not available yet (tracked in issue #5)");
-    Ok(EXIT_USAGE)
+/// Keeps the check run's events.
+struct Collect(Arc<Mutex<Vec<Event>>>);
+
+impl EventSink for Collect {
+    fn event(&mut self, event: &Event, _: &RunState) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(event.clone());
+    }
+}
+
+/// Runs the check: exit 0 when the decisions are the same, 1 when they diverge.
+pub fn run(args: &ReplayArgs, run: &str, env: &Env) -> anyhow::Result<u8> {
+    let style = env.styles.error;
+    let refuse = |message: String| {
+        eprintln!("{}error{}: {message}", style.render(), style.render_reset());
+        Ok(EXIT_USAGE)
+    };
+    let (record, recorded) = {
+        let store = Store::open(&env.state_dir)?;
+        let Some(record) = store.run(run)? else {
+            return refuse(format!("there is no run `{run}` in `{}`", env.state_dir.display()));
+        };
+        let events: Vec<Event> = store.journal(run)?.read(1)?.into_iter().map(|(_, e)| e).collect();
+        (record, events)
+    };
+    let loop_args = LoopArgs {
+        workflow: args.workflow.clone(),
+        config: args.config.clone().or_else(|| record.config_file.clone()),
+        commit: false,
+        tasks: None,
+        jobs: Some(record.jobs),
+        dry_run: false,
+        json: false,
+    };
+    let loaded = match load(&loop_args, env)? {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    let kind = loaded.plan.kind;
+    if kind.as_str() != record.kind {
+        return refuse(format!(
+            "run {run} ran a {} workflow and `{}` is a {}: their decisions cannot be compared",
+            record.kind,
+            loaded.workflow.display(),
+            kind.as_str()
+        ));
+    }
+    let scratch = tempfile::tempdir()?;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let options = RunOptions {
+        jobs: record.jobs.max(1),
+        project_dir: env.project_dir.clone(),
+        runs_dir: scratch.path().join("runs"),
+        workflow: record.workflow,
+        // The recording bounds the check, not a budget.
+        max_invocations: u64::MAX,
+        prompt_dirs: crate::prompt::search_dirs(Some(&loaded.workflow), &env.project_dir),
+        record: crate::store::RunRecord::default(),
+        state_dir: scratch.path().join("state"),
+        oracle: Some(Oracle::from_events(&recorded)),
+    };
+    let runner = match Runner::new(&loaded.doc, loaded.plan, options, Box::new(Collect(Arc::clone(&events))))
+    {
+        Ok(runner) => runner,
+        Err(e) => return refuse(e.to_string()),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(runner.run_recorded(check::iterations(&recorded)));
+    let new_events = std::mem::take(&mut *events.lock().unwrap_or_else(|p| p.into_inner()));
+    let (before, after) = (check::decisions(&recorded), check::decisions(&new_events));
+    let divergence = check::compare(kind, &before, &after);
+    let outcomes = recorded.iter().filter(|e| matches!(e, Event::StepFinished { .. })).count();
+    if args.json {
+        let report = serde_json::json!({
+            "run": run,
+            "workflow": loaded.workflow,
+            "same": divergence.is_none(),
+            "outcomes": outcomes,
+            "divergence": divergence,
+        });
+        super::out(&format!("{}\n", serde_json::to_string_pretty(&report)?));
+    } else {
+        let file = loaded.workflow.display();
+        match &divergence {
+            None => super::out(&format!(
+                "`{file}` makes the same decisions as run {run} on its {outcomes} recorded step outcomes (no agent was invoked)\n"
+            )),
+            Some(d) => {
+                let mut text = format!("`{file}` diverges from run {run} in iteration {}:\n", d.iteration);
+                if let Some(after) = &d.after {
+                    text.push_str(&format!("  after:     {after}\n"));
+                }
+                text.push_str(&format!(
+                    "  recorded:  {}\n",
+                    d.recorded.as_deref().unwrap_or("(nothing more)")
+                ));
+                text.push_str(&format!("  new:       {}\n", d.new.as_deref().unwrap_or("(nothing more)")));
+                if let Some(Event::RunFinished { reason, .. }) = new_events.last() {
+                    if reason.contains("the recording has no outcome") {
+                        text.push_str(&format!("  the check stopped there: {reason}\n"));
+                    }
+                }
+                super::out(&text);
+            }
+        }
+    }
+    Ok(if divergence.is_none() { EXIT_OK } else { EXIT_INVALID })
 }

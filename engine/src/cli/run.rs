@@ -196,6 +196,7 @@ pub fn run_loaded(
             .unwrap_or_else(|| (total as u64).max(100)),
         record: crate::store::RunRecord::default(),
         state_dir: env.state_dir.clone(),
+        oracle: None,
     };
     let commit = args.commit || loop_settings.auto_commit == Some(true);
     let record = crate::store::RunRecord {

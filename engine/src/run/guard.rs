@@ -129,7 +129,8 @@ impl Runner {
                 self.save_ledger();
             }
         }
-        if !self.nodes[node.index()].ai {
+        // A check (`replay --check`) spends nothing and waits for nothing.
+        if !self.nodes[node.index()].ai || self.oracle.is_some() {
             return Ok(());
         }
         if let Some(reason) = self.over_budget() {

@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod agents;
+pub mod check;
 pub mod commit;
 pub mod dag;
 pub mod dry_run;

@@ -48,6 +48,9 @@ pub struct RunOptions {
     pub record: crate::store::RunRecord,
     /// The run store's directory (opened once the run is known to be able to start).
     pub state_dir: PathBuf,
+    /// `replay --check`: steps take their outcomes from a recording instead of running, and
+    /// nothing outside the run (ledger, git, hooks) is touched.
+    pub oracle: Option<super::check::Oracle>,
 }
 
 /// Receives every event after it has been applied.
@@ -203,6 +206,8 @@ pub struct Runner {
     pub(super) resume_at: Option<(NodeIndex, bool)>,
     /// Resumed runs: where the journal ended.
     pub(super) resumed: Option<super::resume::ResumePoint>,
+    /// `replay --check`: the recorded outcomes steps take instead of running.
+    pub(super) oracle: Option<super::check::Oracle>,
 }
 
 /// The ids of the runs kept in `runs_dir`, oldest first (run ids start with their start time).
@@ -376,10 +381,16 @@ impl Runner {
                 escalations.push((name, unit));
             }
         }
-        let ledger_path = super::ledger::path(&options.project_dir);
+        // A check starts from a blank ledger of its own: the project's spend and breaker are
+        // neither read nor changed by it.
+        let checking = options.oracle.is_some();
+        let ledger_path = match checking {
+            true => options.runs_dir.join("ledger.json"),
+            false => super::ledger::path(&options.project_dir),
+        };
         let ledger = super::ledger::Ledger::load(&ledger_path).map_err(RunError::Ledger)?;
         let breaker = crate::policy::breaker::BreakerConfig::from_section(doc.circuit_breaker.as_ref());
-        if let Some(config) = &breaker {
+        if let Some(config) = breaker.as_ref().filter(|_| !checking) {
             // An open breaker refuses the run before anything is recorded; one whose timeout
             // passed lets the run's first step probe.
             ledger.breaker.check(config, super::ledger::unix_now()).map_err(RunError::BreakerOpen)?;
@@ -410,7 +421,7 @@ impl Runner {
         let durability = store.durability();
         let mut journal = journal;
         journal.attach(&durability);
-        let repo = Repo::open(&options.project_dir);
+        let repo = if checking { None } else { Repo::open(&options.project_dir) };
         // A resumed run keeps the commit its run started from (for `git_reset`).
         let base_commit = match &options.record.base_commit {
             Some(commit) if resuming => Some(commit.clone()),
@@ -425,6 +436,7 @@ impl Runner {
             started_at: now(),
             ..PacketContext::default()
         };
+        let oracle = options.oracle.clone();
         let mut runner = Runner {
             plan,
             options,
@@ -468,11 +480,24 @@ impl Runner {
             replayable: Default::default(),
             resume_at: None,
             resumed: None,
+            oracle,
         };
         if resuming {
             runner.restore(events);
         }
         Ok(runner)
+    }
+
+    /// `replay --check`: the recorded outcome `step` takes instead of running. When the recording
+    /// has none (the new workflow goes where the recorded run did not), the check stops here.
+    fn recorded(&mut self, step: &str) -> Option<Outcome> {
+        let iteration = self.state.iteration;
+        let oracle = self.oracle.as_mut()?;
+        Some(oracle.step(iteration, step).unwrap_or_else(|| {
+            let reason = format!("the recording has no outcome for `{step}` here");
+            self.halt = Some((RunStatus::Stopped, reason.clone()));
+            Outcome::failed(super::check::NOT_RECORDED, reason)
+        }))
     }
 
     /// The run's id.
@@ -694,6 +719,7 @@ impl Runner {
         // AI agents get their stacked prompt, rendered from this step's packet.
         let prompt_error = self.stack_prompts(&mut units, packet.as_ref(), &invocation);
         let actions = self.action_context(&id);
+        let recorded = self.recorded(&id);
         let ticket = Ticket { node, attempt, packet, packet_file, before };
         if let Some(spec) = &human {
             self.emit(&Event::ReviewRequested {
@@ -708,6 +734,9 @@ impl Runner {
             );
         }
         let future = async move {
+            if let Some(outcome) = recorded {
+                return outcome;
+            }
             // A retry waits out its delay inside the step, so a DAG's other nodes run meanwhile.
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
@@ -825,6 +854,18 @@ impl Runner {
         instructions: String,
     ) -> Outcome {
         let id = self.plan.graph[node].id.clone();
+        if let Some(oracle) = &mut self.oracle {
+            let outcome = oracle
+                .action(self.state.iteration, &id, hook)
+                .unwrap_or_else(|| Outcome { success: true, ..Outcome::default() });
+            self.emit(&Event::ActionFinished {
+                step: id,
+                hook: hook.into(),
+                action: name,
+                outcome: Box::new(outcome.clone()),
+            });
+            return outcome;
+        }
         let step = format!("{id}.{hook}");
         let mut context = self.context.clone();
         context.iteration = self.state.iteration;
@@ -897,6 +938,10 @@ impl Runner {
     /// `on_timeout` the decision that stands for the timed-out step). `escalate_to_human` is
     /// announced as a review wherever it is used.
     pub(super) async fn run_hook(&mut self, node: NodeIndex, hook: &str) -> Option<Outcome> {
+        if let Some(oracle) = &mut self.oracle {
+            // A check runs no hook: the recorded outcome of the hook, if it ran, decides.
+            return oracle.action(self.state.iteration, &self.plan.graph[node].id, hook);
+        }
         let prep = &self.nodes[node.index()];
         let units = match hook {
             "on_enter" => prep.on_enter.clone(),

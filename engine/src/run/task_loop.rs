@@ -208,7 +208,7 @@ impl Runner {
     }
 
     /// A run that could not be recorded: it did not start.
-    fn refused(mut self, e: &super::runner::RunError) -> RunState {
+    pub(super) fn refused(mut self, e: &super::runner::RunError) -> RunState {
         self.state.status = RunStatus::Failed;
         self.state.reason = Some(format!("the run could not be recorded: {e}"));
         self.into_state()

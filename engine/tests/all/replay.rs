@@ -175,3 +175,80 @@ fn snapshots_are_kept_up_to_the_retention_count() {
     let table = ralph(["snapshots"]).current_dir(dir.path()).expect(0);
     assert!(table.stdout.starts_with("SNAPSHOT"), "{}", table.stdout);
 }
+
+#[test]
+fn replay_check_re_decides_recorded_outcomes_without_invoking_agents_and_finds_the_divergence() {
+    let dir = project(&[("w.yaml", LOOPING), ("TODO.md", "- [ ] one\n- [ ] two\n")]);
+    let first = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(0);
+    let run = events(&first.stdout)[0]["run_id"].as_str().unwrap().to_owned();
+    let todo = std::fs::read_to_string(dir.path().join("TODO.md")).unwrap();
+    assert_eq!(todo, "- [x] one\n- [x] two\n");
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    let same = ralph(["replay", "--check", &run, "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);
+    assert!(same.stdout.contains("makes the same decisions as run"), "{}", same.stdout);
+    // The verifier now accepts anything: after the first failed verify the recorded run went
+    // back to `build`, the edited workflow goes to `done`.
+    std::fs::write(dir.path().join("edited.yaml"), LOOPING.replace("else: build", "else: done")).unwrap();
+    let diverged =
+        ralph(["replay", "--check", &run, "--workflow", "edited.yaml"]).current_dir(dir.path()).expect(1);
+    assert!(
+        diverged.stdout.contains("diverges from run")
+            && diverged.stdout.contains("in iteration 1:")
+            && diverged.stdout.contains("after:     `verify` failed: exit status 1")
+            && diverged.stdout.contains("recorded:  `verify` → `build`")
+            && diverged.stdout.contains("new:       `verify` → `done`"),
+        "{}",
+        diverged.stdout
+    );
+    let report = json(
+        &ralph(["replay", "--check", &run, "--workflow", "edited.yaml", "--json"])
+            .current_dir(dir.path())
+            .expect(1)
+            .stdout,
+    );
+    assert_eq!(report["same"], false);
+    assert_eq!(report["divergence"]["new"], "`verify` → `done`");
+    // No agent ran, no task was marked, no run was added to the project's store.
+    assert_eq!(std::fs::read_to_string(dir.path().join("log")).unwrap(), log);
+    assert_eq!(std::fs::read_to_string(dir.path().join("TODO.md")).unwrap(), todo);
+    let logs = ralph(["logs", "--json"]).current_dir(dir.path()).expect(0);
+    assert_eq!(events(&logs.stdout)[0]["run_id"], run.as_str(), "the latest run is still the recorded one");
+}
+
+#[test]
+fn replay_check_of_a_dag_compares_per_iteration_sets_and_stops_where_the_recording_has_no_outcome() {
+    let graph = |deps: &str| {
+        format!(
+            "workflow:\n  nodes:\n    - id: a\n      agent: ok\n    - id: b\n      agent: bad\n      depends_on: [a]\n    - id: c\n      agent: ok\n      depends_on: [{deps}]\n    - id: d\n      agent: ok\nagents:\n  ok: {{command: \"echo x >> calls\"}}\n  bad: {{command: \"exit 3\"}}\n"
+        )
+    };
+    let dir = project(&[("w.yaml", &graph("b")), ("edited.yaml", &graph("a"))]);
+    let first =
+        ralph(["loop", "--workflow", "w.yaml", "--json", "--jobs", "2"]).current_dir(dir.path()).expect(1);
+    let run = events(&first.stdout)[0]["run_id"].as_str().unwrap().to_owned();
+    let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+    ralph(["replay", "--check", &run, "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);
+    let diverged =
+        ralph(["replay", "--check", &run, "--workflow", "edited.yaml"]).current_dir(dir.path()).expect(1);
+    assert!(
+        diverged.stdout.contains("recorded:  skip `c`")
+            && diverged.stdout.contains("new:       start `c` (attempt 1)"),
+        "{}",
+        diverged.stdout
+    );
+    assert_eq!(std::fs::read_to_string(dir.path().join("calls")).unwrap(), calls, "no agent ran");
+    let other = project(&[("sm.yaml", LOOPING)]);
+    std::fs::copy(dir.path().join("w.yaml"), other.path().join("w.yaml")).unwrap();
+    let refused = ralph([
+        "--state-dir",
+        dir.path().join(".ralph/state").to_str().unwrap(),
+        "replay",
+        "--check",
+        &run,
+        "--workflow",
+        "sm.yaml",
+    ])
+    .current_dir(other.path())
+    .expect(2);
+    assert!(refused.stderr.contains("ran a dag workflow"), "{}", refused.stderr);
+}
