@@ -5,9 +5,11 @@
 # the run — so the times are "ready to continue" plus one or two `true` steps and the final
 # fsync.
 #
-# The journal comes from a real run: a state machine looping `work` -> `gate` -> `work` (both
-# `true`/`test`, executed directly) is killed with SIGKILL once it has journaled EVENTS events;
-# `stop` then makes `gate` succeed, so the resumed run ends after its interrupted step.
+# The journal comes from a real run: a state machine looping `work` -> `gate` -> `work` is
+# killed with SIGKILL once it has journaled EVENTS events; `stop` then makes `gate` succeed, so
+# the resumed run ends after its interrupted step. `work` reports its progress with 40 signals
+# per step, as agents do — each a journaled event — so the journal fills in a minute or two
+# rather than waiting out one fsync per transition for 30,000 transitions.
 #
 #   bash engine/benches/resume.sh [EVENTS]      (needs hyperfine)
 set -euo pipefail
@@ -16,8 +18,12 @@ events="${1:-100000}"
 command -v hyperfine >/dev/null || { echo "install hyperfine first: apt-get install hyperfine" >&2; exit 2; }
 cargo build --release --locked -q
 bin="$PWD/target/release/ralph-loop"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+# RESUME_BENCH_DIR keeps the generated project (for profiling); otherwise it is removed.
+if [ -n "${RESUME_BENCH_DIR:-}" ]; then
+  work="$RESUME_BENCH_DIR"; rm -rf "$work"; mkdir -p "$work"
+else
+  work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
+fi
 cd "$work"
 cat > w.yaml <<'YAML'
 loop:
@@ -39,10 +45,17 @@ workflow:
       else: work
 agents:
   worker:
-    command: "true"
+    command: "sh work.sh"
   gatekeeper:
     command: "test -e stop"
 YAML
+cat > work.sh <<'SH'
+i=0
+while [ $i -lt 40 ]; do
+  echo '{"signal": "progress", "percent": '$i', "message": "working on part '$i' of 40"}'
+  i=$((i + 1))
+done
+SH
 # Generate: stream the run's events and SIGKILL it once the journal is long enough. Every line
 # of --json output is journaled before it is printed, or soon after; the count is read back
 # from the journal below.

@@ -9,6 +9,11 @@ use super::outcome::Outcome;
 use crate::plan::Plan;
 use crate::workflow::condition::ConditionKind;
 
+/// How many failures a packet's `failure_history` carries: the most recent ones. A loop left
+/// alone for hours can fail thousands of times; every packet (and prompt) carrying all of them
+/// would grow without bound, and the planner needs the recent ones.
+pub const FAILURE_HISTORY: usize = 50;
+
 /// What a packet is built from, besides the step.
 #[derive(Debug, Clone, Default)]
 pub struct PacketContext {
@@ -22,8 +27,11 @@ pub struct PacketContext {
     pub task: Option<Task>,
     /// Ids of the tasks done so far.
     pub completed_tasks: Vec<String>,
-    /// Failed attempts so far.
+    /// The most recent failed attempts (at most [`FAILURE_HISTORY`]; the journal keeps all).
     pub failure_history: Vec<Failure>,
+    /// Failed attempts so far per task id (the `attempt` of the next failure), counted here
+    /// because the history above is cut.
+    pub failures_per_task: std::collections::HashMap<String, u32>,
     /// Evidence so far: the files the run changed, the last test counts.
     pub evidence: Evidence,
 }

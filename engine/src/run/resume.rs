@@ -22,7 +22,12 @@ use super::event::{Event, RunStatus, TaskRef};
 use super::outcome::Outcome;
 use super::runner::Runner;
 use super::state::StepStatus;
+use crate::store::{Journal, JournalError};
 use crate::workflow::model::WorkflowKind;
+
+/// The encoded beginnings of the events whose application changes nothing (see
+/// `RunState::apply`): the tag is the first field serde writes.
+const IGNORED: &[&[u8]] = &[br#"{"event":"signal","#, br#"{"event":"waiting","#];
 
 /// Where the journal of a resumed run ends.
 #[derive(Debug, Clone, Default)]
@@ -56,10 +61,17 @@ pub(super) enum Replay {
 
 impl Runner {
     /// Applies a run's journal again and sets up where the run goes on.
-    pub(super) fn restore(&mut self, events: Vec<(u64, Event)>) {
+    pub(super) fn restore(&mut self, journal: &Journal) -> Result<(), JournalError> {
         let mut point = ResumePoint::default();
-        for (seq, event) in events {
+        for item in journal.scan(1) {
+            let (seq, bytes) = item?;
             point.from_seq = seq;
+            // Signals and waits change nothing a resumed run needs, and a long run's journal is
+            // mostly signals (heartbeats, progress): they are not decoded at all.
+            if IGNORED.iter().any(|tag| bytes.starts_with(tag)) {
+                continue;
+            }
+            let event: Event = journal.decode(seq, &bytes)?;
             match &event {
                 Event::IterationStarted { iteration, task, .. } => {
                     point.iteration = *iteration;
@@ -110,6 +122,7 @@ impl Runner {
             }
         }
         self.resumed = Some(point);
+        Ok(())
     }
 
     /// What a finished step leaves in the packet context and the DAG's node results, for
@@ -119,8 +132,16 @@ impl Runner {
             self.context.evidence.test_results.clone_from(&outcome.evidence.test_results);
         }
         if !outcome.success && outcome.class.as_deref() != Some("usage_limit") {
-            let attempt = self.context.failure_history.iter().filter(|f| f.task == task).count() as u32 + 1;
-            self.context.failure_history.push(ralph_plugin_sdk::Failure {
+            let attempt = {
+                let count = self.context.failures_per_task.entry(task.clone()).or_default();
+                *count += 1;
+                *count
+            };
+            let history = &mut self.context.failure_history;
+            if history.len() >= super::packet::FAILURE_HISTORY {
+                history.drain(..=history.len() - super::packet::FAILURE_HISTORY);
+            }
+            history.push(ralph_plugin_sdk::Failure {
                 task,
                 attempt,
                 error: outcome.error.clone().unwrap_or_else(|| "failed".into()),
@@ -182,5 +203,33 @@ impl Runner {
     /// Whether a step's record came from the journal and has not been replayed yet.
     pub(super) fn replaying(&self) -> bool {
         !self.replayable.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_skipped_tags_are_how_signals_and_waits_are_encoded_and_nothing_else() {
+        let signal = Event::Signal {
+            step: "s".into(),
+            signal: ralph_plugin_sdk::MessageSignal::Progress,
+            message: None,
+            data: None,
+            at: String::new(),
+        };
+        let waiting = Event::Waiting { step: "s".into(), seconds: 1, reason: String::new() };
+        let finished = Event::StepFinished { step: "s".into(), outcome: Box::default(), at: String::new() };
+        let encoded = |e: &Event| serde_json::to_vec(e).unwrap();
+        let skipped = |bytes: &[u8]| IGNORED.iter().any(|tag| bytes.starts_with(tag));
+        assert!(skipped(&encoded(&signal)) && skipped(&encoded(&waiting)));
+        assert!(!skipped(&encoded(&finished)));
+        // Applying them changes nothing, which is why they can be skipped.
+        let mut state = super::super::state::RunState::new();
+        let before = state.clone();
+        state.apply(&signal);
+        state.apply(&waiting);
+        assert_eq!(state, before);
     }
 }

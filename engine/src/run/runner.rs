@@ -413,11 +413,6 @@ impl Runner {
             store.put_definition(&options.record.definition_hash, &definition)?;
         }
         let journal = store.journal(&id)?;
-        let events = if resuming {
-            journal.read::<Event>(1).map_err(|e| RunError::Journal(e.to_string()))?
-        } else {
-            Vec::new()
-        };
         let durability = store.durability();
         let mut journal = journal;
         journal.attach(&durability);
@@ -483,7 +478,8 @@ impl Runner {
             oracle,
         };
         if resuming {
-            runner.restore(events);
+            let journal = runner.journal.clone();
+            runner.restore(&journal).map_err(|e| RunError::Journal(e.to_string()))?;
         }
         Ok(runner)
     }

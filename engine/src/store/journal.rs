@@ -118,22 +118,31 @@ impl Journal {
 
     /// The events from sequence number `from` on, decoded as `T`, with their numbers.
     pub fn read<T: serde::de::DeserializeOwned>(&self, from: u64) -> Result<Vec<(u64, T)>, JournalError> {
+        self.scan(from)
+            .map(|item| item.and_then(|(seq, bytes)| Ok((seq, self.decode(seq, &bytes)?))))
+            .collect()
+    }
+
+    /// The encoded events from sequence number `from` on, one at a time: a reader that needs
+    /// only some of them (resuming skips the signals) decodes only those, and a long journal
+    /// is never held in memory whole.
+    pub fn scan(&self, from: u64) -> impl Iterator<Item = Result<(u64, sled::IVec), JournalError>> + '_ {
         let start = key(&self.prefix, from.max(1));
         let end = key(&self.prefix, u64::MAX);
-        self.tree
-            .range(start..=end)
-            .map(|item| {
-                let (key, bytes) =
-                    item.map_err(|source| JournalError::Store { dir: self.dir.clone(), source })?;
-                let seq = seq_of(&key, &self.prefix).unwrap_or(0);
-                let event = serde_json::from_slice(&bytes).map_err(|e| JournalError::Corrupt {
-                    run: self.run.clone(),
-                    seq,
-                    detail: e.to_string(),
-                })?;
-                Ok((seq, event))
-            })
-            .collect()
+        self.tree.range(start..=end).map(|item| {
+            let (key, bytes) =
+                item.map_err(|source| JournalError::Store { dir: self.dir.clone(), source })?;
+            Ok((seq_of(&key, &self.prefix).unwrap_or(0), bytes))
+        })
+    }
+
+    /// Decodes event `seq`.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self, seq: u64, bytes: &[u8]) -> Result<T, JournalError> {
+        serde_json::from_slice(bytes).map_err(|e| JournalError::Corrupt {
+            run: self.run.clone(),
+            seq,
+            detail: e.to_string(),
+        })
     }
 }
 
