@@ -80,6 +80,9 @@ pub enum RunError {
     /// The store cannot be used.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The control socket cannot be served.
+    #[error(transparent)]
+    Control(#[from] crate::control::ControlError),
     /// The run's journal cannot be read.
     #[error("{0}")]
     Journal(String),
@@ -201,6 +204,8 @@ pub struct Runner {
     pub(super) resume_at: Option<(NodeIndex, bool)>,
     /// Resumed runs: where the journal ended.
     pub(super) resumed: Option<super::resume::ResumePoint>,
+    /// The control channel: signals from other terminals, the status and events they see.
+    pub(super) live: super::live::Live,
 }
 
 /// The ids of the runs kept in `runs_dir`, oldest first (run ids start with their start time).
@@ -243,21 +248,6 @@ fn unit_name(unit: &[StepAgent]) -> String {
 
 fn resolve_all(doc: &Document, actions: &[Action]) -> Result<Vec<Vec<StepAgent>>, AgentError> {
     actions.iter().map(|a| agents::resolve_action(doc, a)).collect()
-}
-
-/// Refuses what needs live control of a loop (the durable-runs issue).
-fn refuse_unbuilt(units: &[Vec<StepAgent>], node: &str) -> Result<(), RunError> {
-    for agent in units.iter().flatten() {
-        if let Backing::Builtin(spec) = &agent.backing {
-            if matches!(spec.action.as_str(), "pause_loop" | "resume_loop") {
-                return Err(RunError::Unsupported(format!(
-                    "the built-in action `{}` (used by `{node}`; pausing needs the live control of issue #5)",
-                    spec.action
-                )));
-            }
-        }
-    }
-    Ok(())
 }
 
 impl Runner {
@@ -342,9 +332,6 @@ impl Runner {
                 retries.get(node.id.as_str()).copied(),
                 node.agents.first().map(String::as_str),
             );
-            for units in [&prep.units, &prep.on_enter, &prep.on_exit, &prep.on_timeout] {
-                refuse_unbuilt(units, &node.id)?;
-            }
             nodes.push(prep);
         }
         let named = |n: &str| doc.conditions.contains_key(n);
@@ -391,6 +378,13 @@ impl Runner {
                 .map_err(|source| RunError::RunDir { path: run_dir.clone(), source })?;
         }
         let journal = store.journal(&id)?;
+        // The control socket is bound now, while the run can still be refused: a loop that
+        // cannot be reached from another terminal would be a surprise hours later.
+        let server = crate::control::server::Server::bind(&options.state_dir)?;
+        let reader = journal.clone();
+        let history: crate::control::server::History =
+            std::sync::Arc::new(move |from| reader.read::<serde_json::Value>(from).unwrap_or_default());
+        let live = super::live::Live::new(Some((server, history)), options.project_dir.join(".ralph"));
         let events = if resuming {
             journal.read::<Event>(1).map_err(|e| RunError::Journal(e.to_string()))?
         } else {
@@ -456,6 +450,7 @@ impl Runner {
             replayable: Default::default(),
             resume_at: None,
             resumed: None,
+            live,
         };
         if resuming {
             runner.restore(events);
@@ -490,14 +485,16 @@ impl Runner {
         }
         self.state.apply(event);
         if self.journal_error.is_none() {
-            if let Err(e) = self.journal.append(event) {
-                self.journal_broke(e.to_string());
+            match self.journal.append(event) {
+                Ok(seq) => self.broadcast(seq, event),
+                Err(e) => self.journal_broke(e.to_string()),
             }
         }
         if matches!(event, Event::ReviewRequested { .. }) {
             self.durability.request();
         }
         self.sink.event(event, &self.state);
+        self.publish();
     }
 
     /// The journal cannot be written (a full disk, say): the run stops after the steps in
@@ -557,6 +554,7 @@ impl Runner {
             run_dir: self.run_dir.clone(),
             base_commit: self.base_commit.clone(),
             step: step.to_owned(),
+            control: Some(self.live.orders_tx.clone()),
         }
     }
 
@@ -668,6 +666,11 @@ impl Runner {
             context.evidence = self.evidence_so_far(before.as_ref());
             packet::build(&context, &id, packet::outcome_names(&self.plan, node, is_named))
         });
+        let mut packet = packet;
+        if let Some(packet) = packet.as_mut().filter(|_| reads) {
+            // Signals since the previous packet, and the hints, go to agents that read them.
+            self.deliver_control(&id, packet);
+        }
         if let Some(packet) = &packet {
             self.sink.packet(&id, "built", packet);
         }
@@ -719,7 +722,8 @@ impl Runner {
         attempt: u32,
         outcome: &Outcome,
     ) -> Option<Duration> {
-        if outcome.success || self.state.invocations >= self.options.max_invocations {
+        let interrupted = outcome.class.as_deref() == Some(super::live::INTERRUPTED);
+        if outcome.success || interrupted || self.state.invocations >= self.max_invocations() {
             return None;
         }
         if outcome.class.as_deref() == Some("usage_limit") {
@@ -831,7 +835,8 @@ impl Runner {
             Some(error) => Outcome::failed("agent_error", error),
             None => {
                 let run = step::run_unit(units.remove(0), invocation, self.action_context(&step));
-                self.await_step(run).await
+                // Consulting is not a step of the workflow: an interrupt pauses after it.
+                self.with_control(run, false).await.unwrap_or_default()
             }
         };
         if ai {
@@ -899,7 +904,9 @@ impl Runner {
                 self.emit(&Event::ReviewRequested { step: id.clone(), timeout_secs: None, at: now() });
             }
             let invocation = self.invocation(node, None, None);
-            let outcome = step::run_unit(unit, invocation, self.action_context(&id)).await;
+            // Hooks are short and not steps: an interrupt pauses the loop after them.
+            let run = step::run_unit(unit, invocation, self.action_context(&id));
+            let outcome = self.with_control(run, false).await.unwrap_or_default();
             if let (true, Some(decision)) = (escalates, &outcome.result) {
                 self.emit(&Event::ReviewDecided {
                     step: id.clone(),
@@ -995,6 +1002,12 @@ impl Runner {
             record.base_commit.clone_from(&self.base_commit);
         }
         self.store.put_run(record)?;
+        self.serve_control();
+        if let (Some(_), Some(by)) = (resumed, &self.state.paused) {
+            eprintln!(
+                "note: run {id} was paused (by {by}) when it stopped, and stays paused: `ralph-loop resume` from another terminal lets it go on"
+            );
+        }
         match resumed {
             Some(from_seq) => {
                 let interrupted = self.interrupt_running();
@@ -1014,6 +1027,7 @@ impl Runner {
     pub async fn end(&mut self, status: RunStatus, reason: String) {
         self.emit(&Event::RunFinished { status, reason: reason.clone(), at: now() });
         self.settle().await;
+        self.close_control().await;
         let mut record = self.options.record.clone();
         record.status =
             serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
