@@ -85,7 +85,11 @@ pub fn report(env: &Env, sent: Sent, no_loop: &str) -> u8 {
 /// `pause`.
 pub fn pause(env: &Env) -> anyhow::Result<u8> {
     let sent = send(env, Signal::Pause)?;
-    Ok(report(env, sent, "nothing to pause (`touch .ralph/pause` makes the next loop wait before its first step)"))
+    Ok(report(
+        env,
+        sent,
+        "nothing to pause (`touch .ralph/pause` makes the next loop wait before its first step)",
+    ))
 }
 
 /// `interrupt`.

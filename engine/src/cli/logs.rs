@@ -108,12 +108,14 @@ fn from_live(args: &LogsArgs, env: &Env) -> anyhow::Result<Option<u8>> {
                 Err(_) => super::out(&format!("{event}\n")),
             },
             Reply::Lagged { missed } => {
-                eprintln!("warning: {missed} event(s) went by too fast to show; `ralph-loop logs` has them all")
+                eprintln!(
+                    "warning: {missed} event(s) went by too fast to show; `ralph-loop logs` has them all"
+                );
             }
             Reply::End => return Ok(Some(EXIT_OK)),
             other => anyhow::bail!("the loop answered `{}`", serde_json::to_string(&other)?),
         }
-        reply = match client.next()? {
+        reply = match client.read_reply()? {
             Some(reply) => reply,
             // The loop went away without saying `end` (it was killed): the journal has the rest.
             None => return Ok(Some(EXIT_OK)),

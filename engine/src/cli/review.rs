@@ -60,7 +60,10 @@ pub fn run(args: &ReviewArgs, approve: bool, env: &Env) -> anyhow::Result<u8> {
         };
         if args.run.as_deref().is_none_or(|r| r == live) {
             let signal = if approve {
-                crate::control::Signal::Approve { comment: args.comment.clone(), with_changes: args.with_changes }
+                crate::control::Signal::Approve {
+                    comment: args.comment.clone(),
+                    with_changes: args.with_changes,
+                }
             } else {
                 crate::control::Signal::Reject { comment: args.comment.clone() }
             };

@@ -49,12 +49,14 @@ impl Client {
     pub fn request(&mut self, request: &Request) -> Result<Reply, ControlError> {
         let mut line = serde_json::to_vec(request).map_err(|e| ControlError::Protocol(e.to_string()))?;
         line.push(b'\n');
-        self.writer.write_all(&line).map_err(|source| ControlError::Io { path: self.path.clone(), source })?;
-        self.next()?.ok_or(ControlError::Closed)
+        self.writer
+            .write_all(&line)
+            .map_err(|source| ControlError::Io { path: self.path.clone(), source })?;
+        self.read_reply()?.ok_or(ControlError::Closed)
     }
 
     /// Subscribes to the run's events from sequence number `from`: read them with
-    /// [`Client::next`] until [`Reply::End`].
+    /// [`Client::read_reply`] until [`Reply::End`].
     pub fn subscribe(&mut self, from: u64, follow: bool) -> Result<Reply, ControlError> {
         // A quiet loop may go a long time between events.
         if follow {
@@ -64,11 +66,13 @@ impl Client {
     }
 
     /// The next answer, or `None` when the loop closed the connection.
-    pub fn next(&mut self) -> Result<Option<Reply>, ControlError> {
+    pub fn read_reply(&mut self) -> Result<Option<Reply>, ControlError> {
         let mut line = String::new();
         match self.reader.read_line(&mut line) {
             Ok(0) => Ok(None),
-            Ok(_) => serde_json::from_str(&line).map(Some).map_err(|e| ControlError::Protocol(format!("{e}: {line}"))),
+            Ok(_) => serde_json::from_str(&line)
+                .map(Some)
+                .map_err(|e| ControlError::Protocol(format!("{e}: {line}"))),
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
                 Err(ControlError::Io {
                     path: self.path.clone(),

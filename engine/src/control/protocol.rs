@@ -222,11 +222,13 @@ mod tests {
 
     #[test]
     fn requests_and_replies_are_flat_json_lines() {
-        let request = Request::Signal { signal: Signal::Redirect { to: "fix".into() }, by: Some("ana".into()) };
+        let request =
+            Request::Signal { signal: Signal::Redirect { to: "fix".into() }, by: Some("ana".into()) };
         let line = serde_json::to_string(&request).unwrap();
         assert_eq!(line, r#"{"request":"signal","signal":"redirect","to":"fix","by":"ana"}"#);
         assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), request);
-        let add: Request = serde_json::from_str(r#"{"request":"signal","signal":"add_iterations","n":5}"#).unwrap();
+        let add: Request =
+            serde_json::from_str(r#"{"request":"signal","signal":"add_iterations","n":5}"#).unwrap();
         assert_eq!(add, Request::Signal { signal: Signal::AddIterations { n: 5 }, by: None });
         let sub: Request = serde_json::from_str(r#"{"request":"subscribe"}"#).unwrap();
         assert_eq!(sub, Request::Subscribe { from: 1, follow: true });

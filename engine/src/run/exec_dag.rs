@@ -176,10 +176,7 @@ impl Runner {
             }
             return (
                 RunStatus::Stopped,
-                format!(
-                    "max_iterations ({}) reached with {left} node(s) ready",
-                    self.max_invocations()
-                ),
+                format!("max_iterations ({}) reached with {left} node(s) ready", self.max_invocations()),
             );
         }
         let failed = self.state.count(StepStatus::Failed) + refused;

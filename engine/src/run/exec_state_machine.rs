@@ -6,8 +6,8 @@
 use petgraph::stable_graph::NodeIndex;
 
 use super::action::STOPPED;
-use super::live::{INTERRUPTED, REDIRECTED};
 use super::event::{Event, RunStatus};
+use super::live::{INTERRUPTED, REDIRECTED};
 use super::outcome::Outcome;
 use super::resume::Replay;
 use super::runner::{Runner, Started};
@@ -38,7 +38,8 @@ impl Runner {
         loop {
             // A paused loop waits here, before the step starts.
             self.checkpoint().await;
-            if self.state.redirect.is_some() && self.plan.kind == crate::workflow::model::WorkflowKind::StateMachine
+            if self.state.redirect.is_some()
+                && self.plan.kind == crate::workflow::model::WorkflowKind::StateMachine
             {
                 return Outcome::failed(REDIRECTED, "redirected before the step started");
             }

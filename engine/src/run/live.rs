@@ -337,7 +337,9 @@ impl Runner {
         let hint = self.live.dot_ralph.join("hint");
         if let Ok(text) = std::fs::read_to_string(&hint) {
             let text = text.trim().to_owned();
-            if !text.is_empty() && self.take_signal(Signal::Hint { text: text.clone() }, HINT_FILE).await.is_ok() {
+            if !text.is_empty()
+                && self.take_signal(Signal::Hint { text: text.clone() }, HINT_FILE).await.is_ok()
+            {
                 // Journaled (durably) before the file goes: a crash in between delivers it twice
                 // at worst, never loses it.
                 let archive = self.live.dot_ralph.join("hints");
@@ -386,7 +388,8 @@ impl Runner {
         if let Some(last) = signals.iter().rev().find(|s| s.signal != ralph_plugin_sdk::Signal::Continue) {
             let control = &mut packet.control;
             control.signal = last.signal;
-            control.reason = Some(format!("`{}` sent by {}", last.name, last.by.as_deref().unwrap_or("someone")));
+            control.reason =
+                Some(format!("`{}` sent by {}", last.name, last.by.as_deref().unwrap_or("someone")));
             if last.signal == ralph_plugin_sdk::Signal::Redirect {
                 control.new_phase.clone_from(&last.detail);
                 control.keep_evidence = Some(true);

@@ -179,7 +179,8 @@ impl Runner {
             StepStatus::Failed if record.retrying => Replay::Rerun(record.attempts + 1),
             // A person interrupted it: it runs again, as the same attempt.
             StepStatus::Failed
-                if record.outcome.as_ref().and_then(|o| o.class.as_deref()) == Some(super::live::INTERRUPTED) =>
+                if record.outcome.as_ref().and_then(|o| o.class.as_deref())
+                    == Some(super::live::INTERRUPTED) =>
             {
                 Replay::Rerun(record.attempts.max(1))
             }

@@ -369,7 +369,7 @@ impl Runner {
             ledger.breaker.check(config, super::ledger::unix_now()).map_err(RunError::BreakerOpen)?;
         }
         // Everything that can refuse the run has been checked: from here on it is recorded.
-        let store = crate::store::Store::open(&options.state_dir)?;
+        let store = crate::store::Store::open_patiently(&options.state_dir, Duration::from_secs(2))?;
         let resuming = !options.record.run_id.is_empty();
         let id = if resuming { options.record.run_id.clone() } else { run_id() };
         let run_dir = options.runs_dir.join(&id);

@@ -19,6 +19,9 @@ fn wait_for(what: &str, secs: u64, mut fact: impl FnMut() -> bool) {
 /// The running loop's status (`status --json`'s `live`), if a loop answers.
 fn live(dir: &Path) -> Option<serde_json::Value> {
     let out = ralph(["status", "--json"]).current_dir(dir).output();
+    if std::env::var_os("RALPH_DEBUG_CONTROL").is_some() {
+        eprintln!("{out:?}");
+    }
     let value: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
     value.get("live").cloned()
 }
@@ -29,8 +32,16 @@ fn journal(dir: &Path) -> Vec<serde_json::Value> {
 
 fn start(dir: &Path) -> std::process::Child {
     let child = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir).spawn();
-    wait_for("the loop to answer on its control socket", 60, || live(dir).is_some());
+    wait_for_socket(dir);
     child
+}
+
+/// Waits for the loop's socket before asking anything: a `status` without a loop to ask reads
+/// the store, which a loop about to start must then wait for.
+fn wait_for_socket(dir: &Path) {
+    let socket = dir.join(".ralph/state/control.sock");
+    wait_for("the loop's control socket", 60, || socket.exists());
+    wait_for("the loop to answer on its control socket", 60, || live(dir).is_some());
 }
 
 fn finish(mut child: std::process::Child) -> std::process::ExitStatus {
@@ -84,8 +95,11 @@ fn a_second_process_pauses_a_running_loop_and_resume_lets_it_go_on() {
     assert!(finish(child).success());
     assert_eq!(lines(&dir.path().join("log")), 3);
     assert!(!socket.exists(), "the socket goes with the loop");
-    let signals: Vec<_> =
-        journal(dir.path()).into_iter().filter(|e| e["event"] == "control").map(|e| e["signal"].clone()).collect();
+    let signals: Vec<_> = journal(dir.path())
+        .into_iter()
+        .filter(|e| e["event"] == "control")
+        .map(|e| e["signal"].clone())
+        .collect();
     assert_eq!(signals, ["pause", "resume"]);
     // Without a loop, `resume` is the crash-resume of before: this run has ended.
     ralph(["resume"]).current_dir(dir.path()).expect(2);
@@ -108,7 +122,7 @@ fn a_hint_reaches_the_next_prompt_and_packet_and_is_archived() {
     crate::support::executable(&dir.path().join("bin/claude"));
     let path = crate::support::path_with(&dir.path().join("bin"));
     let child = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).env("PATH", &path).spawn();
-    wait_for("the loop to answer", 60, || live(dir.path()).is_some());
+    wait_for_socket(dir.path());
     ralph(["hint", "use the small parser"]).current_dir(dir.path()).expect(0);
     let empty = ralph(["hint", "  "]).current_dir(dir.path()).expect(1);
     assert!(empty.stderr.contains("the hint is empty"), "{}", empty.stderr);
@@ -177,7 +191,12 @@ fn redirect_sends_a_state_machine_to_the_named_state_and_refuses_unknown_ones() 
     )]);
     let child = start(dir.path());
     let typo = ralph(["redirect", "--to", "plannin"]).current_dir(dir.path()).expect(1);
-    assert!(typo.stderr.contains("there is no state `plannin`") && typo.stderr.contains("did you mean `planning`?"), "{}", typo.stderr);
+    assert!(
+        typo.stderr.contains("there is no state `plannin`")
+            && typo.stderr.contains("did you mean `planning`?"),
+        "{}",
+        typo.stderr
+    );
     ralph(["redirect", "--to", "planning"]).current_dir(dir.path()).expect(0);
     std::fs::write(dir.path().join("go"), "").unwrap();
     assert!(finish(child).success());
@@ -231,7 +250,11 @@ fn the_pause_and_hint_files_steer_a_loop_without_the_cli() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("packet.json")).unwrap()).unwrap();
     assert_eq!(packet["control"]["hints"][0]["text"], "keep the API stable", "{packet}");
     assert!(!dir.path().join(".ralph/hint").exists(), "the hint file moved to the archive");
-    assert_eq!(std::fs::read_dir(dir.path().join(".ralph/hints")).unwrap().count(), 2, "received and delivered");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join(".ralph/hints")).unwrap().count(),
+        2,
+        "received and delivered"
+    );
 }
 
 #[test]
@@ -241,7 +264,9 @@ fn approve_reaches_a_running_review_over_the_socket_and_logs_follow_ends_with_th
         "workflow:\n  states:\n    - id: work\n      agent: worker\n    - id: review\n      type: human\n    - id: done\n      type: terminal\n  transitions:\n    - from: work\n      to: review\n    - from: review\n      to: done\n      condition: approved\n      else: work\nagents:\n  worker:\n    command: \"true\"\n",
     )]);
     let child = start(dir.path());
-    wait_for("the review to wait", 30, || live(dir.path()).is_some_and(|s| s["waiting_for_review"] == "review"));
+    wait_for("the review to wait", 30, || {
+        live(dir.path()).is_some_and(|s| s["waiting_for_review"] == "review")
+    });
     let follow = std::process::Command::new(env!("CARGO_BIN_EXE_ralph-loop"))
         .args(["logs", "--follow", "--json"])
         .current_dir(dir.path())
