@@ -4,7 +4,7 @@
 use clap::Args;
 
 use super::{EXIT_INVALID, EXIT_OK, Env};
-use crate::control::client::Client;
+use crate::control::client::ask;
 use crate::control::{Reply, Request, Signal};
 
 /// Arguments of `pause` and `interrupt`.
@@ -50,11 +50,11 @@ pub enum Sent {
 
 /// Sends `signal` to the loop running on the state directory, if one runs.
 pub fn send(env: &Env, signal: Signal) -> anyhow::Result<Sent> {
-    let Some(mut client) = Client::connect(&env.state_dir)? else { return Ok(Sent::NoLoop) };
-    match client.request(&Request::Signal { signal, by: sender() })? {
-        Reply::Accepted { message } => Ok(Sent::Accepted(message)),
-        Reply::Refused { message } => Ok(Sent::Refused(message)),
-        other => anyhow::bail!("the loop answered `{}` to a signal", serde_json::to_string(&other)?),
+    match ask(&env.state_dir, &Request::Signal { signal, by: sender() })? {
+        None => Ok(Sent::NoLoop),
+        Some(Reply::Accepted { message }) => Ok(Sent::Accepted(message)),
+        Some(Reply::Refused { message }) => Ok(Sent::Refused(message)),
+        Some(other) => anyhow::bail!("the loop answered `{}` to a signal", serde_json::to_string(&other)?),
     }
 }
 

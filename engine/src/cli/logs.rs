@@ -93,14 +93,22 @@ fn from_live(args: &LogsArgs, env: &Env) -> anyhow::Result<Option<u8>> {
     use crate::control::Reply;
     let Some(mut client) = crate::control::client::Client::connect(&env.state_dir)? else { return Ok(None) };
     if let Some(run) = &args.run {
-        let Reply::Status { status } = client.request(&crate::control::Request::Status)? else {
-            anyhow::bail!("the loop did not say which run it runs");
+        let status = match client.request(&crate::control::Request::Status) {
+            Ok(Reply::Status { status }) => status,
+            // The loop died as we asked: the store has its journal.
+            Err(crate::control::ControlError::Closed) => return Ok(None),
+            Ok(_) => anyhow::bail!("the loop did not say which run it runs"),
+            Err(e) => return Err(e.into()),
         };
         if &status.run_id != run {
             return Ok(None);
         }
     }
-    let mut reply = client.subscribe(1, args.follow)?;
+    let mut reply = match client.subscribe(1, args.follow) {
+        Ok(reply) => reply,
+        Err(crate::control::ControlError::Closed) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
     loop {
         match reply {
             Reply::Event { seq, event } => match serde_json::from_value::<Event>(event.clone()) {

@@ -53,8 +53,8 @@ pub fn run(args: &ReviewArgs, approve: bool, env: &Env) -> anyhow::Result<u8> {
     }
     // A running loop takes the decision over its control socket (and journals it); the file
     // inbox below is for runs that no loop serves and for scripts.
-    if let Some(mut client) = crate::control::client::Client::connect(&env.state_dir)? {
-        let live = match client.request(&crate::control::Request::Status)? {
+    if let Some(reply) = crate::control::client::ask(&env.state_dir, &crate::control::Request::Status)? {
+        let live = match reply {
             crate::control::Reply::Status { status } => status.run_id,
             _ => String::new(),
         };

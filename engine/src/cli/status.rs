@@ -46,10 +46,10 @@ fn latest_run(env: &Env) -> anyhow::Result<Option<(String, serde_json::Value, Op
 
 /// A running loop's own account of itself, over its control socket.
 fn live(env: &Env) -> anyhow::Result<Option<crate::control::LiveStatus>> {
-    let Some(mut client) = crate::control::client::Client::connect(&env.state_dir)? else { return Ok(None) };
-    match client.request(&crate::control::Request::Status)? {
-        crate::control::Reply::Status { status } => Ok(Some(*status)),
-        other => anyhow::bail!("the loop answered `{}` to `status`", serde_json::to_string(&other)?),
+    match crate::control::client::ask(&env.state_dir, &crate::control::Request::Status)? {
+        None => Ok(None),
+        Some(crate::control::Reply::Status { status }) => Ok(Some(*status)),
+        Some(other) => anyhow::bail!("the loop answered `{}` to `status`", serde_json::to_string(&other)?),
     }
 }
 

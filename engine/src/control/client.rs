@@ -9,6 +9,26 @@ use std::time::Duration;
 use super::protocol::{Reply, Request};
 use super::{ControlError, check_len, socket_path};
 
+/// A connection that broke: `Closed` when the other side went away, else the error.
+fn broken(path: &Path, source: std::io::Error) -> ControlError {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionReset, UnexpectedEof};
+    match source.kind() {
+        BrokenPipe | ConnectionReset | UnexpectedEof => ControlError::Closed,
+        _ => ControlError::Io { path: path.to_owned(), source },
+    }
+}
+
+/// Asks the loop running on `state_dir` one thing. `None` when no loop answers: there is no
+/// socket, a stale one, or the loop died before answering (it was killed as we asked).
+pub fn ask(state_dir: &Path, request: &Request) -> Result<Option<Reply>, ControlError> {
+    let Some(mut client) = Client::connect(state_dir)? else { return Ok(None) };
+    match client.request(request) {
+        Ok(reply) => Ok(Some(reply)),
+        Err(ControlError::Closed) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// How long a request waits for its answer. The loop answers a signal at its next check —
 /// between steps, or at once while it waits on a step — so this only bounds a hung loop.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(60);
@@ -45,14 +65,20 @@ impl Client {
         Ok(Some(Client { path, writer: stream, reader }))
     }
 
-    /// Sends a request and reads its (first) answer.
+    /// Sends a request and reads its (first) answer. A connection that breaks before the
+    /// answer (the loop was killed meanwhile) is [`ControlError::Closed`].
     pub fn request(&mut self, request: &Request) -> Result<Reply, ControlError> {
         let mut line = serde_json::to_vec(request).map_err(|e| ControlError::Protocol(e.to_string()))?;
         line.push(b'\n');
-        self.writer
-            .write_all(&line)
-            .map_err(|source| ControlError::Io { path: self.path.clone(), source })?;
-        self.read_reply()?.ok_or(ControlError::Closed)
+        if let Err(source) = self.writer.write_all(&line) {
+            return Err(broken(&self.path, source));
+        }
+        match self.read_reply() {
+            Ok(Some(reply)) => Ok(reply),
+            Ok(None) => Err(ControlError::Closed),
+            Err(ControlError::Io { source, .. }) => Err(broken(&self.path, source)),
+            Err(e) => Err(e),
+        }
     }
 
     /// Subscribes to the run's events from sequence number `from`: read them with
