@@ -19,9 +19,6 @@ fn wait_for(what: &str, secs: u64, mut fact: impl FnMut() -> bool) {
 /// The running loop's status (`status --json`'s `live`), if a loop answers.
 fn live(dir: &Path) -> Option<serde_json::Value> {
     let out = ralph(["status", "--json"]).current_dir(dir).output();
-    if std::env::var_os("RALPH_DEBUG_CONTROL").is_some() {
-        eprintln!("{out:?}");
-    }
     let value: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
     value.get("live").cloned()
 }
