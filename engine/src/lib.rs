@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod cli;
+pub mod control;
 pub mod diagnostic;
 pub mod init;
 pub mod plan;

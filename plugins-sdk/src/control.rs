@@ -46,6 +46,24 @@ impl Hint {
     }
 }
 
+/// A signal the run received since the previous packet (`ralph-loop pause`, `hint`, …), as
+/// the next packet's `control.signals` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalRecord {
+    /// The signal, in the packet's vocabulary.
+    pub signal: Signal,
+    /// The engine's name for it (`add_iterations` is `continue` in the packet's vocabulary).
+    pub name: String,
+    /// Its argument: the state of a redirect, a hint's text, a reviewer's comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Who sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
 /// The `control` section: the signal in force for the step and its parameters.
 ///
 /// Missing fields take their [`Default`] values: signal `continue`, priority `normal`, and
@@ -85,6 +103,9 @@ pub struct Control {
     /// Hints from people, oldest first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hints: Vec<Hint>,
+    /// The signals the run received since the previous packet, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<SignalRecord>,
 }
 
 impl Default for Control {
@@ -102,6 +123,7 @@ impl Default for Control {
             wait_for: None,
             from_checkpoint: None,
             hints: Vec::new(),
+            signals: Vec::new(),
         }
     }
 }

@@ -63,7 +63,7 @@ mod task;
 
 pub use call::HookCall;
 pub use context::{ContextKind, HookContext, PhaseContext, StateContext, WorkflowContext};
-pub use control::{Control, Hint, Priority};
+pub use control::{Control, Hint, Priority, SignalRecord};
 pub use decision::{Decision, MetricSample};
 pub use error::UnknownName;
 pub use evidence::{Evidence, Metrics, TestResults};

@@ -30,6 +30,7 @@ pub fn event_step(event: &Event) -> Option<&str> {
         | Event::StepFinished { step, .. }
         | Event::ActionFinished { step, .. }
         | Event::Signal { step, .. }
+        | Event::HintsDelivered { step, .. }
         | Event::ReviewRequested { step, .. }
         | Event::ReviewDecided { step, .. }
         | Event::StepRetrying { step, .. }
@@ -82,13 +83,67 @@ fn line(seq: u64, event: &Event) -> String {
     format!("{seq:>6} {at}{name:<18} {detail}\n")
 }
 
-/// Prints the journal.
+fn print(args: &LogsArgs, seq: u64, event: &Event) -> anyhow::Result<()> {
+    if args.step.as_deref().is_some_and(|s| event_step(event) != Some(s)) {
+        return Ok(());
+    }
+    if args.json {
+        super::out(&format!("{}\n", serde_json::to_string(event)?));
+    } else {
+        super::out(&line(seq, event));
+    }
+    Ok(())
+}
+
+/// A running loop's journal, over its control socket (the loop owns the store): with
+/// `--follow`, then its events as they happen, until it ends. `None` when no loop runs, or it
+/// runs another run than the one asked for.
+fn from_live(args: &LogsArgs, env: &Env) -> anyhow::Result<Option<u8>> {
+    use crate::control::Reply;
+    let Some(mut client) = crate::control::client::Client::connect(&env.state_dir)? else { return Ok(None) };
+    if let Some(run) = &args.run {
+        let status = match client.request(&crate::control::Request::Status) {
+            Ok(Reply::Status { status }) => status,
+            // The loop died as we asked: the store has its journal.
+            Err(crate::control::ControlError::Closed) => return Ok(None),
+            Ok(_) => anyhow::bail!("the loop did not say which run it runs"),
+            Err(e) => return Err(e.into()),
+        };
+        if &status.run_id != run {
+            return Ok(None);
+        }
+    }
+    let mut reply = match client.subscribe(1, args.follow) {
+        Ok(reply) => reply,
+        Err(crate::control::ControlError::Closed) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    loop {
+        match reply {
+            Reply::Event { seq, event } => match serde_json::from_value::<Event>(event.clone()) {
+                Ok(event) => print(args, seq, &event)?,
+                Err(_) => super::out(&format!("{event}\n")),
+            },
+            Reply::Lagged { missed } => {
+                eprintln!(
+                    "warning: {missed} event(s) went by too fast to show; `ralph-loop logs` has them all"
+                );
+            }
+            Reply::End => return Ok(Some(EXIT_OK)),
+            other => anyhow::bail!("the loop answered `{}`", serde_json::to_string(&other)?),
+        }
+        reply = match client.read_reply()? {
+            Some(reply) => reply,
+            // The loop went away without saying `end` (it was killed): the journal has the rest.
+            None => return Ok(Some(EXIT_OK)),
+        };
+    }
+}
+
+/// Prints the journal: a running loop's over its control socket, otherwise from the store.
 pub fn run(args: &LogsArgs, env: &Env) -> anyhow::Result<u8> {
-    if args.follow {
-        eprintln!(
-            "error: `logs --follow` reads a running loop's journal over its control channel, which is not built yet (issue #5); `logs` prints a finished or stopped run"
-        );
-        return Ok(EXIT_USAGE);
+    if let Some(code) = from_live(args, env)? {
+        return Ok(code);
     }
     let store = Store::open(&env.state_dir)?;
     let id = match &args.run {
@@ -108,18 +163,9 @@ pub fn run(args: &LogsArgs, env: &Env) -> anyhow::Result<u8> {
         );
     }
     let journal = store.journal(&id)?;
-    let mut text = String::new();
+    // Without a running loop, `--follow` has nothing to wait for: the journal is all there is.
     for (seq, event) in journal.read::<Event>(1)? {
-        if args.step.as_deref().is_some_and(|s| event_step(&event) != Some(s)) {
-            continue;
-        }
-        if args.json {
-            text.push_str(&serde_json::to_string(&event)?);
-            text.push('\n');
-        } else {
-            text.push_str(&line(seq, &event));
-        }
+        print(args, seq, &event)?;
     }
-    super::out(&text);
     Ok(EXIT_OK)
 }

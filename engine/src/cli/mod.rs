@@ -3,6 +3,7 @@
 
 mod check;
 mod completions;
+mod control;
 mod init;
 mod logs;
 mod progress;
@@ -96,9 +97,15 @@ pub enum Command {
     /// Continue a crashed or stopped run, or resume a paused one.
     Resume(resume::ResumeArgs),
     /// Pause the running loop after its current step.
-    Pause(unbuilt::SignalArgs),
+    Pause(control::SignalArgs),
+    /// Stop the running loop's current agent now, keep the context, and pause.
+    Interrupt(control::SignalArgs),
+    /// Send the running loop (a state machine) to another state next.
+    Redirect(control::RedirectArgs),
     /// Give the running loop a hint for its next prompt.
-    Hint(unbuilt::HintArgs),
+    Hint(control::HintArgs),
+    /// Raise the running loop's max_iterations.
+    AddIterations(control::AddIterationsArgs),
     /// Approve a human-review state of the running loop.
     Approve(review::ReviewArgs),
     /// Reject a human-review state of the running loop.
@@ -211,6 +218,11 @@ fn run(command: Command, env: &Env) -> anyhow::Result<u8> {
         Command::Status(args) => status::run(&args, env),
         Command::Logs(args) => logs::run(&args, env),
         Command::Resume(args) => resume::run(&args, env),
+        Command::Pause(_) => control::pause(env),
+        Command::Interrupt(_) => control::interrupt(env),
+        Command::Redirect(args) => control::redirect(&args, env),
+        Command::Hint(args) => control::hint(&args, env),
+        Command::AddIterations(args) => control::add_iterations(&args, env),
         Command::Approve(args) => review::run(&args, true, env),
         Command::Reject(args) => review::run(&args, false, env),
         Command::Replay(args) => replay::run(&args, env),

@@ -17,8 +17,12 @@ pub struct ResumeArgs {
     pub json: bool,
 }
 
-/// Resumes the run.
+/// Resumes the run: a paused live loop goes on; otherwise a stopped run continues.
 pub fn run(args: &ResumeArgs, env: &Env) -> anyhow::Result<u8> {
+    match super::control::send(env, crate::control::Signal::Resume)? {
+        super::control::Sent::NoLoop => {}
+        sent => return Ok(super::control::report(env, sent, "")),
+    }
     let record = {
         let store = Store::open(&env.state_dir)?;
         let record = match &args.run {

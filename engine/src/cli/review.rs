@@ -51,6 +51,31 @@ pub fn run(args: &ReviewArgs, approve: bool, env: &Env) -> anyhow::Result<u8> {
         eprintln!("{}error{}: `--with-changes` goes with `approve`", style.render(), style.render_reset());
         return Ok(EXIT_USAGE);
     }
+    // A running loop takes the decision over its control socket (and journals it); the file
+    // inbox below is for runs that no loop serves and for scripts.
+    if let Some(reply) = crate::control::client::ask(&env.state_dir, &crate::control::Request::Status)? {
+        let live = match reply {
+            crate::control::Reply::Status { status } => status.run_id,
+            _ => String::new(),
+        };
+        if args.run.as_deref().is_none_or(|r| r == live) {
+            let signal = if approve {
+                crate::control::Signal::Approve {
+                    comment: args.comment.clone(),
+                    with_changes: args.with_changes,
+                }
+            } else {
+                crate::control::Signal::Reject { comment: args.comment.clone() }
+            };
+            return Ok(match super::control::send(env, signal)? {
+                super::control::Sent::Refused(message) => {
+                    eprintln!("{}error{}: {message}", style.render(), style.render_reset());
+                    EXIT_USAGE
+                }
+                sent => super::control::report(env, sent, ""),
+            });
+        }
+    }
     let (dir, step) = match find_run(&runs, args.run.as_deref()) {
         Ok(found) => found,
         Err(e) => {

@@ -54,13 +54,14 @@ impl EventSink for JsonLines {
             | Event::Committed { .. }
             | Event::Resumed { .. }
             | Event::Forked { .. } => "run",
-            Event::Signal { .. } => "signal",
+            Event::Signal { .. } | Event::Control { .. } => "signal",
             Event::StepStarted { .. }
             | Event::StepFinished { .. }
             | Event::StepSkipped { .. }
             | Event::StepRetrying { .. }
             | Event::StepInterrupted { .. }
             | Event::Waiting { .. }
+            | Event::HintsDelivered { .. }
             | Event::ActionFinished { .. }
             | Event::ReviewRequested { .. }
             | Event::ReviewDecided { .. }

@@ -44,9 +44,93 @@ fn latest_run(env: &Env) -> anyhow::Result<Option<(String, serde_json::Value, Op
     Ok(Some((id, summary, waiting)))
 }
 
+/// A running loop's own account of itself, over its control socket.
+fn live(env: &Env) -> anyhow::Result<Option<crate::control::LiveStatus>> {
+    match crate::control::client::ask(&env.state_dir, &crate::control::Request::Status)? {
+        None => Ok(None),
+        Some(crate::control::Reply::Status { status }) => Ok(Some(*status)),
+        Some(other) => anyhow::bail!("the loop answered `{}` to `status`", serde_json::to_string(&other)?),
+    }
+}
+
+fn live_text(s: &crate::control::LiveStatus) -> String {
+    let mut text = format!(
+        "run {}: {} (pid {}) — workflow `{}` ({})\n",
+        s.run_id,
+        if s.paused { "paused" } else { "running" },
+        s.pid,
+        s.workflow,
+        s.kind
+    );
+    let state = s.state.as_deref().map(|st| format!("in `{st}`, ")).unwrap_or_default();
+    let task = s.task.as_deref().map(|t| format!(", task {t}")).unwrap_or_default();
+    text.push_str(&format!(
+        "  {state}iteration {}{task}; {} step(s) running\n",
+        s.iteration.max(1),
+        s.running
+    ));
+    if let Some(by) = &s.paused_by {
+        text.push_str(&format!("  paused by {by}: `ralph-loop resume` lets it go on\n"));
+    }
+    if let Some(step) = &s.waiting_for_review {
+        text.push_str(&format!("  waiting for review: `{step}` (ralph-loop approve | reject)\n"));
+    }
+    text.push_str(&format!(
+        "  agent invocations: {} of max_iterations {}\n  this run: {} tokens, ${:.4}\n",
+        s.invocations, s.max_iterations, s.tokens, s.cost_usd
+    ));
+    if s.pending_hints > 0 {
+        text.push_str(&format!("  hints waiting for the next prompt: {}\n", s.pending_hints));
+    }
+    if let Some(to) = &s.redirect {
+        text.push_str(&format!("  redirected: the next state is `{to}`\n"));
+    }
+    if let Some(signal) = &s.last_signal {
+        text.push_str(&format!("  last signal: {signal}\n"));
+    }
+    text
+}
+
 /// Prints the status.
 pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<u8> {
     let ledger = Ledger::load(&crate::run::ledger::path(&env.project_dir)).map_err(anyhow::Error::msg)?;
+    if let Some(status) = live(env)? {
+        if args.json {
+            let value = serde_json::json!({
+                "latest_run": {
+                    "run_id": status.run_id,
+                    "status": if status.paused { "paused" } else { "running" },
+                    "reason": status.paused_by.as_ref().map(|by| format!("paused by {by}")),
+                    "waiting_for_review": status.waiting_for_review,
+                },
+                "live": status,
+                "breaker": ledger.breaker,
+                "agent_breakers": ledger.agents,
+                "spend": {
+                    "tokens": ledger.tokens,
+                    "cost_usd": ledger.cost_usd,
+                    "today_cost_usd": ledger.daily_cost_usd.get(&today()).copied().unwrap_or(0.0),
+                    "ai_invocations": ledger.ai_invocations,
+                },
+            });
+            super::out(&format!("{}\n", serde_json::to_string_pretty(&value)?));
+            return Ok(EXIT_OK);
+        }
+        super::out(&live_text(&status));
+        let mut text = format!("circuit breaker: {}", status.breaker);
+        if let Some(reason) = &status.breaker_reason {
+            text.push_str(&format!(" — {reason}"));
+        }
+        text.push_str(&format!(
+            "\nspend: {} tokens, ${:.4} in all, ${:.4} today, {} AI invocations\n",
+            ledger.tokens,
+            ledger.cost_usd,
+            ledger.daily_cost_usd.get(&today()).copied().unwrap_or(0.0),
+            ledger.ai_invocations
+        ));
+        super::out(&text);
+        return Ok(EXIT_OK);
+    }
     let latest = latest_run(env)?;
     if args.json {
         let value = serde_json::json!({

@@ -13,17 +13,6 @@ pub struct ResetArgs {
     pub yes: bool,
 }
 
-/// Arguments of signals without a payload.
-#[derive(Debug, Args)]
-pub struct SignalArgs {}
-
-/// Arguments of `hint`.
-#[derive(Debug, Args)]
-pub struct HintArgs {
-    /// The hint, delivered into the next PROMPT.md.
-    pub text: String,
-}
-
 /// `ralph-loop plugin …`
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
@@ -97,8 +86,6 @@ fn missing(command: &Command) -> (&'static str, &'static str, u32) {
     match command {
         Command::Loop(_) => ("loop", "running workflows", 3),
         Command::Reset(_) => ("reset", "durable runs (the run store)", 5),
-        Command::Pause(_) => ("pause", "live control of a running loop", 5),
-        Command::Hint(_) => ("hint", "live control of a running loop", 5),
         Command::Plugin(_) => ("plugin", "WebAssembly plugins", 6),
         Command::Metrics(_) => ("metrics", "observability (metrics)", 7),
         Command::Traces(_) => ("traces", "observability (traces)", 7),
@@ -116,6 +103,11 @@ fn missing(command: &Command) -> (&'static str, &'static str, u32) {
         | Command::Retry(_)
         | Command::Snapshots(_)
         | Command::Approve(_)
+        | Command::Pause(_)
+        | Command::Interrupt(_)
+        | Command::Redirect(_)
+        | Command::Hint(_)
+        | Command::AddIterations(_)
         | Command::Reject(_) => ("", "", 0),
     }
 }
@@ -130,7 +122,7 @@ pub fn run(command: &Command, env: &Env) -> anyhow::Result<u8> {
         style.render_reset()
     );
     eprintln!(
-        "note: what works today: `ralph-loop init`, `loop` (every backend, tasks, `--commit`, `--dry-run`), `approve`, `reject`, `workflow validate | visualize | list`, `schema`, `completions`"
+        "note: what works today: `ralph-loop init`, `loop` (every backend, tasks, `--commit`, `--dry-run`), `approve`, `reject`, `pause`, `resume`, `interrupt`, `redirect`, `hint`, `add-iterations`, `status`, `logs`, `workflow validate | visualize | list`, `schema`, `completions`"
     );
     Ok(EXIT_USAGE)
 }

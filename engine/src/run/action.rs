@@ -29,6 +29,8 @@ pub struct ActionContext {
     pub base_commit: Option<String>,
     /// The step the action runs for.
     pub step: String,
+    /// The running loop's control channel (`pause_loop`, `resume_loop`).
+    pub control: Option<tokio::sync::mpsc::UnboundedSender<crate::control::server::Order>>,
 }
 
 fn arg<'a>(spec: &'a ActionSpec, name: &str) -> Option<&'a serde_json::Value> {
@@ -165,7 +167,23 @@ pub async fn run(spec: &ActionSpec, ctx: &ActionContext) -> Outcome {
                 super::human::Review::TimedOut => Outcome::failed("timeout", "the review timed out"),
             }
         }
-        // The rest need live control of the loop (pause/resume) or are refused by the runner.
+        "pause_loop" | "resume_loop" => {
+            let (signal, what) = if name == "pause_loop" {
+                (crate::control::Signal::Pause, "the loop pauses after this step")
+            } else {
+                (crate::control::Signal::Resume, "the loop goes on")
+            };
+            let order = crate::control::server::Order {
+                signal,
+                by: Some(format!("the action `{name}` of `{}`", ctx.step)),
+                reply: None,
+            };
+            // The runner takes it at its next check (at once, while it waits on this step).
+            match ctx.control.as_ref().map(|c| c.send(order)) {
+                Some(Ok(())) => ok(what, started),
+                _ => Outcome::failed("action", format!("`{name}` needs a running loop")),
+            }
+        }
         other => Outcome::failed("action", format!("the built-in action `{other}` cannot run here")),
     }
 }
@@ -184,6 +202,7 @@ mod tests {
             run_dir: dir.to_owned(),
             base_commit: None,
             step: "s".into(),
+            control: None,
         }
     }
 

@@ -228,6 +228,25 @@ pub enum Event {
         /// Which kind of edge was taken.
         kind: EdgeKind,
     },
+    /// A control signal (`ralph-loop pause`, `hint`, `.ralph/pause`, `pause_loop`, …), journaled
+    /// before it takes effect.
+    Control {
+        /// The signal and its argument.
+        #[serde(flatten)]
+        signal: crate::control::Signal,
+        /// Who sent it: a person's `USER`, a plain file, the circuit breaker, an action.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+        /// When.
+        at: String,
+    },
+    /// The pending hints went into a step's packet and prompt (and to `.ralph/hints/`).
+    HintsDelivered {
+        /// The step.
+        step: String,
+        /// How many (the oldest pending ones).
+        count: usize,
+    },
     /// The run ended.
     RunFinished {
         /// How.

@@ -25,13 +25,26 @@ impl Runner {
         let mut refused = 0;
         let mut pending: Vec<(u64, NodeIndex, NodeEnd)> = Vec::new();
         let mut durable_watch = self.durability.watch();
+        // Nodes a person interrupted, with the attempt they run again as.
+        let mut reruns: std::collections::HashMap<NodeIndex, u32> = Default::default();
         loop {
             while running.len() < jobs && !exhausted {
+                // Signals are taken before each start; a paused loop starts nothing and, once
+                // the running nodes have finished, waits.
+                if let Some(by) = self.poll_control().await {
+                    self.interrupt_dag(&mut running, &mut tickets, &mut queue, &mut reruns, &by).await;
+                }
+                if self.state.paused.is_some() {
+                    if !running.is_empty() {
+                        break;
+                    }
+                    self.checkpoint().await;
+                }
                 let Some(node) = queue.pop_front() else { break };
                 let id = self.plan.graph[node].id.clone();
                 // A resumed run: a node the journal shows ended is released with its end; one
                 // that was running or waiting for its retry runs (again).
-                let mut attempt = 1;
+                let mut attempt = reruns.remove(&node).unwrap_or(1);
                 match self.take_replay(node) {
                     Some(Replay::Done(outcome)) => {
                         let end = if outcome.success { NodeEnd::Succeeded } else { NodeEnd::Failed };
@@ -55,7 +68,7 @@ impl Runner {
                         continue;
                     }
                 }
-                if self.state.invocations >= self.options.max_invocations || self.admit(node).await.is_err() {
+                if self.state.invocations >= self.max_invocations() || self.admit(node).await.is_err() {
                     queue.push_front(node);
                     exhausted = true;
                     break;
@@ -114,6 +127,12 @@ impl Runner {
                     self.on_signal(report);
                     continue;
                 }
+                Some(order) = self.live.orders.recv() => {
+                    if let Some(by) = self.take_order(order).await {
+                        self.interrupt_dag(&mut running, &mut tickets, &mut queue, &mut reruns, &by).await;
+                    }
+                    continue;
+                }
                 _ = durable_watch.changed(), if !pending.is_empty() => continue,
             };
             let (slot, outcome) = match joined {
@@ -157,10 +176,7 @@ impl Runner {
             }
             return (
                 RunStatus::Stopped,
-                format!(
-                    "max_iterations ({}) reached with {left} node(s) ready",
-                    self.options.max_invocations
-                ),
+                format!("max_iterations ({}) reached with {left} node(s) ready", self.max_invocations()),
             );
         }
         let failed = self.state.count(StepStatus::Failed) + refused;
@@ -169,6 +185,29 @@ impl Runner {
         } else {
             (RunStatus::Failed, format!("{failed} node(s) failed"))
         }
+    }
+
+    /// `interrupt`: every running node is stopped (dropping its task kills its agents' process
+    /// groups), finished as `interrupted`, and queued to run again as the same attempt when the
+    /// loop is resumed. A node that happened to finish in the same instant is treated alike:
+    /// its outcome was not journaled, so running it again repeats nothing recorded.
+    async fn interrupt_dag(
+        &mut self,
+        running: &mut JoinSet<(usize, Outcome)>,
+        tickets: &mut [Option<Ticket>],
+        queue: &mut VecDeque<NodeIndex>,
+        reruns: &mut std::collections::HashMap<NodeIndex, u32>,
+        by: &str,
+    ) {
+        running.abort_all();
+        while running.join_next().await.is_some() {}
+        for ticket in tickets.iter_mut().filter_map(Option::take) {
+            let (node, attempt) = (ticket.node, ticket.attempt);
+            self.finish(ticket, super::live::interrupted(by));
+            reruns.insert(node, attempt);
+            queue.push_front(node);
+        }
+        self.settle().await;
     }
 
     fn release(

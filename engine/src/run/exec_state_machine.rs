@@ -7,21 +7,21 @@ use petgraph::stable_graph::NodeIndex;
 
 use super::action::STOPPED;
 use super::event::{Event, RunStatus};
+use super::live::{INTERRUPTED, REDIRECTED};
 use super::outcome::Outcome;
 use super::resume::Replay;
 use super::runner::{Runner, Started};
 use crate::plan::{EdgeKind, NodeRole};
 
 impl Runner {
-    /// Awaits a step while showing the signals it sends.
+    /// Awaits a step while showing the signals it sends and taking control signals; an
+    /// interrupt drops the step (killing its agents) and makes its outcome `interrupted`.
     pub(super) async fn await_step(&mut self, step: impl Future<Output = Outcome>) -> Outcome {
-        tokio::pin!(step);
-        loop {
-            tokio::select! {
-                outcome = &mut step => return outcome,
-                Some(report) = self.signals_rx.recv() => self.on_signal(report),
-            }
-        }
+        let started = std::time::Instant::now();
+        self.with_control(step, true).await.unwrap_or_else(|by| Outcome {
+            duration_ms: started.elapsed().as_millis() as u64,
+            ..super::live::interrupted(&by)
+        })
     }
 
     /// Runs a node's step to its end: started, awaited, finished. A step whose agents' conditions
@@ -36,6 +36,13 @@ impl Runner {
             None => {}
         }
         loop {
+            // A paused loop waits here, before the step starts.
+            self.checkpoint().await;
+            if self.state.redirect.is_some()
+                && self.plan.kind == crate::workflow::model::WorkflowKind::StateMachine
+            {
+                return Outcome::failed(REDIRECTED, "redirected before the step started");
+            }
             if let Err((_, reason)) = self.admit(node).await {
                 return Outcome::failed(STOPPED, reason);
             }
@@ -55,6 +62,11 @@ impl Runner {
                     self.finish(ticket, outcome.clone());
                     // The outcome is durable before the transition it causes.
                     self.settle().await;
+                    if outcome.class.as_deref() == Some(INTERRUPTED) {
+                        // The loop is paused; when it goes on, the step runs again, as the same
+                        // attempt, with whatever hints came meanwhile (or the run is redirected).
+                        continue;
+                    }
                     if self.escalation.is_some() {
                         self.escalate().await;
                     }
@@ -93,6 +105,13 @@ impl Runner {
         }
         loop {
             let id = self.plan.graph[current].id.clone();
+            // Between states: a paused loop waits, a redirect is taken before the state is entered.
+            self.checkpoint().await;
+            if let Some(target) = self.take_redirect(&id) {
+                current = target;
+                entered = false;
+                continue;
+            }
             let (terminal, require_all, parallel) = match self.plan.graph[current].role {
                 NodeRole::Stop => return (RunStatus::Stopped, "reached `stop`".into()),
                 NodeRole::State { terminal, require_all, parallel, .. } => (terminal, require_all, parallel),
@@ -117,13 +136,24 @@ impl Runner {
                 }
                 return (RunStatus::Succeeded, format!("reached the terminal state `{id}`"));
             }
-            if self.state.invocations >= self.options.max_invocations {
+            if self.state.invocations >= self.max_invocations() {
                 return (
                     RunStatus::Stopped,
-                    format!("max_iterations ({}) reached in `{id}`", self.options.max_invocations),
+                    format!("max_iterations ({}) reached in `{id}`", self.max_invocations()),
                 );
             }
             let mut outcome = self.perform(current, parallel, require_all).await;
+            if self.state.redirect.is_some() {
+                // A person redirected the run while this state ran (or waited to run): its
+                // `on_exit` runs, then the run goes where they said, whatever the outcome.
+                if let Some(stop) = self.exit_hook(current, &id).await {
+                    return stop;
+                }
+                if let Some(target) = self.take_redirect(&id) {
+                    current = target;
+                    continue;
+                }
+            }
             if outcome.class.as_deref() == Some("timeout") {
                 if let Some(decided) = self.run_hook(current, "on_timeout").await {
                     outcome = decided;
@@ -184,6 +214,14 @@ impl Runner {
             self.emit(&Event::Transition { from: id, to, kind });
             current = target;
         }
+    }
+
+    /// Takes a pending redirect: journals the transition to its state and returns it.
+    fn take_redirect(&mut self, from: &str) -> Option<NodeIndex> {
+        let to = self.state.redirect.clone()?;
+        let target = self.plan.node(&to)?;
+        self.emit(&Event::Transition { from: from.to_owned(), to, kind: EdgeKind::Redirect });
+        Some(target)
     }
 
     /// Runs `on_exit`; a failure or `stop` there ends the pass.

@@ -144,7 +144,8 @@ impl Runner {
                 seconds: wait.as_secs(),
                 reason: "calls_per_hour / cooldown".into(),
             });
-            tokio::time::sleep(wait).await;
+            // An hour's wait for `calls_per_hour` still takes signals.
+            let _ = self.with_control(tokio::time::sleep(wait), false).await;
         }
         self.ledger.call(unix_now());
         if self.budget.calls_per_hour.is_some() || self.budget.cooldown.is_some() {
@@ -223,8 +224,8 @@ impl Runner {
             self.charge(node, outcome);
             changed = true;
         }
-        // A usage limit is a wait, not a failure.
-        let limited = outcome.class.as_deref() == Some("usage_limit");
+        // A usage limit is a wait, not a failure; an interrupt is a person's decision.
+        let limited = matches!(outcome.class.as_deref(), Some("usage_limit" | super::live::INTERRUPTED));
         if let Some(config) = self.breaker.clone().filter(|_| !limited) {
             let (now, error) = (unix_now(), outcome.error.as_deref());
             let tests = outcome.evidence.test_results.as_ref().map(|t| (t.passed, t.failed));
@@ -283,6 +284,17 @@ impl Runner {
         };
         self.emit(&Event::Breaker { state: state.into(), reason: reason.clone() });
         let actions = match change {
+            // `pause_loop`: the loop waits instead of stopping, until a person resumes it or the
+            // breaker's timeout lets its probe through.
+            Change::Opened(reason) if self.on_open.iter().any(|a| a.name() == "pause_loop") => {
+                if self.state.paused.is_none() {
+                    self.journal_signal(crate::control::Signal::Pause, super::live::BREAKER);
+                }
+                if !self.escalations.is_empty() && !self.escalated {
+                    self.escalation = Some(reason);
+                }
+                self.on_open.clone()
+            }
             Change::Opened(reason) => {
                 self.halt = Some((RunStatus::Stopped, format!("the circuit breaker opened: {reason}")));
                 if !self.escalations.is_empty() && !self.escalated {
@@ -292,12 +304,15 @@ impl Runner {
             }
             Change::Closed => {
                 self.escalated = false;
+                let resumes = self.on_close.iter().any(|a| a.name() == "resume_loop");
+                if resumes && self.state.paused.is_some() {
+                    self.journal_signal(crate::control::Signal::Resume, super::live::BREAKER);
+                }
                 self.on_close.clone()
             }
             Change::HalfOpened => Vec::new(),
         };
-        // Notifications are recorded at once; `pause_loop` is the stop itself and
-        // `resume_loop` the next run's probe.
+        // Notifications are recorded at once; `pause_loop` and `resume_loop` were taken above.
         for action in actions {
             if action.name().starts_with("notify") || action.name().starts_with("log") {
                 let _ = super::action::record_notification(

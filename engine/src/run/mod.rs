@@ -20,6 +20,7 @@ mod guard;
 pub mod human;
 pub mod inbox;
 pub mod ledger;
+mod live;
 pub mod outcome;
 pub mod packet;
 pub mod resume;

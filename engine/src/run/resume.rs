@@ -97,6 +97,11 @@ impl Runner {
                     }
                 }
                 Event::Committed { .. } => point.committed = true,
+                // The next packet lists the signals since the previous one.
+                Event::Control { signal, by, at } => {
+                    self.live.since_packet.push(super::live::signal_record(signal, by.as_deref(), at));
+                }
+                Event::StepStarted { .. } => self.live.since_packet.clear(),
                 Event::StepFinished { step, outcome, .. } => {
                     let task = self.state.task.as_ref().map(|t| t.id.clone()).unwrap_or_default();
                     self.remember_outcome(step, outcome, task);
@@ -131,7 +136,8 @@ impl Runner {
         if outcome.evidence.test_results.is_some() {
             self.context.evidence.test_results.clone_from(&outcome.evidence.test_results);
         }
-        if !outcome.success && outcome.class.as_deref() != Some("usage_limit") {
+        let interrupted = outcome.class.as_deref() == Some(super::live::INTERRUPTED);
+        if !outcome.success && outcome.class.as_deref() != Some("usage_limit") && !interrupted {
             let attempt = {
                 let count = self.context.failures_per_task.entry(task.clone()).or_default();
                 *count += 1;
@@ -192,6 +198,13 @@ impl Runner {
             }
             StepStatus::Skipped => Replay::Skipped,
             StepStatus::Failed if record.retrying => Replay::Rerun(record.attempts + 1),
+            // A person interrupted it: it runs again, as the same attempt.
+            StepStatus::Failed
+                if record.outcome.as_ref().and_then(|o| o.class.as_deref())
+                    == Some(super::live::INTERRUPTED) =>
+            {
+                Replay::Rerun(record.attempts.max(1))
+            }
             StepStatus::Running => Replay::Rerun(record.attempts + 1),
             StepStatus::Succeeded | StepStatus::Failed => match &record.outcome {
                 Some(outcome) => Replay::Done(Box::new(outcome.clone())),

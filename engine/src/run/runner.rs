@@ -83,6 +83,9 @@ pub enum RunError {
     /// The store cannot be used.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The control socket cannot be served.
+    #[error(transparent)]
+    Control(#[from] crate::control::ControlError),
     /// The run's journal cannot be read.
     #[error("{0}")]
     Journal(String),
@@ -208,6 +211,8 @@ pub struct Runner {
     pub(super) resumed: Option<super::resume::ResumePoint>,
     /// `replay --check`: the recorded outcomes steps take instead of running.
     pub(super) oracle: Option<super::check::Oracle>,
+    /// The control channel: signals from other terminals, the status and events they see.
+    pub(super) live: super::live::Live,
 }
 
 /// The ids of the runs kept in `runs_dir`, oldest first (run ids start with their start time).
@@ -251,21 +256,6 @@ fn unit_name(unit: &[StepAgent]) -> String {
 
 fn resolve_all(doc: &Document, actions: &[Action]) -> Result<Vec<Vec<StepAgent>>, AgentError> {
     actions.iter().map(|a| agents::resolve_action(doc, a)).collect()
-}
-
-/// Refuses what needs live control of a loop (the durable-runs issue).
-fn refuse_unbuilt(units: &[Vec<StepAgent>], node: &str) -> Result<(), RunError> {
-    for agent in units.iter().flatten() {
-        if let Backing::Builtin(spec) = &agent.backing {
-            if matches!(spec.action.as_str(), "pause_loop" | "resume_loop") {
-                return Err(RunError::Unsupported(format!(
-                    "the built-in action `{}` (used by `{node}`; pausing needs the live control of issue #5)",
-                    spec.action
-                )));
-            }
-        }
-    }
-    Ok(())
 }
 
 impl Runner {
@@ -350,9 +340,6 @@ impl Runner {
                 retries.get(node.id.as_str()).copied(),
                 node.agents.first().map(String::as_str),
             );
-            for units in [&prep.units, &prep.on_enter, &prep.on_exit, &prep.on_timeout] {
-                refuse_unbuilt(units, &node.id)?;
-            }
             nodes.push(prep);
         }
         let named = |n: &str| doc.conditions.contains_key(n);
@@ -396,7 +383,7 @@ impl Runner {
             ledger.breaker.check(config, super::ledger::unix_now()).map_err(RunError::BreakerOpen)?;
         }
         // Everything that can refuse the run has been checked: from here on it is recorded.
-        let store = crate::store::Store::open(&options.state_dir)?;
+        let store = crate::store::Store::open_patiently(&options.state_dir, Duration::from_secs(2))?;
         let resuming = !options.record.run_id.is_empty();
         let id = if resuming { options.record.run_id.clone() } else { run_id() };
         let run_dir = options.runs_dir.join(&id);
@@ -413,6 +400,15 @@ impl Runner {
             store.put_definition(&options.record.definition_hash, &definition)?;
         }
         let journal = store.journal(&id)?;
+        // The control socket is bound now, while the run can still be refused: a loop that
+        // cannot be reached from another terminal would be a surprise hours later.
+        let server = crate::control::server::Server::bind(&options.state_dir)?;
+        let reader = journal.clone();
+        let history: crate::control::server::History =
+            std::sync::Arc::new(move |from| reader.read::<serde_json::Value>(from).unwrap_or_default());
+        // A check must not take the project's `.ralph/pause` or `.ralph/hint` as its own.
+        let files = if checking { options.runs_dir.clone() } else { options.project_dir.join(".ralph") };
+        let live = super::live::Live::new(Some((server, history)), files);
         let durability = store.durability();
         let mut journal = journal;
         journal.attach(&durability);
@@ -476,6 +472,7 @@ impl Runner {
             resume_at: None,
             resumed: None,
             oracle,
+            live,
         };
         if resuming {
             let journal = runner.journal.clone();
@@ -524,7 +521,10 @@ impl Runner {
         self.state.apply(event);
         if self.journal_error.is_none() {
             match self.journal.append(event) {
-                Ok(seq) => self.maybe_snapshot(event, seq),
+                Ok(seq) => {
+                    self.maybe_snapshot(event, seq);
+                    self.broadcast(seq, event);
+                }
                 Err(e) => self.journal_broke(e.to_string()),
             }
         }
@@ -532,6 +532,7 @@ impl Runner {
             self.durability.request();
         }
         self.sink.event(event, &self.state);
+        self.publish();
     }
 
     /// The journal cannot be written (a full disk, say): the run stops after the steps in
@@ -591,6 +592,7 @@ impl Runner {
             run_dir: self.run_dir.clone(),
             base_commit: self.base_commit.clone(),
             step: step.to_owned(),
+            control: Some(self.live.orders_tx.clone()),
         }
     }
 
@@ -702,6 +704,11 @@ impl Runner {
             context.evidence = self.evidence_so_far(before.as_ref());
             packet::build(&context, &id, packet::outcome_names(&self.plan, node, is_named))
         });
+        let mut packet = packet;
+        if let Some(packet) = packet.as_mut().filter(|_| reads) {
+            // Signals since the previous packet, and the hints, go to agents that read them.
+            self.deliver_control(&id, packet);
+        }
         if let Some(packet) = &packet {
             self.sink.packet(&id, "built", packet);
         }
@@ -757,7 +764,8 @@ impl Runner {
         attempt: u32,
         outcome: &Outcome,
     ) -> Option<Duration> {
-        if outcome.success || self.state.invocations >= self.options.max_invocations {
+        let interrupted = outcome.class.as_deref() == Some(super::live::INTERRUPTED);
+        if outcome.success || interrupted || self.state.invocations >= self.max_invocations() {
             return None;
         }
         if outcome.class.as_deref() == Some("usage_limit") {
@@ -881,7 +889,8 @@ impl Runner {
             Some(error) => Outcome::failed("agent_error", error),
             None => {
                 let run = step::run_unit(units.remove(0), invocation, self.action_context(&step));
-                self.await_step(run).await
+                // Consulting is not a step of the workflow: an interrupt pauses after it.
+                self.with_control(run, false).await.unwrap_or_default()
             }
         };
         if ai {
@@ -953,7 +962,9 @@ impl Runner {
                 self.emit(&Event::ReviewRequested { step: id.clone(), timeout_secs: None, at: now() });
             }
             let invocation = self.invocation(node, None, None);
-            let outcome = step::run_unit(unit, invocation, self.action_context(&id)).await;
+            // Hooks are short and not steps: an interrupt pauses the loop after them.
+            let run = step::run_unit(unit, invocation, self.action_context(&id));
+            let outcome = self.with_control(run, false).await.unwrap_or_default();
             if let (true, Some(decision)) = (escalates, &outcome.result) {
                 self.emit(&Event::ReviewDecided {
                     step: id.clone(),
@@ -1049,6 +1060,12 @@ impl Runner {
             record.base_commit.clone_from(&self.base_commit);
         }
         self.store.put_run(record)?;
+        self.serve_control();
+        if let (Some(_), Some(by)) = (resumed, &self.state.paused) {
+            eprintln!(
+                "note: run {id} was paused (by {by}) when it stopped, and stays paused: `ralph-loop resume` from another terminal lets it go on"
+            );
+        }
         match resumed {
             Some(from_seq) => {
                 let interrupted = self.interrupt_running();
@@ -1068,6 +1085,7 @@ impl Runner {
     pub async fn end(&mut self, status: RunStatus, reason: String) {
         self.emit(&Event::RunFinished { status, reason: reason.clone(), at: now() });
         self.settle().await;
+        self.close_control().await;
         let mut record = self.options.record.clone();
         record.status =
             serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();

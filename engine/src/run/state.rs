@@ -81,6 +81,16 @@ pub struct RunState {
     pub tokens: u64,
     /// What the agents reported spending, in US dollars.
     pub cost_usd: f64,
+    /// Paused (or pausing after the current step), and by whom.
+    pub paused: Option<String>,
+    /// Hints journaled and not yet delivered into a prompt, oldest first.
+    pub pending_hints: Vec<ralph_plugin_sdk::Hint>,
+    /// State machines: the state a person redirected the run to, not taken yet.
+    pub redirect: Option<String>,
+    /// What `add-iterations` added to `max_iterations`.
+    pub added_iterations: u64,
+    /// The last signal, for people.
+    pub last_signal: Option<String>,
     /// How many steps stand at each status, kept with every event so that progress displays
     /// need not count 10,000 steps per event.
     counts: [usize; 4],
@@ -110,6 +120,11 @@ impl RunState {
             invocations: 0,
             tokens: 0,
             cost_usd: 0.0,
+            paused: None,
+            pending_hints: Vec::new(),
+            redirect: None,
+            added_iterations: 0,
+            last_signal: None,
             counts: [0; 4],
         }
     }
@@ -193,6 +208,26 @@ impl RunState {
                     record.attempts = record.attempts.saturating_sub(1);
                 }
             }
+            Event::Control { signal, by, at } => {
+                use crate::control::Signal;
+                let by = by.clone().unwrap_or_else(|| "someone".into());
+                self.last_signal = Some(format!("{} by {by} at {at}", signal.describe()));
+                match signal {
+                    Signal::Pause | Signal::Interrupt => self.paused = Some(by),
+                    Signal::Resume => self.paused = None,
+                    Signal::Redirect { to } => self.redirect = Some(to.clone()),
+                    Signal::Hint { text } => self
+                        .pending_hints
+                        .push(ralph_plugin_sdk::Hint { text: text.clone(), at: Some(at.clone()) }),
+                    Signal::AddIterations { n } => self.added_iterations += n,
+                    // The decision itself is the `review_decided` that follows.
+                    Signal::Approve { .. } | Signal::Reject { .. } => {}
+                }
+            }
+            Event::HintsDelivered { count, .. } => {
+                let count = (*count).min(self.pending_hints.len());
+                self.pending_hints.drain(..count);
+            }
             Event::Committed { .. }
             | Event::ActionFinished { .. }
             | Event::Signal { .. }
@@ -207,7 +242,8 @@ impl RunState {
                 let metrics = &outcome.evidence.metrics;
                 self.tokens += metrics.total_tokens().unwrap_or(0);
                 self.cost_usd += metrics.cost_usd.unwrap_or(0.0);
-                if !outcome.success {
+                // An interrupted step did not fail: a person stopped it, and it runs again.
+                if !outcome.success && outcome.class.as_deref() != Some(super::live::INTERRUPTED) {
                     *self.failures.entry(step.clone()).or_default() += 1;
                 }
                 if let Some(record) = self.steps.get_mut(step) {
@@ -230,6 +266,7 @@ impl RunState {
                 self.counts[StepStatus::Skipped as usize] += 1;
             }
             Event::Transition { to, .. } => {
+                self.redirect = None;
                 self.current = Some(to.clone());
                 self.after_transition = true;
             }

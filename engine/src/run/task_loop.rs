@@ -104,6 +104,8 @@ impl Runner {
         let mut iteration = resumed.as_ref().map_or(0, |p| p.iteration);
         let mut carried = resumed.filter(|p| p.task.is_some());
         let (status, reason) = loop {
+            // Between iterations: signals are taken, and a paused loop waits.
+            self.checkpoint().await;
             if self.escalation.is_some() {
                 self.escalate().await;
             }
@@ -128,10 +130,10 @@ impl Runner {
                     (task, point.iteration_end, point.marked, point.committed)
                 }
                 None => {
-                    if self.state().invocations >= self.options.max_invocations {
+                    if self.state().invocations >= self.max_invocations() {
                         break (
                             RunStatus::Stopped,
-                            format!("max_iterations ({}) reached", self.options.max_invocations),
+                            format!("max_iterations ({}) reached", self.max_invocations()),
                         );
                     }
                     // A task is tried once per run: if an agent reopened it, the next run takes it up.

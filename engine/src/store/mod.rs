@@ -179,6 +179,21 @@ impl Store {
         Ok(Store { dir: dir.to_owned(), db, runs, journal, snapshots, definitions, _lock: lock })
     }
 
+    /// Opens the store for a loop. Readers without a running loop to ask (`status`, `logs`)
+    /// open the store for a moment, so a lock held by someone else is tried again for
+    /// `patience` before the loop is refused: a second loop holds it far longer.
+    pub fn open_patiently(dir: &Path, patience: std::time::Duration) -> Result<Store, StoreError> {
+        let deadline = std::time::Instant::now() + patience;
+        loop {
+            match Store::open(dir) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// The state directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -3,6 +3,7 @@
 
 mod cases;
 mod cli;
+mod control;
 mod durable;
 mod fuzz;
 mod init;

@@ -70,7 +70,7 @@ fn an_always_failing_agent_is_stopped_by_the_breaker_and_status_says_why_even_af
     let dir = project(&[
         (
             "w.yaml",
-            "circuit_breaker:\n  failure_threshold: 3\n  timeout: 1h\n  on_open: [notify_team, pause_loop]\nworkflow:\n  nodes:\n    - id: build\n      agent: broken\nagents:\n  broken:\n    command: \"echo x >> calls; echo 'error: linker exploded' >&2; exit 1\"\n",
+            "circuit_breaker:\n  failure_threshold: 3\n  timeout: 1h\n  on_open: [notify_team]\nworkflow:\n  nodes:\n    - id: build\n      agent: broken\nagents:\n  broken:\n    command: \"echo x >> calls; echo 'error: linker exploded' >&2; exit 1\"\n",
         ),
         ("TODO.md", &todo(10)),
     ]);

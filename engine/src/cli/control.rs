@@ -1,0 +1,128 @@
+//! `ralph-loop pause | interrupt | redirect | hint | add-iterations` (and the live halves of
+//! `resume`, `approve`, `reject`): signals to the running loop over its control socket.
+
+use clap::Args;
+
+use super::{EXIT_INVALID, EXIT_OK, Env};
+use crate::control::client::ask;
+use crate::control::{Reply, Request, Signal};
+
+/// Arguments of `pause` and `interrupt`.
+#[derive(Debug, Args)]
+pub struct SignalArgs {}
+
+/// Arguments of `hint`.
+#[derive(Debug, Args)]
+pub struct HintArgs {
+    /// The hint, delivered into the next agent's PROMPT.md.
+    pub text: String,
+}
+
+/// Arguments of `redirect`.
+#[derive(Debug, Args)]
+pub struct RedirectArgs {
+    /// The state the run goes to next (state machines).
+    #[arg(long, value_name = "STATE")]
+    pub to: String,
+}
+
+/// Arguments of `add-iterations`.
+#[derive(Debug, Args)]
+pub struct AddIterationsArgs {
+    /// How many agent invocations to add to this run's `max_iterations`.
+    pub n: u64,
+}
+
+/// Who sends a signal.
+pub fn sender() -> Option<String> {
+    std::env::var("USER").ok().filter(|u| !u.is_empty())
+}
+
+/// What a live loop said about a signal.
+pub enum Sent {
+    /// No loop runs on this state directory.
+    NoLoop,
+    /// The loop journaled it; what it does.
+    Accepted(String),
+    /// The loop refused it; why.
+    Refused(String),
+}
+
+/// Sends `signal` to the loop running on the state directory, if one runs.
+pub fn send(env: &Env, signal: Signal) -> anyhow::Result<Sent> {
+    match ask(&env.state_dir, &Request::Signal { signal, by: sender() })? {
+        None => Ok(Sent::NoLoop),
+        Some(Reply::Accepted { message }) => Ok(Sent::Accepted(message)),
+        Some(Reply::Refused { message }) => Ok(Sent::Refused(message)),
+        Some(other) => anyhow::bail!("the loop answered `{}` to a signal", serde_json::to_string(&other)?),
+    }
+}
+
+/// Says what happened and maps it to an exit status: 0 accepted, 1 refused or no loop.
+pub fn report(env: &Env, sent: Sent, no_loop: &str) -> u8 {
+    let style = env.styles.error;
+    match sent {
+        Sent::Accepted(message) => {
+            eprintln!("{message}");
+            EXIT_OK
+        }
+        Sent::Refused(message) => {
+            eprintln!("{}error{}: {message}", style.render(), style.render_reset());
+            EXIT_INVALID
+        }
+        Sent::NoLoop => {
+            eprintln!(
+                "{}error{}: no loop is running on `{}`: {no_loop}",
+                style.render(),
+                style.render_reset(),
+                env.state_dir.display()
+            );
+            EXIT_INVALID
+        }
+    }
+}
+
+/// `pause`.
+pub fn pause(env: &Env) -> anyhow::Result<u8> {
+    let sent = send(env, Signal::Pause)?;
+    Ok(report(
+        env,
+        sent,
+        "nothing to pause (`touch .ralph/pause` makes the next loop wait before its first step)",
+    ))
+}
+
+/// `interrupt`.
+pub fn interrupt(env: &Env) -> anyhow::Result<u8> {
+    let sent = send(env, Signal::Interrupt)?;
+    Ok(report(env, sent, "nothing to interrupt"))
+}
+
+/// `redirect --to <state>`.
+pub fn redirect(args: &RedirectArgs, env: &Env) -> anyhow::Result<u8> {
+    let sent = send(env, Signal::Redirect { to: args.to.clone() })?;
+    Ok(report(env, sent, "nothing to redirect (a stopped run goes on with `ralph-loop resume`)"))
+}
+
+/// `add-iterations N`.
+pub fn add_iterations(args: &AddIterationsArgs, env: &Env) -> anyhow::Result<u8> {
+    let sent = send(env, Signal::AddIterations { n: args.n })?;
+    Ok(report(env, sent, "raise `loop.max_iterations` in the workflow instead"))
+}
+
+/// `hint "…"`: to the running loop; without one, left in `.ralph/hint` for the next run (the
+/// same file scripts use).
+pub fn hint(args: &HintArgs, env: &Env) -> anyhow::Result<u8> {
+    match send(env, Signal::Hint { text: args.text.clone() })? {
+        Sent::NoLoop => {
+            use std::io::Write as _;
+            let dir = env.project_dir.join(".ralph");
+            std::fs::create_dir_all(&dir)?;
+            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("hint"))?;
+            writeln!(file, "{}", args.text)?;
+            eprintln!("no loop is running: the hint waits in `.ralph/hint` for the next run's first agent");
+            Ok(EXIT_OK)
+        }
+        sent => Ok(report(env, sent, "")),
+    }
+}

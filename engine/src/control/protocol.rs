@@ -1,0 +1,239 @@
+//! The control protocol: one JSON object per line each way. A client sends one [`Request`];
+//! the loop answers with one [`Reply`] (for `subscribe`, a stream of `event` replies ended by
+//! `end`).
+
+use serde::{Deserialize, Serialize};
+
+/// A control signal: what a person (or a script, or the loop's own actions) asks a running
+/// loop to do. Journaled as the `control` event before it takes effect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "signal", rename_all = "snake_case")]
+pub enum Signal {
+    /// Finish the current step, then wait.
+    Pause,
+    /// Go on after a pause.
+    Resume,
+    /// Kill the running agents now, keep the context, and pause.
+    Interrupt,
+    /// State machines: the next state is `to`.
+    Redirect {
+        /// The state.
+        to: String,
+    },
+    /// A hint for the next agent's prompt.
+    Hint {
+        /// The hint.
+        text: String,
+    },
+    /// Raise this run's `max_iterations` by `n`.
+    AddIterations {
+        /// How many.
+        n: u64,
+    },
+    /// Approve the step waiting for review.
+    Approve {
+        /// The reviewer's comment.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+        /// Approved on condition that the comment's changes are made.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        with_changes: bool,
+    },
+    /// Reject the step waiting for review.
+    Reject {
+        /// The reviewer's comment.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
+}
+
+impl Signal {
+    /// The signal's name (`pause`, `add_iterations`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Signal::Pause => "pause",
+            Signal::Resume => "resume",
+            Signal::Interrupt => "interrupt",
+            Signal::Redirect { .. } => "redirect",
+            Signal::Hint { .. } => "hint",
+            Signal::AddIterations { .. } => "add_iterations",
+            Signal::Approve { .. } => "approve",
+            Signal::Reject { .. } => "reject",
+        }
+    }
+
+    /// The signal with its argument, for people (`redirect to `fix``).
+    pub fn describe(&self) -> String {
+        match self {
+            Signal::Redirect { to } => format!("redirect to `{to}`"),
+            Signal::Hint { text } => format!("hint \"{text}\""),
+            Signal::AddIterations { n } => format!("add {n} iteration(s)"),
+            Signal::Approve { comment: Some(c), .. } | Signal::Reject { comment: Some(c) } => {
+                format!("{} (\"{c}\")", self.name())
+            }
+            other => other.name().to_owned(),
+        }
+    }
+
+    /// The packet vocabulary's signal (`control.signal`).
+    pub fn packet_signal(&self) -> ralph_plugin_sdk::Signal {
+        use ralph_plugin_sdk::Signal as S;
+        match self {
+            Signal::Pause => S::Pause,
+            Signal::Resume => S::Resume,
+            Signal::Interrupt => S::Interrupt,
+            Signal::Redirect { .. } => S::Redirect,
+            // Raising the limit changes nothing an agent must do.
+            Signal::AddIterations { .. } => S::Continue,
+            Signal::Hint { .. } => S::Hint,
+            Signal::Approve { .. } => S::Approve,
+            Signal::Reject { .. } => S::Reject,
+        }
+    }
+}
+
+/// What a client asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum Request {
+    /// Deliver a signal; answered once the loop has journaled it (or refused it).
+    Signal {
+        /// The signal.
+        #[serde(flatten)]
+        signal: Signal,
+        /// Who sends it (their `USER`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
+    /// The loop's status now.
+    Status,
+    /// The run's events: the journal from `from` on, then each new event as it happens, until
+    /// the run ends.
+    Subscribe {
+        /// The first sequence number wanted (1: everything).
+        #[serde(default = "one")]
+        from: u64,
+        /// Keep sending new events until the run ends; otherwise `end` after the journal so far.
+        #[serde(default = "yes")]
+        follow: bool,
+    },
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What the loop answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Reply {
+    /// The signal was journaled and takes effect.
+    Accepted {
+        /// What it does, for people.
+        message: String,
+    },
+    /// The signal was refused (an unknown state, nothing waiting for review, …).
+    Refused {
+        /// Why, for people.
+        message: String,
+    },
+    /// The status.
+    Status {
+        /// It.
+        status: Box<LiveStatus>,
+    },
+    /// One journaled event.
+    Event {
+        /// Its sequence number in the journal.
+        seq: u64,
+        /// The event.
+        event: serde_json::Value,
+    },
+    /// The subscriber fell behind and missed events (read them with `ralph-loop logs`).
+    Lagged {
+        /// How many.
+        missed: u64,
+    },
+    /// The run ended: no more events.
+    End,
+}
+
+/// A running loop's status, as `ralph-loop status` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveStatus {
+    /// The loop's process.
+    pub pid: u32,
+    /// The run.
+    pub run_id: String,
+    /// The workflow's name.
+    pub workflow: String,
+    /// `state_machine`, `dag` or `saga`.
+    pub kind: String,
+    /// The current state or step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The current iteration.
+    pub iteration: u32,
+    /// Its task (`id: title`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// How many steps are running now.
+    pub running: usize,
+    /// Whether the loop is paused (or pauses after its current step), and by whom.
+    pub paused: bool,
+    /// Who or what paused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_by: Option<String>,
+    /// The step waiting for a person's review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for_review: Option<String>,
+    /// The circuit breaker: `closed`, `open` or `half_open`.
+    pub breaker: String,
+    /// Why it opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker_reason: Option<String>,
+    /// Agent invocations so far, and the limit (`max_iterations` plus `add-iterations`).
+    pub invocations: u64,
+    /// The limit.
+    pub max_iterations: u64,
+    /// This run's tokens and dollars.
+    pub tokens: u64,
+    /// Dollars.
+    pub cost_usd: f64,
+    /// Spend over every run (the ledger) and the budgets, as configured.
+    pub budget: serde_json::Value,
+    /// Hints waiting for the next prompt.
+    pub pending_hints: usize,
+    /// A redirect waiting to be taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<String>,
+    /// The last signal, for people (`pause by ana at …`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_signal: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_replies_are_flat_json_lines() {
+        let request =
+            Request::Signal { signal: Signal::Redirect { to: "fix".into() }, by: Some("ana".into()) };
+        let line = serde_json::to_string(&request).unwrap();
+        assert_eq!(line, r#"{"request":"signal","signal":"redirect","to":"fix","by":"ana"}"#);
+        assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), request);
+        let add: Request =
+            serde_json::from_str(r#"{"request":"signal","signal":"add_iterations","n":5}"#).unwrap();
+        assert_eq!(add, Request::Signal { signal: Signal::AddIterations { n: 5 }, by: None });
+        let sub: Request = serde_json::from_str(r#"{"request":"subscribe"}"#).unwrap();
+        assert_eq!(sub, Request::Subscribe { from: 1, follow: true });
+        let reply = Reply::Refused { message: "no".into() };
+        let line = serde_json::to_string(&reply).unwrap();
+        assert_eq!(serde_json::from_str::<Reply>(&line).unwrap(), reply);
+    }
+}

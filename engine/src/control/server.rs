@@ -1,0 +1,253 @@
+//! The loop's side of the control channel: a Unix socket in the state directory, served by a
+//! tokio task inside the running loop.
+//!
+//! The server decides nothing: a signal becomes an [`Order`] for the runner, which journals it
+//! (or refuses it) and answers; `status` is the snapshot the runner publishes after every event;
+//! `subscribe` is the journal so far followed by the events the runner broadcasts.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::UnixStream;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+
+use super::protocol::{LiveStatus, Reply, Request, Signal};
+use super::{ControlError, check_len, socket_path};
+
+/// A signal handed to the runner, with where its answer goes.
+#[derive(Debug)]
+pub struct Order {
+    /// The signal.
+    pub signal: Signal,
+    /// Who sent it.
+    pub by: Option<String>,
+    /// The answer: `accepted` once journaled, or `refused`.
+    pub reply: Option<oneshot::Sender<Reply>>,
+}
+
+/// Reads a run's journaled events from a sequence number on.
+pub type History = Arc<dyn Fn(u64) -> Vec<(u64, serde_json::Value)> + Send + Sync>;
+
+/// What the runner shares with the server.
+#[derive(Clone)]
+pub struct Hub {
+    /// Signals for the runner.
+    pub orders: mpsc::UnboundedSender<Order>,
+    /// The runner's latest status.
+    pub status: watch::Receiver<LiveStatus>,
+    /// Every event as it is journaled, with its sequence number.
+    pub events: broadcast::Sender<(u64, serde_json::Value)>,
+    /// The journal so far.
+    pub history: History,
+    /// Set when the run has ended: the server stops.
+    pub closing: watch::Receiver<bool>,
+}
+
+/// The socket file: removed when the server goes away, however it goes.
+#[derive(Debug)]
+struct SocketFile(PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A bound control socket, not serving yet (it is bound before the runtime runs the loop, so
+/// that a run that cannot be controlled is refused before it starts).
+#[derive(Debug)]
+pub struct Server {
+    listener: std::os::unix::net::UnixListener,
+    file: SocketFile,
+}
+
+impl Server {
+    /// Binds `<state_dir>/control.sock`, owner-only. A socket left by a loop that was killed
+    /// answers nothing (connecting is refused): it is replaced. The caller owns the state
+    /// directory (its loop lock), so no live loop can be answering there.
+    pub fn bind(state_dir: &Path) -> Result<Server, ControlError> {
+        let path = socket_path(state_dir);
+        check_len(&path)?;
+        let io = |source| ControlError::Io { path: path.clone(), source };
+        if path.symlink_metadata().is_ok() {
+            match std::os::unix::net::UnixStream::connect(&path) {
+                Ok(_) => return Err(ControlError::InUse(path)),
+                Err(_) => std::fs::remove_file(&path).map_err(io)?,
+            }
+        }
+        // The socket is created under an owner-only umask so that it is never, even for a
+        // moment, reachable by other users; the mode is then set explicitly as well.
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+        let bound = std::os::unix::net::UnixListener::bind(&path);
+        nix::sys::stat::umask(old);
+        let listener = bound.map_err(io)?;
+        let file = SocketFile(path.clone());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        listener.set_nonblocking(true).map_err(io)?;
+        Ok(Server { listener, file })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.file.0
+    }
+
+    /// Serves until the run ends (`hub.closing`), then removes the socket and gives open
+    /// connections a moment to say `end`. Must run inside a tokio runtime.
+    pub async fn serve(self, hub: Hub) {
+        let Server { listener, file } = self;
+        let Ok(listener) = tokio::net::UnixListener::from_std(listener) else { return };
+        let mut closing = hub.closing.clone();
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    if let Ok((stream, _)) = accepted {
+                        connections.spawn(serve_connection(stream, hub.clone()));
+                    }
+                }
+                _ = closing.changed() => break,
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+        drop(listener);
+        drop(file);
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+    }
+}
+
+async fn write(stream: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(reply).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line).await
+}
+
+async fn serve_connection(stream: UnixStream, hub: Hub) {
+    let (read, mut write_half) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let request = match serde_json::from_str::<Request>(&line) {
+            Ok(request) => request,
+            Err(e) => {
+                let refused = Reply::Refused { message: format!("not a control request: {e}") };
+                let _ = write(&mut write_half, &refused).await;
+                return;
+            }
+        };
+        let reply = match request {
+            Request::Status => Reply::Status { status: Box::new(hub.status.borrow().clone()) },
+            Request::Signal { signal, by } => order(&hub, signal, by).await,
+            Request::Subscribe { from, follow } => {
+                let _ = subscribe(&mut write_half, &hub, from, follow).await;
+                return;
+            }
+        };
+        if write(&mut write_half, &reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn order(hub: &Hub, signal: Signal, by: Option<String>) -> Reply {
+    let (tx, rx) = oneshot::channel();
+    if hub.orders.send(Order { signal, by, reply: Some(tx) }).is_err() {
+        return Reply::Refused { message: "the loop is ending".into() };
+    }
+    let mut closing = hub.closing.clone();
+    tokio::select! {
+        reply = rx => reply.unwrap_or(Reply::Refused { message: "the loop ended before acting on it".into() }),
+        _ = closing.changed() => Reply::Refused { message: "the loop ended before acting on it".into() },
+    }
+}
+
+/// The journal from `from`, then live events until `run_finished`. Events journaled before
+/// the subscription but not yet readable from the store (the writer thread applies them in
+/// batches) show up as a gap before the first live event: the journal is read again for it.
+async fn subscribe(
+    out: &mut tokio::net::unix::OwnedWriteHalf,
+    hub: &Hub,
+    from: u64,
+    follow: bool,
+) -> std::io::Result<()> {
+    let mut live = hub.events.subscribe();
+    let mut next = from.max(1);
+    for (seq, event) in (hub.history)(next) {
+        write(out, &Reply::Event { seq, event }).await?;
+        next = seq + 1;
+    }
+    if !follow {
+        return write(out, &Reply::End).await;
+    }
+    let mut closing = hub.closing.clone();
+    loop {
+        let received = tokio::select! {
+            received = live.recv() => received,
+            _ = closing.changed() => Err(broadcast::error::RecvError::Closed),
+        };
+        match received {
+            Ok((seq, event)) => {
+                if seq < next {
+                    continue;
+                }
+                for _ in 0..100 {
+                    if next >= seq {
+                        break;
+                    }
+                    for (s, e) in (hub.history)(next).into_iter().take_while(|(s, _)| *s < seq) {
+                        write(out, &Reply::Event { seq: s, event: e }).await?;
+                        next = s + 1;
+                    }
+                    if next < seq {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+                let finished = event["event"] == "run_finished";
+                write(out, &Reply::Event { seq, event }).await?;
+                next = seq + 1;
+                if finished {
+                    return write(out, &Reply::End).await;
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                write(out, &Reply::Lagged { missed }).await?;
+            }
+            Err(broadcast::error::RecvError::Closed) => {
+                while let Ok((seq, event)) = live.try_recv() {
+                    if seq >= next {
+                        write(out, &Reply::Event { seq, event }).await?;
+                    }
+                }
+                return write(out, &Reply::End).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_socket_is_owner_only_a_stale_one_is_replaced_and_a_long_path_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        // A socket left behind by a killed loop: a file nobody answers on.
+        let stale = std::os::unix::net::UnixListener::bind(socket_path(dir.path())).unwrap();
+        drop(stale);
+        let server = Server::bind(dir.path()).unwrap();
+        let mode = std::fs::metadata(server.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(matches!(Server::bind(dir.path()), Err(ControlError::InUse(_))));
+        drop(server);
+        assert!(!socket_path(dir.path()).exists(), "removed when the server goes away");
+        let long = dir.path().join("x".repeat(120));
+        let err = Server::bind(&long).unwrap_err();
+        assert!(err.to_string().contains("longer than the 107 a Unix socket allows"), "{err}");
+    }
+}

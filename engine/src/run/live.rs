@@ -1,0 +1,447 @@
+//! Live control of a running loop: the signals people send (`ralph-loop pause`, `resume`,
+//! `interrupt`, `redirect`, `hint`, `add-iterations`, `approve`, `reject`), the plain files that
+//! do the same (`.ralph/pause`, `.ralph/hint`), and the `pause_loop`/`resume_loop` actions.
+//!
+//! Every signal is journaled (the `control` event) and made durable before it takes effect,
+//! so a resumed run honours it: a journaled pause is still a pause, added iterations are still
+//! added, a hint not yet delivered is still delivered. The runner takes signals at its checks:
+//! while it waits on steps (at once), between steps, and while it is paused.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::event::{Event, now};
+use super::outcome::Outcome;
+use super::runner::Runner;
+use crate::control::server::{History, Hub, Order, Server};
+use crate::control::{LiveStatus, Reply, Signal};
+use crate::workflow::model::WorkflowKind;
+
+/// The failure class of a step a person interrupted: not a failure of the agent — the breaker
+/// does not count it and its retry policy does not run it again; the step runs again, as the
+/// same attempt, when the loop is resumed.
+pub const INTERRUPTED: &str = "interrupted";
+
+/// The failure class of a state machine step that did not run because a person redirected the
+/// run before it started.
+pub const REDIRECTED: &str = "redirected";
+
+/// Who stands for the `.ralph/pause` and `.ralph/hint` files in the journal.
+const PAUSE_FILE: &str = "the file .ralph/pause";
+const HINT_FILE: &str = "the file .ralph/hint";
+/// Who stands for the circuit breaker's `pause_loop` and `resume_loop`.
+pub(super) const BREAKER: &str = "circuit_breaker";
+
+/// How often a paused loop looks at its plain-file signals and the breaker's timeout.
+const PAUSED_POLL: Duration = Duration::from_millis(200);
+
+/// The runner's end of the control channel.
+pub(super) struct Live {
+    pub orders: mpsc::UnboundedReceiver<Order>,
+    /// For the `pause_loop`/`resume_loop` actions, which run inside steps.
+    pub orders_tx: mpsc::UnboundedSender<Order>,
+    status: watch::Sender<LiveStatus>,
+    events: broadcast::Sender<(u64, serde_json::Value)>,
+    closing: watch::Sender<bool>,
+    /// The bound socket and the journal reader, until the loop's runtime serves them.
+    server: Option<(Server, History)>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    /// Signals since the last packet was built: the next packet's `control.signals`.
+    pub since_packet: Vec<ralph_plugin_sdk::SignalRecord>,
+    /// `.ralph/` of the project: `pause`, `hint` and the `hints/` archive.
+    dot_ralph: PathBuf,
+}
+
+impl Live {
+    /// The runner's end; `server` is `None` for a run nobody can reach (tests of the runner).
+    pub fn new(server: Option<(Server, History)>, dot_ralph: PathBuf) -> Live {
+        let (orders_tx, orders) = mpsc::unbounded_channel();
+        let (status, _) = watch::channel(LiveStatus::default());
+        let (events, _) = broadcast::channel(4096);
+        let (closing, _) = watch::channel(false);
+        Live {
+            orders,
+            orders_tx,
+            status,
+            events,
+            closing,
+            server,
+            task: None,
+            since_packet: Vec::new(),
+            dot_ralph,
+        }
+    }
+}
+
+/// An interrupted step's outcome.
+pub(super) fn interrupted(by: &str) -> Outcome {
+    Outcome::failed(INTERRUPTED, format!("interrupted by {by}; it runs again when the loop is resumed"))
+}
+
+impl Runner {
+    /// Starts serving the control socket (inside the loop's runtime).
+    pub(super) fn serve_control(&mut self) {
+        let Some((server, history)) = self.live.server.take() else { return };
+        let hub = Hub {
+            orders: self.live.orders_tx.clone(),
+            status: self.live.status.subscribe(),
+            events: self.live.events.clone(),
+            history,
+            closing: self.live.closing.subscribe(),
+        };
+        self.publish();
+        self.live.task = Some(tokio::spawn(server.serve(hub)));
+    }
+
+    /// The run has ended: subscribers get their last events and `end`, the socket goes away.
+    pub(super) async fn close_control(&mut self) {
+        let _ = self.live.closing.send(true);
+        if let Some(task) = self.live.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
+        }
+        // Signals nobody will act on are refused rather than left hanging.
+        self.live.orders.close();
+        while let Ok(order) = self.live.orders.try_recv() {
+            if let Some(reply) = order.reply {
+                let _ = reply.send(Reply::Refused { message: "the loop ended before acting on it".into() });
+            }
+        }
+    }
+
+    /// The journaled event with its sequence number, to `logs --follow` subscribers.
+    pub(super) fn broadcast(&self, seq: u64, event: &Event) {
+        if self.live.events.receiver_count() > 0 {
+            if let Ok(value) = serde_json::to_value(event) {
+                let _ = self.live.events.send((seq, value));
+            }
+        }
+    }
+
+    /// The effective `max_iterations`: the configured one plus what `add-iterations` added.
+    pub(super) fn max_invocations(&self) -> u64 {
+        self.options.max_invocations.saturating_add(self.state.added_iterations)
+    }
+
+    /// Publishes the status `ralph-loop status` shows (after every event: it is a handful of
+    /// small fields).
+    pub(super) fn publish(&self) {
+        let s = &self.state;
+        let breaker = &self.ledger.breaker;
+        let status = LiveStatus {
+            pid: std::process::id(),
+            run_id: s.run_id.clone(),
+            workflow: self.options.workflow.clone(),
+            kind: self.plan.kind.as_str().into(),
+            state: s.current.clone(),
+            iteration: s.iteration,
+            task: s.task.as_ref().map(|t| format!("{}: {}", t.id, t.title)),
+            running: s.count(super::state::StepStatus::Running),
+            paused: s.paused.is_some(),
+            paused_by: s.paused.clone(),
+            waiting_for_review: s.waiting_for_review.clone(),
+            breaker: serde_json::to_value(breaker.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            breaker_reason: breaker.reason.clone(),
+            invocations: s.invocations,
+            max_iterations: self.max_invocations(),
+            tokens: s.tokens,
+            cost_usd: s.cost_usd,
+            budget: serde_json::json!({
+                "max_tokens": self.budget.max_tokens,
+                "max_cost_usd": self.budget.max_cost_usd,
+                "daily_cost_usd": self.budget.daily_cost_usd,
+                "spent_tokens": self.ledger.tokens,
+                "spent_cost_usd": self.ledger.cost_usd,
+                "spent_today_usd": self.ledger.daily_cost_usd.get(&super::ledger::today()).copied().unwrap_or(0.0),
+            }),
+            pending_hints: s.pending_hints.len(),
+            redirect: s.redirect.clone(),
+            last_signal: s.last_signal.clone(),
+        };
+        self.live.status.send_replace(status);
+    }
+
+    /// Whether `signal` can take effect now; the error says why not, for the sender.
+    fn check_signal(&self, signal: &Signal) -> Result<(), String> {
+        match signal {
+            Signal::Pause => match &self.state.paused {
+                Some(by) => Err(format!("the loop is already paused (by {by})")),
+                None => Ok(()),
+            },
+            Signal::Resume if self.state.paused.is_none() => Err("the loop is not paused".into()),
+            Signal::Redirect { .. } if self.plan.kind != WorkflowKind::StateMachine => Err(format!(
+                "`redirect` applies to state machines; this run is a {}, whose steps follow their {}",
+                self.plan.kind.as_str(),
+                if self.plan.kind == WorkflowKind::Dag { "dependencies" } else { "saga order" }
+            )),
+            Signal::Redirect { to } => {
+                let states: Vec<&str> = self
+                    .plan
+                    .nodes()
+                    .filter(|(_, n)| matches!(n.role, crate::plan::NodeRole::State { .. }))
+                    .map(|(_, n)| n.id.as_str())
+                    .collect();
+                if states.contains(&to.as_str()) {
+                    return Ok(());
+                }
+                let hint = crate::workflow::suggest::did_you_mean(to, states.iter().copied())
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                Err(format!("there is no state `{to}` in `{}`{hint}", self.options.workflow))
+            }
+            Signal::Hint { text } if text.trim().is_empty() => Err("the hint is empty".into()),
+            Signal::AddIterations { n: 0 } => Err("add at least one iteration".into()),
+            Signal::Approve { .. } | Signal::Reject { .. } if self.state.waiting_for_review.is_none() => {
+                Err(format!("nothing in run {} is waiting for review", self.state.run_id))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Journals a signal (applied, appended, shown), without waiting for it to be durable:
+    /// for the breaker, whose own changes are journaled the same way.
+    pub(super) fn journal_signal(&mut self, signal: Signal, by: &str) {
+        let at = now();
+        let record = signal_record(&signal, Some(by), &at);
+        self.live.since_packet.push(record);
+        self.emit(&Event::Control { signal, by: Some(by.to_owned()), at });
+    }
+
+    /// A signal takes effect: checked, journaled and durable, then acted on. Returns what it
+    /// does (for the sender), or why it was refused.
+    pub(super) async fn take_signal(&mut self, signal: Signal, by: &str) -> Result<String, String> {
+        self.check_signal(&signal)?;
+        self.journal_signal(signal.clone(), by);
+        self.settle().await;
+        Ok(match signal {
+            Signal::Pause => "the loop pauses after its current step".into(),
+            Signal::Resume => {
+                let _ = std::fs::remove_file(self.live.dot_ralph.join("pause"));
+                self.resumed_over_breaker(by);
+                "the loop goes on".into()
+            }
+            Signal::Interrupt => "the running step is stopped; the loop pauses (hint, then resume)".into(),
+            Signal::Redirect { to } => format!("the next state is `{to}`"),
+            Signal::Hint { .. } => "the hint goes into the next agent's prompt".into(),
+            Signal::AddIterations { n } => {
+                format!("max_iterations raised by {n} to {}", self.max_invocations())
+            }
+            Signal::Approve { comment, with_changes } => self.decide("approve", comment, with_changes, by),
+            Signal::Reject { comment } => self.decide("reject", comment, false, by),
+        })
+    }
+
+    /// Hands a review decision to the waiting step through the run's inbox (the same one the
+    /// file-based `approve` uses, so both paths end in one place).
+    fn decide(&mut self, signal: &str, comment: Option<String>, with_changes: bool, by: &str) -> String {
+        let step = self.state.waiting_for_review.clone().unwrap_or_default();
+        let message = super::inbox::Message {
+            signal: signal.into(),
+            comment,
+            with_changes,
+            by: Some(by.to_owned()),
+            at: now(),
+        };
+        match super::inbox::send(&self.run_dir, &message) {
+            Ok(_) => format!("{} `{step}`", if signal == "approve" { "approved" } else { "rejected" }),
+            Err(e) => format!("journaled, but the decision could not be delivered: {e}"),
+        }
+    }
+
+    /// A person resumed a loop the breaker paused: the breaker goes half-open, so the next step
+    /// is the probe (as after an escalation).
+    fn resumed_over_breaker(&mut self, by: &str) {
+        if by == BREAKER || self.ledger.breaker.state != crate::policy::breaker::BreakerState::Open {
+            return;
+        }
+        self.ledger.breaker.escalated();
+        for breaker in self.ledger.agents.values_mut() {
+            breaker.escalated();
+        }
+        self.save_ledger();
+        self.emit(&Event::Breaker {
+            state: "half_open".into(),
+            reason: Some(format!("resumed by {by}; the next step is the probe")),
+        });
+    }
+
+    /// Takes one order from the control channel and answers it. Returns who interrupted, when
+    /// it was an interrupt.
+    pub(super) async fn take_order(&mut self, order: Order) -> Option<String> {
+        let by = order.by.clone().unwrap_or_else(|| "someone".into());
+        let interrupt = order.signal == Signal::Interrupt;
+        let reply = match self.take_signal(order.signal, &by).await {
+            Ok(message) => Reply::Accepted { message },
+            Err(message) => Reply::Refused { message },
+        };
+        let accepted = matches!(reply, Reply::Accepted { .. });
+        if let Some(tx) = order.reply {
+            let _ = tx.send(reply);
+        }
+        (interrupt && accepted).then_some(by)
+    }
+
+    /// Waits for `work` while taking signals. An interrupt (when `interruptible`) drops the
+    /// work at once — which kills its agents' process groups — and returns who sent it.
+    pub(super) async fn with_control<T>(
+        &mut self,
+        work: impl Future<Output = T>,
+        interruptible: bool,
+    ) -> Result<T, String> {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return Ok(done),
+                Some(report) = self.signals_rx.recv() => self.on_signal(report),
+                Some(order) = self.live.orders.recv() => {
+                    if let Some(by) = self.take_order(order).await {
+                        if interruptible {
+                            return Err(by);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes the signals waiting (orders and plain files) without waiting for any. Returns who
+    /// interrupted, if someone did.
+    pub(super) async fn poll_control(&mut self) -> Option<String> {
+        let mut interrupted = None;
+        while let Ok(order) = self.live.orders.try_recv() {
+            if let Some(by) = self.take_order(order).await {
+                interrupted = Some(by);
+            }
+        }
+        self.poll_files().await;
+        interrupted
+    }
+
+    /// `.ralph/pause` pauses the loop until it is removed; `.ralph/hint` is a hint, moved to the
+    /// archive once it is journaled.
+    async fn poll_files(&mut self) {
+        let pause = self.live.dot_ralph.join("pause");
+        match (&self.state.paused, pause.exists()) {
+            (None, true) => {
+                let _ = self.take_signal(Signal::Pause, PAUSE_FILE).await;
+            }
+            (Some(by), false) if by == PAUSE_FILE => {
+                let _ = self.take_signal(Signal::Resume, &format!("{PAUSE_FILE} (removed)")).await;
+            }
+            _ => {}
+        }
+        let hint = self.live.dot_ralph.join("hint");
+        if let Ok(text) = std::fs::read_to_string(&hint) {
+            let text = text.trim().to_owned();
+            if !text.is_empty()
+                && self.take_signal(Signal::Hint { text: text.clone() }, HINT_FILE).await.is_ok()
+            {
+                // Journaled (durably) before the file goes: a crash in between delivers it twice
+                // at worst, never loses it.
+                let archive = self.live.dot_ralph.join("hints");
+                let _ = std::fs::create_dir_all(&archive);
+                let name = format!("{}-received.md", stamp());
+                if std::fs::rename(&hint, archive.join(name)).is_err() {
+                    let _ = std::fs::remove_file(&hint);
+                }
+            } else if text.is_empty() {
+                let _ = std::fs::remove_file(&hint);
+            }
+        }
+    }
+
+    /// A check between steps: takes waiting signals, then waits while the loop is paused.
+    pub(super) async fn checkpoint(&mut self) {
+        self.poll_control().await;
+        while self.state.paused.is_some() {
+            tokio::select! {
+                Some(order) = self.live.orders.recv() => {
+                    self.take_order(order).await;
+                }
+                Some(report) = self.signals_rx.recv() => self.on_signal(report),
+                _ = tokio::time::sleep(PAUSED_POLL) => {
+                    self.poll_files().await;
+                    self.breaker_timeout_passed().await;
+                }
+            }
+        }
+    }
+
+    /// A loop the breaker paused (`pause_loop`) goes on by itself once the breaker's timeout
+    /// has passed: the next step is the half-open probe, and a probe that succeeds closes it.
+    async fn breaker_timeout_passed(&mut self) {
+        let (Some(by), Some(config)) = (&self.state.paused, &self.breaker) else { return };
+        if by != BREAKER || self.ledger.breaker.check(config, super::ledger::unix_now()).is_err() {
+            return;
+        }
+        let _ = self.take_signal(Signal::Resume, BREAKER).await;
+    }
+
+    /// The pending hints go into this step's packet (and so its prompt); they are journaled as
+    /// delivered and archived under `.ralph/hints/`.
+    pub(super) fn deliver_control(&mut self, step: &str, packet: &mut ralph_plugin_sdk::SteeringPacket) {
+        let signals = std::mem::take(&mut self.live.since_packet);
+        if let Some(last) = signals.iter().rev().find(|s| s.signal != ralph_plugin_sdk::Signal::Continue) {
+            let control = &mut packet.control;
+            control.signal = last.signal;
+            control.reason =
+                Some(format!("`{}` sent by {}", last.name, last.by.as_deref().unwrap_or("someone")));
+            if last.signal == ralph_plugin_sdk::Signal::Redirect {
+                control.new_phase.clone_from(&last.detail);
+                control.keep_evidence = Some(true);
+            }
+            if signals.iter().any(|s| s.signal == ralph_plugin_sdk::Signal::Interrupt) {
+                control.preserve_context = Some(true);
+            }
+        }
+        packet.control.signals = signals;
+        if self.state.pending_hints.is_empty() {
+            return;
+        }
+        let hints = self.state.pending_hints.clone();
+        packet.control.hints.extend(hints.iter().cloned());
+        let archive = self.live.dot_ralph.join("hints");
+        let _ = std::fs::create_dir_all(&archive);
+        for (i, hint) in hints.iter().enumerate() {
+            let text = format!(
+                "{}\n\n---\nsent: {}\ndelivered: {} to `{step}` of run {}\n",
+                hint.text,
+                hint.at.as_deref().unwrap_or("?"),
+                now(),
+                self.state.run_id
+            );
+            let _ = std::fs::write(archive.join(format!("{}-{i}.md", stamp())), text);
+        }
+        self.emit(&Event::HintsDelivered { step: step.to_owned(), count: hints.len() });
+    }
+}
+
+/// How a packet's `control.signals` lists a signal.
+pub(super) fn signal_record(signal: &Signal, by: Option<&str>, at: &str) -> ralph_plugin_sdk::SignalRecord {
+    ralph_plugin_sdk::SignalRecord {
+        signal: signal.packet_signal(),
+        name: signal.name().into(),
+        detail: match signal {
+            Signal::Redirect { to } => Some(to.clone()),
+            Signal::Hint { text } => Some(text.clone()),
+            Signal::AddIterations { n } => Some(n.to_string()),
+            Signal::Approve { comment, .. } | Signal::Reject { comment } => comment.clone(),
+            _ => None,
+        },
+        by: by.map(str::to_owned),
+        at: at.to_owned(),
+    }
+}
+
+/// A file-name timestamp that sorts: `20260101T120000.123456789`.
+fn stamp() -> String {
+    let now = std::time::SystemTime::now();
+    let nanos = now.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    let digits: String =
+        humantime::format_rfc3339_seconds(now).to_string().chars().filter(char::is_ascii_digit).collect();
+    format!("{}T{}.{nanos:09}", &digits[..8], &digits[8..14])
+}
