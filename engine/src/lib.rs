@@ -6,6 +6,7 @@ pub mod agent;
 pub mod cli;
 pub mod diagnostic;
 pub mod init;
+pub mod inspect;
 pub mod plan;
 pub mod policy;
 pub mod prompt;

@@ -2,14 +2,19 @@
 //! this one only parses, then calls it.
 
 mod completions;
+mod debug;
 mod init;
+mod inspect;
 mod logs;
 mod progress;
+mod reset;
 mod resume;
 mod review;
 mod run;
+mod runs;
 mod schema;
 mod status;
+mod table;
 mod unbuilt;
 mod workflow;
 
@@ -87,8 +92,10 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Show a run's logs.
     Logs(logs::LogsArgs),
-    /// Reset the loop's state.
-    Reset(unbuilt::ResetArgs),
+    /// List the runs in the store, newest first, with their status.
+    Runs(runs::RunsArgs),
+    /// Remove the loop's state (run store, ledger, run directories); asks first, or --yes.
+    Reset(reset::ResetArgs),
     /// Continue a crashed or stopped run, or resume a paused one.
     Resume(resume::ResumeArgs),
     /// Pause the running loop after its current step.
@@ -112,11 +119,11 @@ pub enum Command {
     /// Show where the monitoring dashboards are and check their endpoints.
     Dashboard(unbuilt::DashboardArgs),
     /// Show one iteration: its packet, prompt, agent output, outcome and decision.
-    Debug(unbuilt::DebugArgs),
+    Debug(debug::DebugArgs),
     /// Replay a run from a snapshot, or re-check a run against a changed workflow.
     Replay(unbuilt::ReplayArgs),
     /// Show every execution of a phase with timings and results.
-    Inspect(unbuilt::InspectArgs),
+    Inspect(inspect::InspectArgs),
     /// Print the JSON Schema of workflow files or of ralph.yaml.
     Schema(schema::SchemaArgs),
     /// Print a shell completion script.
@@ -202,6 +209,10 @@ fn run(command: Command, env: &Env) -> anyhow::Result<u8> {
         Command::Init(args) => init::run(&args, env),
         Command::Status(args) => status::run(&args, env),
         Command::Logs(args) => logs::run(&args, env),
+        Command::Runs(args) => runs::run(&args, env),
+        Command::Debug(args) => debug::run(&args, env),
+        Command::Inspect(args) => inspect::run(&args, env),
+        Command::Reset(args) => reset::run(&args, env),
         Command::Resume(args) => resume::run(&args, env),
         Command::Approve(args) => review::run(&args, true, env),
         Command::Reject(args) => review::run(&args, false, env),
