@@ -142,7 +142,8 @@ fn render_step(text: &mut String, step: &StepReport, full: bool) {
             text.push_str(&format!("{}{}{}\n", label("prompt", &who), path.display(), more(prompt, "first")));
             indent(text, &prompt.text);
         }
-        if let Some(result) = &unit.result {
+        // The outcome line already tells the named result and summary; the file is for --full.
+        if let Some(result) = unit.result.as_ref().filter(|_| full) {
             let result = serde_json::to_string(result).unwrap_or_default();
             text.push_str(&format!("{}{result}\n", label("result", &who)));
         }

@@ -42,13 +42,8 @@ fn every_verb_of_the_seed_has_help() {
 
 #[test]
 fn unbuilt_verbs_exit_2_and_name_the_missing_capability() {
-    let cases: &[&[&str]] = &[
-        &["plugin", "list"],
-        &["metrics"],
-        &["traces"],
-        &["dashboard"],
-        &["replay", "--from-state", "x"],
-    ];
+    let cases: &[&[&str]] =
+        &[&["plugin", "list"], &["metrics"], &["traces"], &["dashboard"], &["replay", "--from-state", "x"]];
     for args in cases {
         let out = ralph(args.iter().copied()).expect(2);
         assert!(out.stdout.is_empty(), "{args:?} printed output: {}", out.stdout);

@@ -6,6 +6,7 @@ mod cli;
 mod durable;
 mod fuzz;
 mod init;
+mod inspect;
 mod resilience;
 mod run;
 mod schema;
