@@ -22,9 +22,7 @@ use crate::workflow::model::Backend;
 pub async fn run_agent(agent: &StepAgent, mut inv: Invocation, actions: &ActionContext) -> Outcome {
     inv.timeout = agent.timeout;
     inv.idle_timeout = agent.heartbeat_timeout;
-    // The agent's own `env:` comes after the runner's (`RALPH_ITERATION`, `RALPH_TASK_ID`), so
-    // it may override them but never drops them.
-    inv.env.extend(agent.env.iter().cloned());
+    inv.env.clone_from(&agent.env);
     inv.prompt.clone_from(&agent.prompt);
     let check = agent.check.as_deref();
     match &agent.backing {
