@@ -228,9 +228,7 @@ fn run_id() -> String {
         .filter(char::is_ascii_digit)
         .take(14)
         .collect();
-    // The suffix is the fraction of the second (in 16 µs units), so ids sort in start order even
-    // for runs started within one second — `runs` lists newest first, `logs` takes the latest.
-    format!("{compact}-{:04x}", nanos >> 14)
+    format!("{compact}-{:04x}", (nanos ^ std::process::id()) & 0xffff)
 }
 
 /// The `retry:` written on each state, DAG node and saga step, by id (looked up once per node;

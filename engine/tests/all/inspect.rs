@@ -64,6 +64,8 @@ fn runs_lists_every_run_newest_first_with_its_status_and_step_counts() {
     );
 
     ralph(["loop", "--workflow", "ok.yaml"]).current_dir(dir.path()).expect(0);
+    // Run ids order runs by their start second; within one second their order is not kept.
+    std::thread::sleep(Duration::from_millis(1100));
     ralph(["loop", "--workflow", "bad.yaml"]).current_dir(dir.path()).expect(1);
     let listed = json(&ralph(["runs", "--json"]).current_dir(dir.path()).expect(0).stdout);
     let runs = listed["runs"].as_array().unwrap();
@@ -282,6 +284,8 @@ fn reset_asks_or_needs_yes_refuses_a_running_loop_and_the_next_loop_starts_afres
     ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);
 
     // A running loop: inspection and reset are refused with its pid, and nothing is removed.
+    // (It starts a second later: run ids order runs by their start second.)
+    std::thread::sleep(Duration::from_millis(1100));
     let mut running = ralph(["loop", "--workflow", "slow.yaml"]).current_dir(dir.path()).spawn();
     wait_for_step(dir.path());
     let pid = format!("(pid {})", running.id());
