@@ -7,6 +7,7 @@ pub mod cli;
 pub mod control;
 pub mod diagnostic;
 pub mod init;
+pub mod inspect;
 pub mod plan;
 pub mod policy;
 pub mod prompt;

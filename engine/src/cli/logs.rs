@@ -2,9 +2,8 @@
 
 use clap::Args;
 
-use super::{EXIT_OK, EXIT_USAGE, Env};
+use super::{EXIT_OK, Env};
 use crate::run::event::Event;
-use crate::store::Store;
 
 /// Arguments of `logs`.
 #[derive(Debug, Args)]
@@ -21,25 +20,6 @@ pub struct LogsArgs {
     /// Print the events as JSON lines.
     #[arg(long)]
     pub json: bool,
-}
-
-/// The step an event is about, if any.
-pub fn event_step(event: &Event) -> Option<&str> {
-    match event {
-        Event::StepStarted { step, .. }
-        | Event::StepFinished { step, .. }
-        | Event::ActionFinished { step, .. }
-        | Event::Signal { step, .. }
-        | Event::HintsDelivered { step, .. }
-        | Event::ReviewRequested { step, .. }
-        | Event::ReviewDecided { step, .. }
-        | Event::StepRetrying { step, .. }
-        | Event::StepInterrupted { step, .. }
-        | Event::Waiting { step, .. }
-        | Event::StepSkipped { step, .. } => Some(step),
-        Event::Transition { from, .. } => Some(from),
-        _ => None,
-    }
 }
 
 /// One line for people.
@@ -84,7 +64,7 @@ fn line(seq: u64, event: &Event) -> String {
 }
 
 fn print(args: &LogsArgs, seq: u64, event: &Event) -> anyhow::Result<()> {
-    if args.step.as_deref().is_some_and(|s| event_step(event) != Some(s)) {
+    if args.step.as_deref().is_some_and(|s| event.step() != Some(s)) {
         return Ok(());
     }
     if args.json {
@@ -145,23 +125,8 @@ pub fn run(args: &LogsArgs, env: &Env) -> anyhow::Result<u8> {
     if let Some(code) = from_live(args, env)? {
         return Ok(code);
     }
-    let store = Store::open(&env.state_dir)?;
-    let id = match &args.run {
-        Some(id) => id.clone(),
-        None => match store.runs()?.pop() {
-            Some(record) => record.run_id,
-            None => {
-                eprintln!("no runs yet in `{}`", env.state_dir.display());
-                return Ok(EXIT_USAGE);
-            }
-        },
-    };
-    if store.run(&id)?.is_none() {
-        anyhow::bail!(
-            "there is no run `{id}` in `{}` (`ralph-loop runs` lists them)",
-            env.state_dir.display()
-        );
-    }
+    let store = crate::inspect::open_store(&env.state_dir)?;
+    let id = crate::inspect::select_run(&store, args.run.as_deref())?.run_id;
     let journal = store.journal(&id)?;
     // Without a running loop, `--follow` has nothing to wait for: the journal is all there is.
     for (seq, event) in journal.read::<Event>(1)? {

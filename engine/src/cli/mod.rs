@@ -4,17 +4,22 @@
 mod check;
 mod completions;
 mod control;
+mod debug;
 mod init;
+mod inspect;
 mod logs;
 mod progress;
 mod replay;
+mod reset;
 mod resume;
 mod retry;
 mod review;
 mod run;
+mod runs;
 mod schema;
 mod snapshots;
 mod status;
+mod table;
 mod unbuilt;
 mod workflow;
 
@@ -92,8 +97,10 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Show a run's logs.
     Logs(logs::LogsArgs),
-    /// Reset the loop's state.
-    Reset(unbuilt::ResetArgs),
+    /// List the runs in the store, newest first, with their status.
+    Runs(runs::RunsArgs),
+    /// Remove the loop's state (run store, ledger, run directories); asks first, or --yes.
+    Reset(reset::ResetArgs),
     /// Continue a crashed or stopped run, or resume a paused one.
     Resume(resume::ResumeArgs),
     /// Pause the running loop after its current step.
@@ -123,7 +130,7 @@ pub enum Command {
     /// Show where the monitoring dashboards are and check their endpoints.
     Dashboard(unbuilt::DashboardArgs),
     /// Show one iteration: its packet, prompt, agent output, outcome and decision.
-    Debug(unbuilt::DebugArgs),
+    Debug(debug::DebugArgs),
     /// Replay a run from a snapshot, or re-check a run against a changed workflow.
     Replay(replay::ReplayArgs),
     /// Start a new run from a step of an ended one: the steps before it keep their outcomes.
@@ -131,7 +138,7 @@ pub enum Command {
     /// List the snapshots a replay can start from.
     Snapshots(snapshots::SnapshotsArgs),
     /// Show every execution of a phase with timings and results.
-    Inspect(unbuilt::InspectArgs),
+    Inspect(inspect::InspectArgs),
     /// Print the JSON Schema of workflow files or of ralph.yaml.
     Schema(schema::SchemaArgs),
     /// Print a shell completion script.
@@ -217,6 +224,10 @@ fn run(command: Command, env: &Env) -> anyhow::Result<u8> {
         Command::Init(args) => init::run(&args, env),
         Command::Status(args) => status::run(&args, env),
         Command::Logs(args) => logs::run(&args, env),
+        Command::Runs(args) => runs::run(&args, env),
+        Command::Debug(args) => debug::run(&args, env),
+        Command::Inspect(args) => inspect::run(&args, env),
+        Command::Reset(args) => reset::run(&args, env),
         Command::Resume(args) => resume::run(&args, env),
         Command::Pause(_) => control::pause(env),
         Command::Interrupt(_) => control::interrupt(env),

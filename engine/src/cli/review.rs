@@ -45,7 +45,7 @@ fn find_run(runs: &Path, named: Option<&str>) -> Result<(PathBuf, String), Strin
 
 /// Sends the decision.
 pub fn run(args: &ReviewArgs, approve: bool, env: &Env) -> anyhow::Result<u8> {
-    let runs = env.project_dir.join(".ralph").join("runs");
+    let runs = crate::run::runner::runs_dir(&env.project_dir);
     let style = env.styles.error;
     if args.with_changes && !approve {
         eprintln!("{}error{}: `--with-changes` goes with `approve`", style.render(), style.render_reset());

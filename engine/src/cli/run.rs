@@ -185,7 +185,7 @@ pub fn run_loaded(
     let options = RunOptions {
         jobs,
         project_dir: env.project_dir.clone(),
-        runs_dir: env.project_dir.join(".ralph").join("runs"),
+        runs_dir: crate::run::runner::runs_dir(&env.project_dir),
         workflow: name,
         prompt_dirs: crate::prompt::search_dirs(Some(&workflow), &env.project_dir),
         // A backstop for runaway loops: `loop.max_iterations`, else the larger of 100 and the

@@ -5,14 +5,6 @@ use clap::{Args, Subcommand};
 
 use super::{Command, EXIT_USAGE, Env};
 
-/// Arguments of `reset`.
-#[derive(Debug, Args)]
-pub struct ResetArgs {
-    /// Do not ask for confirmation.
-    #[arg(long)]
-    pub yes: bool,
-}
-
 /// `ralph-loop plugin …`
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
@@ -62,42 +54,24 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct DashboardArgs {}
 
-/// Arguments of `debug`.
-#[derive(Debug, Args)]
-pub struct DebugArgs {
-    /// The iteration to show.
-    #[arg(long)]
-    pub iteration: u64,
-    /// The run (default: the latest).
-    #[arg(long)]
-    pub run: Option<String>,
-}
-
-/// Arguments of `inspect`.
-#[derive(Debug, Args)]
-pub struct InspectArgs {
-    /// The phase (state, node or step) to inspect.
-    #[arg(long)]
-    pub phase: String,
-}
-
 /// Which capability each verb is waiting for, and the issue that builds it.
 fn missing(command: &Command) -> (&'static str, &'static str, u32) {
     match command {
         Command::Loop(_) => ("loop", "running workflows", 3),
-        Command::Reset(_) => ("reset", "durable runs (the run store)", 5),
         Command::Plugin(_) => ("plugin", "WebAssembly plugins", 6),
         Command::Metrics(_) => ("metrics", "observability (metrics)", 7),
         Command::Traces(_) => ("traces", "observability (traces)", 7),
         Command::Dashboard(_) => ("dashboard", "observability (the monitoring stack)", 7),
-        Command::Debug(_) => ("debug", "durable runs (inspection)", 5),
-        Command::Inspect(_) => ("inspect", "durable runs (inspection)", 5),
         Command::Workflow(_)
         | Command::Schema(_)
         | Command::Completions(_)
         | Command::Init(_)
         | Command::Status(_)
         | Command::Logs(_)
+        | Command::Runs(_)
+        | Command::Reset(_)
+        | Command::Debug(_)
+        | Command::Inspect(_)
         | Command::Resume(_)
         | Command::Replay(_)
         | Command::Retry(_)
@@ -122,7 +96,7 @@ pub fn run(command: &Command, env: &Env) -> anyhow::Result<u8> {
         style.render_reset()
     );
     eprintln!(
-        "note: what works today: `ralph-loop init`, `loop` (every backend, tasks, `--commit`, `--dry-run`), `approve`, `reject`, `pause`, `resume`, `interrupt`, `redirect`, `hint`, `add-iterations`, `status`, `logs`, `workflow validate | visualize | list`, `schema`, `completions`"
+        "note: what works today: `ralph-loop init`, `loop` (every backend, tasks, `--commit`, `--dry-run`), `resume`, `status`, `logs`, `runs`, `debug`, `inspect`, `reset`, `snapshots`, `replay`, `retry`, `approve`, `reject`, `pause`, `interrupt`, `redirect`, `hint`, `add-iterations`, `workflow validate | visualize | list`, `schema`, `completions`"
     );
     Ok(EXIT_USAGE)
 }

@@ -258,6 +258,43 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The step an event is about, if any (a transition is about the state it leaves).
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            Event::StepStarted { step, .. }
+            | Event::StepFinished { step, .. }
+            | Event::ActionFinished { step, .. }
+            | Event::Signal { step, .. }
+            | Event::HintsDelivered { step, .. }
+            | Event::ReviewRequested { step, .. }
+            | Event::ReviewDecided { step, .. }
+            | Event::StepRetrying { step, .. }
+            | Event::StepInterrupted { step, .. }
+            | Event::Waiting { step, .. }
+            | Event::StepSkipped { step, .. } => Some(step),
+            Event::Transition { from, .. } => Some(from),
+            _ => None,
+        }
+    }
+
+    /// When it happened, for the events that say.
+    pub fn at(&self) -> Option<&str> {
+        match self {
+            Event::RunStarted { at, .. }
+            | Event::Resumed { at, .. }
+            | Event::IterationStarted { at, .. }
+            | Event::IterationFinished { at, .. }
+            | Event::StepStarted { at, .. }
+            | Event::StepFinished { at, .. }
+            | Event::Signal { at, .. }
+            | Event::ReviewRequested { at, .. }
+            | Event::RunFinished { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+}
+
 /// A task, as events name it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskRef {

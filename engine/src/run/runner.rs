@@ -215,6 +215,11 @@ pub struct Runner {
     pub(super) live: super::live::Live,
 }
 
+/// Where a project's runs keep their files (`.ralph/runs/<id>/`).
+pub fn runs_dir(project_dir: &std::path::Path) -> PathBuf {
+    project_dir.join(".ralph").join("runs")
+}
+
 /// The ids of the runs kept in `runs_dir`, oldest first (run ids start with their start time).
 pub fn run_ids(runs_dir: &std::path::Path) -> std::io::Result<Vec<String>> {
     let mut ids: Vec<String> = std::fs::read_dir(runs_dir)?

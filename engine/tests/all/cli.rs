@@ -8,6 +8,7 @@ const VERBS: &[&[&str]] = &[
     &["status"],
     &["logs"],
     &["reset"],
+    &["runs"],
     &["init"],
     &["resume"],
     &["pause"],
@@ -26,6 +27,9 @@ const VERBS: &[&[&str]] = &[
     &["dashboard"],
     &["debug"],
     &["replay"],
+    &["retry"],
+    &["snapshots"],
+    &["runs"],
     &["inspect"],
     &["schema"],
     &["completions"],
@@ -41,16 +45,7 @@ fn every_verb_of_the_seed_has_help() {
 
 #[test]
 fn unbuilt_verbs_exit_2_and_name_the_missing_capability() {
-    let cases: &[&[&str]] = &[
-        &["reset", "--yes"],
-        &["plugin", "list"],
-        &["metrics"],
-        &["traces"],
-        &["dashboard"],
-        &["debug", "--iteration", "5"],
-        &["replay", "--from-state", "x"],
-        &["inspect", "--phase", "build"],
-    ];
+    let cases: &[&[&str]] = &[&["plugin", "list"], &["metrics"], &["traces"], &["dashboard"]];
     for args in cases {
         let out = ralph(args.iter().copied()).expect(2);
         assert!(out.stdout.is_empty(), "{args:?} printed output: {}", out.stdout);

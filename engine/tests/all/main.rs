@@ -7,6 +7,7 @@ mod control;
 mod durable;
 mod fuzz;
 mod init;
+mod inspect;
 mod replay;
 mod resilience;
 mod run;

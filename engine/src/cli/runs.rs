@@ -1,0 +1,86 @@
+//! `ralph-loop runs`: every run in the store, newest first, with how it stands.
+
+use clap::Args;
+
+use super::table::{Align, Table, time};
+use super::{EXIT_OK, Env};
+use crate::inspect::history::History;
+use crate::inspect::runs::{RunSummary, summarize};
+use crate::inspect::{InspectError, journal, open_store};
+
+/// Arguments of `runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Only the newest N runs.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+/// A run's duration: journal times have whole seconds, so no more precision is claimed.
+fn seconds(ms: Option<u64>) -> String {
+    match ms {
+        None => "—".to_owned(),
+        Some(0..1_000) => "<1s".to_owned(),
+        Some(ms @ 1_000..60_000) => format!("{}s", ms / 1000),
+        Some(ms) => crate::inspect::human_ms(ms),
+    }
+}
+
+/// Lists the runs.
+pub fn run(args: &RunsArgs, env: &Env) -> anyhow::Result<u8> {
+    let summaries = match open_store(&env.state_dir) {
+        Ok(store) => {
+            let records = store.runs()?;
+            // Only the runs shown have their journals read.
+            let newest = records.iter().rev().take(args.limit.unwrap_or(usize::MAX));
+            newest
+                .map(|record| Ok(summarize(record, &History::from_events(&journal(&store, &record.run_id)?))))
+                .collect::<Result<Vec<RunSummary>, InspectError>>()?
+        }
+        Err(InspectError::NoRuns { .. }) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    if args.json {
+        let value = serde_json::json!({ "runs": summaries });
+        super::out(&format!("{}\n", serde_json::to_string_pretty(&value)?));
+        return Ok(EXIT_OK);
+    }
+    if summaries.is_empty() {
+        super::out(&format!("no runs yet in `{}`; `ralph-loop loop` starts one\n", env.state_dir.display()));
+        return Ok(EXIT_OK);
+    }
+    let mut table = Table::new(&[
+        ("RUN", Align::Left),
+        ("WORKFLOW", Align::Left),
+        ("KIND", Align::Left),
+        ("STATUS", Align::Left),
+        ("STARTED (UTC)", Align::Left),
+        ("DURATION", Align::Right),
+        ("STEPS", Align::Right),
+        ("FAILED", Align::Right),
+        ("REASON", Align::Left),
+    ]);
+    for s in &summaries {
+        let resumed = match s.resumed {
+            0 => String::new(),
+            1 => " (resumed)".to_owned(),
+            n => format!(" (resumed {n}×)"),
+        };
+        table.row(vec![
+            s.run_id.clone(),
+            s.workflow.clone(),
+            s.kind.clone(),
+            format!("{}{resumed}", s.status.as_str()),
+            time(&s.started_at),
+            seconds(s.duration_ms),
+            s.steps_finished.to_string(),
+            s.steps_failed.to_string(),
+            s.reason.clone().unwrap_or_default(),
+        ]);
+    }
+    super::out(&table.render());
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,194 @@
+//! Looking back at runs: what the store and a run's files say happened, for `runs`, `debug`,
+//! `inspect` and `reset`.
+//!
+//! Everything here reads what runs leave behind — the run records and journals in the store,
+//! the files under `.ralph/runs/<id>/` — and never a running loop's memory: the journal is the
+//! run (see `run::resume`), so what is shown is what `resume` would act on. This module
+//! decides nothing about how things look; `cli/` renders what it returns.
+//!
+//! **Architecture invariant:** inspection only reads. `reset` is the one writer here, and it
+//! only removes whole files and directories of loop state, under the loop lock.
+
+pub mod files;
+pub mod history;
+pub mod iteration;
+pub mod phase;
+pub mod reset;
+pub mod runs;
+
+use std::path::{Path, PathBuf};
+
+use crate::store::{RunRecord, Store, StoreError};
+
+/// Why a run cannot be inspected.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    /// A loop holds the store: sled and the loop lock let one process in at a time.
+    #[error(
+        "a loop is running on `{}`{}, and it holds the run store until it ends; `ralph-loop status` shows what it is doing — inspect its runs once it has ended (or stop it first)",
+        dir.display(),
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    LoopRunning {
+        /// The state directory.
+        dir: PathBuf,
+        /// The loop's pid.
+        pid: Option<u32>,
+    },
+    /// The store cannot be read.
+    #[error(transparent)]
+    Store(StoreError),
+    /// A journal cannot be read.
+    #[error(transparent)]
+    Journal(#[from] crate::store::JournalError),
+    /// The store holds no run at all.
+    #[error("there are no runs in `{}` yet; `ralph-loop loop` starts one", dir.display())]
+    NoRuns {
+        /// The state directory.
+        dir: PathBuf,
+    },
+    /// The run asked for is not in the store.
+    #[error("there is no run `{run}` in `{}`{}", dir.display(), known_runs(known))]
+    UnknownRun {
+        /// The run asked for.
+        run: String,
+        /// The state directory.
+        dir: PathBuf,
+        /// The newest runs' ids.
+        known: Vec<String>,
+    },
+    /// The run has no such iteration.
+    #[error("run {run} has no iteration {asked}; {}", iterations(known))]
+    UnknownIteration {
+        /// The run.
+        run: String,
+        /// The iteration asked for.
+        asked: u32,
+        /// The iterations it has.
+        known: Vec<u32>,
+    },
+    /// No execution of the phase was journaled.
+    #[error("{}", phase::unknown_message(phase, scope, suggestion.as_deref(), known))]
+    UnknownPhase {
+        /// The phase asked for.
+        phase: String,
+        /// `run <id>` or `any run`.
+        scope: String,
+        /// The closest phase name that did run.
+        suggestion: Option<String>,
+        /// Every phase that ran.
+        known: Vec<String>,
+    },
+}
+
+fn known_runs(known: &[String]) -> String {
+    if known.is_empty() {
+        String::new()
+    } else {
+        format!("; the latest are {} (`ralph-loop runs` lists them all)", quoted(known))
+    }
+}
+
+fn iterations(known: &[u32]) -> String {
+    match known {
+        [] => "it has none (it ended before its first iteration)".to_owned(),
+        [only] => format!("it has iteration {only} only"),
+        [first, .., last] if usize::try_from(last - first).ok() == Some(known.len() - 1) => {
+            format!("it has iterations {first} to {last}")
+        }
+        _ => format!(
+            "it has iterations {}",
+            known.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// Names in backticks, separated by commas.
+pub(crate) fn quoted(names: &[String]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// Opens the store to read it. A running loop owns it (and sled locks its files besides), so
+/// that case gets its own error saying what to do instead.
+/// A directory without a store has no runs: it is not created just to be read.
+pub fn open_store(state_dir: &Path) -> Result<Store, InspectError> {
+    if !state_dir.join("db").exists() {
+        return Err(InspectError::NoRuns { dir: state_dir.to_owned() });
+    }
+    Store::open(state_dir).map_err(|e| match e {
+        StoreError::Locked { dir, pid } => InspectError::LoopRunning { dir, pid },
+        other => InspectError::Store(other),
+    })
+}
+
+/// The run `asked` for, or the latest one.
+pub fn select_run(store: &Store, asked: Option<&str>) -> Result<RunRecord, InspectError> {
+    if let Some(id) = asked {
+        if let Some(record) = store.run(id).map_err(InspectError::Store)? {
+            return Ok(record);
+        }
+    }
+    let mut all = store.runs().map_err(InspectError::Store)?;
+    match asked {
+        Some(id) => Err(InspectError::UnknownRun {
+            run: id.to_owned(),
+            dir: store.dir().to_owned(),
+            known: all.iter().rev().take(3).map(|r| r.run_id.clone()).collect(),
+        }),
+        None => all.pop().ok_or_else(|| InspectError::NoRuns { dir: store.dir().to_owned() }),
+    }
+}
+
+/// The events of a run's journal, in order, with their sequence numbers.
+pub fn journal(store: &Store, run: &str) -> Result<Vec<(u64, crate::run::event::Event)>, InspectError> {
+    Ok(store.journal(run).map_err(InspectError::Store)?.read(1)?)
+}
+
+/// Milliseconds between two RFC 3339 times, when both parse and the second is not earlier.
+pub fn millis_between(from: &str, to: &str) -> Option<u64> {
+    let from = humantime::parse_rfc3339_weak(from).ok()?;
+    let to = humantime::parse_rfc3339_weak(to).ok()?;
+    // Journal times are to the second and a run's start to the millisecond: an end in the
+    // start's second may read as before it, which is no time at all.
+    Some(to.duration_since(from).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+}
+
+/// A duration for people: `350ms`, `1.2s`, `42s`, `3m 05s`, `1h 02m`.
+pub fn human_ms(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms}ms"),
+        1_000..10_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        10_000..60_000 => format!("{}s", ms / 1000),
+        60_000..3_600_000 => format!("{}m {:02}s", ms / 60_000, ms / 1000 % 60),
+        _ => format!("{}h {:02}m", ms / 3_600_000, ms / 60_000 % 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_person_would_write_them() {
+        assert_eq!(human_ms(350), "350ms");
+        assert_eq!(human_ms(1_234), "1.2s");
+        assert_eq!(human_ms(42_900), "42s");
+        assert_eq!(human_ms(185_000), "3m 05s");
+        assert_eq!(human_ms(3_720_000), "1h 02m");
+    }
+
+    #[test]
+    fn missing_iterations_are_told_as_a_range_or_a_list() {
+        assert_eq!(iterations(&[1, 2, 3]), "it has iterations 1 to 3");
+        assert_eq!(iterations(&[2]), "it has iteration 2 only");
+        assert_eq!(iterations(&[1, 3]), "it has iterations 1, 3");
+        assert!(iterations(&[]).contains("none"));
+    }
+
+    #[test]
+    fn durations_come_from_rfc3339_times() {
+        assert_eq!(millis_between("2026-01-01T00:00:00Z", "2026-01-01T00:01:02Z"), Some(62_000));
+        assert_eq!(millis_between("2026-01-01T00:00:02Z", "2026-01-01T00:00:01Z"), None);
+        assert_eq!(millis_between("x", "2026-01-01T00:00:01Z"), None);
+    }
+}

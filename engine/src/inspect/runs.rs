@@ -1,0 +1,121 @@
+//! The runs in a store, each summed up: how it ended (or that it crashed), when it started,
+//! how long it took, how many steps finished and failed.
+
+use serde::Serialize;
+
+use super::history::{ExecutionStatus, History};
+use crate::store::RunRecord;
+
+/// Where a run stands, as a person would put it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// A loop is running it now.
+    Running,
+    /// It ended successfully.
+    Succeeded,
+    /// It ended unsuccessfully.
+    Failed,
+    /// It was stopped (a signal, `stop`, a budget, the breaker, `max_iterations`).
+    Stopped,
+    /// Its record says it runs, but no loop does: the process died (`resume` continues it).
+    Crashed,
+}
+
+impl Condition {
+    /// A run record's status, knowing whether a loop holds the store. A reader that opened the
+    /// store holds its lock, so for it no loop runs and a "running" record is a crashed run.
+    pub fn of(record_status: &str, loop_running: bool) -> Condition {
+        match record_status {
+            "succeeded" => Condition::Succeeded,
+            "failed" => Condition::Failed,
+            "stopped" => Condition::Stopped,
+            _ if loop_running => Condition::Running,
+            _ => Condition::Crashed,
+        }
+    }
+
+    /// The word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Running => "running",
+            Condition::Succeeded => "succeeded",
+            Condition::Failed => "failed",
+            Condition::Stopped => "stopped",
+            Condition::Crashed => "crashed",
+        }
+    }
+}
+
+/// One run, summed up.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunSummary {
+    /// Its id.
+    pub run_id: String,
+    /// The workflow's name.
+    pub workflow: String,
+    /// The workflow file.
+    pub workflow_file: String,
+    /// `state_machine`, `dag` or `saga`.
+    pub kind: String,
+    /// Where it stands.
+    pub status: Condition,
+    /// When it started, RFC 3339.
+    pub started_at: String,
+    /// When it ended, or (crashed) when its journal last says anything.
+    pub ended_at: Option<String>,
+    /// From its start to `ended_at`, in milliseconds (journal times have whole seconds).
+    pub duration_ms: Option<u64>,
+    /// Iterations started.
+    pub iterations: usize,
+    /// Executions of steps that finished, failed ones included.
+    pub steps_finished: usize,
+    /// Executions of steps that failed.
+    pub steps_failed: usize,
+    /// Times it was resumed.
+    pub resumed: u32,
+    /// Why it ended.
+    pub reason: Option<String>,
+}
+
+/// Sums up a run from its record and its journal.
+pub fn summarize(record: &RunRecord, history: &History) -> RunSummary {
+    let status = Condition::of(&record.status, false);
+    let ended_at = history.last_at.clone();
+    let finished = history.executions.iter().filter(|e| e.outcome.is_some());
+    let failed = history.executions.iter().filter(|e| e.status == ExecutionStatus::Failed).count();
+    let reason =
+        match status {
+            Condition::Crashed => Some(record.reason.clone().unwrap_or_else(|| {
+                "the loop died while it ran; `ralph-loop resume` continues it".to_owned()
+            })),
+            _ => record.reason.clone(),
+        };
+    RunSummary {
+        run_id: record.run_id.clone(),
+        workflow: record.workflow.clone(),
+        workflow_file: record.workflow_file.display().to_string(),
+        kind: record.kind.clone(),
+        status,
+        started_at: record.started_at.clone(),
+        duration_ms: ended_at.as_deref().and_then(|end| super::millis_between(&record.started_at, end)),
+        ended_at,
+        iterations: history.iterations.len(),
+        steps_finished: finished.count(),
+        steps_failed: failed,
+        resumed: history.resumed,
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_record_without_a_running_loop_is_a_crash() {
+        assert_eq!(Condition::of("running", false), Condition::Crashed);
+        assert_eq!(Condition::of("running", true), Condition::Running);
+        assert_eq!(Condition::of("stopped", false), Condition::Stopped);
+    }
+}
