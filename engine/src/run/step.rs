@@ -22,7 +22,9 @@ use crate::workflow::model::Backend;
 pub async fn run_agent(agent: &StepAgent, mut inv: Invocation, actions: &ActionContext) -> Outcome {
     inv.timeout = agent.timeout;
     inv.idle_timeout = agent.heartbeat_timeout;
-    inv.env.clone_from(&agent.env);
+    // The agent's own variables come after the engine's (`RALPH_TASK_ID`, `RALPH_ITERATION`): they
+    // add to them, and may override them on purpose.
+    inv.env.extend(agent.env.iter().cloned());
     inv.prompt.clone_from(&agent.prompt);
     let check = agent.check.as_deref();
     match &agent.backing {

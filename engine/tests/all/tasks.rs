@@ -152,3 +152,16 @@ fn max_iterations_bounds_invocations_across_tasks_and_commit_needs_git() {
     let out = ralph(["loop", "--workflow", "w.yaml", "--tasks", "nope.md"]).current_dir(dir.path()).expect(2);
     assert!(out.stderr.contains("nope.md"), "{}", out.stderr);
 }
+
+#[test]
+fn agents_see_their_task_and_iteration_in_the_environment_alongside_their_own_variables() {
+    let dir = project(&[
+        (
+            "w.yaml",
+            "workflow:\n  nodes:\n    - id: work\n      agent: worker\nagents:\n  worker:\n    command: \"echo $RALPH_TASK_ID $RALPH_ITERATION $GREETING >> seen\"\n    env:\n      GREETING: hello\n",
+        ),
+        ("TODO.md", "- [ ] T-1: first\n- [ ] T-2: second\n"),
+    ]);
+    ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);
+    assert_eq!(std::fs::read_to_string(dir.path().join("seen")).unwrap(), "T-1 1 hello\nT-2 2 hello\n");
+}
