@@ -5,7 +5,7 @@
 //! (`exec_*.rs`) as further `impl Runner` blocks; this file holds what they share: preparing a
 //! run, starting and finishing steps, packets, evidence and condition scopes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -246,7 +246,7 @@ pub fn run_id() -> String {
 
 /// The `retry:` written on each state, DAG node and saga step, by id (looked up once per node;
 /// a search per node would be quadratic in a 10,000-node DAG).
-fn step_retries(doc: &Document) -> std::collections::HashMap<&str, &crate::workflow::model::PolicyRef> {
+fn step_retries(doc: &Document) -> HashMap<&str, &crate::workflow::model::PolicyRef> {
     let Some(workflow) = doc.workflow.as_ref() else { return Default::default() };
     let states = workflow.states.iter().filter_map(|s| Some((s.id(), s.state()?.retry.as_ref()?)));
     let nodes = workflow.nodes.iter().filter_map(|n| Some((n.id.as_str(), n.retry.as_ref()?)));
@@ -279,6 +279,7 @@ impl Runner {
             .map(|w| w.states.iter().filter_map(|s| s.state().map(|st| (s.id(), st))).collect())
             .unwrap_or_default();
         let retries = step_retries(doc);
+        let mut resolved: HashMap<String, Vec<StepAgent>> = HashMap::new();
         let mut nodes = Vec::with_capacity(plan.graph.node_count());
         for (index, node) in plan.nodes() {
             debug_assert_eq!(index.index(), nodes.len(), "plan nodes are dense");
@@ -320,7 +321,20 @@ impl Runner {
                             .unwrap_or_else(|| Action::Name(name.clone())),
                         _ => Action::Name(name.clone()),
                     };
-                    prep.units.push(agents::resolve_action(doc, &action)?);
+                    // Resolving looks programs up on PATH: once per agent, not once per node
+                    // (10,000 nodes sharing an agent would otherwise stat PATH 10,000 times).
+                    let unit = match &action {
+                        Action::Name(name) => match resolved.get(name) {
+                            Some(unit) => Vec::clone(unit),
+                            None => {
+                                let unit = agents::resolve_action(doc, &action)?;
+                                resolved.insert(name.clone(), unit.clone());
+                                unit
+                            }
+                        },
+                        _ => agents::resolve_action(doc, &action)?,
+                    };
+                    prep.units.push(unit);
                 }
             }
             if let Some(state) = state {
