@@ -150,7 +150,11 @@ pub fn millis_between(from: &str, to: &str) -> Option<u64> {
     let to = humantime::parse_rfc3339_weak(to).ok()?;
     // Journal times are to the second and a run's start to the millisecond: an end in the
     // start's second may read as before it, which is no time at all.
-    Some(to.duration_since(from).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+    match to.duration_since(from) {
+        Ok(d) => Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        Err(e) if e.duration() < std::time::Duration::from_secs(1) => Some(0),
+        Err(_) => None,
+    }
 }
 
 /// A duration for people: `350ms`, `1.2s`, `42s`, `3m 05s`, `1h 02m`.
@@ -189,6 +193,8 @@ mod tests {
     fn durations_come_from_rfc3339_times() {
         assert_eq!(millis_between("2026-01-01T00:00:00Z", "2026-01-01T00:01:02Z"), Some(62_000));
         assert_eq!(millis_between("2026-01-01T00:00:02Z", "2026-01-01T00:00:01Z"), None);
+        // A millisecond start and an end to the second, in the same second.
+        assert_eq!(millis_between("2026-01-01T00:00:01.700Z", "2026-01-01T00:00:01Z"), Some(0));
         assert_eq!(millis_between("x", "2026-01-01T00:00:01Z"), None);
     }
 }
