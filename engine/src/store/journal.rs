@@ -165,8 +165,8 @@ pub struct Durability {
 
 #[derive(Debug)]
 struct Shared {
-    /// (tickets handed out, stop, hurry).
-    state: Mutex<(u64, bool, bool)>,
+    /// (tickets handed out, stop, hurry, the writer is idle — waiting for a first request).
+    state: Mutex<(u64, bool, bool, bool)>,
     wake: Condvar,
     /// Appended events not written to sled yet.
     pending: Mutex<sled::Batch>,
@@ -177,7 +177,7 @@ struct Shared {
 impl Durability {
     pub(super) fn start(db: sled::Db, tree: sled::Tree) -> Durability {
         let shared = Arc::new(Shared {
-            state: Mutex::new((0, false, false)),
+            state: Mutex::new((0, false, false, false)),
             wake: Condvar::new(),
             pending: Mutex::new(sled::Batch::default()),
             error: Mutex::new(None),
@@ -192,8 +192,10 @@ impl Durability {
                     let target = {
                         let mut state = worker.state.lock().unwrap_or_else(|p| p.into_inner());
                         while state.0 == flushed && !state.1 {
+                            state.3 = true;
                             state = worker.wake.wait(state).unwrap_or_else(|p| p.into_inner());
                         }
+                        state.3 = false;
                         if state.0 == flushed {
                             return;
                         }
@@ -228,7 +230,12 @@ impl Durability {
     pub fn request(&self) -> u64 {
         let mut state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
         state.0 += 1;
-        self.shared.wake.notify_one();
+        // A writer gathering requests flushes this one with the rest when its gathering time
+        // is up: waking it for every request (a DAG finishes steps by the thousand) would cost
+        // a futex wake and a context switch each, for nothing.
+        if state.3 {
+            self.shared.wake.notify_one();
+        }
         state.0
     }
 
