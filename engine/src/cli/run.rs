@@ -83,6 +83,13 @@ impl EventSink for JsonLines {
     }
 }
 
+/// Runs the run's future as a task on a worker thread rather than on the thread that blocks on
+/// the runtime: the steps it spawns then start on the same worker (tokio's LIFO slot), and a
+/// step's end wakes the runner without a handoff between threads.
+async fn on_a_worker(run: impl Future<Output = RunState> + Send + 'static) -> anyhow::Result<RunState> {
+    tokio::spawn(run).await.map_err(|e| anyhow::anyhow!("the run panicked: {e}"))
+}
+
 /// Runs the workflow.
 pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
     run_loop(args, env, None)
@@ -249,9 +256,9 @@ pub fn run_loaded(
                     .clone()
                     .unwrap_or_else(|| crate::run::commit::DEFAULT_MESSAGE.into())
             });
-            runtime.block_on(runner.run_tasks(task_loop::TaskLoop { file, commit }))
+            runtime.block_on(on_a_worker(runner.run_tasks(task_loop::TaskLoop { file, commit })))?
         }
-        None => runtime.block_on(runner.run_once()),
+        None => runtime.block_on(on_a_worker(runner.run_once()))?,
     };
     if !args.json && std::io::stderr().is_terminal() {
         eprintln!(
