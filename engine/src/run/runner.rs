@@ -301,6 +301,12 @@ impl Runner {
                     let name = action.name();
                     on_timeout.push(if state_ids.contains(&name) || name == "stop" {
                         OnTimeout::Goto(name.to_owned())
+                    } else if name == crate::workflow::vocabulary::ESCALATE {
+                        // `{action: escalate, args: {agent, model}}`: that agent decides the review.
+                        match agents::resolve_escalation(doc, action)? {
+                            Some(unit) => OnTimeout::Run(unit),
+                            None => OnTimeout::Run(agents::resolve_action(doc, action)?),
+                        }
                     } else {
                         OnTimeout::Run(agents::resolve_action(doc, action)?)
                     });

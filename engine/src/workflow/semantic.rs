@@ -155,7 +155,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// `escalate` names the agent the breaker hands the failures to.
+    /// `escalate` names the agent the breaker (or a review nobody answered) hands over to.
     fn escalations(&mut self, actions: &OneOrMany<Action>, path: &FieldPath) {
         for (i, action) in actions.as_slice().iter().enumerate() {
             if action.name() != vocabulary::ESCALATE {
@@ -184,9 +184,12 @@ impl<'a> Checker<'a> {
         };
         if action.name() == vocabulary::ESCALATE && !self.breaker_actions {
             self.out.push(
-                Diagnostic::error("invalid-action", "`escalate` only works in `circuit_breaker.on_open`")
-                    .at(path.clone())
-                    .expected("`escalate_to_human` to ask a person, or an agent's name to run it"),
+                Diagnostic::error(
+                    "invalid-action",
+                    "`escalate` only works in `circuit_breaker.on_open` and a review state's `on_timeout`",
+                )
+                .at(path.clone())
+                .expected("`escalate_to_human` to ask a person, or an agent's name to run it"),
             );
         }
         self.action_name(action.name(), path, states);
@@ -621,7 +624,14 @@ impl<'a> Checker<'a> {
             };
             let sp = path.key("states").index(i);
             if let Some(on_timeout) = &state.on_timeout {
+                // A review nobody answered may be escalated to an agent (on another model).
+                let review = matches!(state.kind, Some(StateKind::Human | StateKind::HumanInTheLoop));
+                self.breaker_actions = review;
                 self.actions(on_timeout, &sp.key("on_timeout"), &id_list);
+                self.breaker_actions = false;
+                if review {
+                    self.escalations(on_timeout, &sp.key("on_timeout"));
+                }
                 for action in on_timeout.as_slice() {
                     if let Some(&target) = ids.get(action.name()) {
                         edges.push((i, Some(target)));

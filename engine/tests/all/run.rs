@@ -604,3 +604,22 @@ fn hooks_run_around_a_state_and_a_review_timeout_auto_approves() {
     assert_eq!(decided["by"], "on_timeout");
     assert_eq!(events.last().unwrap()["reason"], "reached the terminal state `done`");
 }
+
+#[test]
+fn a_review_nobody_answers_is_escalated_to_a_named_agent_on_another_model_whose_result_decides() {
+    for (verdict, next) in [("approved", "done"), ("rejected", "rework")] {
+        let dir = project(&[(
+            "w.yaml",
+            &format!(
+                "workflow:\n  states:\n    - id: review\n      type: human\n      timeout: 1s\n      on_timeout:\n        - action: escalate\n          args: {{agent: senior, model: big-model}}\n    - id: done\n      type: terminal\n    - id: rework\n      type: terminal\n  transitions:\n    - from: review\n      to: done\n      condition: approved\n      else: rework\nagents:\n  senior:\n    command: \"echo decided >> senior; echo '{{\\\"outcome\\\": \\\"{verdict}\\\"}}' > $RALPH_RESULT_FILE\"\n"
+            ),
+        )]);
+        let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(0);
+        assert_eq!(std::fs::read_to_string(dir.path().join("senior")).unwrap(), "decided\n");
+        let events = crate::support::events(&out.stdout);
+        let review = finished(&events, "review").expect("the review ended");
+        assert_eq!(review["outcome"]["reviewer"], "on_timeout", "{review}");
+        let moved = events.iter().find(|e| e["event"] == "transition").unwrap();
+        assert_eq!((moved["from"].as_str(), moved["to"].as_str()), (Some("review"), Some(next)), "{moved}");
+    }
+}
