@@ -616,7 +616,7 @@ fn a_review_nobody_answers_is_escalated_to_a_named_agent_on_another_model_whose_
         )]);
         let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(0);
         assert_eq!(std::fs::read_to_string(dir.path().join("senior")).unwrap(), "decided\n");
-        let events = crate::support::events(&out.stdout);
+        let events = events(&out.stdout);
         let review = finished(&events, "review").expect("the review ended");
         assert_eq!(review["outcome"]["reviewer"], "on_timeout", "{review}");
         let moved = events.iter().find(|e| e["event"] == "transition").unwrap();
