@@ -5,6 +5,7 @@ use clap::Args;
 
 use super::run::{LoopArgs, run_loop};
 use super::{EXIT_USAGE, Env};
+use crate::run::event::Event;
 use crate::store::Store;
 
 /// Arguments of `resume`.
@@ -29,7 +30,7 @@ pub fn run(args: &ResumeArgs, env: &Env) -> anyhow::Result<u8> {
             Some(id) => store.run(id)?,
             None => store.runs()?.pop(),
         };
-        let Some(record) = record else {
+        let Some(mut record) = record else {
             eprintln!(
                 "error: {}",
                 match &args.run {
@@ -39,6 +40,18 @@ pub fn run(args: &ResumeArgs, env: &Env) -> anyhow::Result<u8> {
             );
             return Ok(EXIT_USAGE);
         };
+        // The journal is the run: a loop killed after journaling its end but before recording
+        // it left a record that still says `running`. The record is brought up to date.
+        if record.status == "running" {
+            let journal = store.journal(&record.run_id)?;
+            if let Some((_, Event::RunFinished { status, reason, .. })) =
+                journal.read::<Event>(journal.last_seq())?.pop()
+            {
+                record.status = serde_json::to_value(status)?.as_str().unwrap_or_default().to_owned();
+                record.reason = Some(reason);
+                store.put_run(&record)?;
+            }
+        }
         record
     };
     if matches!(record.status.as_str(), "succeeded" | "failed") {
