@@ -69,10 +69,7 @@ pub fn run(args: &DebugArgs, env: &Env) -> anyhow::Result<u8> {
         text.push_str(&format!("task:      {} — {}\n", task.id, task.title));
     }
     let ended = match (&it.status, &it.reason) {
-        (Some(status), Some(reason)) => {
-            let word = serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned));
-            format!("{}: {reason}", word.unwrap_or_default())
-        }
+        (Some(status), Some(reason)) => format!("{}: {reason}", status.as_str()),
         _ => "did not end (the run stopped or crashed during it)".to_owned(),
     };
     text.push_str(&format!("started:   {}\nended:     {ended}\n", time(&it.started_at)));

@@ -46,10 +46,7 @@ fn line(seq: u64, event: &Event) -> String {
             format!("after event {from_seq}; running again: {}", interrupted.join(", "))
         }
         Event::RunFinished { status, reason, .. } | Event::IterationFinished { status, reason, .. } => {
-            format!(
-                "{}: {reason}",
-                serde_json::to_value(status).unwrap_or_default().as_str().unwrap_or_default()
-            )
+            format!("{}: {reason}", status.as_str())
         }
         other => {
             let mut v = serde_json::to_value(other).unwrap_or_default();

@@ -47,7 +47,7 @@ pub fn run(args: &ResumeArgs, env: &Env) -> anyhow::Result<u8> {
             if let Some((_, Event::RunFinished { status, reason, .. })) =
                 journal.read::<Event>(journal.last_seq())?.pop()
             {
-                record.status = serde_json::to_value(status)?.as_str().unwrap_or_default().to_owned();
+                record.status = status.as_str().to_owned();
                 record.reason = Some(reason);
                 store.put_run(&record)?;
             }

@@ -223,15 +223,6 @@ pub enum Decision {
     },
 }
 
-fn status_word(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Running => "running",
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "failed",
-        RunStatus::Stopped => "stopped",
-    }
-}
-
 fn edge_word(edge: EdgeKind) -> &'static str {
     match edge {
         EdgeKind::Transition => "transition",
@@ -278,13 +269,13 @@ impl std::fmt::Display for Decision {
                 write!(f, "waited {} before `{step}`: {reason}", crate::inspect::human_ms(seconds * 1000))
             }
             Decision::IterationEnded { status, reason } => {
-                write!(f, "iteration {}: {reason}", status_word(*status))
+                write!(f, "iteration {}: {reason}", status.as_str())
             }
             Decision::TaskMarked { task, status } => write!(f, "task {task} marked {status}"),
             Decision::Committed { commit, message } => {
                 write!(f, "committed {} “{message}”", &commit[..commit.len().min(10)])
             }
-            Decision::RunEnded { status, reason } => write!(f, "run {}: {reason}", status_word(*status)),
+            Decision::RunEnded { status, reason } => write!(f, "run {}: {reason}", status.as_str()),
             Decision::Control { signal, by } => {
                 let by = by.as_deref().map(|b| format!(" (from {b})")).unwrap_or_default();
                 write!(f, "{signal}{by}")

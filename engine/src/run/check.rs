@@ -138,21 +138,12 @@ pub fn decisions(events: &[Event]) -> Vec<Decision> {
                 format!("`{step}` {how}{result}{error}")
             }
             Event::Transition { from, to, .. } => format!("`{from}` → `{to}`"),
-            Event::IterationFinished { status, .. } => format!("iteration {}", status_word(*status)),
+            Event::IterationFinished { status, .. } => format!("iteration {}", status.as_str()),
             _ => continue,
         };
         out.push(Decision { iteration, what });
     }
     out
-}
-
-fn status_word(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Running => "running",
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "failed",
-        RunStatus::Stopped => "stopped",
-    }
 }
 
 /// Where two runs' decisions first differ.

@@ -20,6 +20,18 @@ pub enum RunStatus {
     Stopped,
 }
 
+impl RunStatus {
+    /// Its name, as written in events and run records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Stopped => "stopped",
+        }
+    }
+}
+
 /// One event of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -313,4 +325,16 @@ pub fn now_millis() -> String {
 /// The current time as RFC 3339 with seconds.
 pub fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunStatus;
+
+    #[test]
+    fn a_status_name_is_how_it_is_serialized() {
+        for status in [RunStatus::Running, RunStatus::Succeeded, RunStatus::Failed, RunStatus::Stopped] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+    }
 }

@@ -1112,8 +1112,7 @@ impl Runner {
         self.settle().await;
         self.close_control().await;
         let mut record = self.options.record.clone();
-        record.status =
-            serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        record.status = status.as_str().into();
         record.reason = Some(reason);
         if let Some(retention) = self.snapshots.as_ref().map(|p| p.retention) {
             self.trim_snapshots(retention);
