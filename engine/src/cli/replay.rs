@@ -64,7 +64,7 @@ fn refuse(env: &Env, message: &str) -> anyhow::Result<u8> {
     Ok(EXIT_USAGE)
 }
 
-/// The loop arguments of a run made from `record`.
+/// The loop arguments a run recorded as `record` ran with (for `resume`, `replay`, `retry`).
 pub fn loop_args(record: &RunRecord, json: bool) -> LoopArgs {
     LoopArgs {
         workflow: Some(record.workflow_file.clone()),

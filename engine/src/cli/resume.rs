@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use super::run::{LoopArgs, run_loop};
+use super::run::run_loop;
 use super::{EXIT_USAGE, Env};
 use crate::run::event::Event;
 use crate::store::Store;
@@ -61,14 +61,5 @@ pub fn run(args: &ResumeArgs, env: &Env) -> anyhow::Result<u8> {
         );
         return Ok(EXIT_USAGE);
     }
-    let loop_args = LoopArgs {
-        workflow: Some(record.workflow_file.clone()),
-        config: record.config_file.clone(),
-        commit: record.commit,
-        tasks: record.tasks.clone(),
-        jobs: Some(record.jobs),
-        dry_run: false,
-        json: args.json,
-    };
-    run_loop(&loop_args, env, Some(record))
+    run_loop(&super::replay::loop_args(&record, args.json), env, Some(record))
 }

@@ -70,6 +70,18 @@ impl Runner {
         }
     }
 
+    /// Every open breaker — the loop's and the agents', or the probe could not reach the agent
+    /// that was stuck — goes half-open, so the next step is the probe (after an escalation, or a
+    /// person resuming a loop the breaker paused).
+    pub(super) fn half_open_all(&mut self, reason: String) {
+        self.ledger.breaker.escalated();
+        for breaker in self.ledger.agents.values_mut() {
+            breaker.escalated();
+        }
+        self.save_ledger();
+        self.emit(&Event::Breaker { state: "half_open".into(), reason: Some(reason) });
+    }
+
     /// The breaker opened and `on_open` names agents to escalate to: hand them the failures,
     /// once per opening. When every one succeeds the breaker goes half-open and the run goes
     /// on — its next step is the probe, and a probe that fails opens the breaker for good
@@ -91,17 +103,7 @@ impl Runner {
                 return false;
             }
         }
-        // The escalation stands for every open breaker: the agents' too, or the probe could
-        // not reach the agent that was stuck.
-        self.ledger.breaker.escalated();
-        for breaker in self.ledger.agents.values_mut() {
-            breaker.escalated();
-        }
-        self.save_ledger();
-        self.emit(&Event::Breaker {
-            state: "half_open".into(),
-            reason: Some(format!("escalated to {}; the next step is the probe", names.join(", "))),
-        });
+        self.half_open_all(format!("escalated to {}; the next step is the probe", names.join(", ")));
         self.halt = None;
         true
     }

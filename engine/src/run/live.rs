@@ -258,15 +258,7 @@ impl Runner {
         if by == BREAKER || self.ledger.breaker.state != crate::policy::breaker::BreakerState::Open {
             return;
         }
-        self.ledger.breaker.escalated();
-        for breaker in self.ledger.agents.values_mut() {
-            breaker.escalated();
-        }
-        self.save_ledger();
-        self.emit(&Event::Breaker {
-            state: "half_open".into(),
-            reason: Some(format!("resumed by {by}; the next step is the probe")),
-        });
+        self.half_open_all(format!("resumed by {by}; the next step is the probe"));
     }
 
     /// Takes one order from the control channel and answers it. Returns who interrupted, when
