@@ -91,6 +91,27 @@ fn live_text(s: &crate::control::LiveStatus) -> String {
     text
 }
 
+/// The ledger's spend, for `--json` (the same with or without a running loop).
+fn spend_json(ledger: &Ledger) -> serde_json::Value {
+    serde_json::json!({
+        "tokens": ledger.tokens,
+        "cost_usd": ledger.cost_usd,
+        "today_cost_usd": ledger.daily_cost_usd.get(&today()).copied().unwrap_or(0.0),
+        "ai_invocations": ledger.ai_invocations,
+    })
+}
+
+/// The ledger's spend, for people.
+fn spend_line(ledger: &Ledger) -> String {
+    format!(
+        "spend: {} tokens, ${:.4} in all, ${:.4} today, {} AI invocations\n",
+        ledger.tokens,
+        ledger.cost_usd,
+        ledger.daily_cost_usd.get(&today()).copied().unwrap_or(0.0),
+        ledger.ai_invocations
+    )
+}
+
 /// Prints the status.
 pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<u8> {
     let ledger = Ledger::load(&crate::run::ledger::path(&env.project_dir)).map_err(anyhow::Error::msg)?;
@@ -106,12 +127,7 @@ pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<u8> {
                 "live": status,
                 "breaker": ledger.breaker,
                 "agent_breakers": ledger.agents,
-                "spend": {
-                    "tokens": ledger.tokens,
-                    "cost_usd": ledger.cost_usd,
-                    "today_cost_usd": ledger.daily_cost_usd.get(&today()).copied().unwrap_or(0.0),
-                    "ai_invocations": ledger.ai_invocations,
-                },
+                "spend": spend_json(&ledger),
             });
             super::out(&format!("{}\n", serde_json::to_string_pretty(&value)?));
             return Ok(EXIT_OK);
@@ -121,13 +137,8 @@ pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<u8> {
         if let Some(reason) = &status.breaker_reason {
             text.push_str(&format!(" — {reason}"));
         }
-        text.push_str(&format!(
-            "\nspend: {} tokens, ${:.4} in all, ${:.4} today, {} AI invocations\n",
-            ledger.tokens,
-            ledger.cost_usd,
-            ledger.daily_cost_usd.get(&today()).copied().unwrap_or(0.0),
-            ledger.ai_invocations
-        ));
+        text.push('\n');
+        text.push_str(&spend_line(&ledger));
         super::out(&text);
         return Ok(EXIT_OK);
     }
@@ -139,12 +150,7 @@ pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<u8> {
             })),
             "breaker": ledger.breaker,
             "agent_breakers": ledger.agents,
-            "spend": {
-                "tokens": ledger.tokens,
-                "cost_usd": ledger.cost_usd,
-                "today_cost_usd": ledger.daily_cost_usd.get(&today()).copied().unwrap_or(0.0),
-                "ai_invocations": ledger.ai_invocations,
-            },
+            "spend": spend_json(&ledger),
         });
         super::out(&format!("{}\n", serde_json::to_string_pretty(&value)?));
         return Ok(EXIT_OK);
@@ -181,13 +187,7 @@ pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<u8> {
         let reason = breaker.reason.as_deref().unwrap_or_default();
         text.push_str(&format!("agent `{agent}`'s breaker: {} — {reason}\n", state.unwrap_or_default()));
     }
-    text.push_str(&format!(
-        "spend: {} tokens, ${:.4} in all, ${:.4} today, {} AI invocations\n",
-        ledger.tokens,
-        ledger.cost_usd,
-        ledger.daily_cost_usd.get(&today()).copied().unwrap_or(0.0),
-        ledger.ai_invocations
-    ));
+    text.push_str(&spend_line(&ledger));
     super::out(&text);
     Ok(EXIT_OK)
 }
