@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use super::replay::ReplayArgs;
 use super::run::{LoopArgs, load};
-use super::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, Env};
+use super::{EXIT_INVALID, EXIT_OK, Env};
 use crate::run::check::{self, Oracle};
 use crate::run::event::Event;
 use crate::run::runner::{EventSink, RunOptions, Runner};
@@ -22,11 +22,7 @@ impl EventSink for Collect {
 
 /// Runs the check: exit 0 when the decisions are the same, 1 when they diverge.
 pub fn run(args: &ReplayArgs, run: &str, env: &Env) -> anyhow::Result<u8> {
-    let style = env.styles.error;
-    let refuse = |message: String| {
-        eprintln!("{}error{}: {message}", style.render(), style.render_reset());
-        Ok(EXIT_USAGE)
-    };
+    let refuse = |message: String| super::refuse(env, &message);
     let (record, recorded) = {
         let store = Store::open(&env.state_dir)?;
         let Some(record) = store.run(run)? else {

@@ -180,6 +180,13 @@ pub fn schema_text(config: bool) -> String {
     schema::text(if config { schema::Which::Config } else { schema::Which::Workflow })
 }
 
+/// Says why a command will not do what it was asked, and gives its exit status (a usage error).
+pub fn refuse(env: &Env, message: &str) -> anyhow::Result<u8> {
+    let style = env.styles.error;
+    eprintln!("{}error{}: {message}", style.render(), style.render_reset());
+    Ok(EXIT_USAGE)
+}
+
 /// Writes to stdout. A reader that went away (`ralph-loop … | head`) is not an error worth a
 /// panic: the output is simply no longer wanted.
 pub fn out(text: &str) {

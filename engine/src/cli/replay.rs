@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::run::{Loaded, LoopArgs, load, run_loaded};
-use super::{EXIT_USAGE, Env};
+use super::{Env, refuse};
 use crate::run::fork::{Cut, fork};
 use crate::store::{RunRecord, Store, definition_hash};
 use crate::workflow::diff;
@@ -56,12 +56,6 @@ pub fn run(args: &ReplayArgs, env: &Env) -> anyhow::Result<u8> {
         (None, Some(run)) => super::check::run(args, run, env),
         (None, None) => unreachable!("clap requires one of --from-state and --check"),
     }
-}
-
-fn refuse(env: &Env, message: &str) -> anyhow::Result<u8> {
-    let style = env.styles.error;
-    eprintln!("{}error{}: {message}", style.render(), style.render_reset());
-    Ok(EXIT_USAGE)
 }
 
 /// The loop arguments a run recorded as `record` ran with (for `resume`, `replay`, `retry`).

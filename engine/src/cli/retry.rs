@@ -4,9 +4,9 @@
 
 use clap::Args;
 
+use super::Env;
 use super::replay::{Definition, choose, loop_args};
 use super::run::run_loaded;
-use super::{EXIT_USAGE, Env};
 use crate::run::fork::{Cut, ForkError, fork};
 use crate::store::Store;
 
@@ -29,11 +29,7 @@ pub struct RetryArgs {
 
 /// Runs `retry`.
 pub fn run(args: &RetryArgs, env: &Env) -> anyhow::Result<u8> {
-    let style = env.styles.error;
-    let refuse = |message: String| {
-        eprintln!("{}error{}: {message}", style.render(), style.render_reset());
-        Ok(EXIT_USAGE)
-    };
+    let refuse = |message: String| super::refuse(env, &message);
     let store = Store::open(&env.state_dir)?;
     let Some(source) = store.run(&args.run)? else {
         return refuse(format!("there is no run `{}` in `{}`", args.run, env.state_dir.display()));

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::progress::Progress;
-use super::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, Env};
+use super::{EXIT_INVALID, EXIT_OK, Env};
 use crate::run::event::{Event, RunStatus};
 use crate::run::runner::{EventSink, RunOptions, Runner};
 use crate::run::state::{RunState, StepStatus};
@@ -150,11 +150,7 @@ pub fn run_loaded(
         doc.workflow.as_ref().and_then(|w| w.name.clone()).or_else(|| doc.name.clone()).unwrap_or_else(
             || workflow.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
         );
-    let style = env.styles.error;
-    let refuse = |message: String| {
-        eprintln!("{}error{}: {message}", style.render(), style.render_reset());
-        Ok(EXIT_USAGE)
-    };
+    let refuse = |message: String| super::refuse(env, &message);
     let loop_settings = doc.loop_settings.clone().unwrap_or_default();
     let configured = loop_settings.tasks.as_ref().map(|t| env.project_dir.join(t));
     let explicit =
