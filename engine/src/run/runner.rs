@@ -418,11 +418,10 @@ impl Runner {
         }
         // The definition is kept under its hash, for `replay --from-state` after the file changed.
         if !options.record.definition_hash.is_empty() {
-            let definition = crate::store::StoredDefinition {
+            store.put_definition(&options.record.definition_hash, || crate::store::StoredDefinition {
                 workflow_file: options.record.workflow_file.clone(),
                 document: serde_json::to_value(doc).unwrap_or_default(),
-            };
-            store.put_definition(&options.record.definition_hash, &definition)?;
+            })?;
         }
         let journal = store.journal(&id)?;
         // The control socket is bound now, while the run can still be refused: a loop that

@@ -134,12 +134,17 @@ impl Store {
         Ok(dropped)
     }
 
-    /// Keeps a definition under its hash (once: a hash names one definition).
-    pub fn put_definition(&self, hash: &str, definition: &StoredDefinition) -> Result<(), StoreError> {
+    /// Keeps a definition under its hash, once: a hash names one definition, so `definition`
+    /// is only made (the whole document serialized again) when the store does not hold it yet.
+    pub fn put_definition(
+        &self,
+        hash: &str,
+        definition: impl FnOnce() -> StoredDefinition,
+    ) -> Result<(), StoreError> {
         if self.definitions.contains_key(hash).map_err(|e| self.err(e))? {
             return Ok(());
         }
-        let bytes = serde_json::to_vec(definition).map_err(|e| corrupt(&self.dir, e))?;
+        let bytes = serde_json::to_vec(&definition()).map_err(|e| corrupt(&self.dir, e))?;
         self.definitions.insert(hash, bytes).map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -205,10 +210,8 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let first =
             StoredDefinition { workflow_file: "a.yaml".into(), document: serde_json::json!({"a": 1}) };
-        let second =
-            StoredDefinition { workflow_file: "b.yaml".into(), document: serde_json::json!({"a": 1}) };
-        store.put_definition("h", &first).unwrap();
-        store.put_definition("h", &second).unwrap();
+        store.put_definition("h", || first.clone()).unwrap();
+        store.put_definition("h", || panic!("a kept definition is not made again")).unwrap();
         assert_eq!(store.definition("h").unwrap(), Some(first));
         assert_eq!(store.definition("x").unwrap(), None);
     }
