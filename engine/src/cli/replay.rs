@@ -128,7 +128,6 @@ pub fn choose(
     since: &str,
     env: &Env,
 ) -> anyhow::Result<Result<(Loaded, &'static str, String), u8>> {
-    let stored_def = stored(store, source, hash)?;
     // The current file, read as `loop` would; an invalid file can still replay `stored`.
     let current = match load(loop_args, env)? {
         Ok(loaded) => Some(loaded),
@@ -140,6 +139,8 @@ pub fn choose(
         .map(|c| definition_hash(&serde_json::to_vec(&c.doc).unwrap_or_default()))
         .unwrap_or_default();
     let changed = current_hash != hash;
+    // Only a changed file needs the stored definition (read, decoded and compiled).
+    let stored_def = if changed { stored(store, source, hash)? } else { None };
     let changes = match (&stored_def, &current) {
         (Some(s), Some(c)) if changed => diff::changes(
             &serde_json::to_value(&s.doc).unwrap_or_default(),
