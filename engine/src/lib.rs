@@ -9,6 +9,7 @@ pub mod diagnostic;
 pub mod init;
 pub mod inspect;
 pub mod plan;
+pub mod plugin;
 pub mod policy;
 pub mod prompt;
 pub mod run;

@@ -66,10 +66,7 @@ mod tests {
             agent: "builder".into(),
             iteration: 1,
             started_at: "2024-03-08T10:30:15Z".into(),
-            duration_ms: None,
-            success: None,
-            output: None,
-            metrics: None,
+            ..PhaseContext::default()
         };
         assert!(HookCall::new(Hook::BEFORE_BUILD, phase).is_consistent());
         let call: HookCall = serde_json::from_value(json!({

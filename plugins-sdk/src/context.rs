@@ -6,7 +6,7 @@ use crate::error::named_enum;
 use crate::evidence::Metrics;
 
 /// The context of `workflow.*` hooks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowContext {
     /// The workflow's name.
     pub workflow_name: String,
@@ -20,12 +20,23 @@ pub struct WorkflowContext {
     /// For `workflow.on_failure`: why the run failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The run's id.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run_id: String,
+    /// For `workflow.on_complete` and `workflow.on_failure`: how the run ended (`completed`,
+    /// `failed`, `stopped`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// What the run has spent so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spend: Option<Spend>,
 }
 
 /// The context of `phase.*` and `agent.on_invoke` hooks.
 ///
-/// Before a step runs only the first four fields are set; after it, the results too.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Before a step runs only the first four fields are set (with the step, its attempt and the
+/// spend so far); after it, the results too.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PhaseContext {
     /// The phase (e.g. `build`).
     pub phase: String,
@@ -47,6 +58,38 @@ pub struct PhaseContext {
     /// Token usage and cost of the step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<Metrics>,
+    /// The step (its id in the workflow); the phase is the step or its role (`build`, `verify`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub step: String,
+    /// The attempt, from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// After a step: the files it changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files_changed: Vec<String>,
+    /// After a step: its changes as a unified diff (new files in full), possibly truncated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// What the run has spent so far (for budget decisions before an invocation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spend: Option<Spend>,
+}
+
+/// What a run has spent so far, and its limits.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spend {
+    /// Dollars spent by the workflow's AI agents (across runs of the project).
+    pub cost_usd: f64,
+    /// Tokens used.
+    pub tokens: u64,
+    /// Agent invocations made by this run.
+    pub invocations: u64,
+    /// The workflow's dollar budget, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cost_usd: Option<f64>,
+    /// The workflow's token budget, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
 }
 
 /// The context of the `state.on_change` hook.
@@ -187,9 +230,7 @@ mod tests {
             iteration: 2,
             started_at: "2024-03-08T10:30:15Z".into(),
             duration_ms: None,
-            success: None,
-            output: None,
-            metrics: None,
+            ..PhaseContext::default()
         });
         assert_eq!(
             serde_json::to_value(&context).unwrap(),

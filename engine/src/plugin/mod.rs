@@ -1,0 +1,17 @@
+//! WebAssembly plugins: components of the `ralph:plugin@1` world (`plugins-sdk/wit/`), called
+//! at lifecycle hooks.
+//!
+//! - [`runtime`]: the host — one wasmtime engine, a fresh store per call with a memory limit,
+//!   fuel and a deadline, a WASI context that grants nothing;
+//! - [`cache`]: compiled components on disk, keyed by content hash and engine compatibility;
+//! - [`set`]: the plugins of a run as `ralph.yaml` configures them — hooks, granted
+//!   capabilities, `on_error`, disabling after repeated failures — and what their decisions do.
+
+pub mod cache;
+pub mod error;
+pub mod limits;
+pub mod runtime;
+
+pub use error::PluginError;
+pub use limits::Limits;
+pub use runtime::{CallEnv, CallOutput, Loaded, LogLine, Metric, Notification, Runtime};
