@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use ralph_plugin_sdk::Descriptor;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
+};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -33,6 +35,11 @@ const PACKAGE: &str = "ralph:plugin/";
 const MAJOR: &str = "1.";
 /// The SDK release that builds plugins this engine loads.
 const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// How many plugin instances may live at once, and the most memory one may have.
+const POOL: u32 = 64;
+pub const MAX_MEMORY: usize = 1 << 30;
+const DECOMMIT_BATCH: usize = 16;
 
 /// How often the deadline clock ticks while a call runs.
 const TICK: Duration = Duration::from_millis(5);
@@ -232,6 +239,17 @@ impl Runtime {
         config.epoch_interruption(true);
         // Plugins are small and called often: keep compiled code and memory images ready.
         config.memory_init_cow(true);
+        // Instances come from a pool of pre-reserved slots: a call instantiates in microseconds
+        // instead of mapping fresh memory. The pool caps how many calls run at once; each
+        // call's own limit (the limiter) is at most `MAX_MEMORY`.
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(POOL)
+            .total_core_instances(POOL * 8)
+            .total_memories(POOL * 2)
+            .total_tables(POOL * 8)
+            .max_memory_size(MAX_MEMORY)
+;
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
@@ -402,9 +420,15 @@ impl Loaded {
         env: CallEnv,
         f: impl FnOnce(&bindings::Plugin, &mut Store<CallState>) -> wasmtime::Result<R>,
     ) -> Result<(R, CallOutput), PluginError> {
+        let t0 = std::time::Instant::now();
         let (mut store, stdout, stderr) = self.store(env)?;
+        let t1 = t0.elapsed();
         self.ticker.enter();
-        let result = self.pre.instantiate(&mut store).and_then(|instance| f(&instance, &mut store));
+        let inst = self.pre.instantiate(&mut store);
+        let t2 = t0.elapsed();
+        let result = inst.and_then(|instance| f(&instance, &mut store));
+        let t3 = t0.elapsed();
+        if std::env::var_os("PROF").is_some() { eprintln!("store {t1:?} inst {t2:?} call {t3:?}"); }
         self.ticker.leave();
         let captured = [("stdout", stdout.contents()), ("stderr", stderr.contents())];
         let state = store.data_mut();
