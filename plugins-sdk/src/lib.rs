@@ -103,12 +103,12 @@ mod control;
 mod decision;
 mod error;
 mod evidence;
-mod hook;
-pub mod host;
-mod plugin;
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod guest;
+mod hook;
+pub mod host;
+mod plugin;
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub use guest as __guest;
@@ -155,7 +155,7 @@ macro_rules! register_plugin {
                     $crate::__guest::on_hook::<$plugin>(&hook, &context_json)
                 }
             }
-            $crate::__guest::__export_plugin_world!(RalphPluginExport with_types_in $crate::__guest);
+    $crate::__guest::__export_plugin_world!(RalphPluginExport with_types_in $crate::__guest);
         };
         #[cfg(not(target_arch = "wasm32"))]
         const _: fn() -> $crate::Descriptor = <$plugin as $crate::Plugin>::describe;

@@ -167,8 +167,8 @@ pub fn dispatch<P: Plugin>(plugin: &P, hook: &Hook, context: &HookContext) -> Re
 /// context as JSON in, the decision as JSON out.
 pub fn dispatch_json<P: Plugin>(hook: &str, context_json: &str) -> Result<String, String> {
     let hook: Hook = hook.parse().map_err(|e| format!("{e}"))?;
-    let context: HookContext =
-        serde_json::from_str(context_json).map_err(|e| format!("the context of `{hook}` cannot be read: {e}"))?;
+    let context: HookContext = serde_json::from_str(context_json)
+        .map_err(|e| format!("the context of `{hook}` cannot be read: {e}"))?;
     let decision = dispatch(&P::default(), &hook, &context)?;
     serde_json::to_string(&decision).map_err(|e| e.to_string())
 }

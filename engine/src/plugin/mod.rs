@@ -8,6 +8,7 @@
 //!   capabilities, `on_error`, disabling after repeated failures — and what their decisions do.
 
 pub mod cache;
+pub mod catalog;
 pub mod error;
 pub mod limits;
 pub mod runtime;

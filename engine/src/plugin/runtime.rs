@@ -180,7 +180,12 @@ struct Limiter {
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.memory_bytes {
             self.hit = true;
             return Ok(false);
@@ -188,7 +193,12 @@ impl ResourceLimiter for Limiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -291,18 +301,22 @@ impl Runtime {
     ///
     /// A corrupt file, a core module, a plugin of another contract version, a component that
     /// is not a plugin, or a `describe` that fails.
-    pub fn load(&self, name: &str, bytes: &[u8], cache_dir: Option<&Path>, limits: Limits) -> Result<Loaded, PluginError> {
+    pub fn load(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        cache_dir: Option<&Path>,
+        limits: Limits,
+    ) -> Result<Loaded, PluginError> {
         let sha256 = cache::sha256_hex(bytes);
         let component = cache::component(&self.engine, name, bytes, &sha256, cache_dir)?;
         check_imports(&self.engine, name, &component)?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| PluginError::NotAPlugin {
-            plugin: name.to_owned(),
-            reason: format!("{e:#}"),
-        })?;
-        let pre = bindings::PluginPre::new(pre).map_err(|e| PluginError::NotAPlugin {
-            plugin: name.to_owned(),
-            reason: format!("{e:#}"),
-        })?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::NotAPlugin { plugin: name.to_owned(), reason: format!("{e:#}") })?;
+        let pre = bindings::PluginPre::new(pre)
+            .map_err(|e| PluginError::NotAPlugin { plugin: name.to_owned(), reason: format!("{e:#}") })?;
         let mut loaded = Loaded {
             name: name.to_owned(),
             pre,
@@ -347,7 +361,10 @@ pub struct Loaded {
 
 impl std::fmt::Debug for Loaded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Loaded").field("name", &self.name).field("sha256", &self.sha256).finish_non_exhaustive()
+        f.debug_struct("Loaded")
+            .field("name", &self.name)
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
     }
 }
 
@@ -367,7 +384,10 @@ impl Loaded {
         self.limits
     }
 
-    fn store(&self, env: CallEnv) -> Result<(Store<CallState>, MemoryOutputPipe, MemoryOutputPipe), PluginError> {
+    fn store(
+        &self,
+        env: CallEnv,
+    ) -> Result<(Store<CallState>, MemoryOutputPipe, MemoryOutputPipe), PluginError> {
         let stdout = MemoryOutputPipe::new(MAX_OUTPUT);
         let stderr = MemoryOutputPipe::new(MAX_OUTPUT);
         // Nothing is inherited or preopened: no files, no environment, no arguments, no sockets.
@@ -375,7 +395,10 @@ impl Loaded {
         let state = CallState {
             wasi,
             table: ResourceTable::new(),
-            limiter: Limiter { memory_bytes: usize::try_from(self.limits.memory_bytes).unwrap_or(usize::MAX), hit: false },
+            limiter: Limiter {
+                memory_bytes: usize::try_from(self.limits.memory_bytes).unwrap_or(usize::MAX),
+                hit: false,
+            },
             env,
             out: CallOutput::default(),
         };
@@ -396,7 +419,11 @@ impl Loaded {
         let (plugin, hook) = (self.name.clone(), hook.to_owned());
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => {
-                return PluginError::Timeout { plugin, hook, timeout_ms: self.limits.timeout.as_millis() as u64 };
+                return PluginError::Timeout {
+                    plugin,
+                    hook,
+                    timeout_ms: self.limits.timeout.as_millis() as u64,
+                };
             }
             Some(Trap::OutOfFuel) => return PluginError::OutOfFuel { plugin, hook, fuel: self.limits.fuel },
             _ => {}
