@@ -73,16 +73,20 @@ pub struct PhaseContext {
     /// What the run has spent so far (for budget decisions before an invocation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spend: Option<Spend>,
+    /// Before a step: its steering packet, which a `modify` patches and an `annotate` adds to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packet: Option<Box<crate::packet::SteeringPacket>>,
 }
 
 /// What a run has spent so far, and its limits.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Spend {
-    /// Dollars spent by the workflow's AI agents (across runs of the project).
+    /// Dollars spent by the workflow's AI agents (the project's ledger, across runs).
     pub cost_usd: f64,
     /// Tokens used.
     pub tokens: u64,
-    /// Agent invocations made by this run.
+    /// The AI invocations that spend was made over (an average invocation costs
+    /// `cost_usd / invocations`).
     pub invocations: u64,
     /// The workflow's dollar budget, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

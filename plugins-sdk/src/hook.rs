@@ -128,12 +128,18 @@ impl Hook {
         }
     }
 
-    /// Whether a plugin's veto at this hook can stop what is about to happen. Hooks that run
-    /// after the fact (`after_*`, `on_complete`, `on_failure`, `state.on_change`) only observe.
+    /// Whether a plugin's veto at this hook can stop something: the run (`on_start`), an
+    /// iteration, a step before it runs, an invocation, or — `phase.after_*` — a step's result
+    /// (the step fails, so its changes are not committed). `on_complete`, `on_failure` and
+    /// `state.on_change` only observe.
     pub fn can_veto(&self) -> bool {
         matches!(
             self,
-            Hook::WorkflowOnStart | Hook::WorkflowOnIteration | Hook::BeforePhase(_) | Hook::AgentOnInvoke
+            Hook::WorkflowOnStart
+                | Hook::WorkflowOnIteration
+                | Hook::BeforePhase(_)
+                | Hook::AfterPhase(_)
+                | Hook::AgentOnInvoke
         )
     }
 }
@@ -250,7 +256,8 @@ mod tests {
         assert_eq!(Hook::AgentOnInvoke.context_kind(), ContextKind::Phase);
         assert_eq!(Hook::StateOnChange.context_kind(), ContextKind::State);
         assert!(Hook::BEFORE_BUILD.can_veto());
-        assert!(!Hook::AFTER_BUILD.can_veto());
+        assert!(Hook::AFTER_BUILD.can_veto());
+        assert!(!Hook::StateOnChange.can_veto());
         assert!(!Hook::WorkflowOnComplete.can_veto());
     }
 

@@ -183,6 +183,19 @@ impl EventSink for Progress {
             Event::Signal { step, signal, message: Some(message), .. } => {
                 self.line(&format!("{step}: {signal}: {message}"));
             }
+            // A plugin's decisions and failures are shown; its routine log lines, metrics and
+            // notes are in the journal (`ralph-loop logs`).
+            Event::Plugin { plugin, hook, kind, message, .. } => {
+                let shown = match kind.as_str() {
+                    "log" => message.starts_with("[warn]") || message.starts_with("[error]"),
+                    "metric" | "annotate" | "notify" => false,
+                    _ => true,
+                };
+                if shown {
+                    let at = if hook.is_empty() { String::new() } else { format!(" at {hook}") };
+                    self.line(&format!("plugin {plugin}{at}: {}: {message}", kind.replace('_', " ")));
+                }
+            }
             Event::RunFinished { status, reason, .. } => {
                 let spent = if state.tokens > 0 || state.cost_usd > 0.0 {
                     format!(" ({} tokens, ${:.4})", state.tokens, state.cost_usd)

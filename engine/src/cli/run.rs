@@ -55,6 +55,7 @@ impl EventSink for JsonLines {
             | Event::Resumed { .. }
             | Event::Forked { .. } => "run",
             Event::Signal { .. } | Event::Control { .. } => "signal",
+            Event::Plugin { .. } => "plugin",
             Event::StepStarted { .. }
             | Event::StepFinished { .. }
             | Event::StepSkipped { .. }

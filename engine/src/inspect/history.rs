@@ -113,6 +113,17 @@ pub struct SignalNote {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Decision {
+    /// A plugin vetoed, failed, was disabled, or was ignored.
+    Plugin {
+        /// The plugin.
+        plugin: String,
+        /// The hook.
+        hook: String,
+        /// What (`veto`, `veto_ignored`, `error`, `disabled`, ...).
+        what: String,
+        /// The detail.
+        message: String,
+    },
     /// The state machine moved.
     Transition {
         /// The state entered.
@@ -241,6 +252,13 @@ impl std::fmt::Display for Decision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Decision::Transition { to, edge } => write!(f, "→ `{to}` ({})", edge_word(*edge)),
+            Decision::Plugin { plugin, hook, what, message } => {
+                write!(f, "plugin `{plugin}` {}", what.replace('_', " "))?;
+                if !hook.is_empty() {
+                    write!(f, " at {hook}")?;
+                }
+                write!(f, ": {message}")
+            }
             Decision::Retry { next_attempt, delay_ms, policy, class } => {
                 let class = class.as_deref().map(|c| format!(", {c}")).unwrap_or_default();
                 write!(
@@ -476,6 +494,20 @@ impl History {
                 Event::Control { signal, by, .. } => {
                     let control = Decision::Control { signal: signal.describe(), by: by.clone() };
                     note = Some((last_finished, control));
+                }
+                // Log lines, metrics and notes are the plugin's business; what it decided or how
+                // it failed is the run's.
+                Event::Plugin { plugin, hook, kind, message, step } => {
+                    if !matches!(kind.as_str(), "log" | "metric" | "annotate" | "notify") {
+                        let at = step.as_deref().map_or(last_finished, about);
+                        let decision = Decision::Plugin {
+                            plugin: plugin.clone(),
+                            hook: hook.clone(),
+                            what: kind.clone(),
+                            message: message.clone(),
+                        };
+                        note = Some((at, decision));
+                    }
                 }
                 // A run made from another (`replay`, `retry`) starts with that run's events,
                 // then says so; its own `resumed` follows.

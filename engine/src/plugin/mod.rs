@@ -12,7 +12,9 @@ pub mod catalog;
 pub mod error;
 pub mod limits;
 pub mod runtime;
+pub mod set;
 
 pub use error::PluginError;
 pub use limits::Limits;
+pub use set::{Fired, PluginSet, Report};
 pub use runtime::{CallEnv, CallOutput, Loaded, LogLine, Metric, Notification, Runtime};

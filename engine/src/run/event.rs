@@ -259,6 +259,22 @@ pub enum Event {
         /// How many (the oldest pending ones).
         count: usize,
     },
+    /// A plugin did something the run records: a veto (and whether it took effect), a change of
+    /// the packet, a note, a metric, a log line, a failure, being disabled.
+    Plugin {
+        /// The plugin.
+        plugin: String,
+        /// The hook it was called at.
+        hook: String,
+        /// What: `veto`, `veto_ignored`, `modify`, `modify_ignored`, `annotate`, `metric`,
+        /// `log`, `error`, `disabled`, `refused`, `notify`, `load_error`, `missing`.
+        kind: String,
+        /// The detail, for people.
+        message: String,
+        /// The step it was about, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+    },
     /// The run ended.
     RunFinished {
         /// How.

@@ -126,6 +126,45 @@ impl Repo {
         changed.into_iter().collect()
     }
 
+    /// What a step changed in `files`, as a unified diff against the commit it started from
+    /// (untracked files in full, as additions), cut at about `limit` bytes. For plugins that
+    /// read changes (a secret guard): built only when one asks.
+    pub fn diff(&self, before: &Snapshot, files: &[String], limit: usize) -> String {
+        let mut out = Vec::new();
+        if files.is_empty() {
+            return String::new();
+        }
+        let base = before.head.clone().or_else(|| self.head());
+        let untracked: BTreeSet<String> = git(&self.dir, &["ls-files", "--others", "--exclude-standard", "-z", "--"])
+            .map(|b| b.split(|c| *c == 0).filter(|p| !p.is_empty()).map(|p| String::from_utf8_lossy(p).into_owned()).collect())
+            .unwrap_or_default();
+        let tracked: Vec<&str> = files.iter().filter(|f| !untracked.contains(*f)).map(String::as_str).collect();
+        if let (Some(base), false) = (&base, tracked.is_empty()) {
+            let mut args = vec!["diff", "--no-color", "--no-ext-diff", base.as_str(), "--"];
+            args.extend(tracked.iter().copied());
+            if let Some(bytes) = git(&self.dir, &args) {
+                out.extend(bytes);
+            }
+        }
+        for file in files.iter().filter(|f| untracked.contains(*f)) {
+            if out.len() >= limit {
+                break;
+            }
+            // `--no-index` exits 1 when the files differ, which they always do here.
+            let output = std::process::Command::new("git")
+                .args(["diff", "--no-color", "--no-ext-diff", "--no-index", "--", "/dev/null", file])
+                .current_dir(&self.dir)
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .output();
+            if let Ok(output) = output {
+                out.extend(output.stdout);
+            }
+        }
+        out.truncate(limit);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     /// Every path changed since `base` (committed, staged, unstaged or untracked).
     pub fn changed_since(&self, base: Option<&str>, now: &Snapshot) -> Vec<String> {
         let mut changed: BTreeSet<String> = now.files.keys().cloned().collect();

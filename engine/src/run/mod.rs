@@ -23,6 +23,7 @@ pub mod ledger;
 mod live;
 pub mod outcome;
 pub mod packet;
+mod plugins;
 pub mod resume;
 pub mod runner;
 mod snapshots;

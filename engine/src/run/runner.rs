@@ -89,6 +89,9 @@ pub enum RunError {
     /// The run's journal cannot be read.
     #[error("{0}")]
     Journal(String),
+    /// A plugin that fails closed cannot be loaded.
+    #[error("{0}")]
+    Plugin(String),
     /// The run directory could not be created.
     #[error("cannot create the run directory `{path}`: {source}")]
     RunDir {
@@ -213,6 +216,42 @@ pub struct Runner {
     pub(super) oracle: Option<super::check::Oracle>,
     /// The control channel: signals from other terminals, the status and events they see.
     pub(super) live: super::live::Live,
+    /// The run's plugins, loaded when it starts (none for `replay --check`).
+    pub(super) plugins: crate::plugin::PluginSet,
+    /// ralph.yaml as JSON, for the plugins' workflow context.
+    pub(super) plugin_config: serde_json::Value,
+    /// Configured plugins that are not loaded, journaled when the run begins.
+    pub(super) plugin_problems: Vec<(String, &'static str, String)>,
+}
+
+/// Loads the plugins ralph.yaml configures. One that cannot be loaded is left out and reported,
+/// unless it fails closed: then the run does not start.
+fn load_plugins(
+    doc: &Document,
+    options: &RunOptions,
+) -> Result<(crate::plugin::PluginSet, Vec<(String, &'static str, String)>), RunError> {
+    let catalog = crate::plugin::catalog::catalog(&options.project_dir, doc);
+    let mut problems: Vec<(String, &'static str, String)> =
+        catalog.missing.iter().map(|m| (m.name.clone(), "missing", m.reason.clone())).collect();
+    if catalog.plugins.is_empty() {
+        return Ok((crate::plugin::PluginSet::default(), problems));
+    }
+    let cache = options.state_dir.join("cache").join("plugins");
+    let (set, failures) = crate::plugin::PluginSet::load(&catalog, &cache);
+    for failure in failures {
+        if failure.fatal {
+            return Err(RunError::Plugin(format!("{} (it fails closed, so the run cannot start without it)", failure.error)));
+        }
+        let name = match &failure.error {
+            crate::plugin::PluginError::Read { plugin, .. }
+            | crate::plugin::PluginError::Invalid { plugin, .. }
+            | crate::plugin::PluginError::WrongVersion { plugin, .. }
+            | crate::plugin::PluginError::NotAPlugin { plugin, .. } => plugin.clone(),
+            _ => String::new(),
+        };
+        problems.push((name, "load_error", format!("{} — the run goes on without it", failure.error)));
+    }
+    Ok((set, problems))
 }
 
 /// Where a project's runs keep their files (`.ralph/runs/<id>/`).
@@ -452,6 +491,13 @@ impl Runner {
             ..PacketContext::default()
         };
         let oracle = options.oracle.clone();
+        let (plugins, plugin_problems) = if oracle.is_some() {
+            (crate::plugin::PluginSet::default(), Vec::new())
+        } else {
+            load_plugins(doc, &options)?
+        };
+        let plugin_config =
+            if plugins.is_empty() { serde_json::Value::Null } else { serde_json::to_value(doc).unwrap_or_default() };
         let mut runner = Runner {
             plan,
             options,
@@ -497,6 +543,9 @@ impl Runner {
             resumed: None,
             oracle,
             live,
+            plugins,
+            plugin_config,
+            plugin_problems,
         };
         if resuming {
             let journal = runner.journal.clone();
@@ -557,6 +606,12 @@ impl Runner {
         }
         self.sink.event(event, &self.state);
         self.publish();
+        if let Event::Transition { from, to, kind } = event {
+            if self.has_plugins() {
+                let trigger = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned));
+                self.plugins_on_transition(from, to, trigger.as_deref().unwrap_or("transition"));
+            }
+        }
     }
 
     /// The journal cannot be written (a full disk, say): the run stops after the steps in
@@ -733,6 +788,9 @@ impl Runner {
             // Signals since the previous packet, and the hints, go to agents that read them.
             self.deliver_control(&id, packet);
         }
+        // Plugins see the packet before it is written, so their notes and patches reach it.
+        let invokes = human.is_none() && !units.is_empty();
+        let veto = self.plugins_before_step(node, &names.join(", "), attempt, invokes, packet.as_mut().filter(|_| reads));
         if let Some(packet) = &packet {
             self.sink.packet(&id, "built", packet);
         }
@@ -763,6 +821,9 @@ impl Runner {
         let future = async move {
             if let Some(outcome) = recorded {
                 return outcome;
+            }
+            if let Some(reason) = veto {
+                return Outcome::failed("plugin_veto", reason);
             }
             // A retry waits out its delay inside the step, so a DAG's other nodes run meanwhile.
             if !delay.is_zero() {
@@ -937,6 +998,10 @@ impl Runner {
         if let (Some(repo), Some(before)) = (&self.repo, &ticket.before) {
             outcome.evidence.files_changed = repo.changed(before, &repo.snapshot());
         }
+        // A step a plugin stopped before it ran has no result to look at.
+        if outcome.class.as_deref() != Some("plugin_veto") {
+            self.plugins_after_step(ticket.node, ticket.attempt, ticket.before.as_ref(), &mut outcome);
+        }
         if self.nodes[ticket.node.index()].human.is_some() {
             if let Some(decision) = &outcome.result {
                 self.emit(&Event::ReviewDecided {
@@ -1058,6 +1123,15 @@ impl Runner {
             self.node_results.clear();
             self.iteration_changed_files = false;
             self.emit(&Event::IterationStarted { iteration, task: task_ref, at: now() });
+            if let Some(reason) = self.plugins_on_iteration() {
+                self.emit(&Event::IterationFinished {
+                    iteration,
+                    status: RunStatus::Stopped,
+                    reason: reason.clone(),
+                    at: now(),
+                });
+                return (RunStatus::Stopped, reason);
+            }
         }
         let (status, reason) = match self.plan.kind {
             WorkflowKind::Dag => self.run_dag().await,
@@ -1094,19 +1168,25 @@ impl Runner {
             Some(from_seq) => {
                 let interrupted = self.interrupt_running();
                 self.emit(&Event::Resumed { run_id: id, from_seq, interrupted, at: now() });
+                self.report_plugin_problems();
             }
-            None => self.emit(&Event::RunStarted {
-                run_id: id,
-                workflow,
-                kind: self.plan.kind.as_str().into(),
-                at: now(),
-            }),
+            None => {
+                self.emit(&Event::RunStarted {
+                    run_id: id,
+                    workflow,
+                    kind: self.plan.kind.as_str().into(),
+                    at: now(),
+                });
+                self.report_plugin_problems();
+                self.plugins_on_start();
+            }
         }
         Ok(())
     }
 
     /// Emits `run_finished`, makes the journal durable and records how the run ended.
     pub async fn end(&mut self, status: RunStatus, reason: String) {
+        self.plugins_on_end(status, &reason);
         self.emit(&Event::RunFinished { status, reason: reason.clone(), at: now() });
         self.settle().await;
         self.close_control().await;

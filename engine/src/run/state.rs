@@ -231,6 +231,7 @@ impl RunState {
             Event::Committed { .. }
             | Event::ActionFinished { .. }
             | Event::Signal { .. }
+            | Event::Plugin { .. }
             | Event::Waiting { .. } => {}
             // An agent's breaker names its agent in the reason; the loop's is what `breaker` shows.
             Event::Breaker { reason: Some(reason), .. } if reason.starts_with("agent `") => {}

@@ -78,6 +78,8 @@ impl Runner {
         let (status, reason) = match ended {
             // Only the run's end is missing from the journal.
             Some(end) => end,
+            // A plugin vetoed the run at its start.
+            None if self.halt.is_some() => self.halt.clone().unwrap_or((RunStatus::Stopped, String::new())),
             None => match self.iteration_or_signal(1, None, resumed.is_some()).await {
                 Ok(ended) => ended,
                 Err(signal) => (RunStatus::Stopped, format!("interrupted by {signal}")),

@@ -1,0 +1,287 @@
+//! Plugins at the run's hooks: the contexts the runner builds for them, and what their
+//! decisions do to the run — a veto fails a step or stops the run, a `modify` patches the
+//! step's packet, notes reach the packet (and so PROMPT.md). Everything a plugin did is
+//! journaled as `plugin` events.
+
+use std::time::Duration;
+
+use petgraph::graph::NodeIndex;
+use ralph_plugin_sdk::{Hook, HookContext, PhaseContext, SteeringPacket, Spend, StateContext, WorkflowContext};
+
+use super::event::{Event, RunStatus, now};
+use super::outcome::Outcome;
+use super::runner::Runner;
+use crate::plugin::{Fired, Report};
+
+/// The most of a step's diff a plugin is shown.
+const DIFF_LIMIT: usize = 256 * 1024;
+/// The most of a step's output a plugin is shown.
+const OUTPUT_LIMIT: usize = 16 * 1024;
+/// How long a webhook call of a plugin may take.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The phase names of a step: its id, and the role its id or agent names (`building` or a
+/// `builder` is the `build` phase, likewise `verify` and `plan`), so `phase.before_build`
+/// means the same in every workflow.
+pub(super) fn phases(id: &str, agents: &[String]) -> Vec<String> {
+    let mut phases = vec![id.to_owned()];
+    let roles = [("build", "building", "builder"), ("verify", "verifying", "verifier"), ("plan", "planning", "planner")];
+    for (phase, state, agent) in roles {
+        let named = id == state || agents.iter().any(|a| a == agent);
+        if named && !phases.iter().any(|p| p == phase) {
+            phases.push(phase.to_owned());
+        }
+    }
+    phases
+}
+
+fn cut(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+impl Runner {
+    /// Whether any plugin is loaded.
+    pub(super) fn has_plugins(&self) -> bool {
+        !self.plugins.is_empty()
+    }
+
+    pub(super) fn spend(&self) -> Spend {
+        Spend {
+            cost_usd: self.ledger.cost_usd,
+            tokens: self.ledger.tokens,
+            invocations: self.ledger.ai_invocations,
+            max_cost_usd: self.budget.max_cost_usd,
+            max_tokens: self.budget.max_tokens,
+        }
+    }
+
+    fn workflow_context(&self, status: Option<RunStatus>, error: Option<String>) -> WorkflowContext {
+        WorkflowContext {
+            workflow_name: self.options.workflow.clone(),
+            iteration: u64::from(self.state.iteration.max(1)),
+            started_at: self.options.record.started_at.clone(),
+            config: self.plugin_config.clone(),
+            error,
+            run_id: self.state.run_id.clone(),
+            status: status.map(|s| s.as_str().to_owned()),
+            spend: Some(self.spend()),
+        }
+    }
+
+    /// Calls the plugins at `hooks` and journals what they did; `None` when no plugin is
+    /// called there (no context is built).
+    fn fire(&mut self, hooks: &[Hook], step: Option<&str>, context: impl FnOnce(&Self) -> HookContext) -> Option<Fired> {
+        if !self.plugins.wants(hooks) {
+            return None;
+        }
+        let context = context(self);
+        let mut fired = self.plugins.fire(hooks, &context);
+        for Report { plugin, hook, kind, message } in std::mem::take(&mut fired.reports) {
+            self.emit(&Event::Plugin { plugin, hook, kind: kind.into(), message, step: step.map(str::to_owned) });
+        }
+        for (plugin, notification) in std::mem::take(&mut fired.notifications) {
+            send(plugin, notification);
+        }
+        if let Some(reason) = fired.halt.take() {
+            self.halt.get_or_insert((RunStatus::Failed, reason));
+        }
+        Some(fired)
+    }
+
+    /// Journals why plugins that ralph.yaml configures are not loaded.
+    pub(super) fn report_plugin_problems(&mut self) {
+        for (plugin, kind, message) in std::mem::take(&mut self.plugin_problems) {
+            eprintln!("warning: plugin `{plugin}`: {message}");
+            self.emit(&Event::Plugin { plugin, hook: String::new(), kind: kind.into(), message, step: None });
+        }
+    }
+
+    /// `workflow.on_start`: a veto stops the run before its first step.
+    pub(super) fn plugins_on_start(&mut self) {
+        let fired = self.fire(&[Hook::WorkflowOnStart], None, |r| r.workflow_context(None, None).into());
+        if let Some((plugin, reason)) = fired.and_then(|f| f.veto) {
+            self.halt.get_or_insert((RunStatus::Stopped, format!("plugin `{plugin}` vetoed the run: {reason}")));
+        }
+    }
+
+    /// `workflow.on_iteration`: a veto ends the run before the iteration.
+    pub(super) fn plugins_on_iteration(&mut self) -> Option<String> {
+        let fired = self.fire(&[Hook::WorkflowOnIteration], None, |r| r.workflow_context(None, None).into())?;
+        let (plugin, reason) = fired.veto?;
+        let reason = format!("plugin `{plugin}` vetoed iteration {}: {reason}", self.state.iteration);
+        self.halt.get_or_insert((RunStatus::Stopped, reason.clone()));
+        Some(reason)
+    }
+
+    /// `workflow.on_complete` or `workflow.on_failure`, as the run ended.
+    pub(super) fn plugins_on_end(&mut self, status: RunStatus, reason: &str) {
+        let hook = if status == RunStatus::Succeeded { Hook::WorkflowOnComplete } else { Hook::WorkflowOnFailure };
+        let error = (status != RunStatus::Succeeded).then(|| reason.to_owned());
+        self.fire(&[hook], None, |r| r.workflow_context(Some(status), error).into());
+    }
+
+    /// `state.on_change`.
+    pub(super) fn plugins_on_transition(&mut self, from: &str, to: &str, trigger: &str) {
+        let context = StateContext {
+            from_state: from.to_owned(),
+            to_state: to.to_owned(),
+            trigger: trigger.to_owned(),
+            timestamp: now(),
+        };
+        self.fire(&[Hook::StateOnChange], Some(from), |_| context.into());
+    }
+
+    fn step_context(&self, node: NodeIndex, agent: &str, attempt: u32) -> PhaseContext {
+        let id = &self.plan.graph[node].id;
+        PhaseContext {
+            phase: phases(id, &self.plan.graph[node].agents).pop().unwrap_or_default(),
+            agent: agent.to_owned(),
+            iteration: u64::from(self.state.iteration.max(1)),
+            started_at: now(),
+            step: id.clone(),
+            attempt: Some(attempt),
+            spend: Some(self.spend()),
+            ..PhaseContext::default()
+        }
+    }
+
+    /// `phase.before_<phase>` then `agent.on_invoke` for a step about to run: their notes and
+    /// patches change `packet`; a veto is the reason the step does not run.
+    pub(super) fn plugins_before_step(
+        &mut self,
+        node: NodeIndex,
+        agent: &str,
+        attempt: u32,
+        invokes: bool,
+        packet: Option<&mut SteeringPacket>,
+    ) -> Option<String> {
+        if !self.has_plugins() {
+            return None;
+        }
+        let id = self.plan.graph[node].id.clone();
+        let names = phases(&id, &self.plan.graph[node].agents);
+        let before: Vec<Hook> = names.iter().map(|p| Hook::before_phase(p.clone())).collect();
+        let mut packet = packet;
+        let mut hooks = vec![before];
+        if invokes {
+            hooks.push(vec![Hook::AgentOnInvoke]);
+        }
+        for hook in hooks {
+            let snapshot = packet.as_deref().cloned().map(Box::new);
+            let fired = self.fire(&hook, Some(&id), |r| {
+                let mut context = r.step_context(node, agent, attempt);
+                context.packet = snapshot;
+                context.into()
+            });
+            let Some(fired) = fired else { continue };
+            if let Some((plugin, reason)) = fired.veto {
+                return Some(format!("vetoed by plugin `{plugin}`: {reason}"));
+            }
+            match packet.as_deref_mut() {
+                Some(p) => {
+                    for patch in fired.patches {
+                        if let Err(e) = p.with_merge_patch(&patch).map(|patched| *p = patched) {
+                            self.emit(&Event::Plugin {
+                                plugin: String::new(),
+                                hook: hook[0].as_str().into_owned(),
+                                kind: "modify_ignored".into(),
+                                message: format!("the patch leaves an invalid packet: {e}"),
+                                step: Some(id.clone()),
+                            });
+                        }
+                    }
+                    p.instructions.notes.extend(fired.notes);
+                }
+                None if !fired.patches.is_empty() || !fired.notes.is_empty() => self.emit(&Event::Plugin {
+                    plugin: String::new(),
+                    hook: hook[0].as_str().into_owned(),
+                    kind: "modify_ignored".into(),
+                    message: format!("`{id}` runs no agent that reads a packet: notes and changes are not delivered"),
+                    step: Some(id.clone()),
+                }),
+                None => {}
+            }
+        }
+        None
+    }
+
+    /// `phase.after_<phase>` for a step that ran: the context carries its result, the files it
+    /// changed and their diff; a veto fails it (class `plugin_veto`).
+    pub(super) fn plugins_after_step(
+        &mut self,
+        node: NodeIndex,
+        attempt: u32,
+        before: Option<&super::evidence::Snapshot>,
+        outcome: &mut Outcome,
+    ) {
+        if !self.has_plugins() {
+            return;
+        }
+        let id = self.plan.graph[node].id.clone();
+        let names = phases(&id, &self.plan.graph[node].agents);
+        let hooks: Vec<Hook> = names.iter().map(|p| Hook::after_phase(p.clone())).collect();
+        let agent = self.plan.graph[node].agents.join(", ");
+        let fired = self.fire(&hooks, Some(&id), |r| {
+            let mut context = r.step_context(node, &agent, attempt);
+            context.duration_ms = Some(outcome.duration_ms);
+            context.success = Some(outcome.success);
+            context.output = outcome.summary.as_deref().or(outcome.error.as_deref()).map(|t| cut(t, OUTPUT_LIMIT));
+            let metrics = &outcome.evidence.metrics;
+            context.metrics = (!metrics.is_empty()).then(|| metrics.clone());
+            context.files_changed.clone_from(&outcome.evidence.files_changed);
+            if let (Some(repo), Some(before)) = (&r.repo, before) {
+                context.diff = Some(repo.diff(before, &outcome.evidence.files_changed, DIFF_LIMIT));
+            }
+            context.into()
+        });
+        if let Some((plugin, reason)) = fired.and_then(|f| f.veto) {
+            outcome.success = false;
+            outcome.class = Some("plugin_veto".into());
+            outcome.error = Some(format!("vetoed by plugin `{plugin}`: {reason}"));
+        }
+    }
+}
+
+/// Sends a plugin's webhook call in the background: a slow or broken endpoint never holds the
+/// run up; a failure is reported on standard error.
+fn send(plugin: String, notification: crate::plugin::Notification) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+    handle.spawn(async move {
+        let client = reqwest::Client::builder().timeout(NOTIFY_TIMEOUT).build();
+        let result = match client {
+            Ok(client) => client
+                .post(&notification.url)
+                .header("content-type", "application/json")
+                .body(notification.body)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map(drop),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            eprintln!("warning: plugin `{plugin}`: the notification to {} failed: {e}", notification.url);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::phases;
+
+    #[test]
+    fn a_step_is_its_own_phase_and_its_role() {
+        assert_eq!(phases("building", &["builder".into()]), ["building", "build"]);
+        assert_eq!(phases("lint", &["linter".into()]), ["lint"]);
+        assert_eq!(phases("build", &["builder".into()]), ["build"]);
+        assert_eq!(phases("check", &["verifier".into()]), ["check", "verify"]);
+        assert_eq!(phases("planning", &[]), ["planning", "plan"]);
+    }
+}
