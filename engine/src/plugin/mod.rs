@@ -16,5 +16,5 @@ pub mod set;
 
 pub use error::PluginError;
 pub use limits::Limits;
-pub use set::{Fired, PluginSet, Report};
 pub use runtime::{CallEnv, CallOutput, Loaded, LogLine, Metric, Notification, Runtime};
+pub use set::{Fired, PluginSet, Report};

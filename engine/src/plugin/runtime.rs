@@ -330,6 +330,23 @@ impl Runtime {
     }
 }
 
+/// Runs a call where WASI's synchronous host functions may block on their own futures: WASI
+/// (standard output, the clock) drives async code with the current tokio runtime's
+/// `block_on`, which a runtime worker must not do. On a multi-threaded runtime the worker
+/// steps aside for the call (`block_in_place`); on a current-thread runtime the call runs on a
+/// thread of its own; outside a runtime it runs here.
+fn blocking<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        Ok(_) => std::thread::scope(|scope| match scope.spawn(f).join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }),
+        Err(_) => f(),
+    }
+}
+
 /// Refuses a component that imports another major version of the contract, with the version
 /// it was built for.
 fn check_imports(engine: &Engine, name: &str, component: &Component) -> Result<(), PluginError> {
@@ -443,15 +460,16 @@ impl Loaded {
     }
 
     /// Runs `f` on a fresh instance with the call's limits; the deadline clock runs meanwhile.
-    fn with_instance<R>(
+    fn with_instance<R: Send>(
         &self,
         hook: &str,
         env: CallEnv,
-        f: impl FnOnce(&bindings::Plugin, &mut Store<CallState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&bindings::Plugin, &mut Store<CallState>) -> wasmtime::Result<R> + Send,
     ) -> Result<(R, CallOutput), PluginError> {
         let (mut store, stdout, stderr) = self.store(env)?;
         self.ticker.enter();
-        let result = self.pre.instantiate(&mut store).and_then(|instance| f(&instance, &mut store));
+        let result =
+            blocking(|| self.pre.instantiate(&mut store).and_then(|instance| f(&instance, &mut store)));
         self.ticker.leave();
         let captured = [("stdout", stdout.contents()), ("stderr", stderr.contents())];
         let state = store.data_mut();

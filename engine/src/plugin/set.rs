@@ -123,10 +123,21 @@ impl PluginSet {
                 });
             match loaded {
                 Ok(loaded) => {
-                    let hooks =
-                        if spec.hooks.is_empty() { loaded.descriptor().hooks.clone() } else { spec.hooks.clone() };
-                    let env = CallEnv { config: Arc::new(spec.config.clone()), notify: spec.grants("notify") };
-                    set.active.push(Active { spec: spec.clone(), loaded, hooks, env, failures: 0, disabled: false });
+                    let hooks = if spec.hooks.is_empty() {
+                        loaded.descriptor().hooks.clone()
+                    } else {
+                        spec.hooks.clone()
+                    };
+                    let env =
+                        CallEnv { config: Arc::new(spec.config.clone()), notify: spec.grants("notify") };
+                    set.active.push(Active {
+                        spec: spec.clone(),
+                        loaded,
+                        hooks,
+                        env,
+                        failures: 0,
+                        disabled: false,
+                    });
                 }
                 Err(error) => failures.push(LoadFailure { error, fatal }),
             }
@@ -147,7 +158,9 @@ impl PluginSet {
     /// Whether some enabled plugin is called at any of `hooks` (checked before building a
     /// context nobody reads).
     pub fn wants(&self, hooks: &[Hook]) -> bool {
-        self.active.iter().any(|a| !a.disabled && hooks.iter().any(|h| a.hooks.iter().any(|n| *n == h.as_str())))
+        self.active
+            .iter()
+            .any(|a| !a.disabled && hooks.iter().any(|h| a.hooks.iter().any(|n| *n == h.as_str())))
     }
 
     /// Calls every plugin subscribed to one of `hooks` (each once, at the first it is
@@ -187,21 +200,35 @@ fn call(active: &mut Active, hook: &Hook, json: &str, fired: &mut Fired) {
             }
             for metric in &out.metrics {
                 let labels: Vec<String> = metric.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                report(fired, &name, &hook_name, "metric", format!("{} {} {}", metric.name, metric.value, labels.join(",")));
+                report(
+                    fired,
+                    &name,
+                    &hook_name,
+                    "metric",
+                    format!("{} {} {}", metric.name, metric.value, labels.join(",")),
+                );
             }
             for refused in &out.refused {
-                report(fired, &name, &hook_name, "refused", format!("{refused}: the `notify` capability is not granted"));
+                report(
+                    fired,
+                    &name,
+                    &hook_name,
+                    "refused",
+                    format!("{refused}: the `notify` capability is not granted"),
+                );
             }
             for n in out.notifications {
                 report(fired, &name, &hook_name, "notify", format!("POST {}", n.url));
                 fired.notifications.push((name.clone(), n));
             }
             match out.decision {
-                Some(Ok(text)) => serde_json::from_str::<Decision>(&text).map_err(|e| PluginError::BadDecision {
-                    plugin: name.clone(),
-                    hook: hook_name.clone(),
-                    reason: e.to_string(),
-                }),
+                Some(Ok(text)) => {
+                    serde_json::from_str::<Decision>(&text).map_err(|e| PluginError::BadDecision {
+                        plugin: name.clone(),
+                        hook: hook_name.clone(),
+                        reason: e.to_string(),
+                    })
+                }
                 Some(Err(message)) => {
                     Err(PluginError::Failed { plugin: name.clone(), hook: hook_name.clone(), message })
                 }
@@ -220,7 +247,7 @@ fn call(active: &mut Active, hook: &Hook, json: &str, fired: &mut Fired) {
             report(fired, &name, &hook_name, "error", format!("{error} ({})", error.kind()));
             let closed = active.spec.on_error == OnPluginError::FailClosed;
             if closed && hook.can_veto() {
-                fired.veto = Some((name.clone(), format!("plugin `{name}` failed and fails closed: {error}")));
+                fired.veto = Some((name.clone(), format!("it failed and fails closed — {error}")));
             }
             if active.failures >= active.spec.max_failures {
                 active.disabled = true;
@@ -229,7 +256,10 @@ fn call(active: &mut Active, hook: &Hook, json: &str, fired: &mut Fired) {
                     &name,
                     &hook_name,
                     "disabled",
-                    format!("disabled for the rest of the run after {} failed calls in a row", active.failures),
+                    format!(
+                        "disabled for the rest of the run after {} failed calls in a row",
+                        active.failures
+                    ),
                 );
                 if closed {
                     fired.halt = Some(format!(
@@ -292,7 +322,13 @@ fn decide(active: &Active, hook: &Hook, decision: Decision, fired: &mut Fired) {
         Decision::Metrics { samples } => {
             for s in samples {
                 let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                report(fired, name, &hook_name, "metric", format!("{} {} {}", s.name, s.value, labels.join(",")));
+                report(
+                    fired,
+                    name,
+                    &hook_name,
+                    "metric",
+                    format!("{} {} {}", s.name, s.value, labels.join(",")),
+                );
             }
         }
     }

@@ -135,10 +135,17 @@ impl Repo {
             return String::new();
         }
         let base = before.head.clone().or_else(|| self.head());
-        let untracked: BTreeSet<String> = git(&self.dir, &["ls-files", "--others", "--exclude-standard", "-z", "--"])
-            .map(|b| b.split(|c| *c == 0).filter(|p| !p.is_empty()).map(|p| String::from_utf8_lossy(p).into_owned()).collect())
-            .unwrap_or_default();
-        let tracked: Vec<&str> = files.iter().filter(|f| !untracked.contains(*f)).map(String::as_str).collect();
+        let untracked: BTreeSet<String> =
+            git(&self.dir, &["ls-files", "--others", "--exclude-standard", "-z", "--"])
+                .map(|b| {
+                    b.split(|c| *c == 0)
+                        .filter(|p| !p.is_empty())
+                        .map(|p| String::from_utf8_lossy(p).into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+        let tracked: Vec<&str> =
+            files.iter().filter(|f| !untracked.contains(*f)).map(String::as_str).collect();
         if let (Some(base), false) = (&base, tracked.is_empty()) {
             let mut args = vec!["diff", "--no-color", "--no-ext-diff", base.as_str(), "--"];
             args.extend(tracked.iter().copied());

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use petgraph::graph::NodeIndex;
-use ralph_plugin_sdk::{Hook, HookContext, PhaseContext, SteeringPacket, Spend, StateContext, WorkflowContext};
+use ralph_plugin_sdk::{
+    Hook, HookContext, PhaseContext, Spend, StateContext, SteeringPacket, WorkflowContext,
+};
 
 use super::event::{Event, RunStatus, now};
 use super::outcome::Outcome;
@@ -25,7 +27,11 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 /// means the same in every workflow.
 pub(super) fn phases(id: &str, agents: &[String]) -> Vec<String> {
     let mut phases = vec![id.to_owned()];
-    let roles = [("build", "building", "builder"), ("verify", "verifying", "verifier"), ("plan", "planning", "planner")];
+    let roles = [
+        ("build", "building", "builder"),
+        ("verify", "verifying", "verifier"),
+        ("plan", "planning", "planner"),
+    ];
     for (phase, state, agent) in roles {
         let named = id == state || agents.iter().any(|a| a == agent);
         if named && !phases.iter().any(|p| p == phase) {
@@ -77,14 +83,25 @@ impl Runner {
 
     /// Calls the plugins at `hooks` and journals what they did; `None` when no plugin is
     /// called there (no context is built).
-    fn fire(&mut self, hooks: &[Hook], step: Option<&str>, context: impl FnOnce(&Self) -> HookContext) -> Option<Fired> {
+    fn fire(
+        &mut self,
+        hooks: &[Hook],
+        step: Option<&str>,
+        context: impl FnOnce(&Self) -> HookContext,
+    ) -> Option<Fired> {
         if !self.plugins.wants(hooks) {
             return None;
         }
         let context = context(self);
         let mut fired = self.plugins.fire(hooks, &context);
         for Report { plugin, hook, kind, message } in std::mem::take(&mut fired.reports) {
-            self.emit(&Event::Plugin { plugin, hook, kind: kind.into(), message, step: step.map(str::to_owned) });
+            self.emit(&Event::Plugin {
+                plugin,
+                hook,
+                kind: kind.into(),
+                message,
+                step: step.map(str::to_owned),
+            });
         }
         for (plugin, notification) in std::mem::take(&mut fired.notifications) {
             send(plugin, notification);
@@ -107,13 +124,15 @@ impl Runner {
     pub(super) fn plugins_on_start(&mut self) {
         let fired = self.fire(&[Hook::WorkflowOnStart], None, |r| r.workflow_context(None, None).into());
         if let Some((plugin, reason)) = fired.and_then(|f| f.veto) {
-            self.halt.get_or_insert((RunStatus::Stopped, format!("plugin `{plugin}` vetoed the run: {reason}")));
+            self.halt
+                .get_or_insert((RunStatus::Stopped, format!("plugin `{plugin}` vetoed the run: {reason}")));
         }
     }
 
     /// `workflow.on_iteration`: a veto ends the run before the iteration.
     pub(super) fn plugins_on_iteration(&mut self) -> Option<String> {
-        let fired = self.fire(&[Hook::WorkflowOnIteration], None, |r| r.workflow_context(None, None).into())?;
+        let fired =
+            self.fire(&[Hook::WorkflowOnIteration], None, |r| r.workflow_context(None, None).into())?;
         let (plugin, reason) = fired.veto?;
         let reason = format!("plugin `{plugin}` vetoed iteration {}: {reason}", self.state.iteration);
         self.halt.get_or_insert((RunStatus::Stopped, reason.clone()));
@@ -122,7 +141,8 @@ impl Runner {
 
     /// `workflow.on_complete` or `workflow.on_failure`, as the run ended.
     pub(super) fn plugins_on_end(&mut self, status: RunStatus, reason: &str) {
-        let hook = if status == RunStatus::Succeeded { Hook::WorkflowOnComplete } else { Hook::WorkflowOnFailure };
+        let hook =
+            if status == RunStatus::Succeeded { Hook::WorkflowOnComplete } else { Hook::WorkflowOnFailure };
         let error = (status != RunStatus::Succeeded).then(|| reason.to_owned());
         self.fire(&[hook], None, |r| r.workflow_context(Some(status), error).into());
     }
@@ -203,7 +223,9 @@ impl Runner {
                     plugin: String::new(),
                     hook: hook[0].as_str().into_owned(),
                     kind: "modify_ignored".into(),
-                    message: format!("`{id}` runs no agent that reads a packet: notes and changes are not delivered"),
+                    message: format!(
+                        "`{id}` runs no agent that reads a packet: notes and changes are not delivered"
+                    ),
                     step: Some(id.clone()),
                 }),
                 None => {}
@@ -232,7 +254,8 @@ impl Runner {
             let mut context = r.step_context(node, &agent, attempt);
             context.duration_ms = Some(outcome.duration_ms);
             context.success = Some(outcome.success);
-            context.output = outcome.summary.as_deref().or(outcome.error.as_deref()).map(|t| cut(t, OUTPUT_LIMIT));
+            context.output =
+                outcome.summary.as_deref().or(outcome.error.as_deref()).map(|t| cut(t, OUTPUT_LIMIT));
             let metrics = &outcome.evidence.metrics;
             context.metrics = (!metrics.is_empty()).then(|| metrics.clone());
             context.files_changed.clone_from(&outcome.evidence.files_changed);

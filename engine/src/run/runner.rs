@@ -240,7 +240,10 @@ fn load_plugins(
     let (set, failures) = crate::plugin::PluginSet::load(&catalog, &cache);
     for failure in failures {
         if failure.fatal {
-            return Err(RunError::Plugin(format!("{} (it fails closed, so the run cannot start without it)", failure.error)));
+            return Err(RunError::Plugin(format!(
+                "{} (it fails closed, so the run cannot start without it)",
+                failure.error
+            )));
         }
         let name = match &failure.error {
             crate::plugin::PluginError::Read { plugin, .. }
@@ -496,8 +499,11 @@ impl Runner {
         } else {
             load_plugins(doc, &options)?
         };
-        let plugin_config =
-            if plugins.is_empty() { serde_json::Value::Null } else { serde_json::to_value(doc).unwrap_or_default() };
+        let plugin_config = if plugins.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::to_value(doc).unwrap_or_default()
+        };
         let mut runner = Runner {
             plan,
             options,
@@ -790,7 +796,13 @@ impl Runner {
         }
         // Plugins see the packet before it is written, so their notes and patches reach it.
         let invokes = human.is_none() && !units.is_empty();
-        let veto = self.plugins_before_step(node, &names.join(", "), attempt, invokes, packet.as_mut().filter(|_| reads));
+        let veto = self.plugins_before_step(
+            node,
+            &names.join(", "),
+            attempt,
+            invokes,
+            packet.as_mut().filter(|_| reads),
+        );
         if let Some(packet) = &packet {
             self.sink.packet(&id, "built", packet);
         }

@@ -161,3 +161,35 @@ pub fn git_repo(dir: &Path) {
         "git init -q . && git config user.email t@t && git config user.name t && echo .ralph/ > .gitignore && git add -A && git commit -qm init",
     );
 }
+
+/// The component of a plugin package of the workspace, built once per test process for
+/// `wasm32-wasip2` into `target/test-plugins` (its own target dir: the outer cargo holds the
+/// main one), installing the target when it is missing.
+pub fn plugin_wasm(package: &str) -> PathBuf {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut built = built.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(path) = built.get(package) {
+        return path.clone();
+    }
+    let target_dir = repo().join("target").join("test-plugins");
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    if installed.is_ok_and(|o| !String::from_utf8_lossy(&o.stdout).contains("wasm32-wasip2")) {
+        let status = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status().unwrap();
+        assert!(status.success(), "rustup target add wasm32-wasip2 failed");
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--quiet", "--profile", "plugin", "--target", "wasm32-wasip2", "-p", package])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "building {package}: {}", String::from_utf8_lossy(&out.stderr));
+    let path = target_dir.join("wasm32-wasip2/plugin").join(format!("{}.wasm", package.replace('-', "_")));
+    assert!(path.is_file(), "{} was not built", path.display());
+    built.insert(package.to_owned(), path.clone());
+    path
+}
