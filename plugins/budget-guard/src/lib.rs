@@ -177,7 +177,8 @@ mod tests {
     use ralph_plugin_sdk::dispatch_json;
     use serde_json::{Value, json};
 
-    const KEYS: [&str; 5] = ["max_cost_usd", "max_tokens", "invocation_cost_usd", "invocation_tokens", "warn_at"];
+    const KEYS: [&str; 5] =
+        ["max_cost_usd", "max_tokens", "invocation_cost_usd", "invocation_tokens", "warn_at"];
 
     fn configure(pairs: &[(&str, &str)]) {
         for key in KEYS {

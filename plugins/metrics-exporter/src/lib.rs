@@ -62,7 +62,7 @@ fn sample(prefix: &str, name: &str, value: f64, unit: Option<&str>) -> MetricSam
 
 /// The samples of a step of `phase`.
 pub fn phase_samples(prefix: &str, phase: &str, context: &PhaseContext) -> Vec<MetricSample> {
-    let metrics = context.metrics.clone().unwrap_or_default();
+    let metrics = context.metrics.unwrap_or_default();
     let mut labels = BTreeMap::from([("phase".to_owned(), phase.to_owned())]);
     if !context.step.is_empty() {
         labels.insert("step".into(), context.step.clone());
@@ -106,7 +106,7 @@ mod tests {
     use ralph_plugin_sdk::dispatch_json;
     use serde_json::{Value, json};
 
-    fn call(hook: &str, context: Value) -> Vec<MetricSample> {
+    fn call(hook: &str, context: &Value) -> Vec<MetricSample> {
         let answer = dispatch_json::<MetricsExporter>(hook, &context.to_string()).unwrap();
         match serde_json::from_str(&answer).unwrap() {
             Decision::Metrics { samples } => samples,
@@ -131,7 +131,7 @@ mod tests {
         host::set_config("prefix", "ralph_");
         let samples = call(
             "phase.after_build",
-            json!({"kind": "phase", "phase": "build", "agent": "builder", "iteration": 4,
+            &json!({"kind": "phase", "phase": "build", "agent": "builder", "iteration": 4,
                    "started_at": "t", "step": "implement", "duration_ms": 45000, "success": true,
                    "metrics": {"input_tokens": 1000, "output_tokens": 500, "cost": 0.45},
                    "files_changed": ["a.rs", "b.rs", "c.rs"]}),
@@ -159,12 +159,16 @@ mod tests {
         host::set_config("prefix", "");
         let samples = call(
             "phase.after_lint",
-            json!({"kind": "phase", "phase": "lint", "agent": "", "iteration": 1, "started_at": "t",
+            &json!({"kind": "phase", "phase": "lint", "agent": "", "iteration": 1, "started_at": "t",
                    "success": false, "metrics": {"duration_ms": 1200}}),
         );
         assert_eq!(
             by_name(&samples),
-            BTreeMap::from([("phase_duration_ms", 1200.0), ("phase_success", 0.0), ("phase_files_changed", 0.0)])
+            BTreeMap::from([
+                ("phase_duration_ms", 1200.0),
+                ("phase_success", 0.0),
+                ("phase_files_changed", 0.0)
+            ])
         );
         assert_eq!(samples[0].labels, BTreeMap::from([("phase".to_owned(), "lint".to_owned())]));
         host::set_config("prefix", "ralph_");
@@ -175,7 +179,7 @@ mod tests {
         host::set_config("prefix", "loop_");
         let samples = call(
             "workflow.on_iteration",
-            json!({"kind": "workflow", "workflow_name": "default", "iteration": 12, "started_at": "t"}),
+            &json!({"kind": "workflow", "workflow_name": "default", "iteration": 12, "started_at": "t"}),
         );
         assert_eq!(samples.len(), 1);
         assert_eq!((samples[0].name.as_str(), samples[0].value), ("loop_iterations", 12.0));
@@ -187,7 +191,8 @@ mod tests {
     fn before_hooks_are_not_reported() {
         let answer = dispatch_json::<MetricsExporter>(
             "phase.before_build",
-            &json!({"kind": "phase", "phase": "build", "agent": "b", "iteration": 1, "started_at": "t"}).to_string(),
+            &json!({"kind": "phase", "phase": "build", "agent": "b", "iteration": 1, "started_at": "t"})
+                .to_string(),
         )
         .unwrap();
         assert_eq!(serde_json::from_str::<Decision>(&answer).unwrap(), Decision::Continue);

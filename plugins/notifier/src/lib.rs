@@ -35,7 +35,8 @@ pub struct Notifier;
 register_plugin!(Notifier);
 
 /// The hooks it listens to.
-pub const HOOKS: [&str; 4] = ["workflow.on_start", "workflow.on_complete", "workflow.on_failure", "state.on_change"];
+pub const HOOKS: [&str; 4] =
+    ["workflow.on_start", "workflow.on_complete", "workflow.on_failure", "state.on_change"];
 
 impl Plugin for Notifier {
     fn describe() -> Descriptor {
@@ -65,8 +66,11 @@ impl Plugin for Notifier {
         if host::config("annotate").is_some_and(|v| v.trim() == "false") {
             return Ok(Decision::Continue);
         }
-        let trigger =
-            if context.trigger.is_empty() { String::new() } else { format!(" (trigger: `{}`)", context.trigger) };
+        let trigger = if context.trigger.is_empty() {
+            String::new()
+        } else {
+            format!(" (trigger: `{}`)", context.trigger)
+        };
         Ok(Decision::Annotate {
             notes: vec![format!(
                 "The run moved from `{}` to `{}`{trigger}.",
@@ -94,7 +98,8 @@ pub struct Event {
 impl Event {
     /// The event of a `workflow.*` hook; `default_status` when the context has none.
     pub fn workflow(hook: &'static str, context: &WorkflowContext, default_status: &str) -> Event {
-        let status = context.status.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| default_status.to_owned());
+        let status =
+            context.status.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| default_status.to_owned());
         let run = if context.run_id.is_empty() {
             format!("A run of `{}`", context.workflow_name)
         } else {
@@ -126,7 +131,8 @@ impl Event {
 
     /// The event of `state.on_change`.
     pub fn state(context: &StateContext) -> Event {
-        let trigger = if context.trigger.is_empty() { String::new() } else { format!(" on `{}`", context.trigger) };
+        let trigger =
+            if context.trigger.is_empty() { String::new() } else { format!(" on `{}`", context.trigger) };
         Event {
             hook: "state.on_change",
             text: format!("🔀 `{}` → `{}`{trigger}", context.from_state, context.to_state),
@@ -195,11 +201,13 @@ mod tests {
         let mut context = json!({
             "workflow_name": "default", "iteration": 7, "started_at": "2024-03-08T10:30:15Z", "run_id": "r-42"
         });
-        context.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        if let Value::Object(extra) = extra {
+            context.as_object_mut().unwrap().extend(extra);
+        }
         serde_json::from_value(context).unwrap()
     }
 
-    fn call(hook: &str, context: Value) -> Decision {
+    fn call(hook: &str, context: &Value) -> Decision {
         serde_json::from_str(&dispatch_json::<Notifier>(hook, &context.to_string()).unwrap()).unwrap()
     }
 
@@ -218,7 +226,10 @@ mod tests {
             "spend": {"cost_usd": 1.5, "tokens": 42000, "invocations": 9}
         }));
         let event = Event::workflow("workflow.on_failure", &context, "failed");
-        assert_eq!(event.text, "❌ Run r-42 of `default` failed after 7 iterations ($1.50, 42000 tokens): tests keep failing");
+        assert_eq!(
+            event.text,
+            "❌ Run r-42 of `default` failed after 7 iterations ($1.50, 42000 tokens): tests keep failing"
+        );
         let body: Value = serde_json::from_str(&event.body()).unwrap();
         assert_eq!(
             body,
@@ -229,9 +240,14 @@ mod tests {
 
     #[test]
     fn start_complete_and_stopped() {
-        let start = Event::workflow("workflow.on_start", &workflow_context(json!({"iteration": 1})), "started");
-        assert_eq!((start.text.as_str(), start.status.as_str()), ("▶️ Run r-42 of `default` started", "started"));
-        let done = Event::workflow("workflow.on_complete", &workflow_context(json!({"iteration": 1})), "completed");
+        let start =
+            Event::workflow("workflow.on_start", &workflow_context(json!({"iteration": 1})), "started");
+        assert_eq!(
+            (start.text.as_str(), start.status.as_str()),
+            ("▶️ Run r-42 of `default` started", "started")
+        );
+        let done =
+            Event::workflow("workflow.on_complete", &workflow_context(json!({"iteration": 1})), "completed");
         assert_eq!(done.text, "✅ Run r-42 of `default` completed after 1 iteration");
         let stopped = Event::workflow(
             "workflow.on_failure",
@@ -249,14 +265,16 @@ mod tests {
         let context = json!({"kind": "state", "from_state": "planning", "to_state": "building",
                              "trigger": "plan_complete", "timestamp": "2024-03-08T10:30:15Z"});
         assert_eq!(
-            call("state.on_change", context.clone()),
-            Decision::Annotate { notes: vec!["The run moved from `planning` to `building` (trigger: `plan_complete`).".into()] }
+            call("state.on_change", &context),
+            Decision::Annotate {
+                notes: vec!["The run moved from `planning` to `building` (trigger: `plan_complete`).".into()]
+            }
         );
         let event = Event::state(&serde_json::from_value(context.clone()).unwrap());
         assert_eq!(event.text, "🔀 `planning` → `building` on `plan_complete`");
         assert_eq!(event.status, "building");
         host::set_config("annotate", "false");
-        assert_eq!(call("state.on_change", context), Decision::Continue);
+        assert_eq!(call("state.on_change", &context), Decision::Continue);
         host::set_config("annotate", "");
     }
 
@@ -267,9 +285,10 @@ mod tests {
         let context = json!({"kind": "workflow", "workflow_name": "w", "iteration": 2,
                              "started_at": "2024-03-08T10:30:15Z", "error": "boom"});
         for hook in ["workflow.on_start", "workflow.on_complete", "workflow.on_failure"] {
-            assert_eq!(call(hook, context.clone()), Decision::Continue, "{hook}");
+            assert_eq!(call(hook, &context), Decision::Continue, "{hook}");
         }
-        let event = Event::workflow("workflow.on_failure", &serde_json::from_value(context).unwrap(), "failed");
+        let event =
+            Event::workflow("workflow.on_failure", &serde_json::from_value(context).unwrap(), "failed");
         assert!(!send(&event));
         host::set_config("webhook", "");
     }

@@ -45,7 +45,9 @@ const MAX_LISTED: usize = 20;
 impl Plugin for SecretGuard {
     fn describe() -> Descriptor {
         Descriptor::new("secret-guard", "1.0.0")
-            .description("Vetoes a step whose diff adds credentials (API keys, tokens, private keys, passwords)")
+            .description(
+                "Vetoes a step whose diff adds credentials (API keys, tokens, private keys, passwords)",
+            )
             .hooks(["phase.after_build"])
             .capabilities(["veto"])
     }
@@ -353,8 +355,10 @@ pub fn scan_line(text: &str) -> Vec<(usize, usize, &'static str)> {
         }
     }
     for at in starts(text, "sk-") {
-        let body = &b[at + 3..at + 3 + run(b, at + 3, |c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')];
-        if body.len() >= 32 && body.iter().any(u8::is_ascii_digit) && body.iter().any(u8::is_ascii_alphabetic) {
+        let body =
+            &b[at + 3..at + 3 + run(b, at + 3, |c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')];
+        if body.len() >= 32 && body.iter().any(u8::is_ascii_digit) && body.iter().any(u8::is_ascii_alphabetic)
+        {
             add(at, at + 3 + body.len(), "OpenAI-style API key");
         }
     }
@@ -534,7 +538,9 @@ fn secret_key_kind(key: &str) -> Option<&'static str> {
     }
     let named = words.iter().enumerate().any(|(n, w)| {
         SECRET_WORDS.iter().any(|s| w == s || (w.ends_with(s) && w.len() > s.len() + 2))
-            || (*w == "key" && n > 0 && matches!(words[n - 1], "api" | "access" | "secret" | "private" | "auth"))
+            || (*w == "key"
+                && n > 0
+                && matches!(words[n - 1], "api" | "access" | "secret" | "private" | "auth"))
             || w.ends_with("apikey")
             || w.ends_with("accesskey")
             || w.ends_with("secretkey")
@@ -672,7 +678,10 @@ mod tests {
     #[test]
     fn clean_or_missing_diff_continues() {
         reset_config();
-        let diff = diff_adding("src/lib.rs", &["fn add(a: u32, b: u32) -> u32 { a + b }", "let token = next_token();"]);
+        let diff = diff_adding(
+            "src/lib.rs",
+            &["fn add(a: u32, b: u32) -> u32 { a + b }", "let token = next_token();"],
+        );
         assert_eq!(call("phase.after_build", Some(&diff)), Decision::Continue);
         assert_eq!(call("phase.after_build", None), Decision::Continue);
         assert_eq!(call("phase.after_build", Some("  \n")), Decision::Continue);
@@ -720,7 +729,10 @@ mod tests {
             (format!("sk-ant-{}", "api03-Ab3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1x"), "Anthropic API key"),
             (format!("sk-proj-{}", "Ab3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5"), "OpenAI-style API key"),
             (
-                format!("eyJhbGciOiJIUzI1NiJ9.{}.{}", "eyJzdWIiOiIxMjM0NTY3ODkwIn0", "dozjgNryP4J3jVmNHl0w5N"),
+                format!(
+                    "eyJhbGciOiJIUzI1NiJ9.{}.{}",
+                    "eyJzdWIiOiIxMjM0NTY3ODkwIn0", "dozjgNryP4J3jVmNHl0w5N"
+                ),
                 "JSON Web Token",
             ),
             (format!("ASIA{}", "Q3RZ7T2MXW4PLK9B"), "AWS access key id"),
@@ -732,7 +744,8 @@ mod tests {
             assert_eq!(found[0].2, kind);
             assert_eq!(&line[found[0].0..found[0].1], secret);
         }
-        let aws_secret = format!("aws_secret_access_key = \"{}\"", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ9Bv8Rk2M");
+        let aws_secret =
+            format!("aws_secret_access_key = \"{}\"", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ9Bv8Rk2M");
         assert_eq!(scan_line(&aws_secret)[0].2, "AWS secret access key");
         // Too short, or inside a longer word.
         assert!(scan_line("let x = \"AKIA12345\";").is_empty());
