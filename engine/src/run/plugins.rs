@@ -104,7 +104,9 @@ impl Runner {
             });
         }
         for (plugin, notification) in std::mem::take(&mut fired.notifications) {
-            send(plugin, notification);
+            if let Some(sending) = send(plugin, notification) {
+                self.notifying.push(sending);
+            }
         }
         if let Some(reason) = fired.halt.take() {
             self.halt.get_or_insert((RunStatus::Failed, reason));
@@ -272,11 +274,21 @@ impl Runner {
     }
 }
 
+impl Runner {
+    /// Waits (a little) for the plugins' webhook calls still on their way when the run ends.
+    pub(super) async fn notifications_sent(&mut self) {
+        let deadline = tokio::time::Instant::now() + NOTIFY_TIMEOUT;
+        for sending in std::mem::take(&mut self.notifying) {
+            let _ = tokio::time::timeout_at(deadline, sending).await;
+        }
+    }
+}
+
 /// Sends a plugin's webhook call in the background: a slow or broken endpoint never holds the
-/// run up; a failure is reported on standard error.
-fn send(plugin: String, notification: crate::plugin::Notification) {
-    let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
-    handle.spawn(async move {
+/// run up (only its end waits, briefly); a failure is reported on standard error.
+fn send(plugin: String, notification: crate::plugin::Notification) -> Option<tokio::task::JoinHandle<()>> {
+    let handle = tokio::runtime::Handle::try_current().ok()?;
+    let sending = handle.spawn(async move {
         let client = reqwest::Client::builder().timeout(NOTIFY_TIMEOUT).build();
         let result = match client {
             Ok(client) => client
@@ -293,6 +305,7 @@ fn send(plugin: String, notification: crate::plugin::Notification) {
             eprintln!("warning: plugin `{plugin}`: the notification to {} failed: {e}", notification.url);
         }
     });
+    Some(sending)
 }
 
 #[cfg(test)]

@@ -222,6 +222,8 @@ pub struct Runner {
     pub(super) plugin_config: serde_json::Value,
     /// Configured plugins that are not loaded, journaled when the run begins.
     pub(super) plugin_problems: Vec<(String, &'static str, String)>,
+    /// Plugins' webhook calls on their way.
+    pub(super) notifying: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Loads the plugins ralph.yaml configures. One that cannot be loaded is left out and reported,
@@ -552,6 +554,7 @@ impl Runner {
             plugins,
             plugin_config,
             plugin_problems,
+            notifying: Vec::new(),
         };
         if resuming {
             let journal = runner.journal.clone();
@@ -1201,6 +1204,7 @@ impl Runner {
         self.plugins_on_end(status, &reason);
         self.emit(&Event::RunFinished { status, reason: reason.clone(), at: now() });
         self.settle().await;
+        self.notifications_sent().await;
         self.close_control().await;
         let mut record = self.options.record.clone();
         record.status = status.as_str().into();

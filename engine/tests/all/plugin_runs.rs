@@ -154,3 +154,149 @@ fn a_corrupt_or_wrong_kind_of_component_is_refused_with_a_clear_message() {
         assert!(load[0]["message"].as_str().unwrap().contains(expected), "{}", load[0]);
     }
 }
+
+/// A project with `w.yaml` and the example plugin `package` at `plugins/<package>.wasm`.
+fn with_plugin(yaml: &str, package: &str) -> tempfile::TempDir {
+    let dir = project(&[("w.yaml", yaml)]);
+    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+    std::fs::copy(plugin_wasm(package), dir.path().join(format!("plugins/{package}.wasm"))).unwrap();
+    dir
+}
+
+#[test]
+fn notes_of_a_plugin_reach_the_packet_the_agent_reads() {
+    // The builder fails unless the plugin's note is in its packet.
+    let yaml = "workflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    command: \"grep -q 'snooped: ' {{ packet_file }}\"\nplugins:\n  - name: guard\n    entry: plugins/hostile.wasm\n    hooks: [phase.before_build]\n    config:\n      mode: snoop\n";
+    let dir = with_plugin(yaml, "hostile");
+    ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);
+}
+
+#[test]
+fn the_secret_guard_vetoes_a_step_whose_diff_adds_a_credential() {
+    let yaml = "workflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    command: \"printf 'import os\\\\nAWS_KEY = \\\"%s\\\"\\\\n' \\\"$KEY\\\" > settings.py\"\nplugins:\n  - name: secret-guard\n    entry: plugins/secret-guard.wasm\n    capabilities: [veto]\n";
+    let dir = with_plugin(yaml, "secret-guard");
+    crate::support::git_repo(dir.path());
+    let key = "AKIAQ3EGRT5MZXW7PL2K";
+    let out =
+        ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).env("KEY", key).expect(1);
+    let events = crate::support::events(&out.stdout);
+    let build = step_outcome(&events, "build");
+    assert_eq!(build["class"], "plugin_veto", "{}", out.stdout);
+    let error = build["error"].as_str().unwrap();
+    assert!(error.contains("settings.py:2 AWS access key id"), "{error}");
+    assert!(error.contains("AKIA…") && !error.contains(key), "the secret is not repeated: {error}");
+
+    // The same step adding no secret goes through.
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"])
+        .current_dir(dir.path())
+        .env("KEY", "not a secret")
+        .expect(0);
+    let events = crate::support::events(&out.stdout);
+    assert_eq!(step_outcome(&events, "build")["success"], true);
+}
+
+#[test]
+fn the_budget_guard_vetoes_the_invocation_that_would_pass_its_budget() {
+    let claude = "#!/bin/sh\ncat > /dev/null\necho x >> calls\necho '{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"ok\",\"total_cost_usd\":0.01,\"usage\":{\"input_tokens\":1000,\"output_tokens\":100}}'\n";
+    let yaml = "workflow:\n  nodes:\n    - id: one\n      agent: builder\n    - id: two\n      agent: builder\n      depends_on: one\n    - id: three\n      agent: builder\n      depends_on: two\nagents:\n  builder:\n    backend: claude\n    prompt: PROMPT-BUILDER.md\nplugins:\n  - name: budget-guard\n    entry: plugins/budget-guard.wasm\n    capabilities: [veto]\n    config:\n      max_cost_usd: 0.024\n";
+    let dir = with_plugin(yaml, "budget-guard");
+    std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+    std::fs::write(dir.path().join("bin/claude"), claude).unwrap();
+    crate::support::executable(&dir.path().join("bin/claude"));
+    let path = crate::support::path_with(&dir.path().join("bin"));
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"])
+        .current_dir(dir.path())
+        .env("PATH", &path)
+        .expect(1);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("calls")).unwrap().lines().count(),
+        2,
+        "{}",
+        out.stdout
+    );
+    let events = crate::support::events(&out.stdout);
+    let three = step_outcome(&events, "three");
+    assert_eq!(three["class"], "plugin_veto");
+    let error = three["error"].as_str().unwrap();
+    assert_eq!(
+        error,
+        "vetoed by plugin `budget-guard`: invoking `builder` would pass the $0.024 budget: $0.02 spent, about $0.01 per invocation"
+    );
+    // Past 80% of the limit, it warned first (a note for the agent).
+    let notes = plugin_events(&events, "annotate");
+    assert_eq!(notes.len(), 1, "{}", out.stdout);
+    assert_eq!(notes[0]["step"], "two");
+}
+
+/// A one-shot HTTP server on 127.0.0.1: the bodies of the POSTs it receives, answered `204`.
+fn webhook_server() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+            let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn the_notifier_calls_its_webhook_only_with_the_notify_capability() {
+    let (url, bodies) = webhook_server();
+    let yaml = format!(
+        "workflow:\n  nodes:\n    - id: build\n      agent: ok\nagents:\n  ok:\n    command: \"true\"\nplugins:\n  - name: notifier\n    entry: plugins/notifier.wasm\n    capabilities: [notify]\n    config:\n      webhook: {url}\n"
+    );
+    let dir = with_plugin(&yaml, "notifier");
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(0);
+    let events = crate::support::events(&out.stdout);
+    let run_id = events[0]["run_id"].as_str().unwrap().to_owned();
+    let received: Vec<serde_json::Value> =
+        bodies.try_iter().map(|b| serde_json::from_str(&b).unwrap()).collect();
+    let hooks: Vec<&str> = received.iter().map(|b| b["hook"].as_str().unwrap()).collect();
+    assert_eq!(hooks, ["workflow.on_start", "workflow.on_complete"], "{received:?}");
+    assert!(received.iter().all(|b| b["run_id"] == run_id.as_str()), "{received:?}");
+    assert!(received[1]["text"].as_str().unwrap().contains("w"), "{received:?}");
+
+    // Without the capability: refused, logged, and the run goes on.
+    std::fs::write(dir.path().join("w.yaml"), yaml.replace("    capabilities: [notify]\n", "")).unwrap();
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(0);
+    let events = crate::support::events(&out.stdout);
+    assert_eq!(plugin_events(&events, "refused").len(), 2, "{}", out.stdout);
+    assert!(bodies.try_iter().next().is_none(), "nothing is sent");
+}
+
+#[test]
+fn the_metrics_exporter_reports_each_phase() {
+    let yaml = "workflow:\n  nodes:\n    - id: lint\n      agent: ok\n    - id: build\n      agent: builder\n      depends_on: lint\nagents:\n  ok:\n    command: \"true\"\n  builder:\n    command: \"true\"\nplugins:\n  - name: metrics-exporter\n    entry: plugins/metrics-exporter.wasm\n    hooks: [phase.after_lint, phase.after_build, workflow.on_iteration]\n";
+    let dir = with_plugin(yaml, "metrics-exporter");
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(0);
+    let events = crate::support::events(&out.stdout);
+    let metrics: Vec<&str> =
+        plugin_events(&events, "metric").iter().map(|e| e["message"].as_str().unwrap()).collect();
+    for (name, phase) in [("ralph_phase_success 1", "phase=lint"), ("ralph_phase_success 1", "phase=build")] {
+        assert!(
+            metrics.iter().any(|m| m.starts_with(name) && m.contains(phase)),
+            "{name} {phase}: {metrics:?}"
+        );
+    }
+    assert!(metrics.iter().any(|m| m.starts_with("ralph_phase_duration_ms")), "{metrics:?}");
+    assert!(metrics.iter().any(|m| m.starts_with("ralph_iterations 1")), "{metrics:?}");
+}

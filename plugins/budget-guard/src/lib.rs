@@ -101,8 +101,14 @@ struct Budget {
     spent_text: String,
 }
 
+/// Dollars with cents, and with up to four decimals when cents would hide the difference
+/// (a $0.025 budget is not a $0.03 one).
 fn dollars(value: f64) -> String {
-    format!("${value:.2}")
+    let mut text = format!("{value:.4}");
+    while text.ends_with('0') && text.len() - text.find('.').unwrap_or(0) > 3 {
+        text.pop();
+    }
+    format!("${text}")
 }
 
 fn tokens(value: f64) -> String {

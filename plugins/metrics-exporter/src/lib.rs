@@ -12,9 +12,9 @@
 //! | `phase_files_changed` | how many files it changed |
 //!
 //! and at `workflow.on_iteration` the metric `iterations` (the iteration that starts, labelled
-//! with `workflow`). A metric whose value the context lacks is left out. Each sample is sent
-//! with `host::emit_metric` and also returned as a `metrics` decision; the engine records
-//! both. Names get the `prefix` setting in front (default `ralph_`; `""` for none).
+//! with `workflow`). A metric whose value the context lacks is left out. The samples are the
+//! plugin's `metrics` decision (one answer, recorded once by the engine). Names get the
+//! `prefix` setting in front (default `ralph_`; `""` for none).
 //!
 //! It needs no capability.
 #![deny(missing_docs)]
@@ -91,12 +91,8 @@ pub fn phase_samples(prefix: &str, phase: &str, context: &PhaseContext) -> Vec<M
     samples
 }
 
-/// Emits the samples and returns them as the decision.
+/// The samples as the decision.
 fn report(samples: Vec<MetricSample>) -> Decision {
-    for s in &samples {
-        let labels: Vec<(&str, &str)> = s.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        host::emit_metric(&s.name, s.value, &labels);
-    }
     Decision::Metrics { samples }
 }
 
