@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need on a fresh Debian machine (Graphviz for the
 # diagram tests, check-jsonschema as an independent JSON Schema validator, the Mermaid parser
-# from npm), then runs the formatting check, clippy and the whole test suite.
+# from npm, the wasm32-wasip2 target for the plugins), builds the plugins, then runs the
+# formatting check, clippy and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,11 @@ if [ ! -d engine/tests/mermaid/node_modules/mermaid ]; then
   echo "==> installing the Mermaid parser (npm ci in engine/tests/mermaid)"
   (cd engine/tests/mermaid && npm ci --silent --no-audit --no-fund)
 fi
+
+# The plugins, as WebAssembly components (installs the wasm32-wasip2 target when missing),
+# into the target dir the tests build their plugins in, so they find them built.
+echo "==> building the plugins (plugins/build.sh)"
+CARGO_TARGET_DIR="$PWD/target/test-plugins" bash plugins/build.sh hostile
 
 echo "==> cargo fmt --check"
 cargo fmt --all --check

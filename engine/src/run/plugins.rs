@@ -259,7 +259,7 @@ impl Runner {
             context.output =
                 outcome.summary.as_deref().or(outcome.error.as_deref()).map(|t| cut(t, OUTPUT_LIMIT));
             let metrics = &outcome.evidence.metrics;
-            context.metrics = (!metrics.is_empty()).then(|| metrics.clone());
+            context.metrics = (!metrics.is_empty()).then_some(*metrics);
             context.files_changed.clone_from(&outcome.evidence.files_changed);
             if let (Some(repo), Some(before)) = (&r.repo, before) {
                 context.diff = Some(repo.diff(before, &outcome.evidence.files_changed, DIFF_LIMIT));

@@ -221,19 +221,22 @@ pub struct Runner {
     /// ralph.yaml as JSON, for the plugins' workflow context.
     pub(super) plugin_config: serde_json::Value,
     /// Configured plugins that are not loaded, journaled when the run begins.
-    pub(super) plugin_problems: Vec<(String, &'static str, String)>,
+    pub(super) plugin_problems: Vec<PluginProblem>,
     /// Plugins' webhook calls on their way.
     pub(super) notifying: Vec<tokio::task::JoinHandle<()>>,
 }
+
+/// A configured plugin that is not loaded: its name, `missing` or `load_error`, and why.
+pub(super) type PluginProblem = (String, &'static str, String);
 
 /// Loads the plugins ralph.yaml configures. One that cannot be loaded is left out and reported,
 /// unless it fails closed: then the run does not start.
 fn load_plugins(
     doc: &Document,
     options: &RunOptions,
-) -> Result<(crate::plugin::PluginSet, Vec<(String, &'static str, String)>), RunError> {
+) -> Result<(crate::plugin::PluginSet, Vec<PluginProblem>), RunError> {
     let catalog = crate::plugin::catalog::catalog(&options.project_dir, doc);
-    let mut problems: Vec<(String, &'static str, String)> =
+    let mut problems: Vec<PluginProblem> =
         catalog.missing.iter().map(|m| (m.name.clone(), "missing", m.reason.clone())).collect();
     if catalog.plugins.is_empty() {
         return Ok((crate::plugin::PluginSet::default(), problems));
