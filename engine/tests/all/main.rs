@@ -8,6 +8,7 @@ mod durable;
 mod fuzz;
 mod init;
 mod inspect;
+mod plugins;
 mod replay;
 mod resilience;
 mod run;

@@ -161,3 +161,61 @@ pub fn git_repo(dir: &Path) {
         "git init -q . && git config user.email t@t && git config user.name t && echo .ralph/ > .gitignore && git add -A && git commit -qm init",
     );
 }
+
+/// Where the tests build WebAssembly plugins: a target directory of its own, so these builds
+/// never wait on (or fight) the lock of the cargo that runs the tests.
+pub fn plugin_target_dir() -> PathBuf {
+    repo().join("target").join("test-plugins")
+}
+
+/// The cargo that runs the tests (or the one on `PATH`).
+pub fn cargo() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// Adds the `wasm32-wasip2` target when rustup does not have it yet.
+fn wasm_target() {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let has = installed.as_ref().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("wasm32-wasip2"));
+    if !has {
+        let status = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status();
+        assert!(status.is_ok_and(|s| s.success()), "`rustup target add wasm32-wasip2` failed");
+    }
+}
+
+/// The test plugins (workspace members under `engine/tests/plugins/`), built once per test
+/// process, all in one cargo invocation.
+const TEST_PLUGINS: &[&str] = &["hostile", "wrong-version"];
+
+/// The component of a test plugin package, built for `wasm32-wasip2` with the `plugin`
+/// profile on first use.
+pub fn plugin_wasm(package: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    assert!(TEST_PLUGINS.contains(&package), "`{package}` is not one of the test plugins");
+    let built = BUILT.get_or_init(|| {
+        wasm_target();
+        let mut command = Command::new(cargo());
+        command
+            .current_dir(repo())
+            .args(["build", "--quiet", "--profile", "plugin", "--target", "wasm32-wasip2"])
+            .env("CARGO_TARGET_DIR", plugin_target_dir());
+        for p in TEST_PLUGINS {
+            command.args(["-p", p]);
+        }
+        let out = command.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("building the test plugins failed:\n{}", String::from_utf8_lossy(&out.stderr)))
+        }
+    });
+    if let Err(e) = built {
+        panic!("{e}");
+    }
+    let file = plugin_target_dir()
+        .join("wasm32-wasip2")
+        .join("plugin")
+        .join(format!("{}.wasm", package.replace('-', "_")));
+    assert!(file.is_file(), "{} was not built", file.display());
+    file
+}
