@@ -749,7 +749,8 @@ fn output_text(result: &Result<CallOutput, PluginError>) -> String {
             }
             for m in &out.metrics {
                 let labels: Vec<String> = m.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                s.push_str(&format!("metric {} = {} {}\n", m.name, m.value, labels.join(",")).trim_end());
+                let line = format!("metric {} = {} {}", m.name, m.value, labels.join(","));
+                s.push_str(line.trim_end());
                 s.push('\n');
             }
             for n in &out.notifications {
