@@ -8,6 +8,7 @@ mod debug;
 mod init;
 mod inspect;
 mod logs;
+mod plugin;
 mod progress;
 mod replay;
 mod reset;
@@ -122,7 +123,7 @@ pub enum Command {
     Workflow(WorkflowCommand),
     /// Manage WebAssembly plugins.
     #[command(subcommand)]
-    Plugin(unbuilt::PluginCommand),
+    Plugin(plugin::PluginCommand),
     /// Show the current run's metrics.
     Metrics(unbuilt::RunArgs),
     /// Show a run's span tree.
@@ -248,6 +249,7 @@ fn run(command: Command, env: &Env) -> anyhow::Result<u8> {
         Command::Snapshots(args) => snapshots::run(&args, env),
         Command::Schema(args) => schema::run(&args),
         Command::Completions(args) => completions::run(&args),
+        Command::Plugin(command) => plugin::run(&command, env),
         other => unbuilt::run(&other, env),
     }
 }

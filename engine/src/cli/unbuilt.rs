@@ -1,46 +1,9 @@
 //! Verbs whose capability is not built yet. Each has its real arguments and help, and says
 //! plainly which capability is missing, exiting with status 2 — never fake output.
 
-use clap::{Args, Subcommand};
+use clap::Args;
 
 use super::{Command, EXIT_USAGE, Env};
-
-/// `ralph-loop plugin …`
-#[derive(Debug, Subcommand)]
-pub enum PluginCommand {
-    /// List installed plugins.
-    List,
-    /// Show a plugin's hooks, capabilities and configuration.
-    Info {
-        /// The plugin.
-        name: String,
-    },
-    /// Install a plugin from a path, a registry or an https URL.
-    Install {
-        /// The plugin name, path or URL.
-        source: String,
-    },
-    /// Enable a plugin.
-    Enable {
-        /// The plugin.
-        name: String,
-    },
-    /// Disable a plugin.
-    Disable {
-        /// The plugin.
-        name: String,
-    },
-    /// Remove a plugin.
-    Remove {
-        /// The plugin.
-        name: String,
-    },
-    /// Create a new plugin crate that builds as it is.
-    New {
-        /// The plugin's name.
-        name: String,
-    },
-}
 
 /// Arguments of `metrics` and `traces`.
 #[derive(Debug, Args)]
@@ -58,11 +21,11 @@ pub struct DashboardArgs {}
 fn missing(command: &Command) -> (&'static str, &'static str, u32) {
     match command {
         Command::Loop(_) => ("loop", "running workflows", 3),
-        Command::Plugin(_) => ("plugin", "WebAssembly plugins", 6),
         Command::Metrics(_) => ("metrics", "observability (metrics)", 7),
         Command::Traces(_) => ("traces", "observability (traces)", 7),
         Command::Dashboard(_) => ("dashboard", "observability (the monitoring stack)", 7),
         Command::Workflow(_)
+        | Command::Plugin(_)
         | Command::Schema(_)
         | Command::Completions(_)
         | Command::Init(_)
@@ -96,7 +59,7 @@ pub fn run(command: &Command, env: &Env) -> anyhow::Result<u8> {
         style.render_reset()
     );
     eprintln!(
-        "note: what works today: `ralph-loop init`, `loop` (every backend, tasks, `--commit`, `--dry-run`), `resume`, `status`, `logs`, `runs`, `debug`, `inspect`, `reset`, `snapshots`, `replay`, `retry`, `approve`, `reject`, `pause`, `interrupt`, `redirect`, `hint`, `add-iterations`, `workflow validate | visualize | list`, `schema`, `completions`"
+        "note: what works today: `ralph-loop init`, `loop` (every backend, tasks, `--commit`, `--dry-run`), `resume`, `status`, `logs`, `runs`, `debug`, `inspect`, `reset`, `snapshots`, `replay`, `retry`, `approve`, `reject`, `pause`, `interrupt`, `redirect`, `hint`, `add-iterations`, `workflow validate | visualize | list`, `plugin list | info | install | enable | disable | remove | new | call`, `schema`, `completions`"
     );
     Ok(EXIT_USAGE)
 }

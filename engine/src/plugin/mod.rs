@@ -4,14 +4,19 @@
 //! - [`runtime`]: the host — one wasmtime engine, a fresh store per call with a memory limit,
 //!   fuel and a deadline, a WASI context that grants nothing;
 //! - [`cache`]: compiled components on disk, keyed by content hash and engine compatibility;
+//! - [`catalog`]: which plugins a project has, as ralph.yaml configures them;
+//! - [`install`]: installing from a path, a registry or a URL, checksums always checked;
+//! - [`scaffold`]: a new plugin crate with a vendored SDK (`plugin new`);
 //! - [`set`]: the plugins of a run as `ralph.yaml` configures them — hooks, granted
 //!   capabilities, `on_error`, disabling after repeated failures — and what their decisions do.
 
 pub mod cache;
 pub mod catalog;
 pub mod error;
+pub mod install;
 pub mod limits;
 pub mod runtime;
+pub mod scaffold;
 pub mod set;
 
 pub use error::PluginError;

@@ -9,6 +9,7 @@ mod fuzz;
 mod init;
 mod inspect;
 mod plugin_runs;
+mod plugins;
 mod replay;
 mod resilience;
 mod run;

@@ -162,34 +162,61 @@ pub fn git_repo(dir: &Path) {
     );
 }
 
-/// The component of a plugin package of the workspace, built once per test process for
-/// `wasm32-wasip2` into `target/test-plugins` (its own target dir: the outer cargo holds the
-/// main one), installing the target when it is missing.
-pub fn plugin_wasm(package: &str) -> PathBuf {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut built = built.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(path) = built.get(package) {
-        return path.clone();
-    }
-    let target_dir = repo().join("target").join("test-plugins");
+/// Where the tests build WebAssembly plugins: a target directory of its own, so these builds
+/// never wait on (or fight) the lock of the cargo that runs the tests.
+pub fn plugin_target_dir() -> PathBuf {
+    repo().join("target").join("test-plugins")
+}
+
+/// The cargo that runs the tests (or the one on `PATH`).
+pub fn cargo() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// Adds the `wasm32-wasip2` target when rustup does not have it yet.
+fn wasm_target() {
     let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
-    if installed.is_ok_and(|o| !String::from_utf8_lossy(&o.stdout).contains("wasm32-wasip2")) {
-        let status = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status().unwrap();
-        assert!(status.success(), "rustup target add wasm32-wasip2 failed");
+    let has = installed.as_ref().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("wasm32-wasip2"));
+    if !has {
+        let status = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status();
+        assert!(status.is_ok_and(|s| s.success()), "`rustup target add wasm32-wasip2` failed");
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["build", "--quiet", "--profile", "plugin", "--target", "wasm32-wasip2", "-p", package])
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "building {package}: {}", String::from_utf8_lossy(&out.stderr));
-    let path = target_dir.join("wasm32-wasip2/plugin").join(format!("{}.wasm", package.replace('-', "_")));
-    assert!(path.is_file(), "{} was not built", path.display());
-    built.insert(package.to_owned(), path.clone());
-    path
+}
+
+/// The plugins the tests run — the test plugins under `engine/tests/plugins/` and the example
+/// plugins of `plugins/` — built once per test process, all in one cargo invocation.
+const TEST_PLUGINS: &[&str] =
+    &["hostile", "wrong-version", "secret-guard", "budget-guard", "notifier", "metrics-exporter"];
+
+/// The component of a plugin package, built for `wasm32-wasip2` with the `plugin`
+/// profile on first use.
+pub fn plugin_wasm(package: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    assert!(TEST_PLUGINS.contains(&package), "`{package}` is not one of the test plugins");
+    let built = BUILT.get_or_init(|| {
+        wasm_target();
+        let mut command = Command::new(cargo());
+        command
+            .current_dir(repo())
+            .args(["build", "--quiet", "--profile", "plugin", "--target", "wasm32-wasip2"])
+            .env("CARGO_TARGET_DIR", plugin_target_dir());
+        for p in TEST_PLUGINS {
+            command.args(["-p", p]);
+        }
+        let out = command.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("building the test plugins failed:\n{}", String::from_utf8_lossy(&out.stderr)))
+        }
+    });
+    if let Err(e) = built {
+        panic!("{e}");
+    }
+    let file = plugin_target_dir()
+        .join("wasm32-wasip2")
+        .join("plugin")
+        .join(format!("{}.wasm", package.replace('-', "_")));
+    assert!(file.is_file(), "{} was not built", file.display());
+    file
 }
