@@ -123,7 +123,7 @@ register_plugin!(@TYPE@);
 
 const README: &str = r#"# @NAME@
 
-A [ralph-loop](https://github.com/) plugin: before every build step it vetoes the step while
+A ralph-loop plugin: before every build step it vetoes the step while
 its `block` setting is `"true"`, and otherwise adds a note to the builder's prompt.
 
 ## Build

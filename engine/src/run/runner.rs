@@ -241,7 +241,8 @@ fn load_plugins(
     if catalog.plugins.is_empty() {
         return Ok((crate::plugin::PluginSet::default(), problems));
     }
-    let cache = options.state_dir.join("cache").join("plugins");
+    // The same cache the `plugin` verbs fill: a plugin `plugin install` compiled loads at once.
+    let cache = options.project_dir.join(".ralph").join("cache").join("plugins");
     let (set, failures) = crate::plugin::PluginSet::load(&catalog, &cache);
     for failure in failures {
         if failure.fatal {

@@ -172,6 +172,22 @@ fn notes_of_a_plugin_reach_the_packet_the_agent_reads() {
 }
 
 #[test]
+fn a_modify_changes_the_packet_only_with_the_modify_capability() {
+    // The builder succeeds only when its packet carries the plugin's patch.
+    let yaml = "workflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    command: \"grep -q 'patched by the plugin' {{ packet_file }}\"\nplugins:\n  - name: guard\n    entry: plugins/hostile.wasm\n    hooks: [phase.before_build]\n    capabilities: [modify]\n    config:\n      mode: modify\n";
+    let dir = with_plugin(yaml, "hostile");
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(0);
+    assert_eq!(plugin_events(&crate::support::events(&out.stdout), "modify").len(), 1);
+
+    std::fs::write(dir.path().join("w.yaml"), yaml.replace("    capabilities: [modify]\n", "")).unwrap();
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
+    let events = crate::support::events(&out.stdout);
+    let ignored = plugin_events(&events, "modify_ignored");
+    assert_eq!(ignored.len(), 1, "{}", out.stdout);
+    assert!(ignored[0]["message"].as_str().unwrap().contains("does not grant it `modify`"));
+}
+
+#[test]
 fn the_secret_guard_vetoes_a_step_whose_diff_adds_a_credential() {
     let yaml = "workflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    command: \"printf 'import os\\\\nAWS_KEY = \\\"%s\\\"\\\\n' \\\"$KEY\\\" > settings.py\"\nplugins:\n  - name: secret-guard\n    entry: plugins/secret-guard.wasm\n    capabilities: [veto]\n";
     let dir = with_plugin(yaml, "secret-guard");

@@ -406,4 +406,25 @@ fn a_new_plugin_builds_as_it_is_and_loads() {
     let free = call("false");
     assert_eq!(free["first"]["decision"]["decision"], "annotate", "{free}");
     assert_eq!(free["first"]["metrics"][0]["name"], "demo_builds_seen", "{free}");
+
+    // The rest of the README's walkthrough: install it, grant `veto` in ralph.yaml, and a loop's
+    // build step is vetoed.
+    ralph(["plugin", "install"]).arg(&wasm).current_dir(dir.path()).expect(0);
+    std::fs::write(
+        dir.path().join("ralph.yaml"),
+        "plugins:\n  installed:\n    - name: demo\n      capabilities: [veto]\n      config:\n        block: \"true\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("w.yaml"),
+        "workflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    command: \"touch built\"\n",
+    )
+    .unwrap();
+    let out = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(1);
+    assert!(
+        out.stdout.contains("plugin demo at phase.before_build: veto: builds are blocked by demo"),
+        "{}",
+        out.stdout
+    );
+    assert!(!dir.path().join("built").exists(), "the vetoed step did not run");
 }
