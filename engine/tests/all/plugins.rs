@@ -421,10 +421,11 @@ fn a_new_plugin_builds_as_it_is_and_loads() {
     )
     .unwrap();
     let out = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(1);
+    let shown = format!("{}{}", out.stdout, out.stderr);
     assert!(
-        out.stdout.contains("plugin demo at phase.before_build: veto: builds are blocked by demo"),
+        shown.contains("plugin demo at phase.before_build: veto: builds are blocked by demo"),
         "{}",
-        out.stdout
+        shown
     );
     assert!(!dir.path().join("built").exists(), "the vetoed step did not run");
 }
