@@ -42,6 +42,12 @@ pub const MAX_MEMORY: usize = 1 << 30;
 /// Freed instances' memory is returned to the kernel in batches: one `madvise` per batch
 /// instead of one per call (measured: median call 23 µs → 18 µs).
 const DECOMMIT_BATCH: usize = 16;
+/// A freed instance's dirty pages (found with Linux's `PAGEMAP_SCAN`, 6.7+) are reset in place
+/// and stay mapped, up to this much: the next call of the plugin takes no page fault. Measured
+/// on the budget guard: 7 page faults and 27 µs per call before, none and 15.5 µs after. A
+/// memory bomb's pages beyond it are returned to the kernel as before.
+const KEEP_RESIDENT: usize = 2 << 20;
+const KEEP_TABLES_RESIDENT: usize = 64 << 10;
 
 /// How often the deadline clock ticks while a call runs.
 const TICK: Duration = Duration::from_millis(5);
@@ -260,7 +266,13 @@ impl Runtime {
             .total_memories(POOL * 2)
             .total_tables(POOL * 8)
             .max_memory_size(MAX_MEMORY)
-            .decommit_batch_size(DECOMMIT_BATCH);
+            .decommit_batch_size(DECOMMIT_BATCH)
+            .pagemap_scan(wasmtime::Enabled::Auto);
+        // Without `PAGEMAP_SCAN`, keeping pages resident means `memset`ting all of them after
+        // every call, which costs more than the page faults it saves.
+        if has_pagemap_scan() {
+            pool.linear_memory_keep_resident(KEEP_RESIDENT).table_keep_resident(KEEP_TABLES_RESIDENT);
+        }
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
@@ -328,6 +340,15 @@ impl Runtime {
         loaded.descriptor = loaded.describe()?;
         Ok(loaded)
     }
+}
+
+/// Whether the kernel has the `PAGEMAP_SCAN` ioctl (Linux 6.7 and later).
+fn has_pagemap_scan() -> bool {
+    let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else { return false };
+    let mut numbers =
+        release.trim().split(|c: char| !c.is_ascii_digit()).map(|n| n.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    (major, minor) >= (6, 7)
 }
 
 /// Runs a call where WASI's synchronous host functions may block on their own futures: WASI
