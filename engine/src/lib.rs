@@ -6,6 +6,7 @@ pub mod agent;
 pub mod cli;
 pub mod control;
 pub mod diagnostic;
+pub mod error_text;
 pub mod init;
 pub mod inspect;
 pub mod plan;

@@ -34,6 +34,7 @@
 //! A client is built per step: steps take seconds to minutes, so building one costs nothing
 //! that matters, and no pooled connection outlives the runtime it was opened on.
 
+use crate::error_text::chain;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -434,21 +435,6 @@ async fn read_bounded(response: &mut reqwest::Response, limit: usize) -> Result<
         }
     }
     Ok(body)
-}
-
-/// An error and its causes, in one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let said = cause.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// The innermost cause of an error (e.g. `Connection refused (os error 111)`).

@@ -4,6 +4,7 @@
 //! the registry vouches for, and loaded (which validates the component and its contract
 //! version) before anything is written; the install then lands whole or not at all.
 
+use crate::error_text::chain;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -235,21 +236,6 @@ pub fn fetch(url: &str) -> Result<Vec<u8>, InstallError> {
         }
         Ok(body)
     })
-}
-
-/// An error and its causes, in one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let said = cause.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Where a registry's index is, and what its entries' paths are relative to.
