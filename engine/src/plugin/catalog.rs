@@ -154,7 +154,13 @@ pub struct Catalog {
 /// The plugin directory: `plugins.directory`, or `plugins/` in the project.
 pub fn directory(project_dir: &Path, doc: &Document) -> PathBuf {
     match &doc.plugins {
-        Some(PluginsSection::Managed(m)) => project_dir.join(m.directory.as_deref().unwrap_or("plugins")),
+        Some(PluginsSection::Managed(m)) => {
+            // `./plugins` in a project `.` reads `plugins` in messages, not `././plugins`.
+            let joined = project_dir.join(m.directory.as_deref().unwrap_or("plugins"));
+            let tidy: PathBuf =
+                joined.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect();
+            if tidy.as_os_str().is_empty() { PathBuf::from(".") } else { tidy }
+        }
         _ => project_dir.join("plugins"),
     }
 }
