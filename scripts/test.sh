@@ -28,7 +28,7 @@ fi
 # The plugins, as WebAssembly components (installs the wasm32-wasip2 target when missing),
 # into the target dir the tests build their plugins in, so they find them built.
 echo "==> building the plugins (plugins/build.sh)"
-CARGO_TARGET_DIR="$PWD/target/test-plugins" bash plugins/build.sh hostile
+CARGO_TARGET_DIR="$PWD/target/test-plugins" bash plugins/build.sh
 
 echo "==> cargo fmt --check"
 cargo fmt --all --check
