@@ -21,6 +21,7 @@ mod schema;
 mod snapshots;
 mod status;
 mod table;
+mod traces;
 mod unbuilt;
 mod workflow;
 
@@ -126,8 +127,8 @@ pub enum Command {
     Plugin(plugin::PluginCommand),
     /// Show the current run's metrics.
     Metrics(unbuilt::RunArgs),
-    /// Show a run's span tree.
-    Traces(unbuilt::RunArgs),
+    /// Show a run's span tree (from its journal), with durations and attributes.
+    Traces(traces::TracesArgs),
     /// Show where the monitoring dashboards are and check their endpoints.
     Dashboard(unbuilt::DashboardArgs),
     /// Show one iteration: its packet, prompt, agent output, outcome and decision.
@@ -250,6 +251,7 @@ fn run(command: Command, env: &Env) -> anyhow::Result<u8> {
         Command::Schema(args) => schema::run(&args),
         Command::Completions(args) => completions::run(&args),
         Command::Plugin(command) => plugin::run(&command, env),
+        Command::Traces(args) => traces::run(&args, env),
         other => unbuilt::run(&other, env),
     }
 }

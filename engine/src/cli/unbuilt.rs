@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::{Command, EXIT_USAGE, Env};
 
-/// Arguments of `metrics` and `traces`.
+/// Arguments of `metrics`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The run (default: the current or latest).
@@ -22,10 +22,10 @@ fn missing(command: &Command) -> (&'static str, &'static str, u32) {
     match command {
         Command::Loop(_) => ("loop", "running workflows", 3),
         Command::Metrics(_) => ("metrics", "observability (metrics)", 7),
-        Command::Traces(_) => ("traces", "observability (traces)", 7),
         Command::Dashboard(_) => ("dashboard", "observability (the monitoring stack)", 7),
         Command::Workflow(_)
         | Command::Plugin(_)
+        | Command::Traces(_)
         | Command::Schema(_)
         | Command::Completions(_)
         | Command::Init(_)
@@ -59,7 +59,7 @@ pub fn run(command: &Command, env: &Env) -> anyhow::Result<u8> {
         style.render_reset()
     );
     eprintln!(
-        "note: what works today: `ralph-loop init`, `loop` (every backend, tasks, `--commit`, `--dry-run`), `resume`, `status`, `logs`, `runs`, `debug`, `inspect`, `reset`, `snapshots`, `replay`, `retry`, `approve`, `reject`, `pause`, `interrupt`, `redirect`, `hint`, `add-iterations`, `workflow validate | visualize | list`, `plugin list | info | install | enable | disable | remove | new | call`, `schema`, `completions`"
+        "note: what works today: `ralph-loop init`, `loop` (every backend, tasks, `--commit`, `--dry-run`), `resume`, `status`, `logs`, `runs`, `debug`, `inspect`, `reset`, `snapshots`, `replay`, `retry`, `approve`, `reject`, `pause`, `interrupt`, `redirect`, `hint`, `add-iterations`, `workflow validate | visualize | list`, `plugin list | info | install | enable | disable | remove | new | call`, `traces`, `schema`, `completions`"
     );
     Ok(EXIT_USAGE)
 }

@@ -15,6 +15,7 @@ pub mod iteration;
 pub mod phase;
 pub mod reset;
 pub mod runs;
+pub mod trace;
 
 use std::path::{Path, PathBuf};
 

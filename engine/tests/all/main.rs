@@ -17,4 +17,5 @@ mod schema;
 mod seeds;
 mod support;
 mod tasks;
+mod traces;
 mod visualize;

@@ -1,0 +1,40 @@
+//! `ralph-loop traces [--run ID] [--json]`: a run's span tree in the terminal, read from its
+//! journal — the spans an OpenTelemetry export of the run carries, with their durations.
+
+use clap::Args;
+
+use super::{EXIT_OK, Env};
+use crate::inspect::history::History;
+use crate::inspect::{journal, open_store, select_run, trace};
+
+/// Arguments of `traces`.
+#[derive(Debug, Args)]
+pub struct TracesArgs {
+    /// The run (default: the latest).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Print the tree as JSON (spans with attributes, events and children).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Shows the tree.
+pub fn run(args: &TracesArgs, env: &Env) -> anyhow::Result<u8> {
+    let store = open_store(&env.state_dir)?;
+    let record = select_run(&store, args.run.as_deref())?;
+    let history = History::from_events(&journal(&store, &record.run_id)?);
+    // The agents' providers and models come from the definition the run ran.
+    let doc = store
+        .definition(&record.definition_hash)
+        .ok()
+        .flatten()
+        .and_then(|d| serde_json::from_value::<crate::workflow::model::Document>(d.document).ok());
+    drop(store);
+    let tree = trace::tree(&record, &history, doc.as_ref());
+    if args.json {
+        super::out(&format!("{}\n", serde_json::to_string_pretty(&tree)?));
+    } else {
+        super::out(&trace::render(&tree));
+    }
+    Ok(EXIT_OK)
+}

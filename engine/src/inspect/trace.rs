@@ -1,0 +1,241 @@
+//! A run as a tree of spans, named the way the OpenTelemetry semantic conventions name agent
+//! and pipeline work: the run is `invoke_workflow {workflow}` (GenAI and CI/CD attributes), each
+//! iteration a child, each execution of a step `invoke_agent {agent}` — `plan {agent}` for the
+//! planner — with the runner's decisions after it (retries, breaker moves, signals, plugin
+//! vetoes) as span events. Read from the journal, so `ralph-loop traces` shows any run, finished
+//! or not, without a collector.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::history::{Decision, Execution, ExecutionStatus, History};
+use super::millis_between;
+use crate::run::event::RunStatus;
+use crate::store::RunRecord;
+use crate::workflow::model::{Backend, Document};
+
+/// One span.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Span {
+    /// Its name, e.g. `invoke_agent builder`.
+    pub name: String,
+    /// When it began (RFC 3339).
+    pub start: String,
+    /// How long it took, when it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// `ok`, `error`, or `unset` while it has not ended.
+    pub status: &'static str,
+    /// Its attributes, by semantic-convention name.
+    pub attributes: BTreeMap<String, Value>,
+    /// What happened during or after it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<SpanEvent>,
+    /// Its children, in the order they began.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<Span>,
+}
+
+/// A span event: a policy decision or a signal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpanEvent {
+    /// `retry`, `breaker`, `budget`, `signal`, `plugin`, `transition`, ...
+    pub name: String,
+    /// What, for people.
+    pub description: String,
+}
+
+/// The GenAI provider a backend talks to (`gen_ai.provider.name`).
+fn provider(backend: Backend) -> Option<&'static str> {
+    match backend {
+        Backend::Claude => Some("anthropic"),
+        Backend::Codex | Backend::Openai => Some("openai"),
+        Backend::Gemini => Some("gcp.gemini"),
+        Backend::Opencode => Some("opencode"),
+        Backend::Command => None,
+    }
+}
+
+/// The CI/CD result of a run (`cicd.pipeline.result`).
+fn result(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Succeeded => "success",
+        RunStatus::Failed => "failure",
+        RunStatus::Stopped => "cancellation",
+        RunStatus::Running => "unset",
+    }
+}
+
+fn event(decision: &Decision) -> SpanEvent {
+    let name = match decision {
+        Decision::Retry { .. } => "retry",
+        Decision::Breaker { .. } => "breaker",
+        Decision::Control { .. } => "signal",
+        Decision::Plugin { .. } => "plugin",
+        Decision::Transition { .. } => "transition",
+        Decision::Waiting { .. } => "wait",
+        Decision::Hook { .. } => "hook",
+        Decision::Review { .. } => "review",
+        Decision::Skipped { .. } => "skip",
+        Decision::Started { .. } => "next",
+        Decision::IterationEnded { .. } => "iteration_end",
+        Decision::TaskMarked { .. } => "task",
+        Decision::Committed { .. } => "commit",
+        Decision::RunEnded { reason, .. } if reason.contains("budget") => "budget",
+        Decision::RunEnded { .. } => "run_end",
+    };
+    SpanEvent { name: name.into(), description: decision.to_string() }
+}
+
+fn step_span(execution: &Execution, doc: Option<&Document>) -> Span {
+    let agent = execution.agent.clone();
+    let definition = doc.and_then(|d| d.agents.get(&agent));
+    let is_planner = agent == "planner" || definition.is_some_and(|a| a.on_failure.is_some());
+    let operation = if is_planner { "plan" } else { "invoke_agent" };
+    let mut attributes = BTreeMap::new();
+    attributes.insert("gen_ai.operation.name".into(), json!(operation));
+    attributes.insert("gen_ai.agent.name".into(), json!(agent));
+    attributes.insert("ralph.step".into(), json!(execution.step));
+    attributes.insert("ralph.attempt".into(), json!(execution.attempt));
+    let backend = definition
+        .and_then(|a| a.backend)
+        .or_else(|| doc.and_then(|d| d.loop_settings.as_ref()).and_then(|l| l.backend));
+    if let Some(provider) = backend.and_then(provider) {
+        attributes.insert("gen_ai.provider.name".into(), json!(provider));
+    }
+    if let Some(model) = definition.and_then(|a| a.model.clone()) {
+        attributes.insert("gen_ai.request.model".into(), json!(model));
+    }
+    let mut status = "unset";
+    if let Some(outcome) = &execution.outcome {
+        let metrics = &outcome.evidence.metrics;
+        if let Some(tokens) = metrics.input_tokens {
+            attributes.insert("gen_ai.usage.input_tokens".into(), json!(tokens));
+        }
+        if let Some(tokens) = metrics.output_tokens {
+            attributes.insert("gen_ai.usage.output_tokens".into(), json!(tokens));
+        }
+        if let Some(cost) = metrics.cost_usd {
+            attributes.insert("ralph.cost_usd".into(), json!(cost));
+        }
+        status = if outcome.success { "ok" } else { "error" };
+        if !outcome.success {
+            attributes.insert("error.type".into(), json!(outcome.class.as_deref().unwrap_or("_OTHER")));
+        }
+    }
+    if execution.status == ExecutionStatus::Interrupted {
+        status = "error";
+        attributes.insert("error.type".into(), json!("interrupted"));
+    }
+    Span {
+        name: format!("{operation} {agent}"),
+        start: execution.started_at.clone(),
+        duration_ms: execution.duration_ms(),
+        status,
+        attributes,
+        events: execution.decisions.iter().map(event).collect(),
+        children: Vec::new(),
+    }
+}
+
+/// The span tree of a run: its journal read as `history`, its agents from the definition it
+/// ran (`doc`, when the store has it).
+pub fn tree(record: &RunRecord, history: &History, doc: Option<&Document>) -> Span {
+    let mut attributes = BTreeMap::new();
+    attributes.insert("gen_ai.operation.name".into(), json!("invoke_workflow"));
+    attributes.insert("gen_ai.workflow.name".into(), json!(record.workflow));
+    attributes.insert("cicd.pipeline.name".into(), json!(record.workflow));
+    attributes.insert("cicd.pipeline.run.id".into(), json!(record.run_id));
+    attributes.insert("ralph.workflow.kind".into(), json!(record.kind));
+    let start = history.started_at.clone().unwrap_or_else(|| record.started_at.clone());
+    let (status, duration_ms) = match &history.end {
+        Some((status, reason)) => {
+            attributes.insert("cicd.pipeline.result".into(), json!(result(*status)));
+            if *status != RunStatus::Succeeded {
+                attributes.insert("error.type".into(), json!(status.as_str()));
+                attributes.insert("ralph.reason".into(), json!(reason));
+            }
+            let ended = history.last_at.as_deref().and_then(|end| millis_between(&start, end));
+            (if *status == RunStatus::Succeeded { "ok" } else { "error" }, ended)
+        }
+        None => ("unset", None),
+    };
+    let mut children = Vec::new();
+    for iteration in &history.iterations {
+        let mut attributes = BTreeMap::new();
+        attributes.insert("ralph.iteration".into(), json!(iteration.iteration));
+        if let Some(task) = &iteration.task {
+            attributes.insert("ralph.task.id".into(), json!(task.id));
+        }
+        let status = match iteration.status {
+            Some(RunStatus::Succeeded) => "ok",
+            Some(_) => "error",
+            None => "unset",
+        };
+        let duration_ms =
+            iteration.finished_at.as_deref().and_then(|end| millis_between(&iteration.started_at, end));
+        children.push(Span {
+            name: format!("iteration {}", iteration.iteration),
+            start: iteration.started_at.clone(),
+            duration_ms,
+            status,
+            attributes,
+            events: Vec::new(),
+            children: history.iteration(iteration.iteration).map(|e| step_span(e, doc)).collect(),
+        });
+    }
+    Span {
+        name: format!("invoke_workflow {}", record.workflow),
+        start,
+        duration_ms,
+        status,
+        attributes,
+        events: Vec::new(),
+        children,
+    }
+}
+
+/// The tree as text: one line per span with its duration and outcome, its events under it.
+pub fn render(span: &Span) -> String {
+    let mut out = String::new();
+    line(span, "", "", &mut out);
+    out
+}
+
+fn line(span: &Span, first: &str, rest: &str, out: &mut String) {
+    let duration = span.duration_ms.map_or_else(|| "…".to_owned(), super::human_ms);
+    let mut detail = Vec::new();
+    if let Some(error) = span.attributes.get("error.type").and_then(Value::as_str) {
+        detail.push(format!("error: {error}"));
+    }
+    let tokens: u64 = ["gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"]
+        .iter()
+        .filter_map(|k| span.attributes.get(*k).and_then(Value::as_u64))
+        .sum();
+    if tokens > 0 {
+        detail.push(format!("{tokens} tokens"));
+    }
+    if let Some(cost) = span.attributes.get("ralph.cost_usd").and_then(Value::as_f64) {
+        detail.push(format!("${cost:.4}"));
+    }
+    if let Some(step) = span.attributes.get("ralph.step").and_then(Value::as_str) {
+        detail.insert(0, format!("[{step}]"));
+    }
+    if let Some(task) = span.attributes.get("ralph.task.id").and_then(Value::as_str) {
+        detail.insert(0, format!("task {task}"));
+    }
+    let detail = if detail.is_empty() { String::new() } else { format!("  {}", detail.join("  ")) };
+    out.push_str(&format!("{first}{}  {duration}  {}{detail}\n", span.name, span.status));
+    let children = span.children.len();
+    for e in &span.events {
+        let bar = if children > 0 { "│" } else { " " };
+        out.push_str(&format!("{rest}{bar}  · {}\n", e.description));
+    }
+    for (i, child) in span.children.iter().enumerate() {
+        let last = i + 1 == children;
+        let (branch, more) = if last { ("└─ ", "   ") } else { ("├─ ", "│  ") };
+        line(child, &format!("{rest}{branch}"), &format!("{rest}{more}"), out);
+    }
+}
