@@ -13,6 +13,7 @@ pub mod plan;
 pub mod plugin;
 pub mod policy;
 pub mod prompt;
+pub mod redact;
 pub mod run;
 pub mod source;
 pub mod store;

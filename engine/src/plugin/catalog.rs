@@ -106,6 +106,8 @@ pub struct PluginSpec {
     pub hooks: Vec<String>,
     /// Its `config:`, values as `config-get` returns them (`${VAR}` resolved).
     pub config: BTreeMap<String, String>,
+    /// The values `${VAR}` references resolved to: never written to the journal.
+    pub secrets: Vec<String>,
     /// The capabilities ralph.yaml grants.
     pub capabilities: Vec<String>,
     /// What a failure of it does.
@@ -166,13 +168,17 @@ pub fn directory(project_dir: &Path, doc: &Document) -> PathBuf {
 }
 
 /// A config value as `config-get` gives it: strings as they are (with `${VAR}` resolved),
-/// other values as JSON text.
-fn config_value(value: &serde_json::Value) -> Result<String, String> {
+/// other values as JSON text; and whether it came from a `${VAR}` reference (a secret, kept
+/// out of the journal).
+fn config_value(value: &serde_json::Value) -> Result<(String, bool), String> {
     match value {
         serde_json::Value::String(s) => {
-            EnvString(s.clone()).resolve(|name| std::env::var(name).ok()).map_err(|e| e.to_string())
+            let text = EnvString(s.clone());
+            let referenced = text.references().is_ok_and(|r| !r.is_empty());
+            let resolved = text.resolve(|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
+            Ok((resolved, referenced))
         }
-        other => Ok(other.to_string()),
+        other => Ok((other.to_string(), false)),
     }
 }
 
@@ -180,11 +186,15 @@ fn config(
     name: &str,
     values: &indexmap::IndexMap<String, serde_json::Value>,
     missing: &mut Vec<Missing>,
-) -> Option<BTreeMap<String, String>> {
+) -> Option<(BTreeMap<String, String>, Vec<String>)> {
     let mut out = BTreeMap::new();
+    let mut secrets = Vec::new();
     for (key, value) in values {
         match config_value(value) {
-            Ok(text) => {
+            Ok((text, referenced)) => {
+                if referenced {
+                    secrets.push(text.clone());
+                }
                 out.insert(key.clone(), text);
             }
             Err(e) => {
@@ -193,7 +203,7 @@ fn config(
             }
         }
     }
-    Some(out)
+    Some((out, secrets))
 }
 
 fn limits(
@@ -221,13 +231,14 @@ fn listed(
     missing: &mut Vec<Missing>,
 ) -> Option<PluginSpec> {
     let file = project_dir.join(entry.entry.as_deref()?);
-    let config = config(&entry.name, &entry.config, missing)?;
+    let (config, secrets) = config(&entry.name, &entry.config, missing)?;
     Some(PluginSpec {
         name: entry.name.clone(),
         file,
         origin: Origin::Listed(i),
         hooks: entry.hooks.clone(),
         config,
+        secrets,
         capabilities: entry.capabilities.clone(),
         on_error: entry.on_error.unwrap_or(OnPluginError::FailOpen),
         enabled: entry.enabled.unwrap_or(true),
@@ -285,13 +296,14 @@ fn installed(
             return None;
         }
     }
-    let config = config(&plugin.name, &plugin.config, missing)?;
+    let (config, secrets) = config(&plugin.name, &plugin.config, missing)?;
     Some(PluginSpec {
         name: plugin.name.clone(),
         file: home.join(COMPONENT),
         origin: Origin::Installed(i),
         hooks: plugin.hooks.clone(),
         config,
+        secrets,
         capabilities: plugin.capabilities.clone(),
         on_error: plugin.on_error.unwrap_or(OnPluginError::FailOpen),
         enabled: plugin.enabled.unwrap_or(true) && manifest.enabled,
@@ -346,6 +358,7 @@ pub fn catalog(project_dir: &Path, doc: &Document) -> Catalog {
                         origin: Origin::Discovered,
                         hooks: Vec::new(),
                         config: BTreeMap::new(),
+                        secrets: Vec::new(),
                         // A discovered plugin is granted nothing: only ralph.yaml grants.
                         capabilities: Vec::new(),
                         on_error: OnPluginError::FailOpen,

@@ -63,6 +63,9 @@ struct Active {
 #[derive(Default)]
 pub struct PluginSet {
     active: Vec<Active>,
+    /// Secret values (secret-named environment variables, resolved `${…}` config) that must
+    /// not reach the journal through what a plugin says.
+    redactor: crate::redact::Redactor,
 }
 
 impl std::fmt::Debug for PluginSet {
@@ -89,6 +92,12 @@ impl PluginSet {
         let enabled: Vec<&PluginSpec> = catalog.plugins.iter().filter(|p| p.enabled).collect();
         if enabled.is_empty() {
             return (set, failures);
+        }
+        set.redactor = crate::redact::Redactor::from_env();
+        for spec in &enabled {
+            for secret in &spec.secrets {
+                set.redactor.add(secret);
+            }
         }
         let runtime = match Runtime::shared() {
             Ok(r) => r,
@@ -179,6 +188,21 @@ impl PluginSet {
             };
             let json = json.get_or_insert_with(|| serde_json::to_string(context).unwrap_or_default());
             call(active, hook, json, &mut fired);
+        }
+        if !self.redactor.is_empty() {
+            let redact = |text: &mut String| {
+                if let std::borrow::Cow::Owned(masked) = self.redactor.redact(text) {
+                    *text = masked;
+                }
+            };
+            fired.reports.iter_mut().for_each(|r| redact(&mut r.message));
+            fired.notes.iter_mut().for_each(redact);
+            if let Some((_, reason)) = &mut fired.veto {
+                redact(reason);
+            }
+            if let Some(reason) = &mut fired.halt {
+                redact(reason);
+            }
         }
         fired
     }

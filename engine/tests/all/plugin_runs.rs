@@ -130,6 +130,32 @@ fn a_plugin_reads_no_file_and_no_environment() {
 }
 
 #[test]
+fn a_secret_a_plugin_echoes_never_reaches_the_journal_or_the_terminal() {
+    let dir = hostile_project(
+        "    capabilities: [veto]\n    config:\n      mode: leak\n      token: ${DEPLOY_TOKEN}\n",
+    );
+    let secret = "tok-8c1f2e77a90b";
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"])
+        .current_dir(dir.path())
+        .env("DEPLOY_TOKEN", secret)
+        .expect(1);
+    let logs = ralph(["logs", "--json"]).current_dir(dir.path()).expect(0);
+    let human =
+        ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).env("DEPLOY_TOKEN", secret).expect(1);
+    for (what, text) in [
+        ("loop --json", &out.stdout),
+        ("logs --json", &logs.stdout),
+        ("loop", &human.stdout),
+        ("loop stderr", &human.stderr),
+    ] {
+        assert!(!text.contains(secret), "{what} shows the secret:\n{text}");
+    }
+    assert!(out.stdout.contains("vetoed with token [REDACTED]"), "{}", out.stdout);
+    assert!(out.stdout.contains("my token is [REDACTED]"), "{}", out.stdout);
+    assert!(out.stdout.contains("token=[REDACTED]"), "{}", out.stdout);
+}
+
+#[test]
 fn a_corrupt_or_wrong_kind_of_component_is_refused_with_a_clear_message() {
     for (bytes, expected) in [
         (&b"\0asm\x01\0\0\0"[..], "core WebAssembly module, not a component"),
