@@ -673,9 +673,9 @@ fn new(args: &NewArgs, env: &Env) -> anyhow::Result<u8> {
             }
             out.push_str("  vendor/ralph-plugin-sdk/  (the SDK of this ralph-loop)\n");
             out.push_str(&format!(
-                "build it:   cd {} && cargo build --target wasm32-wasip2 --release\ninstall it: ralph-loop plugin install target/wasm32-wasip2/release/{}.wasm\n",
-                dir.display(),
-                args.name.replace('-', "_")
+                "build it:   (cd {dir} && cargo build --target wasm32-wasip2 --release)\ninstall it: ralph-loop plugin install {dir}/target/wasm32-wasip2/release/{}.wasm\nthen grant it `veto` in ralph.yaml (see {dir}/README.md)\n",
+                args.name.replace('-', "_"),
+                dir = dir.display(),
             ));
             super::out(&out);
             Ok(EXIT_OK)

@@ -144,8 +144,10 @@ ralph-loop plugin call target/wasm32-wasip2/release/@CRATE@.wasm phase.before_bu
 
 ## Install
 
+From your project (the directory with `ralph.yaml`; it goes into its `plugins/@NAME@/`):
+
 ```sh
-ralph-loop plugin install target/wasm32-wasip2/release/@CRATE@.wasm
+ralph-loop plugin install path/to/@NAME@/target/wasm32-wasip2/release/@CRATE@.wasm
 ```
 
 and in `ralph.yaml` (a plugin may veto only when it is granted `veto`):
