@@ -3,6 +3,7 @@
 //! The library holds everything; the `ralph-loop` binary is a thin shell over [`cli::run`].
 
 pub mod agent;
+pub mod atomic_file;
 pub mod cli;
 pub mod control;
 pub mod diagnostic;

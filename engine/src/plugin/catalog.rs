@@ -75,10 +75,7 @@ impl Manifest {
     /// When the file cannot be written.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        std::io::Write::write_all(&mut tmp, text.as_bytes())?;
-        tmp.persist(dir.join(MANIFEST)).map_err(|e| e.error)?;
-        Ok(())
+        crate::atomic_file::write(&dir.join(MANIFEST), text)
     }
 }
 

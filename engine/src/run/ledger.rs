@@ -64,15 +64,10 @@ impl Ledger {
 
     /// Writes the ledger atomically.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        use std::io::Write as _;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let tmp = path.with_extension("json.tmp");
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
+        crate::atomic_file::write(path, serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)
     }
 
     /// Records an agent's spend.

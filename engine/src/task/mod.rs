@@ -140,7 +140,6 @@ mod json;
 mod kanban;
 mod spans;
 mod todo;
-mod write;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -599,7 +598,7 @@ impl TaskFile {
             return Ok(());
         }
         let marked = Self::parse(self.path.clone(), self.source, &new_text)?;
-        write::atomic(&self.path, &new_text)
+        crate::atomic_file::write(&self.path, &new_text)
             .map_err(|source| TaskError::Write { path: self.path.clone(), source })?;
         *self = marked;
         Ok(())

@@ -1,19 +1,20 @@
 //! Replacing a file atomically: a reader sees the old content or the new, never a mix, and a
-//! crash never leaves a truncated task file.
+//! crash never leaves a truncated file (a task file, the ledger, a plugin's manifest or its
+//! compiled form).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Writes `text` to a temporary file next to `path`, syncs it, and renames it over `path`.
+/// Writes `bytes` to a temporary file next to `path`, syncs it, and renames it over `path`.
 ///
 /// A symbolic link is followed, so the link stays a link and its target gets the new content;
 /// the file's permissions are kept.
-pub(super) fn atomic(path: &Path, text: &str) -> io::Result<()> {
+pub fn write(path: &Path, bytes: impl AsRef<[u8]>) -> io::Result<()> {
     let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let temp = temp_path(&target);
-    let result = write_synced(&target, &temp, text).and_then(|()| fs::rename(&temp, &target));
+    let result = write_synced(&target, &temp, bytes.as_ref()).and_then(|()| fs::rename(&temp, &target));
     if result.is_err() {
         let _ = fs::remove_file(&temp);
         return result;
@@ -26,13 +27,13 @@ pub(super) fn atomic(path: &Path, text: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// Creates `temp` with `text`, the permissions of `target`, and syncs it.
-fn write_synced(target: &Path, temp: &Path, text: &str) -> io::Result<()> {
+/// Creates `temp` with `bytes`, the permissions of `target`, and syncs it.
+fn write_synced(target: &Path, temp: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = OpenOptions::new().write(true).create_new(true).open(temp)?;
     if let Ok(metadata) = fs::metadata(target) {
         file.set_permissions(metadata.permissions())?;
     }
-    file.write_all(text.as_bytes())?;
+    file.write_all(bytes)?;
     file.sync_all()
 }
 
