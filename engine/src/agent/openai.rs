@@ -253,10 +253,7 @@ impl Reply {
         }
         self.tail.push_str(text);
         if self.tail.len() > 2 * TAIL_BYTES {
-            let mut cut = self.tail.len() - TAIL_BYTES;
-            while !self.tail.is_char_boundary(cut) {
-                cut += 1;
-            }
+            let cut = self.tail.ceil_char_boundary(self.tail.len() - TAIL_BYTES);
             self.tail.drain(..cut);
         }
         Ok(())

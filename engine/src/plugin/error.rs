@@ -123,6 +123,24 @@ pub enum PluginError {
 }
 
 impl PluginError {
+    /// The plugin it is about (empty when the host itself could not be set up).
+    pub fn plugin(&self) -> &str {
+        match self {
+            PluginError::Read { plugin, .. }
+            | PluginError::Invalid { plugin, .. }
+            | PluginError::WrongVersion { plugin, .. }
+            | PluginError::NotAPlugin { plugin, .. }
+            | PluginError::Timeout { plugin, .. }
+            | PluginError::OutOfFuel { plugin, .. }
+            | PluginError::OutOfMemory { plugin, .. }
+            | PluginError::Panicked { plugin, .. }
+            | PluginError::Trapped { plugin, .. }
+            | PluginError::Failed { plugin, .. }
+            | PluginError::BadDecision { plugin, .. }
+            | PluginError::Host { plugin, .. } => plugin,
+        }
+    }
+
     /// A short name of the kind of failure, for the journal: `timeout`, `out_of_memory`, ...
     pub fn kind(&self) -> &'static str {
         match self {

@@ -127,13 +127,11 @@ impl WasiView for CallState {
     }
 }
 
-fn cut(mut text: String) -> String {
-    if text.len() > MAX_LINE {
-        let mut end = MAX_LINE;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
+/// `text` cut to at most `limit` bytes (at a character boundary), marked with `…` when cut:
+/// what a plugin says, or is shown, is bounded.
+pub fn cut(mut text: String, limit: usize) -> String {
+    if text.len() > limit {
+        text.truncate(text.floor_char_boundary(limit));
         text.push('…');
     }
     text
@@ -149,13 +147,13 @@ impl Host for CallState {
                 Level::Warn => "warn",
                 Level::Error => "error",
             };
-            self.out.logs.push(LogLine { level, message: cut(message) });
+            self.out.logs.push(LogLine { level, message: cut(message, MAX_LINE) });
         }
     }
 
     fn emit_metric(&mut self, name: String, value: f64, labels: Vec<(String, String)>) {
         if self.out.metrics.len() < MAX_METRICS {
-            self.out.metrics.push(Metric { name: cut(name), value, labels });
+            self.out.metrics.push(Metric { name: cut(name, MAX_LINE), value, labels });
         }
     }
 
@@ -165,7 +163,7 @@ impl Host for CallState {
 
     fn notify(&mut self, url: String, body: String) -> Result<(), String> {
         if !self.env.notify {
-            self.out.refused.push(format!("notify {}", cut(url)));
+            self.out.refused.push(format!("notify {}", cut(url, MAX_LINE)));
             return Err("the `notify` capability is not granted to this plugin in ralph.yaml".into());
         }
         if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -498,7 +496,7 @@ impl Loaded {
             let text = String::from_utf8_lossy(&bytes);
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                 if state.out.logs.len() < MAX_LOG_LINES {
-                    state.out.logs.push(LogLine { level, message: cut(line.to_owned()) });
+                    state.out.logs.push(LogLine { level, message: cut(line.to_owned(), MAX_LINE) });
                 }
             }
         }

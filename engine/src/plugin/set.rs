@@ -52,8 +52,9 @@ pub struct Fired {
 struct Active {
     spec: PluginSpec,
     loaded: Loaded,
-    /// The hooks it is called at (ralph.yaml's, else the plugin's own).
-    hooks: Vec<String>,
+    /// The hooks it is called at (ralph.yaml's, else the plugin's own), parsed once: matching
+    /// them is on every step's path.
+    hooks: Vec<Hook>,
     env: CallEnv,
     failures: u32,
     disabled: bool,
@@ -132,11 +133,9 @@ impl PluginSet {
                 });
             match loaded {
                 Ok(loaded) => {
-                    let hooks = if spec.hooks.is_empty() {
-                        loaded.descriptor().hooks.clone()
-                    } else {
-                        spec.hooks.clone()
-                    };
+                    let names = if spec.hooks.is_empty() { &loaded.descriptor().hooks } else { &spec.hooks };
+                    // A name that is not a hook could never be called; ralph.yaml's are validated.
+                    let hooks = names.iter().filter_map(|n| n.parse().ok()).collect();
                     let env =
                         CallEnv { config: Arc::new(spec.config.clone()), notify: spec.grants("notify") };
                     set.active.push(Active {
@@ -167,9 +166,7 @@ impl PluginSet {
     /// Whether some enabled plugin is called at any of `hooks` (checked before building a
     /// context nobody reads).
     pub fn wants(&self, hooks: &[Hook]) -> bool {
-        self.active
-            .iter()
-            .any(|a| !a.disabled && hooks.iter().any(|h| a.hooks.iter().any(|n| *n == h.as_str())))
+        self.active.iter().any(|a| !a.disabled && hooks.iter().any(|h| a.hooks.contains(h)))
     }
 
     /// Calls every plugin subscribed to one of `hooks` (each once, at the first it is
@@ -183,7 +180,7 @@ impl PluginSet {
             if active.disabled || fired.veto.is_some() {
                 continue;
             }
-            let Some(hook) = hooks.iter().find(|h| active.hooks.iter().any(|n| *n == h.as_str())) else {
+            let Some(hook) = hooks.iter().find(|h| active.hooks.contains(h)) else {
                 continue;
             };
             let json = json.get_or_insert_with(|| serde_json::to_string(context).unwrap_or_default());
@@ -212,6 +209,16 @@ fn report(fired: &mut Fired, plugin: &str, hook: &str, kind: &'static str, messa
     fired.reports.push(Report { plugin: plugin.to_owned(), hook: hook.to_owned(), kind, message });
 }
 
+/// A metric as a `metric` event says it, whether emitted or answered: `name value k=v,k=v`.
+fn metric_line<'a>(
+    name: &str,
+    value: f64,
+    labels: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> String {
+    let labels: Vec<String> = labels.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{name} {value} {}", labels.join(","))
+}
+
 /// Calls one plugin and folds its answer into `fired`.
 fn call(active: &mut Active, hook: &Hook, json: &str, fired: &mut Fired) {
     let name = active.spec.name.clone();
@@ -223,14 +230,8 @@ fn call(active: &mut Active, hook: &Hook, json: &str, fired: &mut Fired) {
                 report(fired, &name, &hook_name, "log", format!("[{}] {}", line.level, line.message));
             }
             for metric in &out.metrics {
-                let labels: Vec<String> = metric.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                report(
-                    fired,
-                    &name,
-                    &hook_name,
-                    "metric",
-                    format!("{} {} {}", metric.name, metric.value, labels.join(",")),
-                );
+                let line = metric_line(&metric.name, metric.value, metric.labels.iter().map(|(k, v)| (k, v)));
+                report(fired, &name, &hook_name, "metric", line);
             }
             for refused in &out.refused {
                 report(
@@ -345,14 +346,7 @@ fn decide(active: &Active, hook: &Hook, decision: Decision, fired: &mut Fired) {
         }
         Decision::Metrics { samples } => {
             for s in samples {
-                let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                report(
-                    fired,
-                    name,
-                    &hook_name,
-                    "metric",
-                    format!("{} {} {}", s.name, s.value, labels.join(",")),
-                );
+                report(fired, name, &hook_name, "metric", metric_line(&s.name, s.value, &s.labels));
             }
         }
     }

@@ -13,6 +13,7 @@ use ralph_plugin_sdk::{
 use super::event::{Event, RunStatus, now};
 use super::outcome::Outcome;
 use super::runner::Runner;
+use crate::plugin::runtime::cut;
 use crate::plugin::{Fired, Report};
 
 /// The most of a step's diff a plugin is shown.
@@ -39,17 +40,6 @@ pub(super) fn phases(id: &str, agents: &[String]) -> Vec<String> {
         }
     }
     phases
-}
-
-fn cut(text: &str, limit: usize) -> String {
-    if text.len() <= limit {
-        return text.to_owned();
-    }
-    let mut end = limit;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 impl Runner {
@@ -196,10 +186,11 @@ impl Runner {
             hooks.push(vec![Hook::AgentOnInvoke]);
         }
         for hook in hooks {
-            let snapshot = packet.as_deref().cloned().map(Box::new);
+            // The packet is copied into the context only when some plugin is called.
+            let shown = packet.as_deref();
             let fired = self.fire(&hook, Some(&id), |r| {
                 let mut context = r.step_context(node, agent, attempt);
-                context.packet = snapshot;
+                context.packet = shown.cloned().map(Box::new);
                 context.into()
             });
             let Some(fired) = fired else { continue };
@@ -256,8 +247,11 @@ impl Runner {
             let mut context = r.step_context(node, &agent, attempt);
             context.duration_ms = Some(outcome.duration_ms);
             context.success = Some(outcome.success);
-            context.output =
-                outcome.summary.as_deref().or(outcome.error.as_deref()).map(|t| cut(t, OUTPUT_LIMIT));
+            context.output = outcome
+                .summary
+                .as_deref()
+                .or(outcome.error.as_deref())
+                .map(|t| cut(t.to_owned(), OUTPUT_LIMIT));
             let metrics = &outcome.evidence.metrics;
             context.metrics = (!metrics.is_empty()).then_some(*metrics);
             context.files_changed.clone_from(&outcome.evidence.files_changed);

@@ -251,13 +251,7 @@ fn load_plugins(
                 failure.error
             )));
         }
-        let name = match &failure.error {
-            crate::plugin::PluginError::Read { plugin, .. }
-            | crate::plugin::PluginError::Invalid { plugin, .. }
-            | crate::plugin::PluginError::WrongVersion { plugin, .. }
-            | crate::plugin::PluginError::NotAPlugin { plugin, .. } => plugin.clone(),
-            _ => String::new(),
-        };
+        let name = failure.error.plugin().to_owned();
         problems.push((name, "load_error", format!("{} — the run goes on without it", failure.error)));
     }
     Ok((set, problems))

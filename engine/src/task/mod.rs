@@ -643,7 +643,7 @@ fn read(path: &Path) -> Result<String, TaskError> {
 /// The 1-based line and column (in characters) of byte `offset` of `text`.
 fn line_col(text: &str, offset: usize) -> (u32, u32) {
     let offset = offset.min(text.len());
-    let before = &text[..floor_char_boundary(text, offset)];
+    let before = &text[..text.floor_char_boundary(offset)];
     let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before[line_start..].chars().count() + 1;
@@ -666,14 +666,6 @@ impl LineIndex {
         let line = self.starts.partition_point(|&start| start <= offset);
         u32::try_from(line).unwrap_or(u32::MAX)
     }
-}
-
-/// The largest char boundary of `text` at or before `offset`.
-fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    offset
 }
 
 #[cfg(test)]

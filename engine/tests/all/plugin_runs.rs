@@ -239,11 +239,10 @@ fn the_secret_guard_vetoes_a_step_whose_diff_adds_a_credential() {
 
 #[test]
 fn the_budget_guard_vetoes_the_invocation_that_would_pass_its_budget() {
-    let claude = "#!/bin/sh\ncat > /dev/null\necho x >> calls\necho '{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"ok\",\"total_cost_usd\":0.01,\"usage\":{\"input_tokens\":1000,\"output_tokens\":100}}'\n";
     let yaml = "workflow:\n  nodes:\n    - id: one\n      agent: builder\n    - id: two\n      agent: builder\n      depends_on: one\n    - id: three\n      agent: builder\n      depends_on: two\nagents:\n  builder:\n    backend: claude\n    prompt: PROMPT-BUILDER.md\nplugins:\n  - name: budget-guard\n    entry: plugins/budget-guard.wasm\n    capabilities: [veto]\n    config:\n      max_cost_usd: 0.024\n";
     let dir = with_plugin(yaml, "budget-guard");
     std::fs::create_dir_all(dir.path().join("bin")).unwrap();
-    std::fs::write(dir.path().join("bin/claude"), claude).unwrap();
+    std::fs::write(dir.path().join("bin/claude"), crate::support::CLAUDE_CENT).unwrap();
     crate::support::executable(&dir.path().join("bin/claude"));
     let path = crate::support::path_with(&dir.path().join("bin"));
     let out = ralph(["loop", "--workflow", "w.yaml", "--json"])

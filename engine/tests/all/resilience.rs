@@ -104,13 +104,6 @@ fn an_always_failing_agent_is_stopped_by_the_breaker_and_status_says_why_even_af
     assert!(notified, "on_open's notify_team is recorded");
 }
 
-/// A fake Claude Code that reports a cost of one cent per call.
-const CLAUDE_CENT: &str = r#"#!/bin/sh
-cat > /dev/null
-echo x >> calls
-echo '{"type":"result","subtype":"success","is_error":false,"result":"ok","total_cost_usd":0.01,"usage":{"input_tokens":1000,"output_tokens":100}}'
-"#;
-
 #[test]
 fn a_loop_over_budget_stops_before_the_invocation_and_a_restart_keeps_the_spend() {
     let dir = project(&[
@@ -119,7 +112,7 @@ fn a_loop_over_budget_stops_before_the_invocation_and_a_restart_keeps_the_spend(
             "budget:\n  max_cost_usd: 0.025\nworkflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    backend: claude\n    prompt: PROMPT-BUILDER.md\n",
         ),
         ("TODO.md", &todo(5)),
-        ("bin/claude", CLAUDE_CENT),
+        ("bin/claude", crate::support::CLAUDE_CENT),
     ]);
     crate::support::executable(&dir.path().join("bin/claude"));
     let path = crate::support::path_with(&dir.path().join("bin"));

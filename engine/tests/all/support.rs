@@ -220,3 +220,11 @@ pub fn plugin_wasm(package: &str) -> PathBuf {
     assert!(file.is_file(), "{} was not built", file.display());
     file
 }
+
+/// A fake Claude Code that reports 1,000 input and 100 output tokens and a cost of one cent
+/// per call, and counts its calls in `calls`.
+pub const CLAUDE_CENT: &str = r#"#!/bin/sh
+cat > /dev/null
+echo x >> calls
+echo '{"type":"result","subtype":"success","is_error":false,"result":"ok","total_cost_usd":0.01,"usage":{"input_tokens":1000,"output_tokens":100}}'
+"#;

@@ -3,13 +3,10 @@
 
 use crate::support::{path_with, project, ralph};
 
-/// A fake Claude Code reporting tokens and a cost.
-const CLAUDE: &str = "#!/bin/sh\ncat > /dev/null\necho '{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"ok\",\"total_cost_usd\":0.01,\"usage\":{\"input_tokens\":1000,\"output_tokens\":100}}'\n";
-
 #[test]
 fn a_runs_span_tree_has_the_genai_and_cicd_attributes_and_its_decisions() {
     let yaml = "workflow:\n  nodes:\n    - id: build\n      agent: builder\n    - id: test\n      agent: flaky\n      depends_on: build\n      retry: quick\nretry:\n  quick:\n    strategy: fixed\n    max_attempts: 2\n    delay: 10ms\nagents:\n  builder:\n    backend: claude\n    model: claude-sonnet-4\n    prompt: PROMPT-BUILDER.md\n  flaky:\n    command: \"echo x >> runs; test $(wc -l < runs) -ge 2\"\n";
-    let dir = project(&[("w.yaml", yaml), ("bin/claude", CLAUDE)]);
+    let dir = project(&[("w.yaml", yaml), ("bin/claude", crate::support::CLAUDE_CENT)]);
     crate::support::executable(&dir.path().join("bin/claude"));
     let path = path_with(&dir.path().join("bin"));
     ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).env("PATH", &path).expect(0);
