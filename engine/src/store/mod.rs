@@ -134,6 +134,32 @@ fn corrupt(dir: &Path, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt { dir: dir.to_owned(), detail: detail.to_string() }
 }
 
+/// Removes the snapshot files sled was still writing when its process died.
+///
+/// sled 0.34 writes a snapshot of its page table each time it opens a store: into
+/// `snap.<lsn>.generating`, then renamed to `snap.<lsn>`, then the older snapshot removed. But
+/// when it reads, it takes the last name in sorted order, and `….generating` sorts after the
+/// finished file — so a process killed while writing one (any `status` or `resume` can be)
+/// leaves a store sled calls corrupt. An unrenamed file is never needed: the previous snapshot
+/// is still there (it is removed only after the rename), and with the log it recovers the same
+/// state; the next open writes the snapshot again.
+fn drop_unfinished_snapshots(db: &Path) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(db) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 fn sled_error(dir: &Path, e: sled::Error) -> StoreError {
     match e {
         sled::Error::Io(source) => StoreError::Io { dir: dir.to_owned(), source },
@@ -150,6 +176,7 @@ impl Store {
         })?;
         let path = dir.join("db");
         let fresh = !path.exists();
+        drop_unfinished_snapshots(&path).map_err(|source| StoreError::Io { dir: dir.to_owned(), source })?;
         // sled panics on some damaged files instead of returning an error; a damaged store must
         // be reported, not crash the engine.
         let config = sled::Config::new().path(&path).mode(sled::Mode::HighThroughput).flush_every_ms(None);
@@ -274,6 +301,31 @@ mod tests {
             status: "running".into(),
             reason: None,
         }
+    }
+
+    #[test]
+    fn a_snapshot_left_half_written_by_a_killed_process_does_not_make_the_store_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.put_run(&record("1")).unwrap();
+        store.db.flush().unwrap();
+        drop(store);
+        // Each open that finds the log grown writes a snapshot; a kill mid-write leaves a
+        // `.generating` file behind.
+        drop(Store::open(dir.path()).unwrap());
+        let db = dir.path().join("db");
+        let finished = std::fs::read_dir(&db)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("snap.") && !n.ends_with(".generating"))
+            .max()
+            .expect("sled wrote a snapshot");
+        let half = db.join(format!("{finished}.generating"));
+        std::fs::write(&half, b"half a snapshot, no checksum").unwrap();
+        std::fs::write(db.join("snap.FFFFFFFFFFFFFFF0.generating"), b"").unwrap();
+        let store = Store::open(dir.path()).expect("opens");
+        assert_eq!(store.runs().unwrap().len(), 1);
+        assert!(!half.exists());
     }
 
     #[test]
