@@ -45,6 +45,34 @@ impl Redactor {
         redactor
     }
 
+    /// The secret-named environment variables, and every variable a `${NAME}` reference in the
+    /// project's configuration or workflow names (an exporter's header, a webhook URL): whatever
+    /// the user thought worth keeping out of the file is kept out of the output too.
+    pub fn for_document(doc: &crate::workflow::model::Document) -> Self {
+        let mut redactor = Redactor::from_env();
+        let mut strings = Vec::new();
+        collect_strings(&serde_json::to_value(doc).unwrap_or_default(), &mut strings);
+        for text in strings {
+            redactor.add_references(text.as_str());
+        }
+        redactor
+    }
+
+    /// Adds the values of the environment variables `${NAME}` references in `text` name.
+    pub fn add_references(&mut self, text: &str) {
+        let Ok(names) = crate::workflow::model::EnvString(text.to_owned())
+            .references()
+            .map(|names| names.into_iter().map(str::to_owned).collect::<Vec<_>>())
+        else {
+            return;
+        };
+        for name in names {
+            if let Ok(value) = std::env::var(&name) {
+                self.add(&value);
+            }
+        }
+    }
+
     /// Adds a value to mask (a resolved `${…}` reference, say).
     pub fn add(&mut self, value: &str) {
         let value = value.trim();
@@ -68,6 +96,15 @@ impl Redactor {
             }
         }
         out
+    }
+}
+
+fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) if s.contains("${") => out.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
     }
 }
 

@@ -66,6 +66,18 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// Its kind, as its `decision` tag names it: `continue`, `veto`, `modify`, `annotate`,
+    /// `metrics`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Decision::Continue => "continue",
+            Decision::Veto { .. } => "veto",
+            Decision::Modify { .. } => "modify",
+            Decision::Annotate { .. } => "annotate",
+            Decision::Metrics { .. } => "metrics",
+        }
+    }
+
     /// Whether this is a veto.
     pub fn is_veto(&self) -> bool {
         matches!(self, Decision::Veto { .. })
@@ -128,6 +140,20 @@ mod tests {
         }
         assert!(serde_json::from_value::<Decision>(json!({"decision": "explode"})).is_err());
         assert!(serde_json::from_value::<Decision>(json!({"decision": "veto"})).is_err());
+    }
+
+    #[test]
+    fn kind_is_the_serde_tag() {
+        let all = [
+            Decision::Continue,
+            Decision::Veto { reason: "r".into() },
+            Decision::Modify { patch: serde_json::json!({}) },
+            Decision::Annotate { notes: vec![] },
+            Decision::Metrics { samples: vec![] },
+        ];
+        for decision in all {
+            assert_eq!(serde_json::to_value(&decision).unwrap()["decision"], decision.kind());
+        }
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub fn run(args: &ReplayArgs, run: &str, env: &Env) -> anyhow::Result<u8> {
         jobs: Some(record.jobs),
         dry_run: false,
         json: false,
+        telemetry: Default::default(),
     };
     let loaded = match load(&loop_args, env)? {
         Ok(loaded) => loaded,

@@ -68,6 +68,7 @@ pub fn loop_args(record: &RunRecord, json: bool) -> LoopArgs {
         jobs: Some(record.jobs),
         dry_run: false,
         json,
+        telemetry: Default::default(),
     }
 }
 

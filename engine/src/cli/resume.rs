@@ -16,6 +16,8 @@ pub struct ResumeArgs {
     /// Stream packets, signals and steps as JSON lines on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub telemetry: super::run::TelemetryArgs,
 }
 
 /// Resumes the run: a paused live loop goes on; otherwise a stopped run continues.
@@ -61,5 +63,7 @@ pub fn run(args: &ResumeArgs, env: &Env) -> anyhow::Result<u8> {
         );
         return Ok(EXIT_USAGE);
     }
-    run_loop(&super::replay::loop_args(&record, args.json), env, Some(record))
+    let mut loop_args = super::replay::loop_args(&record, args.json);
+    loop_args.telemetry = args.telemetry.clone();
+    run_loop(&loop_args, env, Some(record))
 }

@@ -37,6 +37,33 @@ pub struct LoopArgs {
     /// Stream packets, signals and steps as JSON lines on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+/// Where a run's metrics and logs go, besides `ralph.yaml`'s `observability:` and `logging:`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TelemetryArgs {
+    /// Serve Prometheus metrics at http://ADDR/metrics while the loop runs (a bare port is on
+    /// 127.0.0.1).
+    #[arg(long, value_name = "ADDR", env = "RALPH_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+    /// The log file's format: `human` (default) or `json` (one object per line, with
+    /// `trace_id` and `span_id`).
+    #[arg(long, value_enum, value_name = "FORMAT", env = "RALPH_LOG_FORMAT")]
+    pub log_format: Option<super::Format>,
+}
+
+impl TelemetryArgs {
+    fn flags(&self) -> crate::telemetry::settings::Flags {
+        crate::telemetry::settings::Flags {
+            metrics_addr: self.metrics_addr.clone(),
+            log_format: self.log_format.map(|f| match f {
+                super::Format::Human => crate::workflow::model::LogFormat::Human,
+                super::Format::Json => crate::workflow::model::LogFormat::Json,
+            }),
+        }
+    }
 }
 
 /// Events as JSON lines on stdout, each with a `type`.
@@ -186,6 +213,7 @@ pub fn run_loaded(
             live,
         ))
     };
+    let workflow_name = name.clone();
     let options = RunOptions {
         jobs,
         project_dir: env.project_dir.clone(),
@@ -240,11 +268,47 @@ pub fn run_loaded(
         }
         options.record = crate::store::RunRecord { jobs: options.record.jobs, ..resumed };
     }
-    let runner = match Runner::new(&doc, plan, options, sink) {
-        Ok(runner) => runner,
+    let settings = match crate::telemetry::settings::Settings::resolve(
+        &doc,
+        &env.project_dir,
+        &args.telemetry.flags(),
+    ) {
+        Ok(settings) => settings,
         Err(e) => return refuse(e.to_string()),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let redactor = crate::redact::Redactor::for_document(&doc);
+    let project = doc.project.as_ref().and_then(|p| p.name.clone());
+    let pipeline = runtime.block_on(crate::telemetry::pipeline::Pipeline::install(
+        &settings,
+        &redactor,
+        project.as_deref(),
+    ));
+    for warning in &pipeline.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if let Some(addr) = pipeline.metrics_addr() {
+        if !args.json {
+            eprintln!("metrics: http://{addr}/metrics");
+        }
+    }
+    let kind = plan.kind;
+    let mut runner = match Runner::new(&doc, plan, options, sink) {
+        Ok(runner) => runner,
+        Err(e) => return refuse(e.to_string()),
+    };
+    let mut telemetry = crate::telemetry::run::RunTelemetry::new(
+        &doc,
+        &workflow_name,
+        kind.as_str(),
+        crate::telemetry::instruments::Instruments::new(&pipeline.meter()),
+    )
+    .with_content(settings.include_content)
+    .with_redactor(redactor);
+    if let Some(log) = pipeline.log_target(&settings) {
+        telemetry = telemetry.with_log(log);
+    }
+    runner.set_telemetry(telemetry);
     let state = match tasks {
         Some(file) => {
             let commit = commit.then(|| {
@@ -257,6 +321,11 @@ pub fn run_loaded(
         }
         None => runtime.block_on(on_a_worker(runner.run_once()))?,
     };
+    // Spans and metrics go out before the process does; a collector that does not answer
+    // holds the exit a few seconds at most.
+    runtime.block_on(async {
+        tokio::task::spawn_blocking(move || pipeline.shutdown(std::time::Duration::from_secs(3))).await
+    })?;
     if !args.json && std::io::stderr().is_terminal() {
         eprintln!(
             "{} succeeded, {} failed, {} skipped",

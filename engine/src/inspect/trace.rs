@@ -14,7 +14,8 @@ use super::history::{Decision, Execution, ExecutionStatus, History};
 use super::millis_between;
 use crate::run::event::RunStatus;
 use crate::store::RunRecord;
-use crate::workflow::model::{Backend, Document};
+use crate::telemetry::semconv;
+use crate::workflow::model::Document;
 
 /// One span.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -47,27 +48,6 @@ pub struct SpanEvent {
     pub description: String,
 }
 
-/// The GenAI provider a backend talks to (`gen_ai.provider.name`).
-fn provider(backend: Backend) -> Option<&'static str> {
-    match backend {
-        Backend::Claude => Some("anthropic"),
-        Backend::Codex | Backend::Openai => Some("openai"),
-        Backend::Gemini => Some("gcp.gemini"),
-        Backend::Opencode => Some("opencode"),
-        Backend::Command => None,
-    }
-}
-
-/// The CI/CD result of a run (`cicd.pipeline.result`).
-fn result(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Succeeded => "success",
-        RunStatus::Failed => "failure",
-        RunStatus::Stopped => "cancellation",
-        RunStatus::Running => "unset",
-    }
-}
-
 fn event(decision: &Decision) -> SpanEvent {
     let name = match decision {
         Decision::Retry { .. } => "retry",
@@ -91,22 +71,18 @@ fn event(decision: &Decision) -> SpanEvent {
 
 fn step_span(execution: &Execution, doc: Option<&Document>) -> Span {
     let agent = execution.agent.clone();
-    let definition = doc.and_then(|d| d.agents.get(&agent));
-    let is_planner = agent == "planner" || definition.is_some_and(|a| a.on_failure.is_some());
-    let operation = if is_planner { "plan" } else { "invoke_agent" };
+    let info = semconv::agent_info(doc, &agent);
+    let operation = info.operation;
     let mut attributes = BTreeMap::new();
-    attributes.insert("gen_ai.operation.name".into(), json!(operation));
-    attributes.insert("gen_ai.agent.name".into(), json!(agent));
+    attributes.insert(semconv::OPERATION.into(), json!(operation));
+    attributes.insert(semconv::AGENT.into(), json!(agent));
     attributes.insert("ralph.step".into(), json!(execution.step));
     attributes.insert("ralph.attempt".into(), json!(execution.attempt));
-    let backend = definition
-        .and_then(|a| a.backend)
-        .or_else(|| doc.and_then(|d| d.loop_settings.as_ref()).and_then(|l| l.backend));
-    if let Some(provider) = backend.and_then(provider) {
-        attributes.insert("gen_ai.provider.name".into(), json!(provider));
+    if let Some(provider) = info.provider {
+        attributes.insert(semconv::PROVIDER.into(), json!(provider));
     }
-    if let Some(model) = definition.and_then(|a| a.model.clone()) {
-        attributes.insert("gen_ai.request.model".into(), json!(model));
+    if let Some(model) = info.model {
+        attributes.insert(semconv::MODEL.into(), json!(model));
     }
     let mut status = "unset";
     if let Some(outcome) = &execution.outcome {
@@ -152,7 +128,7 @@ pub fn tree(record: &RunRecord, history: &History, doc: Option<&Document>) -> Sp
     let start = history.started_at.clone().unwrap_or_else(|| record.started_at.clone());
     let (status, duration_ms) = match &history.end {
         Some((status, reason)) => {
-            attributes.insert("cicd.pipeline.result".into(), json!(result(*status)));
+            attributes.insert(semconv::PIPELINE_RESULT.into(), json!(semconv::pipeline_result(*status)));
             if *status != RunStatus::Succeeded {
                 attributes.insert("error.type".into(), json!(status.as_str()));
                 attributes.insert("ralph.reason".into(), json!(reason));

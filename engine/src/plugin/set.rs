@@ -47,6 +47,8 @@ pub struct Fired {
     pub notifications: Vec<(String, Notification)>,
     /// The run must stop: a `fail_closed` plugin was disabled.
     pub halt: Option<String>,
+    /// Each call made: for the hook duration and failure metrics.
+    pub calls: Vec<CallRecord>,
 }
 
 struct Active {
@@ -173,7 +175,9 @@ impl PluginSet {
     /// subscribed to) with `context`, in ralph.yaml's order; a plugin's `modify` and
     /// `annotate` are collected for the caller to apply, a veto that takes effect stops the
     /// calls (later plugins have nothing left to guard).
-    pub fn fire(&mut self, hooks: &[Hook], context: &HookContext) -> Fired {
+    ///
+    /// Each call is a span under `parent` (the step's, the iteration's or the run's).
+    pub fn fire(&mut self, hooks: &[Hook], context: &HookContext, parent: Option<&tracing::Span>) -> Fired {
         let mut fired = Fired::default();
         let mut json: Option<String> = None;
         for active in &mut self.active {
@@ -184,7 +188,7 @@ impl PluginSet {
                 continue;
             };
             let json = json.get_or_insert_with(|| serde_json::to_string(context).unwrap_or_default());
-            call(active, hook, json, &mut fired);
+            call(active, hook, json, &mut fired, parent);
         }
         if !self.redactor.is_empty() {
             let redact = |text: &mut String| {
@@ -209,6 +213,19 @@ fn report(fired: &mut Fired, plugin: &str, hook: &str, kind: &'static str, messa
     fired.reports.push(Report { plugin: plugin.to_owned(), hook: hook.to_owned(), kind, message });
 }
 
+/// One call of a plugin's hook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallRecord {
+    /// The plugin.
+    pub plugin: String,
+    /// The hook.
+    pub hook: String,
+    /// How long it took, instantiation included.
+    pub seconds: f64,
+    /// How it failed (`PluginError::kind`), if it did.
+    pub error: Option<&'static str>,
+}
+
 /// A metric as a `metric` event says it, whether emitted or answered: `name value k=v,k=v`.
 fn metric_line<'a>(
     name: &str,
@@ -220,10 +237,25 @@ fn metric_line<'a>(
 }
 
 /// Calls one plugin and folds its answer into `fired`.
-fn call(active: &mut Active, hook: &Hook, json: &str, fired: &mut Fired) {
+fn call(active: &mut Active, hook: &Hook, json: &str, fired: &mut Fired, parent: Option<&tracing::Span>) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let name = active.spec.name.clone();
     let hook_name = hook.as_str().into_owned();
-    let result = active.loaded.call(&hook_name, json, active.env.clone());
+    let span = match parent {
+        Some(parent) => tracing::info_span!(
+            target: crate::telemetry::run::SPAN_TARGET,
+            parent: parent,
+            "plugin",
+            otel.name = %format!("plugin {name} {hook_name}")
+        ),
+        None => tracing::Span::none(),
+    };
+    span.set_attribute("ralph.plugin.name", name.clone());
+    span.set_attribute("ralph.plugin.hook", hook_name.clone());
+    let started = std::time::Instant::now();
+    let result = span.in_scope(|| active.loaded.call(&hook_name, json, active.env.clone()));
+    let seconds = started.elapsed().as_secs_f64();
+    let error = result.as_ref().err().map(PluginError::kind);
     let answer = match result {
         Ok(out) => {
             for line in &out.logs {
@@ -262,6 +294,15 @@ fn call(active: &mut Active, hook: &Hook, json: &str, fired: &mut Fired) {
         }
         Err(error) => Err(error),
     };
+    let error = error.or_else(|| answer.as_ref().err().map(PluginError::kind));
+    if let Some(kind) = error {
+        span.set_attribute(crate::telemetry::semconv::ERROR_TYPE, kind);
+        span.set_status(opentelemetry::trace::Status::error(kind));
+    }
+    if let Ok(decision) = &answer {
+        span.set_attribute("ralph.plugin.decision", decision.kind());
+    }
+    fired.calls.push(CallRecord { plugin: name.clone(), hook: hook_name.clone(), seconds, error });
     match answer {
         Ok(decision) => {
             active.failures = 0;

@@ -332,15 +332,10 @@ pub struct TaskRef {
     pub title: String,
 }
 
-/// The current time as RFC 3339 with milliseconds: run records sort by it, and two runs may
-/// start in the same second (a retry right after a quick failure).
-pub fn now_millis() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
-}
-
-/// The current time as RFC 3339 with seconds.
+/// The current time as RFC 3339 with milliseconds: run records sort by it (two runs may start
+/// in the same second), and spans and durations read from the journal need better than seconds.
 pub fn now() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
 #[cfg(test)]

@@ -90,7 +90,7 @@ pub fn fork(
         definition_hash: definition_hash.to_owned(),
         status: "stopped".into(),
         reason: None,
-        started_at: super::event::now_millis(),
+        started_at: now(),
         ..source.clone()
     };
     store.put_run(&record)?;

@@ -83,7 +83,11 @@ impl Runner {
             return None;
         }
         let context = context(self);
-        let mut fired = self.plugins.fire(hooks, &context);
+        let parent = self.telemetry.hook_parent(step);
+        let mut fired = self.plugins.fire(hooks, &context, parent.as_ref());
+        for call in std::mem::take(&mut fired.calls) {
+            self.telemetry.plugin_call(&call.plugin, &call.hook, call.seconds, call.error);
+        }
         for Report { plugin, hook, kind, message } in std::mem::take(&mut fired.reports) {
             self.emit(&Event::Plugin {
                 plugin,

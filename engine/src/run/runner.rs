@@ -224,6 +224,8 @@ pub struct Runner {
     pub(super) plugin_problems: Vec<PluginProblem>,
     /// Plugins' webhook calls on their way.
     pub(super) notifying: Vec<tokio::task::JoinHandle<()>>,
+    /// The run's spans, measurements and log lines, made from its events.
+    pub(super) telemetry: crate::telemetry::run::RunTelemetry,
 }
 
 /// A configured plugin that is not loaded: its name, `missing` or `load_error`, and why.
@@ -504,6 +506,16 @@ impl Runner {
         } else {
             serde_json::to_value(doc).unwrap_or_default()
         };
+        let telemetry = crate::telemetry::run::RunTelemetry::new(
+            doc,
+            &options.workflow,
+            plan.kind.as_str(),
+            crate::telemetry::instruments::Instruments::new(&opentelemetry::metrics::MeterProvider::meter(
+                &opentelemetry::metrics::noop::NoopMeterProvider::new(),
+                crate::telemetry::pipeline::SCOPE,
+            )),
+        )
+        .started_at(&options.record.started_at);
         let mut runner = Runner {
             plan,
             options,
@@ -553,6 +565,7 @@ impl Runner {
             plugin_config,
             plugin_problems,
             notifying: Vec::new(),
+            telemetry,
         };
         if resuming {
             let journal = runner.journal.clone();
@@ -571,6 +584,11 @@ impl Runner {
             self.halt = Some((RunStatus::Stopped, reason.clone()));
             Outcome::failed(super::check::NOT_RECORDED, reason)
         }))
+    }
+
+    /// Replaces the run's telemetry (the default records nothing): before [`Runner::begin`].
+    pub fn set_telemetry(&mut self, telemetry: crate::telemetry::run::RunTelemetry) {
+        self.telemetry = telemetry.started_at(&self.options.record.started_at);
     }
 
     /// The run's id.
@@ -612,6 +630,7 @@ impl Runner {
             self.durability.request();
         }
         self.sink.event(event, &self.state);
+        self.telemetry.observe(event);
         self.publish();
         if let Event::Transition { from, to, kind } = event {
             if self.has_plugins() {
@@ -695,6 +714,17 @@ impl Runner {
         packet_file: Option<PathBuf>,
     ) -> Invocation {
         let id = &self.plan.graph[node].id;
+        let mut env = vec![
+            ("RALPH_ITERATION".to_owned(), self.state.iteration.max(1).to_string()),
+            (
+                "RALPH_TASK_ID".to_owned(),
+                self.context.task.as_ref().map(|t| t.id.clone()).unwrap_or_default(),
+            ),
+        ];
+        // Agents that speak OpenTelemetry put their spans under the step's.
+        if let Some(traceparent) = self.telemetry.traceparent(id) {
+            env.push(("TRACEPARENT".to_owned(), traceparent));
+        }
         Invocation {
             run_id: self.state.run_id.clone(),
             step: id.clone(),
@@ -707,13 +737,7 @@ impl Runner {
             prompt: None,
             timeout: None,
             idle_timeout: None,
-            env: vec![
-                ("RALPH_ITERATION".to_owned(), self.state.iteration.max(1).to_string()),
-                (
-                    "RALPH_TASK_ID".to_owned(),
-                    self.context.task.as_ref().map(|t| t.id.clone()).unwrap_or_default(),
-                ),
-            ],
+            env,
         }
     }
 
@@ -788,7 +812,9 @@ impl Runner {
             let mut context = self.context.clone();
             context.iteration = self.state.iteration;
             context.evidence = self.evidence_so_far(before.as_ref());
-            packet::build(&context, &id, packet::outcome_names(&self.plan, node, is_named))
+            let mut packet = packet::build(&context, &id, packet::outcome_names(&self.plan, node, is_named));
+            packet.trace_id = self.telemetry.trace_id();
+            packet
         });
         let mut packet = packet;
         if let Some(packet) = packet.as_mut().filter(|_| reads) {
@@ -1167,7 +1193,7 @@ impl Runner {
         record.kind = self.plan.kind.as_str().into();
         record.status = "running".into();
         if resumed.is_none() {
-            record.started_at = super::event::now_millis();
+            record.started_at = now();
             record.base_commit.clone_from(&self.base_commit);
         }
         self.store.put_run(record)?;

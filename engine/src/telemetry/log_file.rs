@@ -1,0 +1,194 @@
+//! The log file: one line per record, written by a thread of its own and rotated by size.
+//!
+//! The run never waits for the disk: a line goes into a bounded queue, and when the queue is
+//! full (a disk that stalls) the line is dropped and counted rather than the run held. A disk
+//! that fails makes the writer stop writing; the run goes on, its journal is what counts.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::time::Duration;
+
+/// Lines that may wait for the writer.
+const QUEUE: usize = 4096;
+
+/// A file that is renamed `<name>.1` (and older ones shifted to `.2` … `.N`, the oldest deleted)
+/// before a line would take it past its size.
+#[derive(Debug)]
+pub struct RotatingFile {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    max_size: u64,
+    max_files: u32,
+}
+
+impl RotatingFile {
+    /// Opens `path` for appending (creating it and its directory).
+    pub fn open(path: &Path, max_size: u64, max_files: u32) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        Ok(RotatingFile { path: path.to_owned(), file, size, max_size, max_files })
+    }
+
+    fn rotated(&self, n: u32) -> PathBuf {
+        let mut name = self.path.clone().into_os_string();
+        name.push(format!(".{n}"));
+        PathBuf::from(name)
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        self.file.flush()?;
+        if self.max_files == 0 {
+            // No history kept: start the file over.
+            self.file.set_len(0)?;
+        } else {
+            let _ = std::fs::remove_file(self.rotated(self.max_files));
+            for n in (1..self.max_files).rev() {
+                let from = self.rotated(n);
+                if from.exists() {
+                    std::fs::rename(&from, self.rotated(n + 1))?;
+                }
+            }
+            std::fs::rename(&self.path, self.rotated(1))?;
+            self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        }
+        self.size = 0;
+        Ok(())
+    }
+
+    /// Writes one whole line; a line is never split between two files.
+    pub fn write_line(&mut self, line: &str) -> std::io::Result<()> {
+        let len = line.len() as u64 + 1;
+        if self.size > 0 && self.size + len > self.max_size {
+            self.rotate()?;
+        }
+        self.file.write_all(line.as_bytes())?;
+        self.file.write_all(b"\n")?;
+        self.size += len;
+        Ok(())
+    }
+}
+
+/// Where the run's log lines go: a queue to the writer thread.
+#[derive(Debug, Clone)]
+pub struct LogWriter {
+    tx: Option<SyncSender<String>>,
+    dropped: Arc<AtomicU64>,
+    done: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+}
+
+fn write_all(rx: &Receiver<String>, mut file: RotatingFile) {
+    while let Ok(line) = rx.recv() {
+        if let Err(e) = file.write_line(&line) {
+            eprintln!(
+                "warning: the log file `{}` cannot be written ({e}); logging stops",
+                file.path.display()
+            );
+            // Drain without writing, so senders never block on a dead writer.
+            while rx.recv().is_ok() {}
+            return;
+        }
+    }
+    let _ = file.file.flush();
+}
+
+impl LogWriter {
+    /// Starts the writer of `file`.
+    pub fn start(file: RotatingFile) -> Self {
+        let (tx, rx) = sync_channel::<String>(QUEUE);
+        let handle =
+            std::thread::Builder::new().name("ralph-log".into()).spawn(move || write_all(&rx, file)).ok();
+        LogWriter {
+            tx: handle.as_ref().map(|_| tx),
+            dropped: Arc::default(),
+            done: Arc::new(std::sync::Mutex::new(handle)),
+        }
+    }
+
+    /// A writer that writes nothing.
+    pub fn none() -> Self {
+        LogWriter { tx: None, dropped: Arc::default(), done: Arc::default() }
+    }
+
+    /// Queues a line; drops it when the queue is full.
+    pub fn line(&self, line: String) {
+        if let Some(tx) = &self.tx {
+            if let Err(TrySendError::Full(_)) = tx.try_send(line) {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// How many lines were dropped because the writer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Writes what is queued and stops the writer, waiting at most `patience`.
+    pub fn close(&mut self, patience: Duration) {
+        self.tx = None;
+        let handle = self.done.lock().ok().and_then(|mut h| h.take());
+        if let Some(handle) = handle {
+            let deadline = std::time::Instant::now() + patience;
+            while !handle.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            if handle.is_finished() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_rotated_before_it_passes_its_size_and_only_n_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs").join("r.log");
+        let mut file = RotatingFile::open(&path, 100, 2).unwrap();
+        for i in 0..10 {
+            file.write_line(&format!("line {i:02} {}", "x".repeat(30))).unwrap();
+        }
+        drop(file);
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        let current = read(&path);
+        assert!(current.len() <= 100, "{current}");
+        assert!(current.ends_with(&format!("line 09 {}\n", "x".repeat(30))));
+        assert!(read(&dir.path().join("logs/r.log.1")).contains("line 0"));
+        assert!(dir.path().join("logs/r.log.2").exists());
+        assert!(!dir.path().join("logs/r.log.3").exists(), "only two rotated files are kept");
+        // Every line is whole, in exactly one file.
+        let all: String =
+            [read(&dir.path().join("logs/r.log.2")), read(&dir.path().join("logs/r.log.1")), current]
+                .concat();
+        assert!(all.lines().all(|l| l.len() == 38), "{all}");
+        // Reopened, it appends.
+        let mut file = RotatingFile::open(&path, 1000, 2).unwrap();
+        file.write_line("more").unwrap();
+        assert!(read(&path).ends_with("more\n"));
+    }
+
+    #[test]
+    fn the_writer_writes_every_line_queued_before_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.log");
+        let mut writer = LogWriter::start(RotatingFile::open(&path, 1 << 20, 1).unwrap());
+        for i in 0..1000 {
+            writer.line(format!("{i}"));
+        }
+        writer.close(Duration::from_secs(10));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count() as u64 + writer.dropped(), 1000);
+        assert_eq!(writer.dropped(), 0, "the queue holds 4096");
+    }
+}

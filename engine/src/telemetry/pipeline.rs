@@ -1,0 +1,321 @@
+//! The process's telemetry pipeline: a tracer provider behind the `tracing` subscriber, a meter
+//! provider with its readers (OTLP push, the Prometheus registry), the `/metrics` server and the
+//! log writer — installed once when a run starts, flushed and shut down when it ends.
+//!
+//! A collector that is down never slows, blocks or fails a run: spans wait in the batch
+//! processor's bounded queue and are exported from its own thread (dropped when the queue is
+//! full), metrics are pushed from the periodic reader's thread, each export gives up after its
+//! timeout, and the shutdown at exit waits a bounded time whatever the collector does.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use opentelemetry::metrics::{Meter, MeterProvider as _};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{InstrumentationScope, KeyValue, Value};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
+};
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+use super::log_file::{LogWriter, RotatingFile};
+use super::prometheus::MetricsServer;
+use super::run::{LogTarget, SPAN_TARGET};
+use super::settings::{Otlp, Protocol, Settings};
+use crate::redact::Redactor;
+
+/// The instrumentation scope of everything the engine records.
+pub const SCOPE: &str = "ralph-loop";
+
+/// Spans waiting for export at most; past that they are dropped, never waited for.
+const SPAN_QUEUE: usize = 8192;
+
+/// The installed pipeline.
+#[derive(Debug, Default)]
+pub struct Pipeline {
+    tracer: Option<SdkTracerProvider>,
+    meters: Option<SdkMeterProvider>,
+    registry: Option<prometheus::Registry>,
+    server: Option<MetricsServer>,
+    log: Option<LogWriter>,
+    /// What could not be set up; the run goes on without it.
+    pub warnings: Vec<String>,
+}
+
+/// Masks secrets in spans on their way out: whatever an attribute, an event or a status picked
+/// up (an error message quoting a key, say) never leaves the process.
+#[derive(Debug)]
+pub struct Redacting<E> {
+    inner: E,
+    redactor: Redactor,
+}
+
+impl<E> Redacting<E> {
+    /// `inner`, behind `redactor`.
+    pub fn new(inner: E, redactor: Redactor) -> Self {
+        Redacting { inner, redactor }
+    }
+}
+
+fn redact_value(redactor: &Redactor, value: &mut Value) {
+    if let Value::String(s) = value {
+        if let std::borrow::Cow::Owned(clean) = redactor.redact(s.as_str()) {
+            *value = Value::String(clean.into());
+        }
+    }
+}
+
+fn redact_pairs(redactor: &Redactor, pairs: &mut [KeyValue]) {
+    for pair in pairs {
+        redact_value(redactor, &mut pair.value);
+    }
+}
+
+/// `span` with every secret masked.
+pub fn redact_span(redactor: &Redactor, span: &mut SpanData) {
+    if redactor.is_empty() {
+        return;
+    }
+    if let std::borrow::Cow::Owned(name) = redactor.redact(&span.name) {
+        span.name = name.into();
+    }
+    redact_pairs(redactor, &mut span.attributes);
+    for event in &mut span.events.events {
+        redact_pairs(redactor, &mut event.attributes);
+    }
+    if let opentelemetry::trace::Status::Error { description } = &span.status {
+        if let std::borrow::Cow::Owned(clean) = redactor.redact(description) {
+            span.status = opentelemetry::trace::Status::error(clean);
+        }
+    }
+}
+
+impl<E: SpanExporter> SpanExporter for Redacting<E> {
+    fn export(&self, mut batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+        for span in &mut batch {
+            redact_span(&self.redactor, span);
+        }
+        self.inner.export(batch)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+fn resource(project: Option<&str>) -> Resource {
+    let mut builder = Resource::builder();
+    // OTEL_SERVICE_NAME (read by the builder) names the service when set.
+    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+        builder = builder.with_service_name(SCOPE);
+    }
+    builder = builder.with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")));
+    if let Some(project) = project {
+        builder = builder.with_attribute(KeyValue::new("ralph.project.name", project.to_owned()));
+    }
+    builder.build()
+}
+
+fn span_exporter(otlp: &Otlp) -> Result<opentelemetry_otlp::SpanExporter, String> {
+    let url = otlp.url("traces");
+    let built = match otlp.protocol {
+        Protocol::Grpc => {
+            let mut metadata = tonic_metadata(&otlp.headers);
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(url)
+                .with_timeout(otlp.timeout)
+                .with_metadata(std::mem::take(&mut metadata))
+                .build()
+        }
+        Protocol::Http => opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(url)
+            .with_timeout(otlp.timeout)
+            .with_headers(otlp.headers.iter().cloned().collect::<HashMap<_, _>>())
+            .build(),
+    };
+    built.map_err(|e| format!("traces cannot be exported to {}: {e}", otlp.endpoint))
+}
+
+fn metric_exporter(otlp: &Otlp) -> Result<opentelemetry_otlp::MetricExporter, String> {
+    let url = otlp.url("metrics");
+    let built = match otlp.protocol {
+        Protocol::Grpc => opentelemetry_otlp::MetricExporter::builder()
+            .with_tonic()
+            .with_endpoint(url)
+            .with_timeout(otlp.timeout)
+            .with_metadata(tonic_metadata(&otlp.headers))
+            .build(),
+        Protocol::Http => opentelemetry_otlp::MetricExporter::builder()
+            .with_http()
+            .with_endpoint(url)
+            .with_timeout(otlp.timeout)
+            .with_headers(otlp.headers.iter().cloned().collect::<HashMap<_, _>>())
+            .build(),
+    };
+    built.map_err(|e| format!("metrics cannot be exported to {}: {e}", otlp.endpoint))
+}
+
+fn tonic_metadata(headers: &[(String, String)]) -> tonic::metadata::MetadataMap {
+    let mut map = tonic::metadata::MetadataMap::new();
+    for (name, value) in headers {
+        if let (Ok(key), Ok(value)) = (
+            tonic::metadata::MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes()),
+            value.parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>(),
+        ) {
+            map.insert(key, value);
+        }
+    }
+    map
+}
+
+impl Pipeline {
+    /// Installs the pipeline `settings` describe. Must be called inside the tokio runtime (the
+    /// gRPC exporter and the `/metrics` server live on it). A part that cannot be set up is
+    /// left out with a warning: telemetry never stops a run.
+    pub async fn install(settings: &Settings, redactor: &Redactor, project: Option<&str>) -> Pipeline {
+        let mut pipeline = Pipeline::default();
+        let resource = resource(project);
+        // A tracer provider always: the packet, `TRACEPARENT` and log lines carry trace ids
+        // even when no span leaves the process. Without an exporter it only makes ids.
+        let mut tracer = SdkTracerProvider::builder().with_resource(resource.clone());
+        if let Some(otlp) = &settings.traces {
+            match span_exporter(otlp) {
+                Ok(exporter) => {
+                    let config = BatchConfigBuilder::default()
+                        .with_max_queue_size(SPAN_QUEUE)
+                        .with_scheduled_delay(Duration::from_secs(2))
+                        .build();
+                    let processor = BatchSpanProcessor::builder(Redacting::new(exporter, redactor.clone()))
+                        .with_batch_config(config)
+                        .build();
+                    tracer = tracer.with_span_processor(processor).with_sampler(Sampler::ParentBased(
+                        Box::new(Sampler::TraceIdRatioBased(settings.sampling_rate)),
+                    ));
+                }
+                Err(e) => pipeline.warnings.push(e),
+            }
+        }
+        let tracer = tracer.build();
+        let layer = tracing_opentelemetry::layer()
+            .with_tracer(tracer.tracer_with_scope(
+                InstrumentationScope::builder(SCOPE).with_version(env!("CARGO_PKG_VERSION")).build(),
+            ))
+            .with_location(false)
+            .with_threads(false)
+            .with_level(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.target() == SPAN_TARGET));
+        // One run per process: a second install (tests that run in-process) keeps the first.
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
+        pipeline.tracer = Some(tracer);
+
+        let mut meters = SdkMeterProvider::builder().with_resource(resource);
+        let mut readers = 0;
+        if let Some(otlp) = &settings.metrics {
+            match metric_exporter(otlp) {
+                Ok(exporter) => {
+                    meters = meters.with_reader(
+                        PeriodicReader::builder(exporter).with_interval(settings.metrics_interval).build(),
+                    );
+                    readers += 1;
+                }
+                Err(e) => pipeline.warnings.push(e),
+            }
+        }
+        if let Some(addr) = settings.metrics_addr {
+            let registry = prometheus::Registry::new();
+            match opentelemetry_prometheus::exporter().with_registry(registry.clone()).build() {
+                Ok(reader) => match super::prometheus::serve(addr, registry.clone()).await {
+                    Ok(server) => {
+                        meters = meters.with_reader(reader);
+                        readers += 1;
+                        pipeline.registry = Some(registry);
+                        pipeline.server = Some(server);
+                    }
+                    Err(e) => pipeline.warnings.push(format!("metrics cannot be served on {addr}: {e}")),
+                },
+                Err(e) => pipeline.warnings.push(format!("the Prometheus exporter cannot be set up: {e}")),
+            }
+        }
+        if readers > 0 {
+            pipeline.meters = Some(meters.build());
+        }
+
+        if let Some(log) = &settings.log {
+            match RotatingFile::open(&log.path, log.max_size, log.max_files) {
+                Ok(file) => pipeline.log = Some(LogWriter::start(file)),
+                Err(e) => pipeline
+                    .warnings
+                    .push(format!("the log file `{}` cannot be opened: {e}", log.path.display())),
+            }
+        }
+        pipeline
+    }
+
+    /// The meter the run's instruments come from: a no-op one when no metric leaves the
+    /// process, so recording costs nothing.
+    pub fn meter(&self) -> Meter {
+        match &self.meters {
+            Some(provider) => provider.meter(SCOPE),
+            None => opentelemetry::metrics::noop::NoopMeterProvider::new().meter(SCOPE),
+        }
+    }
+
+    /// The Prometheus exposition of the run's metrics, when `/metrics` is served.
+    pub fn exposition(&self) -> Option<String> {
+        self.registry.as_ref().map(super::prometheus::exposition)
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.server.as_ref().map(MetricsServer::addr)
+    }
+
+    /// The log file's writer, if there is one.
+    pub fn log_target(&self, settings: &Settings) -> Option<LogTarget> {
+        let (writer, log) = (self.log.clone()?, settings.log.as_ref()?);
+        Some(LogTarget { writer, format: log.format, level: log.level })
+    }
+
+    /// Exports what is left and stops, waiting at most `patience` for the collector.
+    pub fn shutdown(mut self, patience: Duration) {
+        let deadline = std::time::Instant::now() + patience;
+        self.server = None;
+        let tracer = self.tracer.take();
+        let meters = self.meters.take();
+        // The SDK's shutdowns wait on their exporters; a thread of their own lets exit go on
+        // when a collector holds them.
+        let flushing = std::thread::Builder::new().name("ralph-telemetry-flush".into()).spawn(move || {
+            if let Some(tracer) = tracer {
+                let _ = tracer.shutdown_with_timeout(patience);
+            }
+            if let Some(meters) = meters {
+                let _ = meters.shutdown_with_timeout(patience);
+            }
+        });
+        if let Some(mut log) = self.log.take() {
+            log.close(patience);
+        }
+        if let Ok(handle) = flushing {
+            while !handle.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
