@@ -276,6 +276,13 @@ pub fn run_loaded(
         Ok(settings) => settings,
         Err(e) => return refuse(e.to_string()),
     };
+    let kind = plan.kind;
+    let mut runner = match Runner::new(&doc, plan, options, sink) {
+        Ok(runner) => runner,
+        Err(e) => return refuse(e.to_string()),
+    };
+    // The pipeline (and its log file) comes once the run can start: a refused run records
+    // nothing.
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let redactor = crate::redact::Redactor::for_document(&doc);
     let project = doc.project.as_ref().and_then(|p| p.name.clone());
@@ -292,11 +299,6 @@ pub fn run_loaded(
             eprintln!("metrics: http://{addr}/metrics");
         }
     }
-    let kind = plan.kind;
-    let mut runner = match Runner::new(&doc, plan, options, sink) {
-        Ok(runner) => runner,
-        Err(e) => return refuse(e.to_string()),
-    };
     let mut telemetry = crate::telemetry::run::RunTelemetry::new(
         &doc,
         &workflow_name,

@@ -183,6 +183,23 @@ fn tonic_metadata(headers: &[(String, String)]) -> tonic::metadata::MetadataMap 
     map
 }
 
+/// The layer that makes the run's `tracing` spans OpenTelemetry spans of `provider`; it takes
+/// only [`SPAN_TARGET`]'s spans (the SDK's own diagnostics must not become spans of the run).
+pub fn span_layer(
+    provider: &SdkTracerProvider,
+) -> Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync> {
+    let scope = InstrumentationScope::builder(SCOPE).with_version(env!("CARGO_PKG_VERSION")).build();
+    tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer_with_scope(scope))
+        .with_location(false)
+        .with_threads(false)
+        .with_level(false)
+        .with_target(false)
+        .with_tracked_inactivity(false)
+        .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.target() == SPAN_TARGET))
+        .boxed()
+}
+
 impl Pipeline {
     /// Installs the pipeline `settings` describe. Must be called inside the tokio runtime (the
     /// gRPC exporter and the `/metrics` server live on it). A part that cannot be set up is
@@ -211,18 +228,9 @@ impl Pipeline {
             }
         }
         let tracer = tracer.build();
-        let layer = tracing_opentelemetry::layer()
-            .with_tracer(tracer.tracer_with_scope(
-                InstrumentationScope::builder(SCOPE).with_version(env!("CARGO_PKG_VERSION")).build(),
-            ))
-            .with_location(false)
-            .with_threads(false)
-            .with_level(false)
-            .with_target(false)
-            .with_tracked_inactivity(false)
-            .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.target() == SPAN_TARGET));
         // One run per process: a second install (tests that run in-process) keeps the first.
-        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
+        let _ =
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(span_layer(&tracer)));
         pipeline.tracer = Some(tracer);
 
         let mut meters = SdkMeterProvider::builder().with_resource(resource);

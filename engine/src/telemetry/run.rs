@@ -629,3 +629,7 @@ pub fn json_attribute(value: &Json) -> Value {
         other => Value::String(other.to_string().into()),
     }
 }
+
+#[cfg(test)]
+#[path = "run_tests.rs"]
+mod tests;
