@@ -87,6 +87,33 @@ impl Redactor {
         self.secrets.is_empty()
     }
 
+    /// `value` with every secret masked in its text, when it held one (`None`: it held none, use
+    /// it as it is). Goes through JSON: the values this masks are events and packets, which
+    /// are serde types anyway, and the JSON form also catches secrets in nested fields.
+    pub fn redact_value<T: serde::Serialize + serde::de::DeserializeOwned>(&self, value: &T) -> Option<T> {
+        if self.secrets.is_empty() {
+            return None;
+        }
+        let text = serde_json::to_string(value).ok()?;
+        let mut masked = Cow::Borrowed(text.as_str());
+        for secret in &self.secrets {
+            // Inside JSON a secret with quotes, backslashes or control characters is escaped.
+            let escaped = match secret.contains(['"', '\\']) || secret.contains(char::is_control) {
+                true => {
+                    Cow::Owned(serde_json::to_string(secret).unwrap_or_default().trim_matches('"').to_owned())
+                }
+                false => Cow::Borrowed(secret.as_str()),
+            };
+            if masked.contains(escaped.as_ref()) {
+                masked = Cow::Owned(masked.replace(escaped.as_ref(), MASK));
+            }
+        }
+        match masked {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(text) => serde_json::from_str(&text).ok(),
+        }
+    }
+
     /// `text` with every secret replaced by [`MASK`]; borrowed when there was none.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
@@ -111,6 +138,17 @@ fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_masked_through_json_even_when_escaped() {
+        let mut r = Redactor::default();
+        r.add("pa\"ss\\word-1");
+        r.add("sk-plain-123456");
+        let value = serde_json::json!({"a": ["x pa\"ss\\word-1 y"], "b": {"c": "sk-plain-123456"}, "n": 3});
+        let masked = r.redact_value(&value).unwrap();
+        assert_eq!(masked, serde_json::json!({"a": ["x [REDACTED] y"], "b": {"c": "[REDACTED]"}, "n": 3}));
+        assert!(r.redact_value(&serde_json::json!({"clean": true})).is_none());
+    }
 
     #[test]
     fn secret_names() {

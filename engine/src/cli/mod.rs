@@ -8,6 +8,7 @@ mod debug;
 mod init;
 mod inspect;
 mod logs;
+mod metrics;
 mod plugin;
 mod progress;
 mod replay;
@@ -126,7 +127,7 @@ pub enum Command {
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
     /// Show the current run's metrics.
-    Metrics(unbuilt::RunArgs),
+    Metrics(metrics::MetricsArgs),
     /// Show a run's span tree (from its journal), with durations and attributes.
     Traces(traces::TracesArgs),
     /// Show where the monitoring dashboards are and check their endpoints.
@@ -252,6 +253,7 @@ fn run(command: Command, env: &Env) -> anyhow::Result<u8> {
         Command::Completions(args) => completions::run(&args),
         Command::Plugin(command) => plugin::run(&command, env),
         Command::Traces(args) => traces::run(&args, env),
+        Command::Metrics(args) => metrics::run(&args, env),
         other => unbuilt::run(&other, env),
     }
 }

@@ -284,7 +284,7 @@ pub fn run_loaded(
     // The pipeline (and its log file) comes once the run can start: a refused run records
     // nothing.
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let redactor = crate::redact::Redactor::for_document(&doc);
+    let redactor = runner.redactor().clone();
     let project = doc.project.as_ref().and_then(|p| p.name.clone());
     let pipeline = runtime.block_on(crate::telemetry::pipeline::Pipeline::install(
         &settings,

@@ -5,14 +5,6 @@ use clap::Args;
 
 use super::{Command, EXIT_USAGE, Env};
 
-/// Arguments of `metrics`.
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// The run (default: the current or latest).
-    #[arg(long)]
-    pub run: Option<String>,
-}
-
 /// Arguments of `dashboard`.
 #[derive(Debug, Args)]
 pub struct DashboardArgs {}
@@ -21,11 +13,11 @@ pub struct DashboardArgs {}
 fn missing(command: &Command) -> (&'static str, &'static str, u32) {
     match command {
         Command::Loop(_) => ("loop", "running workflows", 3),
-        Command::Metrics(_) => ("metrics", "observability (metrics)", 7),
         Command::Dashboard(_) => ("dashboard", "observability (the monitoring stack)", 7),
         Command::Workflow(_)
         | Command::Plugin(_)
         | Command::Traces(_)
+        | Command::Metrics(_)
         | Command::Schema(_)
         | Command::Completions(_)
         | Command::Init(_)

@@ -98,6 +98,8 @@ impl Runner {
                     }
                 }
             }
+            // What waits for a job slot once the slots are filled.
+            self.telemetry.ready_queue(queue.len());
             // Finished nodes release their dependents once their outcomes are durable; one
             // flush serves every node that finished meanwhile (group commit).
             let durable = self.durability.durable();

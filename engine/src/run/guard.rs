@@ -198,6 +198,7 @@ impl Runner {
         // A ledger that cannot be written must not stop the work it is counting; the next
         // successful write carries the counts.
         let _ = self.ledger.save(&self.ledger_path);
+        self.telemetry.ledger(&self.ledger, &self.budget);
     }
 
     /// Records an AI invocation's spend (priced from `budget.prices` when the backend reported

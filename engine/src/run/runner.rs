@@ -226,6 +226,9 @@ pub struct Runner {
     pub(super) notifying: Vec<tokio::task::JoinHandle<()>>,
     /// The run's spans, measurements and log lines, made from its events.
     pub(super) telemetry: crate::telemetry::run::RunTelemetry,
+    /// Secrets (secret-named variables, values of `${…}` references) kept out of every event
+    /// and packet: what an agent echoes is masked before anything records or shows it.
+    redactor: crate::redact::Redactor,
 }
 
 /// A configured plugin that is not loaded: its name, `missing` or `load_error`, and why.
@@ -566,6 +569,7 @@ impl Runner {
             plugin_problems,
             notifying: Vec::new(),
             telemetry,
+            redactor: crate::redact::Redactor::for_document(doc),
         };
         if resuming {
             let journal = runner.journal.clone();
@@ -611,8 +615,15 @@ impl Runner {
         &self.state
     }
 
+    /// The secrets the run keeps out of what it records and shows.
+    pub fn redactor(&self) -> &crate::redact::Redactor {
+        &self.redactor
+    }
+
     /// Applies an event, journals it and shows it: the one way a run's state changes.
     pub fn emit(&mut self, event: &Event) {
+        let masked = self.redactor.redact_value(event);
+        let event = masked.as_ref().unwrap_or(event);
         if let Event::ReviewRequested { step, .. } = event {
             human::mark_waiting(&self.run_dir, step);
         }
@@ -830,7 +841,11 @@ impl Runner {
             invokes,
             packet.as_mut().filter(|_| reads),
         );
-        if let Some(packet) = &packet {
+        if let Some(packet) = packet.as_mut() {
+            // What the run observed (an agent's output, a test log) may quote a secret.
+            if let Some(masked) = self.redactor.redact_value(&*packet) {
+                *packet = masked;
+            }
             self.sink.packet(&id, "built", packet);
         }
         let packet_file =
@@ -1197,6 +1212,7 @@ impl Runner {
             record.base_commit.clone_from(&self.base_commit);
         }
         self.store.put_run(record)?;
+        self.telemetry.ledger(&self.ledger, &self.budget);
         self.serve_control();
         if let (Some(_), Some(by)) = (resumed, &self.state.paused) {
             eprintln!(

@@ -7,6 +7,7 @@
 //! - `instruments.rs`, `semconv.rs`: the names.
 //! - `prometheus.rs`, `log_file.rs`, `log_line.rs`: `/metrics`, the rotated log file, its lines.
 
+pub mod figures;
 pub mod instruments;
 pub mod log_file;
 pub mod log_line;

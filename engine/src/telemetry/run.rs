@@ -205,7 +205,25 @@ impl RunTelemetry {
         }
     }
 
-    /// The breaker's state when the run starts (it is kept across runs).
+    /// What the ledger says: the project's spend against its budget, and where its breakers
+    /// stand (both are kept across runs, so they are read, not counted from events).
+    pub fn ledger(&self, ledger: &crate::run::ledger::Ledger, budget: &crate::workflow::model::Budget) {
+        self.budget("usd", "total", ledger.cost_usd, budget.max_cost_usd);
+        self.budget("tokens", "total", ledger.tokens as f64, budget.max_tokens.map(|t| t as f64));
+        let today = ledger.daily_cost_usd.get(&crate::run::ledger::today()).copied().unwrap_or(0.0);
+        self.budget("usd", "day", today, budget.daily_cost_usd);
+        let name = |state: crate::policy::breaker::BreakerState| match state {
+            crate::policy::breaker::BreakerState::Closed => "closed",
+            crate::policy::breaker::BreakerState::Open => "open",
+            crate::policy::breaker::BreakerState::HalfOpen => "half_open",
+        };
+        self.breaker("workflow", name(ledger.breaker.state));
+        for (agent, breaker) in &ledger.agents {
+            self.breaker(agent, name(breaker.state));
+        }
+    }
+
+    /// The state of the workflow's breaker (`scope` `workflow`) or an agent's.
     pub fn breaker(&self, scope: &str, state: &str) {
         let value = match state {
             "open" => 2,

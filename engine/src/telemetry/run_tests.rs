@@ -180,7 +180,7 @@ fn a_run_is_a_tree_of_spans_named_by_the_genai_and_cicd_conventions() {
     }
     let failed = steps.iter().find(|s| attributes(s)["ralph.attempt"] == "1").unwrap();
     assert_eq!(attributes(failed)["error.type"], "timeout");
-    assert!(matches!(failed.status, opentelemetry::trace::Status::Error { .. }));
+    assert!(matches!(failed.status, Status::Error { .. }));
     assert!(!format!("{:?}", failed.status).contains("hung"), "error messages are content");
     let ok = steps.iter().find(|s| attributes(s)["ralph.attempt"] == "2").unwrap();
     assert_eq!(attributes(ok)["gen_ai.usage.input_tokens"], "1200");
@@ -202,7 +202,7 @@ fn a_run_is_a_tree_of_spans_named_by_the_genai_and_cicd_conventions() {
 
 /// Each metric's name, and the attribute keys of its data points.
 fn metric_keys(metrics: &[ResourceMetrics]) -> BTreeMap<String, BTreeSet<String>> {
-    fn keys<'a>(attrs: impl Iterator<Item = &'a opentelemetry::KeyValue>, into: &mut BTreeSet<String>) {
+    fn keys<'a>(attrs: impl Iterator<Item = &'a KeyValue>, into: &mut BTreeSet<String>) {
         into.extend(attrs.map(|kv| kv.key.to_string()));
     }
     fn data<T>(data: &MetricData<T>, into: &mut BTreeSet<String>) {
