@@ -1213,6 +1213,7 @@ impl Runner {
         }
         self.store.put_run(record)?;
         self.telemetry.ledger(&self.ledger, &self.budget);
+        self.telemetry.plugins(self.plugins.names());
         self.serve_control();
         if let (Some(_), Some(by)) = (resumed, &self.state.paused) {
             eprintln!(

@@ -250,6 +250,24 @@ impl RunTelemetry {
             self.started_at = Some(at.to_owned());
         }
         self.instruments.runs_active.add(1, &self.run_labels(&[(semconv::PIPELINE_RUN_STATE, "executing")]));
+        // Counters start at zero, so `rate()` and `increase()` see the first error, retry or
+        // stop of a run rather than a series that appears out of nowhere.
+        let workflow = attrs(&[(semconv::WORKFLOW, &self.workflow)]);
+        self.instruments.run_errors.add(0, &self.run_labels(&[]));
+        self.instruments.budget_stops.add(0, &workflow);
+        self.instruments.retries.add(0, &workflow);
+        self.instruments.iterations.add(0, &workflow);
+        self.instruments.step_outcomes.add(0, &workflow);
+        self.instruments.breaker_transitions.add(0, &attrs(&[("ralph.breaker.scope", "workflow")]));
+    }
+
+    /// The plugins the run loaded: their failure and decision counters start at zero.
+    pub fn plugins<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        for name in names {
+            let labels = attrs(&[("ralph.plugin.name", name)]);
+            self.instruments.hook_failures.add(0, &labels);
+            self.instruments.plugin_decisions.add(0, &labels);
+        }
     }
 
     fn run_labels(&self, extra: &[(&'static str, &str)]) -> Vec<KeyValue> {
@@ -454,6 +472,12 @@ impl RunTelemetry {
                     vec![KeyValue::new("ralph.breaker.state", state.clone())],
                 );
             }
+            // Heartbeats and progress come every few seconds from a busy agent: they say it
+            // is alive, which the span's length says already.
+            Event::Signal {
+                signal: ralph_plugin_sdk::MessageSignal::Heartbeat | ralph_plugin_sdk::MessageSignal::Progress,
+                ..
+            } => {}
             Event::Signal { step, signal, message, .. } => {
                 let name = serde_json::to_value(signal).ok().and_then(|v| v.as_str().map(str::to_owned));
                 let name = name.unwrap_or_else(|| "signal".into());

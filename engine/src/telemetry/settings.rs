@@ -227,9 +227,9 @@ fn otlp(
         .or_else(|| doc_exporter.and_then(|(_, s)| s.protocol.clone()))
     {
         Some(text) => parse_protocol(&text)?,
-        // Unsaid: the port tells (4318 is OTLP/HTTP's), else gRPC, the collector's usual.
-        None if port_of(&endpoint) == Some(OTLP_HTTP_PORT) || endpoint.contains("/v1/") => Protocol::Http,
-        None => Protocol::Grpc,
+        // Unsaid: gRPC on its well-known port 4317, else HTTP — the specification's default.
+        None if port_of(&endpoint) == Some(OTLP_GRPC_PORT) && !endpoint.contains("/v1/") => Protocol::Grpc,
+        None => Protocol::Http,
     };
     let mut headers = Vec::new();
     if let Some((_, spec)) = doc_exporter {

@@ -17,5 +17,6 @@ mod schema;
 mod seeds;
 mod support;
 mod tasks;
+mod telemetry;
 mod traces;
 mod visualize;

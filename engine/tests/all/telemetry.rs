@@ -1,0 +1,401 @@
+//! Observability end to end: a run exported over OTLP (gRPC and HTTP) to a real OTLP receiver
+//! on 127.0.0.1 (rotel, installed by the test command), `/metrics` and `ralph-loop metrics`
+//! checked by `promtool`, and planted secrets looked for in everything a run leaves behind.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{executable, path_with, plugin_wasm, project, ralph};
+
+/// The rotel agent the PyPI package `rotel` ships.
+fn rotel() -> PathBuf {
+    let out = Command::new("python3")
+        .args(["-c", "import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), 'rotel-agent'))"])
+        .output()
+        .expect("python3 runs");
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        out.status.success() && path.is_file(),
+        "the OTLP receiver is not installed: `pip install --pre rotel` (scripts/test.sh does)"
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A rotel agent printing what it receives (the collector's debug format) to a file.
+struct Receiver {
+    child: Child,
+    out: PathBuf,
+    grpc: u16,
+    http: u16,
+}
+
+impl Receiver {
+    fn start(dir: &Path) -> Receiver {
+        let (grpc, http) = (free_port(), free_port());
+        let out = dir.join("received.txt");
+        let file = std::fs::File::create(&out).unwrap();
+        let child = Command::new(rotel())
+            .args(["start", "--exporter", "blackhole", "--debug-log", "traces", "--debug-log", "metrics"])
+            .args(["--debug-log-verbosity", "detailed"])
+            .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc}")])
+            .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http}")])
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .unwrap();
+        let receiver = Receiver { child, out, grpc, http };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for port in [grpc, http] {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "rotel did not listen: {}", receiver.text());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        receiver
+    }
+
+    fn text(&self) -> String {
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        // Whatever colours its log lines carry.
+        let ansi = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap();
+        ansi.replace_all(&text, "").into_owned()
+    }
+
+    /// What it received, once every needle is in it (the exporters send in the background).
+    fn received(&self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.text();
+            if needles.iter().all(|n| text.contains(n)) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "the receiver never got {needles:?}:\n{text}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A span as the receiver printed it.
+#[derive(Debug, Default, Clone)]
+struct Received {
+    trace: String,
+    parent: String,
+    id: String,
+    name: String,
+    status: String,
+    attributes: BTreeMap<String, String>,
+    events: Vec<String>,
+}
+
+fn field(line: &str, name: &str) -> Option<String> {
+    let rest = line.trim().strip_prefix(name)?.trim_start();
+    Some(rest.strip_prefix(':')?.trim().to_owned())
+}
+
+/// The spans of the receiver's output.
+fn spans(text: &str) -> Vec<Received> {
+    let mut spans: Vec<Received> = Vec::new();
+    let (mut in_span, mut in_events) = (false, false);
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("Span #") {
+            spans.push(Received::default());
+            (in_span, in_events) = (true, false);
+            continue;
+        }
+        // A new resource or scope (the metrics that follow, say) ends the span.
+        if trimmed.starts_with("Resource") || trimmed.starts_with("Scope") || trimmed.starts_with("Metric #") {
+            (in_span, in_events) = (false, false);
+        }
+        let Some(span) = spans.last_mut().filter(|_| in_span) else { continue };
+        if trimmed == "Events:" {
+            in_events = true;
+        } else if let Some(v) = field(line, "Trace ID") {
+            span.trace = v;
+        } else if let Some(v) = field(line, "Parent ID") {
+            span.parent = v;
+        } else if let Some(v) = field(line, "ID") {
+            span.id = v;
+        } else if let Some(v) = field(line, "Name").filter(|_| !trimmed.starts_with("->")) {
+            span.name = v;
+        } else if let Some(v) = field(line, "Status code") {
+            span.status = v;
+        } else if let Some(name) = trimmed.strip_prefix("-> Name: ").filter(|_| in_events) {
+            span.events.push(name.to_owned());
+        } else if let Some(kv) = trimmed.strip_prefix("-> ").filter(|_| !in_events) {
+            if let Some((key, value)) = kv.split_once(": ") {
+                // `Str(x)`, `Int(1)`, `Double(0.5)`: the value inside.
+                let value = value.split_once('(').map_or(value, |(_, v)| v.strip_suffix(')').unwrap_or(v));
+                span.attributes.insert(key.to_owned(), value.to_owned());
+            }
+        }
+    }
+    spans.retain(|s| !s.name.is_empty());
+    spans
+}
+
+const WORKFLOW: &str = "workflow:\n  nodes:\n    - id: build\n      agent: builder\n    - id: test\n      agent: flaky\n      depends_on: build\n      retry: quick\nretry:\n  quick:\n    strategy: fixed\n    max_attempts: 2\n    delay: 10ms\nagents:\n  builder:\n    backend: claude\n    model: claude-sonnet-4\n    prompt: PROMPT-BUILDER.md\n  flaky:\n    command: \"echo $TRACEPARENT >> traceparents; echo x >> runs; test $(wc -l < runs) -ge 2\"\nbudget:\n  max_cost_usd: 100\n  daily_cost_usd: 50\n  max_tokens: 10000000\nplugins:\n  - name: budget-guard\n    entry: plugins/budget-guard.wasm\n    capabilities: [veto]\n    config:\n      max_cost_usd: 100\n";
+
+/// A project running `yaml` (see [`WORKFLOW`]: a fake Claude Code, a step that fails once, a
+/// plugin); returns it and the `PATH` that finds the fake.
+fn a_project(yaml: &str) -> (tempfile::TempDir, String) {
+    let dir = project(&[("w.yaml", yaml), ("bin/claude", crate::support::CLAUDE_CENT)]);
+    executable(&dir.path().join("bin/claude"));
+    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+    std::fs::copy(plugin_wasm("budget-guard"), dir.path().join("plugins/budget-guard.wasm")).unwrap();
+    let path = path_with(&dir.path().join("bin"));
+    (dir, path)
+}
+
+fn assert_full_tree(spans: &[Received], traceparents: &str, how: &str) {
+    let named = |name: &str| spans.iter().filter(|s| s.name == name).collect::<Vec<_>>();
+    let roots = named("invoke_workflow w");
+    assert_eq!(roots.len(), 1, "{how}: one run span in {spans:#?}");
+    let root = roots[0];
+    assert!(root.parent.is_empty(), "{how}: the run is the root");
+    for (key, value) in [
+        ("gen_ai.operation.name", "invoke_workflow"),
+        ("gen_ai.workflow.name", "w"),
+        ("cicd.pipeline.name", "w"),
+        ("cicd.pipeline.result", "success"),
+    ] {
+        assert_eq!(root.attributes.get(key).map(String::as_str), Some(value), "{how}: {key} of {root:#?}");
+    }
+    assert!(root.attributes["cicd.pipeline.run.id"].len() > 10, "{how}");
+    let iteration = named("iteration 1");
+    assert_eq!(iteration.len(), 1, "{how}");
+    let iteration = iteration[0];
+    assert_eq!(iteration.parent, root.id, "{how}");
+    assert!(iteration.events.contains(&"retry".to_owned()), "{how}: the retry decision: {iteration:#?}");
+
+    let build = named("invoke_agent builder");
+    assert_eq!(build.len(), 1, "{how}");
+    let build = build[0];
+    assert_eq!(build.parent, iteration.id, "{how}");
+    for (key, value) in [
+        ("gen_ai.operation.name", "invoke_agent"),
+        ("gen_ai.agent.name", "builder"),
+        ("gen_ai.provider.name", "anthropic"),
+        ("gen_ai.request.model", "claude-sonnet-4"),
+        ("gen_ai.usage.input_tokens", "1000"),
+        ("gen_ai.usage.output_tokens", "100"),
+    ] {
+        assert_eq!(build.attributes.get(key).map(String::as_str), Some(value), "{how}: {key} of {build:#?}");
+    }
+    let tests = named("invoke_agent flaky");
+    assert_eq!(tests.len(), 2, "{how}: one span per attempt");
+    assert!(tests.iter().all(|t| t.parent == iteration.id && t.trace == root.trace), "{how}");
+    assert!(
+        tests.iter().any(|t| t.attributes.get("error.type").map(String::as_str) == Some("nonzero_exit")),
+        "{how}: {tests:#?}"
+    );
+    // The plugin's hook calls are spans under the step they were about.
+    let hooks = named("plugin budget-guard agent.on_invoke");
+    assert!(!hooks.is_empty(), "{how}: {:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>());
+    assert!(hooks.iter().all(|h| h.parent == build.id || tests.iter().any(|t| t.id == h.parent)), "{how}");
+    // Each agent process got its step's span as TRACEPARENT.
+    let parents: Vec<&str> = traceparents.lines().collect();
+    assert_eq!(parents.len(), 2, "{how}: {traceparents}");
+    for (parent, test) in parents.iter().zip(&tests) {
+        let parts: Vec<&str> = parent.split('-').collect();
+        assert_eq!(parts.len(), 4, "{parent}");
+        assert_eq!((parts[0], parts[1], parts[3]), ("00", root.trace.as_str(), "01"), "{how}");
+        assert!(tests.iter().any(|t| t.id == parts[2]), "{how}: {parent} names a step span ({})", test.id);
+    }
+}
+
+#[test]
+fn a_run_seen_by_an_otlp_receiver_has_its_full_span_tree_over_grpc_and_over_http() {
+    // gRPC, from the standard variables.
+    let (dir, path) = a_project(WORKFLOW);
+    let receiver = Receiver::start(dir.path());
+    ralph(["loop", "--workflow", "w.yaml"])
+        .current_dir(dir.path())
+        .env("PATH", &path)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://127.0.0.1:{}", receiver.grpc))
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .expect(0);
+    let text =
+        receiver.received(&["invoke_workflow w", "gen_ai.client.token.usage", "ralph.plugin.hook.duration"]);
+    let traceparents = std::fs::read_to_string(dir.path().join("traceparents")).unwrap();
+    assert_full_tree(&spans(&text), &traceparents, "grpc");
+    for metric in ["gen_ai.client.operation.duration", "cicd.pipeline.run.duration", "ralph.step.outcomes"] {
+        assert!(text.contains(&format!("Name: {metric}")), "grpc: {metric} missing");
+    }
+    assert!(text.contains("service.name: Str(ralph-loop)"), "grpc: the resource names the service");
+    // The packet carries the run's trace id.
+    let root = spans(&text).into_iter().find(|s| s.name == "invoke_workflow w").unwrap();
+    let packets = std::fs::read_dir(dir.path().join(".ralph/runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("packets");
+    let packet = std::fs::read_dir(&packets).unwrap().next().unwrap().unwrap().path();
+    let packet: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(packet).unwrap()).unwrap();
+    assert_eq!(packet["trace_id"], root.trace.as_str());
+    // The log file's lines carry the same trace.
+    let log = std::fs::read_to_string(dir.path().join(".ralph/logs/ralph.log")).unwrap();
+    assert!(log.contains(&format!("trace_id={}", root.trace)), "{log}");
+    drop(receiver);
+
+    // HTTP, from ralph.yaml.
+    let (dir, path) = a_project(WORKFLOW);
+    let receiver = Receiver::start(dir.path());
+    let exporter = format!(
+        "observability:\n  traces:\n    enabled: true\n  exporters:\n    otlp:\n      endpoint: http://127.0.0.1:{}\n      protocol: http/protobuf\n",
+        receiver.http
+    );
+    std::fs::write(dir.path().join("ralph.yaml"), exporter).unwrap();
+    ralph(["loop", "--workflow", "w.yaml", "--log-format", "json"])
+        .current_dir(dir.path())
+        .env("PATH", &path)
+        .expect(0);
+    let text = receiver.received(&["invoke_workflow w", "gen_ai.client.token.usage"]);
+    let traceparents = std::fs::read_to_string(dir.path().join("traceparents")).unwrap();
+    assert_full_tree(&spans(&text), &traceparents, "http");
+    let root = spans(&text).into_iter().find(|s| s.name == "invoke_workflow w").unwrap();
+    let log = std::fs::read_to_string(dir.path().join(".ralph/logs/ralph.log")).unwrap();
+    let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let finished: Vec<&serde_json::Value> = lines.iter().filter(|l| l["event"] == "step_finished").collect();
+    assert_eq!(finished.len(), 3, "{log}");
+    for line in finished {
+        assert_eq!(line["trace_id"], root.trace.as_str());
+        assert_eq!(line["span_id"].as_str().unwrap().len(), 16);
+        assert!(line["timestamp"].as_str().unwrap().ends_with('Z'));
+        assert!(line["level"] == "INFO" || line["level"] == "WARN");
+    }
+}
+
+#[test]
+fn a_collector_that_is_down_does_not_fail_the_run() {
+    let (dir, path) = a_project(WORKFLOW);
+    // Nothing listens there.
+    let port = free_port();
+    let out = ralph(["loop", "--workflow", "w.yaml"])
+        .current_dir(dir.path())
+        .env("PATH", &path)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://127.0.0.1:{port}"))
+        .expect(0);
+    assert!(out.stderr.contains("Succeeded"), "{}", out.stderr);
+}
+
+fn promtool(text: &str, what: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is not installed: `apt-get install prometheus` (scripts/test.sh does)");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool rejects {what}:\n{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The metric names of an exposition (with the `_bucket`, `_sum`, `_count` of histograms).
+fn names(exposition: &str) -> BTreeSet<String> {
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every metric name a run emits: `/metrics` scraped by a step while the loop runs, and
+/// `ralph-loop metrics --prometheus` after it ended — both checked by `promtool`. Made once.
+pub fn emitted_metric_names() -> BTreeSet<String> {
+    static NAMES: std::sync::OnceLock<BTreeSet<String>> = std::sync::OnceLock::new();
+    NAMES
+        .get_or_init(|| {
+            let port = free_port();
+            // A last node scrapes `/metrics` while the loop runs.
+            let scraper = format!(
+                "  scraper:\n    command: \"python3 -c \\\"import urllib.request; open('scrape.txt', 'w').write(urllib.request.urlopen('http://127.0.0.1:{port}/metrics').read().decode())\\\"\"\n"
+            );
+            let yaml = WORKFLOW
+                .replacen("      retry: quick\n", "      retry: quick\n    - id: scrape\n      agent: scraper\n      depends_on: test\n", 1)
+                .replacen("agents:\n", &format!("agents:\n{scraper}"), 1);
+            let (dir, path) = a_project(&yaml);
+            let out = ralph(["loop", "--workflow", "w.yaml", "--metrics-addr", &format!("127.0.0.1:{port}")])
+                .current_dir(dir.path())
+                .env("PATH", &path)
+                .expect(0);
+            assert!(out.stderr.contains(&format!("metrics: http://127.0.0.1:{port}/metrics")), "{}", out.stderr);
+            let live = std::fs::read_to_string(dir.path().join("scrape.txt")).unwrap();
+            promtool(&live, "the /metrics of a running loop");
+            let replayed = ralph(["metrics", "--prometheus"]).current_dir(dir.path()).expect(0).stdout;
+            promtool(&replayed, "`ralph-loop metrics --prometheus`");
+            let mut all = names(&live);
+            all.extend(names(&replayed));
+            all
+        })
+        .clone()
+}
+
+#[test]
+fn metrics_pass_promtool_and_are_named_by_the_conventions() {
+    let names = emitted_metric_names();
+    for name in [
+        "gen_ai_client_token_usage_bucket",
+        "gen_ai_client_operation_duration_seconds_count",
+        "gen_ai_workflow_duration_seconds_sum",
+        "cicd_pipeline_run_duration_seconds_count",
+        "cicd_pipeline_run_active",
+        "cicd_pipeline_run_errors_total",
+        "ralph_step_outcomes_total",
+        "ralph_step_retries_total",
+        "ralph_iterations_total",
+        "ralph_ready_queue_depth",
+        "ralph_breaker_state",
+        "ralph_cost_usd_total",
+        "ralph_budget_spent",
+        "ralph_budget_limit",
+        "ralph_plugin_hook_duration_seconds_bucket",
+        "ralph_plugin_hook_failures_total",
+        "ralph_plugin_decisions_total",
+    ] {
+        assert!(names.contains(name), "{name} is not emitted: {names:?}");
+    }
+}
+
+#[test]
+fn the_metrics_verb_shows_a_runs_figures() {
+    let (dir, path) = a_project(WORKFLOW);
+    ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).env("PATH", &path).expect(0);
+    let text = ralph(["metrics"]).current_dir(dir.path()).expect(0).stdout;
+    assert!(text.contains("w (dag)  succeeded"), "{text}");
+    assert!(text.contains("2 succeeded, 1 failed, 0 skipped, 0 interrupted; 1 retries"), "{text}");
+    assert!(text.contains("1000 in, 100 out;  cost $0.0100"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("builder") && l.contains("claude-sonnet-4")), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ralph(["metrics", "--json"]).current_dir(dir.path()).expect(0).stdout).unwrap();
+    let retries: f64 = json["ralph_step_retries_total"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["value"].as_f64().unwrap())
+        .sum();
+    assert_eq!(retries, 1.0);
+}
