@@ -24,6 +24,21 @@ pub fn is_secret_name(name: &str) -> bool {
         || name == "TOKEN"
 }
 
+/// The secrets of the run this process runs, for what is written far from the runner (the
+/// agents' transcripts): a process runs one run, and its secrets are the process's anyway
+/// (its environment).
+static INSTALLED: std::sync::OnceLock<Redactor> = std::sync::OnceLock::new();
+
+/// Makes `redactor` the process's (the first one installed stays).
+pub fn install(redactor: Redactor) {
+    let _ = INSTALLED.set(redactor);
+}
+
+/// The process's redactor, when one with secrets was installed.
+pub fn installed() -> Option<&'static Redactor> {
+    INSTALLED.get().filter(|r| !r.is_empty())
+}
+
 /// The secret values to keep out of output.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
@@ -114,6 +129,34 @@ impl Redactor {
         }
     }
 
+    /// The length of the longest secret, in bytes.
+    pub fn longest(&self) -> usize {
+        self.secrets.first().map_or(0, String::len)
+    }
+
+    /// `bytes` with every secret replaced by [`MASK`], when there was one.
+    pub fn redact_bytes(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+        let mut out: Option<Vec<u8>> = None;
+        for secret in &self.secrets {
+            let hay = out.as_deref().unwrap_or(bytes);
+            let finder = memchr::memmem::Finder::new(secret.as_bytes());
+            let mut found = finder.find_iter(hay).peekable();
+            if found.peek().is_none() {
+                continue;
+            }
+            let mut masked = Vec::with_capacity(hay.len());
+            let mut from = 0;
+            for at in found {
+                masked.extend_from_slice(&hay[from..at]);
+                masked.extend_from_slice(MASK.as_bytes());
+                from = at + secret.len();
+            }
+            masked.extend_from_slice(&hay[from..]);
+            out = Some(masked);
+        }
+        out
+    }
+
     /// `text` with every secret replaced by [`MASK`]; borrowed when there was none.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
@@ -148,6 +191,19 @@ mod tests {
         let masked = r.redact_value(&value).unwrap();
         assert_eq!(masked, serde_json::json!({"a": ["x [REDACTED] y"], "b": {"c": "[REDACTED]"}, "n": 3}));
         assert!(r.redact_value(&serde_json::json!({"clean": true})).is_none());
+    }
+
+    #[test]
+    fn bytes_are_masked_too() {
+        let mut r = Redactor::default();
+        r.add("sk-live-1234567890");
+        r.add("other-secret");
+        assert_eq!(
+            r.redact_bytes(b"a sk-live-1234567890 b other-secret sk-live-1234567890").unwrap(),
+            b"a [REDACTED] b [REDACTED] [REDACTED]"
+        );
+        assert_eq!(r.redact_bytes(b"clean"), None);
+        assert_eq!(r.longest(), 18);
     }
 
     #[test]

@@ -12,4 +12,5 @@ pub mod openai;
 pub mod opencode;
 pub mod process;
 pub mod signal;
+pub mod step_log;
 pub mod test_counts;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 /// How much of the start and of the end of each stream is kept in memory.
@@ -254,9 +254,7 @@ pub async fn run(
         // Its own process group, so that a timeout can stop it with everything it started.
         .process_group(0)
         .kill_on_drop(true);
-    // The log is opened when the first byte arrives: a quiet step costs no file (creating
-    // files is the dearest thing a 10,000-node DAG of `true` would otherwise do).
-    let mut log: Option<tokio::fs::File> = None;
+    let mut log = super::step_log::StepLog::new(spec.log.as_deref());
     let spawn_error = |source| ProcessError::Spawn { program: program.clone(), source };
     // One pipe for both streams when merged: half the descriptors to create, watch and close.
     let merged = if spec.merge_output {
@@ -332,7 +330,7 @@ pub async fn run(
                 if n == 0 { out_open = false; continue; }
                 last_output = tokio::time::Instant::now();
                 let chunk = &out_buf[..n];
-                write_log(&mut log, spec, chunk).await?;
+                log.write(super::step_log::Stream::Out, chunk).await?;
                 out.push(chunk, spec.capture);
                 lines.feed(chunk);
             }
@@ -341,7 +339,7 @@ pub async fn run(
                 if n == 0 { err_open = false; continue; }
                 last_output = tokio::time::Instant::now();
                 let chunk = &err_buf[..n];
-                write_log(&mut log, spec, chunk).await?;
+                log.write(super::step_log::Stream::Err, chunk).await?;
                 err.push(chunk, spec.capture);
             }
             status = child.wait(), if exit.is_none() => {
@@ -378,9 +376,7 @@ pub async fn run(
     if let Some(task) = stdin_task {
         task.abort();
     }
-    if let Some(log) = log.as_mut() {
-        let _ = log.flush().await;
-    }
+    log.finish().await;
     let status = exit.expect("the loop ends only after the process was reaped");
     use std::os::unix::process::ExitStatusExt;
     Ok(ProcessOutput {
@@ -402,33 +398,6 @@ impl Drop for GroupGuard {
     fn drop(&mut self) {
         kill_group(self.0, Signal::SIGKILL);
     }
-}
-
-async fn write_log(
-    log: &mut Option<tokio::fs::File>,
-    spec: &ProcessSpec,
-    chunk: &[u8],
-) -> Result<(), ProcessError> {
-    let Some(path) = &spec.log else { return Ok(()) };
-    if log.is_none() {
-        let file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .await
-            .map_err(|source| ProcessError::Log { path: path.clone(), source })?;
-        *log = Some(file);
-    }
-    if let Some(file) = log.as_mut() {
-        write_all(file, chunk)
-            .await
-            .map_err(|source| ProcessError::Log { path: spec.log.clone().unwrap_or_default(), source })?;
-    }
-    Ok(())
-}
-
-async fn write_all<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
-    w.write_all(bytes).await
 }
 
 #[cfg(test)]

@@ -571,6 +571,8 @@ impl Runner {
             telemetry,
             redactor: crate::redact::Redactor::for_document(doc),
         };
+        // The agents' transcripts are written far from here; they mask the same secrets.
+        crate::redact::install(runner.redactor.clone());
         if resuming {
             let journal = runner.journal.clone();
             runner.restore(&journal).map_err(|e| RunError::Journal(e.to_string()))?;
@@ -1049,6 +1051,11 @@ impl Runner {
     pub(super) fn finish(&mut self, ticket: Ticket, mut outcome: Outcome) {
         self.drain_signals();
         let id = self.plan.graph[ticket.node].id.clone();
+        // What the agent said (its error, its logs) may quote a secret: masked before the
+        // outcome reaches a packet, the history of later packets, a plugin or an event.
+        if let Some(masked) = self.redactor.redact_value(&outcome) {
+            outcome = masked;
+        }
         if let (Some(repo), Some(before)) = (&self.repo, &ticket.before) {
             outcome.evidence.files_changed = repo.changed(before, &repo.snapshot());
         }

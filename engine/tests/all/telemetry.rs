@@ -118,7 +118,8 @@ fn spans(text: &str) -> Vec<Received> {
             continue;
         }
         // A new resource or scope (the metrics that follow, say) ends the span.
-        if trimmed.starts_with("Resource") || trimmed.starts_with("Scope") || trimmed.starts_with("Metric #") {
+        if trimmed.starts_with("Resource") || trimmed.starts_with("Scope") || trimmed.starts_with("Metric #")
+        {
             (in_span, in_events) = (false, false);
         }
         let Some(span) = spans.last_mut().filter(|_| in_span) else { continue };
@@ -398,4 +399,74 @@ fn the_metrics_verb_shows_a_runs_figures() {
         .map(|s| s["value"].as_f64().unwrap())
         .sum();
     assert_eq!(retries, 1.0);
+}
+
+#[test]
+fn planted_secrets_never_show_up_in_any_output() {
+    let key = "sk-planted-9f8e7d6c5b4a3921";
+    let referenced = "ref-planted-1a2b3c4d5e6f";
+    // A secret-named variable and one a `${…}` reference in ralph.yaml names. The agent echoes
+    // both on stdout and stderr, fails once with them in its output, and sends one in a
+    // signal: nothing the engine writes or shows may carry them.
+    let yaml = "workflow:\n  nodes:\n    - id: leak\n      agent: leaker\n      retry: again\n    - id: build\n      agent: builder\n      depends_on: leak\nretry:\n  again:\n    strategy: fixed\n    max_attempts: 2\n    delay: 10ms\nagents:\n  leaker:\n    command: \"sh leak.sh\"\n  builder:\n    backend: claude\n    model: claude-sonnet-4\n    prompt: PROMPT-BUILDER.md\n";
+    let leak = r#"echo "out $PLANTED_API_KEY $PLANTED_REF"
+echo "{\"signal\": \"decision\", \"message\": \"chose $PLANTED_API_KEY\"}"
+echo "err $PLANTED_API_KEY" >&2
+echo x >> tries
+test $(wc -l < tries) -ge 2
+"#;
+    let (dir, path) = a_project(yaml);
+    std::fs::write(dir.path().join("leak.sh"), leak).unwrap();
+    let receiver = Receiver::start(dir.path());
+    let config = format!(
+        "observability:\n  traces:\n    include_content: false\n  exporters:\n    otlp:\n      endpoint: http://127.0.0.1:{}\n      headers:\n        x-team: ${{PLANTED_REF}}\n",
+        receiver.http
+    );
+    std::fs::write(dir.path().join("ralph.yaml"), config).unwrap();
+    let run = |args: &[&str], code: i32| {
+        let out = ralph(args.iter().copied())
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .env("PLANTED_API_KEY", key)
+            .env("PLANTED_REF", referenced)
+            .expect(code);
+        format!("{}\n{}", out.stdout, out.stderr)
+    };
+    let mut seen = run(&["loop", "--workflow", "w.yaml", "--json", "--log-format", "json"], 0);
+    // The agent did print them (the test would prove nothing otherwise).
+    assert_eq!(std::fs::read_to_string(dir.path().join("tries")).unwrap().lines().count(), 2);
+    for args in [
+        &["logs", "--json"][..],
+        &["logs"],
+        &["traces", "--json"],
+        &["metrics", "--json"],
+        &["status", "--json"],
+        &["runs", "--json"],
+        &["debug", "--iteration", "1", "--full"],
+        &["inspect", "--phase", "leak"],
+    ] {
+        seen.push_str(&run(args, 0));
+    }
+    seen.push_str(&receiver.received(&["invoke_workflow w"]));
+    // Every file the run left: the store, the log file, packets, prompts, transcripts.
+    let mut files = vec![dir.path().join(".ralph")];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if !path.ends_with("control.sock") {
+            let bytes = std::fs::read(&path).unwrap();
+            for secret in [key, referenced] {
+                let found = memchr_find(&bytes, secret.as_bytes());
+                assert!(!found, "{secret} is in {}", path.display());
+            }
+        }
+    }
+    assert!(seen.contains("[REDACTED]"), "the secrets were there to mask:\n{seen}");
+    for secret in [key, referenced] {
+        assert!(!seen.contains(secret), "{secret} shows:\n{seen}");
+    }
+}
+
+fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
