@@ -19,4 +19,5 @@ pub mod run;
 pub mod source;
 pub mod store;
 pub mod task;
+pub mod telemetry;
 pub mod workflow;

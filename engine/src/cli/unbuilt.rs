@@ -13,19 +13,15 @@ pub struct RunArgs {
     pub run: Option<String>,
 }
 
-/// Arguments of `dashboard`.
-#[derive(Debug, Args)]
-pub struct DashboardArgs {}
-
 /// Which capability each verb is waiting for, and the issue that builds it.
 fn missing(command: &Command) -> (&'static str, &'static str, u32) {
     match command {
         Command::Loop(_) => ("loop", "running workflows", 3),
         Command::Metrics(_) => ("metrics", "observability (metrics)", 7),
-        Command::Dashboard(_) => ("dashboard", "observability (the monitoring stack)", 7),
         Command::Workflow(_)
         | Command::Plugin(_)
         | Command::Traces(_)
+        | Command::Dashboard(_)
         | Command::Schema(_)
         | Command::Completions(_)
         | Command::Init(_)
@@ -59,7 +55,7 @@ pub fn run(command: &Command, env: &Env) -> anyhow::Result<u8> {
         style.render_reset()
     );
     eprintln!(
-        "note: what works today: `ralph-loop init`, `loop` (every backend, tasks, `--commit`, `--dry-run`), `resume`, `status`, `logs`, `runs`, `debug`, `inspect`, `reset`, `snapshots`, `replay`, `retry`, `approve`, `reject`, `pause`, `interrupt`, `redirect`, `hint`, `add-iterations`, `workflow validate | visualize | list`, `plugin list | info | install | enable | disable | remove | new | call`, `traces`, `schema`, `completions`"
+        "note: what works today: `ralph-loop init`, `loop` (every backend, tasks, `--commit`, `--dry-run`), `resume`, `status`, `logs`, `runs`, `debug`, `inspect`, `reset`, `snapshots`, `replay`, `retry`, `approve`, `reject`, `pause`, `interrupt`, `redirect`, `hint`, `add-iterations`, `workflow validate | visualize | list`, `plugin list | info | install | enable | disable | remove | new | call`, `traces`, `dashboard`, `schema`, `completions`"
     );
     Ok(EXIT_USAGE)
 }
