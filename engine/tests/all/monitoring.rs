@@ -692,7 +692,10 @@ fn the_compose_file_collector_and_provisioning_agree() {
         grafana.iter().any(|v| v.starts_with(&format!("./grafana/dashboards:{path}"))),
         "compose mounts {grafana:?}, the provider reads {path}"
     );
-    assert!(grafana.iter().any(|v| v.starts_with("./grafana/provisioning:/etc/grafana/provisioning")));
+    for kind in ["datasources", "dashboards"] {
+        let mount = format!("./grafana/provisioning/{kind}:/etc/grafana/provisioning/{kind}");
+        assert!(grafana.iter().any(|v| v.starts_with(&mount)), "compose mounts {grafana:?}, not {mount}");
+    }
     let home =
         services["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"].as_str().unwrap();
     assert_eq!(home, format!("{path}/overview.json"));
