@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need on a fresh Debian machine (Graphviz for the
-# diagram tests, check-jsonschema as an independent JSON Schema validator, the Mermaid parser
-# from npm, the wasm32-wasip2 target for the plugins), builds the plugins, then runs the
-# formatting check, clippy and the whole test suite.
+# diagram tests, promtool for the monitoring stack, check-jsonschema as an independent JSON
+# Schema validator, the Mermaid parser from npm, the wasm32-wasip2 target for the plugins),
+# builds the plugins, then runs the formatting check, clippy and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,11 @@ if ! command -v dot >/dev/null 2>&1; then
   echo "==> installing graphviz"
   sudo_if_needed apt-get update -qq
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
+fi
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "==> installing prometheus (promtool checks monitoring/prometheus.yml and the dashboards' queries)"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
 fi
 if ! command -v check-jsonschema >/dev/null 2>&1; then
   echo "==> installing check-jsonschema"

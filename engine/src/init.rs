@@ -3,6 +3,8 @@
 //! The workflows and prompts are the ones this repository ships (`workflows/`, `prompts/`),
 //! compiled in, so a project made by any build is the same as what that build was tested with.
 
+pub mod monitoring;
+
 /// The templates `init --template` accepts, with the workflow each starts from.
 pub const TEMPLATES: &[(&str, &str, &str)] = &[
     ("basic", "default.yaml", include_str!("../../workflows/default.yaml")),
@@ -20,7 +22,7 @@ pub struct InitOptions {
     pub template: String,
     /// Add a `plugins/` folder and the `plugins:` section.
     pub with_plugins: bool,
-    /// Add the `observability:` section and a `monitoring/` folder.
+    /// Add the `observability:` section and the monitoring stack in `monitoring/`.
     pub with_dashboard: bool,
 }
 
@@ -93,12 +95,6 @@ const PLUGINS_README: &str = "# Plugins
 
 WebAssembly plugins called at lifecycle hooks (`workflow.on_start`, `phase.before_verify`, …)
 go in this folder and are listed under `plugins:` in `ralph.yaml`.
-";
-
-const MONITORING_README: &str = "# Monitoring
-
-The `observability:` section of `ralph.yaml` says where traces and metrics go. Dashboards
-for Grafana and the Prometheus scrape configuration go in this folder.
 ";
 
 fn ralph_yaml(options: &InitOptions, workflow: &str) -> String {
@@ -188,7 +184,11 @@ pub fn files(options: &InitOptions) -> Result<Vec<(String, String)>, String> {
         files.push(("plugins/README.md".to_owned(), PLUGINS_README.to_owned()));
     }
     if options.with_dashboard {
-        files.push(("monitoring/README.md".to_owned(), MONITORING_README.to_owned()));
+        // The whole monitoring stack, as `ralph-loop dashboard --write monitoring` writes it.
+        let stack = monitoring::FILES
+            .iter()
+            .map(|(p, t)| (format!("{}/{p}", monitoring::PROJECT_DIR), (*t).to_owned()));
+        files.extend(stack);
     }
     Ok(files)
 }

@@ -19,7 +19,8 @@ pub struct InitArgs {
     /// Include an example plugin.
     #[arg(long)]
     pub with_plugins: bool,
-    /// Include the monitoring dashboards.
+    /// Include the `observability:` section and the monitoring stack (compose file, Grafana
+    /// dashboards) in `monitoring/`.
     #[arg(long)]
     pub with_dashboard: bool,
 }

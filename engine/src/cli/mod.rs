@@ -4,6 +4,7 @@
 mod check;
 mod completions;
 mod control;
+mod dashboard;
 mod debug;
 mod init;
 mod inspect;
@@ -23,7 +24,6 @@ mod snapshots;
 mod status;
 mod table;
 mod traces;
-mod unbuilt;
 mod workflow;
 
 use std::io::IsTerminal;
@@ -131,7 +131,7 @@ pub enum Command {
     /// Show a run's span tree (from its journal), with durations and attributes.
     Traces(traces::TracesArgs),
     /// Show where the monitoring dashboards are and check their endpoints.
-    Dashboard(unbuilt::DashboardArgs),
+    Dashboard(dashboard::DashboardArgs),
     /// Show one iteration: its packet, prompt, agent output, outcome and decision.
     Debug(debug::DebugArgs),
     /// Replay a run from a snapshot, or re-check a run against a changed workflow.
@@ -254,6 +254,6 @@ fn run(command: Command, env: &Env) -> anyhow::Result<u8> {
         Command::Plugin(command) => plugin::run(&command, env),
         Command::Traces(args) => traces::run(&args, env),
         Command::Metrics(args) => metrics::run(&args, env),
-        other => unbuilt::run(&other, env),
+        Command::Dashboard(args) => dashboard::run(&args, env),
     }
 }

@@ -6,7 +6,10 @@
 //! - `run.rs`: a run's events made into spans, measurements and log lines.
 //! - `instruments.rs`, `semconv.rs`: the names.
 //! - `prometheus.rs`, `log_file.rs`, `log_line.rs`: `/metrics`, the rotated log file, its lines.
+//! - `figures.rs`: a run's metrics read back from its journal (`ralph-loop metrics`).
+//! - `endpoints.rs`: the monitoring stack's addresses, and whether they answer (`dashboard`).
 
+pub mod endpoints;
 pub mod figures;
 pub mod instruments;
 pub mod log_file;

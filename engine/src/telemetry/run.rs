@@ -23,6 +23,9 @@ use crate::redact::Redactor;
 use crate::run::event::{Event, RunStatus};
 use crate::workflow::model::{Document, LogFormat, LogLevel};
 
+/// What a plugin decided that `ralph.plugin.decisions` counts.
+const DECISIONS: [&str; 5] = ["veto", "veto_ignored", "modify", "modify_ignored", "annotate"];
+
 /// The `tracing` target of the run's spans: the OpenTelemetry layer takes only these.
 pub const SPAN_TARGET: &str = "ralph::trace";
 
@@ -258,15 +261,20 @@ impl RunTelemetry {
         self.instruments.retries.add(0, &workflow);
         self.instruments.iterations.add(0, &workflow);
         self.instruments.step_outcomes.add(0, &workflow);
-        self.instruments.breaker_transitions.add(0, &attrs(&[("ralph.breaker.scope", "workflow")]));
+        for state in ["open", "half_open", "closed"] {
+            let labels = attrs(&[("ralph.breaker.scope", "workflow"), ("ralph.breaker.state", state)]);
+            self.instruments.breaker_transitions.add(0, &labels);
+        }
     }
 
     /// The plugins the run loaded: their failure and decision counters start at zero.
     pub fn plugins<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
         for name in names {
-            let labels = attrs(&[("ralph.plugin.name", name)]);
-            self.instruments.hook_failures.add(0, &labels);
-            self.instruments.plugin_decisions.add(0, &labels);
+            self.instruments.hook_failures.add(0, &attrs(&[("ralph.plugin.name", name)]));
+            for decision in DECISIONS {
+                let labels = attrs(&[("ralph.plugin.name", name), ("ralph.plugin.decision", decision)]);
+                self.instruments.plugin_decisions.add(0, &labels);
+            }
         }
     }
 
@@ -509,8 +517,7 @@ impl RunTelemetry {
                 self.decision(Some(step), "review", &format!("review: {decision}"), Vec::new());
             }
             Event::Plugin { plugin, hook, kind, message, step } => {
-                if matches!(kind.as_str(), "veto" | "veto_ignored" | "modify" | "modify_ignored" | "annotate")
-                {
+                if DECISIONS.contains(&kind.as_str()) {
                     self.instruments.plugin_decisions.add(
                         1,
                         &attrs(&[

@@ -8,6 +8,7 @@ mod durable;
 mod fuzz;
 mod init;
 mod inspect;
+mod monitoring;
 mod plugin_runs;
 mod plugins;
 mod replay;

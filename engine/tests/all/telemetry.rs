@@ -324,11 +324,11 @@ fn names(exposition: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Every metric name a run emits: `/metrics` scraped by a step while the loop runs, and
+/// What a run exposes to Prometheus: `/metrics` scraped by a step while the loop runs, then
 /// `ralph-loop metrics --prometheus` after it ended — both checked by `promtool`. Made once.
-pub fn emitted_metric_names() -> BTreeSet<String> {
-    static NAMES: std::sync::OnceLock<BTreeSet<String>> = std::sync::OnceLock::new();
-    NAMES
+fn emitted() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT
         .get_or_init(|| {
             let port = free_port();
             // A last node scrapes `/metrics` while the loop runs.
@@ -348,11 +348,25 @@ pub fn emitted_metric_names() -> BTreeSet<String> {
             promtool(&live, "the /metrics of a running loop");
             let replayed = ralph(["metrics", "--prometheus"]).current_dir(dir.path()).expect(0).stdout;
             promtool(&replayed, "`ralph-loop metrics --prometheus`");
-            let mut all = names(&live);
-            all.extend(names(&replayed));
-            all
+            format!("{live}\n{replayed}")
         })
-        .clone()
+        .as_str()
+}
+
+/// Every metric name a run emits (with the `_bucket`, `_sum`, `_count` of histograms).
+pub fn emitted_metric_names() -> BTreeSet<String> {
+    names(emitted())
+}
+
+/// Every label name a run's metrics carry.
+pub fn emitted_label_names() -> BTreeSet<String> {
+    let label = regex::Regex::new(r#"([a-zA-Z_][a-zA-Z0-9_]*)="#).unwrap();
+    emitted()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| Some(l.split_once('{')?.1.rsplit_once('}')?.0.to_owned()))
+        .flat_map(|labels| label.captures_iter(&labels).map(|c| c[1].to_owned()).collect::<Vec<_>>())
+        .collect()
 }
 
 #[test]

@@ -1,0 +1,240 @@
+//! `ralph-loop dashboard`: where the Grafana dashboards are and their addresses, and whether the
+//! monitoring stack's endpoints answer; `--write DIR` writes the stack itself.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+
+use super::table::{Align, Table};
+use super::{ConfigArgs, EXIT_INVALID, EXIT_OK, Env};
+use crate::init::monitoring::{self, Dashboard, WriteError, Written};
+use crate::telemetry::endpoints::{self, Endpoint, ProbeError};
+use crate::workflow::load::load_path;
+use crate::workflow::model::Document;
+use crate::workflow::schema::SchemaKind;
+
+/// How long each endpoint has to answer: a local service answers in milliseconds, and one that
+/// takes longer is as good as down for someone about to open a dashboard.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Arguments of `dashboard`.
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Write the monitoring stack (compose file, collector and Prometheus configuration, Grafana
+    /// provisioning, dashboards) into DIR, e.g. `monitoring`.
+    #[arg(long, value_name = "DIR")]
+    pub write: Option<PathBuf>,
+    /// With --write: replace files that differ from this build's.
+    #[arg(long, requires = "write")]
+    pub force: bool,
+    /// Only say where things are; do not ask the endpoints.
+    #[arg(long, conflicts_with = "write")]
+    pub no_check: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Shows the dashboards and checks the endpoints, or writes the stack.
+pub fn run(args: &DashboardArgs, env: &Env) -> anyhow::Result<u8> {
+    if let Some(dir) = &args.write {
+        return write(&in_project(env, dir), args, env);
+    }
+    let doc = match project_document(args.config.config.as_deref(), env) {
+        Ok(doc) => doc,
+        Err(message) => return super::refuse(env, &message),
+    };
+    let endpoints = endpoints::endpoints(doc.observability.as_ref(), &|name| std::env::var(name).ok());
+    let grafana = endpoints[0].url.clone();
+    let location = Location::find(env);
+    let answers = if args.no_check { None } else { Some(endpoints::check_all(&endpoints, TIMEOUT)?) };
+    let all_up = answers.as_ref().is_none_or(|a| a.iter().all(Result::is_ok));
+    if args.json {
+        super::out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json(&location, &grafana, &endpoints, answers.as_deref()))?
+        ));
+    } else {
+        super::out(&human(&location, &grafana, &endpoints, answers.as_deref()));
+    }
+    if all_up {
+        return Ok(EXIT_OK);
+    }
+    let stack = in_project(env, Path::new(monitoring::PROJECT_DIR));
+    let write_first = if location.in_project {
+        String::new()
+    } else {
+        format!("`ralph-loop dashboard --write {}`, then ", stack.display())
+    };
+    eprintln!(
+        "hint: not every endpoint answers; start the monitoring stack with {write_first}`docker compose -f {} up -d`",
+        stack.join("docker-compose.yml").display()
+    );
+    Ok(EXIT_INVALID)
+}
+
+/// A path of the project as the user can type it: relative ones under the project directory,
+/// without the `./` of the default one.
+fn in_project(env: &Env, path: &Path) -> PathBuf {
+    if env.project_dir == Path::new(".") { path.to_path_buf() } else { env.project_dir.join(path) }
+}
+
+/// The project's `ralph.yaml` (or `--config`); none is an empty one, as for the plugin verbs.
+fn project_document(config: Option<&Path>, env: &Env) -> Result<Document, String> {
+    let file = match config {
+        Some(path) => in_project(env, path),
+        None => {
+            let file = env.project_dir.join("ralph.yaml");
+            if !file.is_file() {
+                return Ok(Document::default());
+            }
+            file
+        }
+    };
+    let loaded =
+        load_path(&file, SchemaKind::Config).map_err(|e| format!("cannot read `{}`: {e}", file.display()))?;
+    match loaded.document {
+        Some(doc) if !loaded.has_errors() => Ok(doc),
+        _ => Err(format!(
+            "`{}` has errors: `ralph-loop workflow validate {}` shows them",
+            file.display(),
+            file.display()
+        )),
+    }
+}
+
+/// Where the dashboards are: the project's own, or (none there) the ones this build carries.
+struct Location {
+    /// The project's dashboards directory.
+    dir: PathBuf,
+    /// Whether it is there (else `dashboards` are the bundled ones, on no disk yet).
+    in_project: bool,
+    dashboards: Vec<Dashboard>,
+}
+
+impl Location {
+    fn find(env: &Env) -> Location {
+        let dir = in_project(env, &Path::new(monitoring::PROJECT_DIR).join(monitoring::DASHBOARDS_DIR));
+        match monitoring::dashboards_in(&dir) {
+            Ok(dashboards) => Location { dir, in_project: true, dashboards },
+            Err(_) => Location { dir, in_project: false, dashboards: monitoring::bundled_dashboards() },
+        }
+    }
+}
+
+/// The report for people: the dashboards and their addresses, then the endpoints.
+fn human(
+    location: &Location,
+    grafana: &str,
+    endpoints: &[Endpoint],
+    answers: Option<&[Result<(), ProbeError>]>,
+) -> String {
+    let mut text = if location.in_project {
+        format!("dashboards: {} ({} found)\n", location.dir.display(), location.dashboards.len())
+    } else {
+        format!(
+            "dashboards: not in this project (no {}); `ralph-loop dashboard --write {}` writes the monitoring stack with them\n",
+            location.dir.display(),
+            monitoring::PROJECT_DIR
+        )
+    };
+    let mut links = Table::new(&[("DASHBOARD", Align::Left), ("URL", Align::Left)]);
+    for dashboard in &location.dashboards {
+        links.row(vec![dashboard.title.clone(), dashboard.url(grafana)]);
+    }
+    text.push_str(&indent(&links.render()));
+    text.push('\n');
+    let mut table = Table::new(&[("ENDPOINT", Align::Left), ("URL", Align::Left), ("STATUS", Align::Left)]);
+    for (i, endpoint) in endpoints.iter().enumerate() {
+        let status = match answers.map(|a| &a[i]) {
+            None => format!("not checked ({}, from {})", endpoint.check(), endpoint.origin),
+            Some(Ok(())) => "up".to_owned(),
+            Some(Err(reason)) => format!("down ({reason})"),
+        };
+        table.row(vec![endpoint.service.name().to_owned(), endpoint.url.clone(), status]);
+    }
+    text.push_str(&table.render());
+    text
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// The report for scripts.
+fn json(
+    location: &Location,
+    grafana: &str,
+    endpoints: &[Endpoint],
+    answers: Option<&[Result<(), ProbeError>]>,
+) -> serde_json::Value {
+    let dashboards: Vec<_> = location
+        .dashboards
+        .iter()
+        .map(|d| serde_json::json!({"title": d.title, "uid": d.uid, "file": d.file, "url": d.url(grafana)}))
+        .collect();
+    let checked: Vec<_> = endpoints
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let (status, reason) = match answers.map(|a| &a[i]) {
+                None => ("unchecked", None),
+                Some(Ok(())) => ("up", None),
+                Some(Err(reason)) => ("down", Some(reason.to_string())),
+            };
+            serde_json::json!({
+                "name": e.service.name(),
+                "url": e.url,
+                "from": e.origin.to_string(),
+                "check": e.check(),
+                "status": status,
+                "reason": reason,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "dashboards": {
+            "directory": location.dir.display().to_string(),
+            "in_project": location.in_project,
+            "grafana": grafana,
+            "list": dashboards,
+        },
+        "endpoints": checked,
+        "all_up": answers.map(|a| a.iter().all(Result::is_ok)),
+    })
+}
+
+/// `--write DIR`: the stack into `dir`.
+fn write(dir: &Path, args: &DashboardArgs, env: &Env) -> anyhow::Result<u8> {
+    let written = match monitoring::write(dir, args.force) {
+        Ok(written) => written,
+        Err(e @ WriteError::Differs { .. }) => {
+            return super::refuse(env, &format!("{e}; nothing was written (`--force` replaces them)"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if args.json {
+        let files: Vec<_> = written
+            .iter()
+            .map(|(path, what)| serde_json::json!({"path": path.display().to_string(), "written": what}))
+            .collect();
+        super::out(&format!("{}\n", serde_json::to_string_pretty(&serde_json::json!({"files": files}))?));
+    } else {
+        for (path, what) in &written {
+            let verb = match what {
+                Written::Created => "created  ",
+                Written::Unchanged => "unchanged",
+                Written::Replaced => "replaced ",
+            };
+            eprintln!("{verb} {}", path.display());
+        }
+        eprintln!(
+            "\nnext: docker compose -f {} up -d\n      ralph-loop dashboard",
+            dir.join("docker-compose.yml").display()
+        );
+    }
+    Ok(EXIT_OK)
+}
