@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need on a fresh Debian machine (Graphviz for the
-# diagram tests, promtool for the monitoring stack, check-jsonschema as an independent JSON
-# Schema validator, the Mermaid parser from npm, the wasm32-wasip2 target for the plugins),
+# diagram tests, promtool for /metrics and the monitoring stack, rotel as the OTLP receiver,
+# check-jsonschema as an independent JSON Schema validator, the Mermaid parser from npm, the
+# wasm32-wasip2 target for the plugins),
 # builds the plugins, then runs the formatting check, clippy and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,11 @@ if ! command -v check-jsonschema >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check check-jsonschema
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
   export PATH="$(python3 -m site --user-base)/bin:$PATH"
+fi
+
+if ! python3 -c "import rotel" >/dev/null 2>&1; then
+  echo "==> installing rotel (a real OTLP receiver the export tests send to over gRPC and HTTP)"
+  python3 -m pip install --quiet --disable-pip-version-check --pre rotel
 fi
 
 if [ ! -d engine/tests/mermaid/node_modules/mermaid ]; then

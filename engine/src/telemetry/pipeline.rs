@@ -43,6 +43,10 @@ pub struct Pipeline {
     registry: Option<prometheus::Registry>,
     server: Option<MetricsServer>,
     log: Option<LogWriter>,
+    /// Where spans go, and the exports that failed.
+    span_failures: Option<(String, std::sync::Arc<ExportFailures>)>,
+    /// What the warnings at the end must not quote.
+    redactor: Redactor,
     /// What could not be set up; the run goes on without it.
     pub warnings: Vec<String>,
 }
@@ -53,12 +57,21 @@ pub struct Pipeline {
 pub struct Redacting<E> {
     inner: E,
     redactor: Redactor,
+    failures: std::sync::Arc<ExportFailures>,
+}
+
+/// Exports that did not go through: told once, when the run ends (a warning in the middle of
+/// the run's display would help nobody, and the run is not affected).
+#[derive(Debug, Default)]
+pub struct ExportFailures {
+    count: std::sync::atomic::AtomicU64,
+    last: std::sync::Mutex<Option<String>>,
 }
 
 impl<E> Redacting<E> {
     /// `inner`, behind `redactor`.
     pub fn new(inner: E, redactor: Redactor) -> Self {
-        Redacting { inner, redactor }
+        Redacting { inner, redactor, failures: std::sync::Arc::default() }
     }
 }
 
@@ -100,7 +113,18 @@ impl<E: SpanExporter> SpanExporter for Redacting<E> {
         for span in &mut batch {
             redact_span(&self.redactor, span);
         }
-        self.inner.export(batch)
+        let failures = self.failures.clone();
+        let export = self.inner.export(batch);
+        async move {
+            let result = export.await;
+            if let Err(e) = &result {
+                failures.count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if let Ok(mut last) = failures.last.lock() {
+                    *last = Some(e.to_string());
+                }
+            }
+            result
+        }
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
@@ -129,6 +153,9 @@ fn resource(project: Option<&str>) -> Resource {
     builder.build()
 }
 
+// Exports are not retried: a batch the collector did not take is dropped, and the next goes
+// on schedule. Retries (the SDK's default: three, with backoff) would hold every export — and
+// the flush at exit — for seconds while a collector is down, which a run must not feel.
 fn span_exporter(otlp: &Otlp) -> Result<opentelemetry_otlp::SpanExporter, String> {
     let url = otlp.url("traces");
     let built = match otlp.protocol {
@@ -138,6 +165,7 @@ fn span_exporter(otlp: &Otlp) -> Result<opentelemetry_otlp::SpanExporter, String
                 .with_tonic()
                 .with_endpoint(url)
                 .with_timeout(otlp.timeout)
+                .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
                 .with_metadata(std::mem::take(&mut metadata))
                 .build()
         }
@@ -145,6 +173,7 @@ fn span_exporter(otlp: &Otlp) -> Result<opentelemetry_otlp::SpanExporter, String
             .with_http()
             .with_endpoint(url)
             .with_timeout(otlp.timeout)
+            .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
             .with_headers(otlp.headers.iter().cloned().collect::<HashMap<_, _>>())
             .build(),
     };
@@ -158,12 +187,14 @@ fn metric_exporter(otlp: &Otlp) -> Result<opentelemetry_otlp::MetricExporter, St
             .with_tonic()
             .with_endpoint(url)
             .with_timeout(otlp.timeout)
+            .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
             .with_metadata(tonic_metadata(&otlp.headers))
             .build(),
         Protocol::Http => opentelemetry_otlp::MetricExporter::builder()
             .with_http()
             .with_endpoint(url)
             .with_timeout(otlp.timeout)
+            .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
             .with_headers(otlp.headers.iter().cloned().collect::<HashMap<_, _>>())
             .build(),
     };
@@ -205,7 +236,7 @@ impl Pipeline {
     /// gRPC exporter and the `/metrics` server live on it). A part that cannot be set up is
     /// left out with a warning: telemetry never stops a run.
     pub async fn install(settings: &Settings, redactor: &Redactor, project: Option<&str>) -> Pipeline {
-        let mut pipeline = Pipeline::default();
+        let mut pipeline = Pipeline { redactor: redactor.clone(), ..Pipeline::default() };
         let resource = resource(project);
         // A tracer provider always: the packet, `TRACEPARENT` and log lines carry trace ids
         // even when no span leaves the process. Without an exporter it only makes ids.
@@ -217,9 +248,9 @@ impl Pipeline {
                         .with_max_queue_size(SPAN_QUEUE)
                         .with_scheduled_delay(Duration::from_secs(2))
                         .build();
-                    let processor = BatchSpanProcessor::builder(Redacting::new(exporter, redactor.clone()))
-                        .with_batch_config(config)
-                        .build();
+                    let exporter = Redacting::new(exporter, redactor.clone());
+                    pipeline.span_failures = Some((otlp.endpoint.clone(), exporter.failures.clone()));
+                    let processor = BatchSpanProcessor::builder(exporter).with_batch_config(config).build();
                     tracer = tracer.with_span_processor(processor).with_sampler(Sampler::ParentBased(
                         Box::new(Sampler::TraceIdRatioBased(settings.sampling_rate)),
                     ));
@@ -323,6 +354,18 @@ impl Pipeline {
         if let Ok(handle) = flushing {
             while !handle.is_finished() && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        if let Some((endpoint, failures)) = &self.span_failures {
+            let count = failures.count.load(std::sync::atomic::Ordering::Relaxed);
+            if count > 0 {
+                let last = failures.last.lock().ok().and_then(|l| l.clone()).unwrap_or_default();
+                let redactor = &self.redactor;
+                eprintln!(
+                    "warning: {count} batch(es) of spans could not be sent to {} ({}); the run was not affected",
+                    redactor.redact(endpoint),
+                    redactor.redact(&last)
+                );
             }
         }
     }

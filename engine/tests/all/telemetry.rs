@@ -294,6 +294,10 @@ fn a_collector_that_is_down_does_not_fail_the_run() {
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://127.0.0.1:{port}"))
         .expect(0);
     assert!(out.stderr.contains("Succeeded"), "{}", out.stderr);
+    // Said once, at the end.
+    let warning = format!("could not be sent to http://127.0.0.1:{port}");
+    assert_eq!(out.stderr.matches(&warning).count(), 1, "{}", out.stderr);
+    assert!(out.stderr.contains("the run was not affected"), "{}", out.stderr);
 }
 
 fn promtool(text: &str, what: &str) {
