@@ -244,6 +244,7 @@ pub fn run_loaded(
         jobs,
         started_at: String::new(),
         base_commit: None,
+        traceparent: None,
         status: String::new(),
         reason: None,
     };

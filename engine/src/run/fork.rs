@@ -88,6 +88,7 @@ pub fn fork(
     let record = RunRecord {
         run_id: new_id.to_owned(),
         definition_hash: definition_hash.to_owned(),
+        traceparent: None,
         status: "stopped".into(),
         reason: None,
         started_at: now(),

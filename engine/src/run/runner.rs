@@ -1218,6 +1218,13 @@ impl Runner {
             record.started_at = now();
             record.base_commit.clone_from(&self.base_commit);
         }
+        // The run's span is opened before the record is written, which keeps it: a resumed run
+        // continues the trace its first start began.
+        let traceparent =
+            self.telemetry.open_run(&id, resumed.is_some(), resumed.and(record.traceparent.as_deref()));
+        if resumed.is_none() {
+            record.traceparent = traceparent;
+        }
         self.store.put_run(record)?;
         self.telemetry.ledger(&self.ledger, &self.budget);
         self.telemetry.plugins(self.plugins.names());

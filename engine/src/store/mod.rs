@@ -111,6 +111,9 @@ pub struct RunRecord {
     /// The commit `HEAD` pointed at when it started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_commit: Option<String>,
+    /// The W3C `traceparent` of the run's first span: a resumed run continues its trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
     /// `running`, `succeeded`, `failed` or `stopped`.
     pub status: String,
     /// Why it ended.
@@ -298,6 +301,7 @@ mod tests {
             jobs: 2,
             started_at: "2026-11-22T00:00:00Z".into(),
             base_commit: None,
+            traceparent: None,
             status: "running".into(),
             reason: None,
         }

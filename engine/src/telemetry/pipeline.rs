@@ -159,23 +159,8 @@ fn resource(project: Option<&str>) -> Resource {
 fn span_exporter(otlp: &Otlp) -> Result<opentelemetry_otlp::SpanExporter, String> {
     let url = otlp.url("traces");
     let built = match otlp.protocol {
-        Protocol::Grpc => {
-            let mut metadata = tonic_metadata(&otlp.headers);
-            opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(url)
-                .with_timeout(otlp.timeout)
-                .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
-                .with_metadata(std::mem::take(&mut metadata))
-                .build()
-        }
-        Protocol::Http => opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_endpoint(url)
-            .with_timeout(otlp.timeout)
-            .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
-            .with_headers(otlp.headers.iter().cloned().collect::<HashMap<_, _>>())
-            .build(),
+        Protocol::Grpc => grpc(opentelemetry_otlp::SpanExporter::builder().with_tonic(), otlp, url).build(),
+        Protocol::Http => http(opentelemetry_otlp::SpanExporter::builder().with_http(), otlp, url).build(),
     };
     built.map_err(|e| format!("traces cannot be exported to {}: {e}", otlp.endpoint))
 }
@@ -183,22 +168,28 @@ fn span_exporter(otlp: &Otlp) -> Result<opentelemetry_otlp::SpanExporter, String
 fn metric_exporter(otlp: &Otlp) -> Result<opentelemetry_otlp::MetricExporter, String> {
     let url = otlp.url("metrics");
     let built = match otlp.protocol {
-        Protocol::Grpc => opentelemetry_otlp::MetricExporter::builder()
-            .with_tonic()
-            .with_endpoint(url)
-            .with_timeout(otlp.timeout)
-            .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
-            .with_metadata(tonic_metadata(&otlp.headers))
-            .build(),
-        Protocol::Http => opentelemetry_otlp::MetricExporter::builder()
-            .with_http()
-            .with_endpoint(url)
-            .with_timeout(otlp.timeout)
-            .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
-            .with_headers(otlp.headers.iter().cloned().collect::<HashMap<_, _>>())
-            .build(),
+        Protocol::Grpc => grpc(opentelemetry_otlp::MetricExporter::builder().with_tonic(), otlp, url).build(),
+        Protocol::Http => http(opentelemetry_otlp::MetricExporter::builder().with_http(), otlp, url).build(),
     };
     built.map_err(|e| format!("metrics cannot be exported to {}: {e}", otlp.endpoint))
+}
+
+/// A gRPC exporter's settings, whatever the signal.
+fn grpc<B: WithExportConfig + WithTonicConfig>(builder: B, otlp: &Otlp, url: String) -> B {
+    builder
+        .with_endpoint(url)
+        .with_timeout(otlp.timeout)
+        .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
+        .with_metadata(tonic_metadata(&otlp.headers))
+}
+
+/// An HTTP exporter's settings, whatever the signal.
+fn http<B: WithExportConfig + WithHttpConfig>(builder: B, otlp: &Otlp, url: String) -> B {
+    builder
+        .with_endpoint(url)
+        .with_timeout(otlp.timeout)
+        .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
+        .with_headers(otlp.headers.iter().cloned().collect::<HashMap<_, _>>())
 }
 
 fn tonic_metadata(headers: &[(String, String)]) -> tonic::metadata::MetadataMap {

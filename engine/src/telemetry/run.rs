@@ -236,10 +236,26 @@ impl RunTelemetry {
         self.instruments.breaker_state.record(value, &attrs(&[("ralph.breaker.scope", scope)]));
     }
 
-    fn start_run(&mut self, run_id: &str, at: &str, resumed: bool) {
+    /// Opens the run's span before the run is recorded, so the record can keep it: a resumed
+    /// run (`parent`, the first start's `traceparent`) continues the same trace, its span a
+    /// child of the first one. Returns this span's `traceparent`.
+    pub fn open_run(&mut self, run_id: &str, resumed: bool, parent: Option<&str>) -> Option<String> {
+        self.start_run(run_id, &crate::run::event::now(), resumed, parent.and_then(remote_parent));
+        let open = self.run.as_ref()?;
+        let (trace, span) = open.ids.as_ref()?;
+        Some(format!("00-{trace}-{span}-{:02x}", open.flags))
+    }
+
+    fn start_run(&mut self, run_id: &str, at: &str, resumed: bool, parent: Option<opentelemetry::Context>) {
+        if self.run.is_some() {
+            return;
+        }
         let name = format!("{} {}", semconv::INVOKE_WORKFLOW, self.workflow);
         let span =
             tracing::info_span!(target: SPAN_TARGET, parent: None, "invoke_workflow", otel.name = %name);
+        if let Some(parent) = parent {
+            let _ = span.set_parent(parent);
+        }
         span.set_attribute(semconv::OPERATION, semconv::INVOKE_WORKFLOW);
         span.set_attribute(semconv::WORKFLOW, self.workflow.clone());
         span.set_attribute(semconv::PIPELINE, self.workflow.clone());
@@ -300,8 +316,8 @@ impl RunTelemetry {
         // The span the event's log line belongs to: looked up before the event opens or
         // closes one, so a step's end is logged in the step's span.
         match event {
-            Event::RunStarted { run_id, at, .. } => self.start_run(run_id, at, false),
-            Event::Resumed { run_id, at, .. } => self.start_run(run_id, at, true),
+            Event::RunStarted { run_id, at, .. } => self.start_run(run_id, at, false, None),
+            Event::Resumed { run_id, at, .. } => self.start_run(run_id, at, true, None),
             Event::Forked { .. } => {}
             Event::IterationStarted { iteration, task, .. } => {
                 self.iteration = None;
@@ -666,6 +682,22 @@ impl Drop for RunTelemetry {
             open.span.set_status(Status::error("the run did not finish"));
         }
     }
+}
+
+/// The context a W3C `traceparent` (`00-<trace>-<span>-<flags>`) names, as a remote parent.
+fn remote_parent(traceparent: &str) -> Option<opentelemetry::Context> {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    let mut parts = traceparent.split('-');
+    let (_, trace, span, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let flags = u8::from_str_radix(flags, 16).ok()?;
+    let context = SpanContext::new(
+        TraceId::from_hex(trace).ok()?,
+        SpanId::from_hex(span).ok()?,
+        TraceFlags::new(flags),
+        true,
+        TraceState::default(),
+    );
+    context.is_valid().then(|| opentelemetry::Context::new().with_remote_span_context(context))
 }
 
 /// A value for attributes, from JSON (numbers, booleans, text).

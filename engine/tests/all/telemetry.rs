@@ -488,3 +488,46 @@ test $(wc -l < tries) -ge 2
 fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
+
+#[test]
+fn a_resumed_run_continues_its_trace() {
+    let yaml = "workflow:\n  nodes:\n    - id: first\n      agent: quick\n    - id: second\n      agent: slow\n      depends_on: first\nagents:\n  quick:\n    command: \"echo $TRACEPARENT >> traceparents\"\n  slow:\n    command: \"echo $TRACEPARENT >> traceparents; test -f go || (touch started; sleep 60)\"\n";
+    let (dir, path) = a_project(yaml);
+    let receiver = Receiver::start(dir.path());
+    let endpoint = format!("http://127.0.0.1:{}", receiver.http);
+    let mut first = ralph(["loop", "--workflow", "w.yaml"])
+        .current_dir(dir.path())
+        .env("PATH", &path)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .spawn();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !dir.path().join("started").exists() {
+        assert!(Instant::now() < deadline, "the second step never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    ralph(["resume"])
+        .current_dir(dir.path())
+        .env("PATH", &path)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .expect(0);
+    let text = receiver.received(&["ralph.resumed"]);
+    let traceparents = std::fs::read_to_string(dir.path().join("traceparents")).unwrap();
+    let traces: BTreeSet<&str> = traceparents.lines().map(|l| l.split('-').nth(1).unwrap()).collect();
+    assert_eq!(traceparents.lines().count(), 3, "first, second (killed), second again: {traceparents}");
+    assert_eq!(traces.len(), 1, "the killed process and the resumed one are one trace: {traceparents}");
+    let spans = spans(&text);
+    let resumed = spans
+        .iter()
+        .find(|s| {
+            s.name == "invoke_workflow w"
+                && s.attributes.get("ralph.resumed").map(String::as_str) == Some("true")
+        })
+        .unwrap();
+    assert_eq!(&resumed.trace, traces.first().unwrap());
+    assert!(!resumed.parent.is_empty(), "a child of the first start's run span");
+    let second = spans.iter().find(|s| s.name == "invoke_agent slow").unwrap();
+    assert_eq!(second.trace, resumed.trace);
+}
