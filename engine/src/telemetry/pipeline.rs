@@ -40,7 +40,6 @@ const SPAN_QUEUE: usize = 8192;
 pub struct Pipeline {
     tracer: Option<SdkTracerProvider>,
     meters: Option<SdkMeterProvider>,
-    registry: Option<prometheus::Registry>,
     server: Option<MetricsServer>,
     log: Option<LogWriter>,
     /// Where spans go, and the exports that failed.
@@ -271,11 +270,10 @@ impl Pipeline {
         if let Some(addr) = settings.metrics_addr {
             let registry = prometheus::Registry::new();
             match opentelemetry_prometheus::exporter().with_registry(registry.clone()).build() {
-                Ok(reader) => match super::prometheus::serve(addr, registry.clone()).await {
+                Ok(reader) => match super::prometheus::serve(addr, registry).await {
                     Ok(server) => {
                         meters = meters.with_reader(reader);
                         readers += 1;
-                        pipeline.registry = Some(registry);
                         pipeline.server = Some(server);
                     }
                     Err(e) => pipeline.warnings.push(format!("metrics cannot be served on {addr}: {e}")),
@@ -307,11 +305,6 @@ impl Pipeline {
         }
     }
 
-    /// The Prometheus exposition of the run's metrics, when `/metrics` is served.
-    pub fn exposition(&self) -> Option<String> {
-        self.registry.as_ref().map(super::prometheus::exposition)
-    }
-
     /// Where `/metrics` is served, if it is.
     pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
         self.server.as_ref().map(MetricsServer::addr)
@@ -341,6 +334,12 @@ impl Pipeline {
         });
         if let Some(mut log) = self.log.take() {
             log.close(patience);
+            let dropped = log.dropped();
+            if dropped > 0 {
+                eprintln!(
+                    "warning: {dropped} log line(s) were dropped: the log file's disk was slower than the run"
+                );
+            }
         }
         if let Ok(handle) = flushing {
             while !handle.is_finished() && std::time::Instant::now() < deadline {

@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 
+use opentelemetry::KeyValue;
 use opentelemetry::trace::{Status, TraceContextExt};
-use opentelemetry::{KeyValue, Value};
 use serde_json::{Map, Value as Json};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -698,17 +698,6 @@ fn remote_parent(traceparent: &str) -> Option<opentelemetry::Context> {
         TraceState::default(),
     );
     context.is_valid().then(|| opentelemetry::Context::new().with_remote_span_context(context))
-}
-
-/// A value for attributes, from JSON (numbers, booleans, text).
-pub fn json_attribute(value: &Json) -> Value {
-    match value {
-        Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) if n.is_i64() => Value::I64(n.as_i64().unwrap_or_default()),
-        Json::Number(n) => Value::F64(n.as_f64().unwrap_or_default()),
-        Json::String(s) => Value::String(s.clone().into()),
-        other => Value::String(other.to_string().into()),
-    }
 }
 
 #[cfg(test)]

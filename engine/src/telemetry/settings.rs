@@ -265,19 +265,6 @@ fn metrics_addr(text: &str) -> Result<SocketAddr, SettingsError> {
 }
 
 impl Settings {
-    /// Nothing exported, no log file: what `replay --check` and tests run with.
-    pub fn off() -> Self {
-        Settings {
-            traces: None,
-            metrics: None,
-            metrics_addr: None,
-            sampling_rate: 1.0,
-            include_content: false,
-            log: None,
-            metrics_interval: Duration::from_secs(15),
-        }
-    }
-
     /// Resolves the settings of a run in `project_dir` from `doc`, the process environment
     /// and `flags`.
     pub fn resolve(doc: &Document, project_dir: &Path, flags: &Flags) -> Result<Self, SettingsError> {
