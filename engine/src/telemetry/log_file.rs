@@ -14,13 +14,15 @@ use std::time::Duration;
 
 /// Lines that may wait for the writer.
 const QUEUE: usize = 4096;
+/// How long the writer rests after writing a batch.
+const BATCH_PAUSE: Duration = Duration::from_millis(25);
 
 /// A file that is renamed `<name>.1` (and older ones shifted to `.2` … `.N`, the oldest deleted)
 /// before a line would take it past its size.
 #[derive(Debug)]
 pub struct RotatingFile {
     path: PathBuf,
-    file: File,
+    file: std::io::BufWriter<File>,
     size: u64,
     max_size: u64,
     max_files: u32,
@@ -34,7 +36,13 @@ impl RotatingFile {
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let size = file.metadata()?.len();
-        Ok(RotatingFile { path: path.to_owned(), file, size, max_size, max_files })
+        Ok(RotatingFile {
+            path: path.to_owned(),
+            file: std::io::BufWriter::new(file),
+            size,
+            max_size,
+            max_files,
+        })
     }
 
     fn rotated(&self, n: u32) -> PathBuf {
@@ -47,7 +55,7 @@ impl RotatingFile {
         self.file.flush()?;
         if self.max_files == 0 {
             // No history kept: start the file over.
-            self.file.set_len(0)?;
+            self.file.get_ref().set_len(0)?;
         } else {
             let _ = std::fs::remove_file(self.rotated(self.max_files));
             for n in (1..self.max_files).rev() {
@@ -57,13 +65,20 @@ impl RotatingFile {
                 }
             }
             std::fs::rename(&self.path, self.rotated(1))?;
-            self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+            self.file =
+                std::io::BufWriter::new(OpenOptions::new().create(true).append(true).open(&self.path)?);
         }
         self.size = 0;
         Ok(())
     }
 
-    /// Writes one whole line; a line is never split between two files.
+    /// Hands what is buffered to the file.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+
+    /// Writes one whole line (buffered: [`RotatingFile::flush`]); a line is never split
+    /// between two files.
     pub fn write_line(&mut self, line: &str) -> std::io::Result<()> {
         let len = line.len() as u64 + 1;
         if self.size > 0 && self.size + len > self.max_size {
@@ -76,17 +91,37 @@ impl RotatingFile {
     }
 }
 
+/// A line, or the work of making it: formatting is done on the writer's thread, off the
+/// run's.
+pub type Line = Box<dyn FnOnce() -> Option<String> + Send>;
+
 /// Where the run's log lines go: a queue to the writer thread.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LogWriter {
-    tx: Option<SyncSender<String>>,
+    tx: Option<SyncSender<Line>>,
     dropped: Arc<AtomicU64>,
     done: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
-fn write_all(rx: &Receiver<String>, mut file: RotatingFile) {
+impl std::fmt::Debug for LogWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogWriter").field("open", &self.tx.is_some()).finish_non_exhaustive()
+    }
+}
+
+fn write_all(rx: &Receiver<Line>, mut file: RotatingFile) {
+    // Lines are written in batches: whatever has queued up, then one flush, so a busy run
+    // costs a write per batch rather than per line, and a quiet one is on disk at once.
+    let write = |file: &mut RotatingFile, line: Line| match line() {
+        Some(text) => file.write_line(&text),
+        None => Ok(()),
+    };
     while let Ok(line) = rx.recv() {
-        if let Err(e) = file.write_line(&line) {
+        let mut result = write(&mut file, line);
+        while let (Ok(()), Ok(line)) = (&result, rx.try_recv()) {
+            result = write(&mut file, line);
+        }
+        if let Err(e) = result.and_then(|()| file.flush()) {
             eprintln!(
                 "warning: the log file `{}` cannot be written ({e}); logging stops",
                 file.path.display()
@@ -95,14 +130,18 @@ fn write_all(rx: &Receiver<String>, mut file: RotatingFile) {
             while rx.recv().is_ok() {}
             return;
         }
+        // A pause between batches: a run journaling thousands of events a second then wakes
+        // this thread a few dozen times, not once per line (each wake is a context switch the
+        // agents' processes pay for). Lines reach the file within this delay.
+        std::thread::sleep(BATCH_PAUSE);
     }
-    let _ = file.file.flush();
+    let _ = file.flush();
 }
 
 impl LogWriter {
     /// Starts the writer of `file`.
     pub fn start(file: RotatingFile) -> Self {
-        let (tx, rx) = sync_channel::<String>(QUEUE);
+        let (tx, rx) = sync_channel::<Line>(QUEUE);
         let handle =
             std::thread::Builder::new().name("ralph-log".into()).spawn(move || write_all(&rx, file)).ok();
         LogWriter {
@@ -119,6 +158,11 @@ impl LogWriter {
 
     /// Queues a line; drops it when the queue is full.
     pub fn line(&self, line: String) {
+        self.later(Box::new(move || Some(line)));
+    }
+
+    /// Queues the making of a line (`None`: no line after all).
+    pub fn later(&self, line: Line) {
         if let Some(tx) = &self.tx {
             if let Err(TrySendError::Full(_)) = tx.try_send(line) {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -175,6 +219,7 @@ mod tests {
         // Reopened, it appends.
         let mut file = RotatingFile::open(&path, 1000, 2).unwrap();
         file.write_line("more").unwrap();
+        file.flush().unwrap();
         assert!(read(&path).ends_with("more\n"));
     }
 

@@ -228,9 +228,8 @@ impl Pipeline {
     pub async fn install(settings: &Settings, redactor: &Redactor, project: Option<&str>) -> Pipeline {
         let mut pipeline = Pipeline { redactor: redactor.clone(), ..Pipeline::default() };
         let resource = resource(project);
-        // A tracer provider always: the packet, `TRACEPARENT` and log lines carry trace ids
-        // even when no span leaves the process. Without an exporter it only makes ids.
-        let mut tracer = SdkTracerProvider::builder().with_resource(resource.clone());
+        // Spans only when they go somewhere: without the layer they are disabled, and cost the
+        // run nothing (no ids then for packets, agents or log lines — there is no trace).
         if let Some(otlp) = &settings.traces {
             match span_exporter(otlp) {
                 Ok(exporter) => {
@@ -241,18 +240,21 @@ impl Pipeline {
                     let exporter = Redacting::new(exporter, redactor.clone());
                     pipeline.span_failures = Some((otlp.endpoint.clone(), exporter.failures.clone()));
                     let processor = BatchSpanProcessor::builder(exporter).with_batch_config(config).build();
-                    tracer = tracer.with_span_processor(processor).with_sampler(Sampler::ParentBased(
-                        Box::new(Sampler::TraceIdRatioBased(settings.sampling_rate)),
-                    ));
+                    let tracer = SdkTracerProvider::builder()
+                        .with_resource(resource.clone())
+                        .with_span_processor(processor)
+                        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                            settings.sampling_rate,
+                        ))))
+                        .build();
+                    // One run per process: a second install (tests in-process) keeps the first.
+                    let subscriber = tracing_subscriber::registry().with(span_layer(&tracer));
+                    let _ = tracing::subscriber::set_global_default(subscriber);
+                    pipeline.tracer = Some(tracer);
                 }
                 Err(e) => pipeline.warnings.push(e),
             }
         }
-        let tracer = tracer.build();
-        // One run per process: a second install (tests that run in-process) keeps the first.
-        let _ =
-            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(span_layer(&tracer)));
-        pipeline.tracer = Some(tracer);
 
         let mut meters = SdkMeterProvider::builder().with_resource(resource);
         let mut readers = 0;

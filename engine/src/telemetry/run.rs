@@ -78,7 +78,7 @@ pub struct RunTelemetry {
     /// Agents the definition does not name (a chain's `a → b`, an action): described once.
     fallback: Option<Document>,
     include_content: bool,
-    redactor: Redactor,
+    redactor: std::sync::Arc<Redactor>,
     log: Option<LogTarget>,
     run: Option<Open>,
     /// When the run began (its first start, for a resumed run).
@@ -111,7 +111,7 @@ impl RunTelemetry {
             agents,
             fallback: Some(doc.clone()),
             include_content: false,
-            redactor: Redactor::default(),
+            redactor: std::sync::Arc::default(),
             log: None,
             run: None,
             started_at: None,
@@ -129,7 +129,7 @@ impl RunTelemetry {
 
     /// Masks these secrets in every attribute, event and log line.
     pub fn with_redactor(mut self, redactor: Redactor) -> Self {
-        self.redactor = redactor;
+        self.redactor = std::sync::Arc::new(redactor);
         self
     }
 
@@ -630,27 +630,31 @@ impl RunTelemetry {
         if level < log.level {
             return;
         }
-        let Ok(Json::Object(mut fields)) = serde_json::to_value(event) else { return };
-        let name = fields.remove("event").and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        let timestamp = fields
-            .remove("at")
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(crate::run::event::now);
-        if !self.include_content {
-            strip_content(&mut fields);
-        }
         let open = event.step().and_then(|s| self.steps.get(s)).map(|s| &s.open).or_else(|| self.parent());
-        let ids = open.and_then(|o| o.ids.as_ref());
-        let record = Record {
-            timestamp: &timestamp,
-            level,
-            event: &name,
-            trace_id: ids.map(|(t, _)| t.as_str()),
-            span_id: ids.map(|(_, s)| s.as_str()),
-            fields: &fields,
-        };
-        let line = log_line::format(&record, log.format);
-        log.writer.line(self.redactor.redact(&line).into_owned());
+        let ids = open.and_then(|o| o.ids.clone());
+        let (event, format, content) = (event.clone(), log.format, self.include_content);
+        let redactor = self.redactor.clone();
+        // Serializing and formatting happen on the writer's thread: the run only clones.
+        log.writer.later(Box::new(move || {
+            let Ok(Json::Object(mut fields)) = serde_json::to_value(&event) else { return None };
+            let name = fields.remove("event").and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let timestamp = fields
+                .remove("at")
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(crate::run::event::now);
+            if !content {
+                strip_content(&mut fields);
+            }
+            let record = Record {
+                timestamp: &timestamp,
+                level,
+                event: &name,
+                trace_id: ids.as_ref().map(|(t, _)| t.as_str()),
+                span_id: ids.as_ref().map(|(_, s)| s.as_str()),
+                fields: &fields,
+            };
+            Some(redactor.redact(&log_line::format(&record, format)).into_owned())
+        }));
     }
 }
 
