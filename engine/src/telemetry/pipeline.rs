@@ -155,20 +155,26 @@ fn resource(project: Option<&str>) -> Resource {
 // Exports are not retried: a batch the collector did not take is dropped, and the next goes
 // on schedule. Retries (the SDK's default: three, with backoff) would hold every export — and
 // the flush at exit — for seconds while a collector is down, which a run must not feel.
-fn span_exporter(otlp: &Otlp) -> Result<opentelemetry_otlp::SpanExporter, String> {
+fn span_exporter(otlp: &Otlp, client: &HttpClient) -> Result<opentelemetry_otlp::SpanExporter, String> {
     let url = otlp.url("traces");
     let built = match otlp.protocol {
         Protocol::Grpc => grpc(opentelemetry_otlp::SpanExporter::builder().with_tonic(), otlp, url).build(),
-        Protocol::Http => http(opentelemetry_otlp::SpanExporter::builder().with_http(), otlp, url).build(),
+        Protocol::Http => {
+            http(opentelemetry_otlp::SpanExporter::builder().with_http(), otlp, url, client.get(otlp)?)
+                .build()
+        }
     };
     built.map_err(|e| format!("traces cannot be exported to {}: {e}", otlp.endpoint))
 }
 
-fn metric_exporter(otlp: &Otlp) -> Result<opentelemetry_otlp::MetricExporter, String> {
+fn metric_exporter(otlp: &Otlp, client: &HttpClient) -> Result<opentelemetry_otlp::MetricExporter, String> {
     let url = otlp.url("metrics");
     let built = match otlp.protocol {
         Protocol::Grpc => grpc(opentelemetry_otlp::MetricExporter::builder().with_tonic(), otlp, url).build(),
-        Protocol::Http => http(opentelemetry_otlp::MetricExporter::builder().with_http(), otlp, url).build(),
+        Protocol::Http => {
+            http(opentelemetry_otlp::MetricExporter::builder().with_http(), otlp, url, client.get(otlp)?)
+                .build()
+        }
     };
     built.map_err(|e| format!("metrics cannot be exported to {}: {e}", otlp.endpoint))
 }
@@ -182,9 +188,40 @@ fn grpc<B: WithExportConfig + WithTonicConfig>(builder: B, otlp: &Otlp, url: Str
         .with_metadata(tonic_metadata(&otlp.headers))
 }
 
+/// The blocking HTTP client both signals' OTLP/HTTP exporters share: each exporter would
+/// otherwise make its own (a thread and a runtime each, a few milliseconds of every run's start).
+#[derive(Default)]
+struct HttpClient(std::sync::OnceLock<Result<std::sync::Arc<dyn opentelemetry_http::HttpClient>, String>>);
+
+impl HttpClient {
+    fn get(&self, otlp: &Otlp) -> Result<std::sync::Arc<dyn opentelemetry_http::HttpClient>, String> {
+        let timeout = otlp.timeout;
+        self.0
+            .get_or_init(|| {
+                // reqwest's blocking client must not be made on an async runtime's thread.
+                let made =
+                    std::thread::spawn(move || reqwest::blocking::Client::builder().timeout(timeout).build());
+                match made.join() {
+                    Ok(Ok(client)) => {
+                        Ok(std::sync::Arc::new(client) as std::sync::Arc<dyn opentelemetry_http::HttpClient>)
+                    }
+                    Ok(Err(e)) => Err(format!("the OTLP/HTTP client cannot be made: {e}")),
+                    Err(_) => Err("the OTLP/HTTP client cannot be made".to_owned()),
+                }
+            })
+            .clone()
+    }
+}
+
 /// An HTTP exporter's settings, whatever the signal.
-fn http<B: WithExportConfig + WithHttpConfig>(builder: B, otlp: &Otlp, url: String) -> B {
+fn http<B: WithExportConfig + WithHttpConfig>(
+    builder: B,
+    otlp: &Otlp,
+    url: String,
+    client: std::sync::Arc<dyn opentelemetry_http::HttpClient>,
+) -> B {
     builder
+        .with_shared_http_client(client)
         .with_endpoint(url)
         .with_timeout(otlp.timeout)
         .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
@@ -228,10 +265,11 @@ impl Pipeline {
     pub async fn install(settings: &Settings, redactor: &Redactor, project: Option<&str>) -> Pipeline {
         let mut pipeline = Pipeline { redactor: redactor.clone(), ..Pipeline::default() };
         let resource = resource(project);
+        let client = HttpClient::default();
         // Spans only when they go somewhere: without the layer they are disabled, and cost the
         // run nothing (no ids then for packets, agents or log lines — there is no trace).
         if let Some(otlp) = &settings.traces {
-            match span_exporter(otlp) {
+            match span_exporter(otlp, &client) {
                 Ok(exporter) => {
                     let config = BatchConfigBuilder::default()
                         .with_max_queue_size(SPAN_QUEUE)
@@ -259,7 +297,7 @@ impl Pipeline {
         let mut meters = SdkMeterProvider::builder().with_resource(resource);
         let mut readers = 0;
         if let Some(otlp) = &settings.metrics {
-            match metric_exporter(otlp) {
+            match metric_exporter(otlp, &client) {
                 Ok(exporter) => {
                     meters = meters.with_reader(
                         PeriodicReader::builder(exporter).with_interval(settings.metrics_interval).build(),

@@ -87,6 +87,8 @@ pub struct RunTelemetry {
     steps: HashMap<String, Step>,
     /// The agent of each step that ran, for retries counted after the step's span ended.
     step_agents: HashMap<String, String>,
+    /// The ready-queue depth last recorded.
+    ready_depth: Option<usize>,
 }
 
 fn attrs(pairs: &[(&'static str, &str)]) -> Vec<KeyValue> {
@@ -118,6 +120,7 @@ impl RunTelemetry {
             iteration: None,
             steps: HashMap::new(),
             step_agents: HashMap::new(),
+            ready_depth: None,
         }
     }
 
@@ -193,9 +196,13 @@ impl RunTelemetry {
         }
     }
 
-    /// DAG nodes ready and waiting for a job slot.
-    pub fn ready_queue(&self, depth: usize) {
-        self.instruments.ready_queue.record(depth as i64, &attrs(&[(semconv::WORKFLOW, &self.workflow)]));
+    /// DAG nodes ready and waiting for a job slot (recorded when it changes: the scheduler asks
+    /// after every start and every end).
+    pub fn ready_queue(&mut self, depth: usize) {
+        if self.ready_depth != Some(depth) {
+            self.ready_depth = Some(depth);
+            self.instruments.ready_queue.record(depth as i64, &attrs(&[(semconv::WORKFLOW, &self.workflow)]));
+        }
     }
 
     /// What the project has spent and may spend, from the ledger (`unit` is `usd` or
