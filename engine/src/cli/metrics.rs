@@ -9,7 +9,7 @@ use clap::Args;
 use super::{EXIT_OK, Env};
 use crate::control::Reply;
 use crate::run::event::Event;
-use crate::telemetry::figures::{self, Figures};
+use crate::telemetry::figures::{self, Figures, label};
 use crate::workflow::model::Document;
 
 /// Arguments of `metrics`.
@@ -141,7 +141,7 @@ fn render(source: &Source, figures: &Figures) -> String {
     let tokens = |kind: &str| {
         figures
             .series("gen_ai_client_token_usage")
-            .filter(move |(l, _)| l.get("gen_ai_token_type").and_then(|v| v.as_str()) == Some(kind))
+            .filter(move |(l, _)| label(l, "gen_ai_token_type") == kind)
             .map(|(_, (_, sum))| sum)
             .sum::<f64>()
     };
@@ -154,7 +154,7 @@ fn render(source: &Source, figures: &Figures) -> String {
     // By agent (and model): invocations, failures, mean latency, tokens, cost.
     let mut rows: std::collections::BTreeMap<(String, String), [f64; 6]> = Default::default();
     let key = |labels: &serde_json::Map<String, serde_json::Value>| {
-        let get = |k: &str| labels.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+        let get = |k: &str| label(labels, k).to_owned();
         (get("gen_ai_agent_name"), get("gen_ai_request_model"))
     };
     for (labels, (count, sum)) in figures.series("gen_ai_client_operation_duration_seconds") {
@@ -167,8 +167,7 @@ fn render(source: &Source, figures: &Figures) -> String {
     }
     for (labels, (_, sum)) in figures.series("gen_ai_client_token_usage") {
         let row = rows.entry(key(&labels)).or_default();
-        let column =
-            if labels.get("gen_ai_token_type").and_then(|v| v.as_str()) == Some("input") { 3 } else { 4 };
+        let column = if label(&labels, "gen_ai_token_type") == "input" { 3 } else { 4 };
         row[column] += sum;
     }
     for (labels, (value, _)) in figures.series("ralph_cost_usd_total") {
@@ -204,8 +203,8 @@ fn render(source: &Source, figures: &Figures) -> String {
     let budget: Vec<String> = figures
         .series("ralph_budget_spent")
         .map(|(labels, (spent, _))| {
-            let unit = labels.get("ralph_budget_unit").and_then(|v| v.as_str()).unwrap_or("").to_owned();
-            let window = labels.get("ralph_budget_window").and_then(|v| v.as_str()).unwrap_or("").to_owned();
+            let unit = label(&labels, "ralph_budget_unit").to_owned();
+            let window = label(&labels, "ralph_budget_window").to_owned();
             let limit = figures.series("ralph_budget_limit").find(|(l, _)| l == &labels).map(|(_, (v, _))| v);
             let spent = if unit == "usd" { format!("${spent:.4}") } else { num(spent) };
             match limit {
@@ -222,7 +221,7 @@ fn render(source: &Source, figures: &Figures) -> String {
         .series("ralph_breaker_state")
         .filter(|(_, (v, _))| *v > 0.0)
         .map(|(labels, (v, _))| {
-            let scope = labels.get("ralph_breaker_scope").and_then(|s| s.as_str()).unwrap_or("").to_owned();
+            let scope = label(&labels, "ralph_breaker_scope").to_owned();
             format!("{scope} {}", if v >= 2.0 { "open" } else { "half open" })
         })
         .collect();

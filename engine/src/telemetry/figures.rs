@@ -59,6 +59,11 @@ pub fn replay(
     Ok(Figures { families, registry, _provider: provider })
 }
 
+/// A series' label `name`, empty when it has none.
+pub fn label<'a>(labels: &'a Map<String, Value>, name: &str) -> &'a str {
+    labels.get(name).and_then(Value::as_str).unwrap_or("")
+}
+
 fn labels(metric: &prometheus::proto::Metric) -> Map<String, Value> {
     metric
         .get_label()
@@ -106,9 +111,7 @@ impl Figures {
     /// include `with`.
     pub fn total(&self, name: &str, with: &[(&str, &str)]) -> f64 {
         self.series(name)
-            .filter(|(labels, _)| {
-                with.iter().all(|(k, v)| labels.get(*k).and_then(Value::as_str) == Some(*v))
-            })
+            .filter(|(labels, _)| with.iter().all(|(k, v)| label(labels, k) == *v))
             .map(|(_, value)| value.0)
             .sum()
     }

@@ -75,8 +75,8 @@ pub struct RunTelemetry {
     workflow: String,
     kind: String,
     agents: HashMap<String, AgentInfo>,
-    /// Agents the definition does not name (a chain's `a → b`, an action): described once.
-    fallback: Option<Document>,
+    /// `loop.backend`: what describes an agent the definition does not name (an action, say).
+    default_backend: Option<crate::workflow::model::Backend>,
     include_content: bool,
     redactor: std::sync::Arc<Redactor>,
     log: Option<LogTarget>,
@@ -95,12 +95,6 @@ fn attrs(pairs: &[(&'static str, &str)]) -> Vec<KeyValue> {
     pairs.iter().map(|(k, v)| KeyValue::new(*k, (*v).to_owned())).collect()
 }
 
-fn seconds_between(from: &str, to: &str) -> Option<f64> {
-    let from = humantime::parse_rfc3339_weak(from).ok()?;
-    let to = humantime::parse_rfc3339_weak(to).ok()?;
-    Some(to.duration_since(from).map_or(0.0, |d| d.as_secs_f64()))
-}
-
 impl RunTelemetry {
     /// The telemetry of a run of `doc` named `workflow`, recording to `instruments`.
     pub fn new(doc: &Document, workflow: &str, kind: &str, instruments: Instruments) -> Self {
@@ -111,7 +105,7 @@ impl RunTelemetry {
             workflow: workflow.to_owned(),
             kind: kind.to_owned(),
             agents,
-            fallback: Some(doc.clone()),
+            default_backend: doc.loop_settings.as_ref().and_then(|l| l.backend),
             include_content: false,
             redactor: std::sync::Arc::default(),
             log: None,
@@ -151,8 +145,11 @@ impl RunTelemetry {
     }
 
     fn info(&self, agent: &str) -> AgentInfo {
-        let first = agent.split([',', '→']).next().unwrap_or(agent).trim();
-        self.agents.get(first).cloned().unwrap_or_else(|| semconv::agent_info(self.fallback.as_ref(), first))
+        let first = semconv::first_agent(agent);
+        self.agents
+            .get(first)
+            .cloned()
+            .unwrap_or_else(|| semconv::describe(first, None, self.default_backend))
     }
 
     /// The span new iteration and decision spans hang from.
@@ -598,7 +595,12 @@ impl RunTelemetry {
                 .runs_active
                 .add(-1, &self.run_labels(&[(semconv::PIPELINE_RUN_STATE, "executing")]));
         }
-        if let Some(seconds) = self.started_at.as_deref().and_then(|from| seconds_between(from, at)) {
+        if let Some(seconds) = self
+            .started_at
+            .as_deref()
+            .and_then(|from| crate::inspect::millis_between(from, at))
+            .map(|ms| ms as f64 / 1000.0)
+        {
             self.instruments
                 .run_duration
                 .record(seconds, &self.run_labels(&[(semconv::PIPELINE_RESULT, result)]));

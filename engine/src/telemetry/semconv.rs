@@ -3,7 +3,7 @@
 //! and the dashboards cannot drift apart.
 
 use crate::run::event::RunStatus;
-use crate::workflow::model::{Backend, Document};
+use crate::workflow::model::{Agent, Backend, Document};
 
 /// `gen_ai.operation.name`.
 pub const OPERATION: &str = "gen_ai.operation.name";
@@ -71,15 +71,24 @@ pub struct AgentInfo {
     pub model: Option<String>,
 }
 
-/// How `agent` (a step's agent, or several joined with `, ` or ` → `) is described by `doc`:
-/// the first agent named decides.
+/// The agent that describes a step whose agent is `agent` (one name, or several joined with
+/// `, ` or ` → `): the first named.
+pub fn first_agent(agent: &str) -> &str {
+    agent.split([',', '→']).next().unwrap_or(agent).trim()
+}
+
+/// How `agent` (see [`first_agent`]) is described by `doc`.
 pub fn agent_info(doc: Option<&Document>, agent: &str) -> AgentInfo {
-    let first = agent.split([',', '→']).next().unwrap_or(agent).trim();
-    let definition = doc.and_then(|d| d.agents.get(first));
-    let planner = first == "planner" || definition.is_some_and(|a| a.on_failure.is_some());
-    let backend = definition
-        .and_then(|a| a.backend)
-        .or_else(|| doc.and_then(|d| d.loop_settings.as_ref()).and_then(|l| l.backend));
+    let first = first_agent(agent);
+    let default_backend = doc.and_then(|d| d.loop_settings.as_ref()).and_then(|l| l.backend);
+    describe(first, doc.and_then(|d| d.agents.get(first)), default_backend)
+}
+
+/// How the agent `name` is described by its `definition` (none: the definition names no such
+/// agent), with `default_backend` the project's `loop.backend`.
+pub fn describe(name: &str, definition: Option<&Agent>, default_backend: Option<Backend>) -> AgentInfo {
+    let planner = name == "planner" || definition.is_some_and(|a| a.on_failure.is_some());
+    let backend = definition.and_then(|a| a.backend).or(default_backend);
     AgentInfo {
         operation: if planner { PLAN } else { INVOKE_AGENT },
         provider: backend.and_then(provider),
