@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use super::cli::StreamParser;
 use super::process::ProcessOutput;
-use crate::run::outcome::Outcome;
+use crate::run::core::outcome::FailureClass;
+use crate::run::core::outcome::Outcome;
 
 /// What the stream said, gathered line by line as it arrives.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -82,12 +83,12 @@ impl StreamParser for ClaudeStream {
                 result.get("result").and_then(Value::as_str).map(|s| s.chars().take(2000).collect());
         }
         if process.timed_out {
-            outcome.class = Some("timeout".into());
+            outcome.class = Some(FailureClass::Timeout);
             outcome.error = Some("timed out; its process group was killed".into());
             return outcome;
         }
         if let Some((status, resets_at)) = &self.rate_limited {
-            outcome.class = Some("usage_limit".into());
+            outcome.class = Some(FailureClass::UsageLimit);
             outcome.retry_at = resets_at.and_then(|t| u64::try_from(t).ok());
             outcome.error = Some(match resets_at {
                 Some(at) => format!("usage limit reached ({status}); it resets at Unix time {at}"),
@@ -96,7 +97,11 @@ impl StreamParser for ClaudeStream {
             return outcome;
         }
         let Some(result) = &self.result else {
-            outcome.class = Some(if process.code == Some(0) { "agent_error" } else { "nonzero_exit" }.into());
+            outcome.class = Some(if process.code == Some(0) {
+                FailureClass::AgentError
+            } else {
+                FailureClass::NonzeroExit
+            });
             let said = process.stderr.text().lines().rev().find(|l| !l.trim().is_empty()).map(str::to_owned);
             outcome.error = Some(match said {
                 Some(line) => format!("claude ended without a result event: {line}"),
@@ -110,10 +115,17 @@ impl StreamParser for ClaudeStream {
         let denials = result.get("permission_denials").and_then(Value::as_array).map_or(0, Vec::len);
         let problem = if let Some(status) = api_status {
             let limited = status.as_u64() == Some(429);
-            Some((if limited { "rate_limited" } else { "agent_error" }, format!("API error status {status}")))
+            Some((
+                if limited { FailureClass::RateLimited } else { FailureClass::AgentError },
+                format!("API error status {status}"),
+            ))
         } else if is_error {
             let text = result.get("result").and_then(Value::as_str).unwrap_or("");
-            let class = if text.contains("Prompt is too long") { "context_overflow" } else { "agent_error" };
+            let class = if text.contains("Prompt is too long") {
+                FailureClass::ContextOverflow
+            } else {
+                FailureClass::AgentError
+            };
             Some((
                 class,
                 format!(
@@ -122,20 +134,20 @@ impl StreamParser for ClaudeStream {
                 ),
             ))
         } else if subtype != "success" {
-            Some(("agent_error", format!("claude ended with `{subtype}`")))
+            Some((FailureClass::AgentError, format!("claude ended with `{subtype}`")))
         } else if denials > 0 {
             Some((
-                "agent_error",
+                FailureClass::AgentError,
                 format!("{denials} tool use(s) were denied; allow the tools the agent needs with `tools:`"),
             ))
         } else if process.code != Some(0) {
-            Some(("nonzero_exit", format!("claude exited with status {:?}", process.code)))
+            Some((FailureClass::NonzeroExit, format!("claude exited with status {:?}", process.code)))
         } else {
             None
         };
         match problem {
             Some((class, error)) => {
-                outcome.class = Some(class.into());
+                outcome.class = Some(class);
                 outcome.error = Some(error);
             }
             None => outcome.success = true,
@@ -192,13 +204,13 @@ mod tests {
     fn an_api_error_behind_subtype_success_is_a_failure() {
         let outcome = parse(API_ERROR).outcome(&exit(1));
         assert!(!outcome.success);
-        assert_eq!(outcome.class.as_deref(), Some("agent_error"));
+        assert_eq!(outcome.class, Some(FailureClass::AgentError));
     }
 
     #[test]
     fn a_rejected_rate_limit_is_a_usage_limit_with_its_reset_time() {
         let outcome = parse(RATE_LIMITED).outcome(&exit(1));
-        assert_eq!(outcome.class.as_deref(), Some("usage_limit"));
+        assert_eq!(outcome.class, Some(FailureClass::UsageLimit));
         assert!(outcome.error.unwrap().contains("1784283600"));
     }
 

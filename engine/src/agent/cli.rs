@@ -3,7 +3,8 @@
 
 use super::command::{Invocation, finish};
 use super::process::{self, ProcessOutput, ProcessSpec};
-use crate::run::outcome::Outcome;
+use crate::run::core::outcome::FailureClass;
+use crate::run::core::outcome::Outcome;
 
 /// Reads one CLI's event stream.
 pub trait StreamParser: Default + Send {
@@ -17,7 +18,9 @@ pub trait StreamParser: Default + Send {
 pub async fn run<P: StreamParser>(argv: Vec<String>, check: Option<&str>, inv: &Invocation) -> Outcome {
     let vars = match inv.prepare(true).await {
         Ok(vars) => vars,
-        Err(e) => return Outcome::failed("spawn_error", format!("cannot write the step's files: {e}")),
+        Err(e) => {
+            return Outcome::failed(FailureClass::SpawnError, format!("cannot write the step's files: {e}"));
+        }
     };
     let (_, _, _, log) = inv.files();
     let mut spec = ProcessSpec::shell("", &inv.workdir);
@@ -47,7 +50,7 @@ pub async fn run<P: StreamParser>(argv: Vec<String>, check: Option<&str>, inv: &
     };
     let output = match process::run(&spec, Some(&mut watch)).await {
         Ok(output) => output,
-        Err(e) => return Outcome::failed("spawn_error", e.to_string()),
+        Err(e) => return Outcome::failed(FailureClass::SpawnError, e.to_string()),
     };
     let mut outcome = parser.outcome(&output);
     if output.hung {

@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use super::cli::{StreamParser, last_stderr_line};
 use super::process::ProcessOutput;
-use crate::run::outcome::Outcome;
+use crate::run::core::outcome::FailureClass;
+use crate::run::core::outcome::Outcome;
 
 /// What the stream said.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -71,20 +72,21 @@ impl StreamParser for CodexStream {
             };
         }
         let (class, error) = if process.timed_out {
-            ("timeout", "timed out; its process group was killed".to_owned())
+            (FailureClass::Timeout, "timed out; its process group was killed".to_owned())
         } else if let Some(message) = &self.failed {
-            let class = if is_usage_limit(message) { "usage_limit" } else { "agent_error" };
+            let class =
+                if is_usage_limit(message) { FailureClass::UsageLimit } else { FailureClass::AgentError };
             (class, format!("codex: {message}"))
         } else if self.completed.is_none() {
             let said = last_stderr_line(process).map(|l| format!(": {l}")).unwrap_or_default();
-            ("agent_error", format!("codex ended without `turn.completed`{said}"))
+            (FailureClass::AgentError, format!("codex ended without `turn.completed`{said}"))
         } else if process.code != Some(0) {
-            ("nonzero_exit", format!("codex exited with status {:?}", process.code))
+            (FailureClass::NonzeroExit, format!("codex exited with status {:?}", process.code))
         } else {
             outcome.success = true;
             return outcome;
         };
-        outcome.class = Some(class.into());
+        outcome.class = Some(class);
         outcome.error = Some(error);
         outcome
     }
@@ -123,9 +125,9 @@ mod tests {
     fn a_failed_turn_is_a_failure_and_a_usage_limit_is_classified() {
         let outcome = parse(include_str!("../../tests/fixtures/codex/usage-limit.jsonl")).outcome(&exit(1));
         assert!(!outcome.success);
-        assert_eq!(outcome.class.as_deref(), Some("usage_limit"));
+        assert_eq!(outcome.class, Some(FailureClass::UsageLimit));
         let outcome = parse(include_str!("../../tests/fixtures/codex/turn-failed.jsonl")).outcome(&exit(1));
-        assert_eq!(outcome.class.as_deref(), Some("agent_error"));
+        assert_eq!(outcome.class, Some(FailureClass::AgentError));
     }
 
     #[test]

@@ -15,7 +15,8 @@ use std::time::Duration;
 use ralph_plugin_sdk::{ResultReport, env};
 
 use super::process::{self, ProcessSpec};
-use crate::run::outcome::Outcome;
+use crate::run::core::outcome::FailureClass;
+use crate::run::core::outcome::Outcome;
 
 /// Everything a backend needs to perform one step, and nothing about the workflow.
 #[derive(Debug, Clone)]
@@ -175,11 +176,16 @@ pub async fn run(command: &str, direct: Option<&[String]>, check: Option<&str>, 
     let write_files = reads_files(command, check);
     let vars = match inv.prepare(write_files).await {
         Ok(vars) => vars,
-        Err(e) => return Outcome::failed("spawn_error", format!("cannot prepare the step directory: {e}")),
+        Err(e) => {
+            return Outcome::failed(
+                FailureClass::SpawnError,
+                format!("cannot prepare the step directory: {e}"),
+            );
+        }
     };
     let command = match render(command, inv) {
         Ok(c) => c,
-        Err(e) => return Outcome::failed("spawn_error", e),
+        Err(e) => return Outcome::failed(FailureClass::SpawnError, e),
     };
     let (_, _, _, log) = inv.files();
     let mut spec = ProcessSpec::shell(&command, &inv.workdir);
@@ -202,7 +208,7 @@ pub async fn run(command: &str, direct: Option<&[String]>, check: Option<&str>, 
         if inv.signals.is_some() { Some(&mut signals) } else { None };
     let output = match process::run(&spec, watcher).await {
         Ok(output) => output,
-        Err(e) => return Outcome::failed("spawn_error", e.to_string()),
+        Err(e) => return Outcome::failed(FailureClass::SpawnError, e.to_string()),
     };
     let mut outcome = Outcome {
         success: output.success(),
@@ -213,14 +219,14 @@ pub async fn run(command: &str, direct: Option<&[String]>, check: Option<&str>, 
     // A command agent is often the test runner itself.
     outcome.evidence.test_results = super::test_counts::parse(&output.stdout.text());
     if output.timed_out {
-        outcome.class = Some("timeout".into());
+        outcome.class = Some(FailureClass::Timeout);
         outcome.error = Some(if output.hung {
             hung_message(inv)
         } else {
             format!("timed out after {:?}; its process group was killed", inv.timeout.unwrap_or_default())
         });
     } else if !outcome.success {
-        outcome.class = Some("nonzero_exit".into());
+        outcome.class = Some(FailureClass::NonzeroExit);
         // The last thing it said on stderr, else on stdout.
         let last_line =
             |c: &process::Captured| c.text().lines().rev().find(|l| !l.trim().is_empty()).map(str::to_owned);
@@ -251,14 +257,14 @@ pub async fn finish(
             }
             if report.success == Some(false) && outcome.success {
                 outcome.success = false;
-                outcome.class = Some("agent_error".into());
+                outcome.class = Some(FailureClass::AgentError);
                 outcome.error = Some("the agent reported failure in its result file".into());
             }
         }
         Ok(None) => {}
         Err(e) => {
             outcome.success = false;
-            outcome.class = Some("agent_error".into());
+            outcome.class = Some(FailureClass::AgentError);
             outcome.error = Some(e);
         }
     }
@@ -278,10 +284,12 @@ pub async fn finish(
                         return outcome;
                     }
                     outcome.success = false;
-                    outcome.class = Some("check_failed".into());
+                    outcome.class = Some(FailureClass::CheckFailed);
                     outcome.error = Some(format!("the check `{check}` failed (exit status {:?})", out.code));
                 }
-                Err(e) => return Outcome::failed("spawn_error", format!("the check `{check}`: {e}")),
+                Err(e) => {
+                    return Outcome::failed(FailureClass::SpawnError, format!("the check `{check}`: {e}"));
+                }
             }
         }
     }

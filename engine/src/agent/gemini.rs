@@ -27,7 +27,8 @@ use serde_json::Value;
 
 use super::cli::{StreamParser, last_stderr_line};
 use super::process::ProcessOutput;
-use crate::run::outcome::Outcome;
+use crate::run::core::outcome::FailureClass;
+use crate::run::core::outcome::Outcome;
 
 /// What the stream said, gathered line by line as it arrives.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -114,7 +115,7 @@ impl StreamParser for GeminiStream {
         }
         let status = result.and_then(|r| r.get("status")).and_then(Value::as_str);
         let (class, error) = if process.timed_out {
-            ("timeout", "timed out; its process group was killed".to_owned())
+            (FailureClass::Timeout, "timed out; its process group was killed".to_owned())
         } else if let Some(result) = result.filter(|_| status != Some("success")) {
             let field = |k: &str| {
                 result.get("error").and_then(|e| e.get(k)).and_then(Value::as_str).filter(|s| !s.is_empty())
@@ -122,29 +123,32 @@ impl StreamParser for GeminiStream {
             let kind = field("type");
             // An invalid stream ends with a bare error `result`; its message came as an `error` event.
             let message = field("message").or(self.errors.last().map(String::as_str)).unwrap_or("no message");
-            let class =
-                if is_usage_limit(kind.unwrap_or(""), message) { "usage_limit" } else { "agent_error" };
+            let class = if is_usage_limit(kind.unwrap_or(""), message) {
+                FailureClass::UsageLimit
+            } else {
+                FailureClass::AgentError
+            };
             let kind = kind.map(|t| format!("{t}: ")).unwrap_or_default();
             (class, format!("gemini: {kind}{}", message.chars().take(300).collect::<String>()))
         } else if result.is_none() {
             let said = last_stderr_line(process).or_else(|| self.stray.clone());
             let class = if said.as_deref().is_some_and(|l| is_usage_limit("", l)) {
-                "usage_limit"
+                FailureClass::UsageLimit
             } else {
-                "agent_error"
+                FailureClass::AgentError
             };
             let said = said.map(|l| format!(": {l}")).unwrap_or_default();
             (class, format!("gemini ended without a `result` event{said}"))
         } else if let Some(message) = self.errors.last() {
             // The turn limit is reported this way, and then the stream ends "successfully".
-            ("agent_error", format!("gemini: {message}"))
+            (FailureClass::AgentError, format!("gemini: {message}"))
         } else if process.code != Some(0) {
-            ("nonzero_exit", format!("gemini exited with status {:?}", process.code))
+            (FailureClass::NonzeroExit, format!("gemini exited with status {:?}", process.code))
         } else {
             outcome.success = true;
             return outcome;
         };
-        outcome.class = Some(class.into());
+        outcome.class = Some(class);
         outcome.error = Some(error);
         outcome
     }
@@ -193,14 +197,14 @@ mod tests {
     fn an_error_result_fails_with_the_error_event_s_message() {
         let outcome = parse(INVALID_STREAM).outcome(&exit(0));
         assert!(!outcome.success);
-        assert_eq!(outcome.class.as_deref(), Some("agent_error"));
+        assert_eq!(outcome.class, Some(FailureClass::AgentError));
         assert!(outcome.error.unwrap().contains("Invalid stream"));
     }
 
     #[test]
     fn a_quota_error_is_a_usage_limit() {
         let outcome = parse(QUOTA).outcome(&exit(1));
-        assert_eq!(outcome.class.as_deref(), Some("usage_limit"));
+        assert_eq!(outcome.class, Some(FailureClass::UsageLimit));
         assert_eq!(
             outcome.error.as_deref(),
             Some("gemini: TerminalQuotaError: You have exhausted your daily quota on this model.")
@@ -223,12 +227,12 @@ mod tests {
         process.stderr = Captured { head: said.to_vec(), tail: vec![], total: said.len() as u64 };
         let outcome = parse(&cut.join("\n")).outcome(&process);
         assert!(!outcome.success);
-        assert_eq!(outcome.class.as_deref(), Some("agent_error"));
+        assert_eq!(outcome.class, Some(FailureClass::AgentError));
         assert!(outcome.error.unwrap().ends_with(": [API Error: exception TypeError: fetch failed]"));
         // Releases without the error `result` print a quota error on stderr only.
         let said = b"[API Error: Quota exceeded for quota metric 'Gemini 2.5 Pro Requests']\n";
         process.stderr = Captured { head: said.to_vec(), tail: vec![], total: said.len() as u64 };
-        assert_eq!(parse("").outcome(&process).class.as_deref(), Some("usage_limit"));
+        assert_eq!(parse("").outcome(&process).class, Some(FailureClass::UsageLimit));
     }
 
     #[test]
@@ -246,8 +250,8 @@ mod tests {
     fn a_timeout_wins_and_a_nonzero_exit_fails_a_successful_stream() {
         let mut process = exit(0);
         process.timed_out = true;
-        assert_eq!(parse(SUCCESS).outcome(&process).class.as_deref(), Some("timeout"));
-        assert_eq!(parse(SUCCESS).outcome(&exit(1)).class.as_deref(), Some("nonzero_exit"));
+        assert_eq!(parse(SUCCESS).outcome(&process).class, Some(FailureClass::Timeout));
+        assert_eq!(parse(SUCCESS).outcome(&exit(1)).class, Some(FailureClass::NonzeroExit));
     }
 
     #[test]

@@ -45,7 +45,8 @@ use tokio::io::AsyncWriteExt;
 
 use super::command::{Invocation, finish};
 use super::process::MAX_LINE;
-use crate::run::outcome::Outcome;
+use crate::run::core::outcome::FailureClass;
+use crate::run::core::outcome::Outcome;
 
 /// OpenAI's own API.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -146,7 +147,9 @@ impl OpenAiConfig {
 pub async fn run(config: &OpenAiConfig, check: Option<&str>, inv: &Invocation) -> Outcome {
     let vars = match inv.prepare(true).await {
         Ok(vars) => vars,
-        Err(e) => return Outcome::failed("spawn_error", format!("cannot write the step's files: {e}")),
+        Err(e) => {
+            return Outcome::failed(FailureClass::SpawnError, format!("cannot write the step's files: {e}"));
+        }
     };
     let started = Instant::now();
     let (_, _, result_file, log) = inv.files();
@@ -155,7 +158,10 @@ pub async fn run(config: &OpenAiConfig, check: Option<&str>, inv: &Invocation) -
     let exchange = exchange(config, prompt, &mut reply, inv.idle_timeout);
     let ended = match inv.timeout {
         Some(limit) => tokio::time::timeout(limit, exchange).await.unwrap_or_else(|_| {
-            Err(Failure::new("timeout", format!("timed out after {limit:?}; the request was dropped")))
+            Err(Failure::new(
+                FailureClass::Timeout,
+                format!("timed out after {limit:?}; the request was dropped"),
+            ))
         }),
         None => exchange.await,
     };
@@ -175,7 +181,7 @@ pub async fn run(config: &OpenAiConfig, check: Option<&str>, inv: &Invocation) -
             if let Err(e) = std::fs::write(&result_file, text) {
                 outcome = Outcome {
                     success: false,
-                    class: Some("spawn_error".into()),
+                    class: Some(FailureClass::SpawnError),
                     error: Some(format!("cannot write the result file `{}`: {e}", result_file.display())),
                     ..outcome
                 };
@@ -188,12 +194,12 @@ pub async fn run(config: &OpenAiConfig, check: Option<&str>, inv: &Invocation) -
 /// Why an exchange failed: a failure class and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Failure {
-    class: &'static str,
+    class: FailureClass,
     message: String,
 }
 
 impl Failure {
-    fn new(class: &'static str, message: impl Into<String>) -> Self {
+    fn new(class: FailureClass, message: impl Into<String>) -> Self {
         Failure { class, message: message.into() }
     }
 }
@@ -245,7 +251,10 @@ impl Reply {
             return Ok(());
         }
         self.log(text.as_bytes()).await.map_err(|e| {
-            Failure::new("spawn_error", format!("cannot write the log `{}`: {e}", self.log_path.display()))
+            Failure::new(
+                FailureClass::SpawnError,
+                format!("cannot write the log `{}`: {e}", self.log_path.display()),
+            )
         })?;
         for c in text.chars().take(SUMMARY_CHARS.saturating_sub(self.head_chars)) {
             self.head.push(c);
@@ -265,9 +274,9 @@ impl Reply {
         if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
             let message = error_text(error).unwrap_or_else(|| error.to_string());
             let class = if is_rate_limit(&message) || error.get("code") == Some(&json!(429)) {
-                "usage_limit"
+                FailureClass::UsageLimit
             } else {
-                "agent_error"
+                FailureClass::AgentError
             };
             return Err(Failure::new(class, format!("the server reported an error: {message}")));
         }
@@ -304,15 +313,15 @@ impl Reply {
             Err(failure) => failure,
             Ok(()) => match self.finish_reason.as_deref() {
                 None if !self.done => Failure::new(
-                    "agent_error",
+                    FailureClass::AgentError,
                     "the stream ended before `data: [DONE]` or a finish_reason; the reply may be cut",
                 ),
                 Some("length") => Failure::new(
-                    "agent_error",
+                    FailureClass::AgentError,
                     "the reply was cut off at the token limit (finish_reason `length`)",
                 ),
                 Some("content_filter") => Failure::new(
-                    "agent_error",
+                    FailureClass::AgentError,
                     "the server's content filter stopped the reply (finish_reason `content_filter`)",
                 ),
                 _ => {
@@ -321,7 +330,7 @@ impl Reply {
                 }
             },
         };
-        outcome.class = Some(failure.class.into());
+        outcome.class = Some(failure.class);
         outcome.error = Some(failure.message);
         outcome
     }
@@ -334,9 +343,9 @@ async fn exchange(
     reply: &mut Reply,
     idle: Option<std::time::Duration>,
 ) -> Result<(), Failure> {
-    let client = reqwest::Client::builder()
-        .build()
-        .map_err(|e| Failure::new("spawn_error", format!("cannot set up the HTTP client: {}", chain(&e))))?;
+    let client = reqwest::Client::builder().build().map_err(|e| {
+        Failure::new(FailureClass::SpawnError, format!("cannot set up the HTTP client: {}", chain(&e)))
+    })?;
     let mut request = client.post(config.endpoint()).json(&config.request_body(prompt));
     if let Some(key) = &config.api_key {
         request = request.bearer_auth(key);
@@ -347,13 +356,16 @@ async fn exchange(
     let mut response = request.send().await.map_err(|e| {
         if e.is_connect() {
             Failure::new(
-                "spawn_error",
+                FailureClass::SpawnError,
                 format!("cannot connect to {} ({}): is the server running?", config.base_url, root_cause(&e)),
             )
         } else if e.is_builder() {
-            Failure::new("spawn_error", format!("cannot build the request: {}", chain(&e)))
+            Failure::new(FailureClass::SpawnError, format!("cannot build the request: {}", chain(&e)))
         } else {
-            Failure::new("agent_error", format!("the request to {} failed: {}", config.endpoint(), chain(&e)))
+            Failure::new(
+                FailureClass::AgentError,
+                format!("the request to {} failed: {}", config.endpoint(), chain(&e)),
+            )
         }
     })?;
     let status = response.status();
@@ -362,16 +374,18 @@ async fn exchange(
         let body = read_bounded(&mut response, MAX_ERROR_BODY).await.unwrap_or_default();
         return Err(http_failure(status.as_u16(), retry_after.as_deref(), &body));
     }
-    let broken =
-        |e: reqwest::Error| Failure::new("agent_error", format!("the answer broke off: {}", chain(&e)));
+    let broken = |e: reqwest::Error| {
+        Failure::new(FailureClass::AgentError, format!("the answer broke off: {}", chain(&e)))
+    };
     let content_type = header(&response, "content-type").unwrap_or_default().to_ascii_lowercase();
     if content_type.starts_with("application/json") {
         let body = read_bounded(&mut response, MAX_JSON_BODY).await.map_err(broken)?;
         if body.len() >= MAX_JSON_BODY {
-            return Err(Failure::new("agent_error", "the completion is larger than 16 MiB"));
+            return Err(Failure::new(FailureClass::AgentError, "the completion is larger than 16 MiB"));
         }
-        let completion: Value = serde_json::from_slice(&body)
-            .map_err(|e| Failure::new("agent_error", format!("the completion is not valid JSON: {e}")))?;
+        let completion: Value = serde_json::from_slice(&body).map_err(|e| {
+            Failure::new(FailureClass::AgentError, format!("the completion is not valid JSON: {e}"))
+        })?;
         reply.chunk(&completion).await?;
         reply.done = true;
         return Ok(());
@@ -382,7 +396,7 @@ async fn exchange(
         let next = match idle {
             Some(limit) => tokio::time::timeout(limit, response.chunk()).await.map_err(|_| {
                 Failure::new(
-                    "timeout",
+                    FailureClass::Timeout,
                     format!("hung: no output for {limit:?} (heartbeat_timeout); the request was dropped"),
                 )
             })?,
@@ -490,10 +504,10 @@ fn http_failure(status: u16, retry_after: Option<&str>, body: &[u8]) -> Failure 
             if let Some(after) = retry_after {
                 message = format!("{message} (Retry-After: {after})");
             }
-            Failure::new("usage_limit", message)
+            Failure::new(FailureClass::UsageLimit, message)
         }
-        401 | 403 => Failure::new("agent_error", format!("{message} (check the API key)")),
-        _ => Failure::new("agent_error", message),
+        401 | 403 => Failure::new(FailureClass::AgentError, format!("{message} (check the API key)")),
+        _ => Failure::new(FailureClass::AgentError, message),
     }
 }
 
@@ -884,7 +898,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let outcome = run(&config(&base), Some("exit 3"), &invocation(&dir, Duration::from_secs(10))).await;
         assert!(!outcome.success);
-        assert_eq!(outcome.class.as_deref(), Some("check_failed"));
+        assert_eq!(outcome.class, Some(FailureClass::CheckFailed));
     }
 
     #[tokio::test]
@@ -895,7 +909,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let outcome = run(&config(&base), None, &invocation(&dir, Duration::from_secs(10))).await;
         assert!(!outcome.success);
-        assert_eq!(outcome.class.as_deref(), Some("usage_limit"));
+        assert_eq!(outcome.class, Some(FailureClass::UsageLimit));
         let error = outcome.error.unwrap();
         assert!(error.contains("Rate limit reached for requests"), "{error}");
         assert!(error.contains("Retry-After: 20"), "{error}");
@@ -909,7 +923,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let inv = invocation(&dir, Duration::from_secs(10));
         let outcome = run(&config(&base), None, &inv).await;
-        assert_eq!(outcome.class.as_deref(), Some("agent_error"));
+        assert_eq!(outcome.class, Some(FailureClass::AgentError));
         let error = outcome.error.unwrap();
         assert!(error.contains("401") && error.contains("Incorrect API key provided"), "{error}");
         let log = std::fs::read_to_string(inv.files().3).unwrap();
@@ -921,7 +935,7 @@ mod tests {
         let (base, _server) = serve(Answer::Json(503, vec![], json!({"error": "model is loading"}))).await;
         let dir = tempfile::tempdir().unwrap();
         let outcome = run(&config(&base), None, &invocation(&dir, Duration::from_secs(10))).await;
-        assert_eq!(outcome.class.as_deref(), Some("agent_error"));
+        assert_eq!(outcome.class, Some(FailureClass::AgentError));
         assert!(outcome.error.unwrap().contains("HTTP 503 Service Unavailable: model is loading"));
     }
 
@@ -954,7 +968,7 @@ mod tests {
         let (base, _server) = serve(Answer::Sse(pieces(&sse_text(&[delta("Half a thou")], false)))).await;
         let dir = tempfile::tempdir().unwrap();
         let outcome = run(&config(&base), None, &invocation(&dir, Duration::from_secs(10))).await;
-        assert_eq!(outcome.class.as_deref(), Some("agent_error"), "{outcome:?}");
+        assert_eq!(outcome.class, Some(FailureClass::AgentError), "{outcome:?}");
         assert_eq!(outcome.summary.as_deref(), Some("Half a thou"));
     }
 
@@ -964,7 +978,7 @@ mod tests {
         let (base, _server) = serve(Answer::Sse(sse_pieces(&[delta("Hi"), error]))).await;
         let dir = tempfile::tempdir().unwrap();
         let outcome = run(&config(&base), None, &invocation(&dir, Duration::from_secs(10))).await;
-        assert_eq!(outcome.class.as_deref(), Some("usage_limit"), "{outcome:?}");
+        assert_eq!(outcome.class, Some(FailureClass::UsageLimit), "{outcome:?}");
     }
 
     #[tokio::test]
@@ -973,7 +987,7 @@ mod tests {
         let base = format!("http://127.0.0.1:{port}/v1");
         let dir = tempfile::tempdir().unwrap();
         let outcome = run(&config(&base), None, &invocation(&dir, Duration::from_secs(10))).await;
-        assert_eq!(outcome.class.as_deref(), Some("spawn_error"), "{outcome:?}");
+        assert_eq!(outcome.class, Some(FailureClass::SpawnError), "{outcome:?}");
         let error = outcome.error.unwrap();
         assert!(error.contains(&base) && error.contains("is the server running?"), "{error}");
     }
@@ -984,7 +998,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let started = Instant::now();
         let outcome = run(&config(&base), None, &invocation(&dir, Duration::from_millis(300))).await;
-        assert_eq!(outcome.class.as_deref(), Some("timeout"), "{outcome:?}");
+        assert_eq!(outcome.class, Some(FailureClass::Timeout), "{outcome:?}");
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(outcome.duration_ms >= 300);
     }
@@ -999,7 +1013,7 @@ mod tests {
         inv.idle_timeout = Some(Duration::from_millis(300));
         let started = Instant::now();
         let outcome = run(&config(&base), None, &inv).await;
-        assert_eq!(outcome.class.as_deref(), Some("timeout"), "{outcome:?}");
+        assert_eq!(outcome.class, Some(FailureClass::Timeout), "{outcome:?}");
         assert!(outcome.error.as_deref().unwrap().starts_with("hung: no output for 300ms"), "{outcome:?}");
         assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!(outcome.summary.as_deref(), Some("Thinking"), "what came before is kept");
@@ -1008,13 +1022,13 @@ mod tests {
     #[test]
     fn http_errors_are_classified_with_the_servers_words() {
         let f = http_failure(404, None, br#"{"error":"model 'qwen3' not found"}"#);
-        assert_eq!(f, Failure::new("agent_error", "HTTP 404 Not Found: model 'qwen3' not found"));
+        assert_eq!(f, Failure::new(FailureClass::AgentError, "HTTP 404 Not Found: model 'qwen3' not found"));
         let f = http_failure(400, None, br#"{"object":"error","message":"max_tokens is too large"}"#);
         assert!(f.message.ends_with("max_tokens is too large"));
         let f = http_failure(403, None, b"<html>\n  Forbidden by proxy\n</html>");
-        assert_eq!(f.class, "agent_error");
+        assert_eq!(f.class, FailureClass::AgentError);
         assert!(f.message.contains("<html>"));
-        assert_eq!(http_failure(429, None, b"").class, "usage_limit");
+        assert_eq!(http_failure(429, None, b"").class, FailureClass::UsageLimit);
         assert_eq!(http_failure(502, None, b"").message, "HTTP 502 Bad Gateway");
     }
 

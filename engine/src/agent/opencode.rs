@@ -26,7 +26,8 @@ use serde_json::Value;
 
 use super::cli::{StreamParser, last_stderr_line};
 use super::process::ProcessOutput;
-use crate::run::outcome::Outcome;
+use crate::run::core::outcome::FailureClass;
+use crate::run::core::outcome::Outcome;
 
 /// A session error the stream reported.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -157,14 +158,14 @@ impl StreamParser for OpencodeStream {
         }
         let reason = self.last_reason.as_deref().unwrap_or("");
         let (class, error) = if process.timed_out {
-            ("timeout", "timed out; its process group was killed".to_owned())
+            (FailureClass::Timeout, "timed out; its process group was killed".to_owned())
         } else if let Some(first) = self.errors.first() {
             let class = if self.errors.iter().any(is_usage_limit) {
-                "usage_limit"
+                FailureClass::UsageLimit
             } else if self.errors.iter().any(|e| e.name == "ContextOverflowError") {
-                "context_overflow"
+                FailureClass::ContextOverflow
             } else {
-                "agent_error"
+                FailureClass::AgentError
             };
             let more = match self.errors.len() {
                 1 => String::new(),
@@ -175,20 +176,20 @@ impl StreamParser for OpencodeStream {
         } else if !self.finished() {
             let said = last_stderr_line(process).or_else(|| self.stray.clone());
             let said = said.map(|l| format!(": {l}")).unwrap_or_default();
-            ("agent_error", format!("opencode ended before its turn did{said}"))
+            (FailureClass::AgentError, format!("opencode ended before its turn did{said}"))
         } else if ["length", "content-filter", "error"].contains(&reason) {
-            ("agent_error", format!("opencode's last step ended with `{reason}`"))
+            (FailureClass::AgentError, format!("opencode's last step ended with `{reason}`"))
         } else if !self.rejected.is_empty() {
             let rejected = self.rejected.join(", ");
             let hint = "allow them in opencode's `permission` configuration, or pass `--auto` in `args`";
-            ("agent_error", format!("opencode rejected permission requests ({rejected}); {hint}"))
+            (FailureClass::AgentError, format!("opencode rejected permission requests ({rejected}); {hint}"))
         } else if process.code != Some(0) {
-            ("nonzero_exit", format!("opencode exited with status {:?}", process.code))
+            (FailureClass::NonzeroExit, format!("opencode exited with status {:?}", process.code))
         } else {
             outcome.success = true;
             return outcome;
         };
-        outcome.class = Some(class.into());
+        outcome.class = Some(class);
         outcome.error = Some(error);
         outcome
     }
@@ -247,14 +248,14 @@ mod tests {
     fn an_error_event_fails_even_with_exit_zero() {
         let outcome = parse(API_ERROR).outcome(&exit(0));
         assert!(!outcome.success);
-        assert_eq!(outcome.class.as_deref(), Some("agent_error"));
+        assert_eq!(outcome.class, Some(FailureClass::AgentError));
         assert_eq!(outcome.error.as_deref(), Some("opencode: APIError: Overloaded"));
     }
 
     #[test]
     fn a_429_is_a_usage_limit() {
         let outcome = parse(RATE_LIMITED).outcome(&exit(1));
-        assert_eq!(outcome.class.as_deref(), Some("usage_limit"));
+        assert_eq!(outcome.class, Some(FailureClass::UsageLimit));
         assert!(outcome.error.unwrap().contains("exceeded your current quota"));
     }
 
@@ -276,7 +277,7 @@ mod tests {
         process.stderr = Captured { head: b"Error: provider crashed\n".to_vec(), tail: vec![], total: 24 };
         let outcome = parse(&cut.join("\n")).outcome(&process);
         assert!(!outcome.success);
-        assert_eq!(outcome.class.as_deref(), Some("agent_error"));
+        assert_eq!(outcome.class, Some(FailureClass::AgentError));
         assert!(outcome.error.unwrap().ends_with(": Error: provider crashed"));
         assert!(!parse("").outcome(&exit(0)).success, "an empty stream is not a success");
     }
@@ -297,8 +298,8 @@ mod tests {
     fn a_timeout_wins_and_a_nonzero_exit_fails_a_finished_stream() {
         let mut process = exit(0);
         process.timed_out = true;
-        assert_eq!(parse(SUCCESS).outcome(&process).class.as_deref(), Some("timeout"));
-        assert_eq!(parse(SUCCESS).outcome(&exit(1)).class.as_deref(), Some("nonzero_exit"));
+        assert_eq!(parse(SUCCESS).outcome(&process).class, Some(FailureClass::Timeout));
+        assert_eq!(parse(SUCCESS).outcome(&exit(1)).class, Some(FailureClass::NonzeroExit));
     }
 
     #[test]

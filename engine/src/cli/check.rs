@@ -6,9 +6,9 @@ use super::replay::ReplayArgs;
 use super::run::{LoopArgs, load};
 use super::{EXIT_INVALID, EXIT_OK, Env};
 use crate::run::check::{self, Oracle};
-use crate::run::event::Event;
+use crate::run::core::event::Event;
+use crate::run::core::projection::RunState;
 use crate::run::runner::{EventSink, RunOptions, Runner};
-use crate::run::state::RunState;
 use crate::store::Store;
 
 /// Keeps the check run's events.

@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::{EXIT_OK, Env};
-use crate::run::event::Event;
+use crate::run::core::event::Event;
 
 /// Arguments of `logs`.
 #[derive(Debug, Args)]

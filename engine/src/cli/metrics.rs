@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::{EXIT_OK, Env};
 use crate::control::Reply;
-use crate::run::event::Event;
+use crate::run::core::event::Event;
 use crate::telemetry::figures::{self, Figures, label};
 use crate::workflow::model::Document;
 

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::diagnostic::Styles;
-use crate::run::event::Event;
+use crate::run::core::event::Event;
+use crate::run::core::projection::{RunState, StepStatus};
 use crate::run::runner::EventSink;
-use crate::run::state::{RunState, StepStatus};
 
 /// What the status line shows.
 #[derive(Debug, Default)]

@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::run::run_loop;
 use super::{EXIT_USAGE, Env};
-use crate::run::event::Event;
+use crate::run::core::event::Event;
 use crate::store::Store;
 
 /// Arguments of `resume`.

@@ -7,9 +7,9 @@ use clap::Args;
 
 use super::progress::Progress;
 use super::{EXIT_INVALID, EXIT_OK, Env};
-use crate::run::event::{Event, RunStatus};
+use crate::run::core::event::{Event, RunStatus};
+use crate::run::core::projection::{RunState, StepStatus};
 use crate::run::runner::{EventSink, RunOptions, Runner};
-use crate::run::state::{RunState, StepStatus};
 use crate::run::task_loop;
 use crate::workflow::validate::{Options, validate};
 

@@ -12,9 +12,9 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::plan::EdgeKind;
-use crate::run::event::{Event, RunStatus, TaskRef};
-use crate::run::outcome::Outcome;
+use crate::run::core::event::Via;
+use crate::run::core::event::{Event, RunStatus, TaskRef};
+use crate::run::core::outcome::Outcome;
 
 /// One iteration: one pass of the workflow, for one task when the run has a task file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -129,7 +129,7 @@ pub enum Decision {
         /// The state entered.
         to: String,
         /// Which edge was taken.
-        edge: EdgeKind,
+        edge: Via,
     },
     /// The step will be tried again.
     Retry {
@@ -234,17 +234,13 @@ pub enum Decision {
     },
 }
 
-fn edge_word(edge: EdgeKind) -> &'static str {
+fn edge_word(edge: Via) -> &'static str {
     match edge {
-        EdgeKind::Transition => "transition",
-        EdgeKind::Else => "else",
-        EdgeKind::Next => "next state",
-        EdgeKind::Timeout => "on_timeout",
-        EdgeKind::Dependency => "dependency",
-        EdgeKind::Forward => "next step",
-        EdgeKind::Compensate => "compensation",
-        EdgeKind::Rollback => "rollback",
-        EdgeKind::Redirect => "redirected",
+        Via::Transition => "transition",
+        Via::Else => "else",
+        Via::Next => "next state",
+        Via::Timeout => "on_timeout",
+        Via::Redirect => "redirected",
     }
 }
 
@@ -423,7 +419,7 @@ impl History {
                         next_attempt: attempt + 1,
                         delay_ms: *delay_ms,
                         policy: policy.clone(),
-                        class: class.clone(),
+                        class: class.map(|c| c.as_str().to_owned()),
                     };
                     note = Some((about(step), retry));
                 }
@@ -575,13 +571,13 @@ mod tests {
                 step: "build".into(),
                 attempt: 1,
                 delay_ms: 10,
-                class: Some("nonzero_exit".into()),
+                class: Some(crate::run::core::outcome::FailureClass::NonzeroExit),
                 error: None,
                 policy: "default".into(),
             },
             started("build", 2),
             finished("build", true),
-            Event::Transition { from: "build".into(), to: "verify".into(), kind: EdgeKind::Transition },
+            Event::Transition { from: "build".into(), to: "verify".into(), kind: Via::Transition },
             started("verify", 1),
             finished("verify", true),
             Event::IterationFinished {
@@ -590,7 +586,7 @@ mod tests {
                 reason: "done".into(),
                 at: at(),
             },
-            Event::RunFinished { status: RunStatus::Succeeded, reason: "done".into(), at: at() },
+            Event::RunFinished { status: RunStatus::Succeeded, reason: "done".into(), class: None, at: at() },
         ];
         let events: Vec<(u64, Event)> =
             events.into_iter().enumerate().map(|(i, e)| (i as u64 + 1, e)).collect();

@@ -141,7 +141,7 @@ pub fn select_run(store: &Store, asked: Option<&str>) -> Result<RunRecord, Inspe
 }
 
 /// The events of a run's journal, in order, with their sequence numbers.
-pub fn journal(store: &Store, run: &str) -> Result<Vec<(u64, crate::run::event::Event)>, InspectError> {
+pub fn journal(store: &Store, run: &str) -> Result<Vec<(u64, crate::run::core::event::Event)>, InspectError> {
     Ok(store.journal(run).map_err(InspectError::Store)?.read(1)?)
 }
 

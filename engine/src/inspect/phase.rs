@@ -86,7 +86,7 @@ pub fn executions(run_id: &str, history: &History, phase: &str) -> Vec<PhaseExec
                 duration_ms: e.duration_ms(),
                 status: e.status,
                 result: outcome.and_then(|o| o.result.clone()),
-                class: outcome.and_then(|o| o.class.clone()),
+                class: outcome.and_then(|o| o.class).map(|c| c.as_str().to_owned()),
                 error: outcome.and_then(|o| o.error.clone()),
                 tokens: e.tokens(),
                 cost_usd: e.cost_usd(),

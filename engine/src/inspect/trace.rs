@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::history::{Decision, Execution, ExecutionStatus, History};
 use super::millis_between;
-use crate::run::event::RunStatus;
+use crate::run::core::event::RunStatus;
 use crate::store::RunRecord;
 use crate::telemetry::semconv;
 use crate::workflow::model::Document;
@@ -98,7 +98,7 @@ fn step_span(execution: &Execution, doc: Option<&Document>) -> Span {
         }
         status = if outcome.success { "ok" } else { "error" };
         if !outcome.success {
-            attributes.insert("error.type".into(), json!(outcome.class.as_deref().unwrap_or("_OTHER")));
+            attributes.insert("error.type".into(), json!(outcome.class.map_or("_OTHER", |c| c.as_str())));
         }
     }
     if execution.status == ExecutionStatus::Interrupted {

@@ -92,8 +92,6 @@ pub enum EdgeKind {
     Compensate,
     /// From a compensation to the one before it.
     Rollback,
-    /// A person's `ralph-loop redirect`: never in a plan, only in a run's journal.
-    Redirect,
 }
 
 /// An edge of the plan.

@@ -11,12 +11,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::core::outcome::FailureClass;
 use crate::agent::process::{self, ProcessSpec};
-use crate::run::outcome::Outcome;
+use crate::run::core::outcome::Outcome;
 use crate::workflow::model::ActionSpec;
-
-/// The failure class of the `stop` action: the runner ends the run when a step reports it.
-pub const STOPPED: &str = "stopped";
 
 /// What an action may touch.
 #[derive(Debug, Clone)]
@@ -57,7 +55,7 @@ fn ok(summary: impl Into<String>, started: Instant) -> Outcome {
 pub fn record_notification(run_dir: &Path, step: &str, message: &str) -> std::io::Result<()> {
     let mut file =
         std::fs::OpenOptions::new().create(true).append(true).open(run_dir.join("notifications.log"))?;
-    writeln!(file, "{} [{step}] {message}", crate::run::event::now())
+    writeln!(file, "{} [{step}] {message}", crate::run::core::event::now())
 }
 
 /// Runs a shell command in the project directory and turns its end into an outcome.
@@ -69,7 +67,7 @@ async fn shell(command: &str, ctx: &ActionContext, started: Instant) -> Outcome 
         Ok(out) => {
             let said = out.stdout.text().lines().rev().find(|l| !l.trim().is_empty()).map(str::to_owned);
             let mut o = Outcome::failed(
-                "nonzero_exit",
+                FailureClass::NonzeroExit,
                 format!(
                     "`{command}` failed (exit status {:?}){}",
                     out.code,
@@ -80,7 +78,7 @@ async fn shell(command: &str, ctx: &ActionContext, started: Instant) -> Outcome 
             o.duration_ms = started.elapsed().as_millis() as u64;
             o
         }
-        Err(e) => Outcome::failed("spawn_error", format!("`{command}`: {e}")),
+        Err(e) => Outcome::failed(FailureClass::SpawnError, format!("`{command}`: {e}")),
     }
 }
 
@@ -109,22 +107,24 @@ pub async fn run(spec: &ActionSpec, ctx: &ActionContext) -> Outcome {
             });
             match record_notification(&ctx.run_dir, &ctx.step, &message) {
                 Ok(()) => ok(format!("notified: {message}"), started),
-                Err(e) => Outcome::failed("action_error", format!("cannot record the notification: {e}")),
+                Err(e) => {
+                    Outcome::failed(FailureClass::ActionError, format!("cannot record the notification: {e}"))
+                }
             }
         }
         "approve" | "auto_approve" => Outcome { result: Some("approved".into()), ..ok(name, started) },
         "reject" => Outcome { result: Some("rejected".into()), ..ok("rejected", started) },
         "fail" => {
             let message = arg_str(spec, "message").unwrap_or_else(|| format!("`fail` in `{}`", ctx.step));
-            Outcome::failed("action", message)
+            Outcome::failed(FailureClass::Action, message)
         }
         "stop" => {
             let message = arg_str(spec, "message").unwrap_or_else(|| format!("`stop` in `{}`", ctx.step));
-            Outcome::failed(STOPPED, message)
+            Outcome::failed(FailureClass::Stopped, message)
         }
         "command" => match arg_str(spec, "run") {
             Some(command) => shell(&command, ctx, started).await,
-            None => Outcome::failed("action", "the `command` action needs `args.run`"),
+            None => Outcome::failed(FailureClass::Action, "the `command` action needs `args.run`"),
         },
         "git_commit" => {
             let message = arg_str(spec, "message").unwrap_or_else(|| format!("ralph-loop: {}", ctx.step));
@@ -164,7 +164,9 @@ pub async fn run(spec: &ActionSpec, ctx: &ActionContext) -> Outcome {
                     reviewer: by,
                     ..ok("decided", started)
                 },
-                super::human::Review::TimedOut => Outcome::failed("timeout", "the review timed out"),
+                super::human::Review::TimedOut => {
+                    Outcome::failed(FailureClass::Timeout, "the review timed out")
+                }
             }
         }
         "pause_loop" | "resume_loop" => {
@@ -181,10 +183,12 @@ pub async fn run(spec: &ActionSpec, ctx: &ActionContext) -> Outcome {
             // The runner takes it at its next check (at once, while it waits on this step).
             match ctx.control.as_ref().map(|c| c.send(order)) {
                 Some(Ok(())) => ok(what, started),
-                _ => Outcome::failed("action", format!("`{name}` needs a running loop")),
+                _ => Outcome::failed(FailureClass::Action, format!("`{name}` needs a running loop")),
             }
         }
-        other => Outcome::failed("action", format!("the built-in action `{other}` cannot run here")),
+        other => {
+            Outcome::failed(FailureClass::Action, format!("the built-in action `{other}` cannot run here"))
+        }
     }
 }
 
@@ -212,7 +216,7 @@ mod tests {
         let c = ctx(dir.path());
         assert_eq!(run(&spec("action: auto_approve"), &c).await.result.as_deref(), Some("approved"));
         assert_eq!(run(&spec("action: reject"), &c).await.result.as_deref(), Some("rejected"));
-        assert_eq!(run(&spec("action: stop"), &c).await.class.as_deref(), Some(STOPPED));
+        assert_eq!(run(&spec("action: stop"), &c).await.class, Some(FailureClass::Stopped));
         assert!(!run(&spec("action: fail"), &c).await.success);
         let notified = run(&spec("{action: notify, args: {message: hello}}"), &c).await;
         assert!(notified.success);

@@ -19,14 +19,12 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use serde::Serialize;
 
-use super::event::{Event, RunStatus};
-use super::outcome::Outcome;
+use super::core::event::{Event, RunStatus};
+use super::core::outcome::FailureClass;
+use super::core::outcome::Outcome;
+use super::core::projection::RunState;
 use super::runner::Runner;
-use super::state::RunState;
 use crate::workflow::model::WorkflowKind;
-
-/// The class of the outcome given for a step the recording has no outcome for.
-pub const NOT_RECORDED: &str = "not_recorded";
 
 /// Recorded outcomes, handed out in order.
 #[derive(Debug, Clone, Default)]
@@ -130,7 +128,9 @@ pub fn decisions(events: &[Event]) -> Vec<Decision> {
             // Not a decision, but what the next one is made on: the same in both runs while
             // they agree (the oracle hands out the recorded outcomes), and the context a
             // divergence is shown with.
-            Event::StepFinished { outcome, .. } if outcome.class.as_deref() == Some(NOT_RECORDED) => continue,
+            Event::StepFinished { outcome, .. } if outcome.class == Some(FailureClass::NotRecorded) => {
+                continue;
+            }
             Event::StepFinished { step, outcome, .. } => {
                 let how = if outcome.success { "succeeded" } else { "failed" };
                 let result = outcome.result.as_deref().map(|r| format!(", result `{r}`")).unwrap_or_default();

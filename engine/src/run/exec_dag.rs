@@ -7,12 +7,12 @@ use std::collections::VecDeque;
 use petgraph::stable_graph::NodeIndex;
 use tokio::task::JoinSet;
 
+use super::core::event::{Event, RunStatus};
+use super::core::outcome::Outcome;
+use super::core::projection::StepStatus;
 use super::dag::{DagScheduler, NodeEnd};
-use super::event::{Event, RunStatus};
-use super::outcome::Outcome;
 use super::resume::Replay;
 use super::runner::{Runner, Started, Ticket};
-use super::state::StepStatus;
 
 impl Runner {
     pub(super) async fn run_dag(&mut self) -> (RunStatus, String) {

@@ -4,7 +4,8 @@
 
 use petgraph::stable_graph::NodeIndex;
 
-use super::event::RunStatus;
+use super::core::event::RunStatus;
+use super::core::outcome::FailureClass;
 use super::runner::Runner;
 use crate::plan::EdgeKind;
 
@@ -13,7 +14,7 @@ impl Runner {
         let mut current = self.plan.initial;
         while let Some(step) = current {
             let outcome = self.perform(step, false, true).await;
-            if outcome.class.as_deref() == Some(super::action::STOPPED) {
+            if outcome.class == Some(FailureClass::Stopped) {
                 // Stopped by a budget or the breaker: the steps done so far stay as they are.
                 return (RunStatus::Stopped, outcome.error.unwrap_or_default());
             }

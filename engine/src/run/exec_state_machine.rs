@@ -5,10 +5,10 @@
 
 use petgraph::stable_graph::NodeIndex;
 
-use super::action::STOPPED;
-use super::event::{Event, RunStatus};
-use super::live::{INTERRUPTED, REDIRECTED};
-use super::outcome::Outcome;
+use super::core::event::Via;
+use super::core::event::{Event, RunStatus};
+use super::core::outcome::FailureClass;
+use super::core::outcome::Outcome;
 use super::resume::Replay;
 use super::runner::{Runner, Started};
 use crate::plan::{EdgeKind, NodeRole};
@@ -41,15 +41,15 @@ impl Runner {
             if self.state.redirect.is_some()
                 && self.plan.kind == crate::workflow::model::WorkflowKind::StateMachine
             {
-                return Outcome::failed(REDIRECTED, "redirected before the step started");
+                return Outcome::failed(FailureClass::Redirected, "redirected before the step started");
             }
             if let Err((_, reason)) = self.admit(node).await {
-                return Outcome::failed(STOPPED, reason);
+                return Outcome::failed(FailureClass::Stopped, reason);
             }
             if let Err(reason) = self.agent_admit(node) {
                 let step = self.plan.graph[node].id.clone();
                 self.emit(&Event::StepSkipped { step, reason: reason.clone() });
-                return Outcome::failed(super::guard::CIRCUIT_OPEN, reason);
+                return Outcome::failed(FailureClass::CircuitOpen, reason);
             }
             match self.start(node, parallel, require_all, attempt, delay) {
                 Started::Skipped(reason) => {
@@ -62,7 +62,7 @@ impl Runner {
                     self.finish(ticket, outcome.clone());
                     // The outcome is durable before the transition it causes.
                     self.settle().await;
-                    if outcome.class.as_deref() == Some(INTERRUPTED) {
+                    if outcome.class == Some(FailureClass::Interrupted) {
                         // The loop is paused; when it goes on, the step runs again, as the same
                         // attempt, with whatever hints came meanwhile (or the run is redirected).
                         continue;
@@ -73,7 +73,7 @@ impl Runner {
                     if let Some((_, reason)) = &self.halt {
                         // The breaker opened on this step: the pass ends here.
                         return Outcome {
-                            class: Some(STOPPED.into()),
+                            class: Some(FailureClass::Stopped),
                             error: Some(reason.clone()),
                             ..outcome
                         };
@@ -122,7 +122,7 @@ impl Runner {
             let enter =
                 if std::mem::take(&mut entered) { None } else { self.run_hook(current, "on_enter").await };
             if let Some(failed) = enter.filter(|o| !o.success) {
-                if failed.class.as_deref() == Some(STOPPED) {
+                if failed.class == Some(FailureClass::Stopped) {
                     return (RunStatus::Stopped, failed.error.unwrap_or_default());
                 }
                 return (
@@ -154,12 +154,12 @@ impl Runner {
                     continue;
                 }
             }
-            if outcome.class.as_deref() == Some("timeout") {
+            if outcome.class == Some(FailureClass::Timeout) {
                 if let Some(decided) = self.run_hook(current, "on_timeout").await {
                     outcome = decided;
                 }
             }
-            if outcome.class.as_deref() == Some(STOPPED) {
+            if outcome.class == Some(FailureClass::Stopped) {
                 return (RunStatus::Stopped, outcome.error.unwrap_or_else(|| format!("stopped in `{id}`")));
             }
             if let Some(stop) = self.exit_hook(current, &id).await {
@@ -178,7 +178,7 @@ impl Runner {
                 let Some(target) = self.plan.node(goto) else {
                     return (RunStatus::Failed, format!("`{id}` moves to the unknown state `{goto}`"));
                 };
-                self.emit(&Event::Transition { from: id, to: goto.clone(), kind: EdgeKind::Timeout });
+                self.emit(&Event::Transition { from: id, to: goto.clone(), kind: Via::Timeout });
                 current = target;
                 continue;
             }
@@ -197,7 +197,12 @@ impl Runner {
                     _ => false,
                 };
                 if holds {
-                    next = Some((target, edge.kind));
+                    let via = match edge.kind {
+                        EdgeKind::Else => Via::Else,
+                        EdgeKind::Next => Via::Next,
+                        _ => Via::Transition,
+                    };
+                    next = Some((target, via));
                     break;
                 }
             }
@@ -220,14 +225,14 @@ impl Runner {
     fn take_redirect(&mut self, from: &str) -> Option<NodeIndex> {
         let to = self.state.redirect.clone()?;
         let target = self.plan.node(&to)?;
-        self.emit(&Event::Transition { from: from.to_owned(), to, kind: EdgeKind::Redirect });
+        self.emit(&Event::Transition { from: from.to_owned(), to, kind: Via::Redirect });
         Some(target)
     }
 
     /// Runs `on_exit`; a failure or `stop` there ends the pass.
     async fn exit_hook(&mut self, node: NodeIndex, id: &str) -> Option<(RunStatus, String)> {
         let failed = self.run_hook(node, "on_exit").await.filter(|o| !o.success)?;
-        Some(if failed.class.as_deref() == Some(STOPPED) {
+        Some(if failed.class == Some(FailureClass::Stopped) {
             (RunStatus::Stopped, failed.error.unwrap_or_default())
         } else {
             (RunStatus::Failed, format!("`on_exit` of `{id}` failed: {}", failed.error.unwrap_or_default()))

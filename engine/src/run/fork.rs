@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use petgraph::visit::Dfs;
 
-use super::event::{Event, now};
+use super::core::event::{Event, now};
 use crate::plan::Plan;
 use crate::store::{JournalError, RunRecord, Store, StoreError};
 use crate::workflow::model::WorkflowKind;

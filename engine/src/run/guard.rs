@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use petgraph::stable_graph::NodeIndex;
 
-use super::event::{Event, RunStatus};
+use super::core::event::{Event, RunStatus};
+use super::core::outcome::FailureClass;
+use super::core::outcome::Outcome;
 use super::ledger::Ledger;
 use super::ledger::unix_now;
-use super::outcome::Outcome;
 use super::runner::Runner;
 use crate::policy::breaker::Change;
 use crate::workflow::model::Budget;
@@ -35,9 +36,6 @@ fn rate_wait(budget: &Budget, ledger: &Ledger, now: u64) -> Duration {
     }
     Duration::from_secs(wait)
 }
-
-/// The failure class of a step whose agent's breaker is open: it was not run.
-pub const CIRCUIT_OPEN: &str = "circuit_open";
 
 impl Runner {
     /// Whether the agent of `node` may be called: its own breaker (same settings as the loop's)
@@ -228,7 +226,7 @@ impl Runner {
             changed = true;
         }
         // A usage limit is a wait, not a failure; an interrupt is a person's decision.
-        let limited = matches!(outcome.class.as_deref(), Some("usage_limit" | super::live::INTERRUPTED));
+        let limited = matches!(outcome.class, Some(FailureClass::UsageLimit | FailureClass::Interrupted));
         if let Some(config) = self.breaker.clone().filter(|_| !limited) {
             let (now, error) = (unix_now(), outcome.error.as_deref());
             let tests = outcome.evidence.test_results.as_ref().map(|t| (t.passed, t.failed));

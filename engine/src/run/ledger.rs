@@ -44,7 +44,7 @@ pub fn unix_now() -> u64 {
 
 /// Today's UTC date.
 pub fn today() -> String {
-    crate::run::event::now()[..10].to_owned()
+    crate::run::core::event::now()[..10].to_owned()
 }
 
 impl Ledger {

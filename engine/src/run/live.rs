@@ -12,21 +12,13 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::event::{Event, now};
-use super::outcome::Outcome;
+use super::core::event::{Event, now};
+use super::core::outcome::FailureClass;
+use super::core::outcome::Outcome;
 use super::runner::Runner;
 use crate::control::server::{History, Hub, Order, Server};
 use crate::control::{LiveStatus, Reply, Signal};
 use crate::workflow::model::WorkflowKind;
-
-/// The failure class of a step a person interrupted: not a failure of the agent — the breaker
-/// does not count it and its retry policy does not run it again; the step runs again, as the
-/// same attempt, when the loop is resumed.
-pub const INTERRUPTED: &str = "interrupted";
-
-/// The failure class of a state machine step that did not run because a person redirected the
-/// run before it started.
-pub const REDIRECTED: &str = "redirected";
 
 /// Who stands for the `.ralph/pause` and `.ralph/hint` files in the journal.
 const PAUSE_FILE: &str = "the file .ralph/pause";
@@ -77,7 +69,10 @@ impl Live {
 
 /// An interrupted step's outcome.
 pub(super) fn interrupted(by: &str) -> Outcome {
-    Outcome::failed(INTERRUPTED, format!("interrupted by {by}; it runs again when the loop is resumed"))
+    Outcome::failed(
+        FailureClass::Interrupted,
+        format!("interrupted by {by}; it runs again when the loop is resumed"),
+    )
 }
 
 impl Runner {
@@ -137,7 +132,7 @@ impl Runner {
             state: s.current.clone(),
             iteration: s.iteration,
             task: s.task.as_ref().map(|t| format!("{}: {}", t.id, t.title)),
-            running: s.count(super::state::StepStatus::Running),
+            running: s.count(super::core::projection::StepStatus::Running),
             paused: s.paused.is_some(),
             paused_by: s.paused.clone(),
             waiting_for_review: s.waiting_for_review.clone(),

@@ -1,16 +1,16 @@
-//! Runs: events applied to a run's state in one place, the schedulers that walk the plan, and
-//! the runner that drives agents.
+//! Runs: the pure core (events folded into a run's state in one place), the schedulers that
+//! walk the plan, and the runner that drives agents.
 //!
 //! **Architecture invariant:** nothing changes a run's state except
-//! [`state::RunState::apply`] with an [`event::Event`].
+//! [`core::projection::RunState::apply`] with a [`core::event::Event`].
 
 pub mod action;
 pub mod agents;
 pub mod check;
 pub mod commit;
+pub mod core;
 pub mod dag;
 pub mod dry_run;
-pub mod event;
 pub mod evidence;
 mod exec_dag;
 mod exec_saga;
@@ -21,12 +21,10 @@ pub mod human;
 pub mod inbox;
 pub mod ledger;
 mod live;
-pub mod outcome;
 pub mod packet;
 mod plugins;
 pub mod resume;
 pub mod runner;
 mod snapshots;
-pub mod state;
 pub mod step;
 pub mod task_loop;

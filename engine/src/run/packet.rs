@@ -4,8 +4,8 @@
 use petgraph::stable_graph::NodeIndex;
 use ralph_plugin_sdk::{Evidence, Failure, SteeringPacket, Task, WorkflowInfo};
 
-use super::event::now;
-use super::outcome::Outcome;
+use super::core::event::now;
+use super::core::outcome::Outcome;
 use crate::plan::Plan;
 use crate::workflow::condition::ConditionKind;
 

@@ -10,8 +10,9 @@ use ralph_plugin_sdk::{
     Hook, HookContext, PhaseContext, Spend, StateContext, SteeringPacket, WorkflowContext,
 };
 
-use super::event::{Event, RunStatus, now};
-use super::outcome::Outcome;
+use super::core::event::{Event, RunStatus, now};
+use super::core::outcome::FailureClass;
+use super::core::outcome::Outcome;
 use super::runner::Runner;
 use crate::plugin::runtime::cut;
 use crate::plugin::{Fired, Report};
@@ -266,7 +267,7 @@ impl Runner {
         });
         if let Some((plugin, reason)) = fired.and_then(|f| f.veto) {
             outcome.success = false;
-            outcome.class = Some("plugin_veto".into());
+            outcome.class = Some(FailureClass::PluginVeto);
             outcome.error = Some(format!("vetoed by plugin `{plugin}`: {reason}"));
         }
     }

@@ -18,10 +18,11 @@
 
 use petgraph::stable_graph::NodeIndex;
 
-use super::event::{Event, RunStatus, TaskRef};
-use super::outcome::Outcome;
+use super::core::event::{Event, RunStatus, TaskRef};
+use super::core::outcome::FailureClass;
+use super::core::outcome::Outcome;
+use super::core::projection::StepStatus;
 use super::runner::Runner;
-use super::state::StepStatus;
 use crate::store::{Journal, JournalError};
 use crate::workflow::model::WorkflowKind;
 
@@ -136,8 +137,8 @@ impl Runner {
         if outcome.evidence.test_results.is_some() {
             self.context.evidence.test_results.clone_from(&outcome.evidence.test_results);
         }
-        let interrupted = outcome.class.as_deref() == Some(super::live::INTERRUPTED);
-        if !outcome.success && outcome.class.as_deref() != Some("usage_limit") && !interrupted {
+        let interrupted = outcome.class == Some(FailureClass::Interrupted);
+        if !outcome.success && outcome.class != Some(FailureClass::UsageLimit) && !interrupted {
             let attempt = {
                 let count = self.context.failures_per_task.entry(task.clone()).or_default();
                 *count += 1;
@@ -152,7 +153,7 @@ impl Runner {
                 attempt,
                 error: outcome.error.clone().unwrap_or_else(|| "failed".into()),
                 step: Some(step.to_owned()),
-                class: outcome.class.clone(),
+                class: outcome.class.map(|c| c.as_str().to_owned()),
             });
         }
         self.iteration_changed_files |= !outcome.evidence.files_changed.is_empty();
@@ -200,8 +201,7 @@ impl Runner {
             StepStatus::Failed if record.retrying => Replay::Rerun(record.attempts + 1),
             // A person interrupted it: it runs again, as the same attempt.
             StepStatus::Failed
-                if record.outcome.as_ref().and_then(|o| o.class.as_deref())
-                    == Some(super::live::INTERRUPTED) =>
+                if record.outcome.as_ref().and_then(|o| o.class) == Some(FailureClass::Interrupted) =>
             {
                 Replay::Rerun(record.attempts.max(1))
             }
@@ -239,7 +239,7 @@ mod tests {
         assert!(skipped(&encoded(&signal)) && skipped(&encoded(&waiting)));
         assert!(!skipped(&encoded(&finished)));
         // Applying them changes nothing, which is why they can be skipped.
-        let mut state = super::super::state::RunState::new();
+        let mut state = super::super::core::projection::RunState::new();
         let before = state.clone();
         state.apply(&signal);
         state.apply(&waiting);

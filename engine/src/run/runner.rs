@@ -15,12 +15,13 @@ use tokio::sync::mpsc;
 
 use super::action::{self, ActionContext};
 use super::agents::{self, AgentError, Backing, StepAgent};
-use super::event::{Event, RunStatus, TaskRef, now};
+use super::core::event::{Event, RunStatus, TaskRef, now};
+use super::core::outcome::FailureClass;
+use super::core::outcome::Outcome;
+use super::core::projection::RunState;
 use super::evidence::{Repo, Snapshot};
 use super::human;
-use super::outcome::Outcome;
 use super::packet::{self, PacketContext};
-use super::state::RunState;
 use super::step;
 use crate::agent::command::{Invocation, file_name};
 use crate::agent::signal::SignalReport;
@@ -588,7 +589,7 @@ impl Runner {
         Some(oracle.step(iteration, step).unwrap_or_else(|| {
             let reason = format!("the recording has no outcome for `{step}` here");
             self.halt = Some((RunStatus::Stopped, reason.clone()));
-            Outcome::failed(super::check::NOT_RECORDED, reason)
+            Outcome::failed(FailureClass::NotRecorded, reason)
         }))
     }
 
@@ -879,14 +880,14 @@ impl Runner {
                 return outcome;
             }
             if let Some(reason) = veto {
-                return Outcome::failed("plugin_veto", reason);
+                return Outcome::failed(FailureClass::PluginVeto, reason);
             }
             // A retry waits out its delay inside the step, so a DAG's other nodes run meanwhile.
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
             if let Some(error) = prompt_error {
-                return Outcome::failed("agent_error", error);
+                return Outcome::failed(FailureClass::AgentError, error);
             }
             if let Some(spec) = human {
                 return review(spec, invocation, &actions).await;
@@ -905,11 +906,11 @@ impl Runner {
         attempt: u32,
         outcome: &Outcome,
     ) -> Option<Duration> {
-        let interrupted = outcome.class.as_deref() == Some(super::live::INTERRUPTED);
+        let interrupted = outcome.class == Some(FailureClass::Interrupted);
         if outcome.success || interrupted || self.state.invocations >= self.max_invocations() {
             return None;
         }
-        if outcome.class.as_deref() == Some("usage_limit") {
+        if outcome.class == Some(FailureClass::UsageLimit) {
             // Not a failure: the provider said stop for now. Wait for its reset, then go on.
             let now = super::ledger::unix_now();
             let fallback = self.budget.usage_limit_wait.map_or(Duration::from_secs(15 * 60), |d| d.0);
@@ -924,7 +925,8 @@ impl Runner {
             });
             return Some(wait);
         }
-        let delay = self.nodes[node.index()].retry.next_delay(attempt, outcome.class.as_deref())?;
+        let delay =
+            self.nodes[node.index()].retry.next_delay(attempt, outcome.class.map(FailureClass::as_str))?;
         self.emit(&Event::StepRetrying {
             step: self.plan.graph[node].id.clone(),
             attempt,
@@ -1027,7 +1029,7 @@ impl Runner {
         let ai = unit.iter().any(|a| a.backing.is_ai());
         let mut units = vec![unit];
         let mut outcome = match self.stack_prompts(&mut units, Some(&packet), &invocation) {
-            Some(error) => Outcome::failed("agent_error", error),
+            Some(error) => Outcome::failed(FailureClass::AgentError, error),
             None => {
                 let run = step::run_unit(units.remove(0), invocation, self.action_context(&step));
                 // Consulting is not a step of the workflow: an interrupt pauses after it.
@@ -1060,7 +1062,7 @@ impl Runner {
             outcome.evidence.files_changed = repo.changed(before, &repo.snapshot());
         }
         // A step a plugin stopped before it ran has no result to look at.
-        if outcome.class.as_deref() != Some("plugin_veto") {
+        if outcome.class != Some(FailureClass::PluginVeto) {
             self.plugins_after_step(ticket.node, ticket.attempt, ticket.before.as_ref(), &mut outcome);
         }
         if self.nodes[ticket.node.index()].human.is_some() {
@@ -1257,7 +1259,7 @@ impl Runner {
     /// Emits `run_finished`, makes the journal durable and records how the run ended.
     pub async fn end(&mut self, status: RunStatus, reason: String) {
         self.plugins_on_end(status, &reason);
-        self.emit(&Event::RunFinished { status, reason: reason.clone(), at: now() });
+        self.emit(&Event::RunFinished { status, reason: reason.clone(), class: None, at: now() });
         self.settle().await;
         self.notifications_sent().await;
         self.close_control().await;
@@ -1299,7 +1301,7 @@ async fn review(spec: HumanSpec, invocation: Invocation, actions: &ActionContext
         },
         human::Review::TimedOut => {
             let mut last = Outcome::failed(
-                "timeout",
+                FailureClass::Timeout,
                 format!("nobody reviewed `{}` within {:?}", actions.step, spec.timeout.unwrap_or_default()),
             );
             for entry in spec.on_timeout {

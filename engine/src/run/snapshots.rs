@@ -7,9 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::event::{Event, now};
+use super::core::event::{Event, now};
+use super::core::projection::StepStatus;
 use super::runner::Runner;
-use super::state::StepStatus;
 use crate::store::{Retention, Snapshot};
 use crate::workflow::model::{Document, Retention as RetentionSetting};
 

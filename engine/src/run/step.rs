@@ -8,7 +8,7 @@ use tokio::task::JoinSet;
 
 use super::action::{self, ActionContext};
 use super::agents::{Backing, StepAgent};
-use super::outcome::Outcome;
+use super::core::outcome::Outcome;
 use crate::agent::claude::ClaudeStream;
 use crate::agent::cli;
 use crate::agent::codex::CodexStream;

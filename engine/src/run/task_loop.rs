@@ -15,9 +15,9 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use super::commit;
-use super::event::{Event, RunStatus, TaskRef};
+use super::core::event::{Event, RunStatus, TaskRef};
+use super::core::projection::RunState;
 use super::runner::Runner;
-use super::state::RunState;
 use crate::task::{TaskFile, TaskStatus};
 
 /// Where tasks come from and what to do with finished ones.
@@ -63,7 +63,7 @@ impl Runner {
             iteration,
             status: RunStatus::Stopped,
             reason,
-            at: super::event::now(),
+            at: super::core::event::now(),
         });
         Err(signal)
     }

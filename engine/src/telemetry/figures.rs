@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::instruments::Instruments;
 use super::run::RunTelemetry;
-use crate::run::event::Event;
+use crate::run::core::event::Event;
 use crate::workflow::model::Document;
 
 /// A run's metrics, gathered.

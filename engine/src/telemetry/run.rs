@@ -20,7 +20,7 @@ use super::log_file::LogWriter;
 use super::log_line::{self, Record};
 use super::semconv::{self, AgentInfo};
 use crate::redact::Redactor;
-use crate::run::event::{Event, RunStatus};
+use crate::run::core::event::{Event, RunStatus};
 use crate::workflow::model::{Document, LogFormat, LogLevel};
 
 /// What a plugin decided that `ralph.plugin.decisions` counts.
@@ -244,7 +244,7 @@ impl RunTelemetry {
     /// run (`parent`, the first start's `traceparent`) continues the same trace, its span a
     /// child of the first one. Returns this span's `traceparent`.
     pub fn open_run(&mut self, run_id: &str, resumed: bool, parent: Option<&str>) -> Option<String> {
-        self.start_run(run_id, &crate::run::event::now(), resumed, parent.and_then(remote_parent));
+        self.start_run(run_id, &crate::run::core::event::now(), resumed, parent.and_then(remote_parent));
         let open = self.run.as_ref()?;
         let (trace, span) = open.ids.as_ref()?;
         Some(format!("00-{trace}-{span}-{:02x}", open.flags))
@@ -406,11 +406,11 @@ impl RunTelemetry {
                 if outcome.success {
                     span.set_status(Status::Ok);
                 } else {
-                    let class = outcome.class.clone().unwrap_or_else(|| "_OTHER".into());
-                    span.set_attribute(semconv::ERROR_TYPE, class.clone());
+                    let class = outcome.class.map_or("_OTHER", |c| c.as_str());
+                    span.set_attribute(semconv::ERROR_TYPE, class);
                     let description = match (&outcome.error, self.include_content) {
                         (Some(error), true) => self.text(error),
-                        _ => class.clone(),
+                        _ => class.to_owned(),
                     };
                     span.set_status(Status::error(description));
                     labels.push(KeyValue::new(semconv::ERROR_TYPE, class));
@@ -457,18 +457,18 @@ impl RunTelemetry {
             }
             Event::StepRetrying { step, attempt, delay_ms, class, error, policy } => {
                 let agent = self.step_agents.get(step).cloned().unwrap_or_default();
-                let class = class.clone().unwrap_or_else(|| "_OTHER".into());
+                let class = class.map_or("_OTHER", |c| c.as_str());
                 self.instruments.retries.add(
                     1,
                     &attrs(&[
                         (semconv::WORKFLOW, &self.workflow),
                         (semconv::AGENT, &agent),
-                        (semconv::ERROR_TYPE, &class),
+                        (semconv::ERROR_TYPE, class),
                     ]),
                 );
                 let description = format!(
                     "attempt {attempt} failed ({}); retry in {delay_ms} ms ({policy})",
-                    if self.include_content { error.as_deref().unwrap_or(&class) } else { &class }
+                    if self.include_content { error.as_deref().unwrap_or(class) } else { class }
                 );
                 let extra = vec![
                     KeyValue::new("ralph.attempt", i64::from(*attempt)),
@@ -568,7 +568,7 @@ impl RunTelemetry {
                     &attrs(&[(semconv::WORKFLOW, &self.workflow), ("ralph.iteration.result", result)]),
                 );
             }
-            Event::RunFinished { status, reason, at } => self.finish(*status, reason, at),
+            Event::RunFinished { status, reason, at, .. } => self.finish(*status, reason, at),
             _ => {}
         }
     }
@@ -650,7 +650,7 @@ impl RunTelemetry {
             let timestamp = fields
                 .remove("at")
                 .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_else(crate::run::event::now);
+                .unwrap_or_else(crate::run::core::event::now);
             if !content {
                 strip_content(&mut fields);
             }

@@ -9,8 +9,9 @@ use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData
 use tracing_subscriber::layer::SubscriberExt as _;
 
 use super::*;
-use crate::run::event::TaskRef;
-use crate::run::outcome::Outcome;
+use crate::run::core::event::TaskRef;
+use crate::run::core::outcome::FailureClass;
+use crate::run::core::outcome::Outcome;
 
 const DOC: &str = "
 agents:
@@ -25,7 +26,7 @@ agents:
 
 fn failed(class: &str, error: &str) -> Box<Outcome> {
     Box::new(Outcome {
-        class: Some(class.into()),
+        class: FailureClass::parse(class),
         error: Some(error.into()),
         duration_ms: 1200,
         ..Outcome::default()
@@ -113,7 +114,7 @@ fn a_run() -> Vec<Event> {
             step: "build".into(),
             attempt: 1,
             delay_ms: 500,
-            class: Some("timeout".into()),
+            class: Some(FailureClass::Timeout),
             error: Some("the agent hung".into()),
             policy: "default".into(),
         },
@@ -135,7 +136,12 @@ fn a_run() -> Vec<Event> {
             reason: "done".into(),
             at: at(8),
         },
-        Event::RunFinished { status: RunStatus::Succeeded, reason: "every task done".into(), at: at(9) },
+        Event::RunFinished {
+            status: RunStatus::Succeeded,
+            reason: "every task done".into(),
+            class: None,
+            at: at(9),
+        },
     ]
 }
 

@@ -2,7 +2,7 @@
 //! CI/CD), and ours where they have none. One place, so the live export, `ralph-loop traces`
 //! and the dashboards cannot drift apart.
 
-use crate::run::event::RunStatus;
+use crate::run::core::event::RunStatus;
 use crate::workflow::model::{Agent, Backend, Document};
 
 /// `gen_ai.operation.name`.

@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use super::event::{Event, RunStatus};
-use super::outcome::Outcome;
+use super::outcome::{FailureClass, Outcome};
 
 /// Where a step stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,6 +48,8 @@ pub struct RunState {
     pub status: RunStatus,
     /// Why it ended.
     pub reason: Option<String>,
+    /// What stopped it, when a failure class did (`environment`: exit status 4).
+    pub end_class: Option<FailureClass>,
     /// Every step seen, in the order first seen.
     pub steps: IndexMap<String, StepRecord>,
     /// State machines: the current state.
@@ -104,6 +106,7 @@ impl RunState {
             workflow: String::new(),
             status: RunStatus::Running,
             reason: None,
+            end_class: None,
             steps: IndexMap::new(),
             current: None,
             after_transition: false,
@@ -209,7 +212,7 @@ impl RunState {
                 }
             }
             Event::Control { signal, by, at } => {
-                use crate::control::Signal;
+                use super::signal::Signal;
                 let by = by.clone().unwrap_or_else(|| "someone".into());
                 self.last_signal = Some(format!("{} by {by} at {at}", signal.describe()));
                 match signal {
@@ -244,7 +247,7 @@ impl RunState {
                 self.tokens += metrics.total_tokens().unwrap_or(0);
                 self.cost_usd += metrics.cost_usd.unwrap_or(0.0);
                 // An interrupted step did not fail: a person stopped it, and it runs again.
-                if !outcome.success && outcome.class.as_deref() != Some(super::live::INTERRUPTED) {
+                if !outcome.success && outcome.class != Some(FailureClass::Interrupted) {
                     *self.failures.entry(step.clone()).or_default() += 1;
                 }
                 if let Some(record) = self.steps.get_mut(step) {
@@ -271,9 +274,10 @@ impl RunState {
                 self.current = Some(to.clone());
                 self.after_transition = true;
             }
-            Event::RunFinished { status, reason, .. } => {
+            Event::RunFinished { status, reason, class, .. } => {
                 self.status = *status;
                 self.reason = Some(reason.clone());
+                self.end_class = *class;
             }
         }
     }

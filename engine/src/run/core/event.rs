@@ -1,10 +1,10 @@
 //! The events of a run. Every change of a run's state is one of these, applied in one place
-//! ([`super::state::RunState::apply`]); the durable-state issue journals exactly these.
+//! ([`super::projection::RunState::apply`]); the durable-state issue journals exactly these.
 
 use serde::{Deserialize, Serialize};
 
 use super::outcome::Outcome;
-use crate::plan::EdgeKind;
+use super::signal::Signal;
 
 /// How a run ended (or that it has not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,7 +200,7 @@ pub enum Event {
         delay_ms: u64,
         /// The failure class of the failed attempt.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        class: Option<String>,
+        class: Option<super::outcome::FailureClass>,
         /// Its error.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
@@ -238,14 +238,14 @@ pub enum Event {
         /// The state entered.
         to: String,
         /// Which kind of edge was taken.
-        kind: EdgeKind,
+        kind: Via,
     },
     /// A control signal (`ralph-loop pause`, `hint`, `.ralph/pause`, `pause_loop`, …), journaled
     /// before it takes effect.
     Control {
         /// The signal and its argument.
         #[serde(flatten)]
-        signal: crate::control::Signal,
+        signal: Signal,
         /// Who sent it: a person's `USER`, a plain file, the circuit breaker, an action.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
@@ -281,6 +281,10 @@ pub enum Event {
         status: RunStatus,
         /// Why, for people.
         reason: String,
+        /// What stopped it, when a step's failure class did: `environment` when an agent could
+        /// not work at all (the CLI exits with status 4 then).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        class: Option<super::outcome::FailureClass>,
         /// When.
         at: String,
     },
@@ -319,6 +323,35 @@ impl Event {
             | Event::ReviewRequested { at, .. }
             | Event::RunFinished { at, .. } => Some(at),
             _ => None,
+        }
+    }
+}
+
+/// How a state machine moved: the kind of the plan edge it took, or a person's redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// A transition whose condition held (success when it has none).
+    Transition,
+    /// The state's fallback, when no transition held.
+    Else,
+    /// The implicit move of a state without transitions to the next listed state.
+    Next,
+    /// The state's `timeout` passed (or a review's `on_timeout` named the state).
+    Timeout,
+    /// A person's `ralph-loop redirect`.
+    Redirect,
+}
+
+impl Via {
+    /// Its name, as journaled.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Transition => "transition",
+            Via::Else => "else",
+            Via::Next => "next",
+            Via::Timeout => "timeout",
+            Via::Redirect => "redirect",
         }
     }
 }
