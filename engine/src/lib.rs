@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod atomic_file;
 pub mod cli;
+pub mod clock;
 pub mod control;
 pub mod diagnostic;
 pub mod error_text;

@@ -8,7 +8,8 @@ use super::{EXIT_INVALID, EXIT_OK, Env};
 use crate::run::check::{self, Oracle};
 use crate::run::core::event::Event;
 use crate::run::core::projection::RunState;
-use crate::run::runner::{EventSink, RunOptions, Runner};
+use crate::run::performer::Performer;
+use crate::run::runner::{EventSink, LogChoice, RunOptions, Runner};
 use crate::store::Store;
 
 /// Keeps the check run's events.
@@ -56,18 +57,16 @@ pub fn run(args: &ReplayArgs, run: &str, env: &Env) -> anyhow::Result<u8> {
     }
     let scratch = tempfile::tempdir()?;
     let events = Arc::new(Mutex::new(Vec::new()));
-    let options = RunOptions {
-        jobs: record.jobs.max(1),
-        project_dir: env.project_dir.clone(),
-        runs_dir: scratch.path().join("runs"),
-        workflow: record.workflow,
-        // The recording bounds the check, not a budget.
-        max_invocations: u64::MAX,
-        prompt_dirs: crate::prompt::search_dirs(Some(&loaded.workflow), &env.project_dir),
-        record: crate::store::RunRecord::default(),
-        state_dir: scratch.path().join("state"),
-        oracle: Some(Oracle::from_events(&recorded)),
-    };
+    let mut options = RunOptions::new(env.project_dir.clone(), scratch.path().join("state"), record.workflow);
+    options.jobs = record.jobs.max(1);
+    options.runs_dir = scratch.path().join("runs");
+    // The recording bounds the check, not a budget.
+    options.max_invocations = u64::MAX;
+    options.prompt_dirs = crate::prompt::search_dirs(Some(&loaded.workflow), &env.project_dir);
+    options.performer = Performer::Script(Box::new(Oracle::from_events(&recorded)));
+    // The check's journal is thrown away: it lives in memory, and nobody can signal it.
+    options.log = LogChoice::Memory(Default::default());
+    options.control = false;
     let runner = match Runner::new(&loaded.doc, loaded.plan, options, Box::new(Collect(Arc::clone(&events))))
     {
         Ok(runner) => runner,

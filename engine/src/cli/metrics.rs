@@ -237,7 +237,7 @@ pub fn run(args: &MetricsArgs, env: &Env) -> anyhow::Result<u8> {
         Some(source) => source,
         None => stored(env, args.run.as_deref())?,
     };
-    let ledger = crate::run::ledger::Ledger::load(&crate::run::ledger::path(&env.project_dir)).ok();
+    let ledger = crate::run::ledger::load(&crate::run::ledger::path(&env.project_dir)).ok();
     let budget = source.doc.as_ref().and_then(|d| d.budget.clone()).unwrap_or_default();
     let figures = figures::replay(
         &source.events,

@@ -40,6 +40,9 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_INVALID: u8 = 1;
 /// Exit status of a usage error: bad flags, missing files, a capability not built yet.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit status when the environment is at fault: an agent that cannot work here (not logged
+/// in, a rejected key), a store or disk that cannot be used.
+pub const EXIT_ENVIRONMENT: u8 = 4;
 
 /// ralph-loop runs autonomous AI coding-agent loops from declarative workflows.
 #[derive(Debug, Parser)]

@@ -686,7 +686,7 @@ fn new(args: &NewArgs, env: &Env) -> anyhow::Result<u8> {
 
 /// A sample context for `hook`, as a run would give it.
 fn sample_context(hook: &Hook) -> serde_json::Value {
-    let now = crate::run::core::event::now();
+    let now = crate::clock::now();
     match hook.context_kind() {
         ContextKind::Workflow => json!({
             "kind": "workflow", "workflow_name": "sample", "iteration": 1, "started_at": now,

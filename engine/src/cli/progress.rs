@@ -113,10 +113,10 @@ impl EventSink for Progress {
             if let Ok(mut status) = status.lock() {
                 status.done = done;
                 status.iteration = state.iteration;
-                status.task = state.task.as_ref().map(|t| format!("{}: {}", t.id, t.title));
+                status.task = state.task().map(|t| format!("{}: {}", t.id, t.title));
                 status.waiting.clone_from(&state.waiting_for_review);
                 let running = state.count(StepStatus::Running);
-                status.current = match (&state.current, running) {
+                status.current = match (state.current(), running) {
                     (_, 2..) => Some(format!("{running} steps running")),
                     (Some(c), 1) => Some(format!("running {c}")),
                     _ => None,
@@ -135,10 +135,12 @@ impl EventSink for Progress {
             Event::IterationStarted { iteration, task: Some(task), .. } => {
                 self.line(&format!("iteration {iteration}: task {}: {}", task.id, task.title));
             }
-            Event::IterationFinished { iteration, status, reason, .. } if state.task.is_some() => {
+            Event::IterationFinished { iteration, status, reason, .. } if state.task().is_some() => {
                 self.line(&format!("iteration {iteration}: {status:?} — {reason}"));
             }
-            Event::TaskMarked { task, status } => self.line(&format!("task {} marked {status}", task.id)),
+            Event::TaskMarked { task, status, .. } => {
+                self.line(&format!("task {} marked {}", task.id, status.as_str()));
+            }
             Event::Committed { commit, message, .. } => {
                 self.line(&format!("committed {}: {message}", &commit[..commit.len().min(10)]));
             }
@@ -167,10 +169,10 @@ impl EventSink for Progress {
                     *delay_ms as f64 / 1000.0
                 ));
             }
-            Event::StepSkipped { step, reason } => {
+            Event::StepSkipped { step, reason, .. } => {
                 self.line(&format!("[{done:>width$}/{}] skipped {step}: {reason}", self.total));
             }
-            Event::ActionFinished { step, hook, action, outcome } if !outcome.success => {
+            Event::ActionFinished { step, hook, action, outcome, .. } if !outcome.success => {
                 self.line(&format!("{step} {hook} `{action}` failed: {}", outcome.error.as_deref().unwrap_or("")));
             }
             Event::ReviewRequested { step, .. } => self.line(&format!(
@@ -196,6 +198,11 @@ impl EventSink for Progress {
                     self.line(&format!("plugin {plugin}{at}: {}: {message}", kind.replace('_', " ")));
                 }
             }
+            Event::Warning { message, .. } => {
+                let style = self.styles.warning;
+                self.line(&format!("{}warning{}: {message}", style.render(), style.render_reset()));
+            }
+            Event::Halt { reason, .. } => self.line(&format!("the run stops after the steps in flight: {reason}")),
             Event::RunFinished { status, reason, .. } => {
                 let spent = if state.tokens > 0 || state.cost_usd > 0.0 {
                     format!(" ({} tokens, ${:.4})", state.tokens, state.cost_usd)

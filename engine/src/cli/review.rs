@@ -88,7 +88,7 @@ pub fn run(args: &ReviewArgs, approve: bool, env: &Env) -> anyhow::Result<u8> {
         comment: args.comment.clone(),
         with_changes: args.with_changes,
         by: std::env::var("USER").ok(),
-        at: crate::run::core::event::now(),
+        at: crate::clock::now(),
     };
     inbox::send(&dir, &message)?;
     let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -79,8 +79,13 @@ impl EventSink for JsonLines {
             | Event::TaskMarked { .. }
             | Event::Breaker { .. }
             | Event::Committed { .. }
+            | Event::CommitIntended { .. }
+            | Event::Halt { .. }
+            | Event::Escalating { .. }
+            | Event::Escalated { .. }
             | Event::Resumed { .. }
             | Event::Forked { .. } => "run",
+            Event::Warning { .. } => "warning",
             Event::Signal { .. } | Event::Control { .. } => "signal",
             Event::Plugin { .. } => "plugin",
             Event::StepStarted { .. }
@@ -88,6 +93,7 @@ impl EventSink for JsonLines {
             | Event::StepSkipped { .. }
             | Event::StepRetrying { .. }
             | Event::StepInterrupted { .. }
+            | Event::AgentStarted { .. }
             | Event::Waiting { .. }
             | Event::HintsDelivered { .. }
             | Event::ActionFinished { .. }
@@ -116,6 +122,26 @@ impl EventSink for JsonLines {
 /// step's end wakes the runner without a handoff between threads.
 async fn on_a_worker(run: impl Future<Output = RunState> + Send + 'static) -> anyhow::Result<RunState> {
     tokio::spawn(run).await.map_err(|e| anyhow::anyhow!("the run panicked: {e}"))
+}
+
+/// Watches for SIGINT and SIGTERM for the rest of the process: the run ends cleanly on the
+/// first (its agents' process groups are killed), whenever it comes — during a step, between
+/// iterations, while a task is marked or committed. A second one is the default: it kills.
+fn cancellation() -> crate::run::runner::Cancel {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    if let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        tokio::spawn(async move {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            let _ = tx.send(Some(name.to_owned()));
+            // Keep the handlers (and the watch) alive until the process ends.
+            std::future::pending::<()>().await;
+        });
+    }
+    rx
 }
 
 /// Runs the workflow.
@@ -214,23 +240,13 @@ pub fn run_loaded(
         ))
     };
     let workflow_name = name.clone();
-    let options = RunOptions {
-        jobs,
-        project_dir: env.project_dir.clone(),
-        runs_dir: crate::run::runner::runs_dir(&env.project_dir),
-        workflow: name,
-        prompt_dirs: crate::prompt::search_dirs(Some(&workflow), &env.project_dir),
-        // A backstop for runaway loops: `loop.max_iterations`, else the larger of 100 and the
-        // number of plan nodes (a DAG runs each node once).
-        max_invocations: doc
-            .loop_settings
-            .as_ref()
-            .and_then(|l| l.max_iterations)
-            .unwrap_or_else(|| (total as u64).max(100)),
-        record: crate::store::RunRecord::default(),
-        state_dir: env.state_dir.clone(),
-        oracle: None,
-    };
+    let mut options = RunOptions::new(env.project_dir.clone(), env.state_dir.clone(), name);
+    options.jobs = jobs;
+    options.prompt_dirs = crate::prompt::search_dirs(Some(&workflow), &env.project_dir);
+    // A backstop for runaway loops: `loop.max_iterations`, else the larger of 100 and the
+    // number of plan nodes (a DAG runs each node once).
+    options.max_invocations =
+        doc.loop_settings.as_ref().and_then(|l| l.max_iterations).unwrap_or_else(|| (total as u64).max(100));
     let commit = args.commit || loop_settings.auto_commit == Some(true);
     let record = crate::store::RunRecord {
         run_id: String::new(),
@@ -257,7 +273,6 @@ pub fn run_loaded(
             env.project_dir.display()
         ));
     }
-    let mut options = options;
     options.record = record;
     if let Some(resumed) = resume {
         if resumed.definition_hash != options.record.definition_hash {
@@ -285,6 +300,8 @@ pub fn run_loaded(
     // The pipeline (and its log file) comes once the run can start: a refused run records
     // nothing.
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // SIGINT and SIGTERM are watched from now on, whatever the run is doing when they come.
+    runner.set_cancel(runtime.block_on(async { cancellation() }));
     let redactor = runner.redactor().clone();
     let project = doc.project.as_ref().and_then(|p| p.name.clone());
     let pipeline = runtime.block_on(crate::telemetry::pipeline::Pipeline::install(
@@ -337,5 +354,11 @@ pub fn run_loaded(
             state.count(StepStatus::Skipped)
         );
     }
-    Ok(if state.status == RunStatus::Succeeded { EXIT_OK } else { EXIT_INVALID })
+    Ok(match state.status {
+        RunStatus::Succeeded => EXIT_OK,
+        _ if state.end_class == Some(crate::run::core::outcome::FailureClass::Environment) => {
+            super::EXIT_ENVIRONMENT
+        }
+        _ => EXIT_INVALID,
+    })
 }

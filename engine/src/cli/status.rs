@@ -114,7 +114,8 @@ fn spend_line(ledger: &Ledger) -> String {
 
 /// Prints the status.
 pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<u8> {
-    let ledger = Ledger::load(&crate::run::ledger::path(&env.project_dir)).map_err(anyhow::Error::msg)?;
+    let ledger =
+        crate::run::ledger::load(&crate::run::ledger::path(&env.project_dir)).map_err(anyhow::Error::msg)?;
     if let Some(status) = live(env)? {
         if args.json {
             let value = serde_json::json!({

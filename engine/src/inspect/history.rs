@@ -224,6 +224,19 @@ pub enum Decision {
         /// Why.
         reason: String,
     },
+    /// The run was set to end after the steps in flight (a budget, the breaker, an agent that
+    /// cannot work here).
+    Halted {
+        /// Why.
+        reason: String,
+    },
+    /// The breaker's escalation agents ran.
+    Escalated {
+        /// The agents.
+        agents: Vec<String>,
+        /// Every one succeeded: the run goes on with a probe.
+        succeeded: bool,
+    },
     /// A person, a file, the breaker or an action steered the live run (`pause`, `hint`, …).
     Control {
         /// The signal, for people.
@@ -290,6 +303,11 @@ impl std::fmt::Display for Decision {
                 write!(f, "committed {} “{message}”", &commit[..commit.len().min(10)])
             }
             Decision::RunEnded { status, reason } => write!(f, "run {}: {reason}", status.as_str()),
+            Decision::Halted { reason } => write!(f, "the run stops: {reason}"),
+            Decision::Escalated { agents, succeeded } => {
+                let how = if *succeeded { "the next step is the probe" } else { "it failed" };
+                write!(f, "escalated to {}: {how}", agents.join(", "))
+            }
             Decision::Control { signal, by } => {
                 let by = by.as_deref().map(|b| format!(" (from {b})")).unwrap_or_default();
                 write!(f, "{signal}{by}")
@@ -347,7 +365,7 @@ impl History {
             match event {
                 Event::RunStarted { at, .. } => h.started_at = Some(at.clone()),
                 Event::Resumed { .. } => h.resumed += 1,
-                Event::IterationStarted { iteration: n, task, at } => {
+                Event::IterationStarted { iteration: n, task, at, .. } => {
                     iteration = *n;
                     current.clear();
                     last_finished = None;
@@ -360,7 +378,7 @@ impl History {
                         reason: None,
                     });
                 }
-                Event::IterationFinished { iteration: n, status, reason, at } => {
+                Event::IterationFinished { iteration: n, status, reason, at, .. } => {
                     if let Some(it) = h.iterations.iter_mut().rev().find(|i| i.iteration == *n) {
                         it.finished_at = Some(at.clone());
                         it.status = Some(*status);
@@ -371,7 +389,7 @@ impl History {
                         Decision::IterationEnded { status: *status, reason: reason.clone() },
                     ));
                 }
-                Event::StepStarted { step, agent, attempt, at } => {
+                Event::StepStarted { step, agent, attempt, at, .. } => {
                     let index = h.executions.len();
                     // What the last step's end let start next, unless a transition said it.
                     if let Some(last) = last_finished.map(|i| &mut h.executions[i]) {
@@ -396,7 +414,7 @@ impl History {
                     });
                     current.insert(step.clone(), index);
                 }
-                Event::StepFinished { step, outcome, at } => {
+                Event::StepFinished { step, outcome, at, .. } => {
                     if let Some(&i) = current.get(step) {
                         let e = &mut h.executions[i];
                         e.status = if outcome.success {
@@ -423,7 +441,7 @@ impl History {
                     };
                     note = Some((about(step), retry));
                 }
-                Event::ActionFinished { step, hook, action, outcome } => {
+                Event::ActionFinished { step, hook, action, outcome, .. } => {
                     // `on_enter` runs before the state's step starts: it follows from the move
                     // into the state, that is from the step that finished last.
                     let owner = if hook == "on_enter" { last_finished } else { about(step) };
@@ -453,7 +471,7 @@ impl History {
                         });
                     }
                 }
-                Event::Breaker { state, reason } => {
+                Event::Breaker { state, reason, .. } => {
                     note = Some((
                         last_finished,
                         Decision::Breaker { state: state.clone(), reason: reason.clone() },
@@ -464,18 +482,19 @@ impl History {
                         Decision::Waiting { step: step.clone(), seconds: *seconds, reason: reason.clone() };
                     note = Some((last_finished, waiting));
                 }
-                Event::StepSkipped { step, reason } => {
+                Event::StepSkipped { step, reason, .. } => {
                     h.skips.push(Skip { iteration, step: step.clone(), reason: reason.clone() });
                     note = Some((
                         last_finished,
                         Decision::Skipped { step: step.clone(), reason: reason.clone() },
                     ));
                 }
-                Event::Transition { from, to, kind } => {
+                Event::Transition { from, to, kind, .. } => {
                     note = Some((about(from), Decision::Transition { to: to.clone(), edge: *kind }));
                 }
-                Event::TaskMarked { task, status } => {
-                    let marked = Decision::TaskMarked { task: task.id.clone(), status: status.clone() };
+                Event::TaskMarked { task, status, .. } => {
+                    let marked =
+                        Decision::TaskMarked { task: task.id.clone(), status: status.as_str().to_owned() };
                     note = Some((last_finished, marked));
                 }
                 Event::Committed { commit, message, .. } => {
@@ -507,7 +526,20 @@ impl History {
                 }
                 // A run made from another (`replay`, `retry`) starts with that run's events,
                 // then says so; its own `resumed` follows.
-                Event::Forked { .. } | Event::ReviewRequested { .. } | Event::HintsDelivered { .. } => {}
+                Event::Halt { reason, .. } => {
+                    note = Some((last_finished, Decision::Halted { reason: reason.clone() }));
+                }
+                Event::Escalated { agents, succeeded } => {
+                    let decision = Decision::Escalated { agents: agents.clone(), succeeded: *succeeded };
+                    note = Some((last_finished, decision));
+                }
+                Event::Forked { .. }
+                | Event::ReviewRequested { .. }
+                | Event::HintsDelivered { .. }
+                | Event::CommitIntended { .. }
+                | Event::AgentStarted { .. }
+                | Event::Escalating { .. }
+                | Event::Warning { .. } => {}
             }
             if let Some((Some(i), decision)) = note {
                 h.executions[i].decisions.push(decision);
@@ -543,6 +575,8 @@ mod tests {
             agent: "a".into(),
             attempt,
             at: "2026-01-01T00:00:01Z".into(),
+            ai: false,
+            iteration: 1,
         }
     }
 
@@ -551,6 +585,7 @@ mod tests {
             step: step.into(),
             outcome: outcome(success),
             at: "2026-01-01T00:00:02Z".into(),
+            iteration: 1,
         }
     }
 
@@ -563,8 +598,15 @@ mod tests {
                 workflow: "w".into(),
                 kind: "state_machine".into(),
                 at: at(),
+                ledger: None,
             },
-            Event::IterationStarted { iteration: 1, task: None, at: at() },
+            Event::IterationStarted {
+                iteration: 1,
+                task: None,
+                at: at(),
+                detail: None,
+                completed: Vec::new(),
+            },
             started("build", 1),
             finished("build", false),
             Event::StepRetrying {
@@ -574,10 +616,16 @@ mod tests {
                 class: Some(crate::run::core::outcome::FailureClass::NonzeroExit),
                 error: None,
                 policy: "default".into(),
+                iteration: 1,
             },
             started("build", 2),
             finished("build", true),
-            Event::Transition { from: "build".into(), to: "verify".into(), kind: Via::Transition },
+            Event::Transition {
+                from: "build".into(),
+                to: "verify".into(),
+                kind: Via::Transition,
+                iteration: 1,
+            },
             started("verify", 1),
             finished("verify", true),
             Event::IterationFinished {
@@ -585,6 +633,7 @@ mod tests {
                 status: RunStatus::Succeeded,
                 reason: "done".into(),
                 at: at(),
+                files: Vec::new(),
             },
             Event::RunFinished { status: RunStatus::Succeeded, reason: "done".into(), class: None, at: at() },
         ];
@@ -609,9 +658,18 @@ mod tests {
     #[test]
     fn an_interrupted_step_is_told_apart_from_one_still_running() {
         let events = [
-            (1, Event::IterationStarted { iteration: 1, task: None, at: "2026-01-01T00:00:00Z".into() }),
+            (
+                1,
+                Event::IterationStarted {
+                    iteration: 1,
+                    task: None,
+                    at: "2026-01-01T00:00:00Z".into(),
+                    detail: None,
+                    completed: Vec::new(),
+                },
+            ),
             (2, started("a", 1)),
-            (3, Event::StepInterrupted { step: "a".into(), attempt: 1 }),
+            (3, Event::StepInterrupted { step: "a".into(), attempt: 1, iteration: 1 }),
             (4, started("a", 1)),
         ];
         let h = History::from_events(&events);

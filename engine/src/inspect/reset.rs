@@ -76,7 +76,7 @@ fn plural(n: usize, one: &str) -> String {
 
 /// The ledger, in a few words: what forgetting it means.
 fn ledger_words(path: &Path) -> String {
-    match crate::run::ledger::Ledger::load(path) {
+    match crate::run::ledger::load(path) {
         Ok(ledger) => {
             let state = serde_json::to_value(ledger.breaker.state)
                 .ok()

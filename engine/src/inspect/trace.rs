@@ -65,6 +65,9 @@ fn event(decision: &Decision) -> SpanEvent {
         Decision::Committed { .. } => "commit",
         Decision::RunEnded { reason, .. } if reason.contains("budget") => "budget",
         Decision::RunEnded { .. } => "run_end",
+        Decision::Halted { reason } if reason.contains("budget") => "budget",
+        Decision::Halted { .. } => "halt",
+        Decision::Escalated { .. } => "escalation",
     };
     SpanEvent { name: name.into(), description: decision.to_string() }
 }

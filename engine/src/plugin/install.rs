@@ -419,7 +419,7 @@ pub fn install(dir: &Path, request: &Install<'_>) -> Result<Manifest, InstallErr
         capabilities: descriptor.capabilities.clone(),
         // A reinstall (an upgrade) keeps a `plugin disable`.
         enabled: previous.is_none_or(|p| p.enabled),
-        installed_at: crate::run::core::event::now(),
+        installed_at: crate::clock::now(),
     };
     let write = |path: &Path| {
         let path = path.display().to_string();

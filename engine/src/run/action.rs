@@ -55,7 +55,7 @@ fn ok(summary: impl Into<String>, started: Instant) -> Outcome {
 pub fn record_notification(run_dir: &Path, step: &str, message: &str) -> std::io::Result<()> {
     let mut file =
         std::fs::OpenOptions::new().create(true).append(true).open(run_dir.join("notifications.log"))?;
-    writeln!(file, "{} [{step}] {message}", crate::run::core::event::now())
+    writeln!(file, "{} [{step}] {message}", crate::clock::now())
 }
 
 /// Runs a shell command in the project directory and turns its end into an outcome.

@@ -23,6 +23,7 @@ use super::core::event::{Event, RunStatus};
 use super::core::outcome::FailureClass;
 use super::core::outcome::Outcome;
 use super::core::projection::RunState;
+use super::performer::{Perform, Script};
 use super::runner::Runner;
 use crate::workflow::model::WorkflowKind;
 
@@ -65,6 +66,15 @@ impl Oracle {
     }
 }
 
+impl Script for Oracle {
+    fn outcome(&mut self, what: &Perform<'_>) -> Option<Outcome> {
+        match what.hook {
+            None => self.step(what.iteration, what.step),
+            Some(hook) => self.action(what.iteration, what.step, hook),
+        }
+    }
+}
+
 /// The iterations of a recorded run: their numbers and tasks.
 pub fn iterations(events: &[Event]) -> Vec<(u32, Option<ralph_plugin_sdk::Task>)> {
     events
@@ -88,15 +98,19 @@ impl Runner {
         }
         let mut end = (RunStatus::Succeeded, "no iteration was recorded".to_owned());
         for (iteration, task) in iterations {
-            end = self.run_iteration(iteration, task, false).await;
-            let changed = self.iteration_changed_files;
-            self.iteration_ended(end.0 == RunStatus::Succeeded, changed);
-            if let Some(halt) = self.halt.clone() {
+            let task = task
+                .map(|t| (super::core::event::TaskRef { id: t.id.clone(), title: t.description.clone() }, t));
+            self.begin_iteration(iteration, task, Vec::new());
+            if self.state.pass().is_some_and(|p| p.ended().is_none()) {
+                let (status, reason, _) = self.run_pass().await;
+                end = (status, reason);
+            }
+            if let Some(halt) = self.halted() {
                 end = halt;
                 break;
             }
         }
-        self.end(end.0, end.1).await;
+        self.end(end.0, end.1, None).await;
         self.into_state()
     }
 }
@@ -242,8 +256,15 @@ mod tests {
             step: step.into(),
             outcome: Box::new(Outcome { success, ..Outcome::default() }),
             at: String::new(),
+            iteration: 1,
         };
-        let started = |i: u32| Event::IterationStarted { iteration: i, task: None, at: String::new() };
+        let started = |i: u32| Event::IterationStarted {
+            iteration: i,
+            task: None,
+            at: String::new(),
+            detail: None,
+            completed: Vec::new(),
+        };
         let mut oracle = Oracle::from_events(&[
             started(1),
             finished("a", false),

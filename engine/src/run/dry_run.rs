@@ -26,6 +26,15 @@ pub fn dry_run(
         WorkflowKind::Dag => toposort(&plan.graph, None).unwrap_or_default(),
         _ => plan.nodes().map(|(i, _)| i).collect(),
     };
+    // The state of a first iteration, for the task the loop would take: what packets are built from.
+    let mut state = super::core::projection::RunState::new();
+    state.apply(&super::core::event::Event::IterationStarted {
+        iteration: 1,
+        task: task.map(|t| super::core::event::TaskRef { id: t.id.clone(), title: t.description.clone() }),
+        detail: task.cloned().map(Box::new),
+        completed: Vec::new(),
+        at: String::new(),
+    });
     let mut out = String::new();
     let _ = writeln!(out, "# Dry run of `{workflow}` ({}): no agent is invoked\n", plan.kind.as_str());
     for node in order {
@@ -38,16 +47,13 @@ pub fn dry_run(
             let _ = writeln!(out, "(no agent: the run ends here)\n");
             continue;
         }
-        let context = super::packet::PacketContext {
-            workflow: workflow.to_owned(),
-            iteration: 1,
-            task: task.cloned(),
-            ..Default::default()
-        };
         let packet = super::packet::build(
-            &context,
+            &state,
+            workflow,
             &step.id,
             outcome_names(plan, node, |n| doc.conditions.contains_key(n)),
+            ralph_plugin_sdk::Evidence::default(),
+            &crate::clock::now(),
         );
         let json = serde_json::to_string_pretty(&packet).unwrap_or_default();
         let _ = writeln!(out, "### Packet\n\n```json\n{json}\n```\n");

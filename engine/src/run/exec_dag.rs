@@ -1,6 +1,10 @@
 //! The DAG executor: every node whose dependencies are satisfied runs, up to `--jobs` at once;
 //! a failure skips its descendants unless `continue_on` says otherwise; every node ends
 //! succeeded, failed, skipped or (when the run stops early) cancelled.
+//!
+//! A pass that is under way (a resumed run) goes on from the state: the nodes that ended are
+//! released with their ends as the scheduler reaches them, and those that were running or
+//! waiting for a retry run again.
 
 use std::collections::VecDeque;
 
@@ -8,11 +12,17 @@ use petgraph::stable_graph::NodeIndex;
 use tokio::task::JoinSet;
 
 use super::core::event::{Event, RunStatus};
-use super::core::outcome::Outcome;
+use super::core::outcome::{FailureClass, Outcome};
 use super::core::projection::StepStatus;
 use super::dag::{DagScheduler, NodeEnd};
-use super::resume::Replay;
-use super::runner::{Runner, Started, Ticket};
+use super::resume::Standing;
+use super::runner::Runner;
+use super::steps::{Started, Ticket};
+
+/// How many steps the scheduler starts before it takes the ends of those that finished: with
+/// `--jobs` in the thousands, starting them all before looking back would leave finished steps
+/// (and their memory) waiting for the last start.
+const START_BATCH: usize = 64;
 
 impl Runner {
     pub(super) async fn run_dag(&mut self) -> (RunStatus, String) {
@@ -24,65 +34,99 @@ impl Runner {
         let mut exhausted = false;
         let mut refused = 0;
         let mut pending: Vec<(u64, NodeIndex, NodeEnd)> = Vec::new();
-        let mut durable_watch = self.durability.watch();
-        // Nodes a person interrupted, with the attempt they run again as.
-        let mut reruns: std::collections::HashMap<NodeIndex, u32> = Default::default();
+        let mut durable_watch = self.log.watch();
         loop {
-            while running.len() < jobs && !exhausted {
+            let mut started = 0;
+            while running.len() < jobs && !exhausted && started < START_BATCH {
                 // Signals are taken before each start; a paused loop starts nothing and, once
-                // the running nodes have finished, waits.
-                if let Some(by) = self.poll_control().await {
-                    self.interrupt_dag(&mut running, &mut tickets, &mut queue, &mut reruns, &by).await;
+                // the running nodes have finished, waits. A node the state shows ended starts
+                // nothing: it is released without a look for signals, as it was when it ended.
+                let next = queue.front().map(|n| self.plan.graph[*n].id.clone());
+                // A retry that was due, or cut short, starts at once, as retries do (it takes
+                // its slot without a look for signals or the guards).
+                let ended = next.as_deref().is_some_and(|id| {
+                    matches!(self.standing(id), Standing::Done(_) | Standing::Skipped | Standing::Retry(..))
+                        || matches!(self.standing(id), Standing::Cut(attempt) if attempt > 1)
+                });
+                if ended {
+                } else if let Some(by) = self.poll_control(next.as_deref()).await {
+                    self.interrupt_dag(&mut running, &mut tickets, &mut queue, &by).await;
                 }
-                if self.state.paused.is_some() {
+                if self.state.paused.is_some() && !ended {
                     if !running.is_empty() {
                         break;
                     }
-                    self.checkpoint().await;
+                    self.checkpoint(next.as_deref()).await;
                 }
                 let Some(node) = queue.pop_front() else { break };
                 let id = self.plan.graph[node].id.clone();
-                // A resumed run: a node the journal shows ended is released with its end; one
-                // that was running or waiting for its retry runs (again).
-                let mut attempt = reruns.remove(&node).unwrap_or(1);
-                match self.take_replay(node) {
-                    Some(Replay::Done(outcome)) => {
-                        let end = if outcome.success { NodeEnd::Succeeded } else { NodeEnd::Failed };
-                        self.release(&mut scheduler, &mut queue, node, end);
-                        continue;
+                let iteration = self.state.iteration;
+                // A node the state shows ended is released with its end; one that was running,
+                // interrupted or waiting for its retry runs (again).
+                let (attempt, delay) = match self.standing(&id) {
+                    Standing::Done(outcome) => {
+                        // The decisions after its end are taken as the run would have: a failed
+                        // node whose retry was not journaled yet is tried again.
+                        let attempt = self.state.pass().and_then(|p| p.step(&id)).map_or(1, |r| r.attempts);
+                        match self.after_node(node, attempt, &outcome).await {
+                            Some(delay) => (attempt + 1, delay),
+                            None => {
+                                // Released as a node that just finished is: once durable (it is),
+                                // after the start of what is queued — the order the run had.
+                                let end = if outcome.success { NodeEnd::Succeeded } else { NodeEnd::Failed };
+                                pending.push((0, node, end));
+                                continue;
+                            }
+                        }
                     }
-                    Some(Replay::Skipped) => {
+                    Standing::Skipped => {
                         self.release(&mut scheduler, &mut queue, node, NodeEnd::Skipped);
                         continue;
                     }
-                    Some(Replay::Rerun(again)) => attempt = again,
-                    None => {}
-                }
-                if let Some(condition) = self.plan.graph[node].condition.clone() {
-                    let scope = self.scope(node, &Outcome { success: true, ..Outcome::default() });
-                    let holds = self.evaluator.holds(&condition, &scope).unwrap_or(false);
-                    if !holds {
-                        let reason = format!("condition `{}` does not hold", condition.source);
-                        self.emit(&Event::StepSkipped { step: id, reason });
-                        self.release(&mut scheduler, &mut queue, node, NodeEnd::Skipped);
+                    Standing::Again(attempt) | Standing::Cut(attempt) => (attempt, std::time::Duration::ZERO),
+                    Standing::Retry(attempt, delay) => {
+                        (attempt, delay.max(std::time::Duration::from_millis(1)))
+                    }
+                    Standing::New => (1, std::time::Duration::ZERO),
+                };
+                // A retry the state shows due starts at once, as it would have (a retry is not
+                // admitted again); anything else is checked first.
+                // A retry (the only way past a first attempt, unless a person interrupted it)
+                // starts without the checks a first attempt gets.
+                let retry = attempt > 1 && !matches!(self.standing(&id), Standing::Again(_));
+                if !retry {
+                    if let Some(condition) = self.plan.graph[node].condition.clone() {
+                        let scope = self.scope(node, &Outcome { success: true, ..Outcome::default() });
+                        let holds = self.evaluator.holds(&condition, &scope).unwrap_or(false);
+                        if !holds {
+                            let reason = format!("condition `{}` does not hold", condition.source);
+                            self.emit(&Event::StepSkipped { step: id, reason, iteration });
+                            self.release(&mut scheduler, &mut queue, node, NodeEnd::Skipped);
+                            continue;
+                        }
+                    }
+                    if self.state.invocations >= self.max_invocations() || self.admit(node).await.is_err() {
+                        queue.push_front(node);
+                        exhausted = true;
+                        break;
+                    }
+                    // A pause taken while it was admitted acts before it starts, as it would
+                    // on a resumed run, which sees it journaled.
+                    if self.state.paused.is_some() {
+                        queue.push_front(node);
+                        continue;
+                    }
+                    if let Err(reason) = self.agent_admit(node) {
+                        // Its agent's breaker is open: the node fails without running.
+                        self.emit(&Event::StepSkipped { step: id, reason, iteration });
+                        self.release(&mut scheduler, &mut queue, node, NodeEnd::Failed);
+                        refused += 1;
                         continue;
                     }
                 }
-                if self.state.invocations >= self.max_invocations() || self.admit(node).await.is_err() {
-                    queue.push_front(node);
-                    exhausted = true;
-                    break;
-                }
-                if let Err(reason) = self.agent_admit(node) {
-                    // Its agent's breaker is open: the node fails without running.
-                    self.emit(&Event::StepSkipped { step: id, reason });
-                    self.release(&mut scheduler, &mut queue, node, NodeEnd::Failed);
-                    refused += 1;
-                    continue;
-                }
-                match self.start(node, false, true, attempt, std::time::Duration::ZERO) {
+                match self.start(node, false, true, attempt, delay) {
                     Started::Skipped(reason) => {
-                        self.emit(&Event::StepSkipped { step: id, reason });
+                        self.emit(&Event::StepSkipped { step: id, reason, iteration });
                         self.release(&mut scheduler, &mut queue, node, NodeEnd::Skipped);
                     }
                     Started::Running(ticket, step) => {
@@ -95,6 +139,7 @@ impl Runner {
                         };
                         tickets[slot] = Some(ticket);
                         running.spawn(async move { (slot, step.await) });
+                        started += 1;
                     }
                 }
             }
@@ -102,7 +147,7 @@ impl Runner {
             self.telemetry.ready_queue(queue.len());
             // Finished nodes release their dependents once their outcomes are durable; one
             // flush serves every node that finished meanwhile (group commit).
-            let durable = self.durability.durable();
+            let durable = self.log.durable();
             if pending.iter().any(|(ticket, _, _)| *ticket <= durable) && self.is_durable(durable) {
                 let (ready, waiting): (Vec<_>, Vec<_>) =
                     pending.drain(..).partition(|(ticket, _, _)| *ticket <= durable);
@@ -121,21 +166,31 @@ impl Runner {
             }
             if running.is_empty() && !pending.is_empty() {
                 // Nothing runs until these are durable.
-                self.durability.hurry();
+                self.log.hurry();
             }
-            let joined = tokio::select! {
-                Some(joined) = running.join_next(), if !running.is_empty() => joined,
-                Some(report) = self.signals_rx.recv() => {
-                    self.on_signal(report);
-                    continue;
+            // More could start at once: take the ends that are there without waiting for one.
+            let more = started == START_BATCH && running.len() < jobs && !queue.is_empty();
+            let joined = if more {
+                tokio::task::yield_now().await;
+                match running.try_join_next() {
+                    Some(joined) => joined,
+                    None => continue,
                 }
-                Some(order) = self.live.orders.recv() => {
-                    if let Some(by) = self.take_order(order).await {
-                        self.interrupt_dag(&mut running, &mut tickets, &mut queue, &mut reruns, &by).await;
+            } else {
+                tokio::select! {
+                    Some(joined) = running.join_next(), if !running.is_empty() => joined,
+                    Some(report) = self.signals_rx.recv() => {
+                        self.on_signal(report);
+                        continue;
                     }
-                    continue;
+                    Some(order) = self.live.orders.recv() => {
+                        if let Some(by) = self.take_order(order).await {
+                            self.interrupt_dag(&mut running, &mut tickets, &mut queue, &by).await;
+                        }
+                        continue;
+                    }
+                    _ = durable_watch.changed(), if !pending.is_empty() => continue,
                 }
-                _ = durable_watch.changed(), if !pending.is_empty() => continue,
             };
             let (slot, outcome) = match joined {
                 Ok(done) => done,
@@ -146,11 +201,20 @@ impl Runner {
             let (node, attempt) = (ticket.node, ticket.attempt);
             let end = if outcome.success { NodeEnd::Succeeded } else { NodeEnd::Failed };
             self.finish(ticket, outcome.clone());
-            if self.escalation.is_some() {
-                self.escalate().await;
+            if self.halt_class() == Some(FailureClass::Environment) {
+                // An agent that cannot work here: the others are stopped now, not waited for.
+                self.interrupt_dag(
+                    &mut running,
+                    &mut tickets,
+                    &mut queue,
+                    "the run (its environment failed)",
+                )
+                .await;
+                exhausted = true;
             }
-            exhausted |= self.halt.is_some();
-            if let Some(delay) = self.retry_after(node, attempt, &outcome).filter(|_| self.halt.is_none()) {
+            let retry = self.after_node(node, attempt, &outcome).await;
+            exhausted |= self.halted().is_some();
+            if let Some(delay) = retry {
                 // The retry takes the freed slot at once and waits out its delay there.
                 if let Started::Running(ticket, step) = self.start(node, false, true, attempt + 1, delay) {
                     tickets[slot] = Some(ticket);
@@ -158,24 +222,15 @@ impl Runner {
                     continue;
                 }
             }
-            if end == NodeEnd::Failed {
-                self.route_failure(node).await;
-            }
-            pending.push((self.durability.request(), node, end));
+            pending.push((self.log.request(), node, end));
         }
-        if let Some((status, reason)) = self.halt.clone() {
-            for node in queue {
-                let step = self.plan.graph[node].id.clone();
-                self.emit(&Event::StepSkipped { step, reason: format!("cancelled: {reason}") });
-            }
+        if let Some((status, reason)) = self.halted() {
+            self.cancel(queue, &format!("cancelled: {reason}"));
             return (status, reason);
         }
         if !queue.is_empty() {
             let left = queue.len();
-            for node in queue {
-                let step = self.plan.graph[node].id.clone();
-                self.emit(&Event::StepSkipped { step, reason: "cancelled: max_iterations reached".into() });
-            }
+            self.cancel(queue, "cancelled: max_iterations reached");
             return (
                 RunStatus::Stopped,
                 format!("max_iterations ({}) reached with {left} node(s) ready", self.max_invocations()),
@@ -189,6 +244,44 @@ impl Runner {
         }
     }
 
+    /// The nodes that were ready when the pass stopped are skipped as cancelled (they run when a
+    /// resumed run goes on); one the state already shows cancelled so is not journaled twice.
+    fn cancel(&mut self, queue: VecDeque<NodeIndex>, reason: &str) {
+        let iteration = self.state.iteration;
+        for node in queue {
+            let step = self.plan.graph[node].id.clone();
+            let cancelled =
+                self.state.pass().and_then(|p| p.step(&step)).is_some_and(|r| {
+                    r.status == StepStatus::Skipped && r.skip_reason.as_deref() == Some(reason)
+                });
+            if !cancelled {
+                self.emit(&Event::StepSkipped { step, reason: reason.to_owned(), iteration });
+            }
+        }
+    }
+
+    /// The decisions after a node's end, whether it just finished or the state shows it ended:
+    /// an escalation that is due, then its retry (the delay, when it runs again) or, when it
+    /// failed for good, the planner.
+    async fn after_node(
+        &mut self,
+        node: NodeIndex,
+        attempt: u32,
+        outcome: &Outcome,
+    ) -> Option<std::time::Duration> {
+        if self.state.escalation.is_some() {
+            self.escalate().await;
+        }
+        if outcome.success {
+            return None;
+        }
+        if let Some(delay) = self.retry_after(node, attempt, outcome).filter(|_| self.halted().is_none()) {
+            return Some(delay);
+        }
+        self.route_failure(node).await;
+        None
+    }
+
     /// `interrupt`: every running node is stopped (dropping its task kills its agents' process
     /// groups), finished as `interrupted`, and queued to run again as the same attempt when the
     /// loop is resumed. A node that happened to finish in the same instant is treated alike:
@@ -198,15 +291,13 @@ impl Runner {
         running: &mut JoinSet<(usize, Outcome)>,
         tickets: &mut [Option<Ticket>],
         queue: &mut VecDeque<NodeIndex>,
-        reruns: &mut std::collections::HashMap<NodeIndex, u32>,
         by: &str,
     ) {
         running.abort_all();
         while running.join_next().await.is_some() {}
         for ticket in tickets.iter_mut().filter_map(Option::take) {
-            let (node, attempt) = (ticket.node, ticket.attempt);
+            let node = ticket.node;
             self.finish(ticket, super::live::interrupted(by));
-            reruns.insert(node, attempt);
             queue.push_front(node);
         }
         self.settle().await;
@@ -220,13 +311,14 @@ impl Runner {
         end: NodeEnd,
     ) {
         let released = scheduler.finish(&self.plan, node, end);
+        let iteration = self.state.iteration;
         for (skipped, reason) in released.skipped {
             let step = self.plan.graph[skipped].id.clone();
             // A resumed run has journaled some of these already.
-            if self.replaying() && self.replayable.remove(&step) {
+            if matches!(self.standing(&step), Standing::Skipped) {
                 continue;
             }
-            self.emit(&Event::StepSkipped { step, reason });
+            self.emit(&Event::StepSkipped { step, reason, iteration });
         }
         queue.extend(released.ready);
     }

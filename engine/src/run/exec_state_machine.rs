@@ -5,12 +5,11 @@
 
 use petgraph::stable_graph::NodeIndex;
 
-use super::core::event::Via;
-use super::core::event::{Event, RunStatus};
-use super::core::outcome::FailureClass;
-use super::core::outcome::Outcome;
-use super::resume::Replay;
-use super::runner::{Runner, Started};
+use super::core::event::{Event, RunStatus, Via};
+use super::core::outcome::{FailureClass, Outcome};
+use super::resume::Standing;
+use super::runner::Runner;
+use super::steps::Started;
 use crate::plan::{EdgeKind, NodeRole};
 
 impl Runner {
@@ -25,91 +24,128 @@ impl Runner {
     }
 
     /// Runs a node's step to its end: started, awaited, finished. A step whose agents' conditions
-    /// all fail is skipped, which counts as success.
-    /// A failed step is tried again as its retry policy says.
+    /// all fail is skipped, which counts as success. A failed step is tried again as its retry
+    /// policy says. The state says where the step stands: a resumed run does not run a step
+    /// that ended again — it takes the same decisions after it (escalation, halt, retry, the
+    /// planner) that the run would have taken — and runs one that was cut short as the attempt
+    /// it was.
     pub(super) async fn perform(&mut self, node: NodeIndex, parallel: bool, require_all: bool) -> Outcome {
         let (mut attempt, mut delay) = (1, std::time::Duration::ZERO);
-        match self.take_replay(node) {
-            Some(Replay::Done(outcome)) => return *outcome,
-            Some(Replay::Skipped) => return Outcome { success: true, ..Outcome::default() },
-            Some(Replay::Rerun(again)) => attempt = again,
-            None => {}
+        let mut ended = None;
+        match self.standing(&self.plan.graph[node].id) {
+            Standing::Done(outcome) => {
+                attempt = self
+                    .state
+                    .pass()
+                    .and_then(|p| p.step(&self.plan.graph[node].id))
+                    .map_or(1, |r| r.attempts);
+                ended = Some(*outcome);
+            }
+            Standing::Skipped => return Outcome { success: true, ..Outcome::default() },
+            Standing::Again(again) | Standing::Cut(again) => attempt = again,
+            // A retry goes through the checks every attempt does, here as live.
+            Standing::Retry(again, wait) => (attempt, delay) = (again, wait),
+            Standing::New => {}
         }
         loop {
-            // A paused loop waits here, before the step starts.
-            self.checkpoint().await;
-            if self.state.redirect.is_some()
-                && self.plan.kind == crate::workflow::model::WorkflowKind::StateMachine
-            {
-                return Outcome::failed(FailureClass::Redirected, "redirected before the step started");
+            let outcome = match ended.take() {
+                Some(outcome) => outcome,
+                None => match self.run_step(node, parallel, require_all, attempt, delay).await {
+                    Ok(outcome) => outcome,
+                    Err(done) => return done,
+                },
+            };
+            if outcome.class == Some(FailureClass::Interrupted) {
+                // The loop is paused; when it goes on, the step runs again, as the same
+                // attempt, with whatever hints came meanwhile (or the run is redirected).
+                delay = std::time::Duration::ZERO;
+                continue;
             }
-            if let Err((_, reason)) = self.admit(node).await {
-                return Outcome::failed(FailureClass::Stopped, reason);
+            if self.state.escalation.is_some() {
+                self.escalate().await;
             }
-            if let Err(reason) = self.agent_admit(node) {
-                let step = self.plan.graph[node].id.clone();
-                self.emit(&Event::StepSkipped { step, reason: reason.clone() });
-                return Outcome::failed(FailureClass::CircuitOpen, reason);
+            if let Some((_, reason)) = self.halted() {
+                // The breaker opened on this step, or its agent cannot work here: the pass ends
+                // here.
+                return Outcome { class: Some(FailureClass::Stopped), error: Some(reason), ..outcome };
             }
-            match self.start(node, parallel, require_all, attempt, delay) {
-                Started::Skipped(reason) => {
-                    let step = self.plan.graph[node].id.clone();
-                    self.emit(&Event::StepSkipped { step, reason });
-                    return Outcome { success: true, ..Outcome::default() };
-                }
-                Started::Running(ticket, future) => {
-                    let outcome = self.await_step(future).await;
-                    self.finish(ticket, outcome.clone());
-                    // The outcome is durable before the transition it causes.
-                    self.settle().await;
-                    if outcome.class == Some(FailureClass::Interrupted) {
-                        // The loop is paused; when it goes on, the step runs again, as the same
-                        // attempt, with whatever hints came meanwhile (or the run is redirected).
-                        continue;
+            match self.retry_after(node, attempt, &outcome) {
+                Some(next) => (attempt, delay) = (attempt + 1, next),
+                None => {
+                    if !outcome.success {
+                        self.route_failure(node).await;
                     }
-                    if self.escalation.is_some() {
-                        self.escalate().await;
-                    }
-                    if let Some((_, reason)) = &self.halt {
-                        // The breaker opened on this step: the pass ends here.
-                        return Outcome {
-                            class: Some(FailureClass::Stopped),
-                            error: Some(reason.clone()),
-                            ..outcome
-                        };
-                    }
-                    match self.retry_after(node, attempt, &outcome) {
-                        Some(next) => (attempt, delay) = (attempt + 1, next),
-                        None => {
-                            if !outcome.success {
-                                self.route_failure(node).await;
-                            }
-                            return outcome;
-                        }
-                    }
+                    return outcome;
                 }
             }
         }
     }
 
+    /// Runs one attempt of a step: admitted, started, awaited, finished and durable. `Err` is
+    /// the outcome that ends `perform` without the step running (stopped, skipped, redirected).
+    async fn run_step(
+        &mut self,
+        node: NodeIndex,
+        parallel: bool,
+        require_all: bool,
+        attempt: u32,
+        delay: std::time::Duration,
+    ) -> Result<Outcome, Outcome> {
+        let redirects = self.plan.kind == crate::workflow::model::WorkflowKind::StateMachine;
+        loop {
+            // A paused loop waits here, before the step starts.
+            let next = self.plan.graph[node].id.clone();
+            self.checkpoint(Some(&next)).await;
+            if self.state.redirect.is_some() && redirects {
+                return Err(Outcome::failed(FailureClass::Redirected, "redirected before the step started"));
+            }
+            if let Err((_, reason)) = self.admit(node).await {
+                return Err(Outcome::failed(FailureClass::Stopped, reason));
+            }
+            // Signals taken while it was admitted (a rate limit's wait, an escalation) act
+            // before it starts, as they would on a resumed run, which sees them journaled.
+            if self.state.paused.is_none() && !(self.state.redirect.is_some() && redirects) {
+                break;
+            }
+        }
+        if let Err(reason) = self.agent_admit(node) {
+            let (step, iteration) = (self.plan.graph[node].id.clone(), self.state.iteration);
+            self.emit(&Event::StepSkipped { step, reason: reason.clone(), iteration });
+            return Err(Outcome::failed(FailureClass::CircuitOpen, reason));
+        }
+        match self.start(node, parallel, require_all, attempt, delay) {
+            Started::Skipped(reason) => {
+                let (step, iteration) = (self.plan.graph[node].id.clone(), self.state.iteration);
+                self.emit(&Event::StepSkipped { step, reason, iteration });
+                Err(Outcome { success: true, ..Outcome::default() })
+            }
+            Started::Running(ticket, future) => {
+                let outcome = self.await_step(future).await;
+                self.finish(ticket, outcome.clone());
+                // The outcome is durable before the transition it causes.
+                self.settle().await;
+                Ok(outcome)
+            }
+        }
+    }
+
     pub(super) async fn run_state_machine(&mut self) -> (RunStatus, String) {
-        let Some(mut current) = self.plan.initial else {
+        let Some(initial) = self.plan.initial else {
             return (RunStatus::Failed, "the workflow has no states".into());
         };
-        // A resumed run goes on in the state its journal ends in; that state's `on_enter` ran
-        // already unless the journal ends with the transition into it.
-        let mut entered = false;
-        if let Some((node, to_enter)) = self.resume_at.take() {
-            current = node;
-            entered = !to_enter;
-        }
+        // The pass goes on in the state it is in (a resumed run), else from the initial one.
+        let mut current = self
+            .state
+            .pass()
+            .and_then(|p| p.current.as_deref())
+            .and_then(|id| self.plan.node(id))
+            .unwrap_or(initial);
         loop {
             let id = self.plan.graph[current].id.clone();
             // Between states: a paused loop waits, a redirect is taken before the state is entered.
-            self.checkpoint().await;
+            self.checkpoint(None).await;
             if let Some(target) = self.take_redirect(&id) {
                 current = target;
-                entered = false;
                 continue;
             }
             let (terminal, require_all, parallel) = match self.plan.graph[current].role {
@@ -119,8 +155,8 @@ impl Runner {
             };
             let prep = &self.nodes[current.index()];
             let has_step = !prep.units.is_empty() || prep.human.is_some();
-            let enter =
-                if std::mem::take(&mut entered) { None } else { self.run_hook(current, "on_enter").await };
+            // Hook actions that already ran in this visit are not run again.
+            let enter = self.run_hook(current, "on_enter").await;
             if let Some(failed) = enter.filter(|o| !o.success) {
                 if failed.class == Some(FailureClass::Stopped) {
                     return (RunStatus::Stopped, failed.error.unwrap_or_default());
@@ -136,7 +172,8 @@ impl Runner {
                 }
                 return (RunStatus::Succeeded, format!("reached the terminal state `{id}`"));
             }
-            if self.state.invocations >= self.max_invocations() {
+            if self.state.invocations >= self.max_invocations() && matches!(self.standing(&id), Standing::New)
+            {
                 return (
                     RunStatus::Stopped,
                     format!("max_iterations ({}) reached in `{id}`", self.max_invocations()),
@@ -144,10 +181,14 @@ impl Runner {
             }
             let mut outcome = self.perform(current, parallel, require_all).await;
             if self.state.redirect.is_some() {
-                // A person redirected the run while this state ran (or waited to run): its
-                // `on_exit` runs, then the run goes where they said, whatever the outcome.
-                if let Some(stop) = self.exit_hook(current, &id).await {
-                    return stop;
+                // A person redirected the run while this state ran: its `on_exit` runs, then
+                // the run goes where they said, whatever the outcome. Redirected before its step
+                // started, the state was never performed: the run moves on at once, as it does
+                // between states (and as a resumed run, which cannot tell the two apart, does).
+                if outcome.class != Some(FailureClass::Redirected) {
+                    if let Some(stop) = self.exit_hook(current, &id).await {
+                        return stop;
+                    }
                 }
                 if let Some(target) = self.take_redirect(&id) {
                     current = target;
@@ -178,7 +219,8 @@ impl Runner {
                 let Some(target) = self.plan.node(goto) else {
                     return (RunStatus::Failed, format!("`{id}` moves to the unknown state `{goto}`"));
                 };
-                self.emit(&Event::Transition { from: id, to: goto.clone(), kind: Via::Timeout });
+                let iteration = self.state.iteration;
+                self.emit(&Event::Transition { from: id, to: goto.clone(), kind: Via::Timeout, iteration });
                 current = target;
                 continue;
             }
@@ -215,8 +257,8 @@ impl Runner {
                     format!("no transition from `{id}` holds (the step {how}{result}){error}"),
                 );
             };
-            let to = self.plan.graph[target].id.clone();
-            self.emit(&Event::Transition { from: id, to, kind });
+            let (to, iteration) = (self.plan.graph[target].id.clone(), self.state.iteration);
+            self.emit(&Event::Transition { from: id, to, kind, iteration });
             current = target;
         }
     }
@@ -225,7 +267,8 @@ impl Runner {
     fn take_redirect(&mut self, from: &str) -> Option<NodeIndex> {
         let to = self.state.redirect.clone()?;
         let target = self.plan.node(&to)?;
-        self.emit(&Event::Transition { from: from.to_owned(), to, kind: Via::Redirect });
+        let iteration = self.state.iteration;
+        self.emit(&Event::Transition { from: from.to_owned(), to, kind: Via::Redirect, iteration });
         Some(target)
     }
 

@@ -11,7 +11,8 @@ use std::collections::HashSet;
 
 use petgraph::visit::Dfs;
 
-use super::core::event::{Event, now};
+use super::core::event::Event;
+use crate::clock::now;
 use crate::plan::Plan;
 use crate::store::{JournalError, RunRecord, Store, StoreError};
 use crate::workflow::model::WorkflowKind;

@@ -1,20 +1,22 @@
-//! What guards a loop's money and time: budgets checked before each AI invocation, spend
-//! recorded after it, the circuit breaker fed with every step, and `max_runtime`.
+//! What guards a loop's money and time: budgets checked before each AI invocation, the
+//! circuit breakers (the loop's and each agent's), `max_runtime`, and the ledger file that
+//! carries spend and breakers across runs.
 //!
-//! A budget is checked *before* the invocation that would exceed it: the next invocation is
-//! estimated at the average spend of the AI invocations so far (over all runs), and when the
-//! spend plus that estimate is over a budget, the run stops and says which budget and by how
-//! much. `calls_per_hour` and `cooldown` make the loop wait instead.
+//! The decisions read the run's state — its ledger is the one the run started from with the
+//! run's own events folded in (`core::ledger`) — and every decision is journaled: a breaker's
+//! move, a halt, a pause, an escalation. A budget is checked *before* the invocation that
+//! would exceed it: the next invocation is estimated at the average spend of the AI
+//! invocations so far (over all runs), and when the spend plus that estimate is over a
+//! budget, the run stops and says which budget and by how much. `calls_per_hour` and
+//! `cooldown` make the loop wait instead.
 
 use std::time::Duration;
 
 use petgraph::stable_graph::NodeIndex;
 
 use super::core::event::{Event, RunStatus};
+use super::core::ledger::{Ledger, Moved};
 use super::core::outcome::FailureClass;
-use super::core::outcome::Outcome;
-use super::ledger::Ledger;
-use super::ledger::unix_now;
 use super::runner::Runner;
 use crate::policy::breaker::Change;
 use crate::workflow::model::Budget;
@@ -48,18 +50,14 @@ impl Runner {
         else {
             return Ok(());
         };
-        let breaker = self.ledger.agents.entry(agent.clone()).or_default();
-        let before = breaker.clone();
-        let admitted = breaker.admit(&config, unix_now());
-        let changed = *breaker != before;
-        if changed {
-            self.save_ledger();
-        }
-        match admitted {
+        let Some(breaker) = self.state.ledger.agents.get(&agent) else { return Ok(()) };
+        match breaker.clone().admit(&config, self.clock.unix()) {
             Ok(Some(Change::HalfOpened)) => {
                 self.emit(&Event::Breaker {
                     state: "half_open".into(),
                     reason: Some(format!("agent `{agent}`")),
+                    agent: Some(agent),
+                    all: false,
                 });
                 Ok(())
             }
@@ -72,12 +70,12 @@ impl Runner {
     /// that was stuck — goes half-open, so the next step is the probe (after an escalation, or a
     /// person resuming a loop the breaker paused).
     pub(super) fn half_open_all(&mut self, reason: String) {
-        self.ledger.breaker.escalated();
-        for breaker in self.ledger.agents.values_mut() {
-            breaker.escalated();
-        }
-        self.save_ledger();
-        self.emit(&Event::Breaker { state: "half_open".into(), reason: Some(reason) });
+        self.emit(&Event::Breaker {
+            state: "half_open".into(),
+            reason: Some(reason),
+            agent: None,
+            all: true,
+        });
     }
 
     /// The breaker opened and `on_open` names agents to escalate to: hand them the failures,
@@ -86,57 +84,66 @@ impl Runner {
     /// (no second escalation until it has closed). Otherwise the run stops as it would have.
     /// Returns whether the run goes on.
     pub(super) async fn escalate(&mut self) -> bool {
-        let Some(reason) = self.escalation.take() else { return false };
-        let Some(node) = self.last_node.or(self.plan.initial) else { return false };
-        self.escalated = true;
+        let Some(reason) = self.state.escalation.clone() else { return false };
+        let node = self.state.last_step.as_deref().and_then(|s| self.plan.node(s)).or(self.plan.initial);
+        let Some(node) = node else { return false };
         let instructions = format!(
             "The circuit breaker of the `{}` workflow opened: {reason}. The loop is stuck. Read the failure history, find out why, and fix it so the next attempt can succeed.",
             self.options.workflow
         );
         let mut names = Vec::new();
+        let mut succeeded = true;
         for (name, unit) in self.escalations.clone() {
-            names.push(format!("`{name}`"));
+            names.push(name.clone());
             let outcome = self.consult(node, "on_open", name, unit, instructions.clone()).await;
             if !outcome.success {
-                return false;
+                succeeded = false;
+                break;
             }
         }
-        self.half_open_all(format!("escalated to {}; the next step is the probe", names.join(", ")));
-        self.halt = None;
-        true
+        self.emit(&Event::Escalated { agents: names.clone(), succeeded });
+        if succeeded {
+            let named: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            self.half_open_all(format!("escalated to {}; the next step is the probe", named.join(", ")));
+        }
+        succeeded
     }
 
     /// Whether the next step may start; waits for `cooldown` and `calls_per_hour`. An error
     /// ends the pass (and the run) with the reason.
     pub(super) async fn admit(&mut self, node: NodeIndex) -> Result<(), (RunStatus, String)> {
-        if self.escalation.is_some() {
+        if self.state.escalation.is_some() {
             self.escalate().await;
         }
-        if let Some(halt) = &self.halt {
-            return Err(halt.clone());
+        if let Some(halt) = self.halted() {
+            return Err(halt);
         }
-        if let Some(limit) = self.max_runtime.filter(|l| self.started.elapsed() >= *l) {
+        let elapsed = crate::clock::between(&self.state.started_at, &self.now());
+        if let Some(limit) = self.max_runtime.filter(|l| elapsed >= *l) {
             return Err(self.stop(format!("max_runtime ({}) reached", humantime::format_duration(limit))));
         }
         if let Some(config) = self.breaker.clone() {
-            let before = self.ledger.breaker.clone();
-            match self.ledger.breaker.admit(&config, unix_now()) {
-                Ok(Some(change)) => self.breaker_changed(change),
-                Ok(None) => {}
+            match self.state.ledger.breaker.clone().admit(&config, self.clock.unix()) {
+                Ok(Some(Change::HalfOpened)) => {
+                    self.emit(&Event::Breaker {
+                        state: "half_open".into(),
+                        reason: None,
+                        agent: None,
+                        all: false,
+                    });
+                }
+                Ok(_) => {}
                 Err(reason) => return Err(self.stop(reason)),
             }
-            if self.ledger.breaker != before {
-                self.save_ledger();
-            }
         }
-        // A check (`replay --check`) spends nothing and waits for nothing.
-        if !self.nodes[node.index()].ai || self.oracle.is_some() {
+        // A script spends nothing and waits for nothing it does not script.
+        if !self.nodes[node.index()].ai {
             return Ok(());
         }
         if let Some(reason) = self.over_budget() {
             return Err(self.stop(reason));
         }
-        let wait = rate_wait(&self.budget, &self.ledger, unix_now());
+        let wait = rate_wait(&self.budget, &self.state.ledger, self.clock.unix());
         if !wait.is_zero() {
             let step = self.plan.graph[node].id.clone();
             self.emit(&Event::Waiting {
@@ -147,29 +154,25 @@ impl Runner {
             // An hour's wait for `calls_per_hour` still takes signals.
             let _ = self.with_control(tokio::time::sleep(wait), false).await;
         }
-        self.ledger.call(unix_now());
-        if self.budget.calls_per_hour.is_some() || self.budget.cooldown.is_some() {
-            self.save_ledger();
-        }
         Ok(())
     }
 
     fn stop(&mut self, reason: String) -> (RunStatus, String) {
-        let halt = (RunStatus::Stopped, reason);
-        self.halt = Some(halt.clone());
-        halt
+        self.halt(RunStatus::Stopped, reason, None);
+        self.halted().unwrap_or((RunStatus::Stopped, String::new()))
     }
 
     /// The budget the next AI invocation would exceed, and by how much.
     fn over_budget(&self) -> Option<String> {
-        let (avg_tokens, avg_cost) = self.ledger.average();
+        let ledger = &self.state.ledger;
+        let (avg_tokens, avg_cost) = ledger.average();
         let b = &self.budget;
         if let Some(max) = b.max_tokens {
-            let next = self.ledger.tokens + avg_tokens;
-            if self.ledger.tokens >= max || next > max {
+            let next = ledger.tokens + avg_tokens;
+            if ledger.tokens >= max || next > max {
                 return Some(format!(
                     "budget `max_tokens` ({max}) would be exceeded: {} used, the next invocation is estimated at {avg_tokens} (the average so far), {} over",
-                    self.ledger.tokens,
+                    ledger.tokens,
                     next.saturating_sub(max).max(1)
                 ));
             }
@@ -183,148 +186,117 @@ impl Runner {
                 )
             })
         };
-        if let Some(reason) =
-            b.max_cost_usd.and_then(|max| dollars("max_cost_usd", max, self.ledger.cost_usd))
-        {
+        if let Some(reason) = b.max_cost_usd.and_then(|max| dollars("max_cost_usd", max, ledger.cost_usd)) {
             return Some(reason);
         }
-        let today = self.ledger.daily_cost_usd.get(&super::ledger::today()).copied().unwrap_or(0.0);
-        b.daily_cost_usd.and_then(|max| dollars("daily_cost_usd", max, today))
+        let today = crate::clock::rfc3339(self.clock.now())[..10].to_owned();
+        let spent_today = ledger.daily_cost_usd.get(&today).copied().unwrap_or(0.0);
+        b.daily_cost_usd.and_then(|max| dollars("daily_cost_usd", max, spent_today))
     }
 
-    pub(super) fn save_ledger(&self) {
-        // A ledger that cannot be written must not stop the work it is counting; the next
-        // successful write carries the counts.
-        let _ = self.ledger.save(&self.ledger_path);
-        self.telemetry.ledger(&self.ledger, &self.budget);
-    }
-
-    /// Records an AI invocation's spend (priced from `budget.prices` when the backend reported
-    /// tokens but no cost) in the ledger; the caller saves it.
-    pub(super) fn charge(&mut self, node: NodeIndex, outcome: &mut Outcome) {
-        let metrics = &mut outcome.evidence.metrics;
-        if metrics.cost_usd.is_none() {
-            let price = self.nodes[node.index()].model.as_ref().and_then(|m| self.budget.prices.get(m));
-            if let (Some(price), Some(input), Some(output)) =
-                (price, metrics.input_tokens, metrics.output_tokens)
-            {
-                metrics.cost_usd = Some((input as f64 * price.input + output as f64 * price.output) / 1e6);
-            }
+    /// Writes the ledger file when the run's ledger moved (after the event `seq`): the file
+    /// says which of this run's events it holds, so a resumed run counts the rest and nothing
+    /// twice. A ledger that cannot be written is a budget a restart would forget: the run
+    /// stops, as for any disk the run cannot write.
+    pub(super) fn save_ledger(&mut self, seq: u64) {
+        let Some(path) = self.ledger_path.clone() else { return };
+        if self.state.ledger == self.ledger_saved {
+            return;
         }
-        self.ledger.spend(metrics.total_tokens().unwrap_or(0), metrics.cost_usd.unwrap_or(0.0));
-        self.ledger.ai_invocations += 1;
-    }
-
-    /// Records a finished step: spend (priced from `budget.prices` when the backend reported
-    /// tokens but no cost) and the breaker.
-    pub(super) fn account(&mut self, node: NodeIndex, outcome: &mut Outcome) {
-        self.last_node = Some(node);
-        let ai = self.nodes[node.index()].ai;
-        let mut changed = false;
-        if ai {
-            self.charge(node, outcome);
-            changed = true;
-        }
-        // A usage limit is a wait, not a failure; an interrupt is a person's decision.
-        let limited = matches!(outcome.class, Some(FailureClass::UsageLimit | FailureClass::Interrupted));
-        if let Some(config) = self.breaker.clone().filter(|_| !limited) {
-            let (now, error) = (unix_now(), outcome.error.as_deref());
-            let tests = outcome.evidence.test_results.as_ref().map(|t| (t.passed, t.failed));
-            // The agent's own breaker: when it opens the loop goes on, and the agent's steps
-            // fail fast from then on.
-            if let Some(agent) = self.plan.graph[node].agents.first().cloned() {
-                let breaker = self.ledger.agents.entry(agent.clone()).or_default();
-                let before = breaker.clone();
-                let change = breaker.record(&config, now, outcome.success, error, tests);
-                changed |= *breaker != before;
-                let shown = match change {
-                    Some(Change::Opened(reason)) => Some(("open", format!("agent `{agent}`: {reason}"))),
-                    Some(Change::Closed) => Some(("closed", format!("agent `{agent}`"))),
-                    _ => None,
-                };
-                if let Some((state, reason)) = shown {
-                    self.emit(&Event::Breaker { state: state.into(), reason: Some(reason) });
-                }
+        let mut file = self.state.ledger.clone();
+        file.counted_to(&self.state.run_id, seq);
+        match super::ledger::save(&path, &file) {
+            Ok(()) => {
+                self.ledger_saved = self.state.ledger.clone();
+                self.telemetry.ledger(&self.state.ledger, &self.budget);
             }
-            let before = self.ledger.breaker.clone();
-            let mut change = self.ledger.breaker.record(&config, now, outcome.success, error, tests);
-            if let (true, None, Some(output)) = (ai, &change, outcome.evidence.metrics.output_tokens) {
-                change = self.ledger.breaker.output(&config, now, output);
-            }
-            changed |= self.ledger.breaker != before;
-            if let Some(change) = change {
-                self.breaker_changed(change);
-            }
-        }
-        if changed {
-            self.save_ledger();
-        }
-    }
-
-    /// Progress outside a step (a task done, a commit) and the end of an iteration.
-    pub(super) fn iteration_ended(&mut self, progressed: bool, changed_anything: bool) {
-        let Some(config) = self.breaker.clone() else { return };
-        let before = self.ledger.breaker.clone();
-        let mut change = if progressed { self.ledger.breaker.progress() } else { None };
-        if change.is_none() {
-            change = self.ledger.breaker.iteration(&config, unix_now(), changed_anything || progressed);
-        }
-        if let Some(change) = change {
-            self.breaker_changed(change);
-        }
-        if self.ledger.breaker != before {
-            self.save_ledger();
-        }
-    }
-
-    fn breaker_changed(&mut self, change: Change) {
-        let (state, reason) = match &change {
-            Change::Opened(reason) => ("open", Some(reason.clone())),
-            Change::HalfOpened => ("half_open", None),
-            Change::Closed => ("closed", None),
-        };
-        self.emit(&Event::Breaker { state: state.into(), reason: reason.clone() });
-        let actions = match change {
-            // `pause_loop`: the loop waits instead of stopping, until a person resumes it or the
-            // breaker's timeout lets its probe through.
-            Change::Opened(reason) if self.on_open.iter().any(|a| a.name() == "pause_loop") => {
-                if self.state.paused.is_none() {
-                    self.journal_signal(crate::control::Signal::Pause, super::live::BREAKER);
-                }
-                if !self.escalations.is_empty() && !self.escalated {
-                    self.escalation = Some(reason);
-                }
-                self.on_open.clone()
-            }
-            Change::Opened(reason) => {
-                self.halt = Some((RunStatus::Stopped, format!("the circuit breaker opened: {reason}")));
-                if !self.escalations.is_empty() && !self.escalated {
-                    self.escalation = Some(reason);
-                }
-                self.on_open.clone()
-            }
-            Change::Closed => {
-                self.escalated = false;
-                let resumes = self.on_close.iter().any(|a| a.name() == "resume_loop");
-                if resumes && self.state.paused.is_some() {
-                    self.journal_signal(crate::control::Signal::Resume, super::live::BREAKER);
-                }
-                self.on_close.clone()
-            }
-            Change::HalfOpened => Vec::new(),
-        };
-        // Notifications are recorded at once; `pause_loop` and `resume_loop` were taken above.
-        for action in actions {
-            if action.name().starts_with("notify") || action.name().starts_with("log") {
-                let _ = super::action::record_notification(
-                    &self.run_dir,
-                    "circuit_breaker",
-                    &format!(
-                        "{}: the circuit breaker is {state}{}",
-                        action.name(),
-                        reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
-                    ),
+            Err(e) => {
+                // Not again for every event: the halt stands, and the run ends.
+                self.ledger_path = None;
+                let reason = format!(
+                    "the ledger `{}` cannot be written ({e}); the run stops so that its spend is not forgotten — free the disk, then `ralph-loop resume`",
+                    path.display()
                 );
+                self.halt(RunStatus::Stopped, reason, Some(FailureClass::Environment));
+            }
+        }
+    }
+
+    /// The breakers an event moved: each is announced, and the loop's opening and closing act
+    /// as `on_open`/`on_close` say (a halt, a pause, an escalation; a resume).
+    pub(super) fn breakers_moved(&mut self, moved: Vec<Moved>) {
+        for Moved { agent, change } in moved {
+            let (state, reason) = match &change {
+                Change::Opened(reason) => ("open", Some(reason.clone())),
+                // A half-open breaker was announced by the event that moved it.
+                Change::HalfOpened => continue,
+                Change::Closed => ("closed", None),
+            };
+            if let Some(agent) = agent {
+                let reason = match &change {
+                    Change::Opened(reason) => format!("agent `{agent}`: {reason}"),
+                    _ => format!("agent `{agent}`"),
+                };
+                self.emit(&Event::Breaker {
+                    state: state.into(),
+                    reason: Some(reason),
+                    agent: Some(agent),
+                    all: false,
+                });
+                continue;
+            }
+            self.emit(&Event::Breaker {
+                state: state.into(),
+                reason: reason.clone(),
+                agent: None,
+                all: false,
+            });
+            let escalates = !self.escalations.is_empty() && !self.state.escalated;
+            let actions = match change {
+                // `pause_loop`: the loop waits instead of stopping, until a person resumes it or
+                // the breaker's timeout lets its probe through.
+                Change::Opened(reason) if self.on_open.iter().any(|a| a.name() == "pause_loop") => {
+                    if self.state.paused.is_none() {
+                        self.journal_signal(crate::control::Signal::Pause, super::live::BREAKER);
+                    }
+                    if escalates {
+                        self.emit(&Event::Escalating { reason });
+                    }
+                    self.on_open.clone()
+                }
+                Change::Opened(opened) => {
+                    let halt = format!("{}: {opened}", super::core::projection::BREAKER_HALT);
+                    self.halt(RunStatus::Stopped, halt, None);
+                    if escalates {
+                        self.emit(&Event::Escalating { reason: opened });
+                    }
+                    self.on_open.clone()
+                }
+                Change::Closed => {
+                    let resumes = self.on_close.iter().any(|a| a.name() == "resume_loop");
+                    if resumes && self.state.paused.is_some() {
+                        self.journal_signal(crate::control::Signal::Resume, super::live::BREAKER);
+                    }
+                    self.on_close.clone()
+                }
+                Change::HalfOpened => Vec::new(),
+            };
+            // Notifications are recorded at once; `pause_loop` and `resume_loop` were taken above.
+            if self.performer.is_script() {
+                continue;
+            }
+            for action in actions {
+                if action.name().starts_with("notify") || action.name().starts_with("log") {
+                    let _ = super::action::record_notification(
+                        &self.run_dir,
+                        "circuit_breaker",
+                        &format!(
+                            "{}: the circuit breaker is {state}{}",
+                            action.name(),
+                            reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+                        ),
+                    );
+                }
             }
         }
     }

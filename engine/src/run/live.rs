@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::core::event::{Event, now};
+use super::core::event::Event;
 use super::core::outcome::FailureClass;
 use super::core::outcome::Outcome;
 use super::runner::Runner;
@@ -40,8 +40,6 @@ pub(super) struct Live {
     /// The bound socket and the journal reader, until the loop's runtime serves them.
     server: Option<(Server, History)>,
     task: Option<tokio::task::JoinHandle<()>>,
-    /// Signals since the last packet was built: the next packet's `control.signals`.
-    pub since_packet: Vec<ralph_plugin_sdk::SignalRecord>,
     /// `.ralph/` of the project: `pause`, `hint` and the `hints/` archive.
     dot_ralph: PathBuf,
 }
@@ -53,17 +51,7 @@ impl Live {
         let (status, _) = watch::channel(LiveStatus::default());
         let (events, _) = broadcast::channel(4096);
         let (closing, _) = watch::channel(false);
-        Live {
-            orders,
-            orders_tx,
-            status,
-            events,
-            closing,
-            server,
-            task: None,
-            since_packet: Vec::new(),
-            dot_ralph,
-        }
+        Live { orders, orders_tx, status, events, closing, server, task: None, dot_ralph }
     }
 }
 
@@ -123,15 +111,15 @@ impl Runner {
     /// small fields).
     pub(super) fn publish(&self) {
         let s = &self.state;
-        let breaker = &self.ledger.breaker;
+        let breaker = &s.ledger.breaker;
         let status = LiveStatus {
             pid: std::process::id(),
             run_id: s.run_id.clone(),
             workflow: self.options.workflow.clone(),
             kind: self.plan.kind.as_str().into(),
-            state: s.current.clone(),
+            state: s.current().map(str::to_owned),
             iteration: s.iteration,
-            task: s.task.as_ref().map(|t| format!("{}: {}", t.id, t.title)),
+            task: s.task().map(|t| format!("{}: {}", t.id, t.title)),
             running: s.count(super::core::projection::StepStatus::Running),
             paused: s.paused.is_some(),
             paused_by: s.paused.clone(),
@@ -149,9 +137,9 @@ impl Runner {
                 "max_tokens": self.budget.max_tokens,
                 "max_cost_usd": self.budget.max_cost_usd,
                 "daily_cost_usd": self.budget.daily_cost_usd,
-                "spent_tokens": self.ledger.tokens,
-                "spent_cost_usd": self.ledger.cost_usd,
-                "spent_today_usd": self.ledger.daily_cost_usd.get(&super::ledger::today()).copied().unwrap_or(0.0),
+                "spent_tokens": s.ledger.tokens,
+                "spent_cost_usd": s.ledger.cost_usd,
+                "spent_today_usd": s.ledger.daily_cost_usd.get(&super::ledger::today()).copied().unwrap_or(0.0),
             }),
             pending_hints: s.pending_hints.len(),
             redirect: s.redirect.clone(),
@@ -200,10 +188,16 @@ impl Runner {
     /// Journals a signal (applied, appended, shown), without waiting for it to be durable:
     /// for the breaker, whose own changes are journaled the same way.
     pub(super) fn journal_signal(&mut self, signal: Signal, by: &str) {
-        let at = now();
-        let record = signal_record(&signal, Some(by), &at);
-        self.live.since_packet.push(record);
+        let at = self.now();
         self.emit(&Event::Control { signal, by: Some(by.to_owned()), at });
+    }
+
+    /// A signal a script's person sends as a step starts: checked and journaled like any
+    /// (a script's log is durable at once).
+    pub(super) fn script_signal(&mut self, signal: Signal, by: &str) {
+        if self.check_signal(&signal).is_ok() {
+            self.journal_signal(signal, by);
+        }
     }
 
     /// A signal takes effect: checked, journaled and durable, then acted on. Returns what it
@@ -239,7 +233,7 @@ impl Runner {
             comment,
             with_changes,
             by: Some(by.to_owned()),
-            at: now(),
+            at: self.now(),
         };
         match super::inbox::send(&self.run_dir, &message) {
             Ok(_) => format!("{} `{step}`", if signal == "approve" { "approved" } else { "rejected" }),
@@ -250,7 +244,7 @@ impl Runner {
     /// A person resumed a loop the breaker paused: the breaker goes half-open, so the next step
     /// is the probe (as after an escalation).
     fn resumed_over_breaker(&mut self, by: &str) {
-        if by == BREAKER || self.ledger.breaker.state != crate::policy::breaker::BreakerState::Open {
+        if by == BREAKER || self.state.ledger.breaker.state != crate::policy::breaker::BreakerState::Open {
             return;
         }
         self.half_open_all(format!("resumed by {by}; the next step is the probe"));
@@ -297,11 +291,17 @@ impl Runner {
 
     /// Takes the signals waiting (orders and plain files) without waiting for any. Returns who
     /// interrupted, if someone did.
-    pub(super) async fn poll_control(&mut self) -> Option<String> {
+    pub(super) async fn poll_control(&mut self, next: Option<&str>) -> Option<String> {
         let mut interrupted = None;
         while let Ok(order) = self.live.orders.try_recv() {
             if let Some(by) = self.take_order(order).await {
                 interrupted = Some(by);
+            }
+        }
+        // A script's people send theirs as a step is about to start.
+        if let (Some(next), super::performer::Performer::Script(script)) = (next, &mut self.performer) {
+            for (signal, by) in script.signals(&self.state, next) {
+                self.script_signal(signal, &by);
             }
         }
         self.poll_files().await;
@@ -342,9 +342,20 @@ impl Runner {
     }
 
     /// A check between steps: takes waiting signals, then waits while the loop is paused.
-    pub(super) async fn checkpoint(&mut self) {
-        self.poll_control().await;
+    /// `next` is the step about to start, if one is.
+    pub(super) async fn checkpoint(&mut self, next: Option<&str>) {
+        self.poll_control(next).await;
         while self.state.paused.is_some() {
+            // A script's people answer a pause (they resume it) while the loop waits.
+            let paused_by = self.state.paused.clone().unwrap_or_default();
+            if let super::performer::Performer::Script(script) = &mut self.performer {
+                for (signal, by) in script.while_paused(&paused_by) {
+                    self.script_signal(signal, &by);
+                }
+                if self.state.paused.is_none() {
+                    break;
+                }
+            }
             tokio::select! {
                 Some(order) = self.live.orders.recv() => {
                     self.take_order(order).await;
@@ -362,16 +373,18 @@ impl Runner {
     /// has passed: the next step is the half-open probe, and a probe that succeeds closes it.
     async fn breaker_timeout_passed(&mut self) {
         let (Some(by), Some(config)) = (&self.state.paused, &self.breaker) else { return };
-        if by != BREAKER || self.ledger.breaker.check(config, super::ledger::unix_now()).is_err() {
+        if by != BREAKER || self.state.ledger.breaker.check(config, self.clock.unix()).is_err() {
             return;
         }
         let _ = self.take_signal(Signal::Resume, BREAKER).await;
     }
 
-    /// The pending hints go into this step's packet (and so its prompt); they are journaled as
-    /// delivered and archived under `.ralph/hints/`.
+    /// The signals since the last packet, and the pending hints, go into this step's packet
+    /// (and so its prompt); they are journaled as delivered and the hints archived under
+    /// `.ralph/hints/`. Only a step whose agents read their packet takes them: a command step
+    /// in between does not swallow a hint meant for the next AI agent.
     pub(super) fn deliver_control(&mut self, step: &str, packet: &mut ralph_plugin_sdk::SteeringPacket) {
-        let signals = std::mem::take(&mut self.live.since_packet);
+        let signals = self.state.since_packet.clone();
         if let Some(last) = signals.iter().rev().find(|s| s.signal != ralph_plugin_sdk::Signal::Continue) {
             let control = &mut packet.control;
             control.signal = last.signal;
@@ -385,42 +398,28 @@ impl Runner {
                 control.preserve_context = Some(true);
             }
         }
+        let hints = self.state.pending_hints.clone();
         packet.control.signals = signals;
-        if self.state.pending_hints.is_empty() {
+        packet.control.hints.extend(hints.iter().cloned());
+        if hints.is_empty() && packet.control.signals.is_empty() {
             return;
         }
-        let hints = self.state.pending_hints.clone();
-        packet.control.hints.extend(hints.iter().cloned());
-        let archive = self.live.dot_ralph.join("hints");
-        let _ = std::fs::create_dir_all(&archive);
-        for (i, hint) in hints.iter().enumerate() {
-            let text = format!(
-                "{}\n\n---\nsent: {}\ndelivered: {} to `{step}` of run {}\n",
-                hint.text,
-                hint.at.as_deref().unwrap_or("?"),
-                now(),
-                self.state.run_id
-            );
-            let _ = std::fs::write(archive.join(format!("{}-{i}.md", stamp())), text);
+        if !hints.is_empty() && !self.performer.is_script() {
+            let archive = self.live.dot_ralph.join("hints");
+            let _ = std::fs::create_dir_all(&archive);
+            for (i, hint) in hints.iter().enumerate() {
+                let text = format!(
+                    "{}\n\n---\nsent: {}\ndelivered: {} to `{step}` of run {}\n",
+                    hint.text,
+                    hint.at.as_deref().unwrap_or("?"),
+                    self.now(),
+                    self.state.run_id
+                );
+                let _ = std::fs::write(archive.join(format!("{}-{i}.md", stamp())), text);
+            }
         }
-        self.emit(&Event::HintsDelivered { step: step.to_owned(), count: hints.len() });
-    }
-}
-
-/// How a packet's `control.signals` lists a signal.
-pub(super) fn signal_record(signal: &Signal, by: Option<&str>, at: &str) -> ralph_plugin_sdk::SignalRecord {
-    ralph_plugin_sdk::SignalRecord {
-        signal: signal.packet_signal(),
-        name: signal.name().into(),
-        detail: match signal {
-            Signal::Redirect { to } => Some(to.clone()),
-            Signal::Hint { text } => Some(text.clone()),
-            Signal::AddIterations { n } => Some(n.to_string()),
-            Signal::Approve { comment, .. } | Signal::Reject { comment } => comment.clone(),
-            _ => None,
-        },
-        by: by.map(str::to_owned),
-        at: at.to_owned(),
+        let signals = packet.control.signals.len();
+        self.emit(&Event::HintsDelivered { step: step.to_owned(), count: hints.len(), signals });
     }
 }
 

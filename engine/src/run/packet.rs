@@ -2,65 +2,49 @@
 //! after it), in the seed's v2.0 structure.
 
 use petgraph::stable_graph::NodeIndex;
-use ralph_plugin_sdk::{Evidence, Failure, SteeringPacket, Task, WorkflowInfo};
+use ralph_plugin_sdk::{Evidence, SteeringPacket, Task, WorkflowInfo};
 
-use super::core::event::now;
 use super::core::outcome::Outcome;
+use super::core::projection::RunState;
 use crate::plan::Plan;
 use crate::workflow::condition::ConditionKind;
 
-/// How many failures a packet's `failure_history` carries: the most recent ones. A loop left
-/// alone for hours can fail thousands of times; every packet (and prompt) carrying all of them
-/// would grow without bound, and the planner needs the recent ones.
-pub const FAILURE_HISTORY: usize = 50;
-
-/// What a packet is built from, besides the step.
-#[derive(Debug, Clone, Default)]
-pub struct PacketContext {
-    /// The workflow's name.
-    pub workflow: String,
-    /// The iteration, from 1.
-    pub iteration: u32,
-    /// When the run started.
-    pub started_at: String,
-    /// The task of this iteration.
-    pub task: Option<Task>,
-    /// Ids of the tasks done so far.
-    pub completed_tasks: Vec<String>,
-    /// The most recent failed attempts (at most [`FAILURE_HISTORY`]; the journal keeps all).
-    pub failure_history: Vec<Failure>,
-    /// Failed attempts so far per task id (the `attempt` of the next failure), counted here
-    /// because the history above is cut.
-    pub failures_per_task: std::collections::HashMap<String, u32>,
-    /// Evidence so far: the files the run changed, the last test counts.
-    pub evidence: Evidence,
-}
-
-/// The packet of a step, before it runs.
-pub fn build(context: &PacketContext, step: &str, outcomes: Vec<String>) -> SteeringPacket {
-    let started_at = if context.started_at.is_empty() { now() } else { context.started_at.clone() };
+/// The packet of `step`, before it runs: the run's state (its iteration, task, completed
+/// tasks, failure history) with `evidence` and the outcome names its transitions test.
+pub fn build(
+    state: &RunState,
+    workflow: &str,
+    step: &str,
+    outcomes: Vec<String>,
+    evidence: Evidence,
+    now: &str,
+) -> SteeringPacket {
+    let started_at = if state.started_at.is_empty() { now.to_owned() } else { state.started_at.clone() };
     let mut packet = SteeringPacket::new(
-        now(),
+        now.to_owned(),
         WorkflowInfo {
-            name: context.workflow.clone(),
-            iteration: u64::from(context.iteration.max(1)),
+            name: workflow.to_owned(),
+            iteration: u64::from(state.iteration.max(1)),
             phase: step.to_owned(),
             state: "active".into(),
             started_at,
         },
     );
-    packet.context.current_task.clone_from(&context.task);
-    packet.context.completed_tasks.clone_from(&context.completed_tasks);
-    packet.context.failure_history.clone_from(&context.failure_history);
-    packet.evidence = context.evidence.clone();
-    packet.instructions.primary = match &context.task {
+    let task = state.pass().and_then(|p| {
+        p.detail.clone().or_else(|| p.task.as_ref().map(|t| Task::new(t.id.clone(), t.title.clone())))
+    });
+    packet.context.current_task.clone_from(&task);
+    packet.context.completed_tasks.clone_from(&state.context.completed_tasks);
+    packet.context.failure_history.clone_from(&state.context.failure_history);
+    packet.evidence = evidence;
+    packet.instructions.primary = match &task {
         Some(task) => format!(
-            "Perform the `{step}` step of the `{}` workflow for task {}: {}",
-            context.workflow, task.id, task.description
+            "Perform the `{step}` step of the `{workflow}` workflow for task {}: {}",
+            task.id, task.description
         ),
-        None => format!("Perform the `{step}` step of the `{}` workflow.", context.workflow),
+        None => format!("Perform the `{step}` step of the `{workflow}` workflow."),
     };
-    if let Some(task) = &context.task {
+    if let Some(task) = &task {
         packet.instructions.success_criteria.clone_from(&task.acceptance_criteria);
     }
     packet.instructions.outcomes = outcomes;
@@ -68,8 +52,8 @@ pub fn build(context: &PacketContext, step: &str, outcomes: Vec<String>) -> Stee
 }
 
 /// The packet after its step: the step's evidence, and the state `completed` or `failed`.
-pub fn complete(mut packet: SteeringPacket, outcome: &Outcome) -> SteeringPacket {
-    packet.timestamp = now();
+pub fn complete(mut packet: SteeringPacket, outcome: &Outcome, now: &str) -> SteeringPacket {
+    packet.timestamp = now.to_owned();
     packet.workflow.state = if outcome.success { "completed" } else { "failed" }.into();
     let evidence = &outcome.evidence;
     if !evidence.files_changed.is_empty() {

@@ -10,7 +10,7 @@ use ralph_plugin_sdk::{
     Hook, HookContext, PhaseContext, Spend, StateContext, SteeringPacket, WorkflowContext,
 };
 
-use super::core::event::{Event, RunStatus, now};
+use super::core::event::{Event, RunStatus};
 use super::core::outcome::FailureClass;
 use super::core::outcome::Outcome;
 use super::runner::Runner;
@@ -50,10 +50,11 @@ impl Runner {
     }
 
     pub(super) fn spend(&self) -> Spend {
+        let ledger = &self.state.ledger;
         Spend {
-            cost_usd: self.ledger.cost_usd,
-            tokens: self.ledger.tokens,
-            invocations: self.ledger.ai_invocations,
+            cost_usd: ledger.cost_usd,
+            tokens: ledger.tokens,
+            invocations: ledger.ai_invocations,
             max_cost_usd: self.budget.max_cost_usd,
             max_tokens: self.budget.max_tokens,
         }
@@ -104,7 +105,7 @@ impl Runner {
             }
         }
         if let Some(reason) = fired.halt.take() {
-            self.halt.get_or_insert((RunStatus::Failed, reason));
+            self.halt(RunStatus::Failed, reason, None);
         }
         Some(fired)
     }
@@ -112,7 +113,7 @@ impl Runner {
     /// Journals why plugins that ralph.yaml configures are not loaded.
     pub(super) fn report_plugin_problems(&mut self) {
         for (plugin, kind, message) in std::mem::take(&mut self.plugin_problems) {
-            eprintln!("warning: plugin `{plugin}`: {message}");
+            self.warn(format!("plugin `{plugin}`: {message}"));
             self.emit(&Event::Plugin { plugin, hook: String::new(), kind: kind.into(), message, step: None });
         }
     }
@@ -121,8 +122,7 @@ impl Runner {
     pub(super) fn plugins_on_start(&mut self) {
         let fired = self.fire(&[Hook::WorkflowOnStart], None, |r| r.workflow_context(None, None).into());
         if let Some((plugin, reason)) = fired.and_then(|f| f.veto) {
-            self.halt
-                .get_or_insert((RunStatus::Stopped, format!("plugin `{plugin}` vetoed the run: {reason}")));
+            self.halt(RunStatus::Stopped, format!("plugin `{plugin}` vetoed the run: {reason}"), None);
         }
     }
 
@@ -132,7 +132,7 @@ impl Runner {
             self.fire(&[Hook::WorkflowOnIteration], None, |r| r.workflow_context(None, None).into())?;
         let (plugin, reason) = fired.veto?;
         let reason = format!("plugin `{plugin}` vetoed iteration {}: {reason}", self.state.iteration);
-        self.halt.get_or_insert((RunStatus::Stopped, reason.clone()));
+        self.halt(RunStatus::Stopped, reason.clone(), None);
         Some(reason)
     }
 
@@ -150,7 +150,7 @@ impl Runner {
             from_state: from.to_owned(),
             to_state: to.to_owned(),
             trigger: trigger.to_owned(),
-            timestamp: now(),
+            timestamp: self.now(),
         };
         self.fire(&[Hook::StateOnChange], Some(from), |_| context.into());
     }
@@ -161,7 +161,7 @@ impl Runner {
             phase: phases(id, &self.plan.graph[node].agents).pop().unwrap_or_default(),
             agent: agent.to_owned(),
             iteration: u64::from(self.state.iteration.max(1)),
-            started_at: now(),
+            started_at: self.now(),
             step: id.clone(),
             attempt: Some(attempt),
             spend: Some(self.spend()),
@@ -278,14 +278,19 @@ impl Runner {
     pub(super) async fn notifications_sent(&mut self) {
         let deadline = tokio::time::Instant::now() + NOTIFY_TIMEOUT;
         for sending in std::mem::take(&mut self.notifying) {
-            let _ = tokio::time::timeout_at(deadline, sending).await;
+            if let Ok(Ok(Some(failure))) = tokio::time::timeout_at(deadline, sending).await {
+                self.warn(failure);
+            }
         }
     }
 }
 
 /// Sends a plugin's webhook call in the background: a slow or broken endpoint never holds the
-/// run up (only its end waits, briefly); a failure is reported on standard error.
-fn send(plugin: String, notification: crate::plugin::Notification) -> Option<tokio::task::JoinHandle<()>> {
+/// run up (only its end waits, briefly); a failure is what the call ends with, reported then.
+fn send(
+    plugin: String,
+    notification: crate::plugin::Notification,
+) -> Option<tokio::task::JoinHandle<Option<String>>> {
     let handle = tokio::runtime::Handle::try_current().ok()?;
     let sending = handle.spawn(async move {
         let client = reqwest::Client::builder().timeout(NOTIFY_TIMEOUT).build();
@@ -300,9 +305,9 @@ fn send(plugin: String, notification: crate::plugin::Notification) -> Option<tok
                 .map(drop),
             Err(e) => Err(e),
         };
-        if let Err(e) = result {
-            eprintln!("warning: plugin `{plugin}`: the notification to {} failed: {e}", notification.url);
-        }
+        result
+            .err()
+            .map(|e| format!("plugin `{plugin}`: the notification to {} failed: {e}", notification.url))
     });
     Some(sending)
 }

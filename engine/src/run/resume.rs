@@ -1,221 +1,134 @@
-//! Resuming a run from its journal (`ralph-loop resume`).
+//! Resuming a run (`ralph-loop resume`, `replay`, `retry`): its journal is applied, in order, to
+//! a fresh state — the same [`RunState::apply`] that applied each event the first time — and
+//! the run goes on from that state. There is no second interpreter: the executors decide from
+//! the state as they always do, and a state rebuilt from a journal is the state the run had.
 //!
-//! The journal is the run: its events are applied again, in order, to a fresh state (the same
-//! `RunState::apply` that applied them the first time), and the packet context is rebuilt from
-//! them. Then the run goes on from where the journal ends:
-//!
-//! - **finished steps are not run again**: a DAG node or saga step with a recorded outcome is
-//!   released with it; a state machine takes the transition its state's recorded outcome
-//!   chooses (or, if the journal ends with a transition, enters the next state);
+//! What the state says about each step (see [`Standing`]):
+//! - a step that **ended** is not run again: its recorded outcome stands;
 //! - a step that was **running** when the run stopped is journaled `step_interrupted` and runs
 //!   again as the same attempt — the crash was the engine's, not the agent's;
 //! - a step that failed and was **waiting for its retry** runs its next attempt;
-//! - after the last iteration, the task-file mark and commit that the journal does not show are
-//!   done (marking is idempotent; a commit of a clean tree is nothing).
-//!
-//! Nothing outside the journal is trusted for decisions: it is written durably before any
-//! transition, task mark or commit acts on an outcome.
+//! - a state machine's hooks that ran in the current visit are not run again.
 
-use petgraph::stable_graph::NodeIndex;
-
-use super::core::event::{Event, RunStatus, TaskRef};
-use super::core::outcome::FailureClass;
-use super::core::outcome::Outcome;
+use super::core::event::Event;
+use super::core::ledger::Ledger;
+use super::core::outcome::{FailureClass, Outcome};
 use super::core::projection::StepStatus;
-use super::runner::Runner;
-use crate::store::{Journal, JournalError};
+use super::runner::{RunError, Runner};
 use crate::workflow::model::WorkflowKind;
 
 /// The encoded beginnings of the events whose application changes nothing (see
-/// `RunState::apply`): the tag is the first field serde writes.
+/// `RunState::apply`): a long run's journal is mostly agents' progress signals, and resuming
+/// does not decode them at all.
 const IGNORED: &[&[u8]] = &[br#"{"event":"signal","#, br#"{"event":"waiting","#];
 
-/// Where the journal of a resumed run ends.
-#[derive(Debug, Clone, Default)]
-pub struct ResumePoint {
-    /// The last event's sequence number.
-    pub from_seq: u64,
-    /// The last iteration started (0: none).
-    pub iteration: u32,
-    /// How it ended, when it did.
-    pub iteration_end: Option<(RunStatus, String)>,
-    /// Its task.
-    pub task: Option<TaskRef>,
-    /// Every task an iteration was started for.
-    pub tried: Vec<String>,
-    /// The last iteration's task was marked in its file.
-    pub marked: bool,
-    /// The last iteration's work was committed.
-    pub committed: bool,
-}
-
-/// What a journaled step record means for the resumed run.
+/// Where a step of the current pass stands, for the executor about to run it.
 #[derive(Debug, Clone)]
-pub(super) enum Replay {
+pub(super) enum Standing {
+    /// It has not started in this pass (for a state machine: in this visit).
+    New,
     /// It ended with this outcome: use it.
     Done(Box<Outcome>),
     /// It was skipped.
     Skipped,
-    /// Run it (again), as this attempt.
-    Rerun(u32),
+    /// Run it again, as this attempt: a person interrupted it, or it was cancelled.
+    Again(u32),
+    /// It was running when the run stopped (a crash): it runs again, as this attempt.
+    Cut(u32),
+    /// It failed and its retry is due: this attempt, after this delay.
+    Retry(u32, std::time::Duration),
 }
 
 impl Runner {
-    /// Applies a run's journal again and sets up where the run goes on.
-    pub(super) fn restore(&mut self, journal: &Journal) -> Result<(), JournalError> {
-        let mut point = ResumePoint::default();
-        for item in journal.scan(1) {
-            let (seq, bytes) = item?;
-            point.from_seq = seq;
-            // Signals and waits change nothing a resumed run needs, and a long run's journal is
-            // mostly signals (heartbeats, progress): they are not decoded at all.
-            if IGNORED.iter().any(|tag| bytes.starts_with(tag)) {
-                continue;
-            }
-            let event: Event = journal.decode(seq, &bytes)?;
-            match &event {
-                Event::IterationStarted { iteration, task, .. } => {
-                    point.iteration = *iteration;
-                    point.iteration_end = None;
-                    point.task.clone_from(task);
-                    point.marked = false;
-                    point.committed = false;
-                    if let Some(task) = task {
-                        point.tried.push(task.id.clone());
-                    }
-                    self.context.iteration = *iteration;
-                    self.node_results.clear();
-                    self.iteration_changed_files = false;
-                }
-                // A stopped iteration (a signal, the breaker, a budget) is taken up again.
-                Event::IterationFinished { status, reason, .. } if *status != RunStatus::Stopped => {
-                    point.iteration_end = Some((*status, reason.clone()));
-                }
-                Event::TaskMarked { task, status } => {
-                    point.marked = true;
-                    if status == "done" {
-                        self.context.completed_tasks.push(task.id.clone());
-                    }
-                }
-                Event::Committed { .. } => point.committed = true,
-                // The next packet lists the signals since the previous one.
-                Event::Control { signal, by, at } => {
-                    self.live.since_packet.push(super::live::signal_record(signal, by.as_deref(), at));
-                }
-                Event::StepStarted { .. } => self.live.since_packet.clear(),
-                Event::StepFinished { step, outcome, .. } => {
-                    let task = self.state.task.as_ref().map(|t| t.id.clone()).unwrap_or_default();
-                    self.remember_outcome(step, outcome, task);
-                }
-                _ => {}
-            }
-            self.state.apply(&event);
+    /// A resumed run (its options name its id): applies its journal to the fresh state, and
+    /// works out the ledger it goes on with — the ledger file, plus this run's events the file
+    /// does not hold yet (a run killed before it wrote them).
+    pub(super) fn restore(&mut self, file: Ledger) -> Result<(), RunError> {
+        if self.options.record.run_id.is_empty() {
+            return Ok(());
         }
-        if point.iteration_end.is_none() {
-            // Steps recorded in the unfinished iteration are replayed, not run again. A state
-            // machine revisits states, so only its current state's record counts.
-            self.replayable = match self.plan.kind {
-                WorkflowKind::StateMachine => self.state.current.iter().cloned().collect(),
-                _ => self.state.steps.keys().cloned().collect(),
-            };
-            if self.plan.kind == WorkflowKind::StateMachine {
-                self.resume_at = self
-                    .state
-                    .current
-                    .as_deref()
-                    .and_then(|id| self.plan.node(id))
-                    .map(|node| (node, self.state.after_transition));
-            }
-        }
-        self.resumed = Some(point);
+        // The file holds this run's events up to its mark; a run made from another's journal
+        // (`replay`, `retry`) starts with that run's events, whose spend the file holds too.
+        let mut counted = file.counted.get(&self.state.run_id).copied().unwrap_or(0);
+        let rules = self.state.rules();
+        let mut ledger = file;
+        let state = &mut self.state;
+        let skip = |bytes: &[u8]| IGNORED.iter().any(|tag| bytes.starts_with(tag));
+        let last = self
+            .log
+            .replay(&skip, |seq, event| {
+                let changed = state.changed_by(&event);
+                state.apply(&event);
+                if matches!(event, Event::Forked { .. }) {
+                    counted = counted.max(seq);
+                } else if seq > counted {
+                    ledger.apply(&event, &rules, changed);
+                }
+            })
+            .map_err(RunError::Journal)?;
+        self.state.take_moved();
+        self.resuming = Some(last);
+        self.ledger_saved = Ledger::default();
+        self.resumed_ledger = Some(ledger);
         Ok(())
     }
 
-    /// What a finished step leaves in the packet context and the DAG's node results, for
-    /// `finish` and for the journal's replay alike; `task` is the iteration's task id.
-    pub(super) fn remember_outcome(&mut self, step: &str, outcome: &Outcome, task: String) {
-        if outcome.evidence.test_results.is_some() {
-            self.context.evidence.test_results.clone_from(&outcome.evidence.test_results);
-        }
-        let interrupted = outcome.class == Some(FailureClass::Interrupted);
-        if !outcome.success && outcome.class != Some(FailureClass::UsageLimit) && !interrupted {
-            let attempt = {
-                let count = self.context.failures_per_task.entry(task.clone()).or_default();
-                *count += 1;
-                *count
-            };
-            let history = &mut self.context.failure_history;
-            if history.len() >= super::packet::FAILURE_HISTORY {
-                history.drain(..=history.len() - super::packet::FAILURE_HISTORY);
-            }
-            history.push(ralph_plugin_sdk::Failure {
-                task,
-                attempt,
-                error: outcome.error.clone().unwrap_or_else(|| "failed".into()),
-                step: Some(step.to_owned()),
-                class: outcome.class.map(|c| c.as_str().to_owned()),
-            });
-        }
-        self.iteration_changed_files |= !outcome.evidence.files_changed.is_empty();
-        if self.plan.kind == WorkflowKind::Dag {
-            self.node_results.insert(
-                step.to_owned(),
-                serde_json::json!({"success": outcome.success, "result": outcome.result}),
-            );
-        }
+    /// The steps of the latest pass that were running when the run stopped, with their attempts.
+    fn running(&self) -> Vec<(String, u32)> {
+        let Some(pass) = self.state.pass().filter(|p| p.ended().is_none()) else { return Vec::new() };
+        pass.steps
+            .iter()
+            .filter(|(_, r)| r.status == StepStatus::Running)
+            .map(|(id, r)| (id.clone(), r.attempts))
+            .collect()
+    }
+
+    /// The names of the steps that were running when the run stopped.
+    pub(super) fn running_steps(&self) -> Vec<String> {
+        self.running().into_iter().map(|(step, _)| step).collect()
     }
 
     /// The steps that were running when the run stopped: journaled as interrupted.
-    pub(super) fn interrupt_running(&mut self) -> Vec<String> {
-        let running: Vec<(String, u32)> = self
-            .state
-            .steps
-            .iter()
-            .filter(|(id, r)| r.status == StepStatus::Running && self.replayable.contains(*id))
-            .map(|(id, r)| (id.clone(), r.attempts))
-            .collect();
-        for (step, attempt) in &running {
-            self.emit(&Event::StepInterrupted { step: step.clone(), attempt: *attempt });
+    pub(super) fn interrupt_running(&mut self) {
+        let iteration = self.state.iteration;
+        for (step, attempt) in self.running() {
+            self.emit(&Event::StepInterrupted { step, attempt, iteration });
         }
-        running.into_iter().map(|(s, _)| s).collect()
     }
 
-    /// The journaled record of `node`, once: what the resumed run does with it.
-    pub(super) fn take_replay(&mut self, node: NodeIndex) -> Option<Replay> {
-        if self.replayable.is_empty() {
-            return None;
+    /// Where step `id` of the current pass stands. In a state machine only the current state's
+    /// visit counts, and only once the visit has begun (a transition into a state revisits it).
+    pub(super) fn standing(&self, id: &str) -> Standing {
+        let Some(pass) = self.state.pass() else { return Standing::New };
+        if self.plan.kind == WorkflowKind::StateMachine
+            && (pass.current.as_deref() != Some(id) || pass.after_transition)
+        {
+            return Standing::New;
         }
-        let id = &self.plan.graph[node].id;
-        if !self.replayable.remove(id) {
-            return None;
-        }
-        let record = self.state.steps.get(id)?;
-        Some(match record.status {
+        let Some(record) = pass.step(id) else { return Standing::New };
+        match record.status {
             // Cancelled when the run stopped: it never ran.
             StepStatus::Skipped
                 if record.skip_reason.as_deref().is_some_and(|r| r.starts_with("cancelled")) =>
             {
-                Replay::Rerun(1)
+                Standing::Again(1)
             }
-            StepStatus::Skipped => Replay::Skipped,
-            StepStatus::Failed if record.retrying => Replay::Rerun(record.attempts + 1),
+            StepStatus::Skipped => Standing::Skipped,
+            StepStatus::Running => Standing::Cut(record.attempts.max(1)),
+            StepStatus::Failed if record.retrying => {
+                Standing::Retry(record.attempts + 1, std::time::Duration::from_millis(record.retry_delay_ms))
+            }
             // A person interrupted it: it runs again, as the same attempt.
             StepStatus::Failed
                 if record.outcome.as_ref().and_then(|o| o.class) == Some(FailureClass::Interrupted) =>
             {
-                Replay::Rerun(record.attempts.max(1))
+                Standing::Again(record.attempts.max(1))
             }
-            StepStatus::Running => Replay::Rerun(record.attempts + 1),
             StepStatus::Succeeded | StepStatus::Failed => match &record.outcome {
-                Some(outcome) => Replay::Done(Box::new(outcome.clone())),
-                None => Replay::Rerun(record.attempts + 1),
+                Some(outcome) => Standing::Done(Box::new(outcome.clone())),
+                None => Standing::Again(record.attempts + 1),
             },
-        })
-    }
-
-    /// Whether a step's record came from the journal and has not been replayed yet.
-    pub(super) fn replaying(&self) -> bool {
-        !self.replayable.is_empty()
+        }
     }
 }
 
@@ -233,7 +146,12 @@ mod tests {
             at: String::new(),
         };
         let waiting = Event::Waiting { step: "s".into(), seconds: 1, reason: String::new() };
-        let finished = Event::StepFinished { step: "s".into(), outcome: Box::default(), at: String::new() };
+        let finished = Event::StepFinished {
+            step: "s".into(),
+            outcome: Box::default(),
+            iteration: 1,
+            at: String::new(),
+        };
         let encoded = |e: &Event| serde_json::to_vec(e).unwrap();
         let skipped = |bytes: &[u8]| IGNORED.iter().any(|tag| bytes.starts_with(tag));
         assert!(skipped(&encoded(&signal)) && skipped(&encoded(&waiting)));

@@ -1,37 +1,51 @@
-//! The runner: walks a plan, invokes agents, and turns everything that happens into events.
+//! The runner: the shell around the run's pure core. It owns the resources — the log (store and
+//! journal), the agents (or a script), plugins, telemetry, the control channel, the clock, git —
+//! and no decision state: everything the run decides from is its [`RunState`], which changes
+//! only by [`RunState::apply`] inside [`Runner::emit`].
 //!
-//! Every event goes through [`Runner::emit`]: applied to the run's state, appended to the run's
-//! event log, then shown. The executors of the three workflow kinds live in their own files
-//! (`exec_*.rs`) as further `impl Runner` blocks; this file holds what they share: preparing a
-//! run, starting and finishing steps, packets, evidence and condition scopes.
+//! Every event goes through `emit`: masked for secrets, applied, appended to the log, shown,
+//! and handed to the telemetry. The executors of the three workflow kinds (`exec_*.rs`), the
+//! steps' life (`steps.rs`), the guards (`guard.rs`), live control (`live.rs`) and the task
+//! loop (`task_loop.rs`) are further `impl Runner` blocks; this file holds preparing a run and
+//! the event path.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use petgraph::stable_graph::NodeIndex;
-use ralph_plugin_sdk::{Evidence, SteeringPacket};
 use tokio::sync::mpsc;
 
-use super::action::{self, ActionContext};
-use super::agents::{self, AgentError, Backing, StepAgent};
-use super::core::event::{Event, RunStatus, TaskRef, now};
+use super::agents::{self, AgentError, StepAgent};
+use super::core::event::{Event, RunStatus};
+use super::core::ledger::{Ledger, LedgerRules};
 use super::core::outcome::FailureClass;
-use super::core::outcome::Outcome;
 use super::core::projection::RunState;
-use super::evidence::{Repo, Snapshot};
+use super::evidence::Repo;
 use super::human;
-use super::packet::{self, PacketContext};
-use super::step;
-use crate::agent::command::{Invocation, file_name};
+use super::log::RunLog;
+use super::performer::Performer;
 use crate::agent::signal::SignalReport;
+use crate::clock::Clock;
 use crate::plan::{NodeRole, Plan};
-use crate::prompt::stack;
-use crate::workflow::condition::{self, Evaluator, Scope};
-use crate::workflow::model::{Action, AgentKind, Document, StateKind, WorkflowKind};
+use crate::workflow::condition::{self, Evaluator};
+use crate::workflow::model::{Action, AgentKind, Document, StateKind};
+
+/// Where the run's events go.
+#[derive(Debug, Clone, Default)]
+pub enum LogChoice {
+    /// The run store in `RunOptions::state_dir`.
+    #[default]
+    Store,
+    /// Memory: events already there are the run's journal so far (it is resumed from them).
+    Memory(super::log::Memory),
+}
+
+/// Who or what stops a run from outside: the CLI's SIGINT/SIGTERM watcher says which signal.
+pub type Cancel = tokio::sync::watch::Receiver<Option<String>>;
 
 /// How to run.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunOptions {
     /// DAG nodes run at once.
     pub jobs: usize,
@@ -49,9 +63,39 @@ pub struct RunOptions {
     pub record: crate::store::RunRecord,
     /// The run store's directory (opened once the run is known to be able to start).
     pub state_dir: PathBuf,
-    /// `replay --check`: steps take their outcomes from a recording instead of running, and
-    /// nothing outside the run (ledger, git, hooks) is touched.
-    pub oracle: Option<super::check::Oracle>,
+    /// Who performs the steps: the agents, or a script (`replay --check`, tests) — then
+    /// nothing outside the run is touched.
+    pub performer: Performer,
+    /// Where the events go.
+    pub log: LogChoice,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Serve the control socket (a run nobody can reach does not).
+    pub control: bool,
+    /// SIGINT/SIGTERM, watched by the CLI from before the run starts.
+    pub cancel: Option<Cancel>,
+}
+
+impl RunOptions {
+    /// Options for a run of `workflow` in `project_dir`, with the defaults: the real agents, the
+    /// store in `state_dir`, the system clock, the control socket served.
+    pub fn new(project_dir: PathBuf, state_dir: PathBuf, workflow: String) -> RunOptions {
+        RunOptions {
+            jobs: 1,
+            runs_dir: runs_dir(&project_dir),
+            project_dir,
+            workflow,
+            max_invocations: 100,
+            prompt_dirs: Vec::new(),
+            record: crate::store::RunRecord::default(),
+            state_dir,
+            performer: Performer::Agents,
+            log: LogChoice::Store,
+            clock: Arc::new(crate::clock::SystemClock),
+            control: true,
+            cancel: None,
+        }
+    }
 }
 
 /// Receives every event after it has been applied.
@@ -63,7 +107,7 @@ pub trait EventSink: Send {
         false
     }
     /// Shows a step's packet: `phase` is `built` (before the step) or `completed` (after).
-    fn packet(&mut self, _step: &str, _phase: &str, _packet: &SteeringPacket) {}
+    fn packet(&mut self, _step: &str, _phase: &str, _packet: &ralph_plugin_sdk::SteeringPacket) {}
 }
 
 /// Why a run could not start.
@@ -72,9 +116,6 @@ pub enum RunError {
     /// An agent cannot run.
     #[error(transparent)]
     Agent(#[from] AgentError),
-    /// Something in the workflow cannot be run by this version yet.
-    #[error("{0} is not built yet")]
-    Unsupported(String),
     /// The ledger cannot be read.
     #[error("{0}")]
     Ledger(String),
@@ -87,7 +128,7 @@ pub enum RunError {
     /// The control socket cannot be served.
     #[error(transparent)]
     Control(#[from] crate::control::ControlError),
-    /// The run's journal cannot be read.
+    /// The run's journal cannot be read or written.
     #[error("{0}")]
     Journal(String),
     /// A plugin that fails closed cannot be loaded.
@@ -101,6 +142,16 @@ pub enum RunError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+impl RunError {
+    /// Whether the machine is at fault (the store, the disk, the socket), not the workflow.
+    pub fn is_environment(&self) -> bool {
+        matches!(
+            self,
+            RunError::Store(_) | RunError::Control(_) | RunError::Journal(_) | RunError::RunDir { .. }
+        )
+    }
 }
 
 /// A human state's review settings.
@@ -139,97 +190,68 @@ pub(super) struct NodePrep {
     pub model: Option<String>,
 }
 
-/// A step that started: what is needed to finish it.
-pub(super) struct Ticket {
-    pub node: NodeIndex,
-    /// The attempt, from 1 (per visit of a state).
-    pub attempt: u32,
-    pub packet: Option<SteeringPacket>,
-    pub packet_file: Option<PathBuf>,
-    pub before: Option<Snapshot>,
-}
-
-/// How starting a step went.
-#[allow(clippy::large_enum_variant)] // Made once per step and taken apart at once.
-pub(super) enum Started<F> {
-    /// It runs: await the future, then [`Runner::finish`] it with the ticket.
-    Running(Ticket, F),
-    /// None of its agents' conditions held.
-    Skipped(String),
-}
-
-/// A run in progress.
+/// A run in progress: its state, and the resources it acts through.
 pub struct Runner {
     pub(super) plan: Plan,
     pub(super) options: RunOptions,
+    /// The projection of the run's journal: every decision is taken from it.
     pub(super) state: RunState,
-    sink: Box<dyn EventSink>,
-    /// The run store, its journal for this run, and the writer that makes it durable.
-    pub(super) store: crate::store::Store,
-    journal: crate::store::Journal,
+    pub(super) sink: Box<dyn EventSink>,
+    pub(super) log: RunLog,
     /// When the run takes snapshots (`None`: never).
     pub(super) snapshots: Option<super::snapshots::SnapshotPolicy>,
-    pub(super) durability: crate::store::Durability,
     /// Set when the journal could not be written: nothing more is acknowledged.
-    journal_error: Option<String>,
+    pub(super) journal_error: Option<String>,
     pub(super) run_dir: PathBuf,
     pub(super) nodes: Vec<NodePrep>,
     pub(super) evaluator: Evaluator,
-    named_conditions: Vec<String>,
+    pub(super) named_conditions: Vec<String>,
     pub(super) repo: Option<Repo>,
     pub(super) base_commit: Option<String>,
-    git_vars: (String, String),
-    pub(super) context: PacketContext,
-    signals_tx: mpsc::UnboundedSender<SignalReport>,
+    pub(super) git_vars: (String, String),
+    pub(super) signals_tx: mpsc::UnboundedSender<SignalReport>,
     pub(super) signals_rx: mpsc::UnboundedReceiver<SignalReport>,
-    /// DAG: the outcome of every finished node, for the `nodes` condition variable.
-    pub(super) node_results: BTreeMap<String, serde_json::Value>,
-    /// Spend and the breaker, kept across runs.
-    pub(super) ledger: super::ledger::Ledger,
-    pub(super) ledger_path: PathBuf,
+    /// The ledger file (none: a check or test run, which never writes it).
+    pub(super) ledger_path: Option<PathBuf>,
+    /// The ledger as last written to its file.
+    pub(super) ledger_saved: Ledger,
     pub(super) breaker: Option<crate::policy::breaker::BreakerConfig>,
     pub(super) budget: crate::workflow::model::Budget,
-    /// Set when the run must end after the steps in flight (breaker, budget, runtime).
-    pub(super) halt: Option<(RunStatus, String)>,
-    pub(super) started: std::time::Instant,
     pub(super) max_runtime: Option<Duration>,
     pub(super) on_open: Vec<Action>,
     pub(super) on_close: Vec<Action>,
     /// The agents `on_open` hands the failures to when the breaker opens, resolved.
     pub(super) escalations: Vec<(String, Vec<StepAgent>)>,
-    /// The breaker opened and an escalation is due, for this reason.
-    pub(super) escalation: Option<String>,
-    /// The escalation ran since the breaker last closed (it runs once per opening).
-    pub(super) escalated: bool,
-    /// The last step that ran: what an escalation is about.
-    pub(super) last_node: Option<NodeIndex>,
-    /// Whether a step of the current iteration changed a file.
-    pub(super) iteration_changed_files: bool,
     /// The agent with `on_failure: always` (the planner), resolved.
-    on_failure: Option<(String, Vec<StepAgent>)>,
-    /// Resumed runs: the journaled steps of the unfinished iteration not replayed yet.
-    pub(super) replayable: std::collections::HashSet<String>,
-    /// Resumed state machines: the state to go on in, and whether it is still to be entered.
-    pub(super) resume_at: Option<(NodeIndex, bool)>,
-    /// Resumed runs: where the journal ended.
-    pub(super) resumed: Option<super::resume::ResumePoint>,
-    /// `replay --check`: the recorded outcomes steps take instead of running.
-    pub(super) oracle: Option<super::check::Oracle>,
+    pub(super) on_failure: Option<(String, Vec<StepAgent>)>,
+    /// Who performs the steps.
+    pub(super) performer: Performer,
     /// The control channel: signals from other terminals, the status and events they see.
     pub(super) live: super::live::Live,
-    /// The run's plugins, loaded when it starts (none for `replay --check`).
+    /// The run's plugins, loaded when it starts (none for a script).
     pub(super) plugins: crate::plugin::PluginSet,
     /// ralph.yaml as JSON, for the plugins' workflow context.
     pub(super) plugin_config: serde_json::Value,
     /// Configured plugins that are not loaded, journaled when the run begins.
     pub(super) plugin_problems: Vec<PluginProblem>,
     /// Plugins' webhook calls on their way.
-    pub(super) notifying: Vec<tokio::task::JoinHandle<()>>,
+    pub(super) notifying: Vec<tokio::task::JoinHandle<Option<String>>>,
     /// The run's spans, measurements and log lines, made from its events.
     pub(super) telemetry: crate::telemetry::run::RunTelemetry,
     /// Secrets (secret-named variables, values of `${…}` references) kept out of every event
     /// and packet: what an agent echoes is masked before anything records or shows it.
-    redactor: crate::redact::Redactor,
+    pub(super) redactor: crate::redact::Redactor,
+    pub(super) clock: Arc<dyn Clock>,
+    /// A resumed run: where its journal ended, until `begin` journals the resumption.
+    pub(super) resuming: Option<u64>,
+    /// A resumed run: the ledger it goes on with, journaled in its `resumed` event.
+    pub(super) resumed_ledger: Option<Ledger>,
+    /// The task's status before the iteration took it (put back when the environment fails).
+    pub(super) picked_from: Option<crate::task::TaskStatus>,
+    /// The work tree when the latest iteration began, when its files are looked at.
+    pub(super) iteration_start: Option<super::evidence::Snapshot>,
+    /// A condition reads the files steps change: every step's evidence is collected.
+    pub(super) evidence_read: bool,
 }
 
 /// A configured plugin that is not loaded: its name, `missing` or `load_error`, and why.
@@ -303,7 +325,7 @@ fn step_retries(doc: &Document) -> HashMap<&str, &crate::workflow::model::Policy
 }
 
 /// How events and displays name a unit: its agents in order.
-fn unit_name(unit: &[StepAgent]) -> String {
+pub(super) fn unit_name(unit: &[StepAgent]) -> String {
     unit.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(" → ")
 }
 
@@ -311,110 +333,124 @@ fn resolve_all(doc: &Document, actions: &[Action]) -> Result<Vec<Vec<StepAgent>>
     actions.iter().map(|a| agents::resolve_action(doc, a)).collect()
 }
 
+/// Whether some condition of the workflow reads what steps change (`file_changed(…)`,
+/// `evidence.files_changed`): then every step's evidence is collected, not only AI agents'.
+fn reads_evidence(doc: &Document) -> bool {
+    let reads = |text: &str| text.contains("file") || text.contains("evidence");
+    let Some(workflow) = doc.workflow.as_ref() else { return false };
+    workflow.transitions.iter().filter_map(|t| t.condition.as_deref()).any(reads)
+        || workflow.nodes.iter().filter_map(|n| n.condition.as_deref()).any(reads)
+        || doc.agents.values().filter_map(|a| a.condition.as_deref()).any(reads)
+        || doc.conditions.values().any(|c| reads(c))
+}
+
+/// Resolves what every plan node runs, before the first step.
+fn prepare(doc: &Document, plan: &Plan) -> Result<Vec<NodePrep>, AgentError> {
+    let state_ids: Vec<&str> =
+        doc.workflow.as_ref().map(|w| w.states.iter().map(|s| s.id()).collect()).unwrap_or_default();
+    let states: BTreeMap<&str, &crate::workflow::model::State> = doc
+        .workflow
+        .as_ref()
+        .map(|w| w.states.iter().filter_map(|s| s.state().map(|st| (s.id(), st))).collect())
+        .unwrap_or_default();
+    let retries = step_retries(doc);
+    let mut resolved: HashMap<String, Vec<StepAgent>> = HashMap::new();
+    let mut nodes = Vec::with_capacity(plan.graph.node_count());
+    for (index, node) in plan.nodes() {
+        debug_assert_eq!(index.index(), nodes.len(), "plan nodes are dense");
+        let mut prep = NodePrep::default();
+        let state = states.get(node.id.as_str());
+        let human_agent =
+            node.agents.iter().any(|a| doc.agents.get(a).is_some_and(|a| a.kind == Some(AgentKind::Human)));
+        let human_state =
+            matches!(node.role, NodeRole::State { kind: StateKind::Human | StateKind::HumanInTheLoop, .. });
+        if human_state || human_agent {
+            let actions = state.and_then(|s| s.on_timeout.as_ref()).map(|o| o.as_slice()).unwrap_or_default();
+            let mut on_timeout = Vec::with_capacity(actions.len());
+            for action in actions {
+                let name = action.name();
+                on_timeout.push(if state_ids.contains(&name) || name == "stop" {
+                    OnTimeout::Goto(name.to_owned())
+                } else if name == crate::workflow::vocabulary::ESCALATE {
+                    // `{action: escalate, args: {agent, model}}`: that agent decides the review.
+                    match agents::resolve_escalation(doc, action)? {
+                        Some(unit) => OnTimeout::Run(unit),
+                        None => OnTimeout::Run(agents::resolve_action(doc, action)?),
+                    }
+                } else {
+                    OnTimeout::Run(agents::resolve_action(doc, action)?)
+                });
+            }
+            prep.human = Some(HumanSpec {
+                timeout: state.and_then(|s| s.timeout).map(|d| d.0),
+                reminder: state.and_then(|s| s.reminder_interval).map(|d| d.0),
+                on_timeout,
+            });
+        } else {
+            for name in &node.agents {
+                // A saga's `compensation.on_failure` keeps its actions' arguments.
+                let action = match node.role {
+                    NodeRole::FinalCompensation => doc
+                        .compensation
+                        .as_ref()
+                        .and_then(|c| c.on_failure.as_slice().iter().find(|a| a.name() == name).cloned())
+                        .unwrap_or_else(|| Action::Name(name.clone())),
+                    _ => Action::Name(name.clone()),
+                };
+                // Resolving looks programs up on PATH: once per agent, not once per node
+                // (10,000 nodes sharing an agent would otherwise stat PATH 10,000 times).
+                let unit = match &action {
+                    Action::Name(name) => match resolved.get(name) {
+                        Some(unit) => Vec::clone(unit),
+                        None => {
+                            let unit = agents::resolve_action(doc, &action)?;
+                            resolved.insert(name.clone(), unit.clone());
+                            unit
+                        }
+                    },
+                    _ => agents::resolve_action(doc, &action)?,
+                };
+                prep.units.push(unit);
+            }
+        }
+        if let Some(state) = state {
+            prep.on_enter = resolve_all(doc, state.on_enter.as_slice())?;
+            prep.on_exit = resolve_all(doc, state.on_exit.as_slice())?;
+            if prep.human.is_none() {
+                if let Some(on_timeout) = &state.on_timeout {
+                    prep.on_timeout = resolve_all(doc, on_timeout.as_slice())?;
+                }
+                // The state's time limit caps each of its agents'.
+                if let Some(limit) = state.timeout {
+                    for agent in prep.units.iter_mut().flatten() {
+                        agent.timeout = Some(agent.timeout.map_or(limit.0, |t| t.min(limit.0)));
+                    }
+                }
+            }
+        }
+        prep.ai = prep.units.iter().flatten().any(|a| a.backing.is_ai());
+        prep.model = node.agents.first().and_then(|a| doc.agents.get(a)).and_then(|a| a.model.clone());
+        prep.retry = crate::policy::retry::Retry::for_step(
+            doc,
+            retries.get(node.id.as_str()).copied(),
+            node.agents.first().map(String::as_str),
+        );
+        nodes.push(prep);
+    }
+    Ok(nodes)
+}
+
 impl Runner {
-    /// Prepares a run: checks that every agent can run and creates the run directory.
+    /// Prepares a run: checks that every agent can run, opens the log and creates the run
+    /// directory. A run whose options carry a run id is resumed: its journal is applied to a
+    /// fresh state, and it goes on from where that ends.
     pub fn new(
         doc: &Document,
         plan: Plan,
-        options: RunOptions,
+        mut options: RunOptions,
         sink: Box<dyn EventSink>,
     ) -> Result<Self, RunError> {
-        let state_ids: Vec<&str> =
-            doc.workflow.as_ref().map(|w| w.states.iter().map(|s| s.id()).collect()).unwrap_or_default();
-        let states: BTreeMap<&str, &crate::workflow::model::State> = doc
-            .workflow
-            .as_ref()
-            .map(|w| w.states.iter().filter_map(|s| s.state().map(|st| (s.id(), st))).collect())
-            .unwrap_or_default();
-        let retries = step_retries(doc);
-        let mut resolved: HashMap<String, Vec<StepAgent>> = HashMap::new();
-        let mut nodes = Vec::with_capacity(plan.graph.node_count());
-        for (index, node) in plan.nodes() {
-            debug_assert_eq!(index.index(), nodes.len(), "plan nodes are dense");
-            let mut prep = NodePrep::default();
-            let state = states.get(node.id.as_str());
-            let human_agent = node
-                .agents
-                .iter()
-                .any(|a| doc.agents.get(a).is_some_and(|a| a.kind == Some(AgentKind::Human)));
-            let human_state = matches!(
-                node.role,
-                NodeRole::State { kind: StateKind::Human | StateKind::HumanInTheLoop, .. }
-            );
-            if human_state || human_agent {
-                let actions =
-                    state.and_then(|s| s.on_timeout.as_ref()).map(|o| o.as_slice()).unwrap_or_default();
-                let mut on_timeout = Vec::with_capacity(actions.len());
-                for action in actions {
-                    let name = action.name();
-                    on_timeout.push(if state_ids.contains(&name) || name == "stop" {
-                        OnTimeout::Goto(name.to_owned())
-                    } else if name == crate::workflow::vocabulary::ESCALATE {
-                        // `{action: escalate, args: {agent, model}}`: that agent decides the review.
-                        match agents::resolve_escalation(doc, action)? {
-                            Some(unit) => OnTimeout::Run(unit),
-                            None => OnTimeout::Run(agents::resolve_action(doc, action)?),
-                        }
-                    } else {
-                        OnTimeout::Run(agents::resolve_action(doc, action)?)
-                    });
-                }
-                prep.human = Some(HumanSpec {
-                    timeout: state.and_then(|s| s.timeout).map(|d| d.0),
-                    reminder: state.and_then(|s| s.reminder_interval).map(|d| d.0),
-                    on_timeout,
-                });
-            } else {
-                for name in &node.agents {
-                    // A saga's `compensation.on_failure` keeps its actions' arguments.
-                    let action = match node.role {
-                        NodeRole::FinalCompensation => doc
-                            .compensation
-                            .as_ref()
-                            .and_then(|c| c.on_failure.as_slice().iter().find(|a| a.name() == name).cloned())
-                            .unwrap_or_else(|| Action::Name(name.clone())),
-                        _ => Action::Name(name.clone()),
-                    };
-                    // Resolving looks programs up on PATH: once per agent, not once per node
-                    // (10,000 nodes sharing an agent would otherwise stat PATH 10,000 times).
-                    let unit = match &action {
-                        Action::Name(name) => match resolved.get(name) {
-                            Some(unit) => Vec::clone(unit),
-                            None => {
-                                let unit = agents::resolve_action(doc, &action)?;
-                                resolved.insert(name.clone(), unit.clone());
-                                unit
-                            }
-                        },
-                        _ => agents::resolve_action(doc, &action)?,
-                    };
-                    prep.units.push(unit);
-                }
-            }
-            if let Some(state) = state {
-                prep.on_enter = resolve_all(doc, state.on_enter.as_slice())?;
-                prep.on_exit = resolve_all(doc, state.on_exit.as_slice())?;
-                if prep.human.is_none() {
-                    if let Some(on_timeout) = &state.on_timeout {
-                        prep.on_timeout = resolve_all(doc, on_timeout.as_slice())?;
-                    }
-                    // The state's time limit caps each of its agents'.
-                    if let Some(limit) = state.timeout {
-                        for agent in prep.units.iter_mut().flatten() {
-                            agent.timeout = Some(agent.timeout.map_or(limit.0, |t| t.min(limit.0)));
-                        }
-                    }
-                }
-            }
-            prep.ai = prep.units.iter().flatten().any(|a| a.backing.is_ai());
-            prep.model = node.agents.first().and_then(|a| doc.agents.get(a)).and_then(|a| a.model.clone());
-            prep.retry = crate::policy::retry::Retry::for_step(
-                doc,
-                retries.get(node.id.as_str()).copied(),
-                node.agents.first().map(String::as_str),
-            );
-            nodes.push(prep);
-        }
+        let nodes = prepare(doc, &plan)?;
         let named = |n: &str| doc.conditions.contains_key(n);
         let conditions = doc
             .conditions
@@ -441,24 +477,44 @@ impl Runner {
                 escalations.push((name, unit));
             }
         }
-        // A check starts from a blank ledger of its own: the project's spend and breaker are
+        // A script starts from a blank ledger of its own: the project's spend and breaker are
         // neither read nor changed by it.
-        let checking = options.oracle.is_some();
-        let ledger_path = match checking {
-            true => options.runs_dir.join("ledger.json"),
-            false => super::ledger::path(&options.project_dir),
+        let scripted = options.performer.is_script();
+        let ledger_path = (!scripted).then(|| super::ledger::path(&options.project_dir));
+        let ledger = match &ledger_path {
+            Some(path) => super::ledger::load(path).map_err(RunError::Ledger)?,
+            None => Ledger::default(),
         };
-        let ledger = super::ledger::Ledger::load(&ledger_path).map_err(RunError::Ledger)?;
-        let breaker = crate::policy::breaker::BreakerConfig::from_section(doc.circuit_breaker.as_ref());
-        if let Some(config) = breaker.as_ref().filter(|_| !checking) {
+        let breaker = crate::policy::breaker::config(doc.circuit_breaker.as_ref());
+        if let Some(config) = breaker.as_ref().filter(|_| !scripted) {
             // An open breaker refuses the run before anything is recorded; one whose timeout
             // passed lets the run's first step probe.
-            ledger.breaker.check(config, super::ledger::unix_now()).map_err(RunError::BreakerOpen)?;
+            ledger.breaker.check(config, options.clock.unix()).map_err(RunError::BreakerOpen)?;
         }
-        // Everything that can refuse the run has been checked: from here on it is recorded.
-        let store = crate::store::Store::open_patiently(&options.state_dir, Duration::from_secs(2))?;
         let resuming = !options.record.run_id.is_empty();
         let id = if resuming { options.record.run_id.clone() } else { run_id() };
+        // Everything that can refuse the run has been checked: from here on it is recorded.
+        let (log, server) = match std::mem::take(&mut options.log) {
+            LogChoice::Memory(events) => (RunLog::memory(events), None),
+            LogChoice::Store => {
+                let store = crate::store::Store::open_patiently(&options.state_dir, Duration::from_secs(2))?;
+                let mut journal = store.journal(&id)?;
+                // The control socket is bound now, while the run can still be refused: a loop
+                // that cannot be reached from another terminal would be a surprise hours later.
+                let server = if options.control {
+                    let server = crate::control::server::Server::bind(&options.state_dir)?;
+                    let reader = journal.clone();
+                    let history: crate::control::server::History =
+                        Arc::new(move |from| reader.read::<serde_json::Value>(from).unwrap_or_default());
+                    Some((server, history))
+                } else {
+                    None
+                };
+                let durability = store.durability();
+                journal.attach(&durability);
+                (RunLog::Store { store, journal, durability }, server)
+            }
+        };
         let run_dir = options.runs_dir.join(&id);
         for sub in ["steps", "packets"] {
             std::fs::create_dir_all(run_dir.join(sub))
@@ -466,41 +522,36 @@ impl Runner {
         }
         // The definition is kept under its hash, for `replay --from-state` after the file changed.
         if !options.record.definition_hash.is_empty() {
-            store.put_definition(&options.record.definition_hash, || crate::store::StoredDefinition {
+            log.put_definition(&options.record.definition_hash, || crate::store::StoredDefinition {
                 workflow_file: options.record.workflow_file.clone(),
                 document: serde_json::to_value(doc).unwrap_or_default(),
-            })?;
+            })
+            .map_err(RunError::Journal)?;
         }
-        let journal = store.journal(&id)?;
-        // The control socket is bound now, while the run can still be refused: a loop that
-        // cannot be reached from another terminal would be a surprise hours later.
-        let server = crate::control::server::Server::bind(&options.state_dir)?;
-        let reader = journal.clone();
-        let history: crate::control::server::History =
-            std::sync::Arc::new(move |from| reader.read::<serde_json::Value>(from).unwrap_or_default());
-        // A check must not take the project's `.ralph/pause` or `.ralph/hint` as its own.
-        let files = if checking { options.runs_dir.clone() } else { options.project_dir.join(".ralph") };
-        let live = super::live::Live::new(Some((server, history)), files);
-        let durability = store.durability();
-        let mut journal = journal;
-        journal.attach(&durability);
-        let repo = if checking { None } else { Repo::open(&options.project_dir) };
+        // A script must not take the project's `.ralph/pause` or `.ralph/hint` as its own.
+        let files = if scripted { run_dir.clone() } else { options.project_dir.join(".ralph") };
+        let live = super::live::Live::new(server, files);
+        let repo = if scripted { None } else { Repo::open(&options.project_dir) };
         // A resumed run keeps the commit its run started from (for `git_reset`).
         let base_commit = match &options.record.base_commit {
             Some(commit) if resuming => Some(commit.clone()),
             _ => repo.as_ref().and_then(Repo::head),
         };
         let git_vars = repo.as_ref().map(|r| (r.branch(), r.tag())).unwrap_or_default();
-        let mut state = RunState::new();
-        state.run_id = id;
-        let (signals_tx, signals_rx) = mpsc::unbounded_channel();
-        let context = PacketContext {
-            workflow: options.workflow.clone(),
-            started_at: now(),
-            ..PacketContext::default()
+        // The ledger is folded with the breaker's settings, and each step feeds its first
+        // agent's own breaker.
+        let rules = LedgerRules {
+            breaker: breaker.clone(),
+            agents: if breaker.is_some() {
+                plan.nodes().filter_map(|(_, n)| Some((n.id.clone(), n.agents.first()?.clone()))).collect()
+            } else {
+                BTreeMap::new()
+            },
         };
-        let oracle = options.oracle.clone();
-        let (plugins, plugin_problems) = if oracle.is_some() {
+        let mut state = RunState::with_rules(Arc::new(rules));
+        state.run_id.clone_from(&id);
+        let (signals_tx, signals_rx) = mpsc::unbounded_channel();
+        let (plugins, plugin_problems) = if scripted {
             (crate::plugin::PluginSet::default(), Vec::new())
         } else {
             load_plugins(doc, &options)?
@@ -520,15 +571,14 @@ impl Runner {
             )),
         )
         .started_at(&options.record.started_at);
+        let performer = std::mem::take(&mut options.performer);
+        let clock = Arc::clone(&options.clock);
         let mut runner = Runner {
             plan,
-            options,
             state,
             sink,
-            store,
-            journal,
+            log,
             snapshots: super::snapshots::SnapshotPolicy::from_doc(doc),
-            durability,
             journal_error: None,
             run_dir,
             nodes,
@@ -537,16 +587,12 @@ impl Runner {
             repo,
             base_commit,
             git_vars,
-            context,
             signals_tx,
             signals_rx,
-            node_results: BTreeMap::new(),
-            ledger,
             ledger_path,
+            ledger_saved: ledger.clone(),
             breaker,
             budget: doc.budget.clone().unwrap_or_default(),
-            halt: None,
-            started: std::time::Instant::now(),
             max_runtime: doc.loop_settings.as_ref().and_then(|l| l.max_runtime).map(|d| d.0),
             on_open: doc.circuit_breaker.as_ref().map(|c| c.on_open.as_slice().to_vec()).unwrap_or_default(),
             on_close: doc
@@ -555,15 +601,8 @@ impl Runner {
                 .map(|c| c.on_close.as_slice().to_vec())
                 .unwrap_or_default(),
             escalations,
-            escalation: None,
-            escalated: false,
-            last_node: None,
-            iteration_changed_files: false,
             on_failure,
-            replayable: Default::default(),
-            resume_at: None,
-            resumed: None,
-            oracle,
+            performer,
             live,
             plugins,
             plugin_config,
@@ -571,26 +610,26 @@ impl Runner {
             notifying: Vec::new(),
             telemetry,
             redactor: crate::redact::Redactor::for_document(doc),
+            clock,
+            resuming: None,
+            resumed_ledger: None,
+            picked_from: None,
+            iteration_start: None,
+            evidence_read: false,
+            options,
         };
+        runner.evidence_read = reads_evidence(doc);
         // The agents' transcripts are written far from here; they mask the same secrets.
-        crate::redact::install(runner.redactor.clone());
-        if resuming {
-            let journal = runner.journal.clone();
-            runner.restore(&journal).map_err(|e| RunError::Journal(e.to_string()))?;
+        if !scripted {
+            crate::redact::install(runner.redactor.clone());
         }
+        runner.restore(ledger)?;
         Ok(runner)
     }
 
-    /// `replay --check`: the recorded outcome `step` takes instead of running. When the recording
-    /// has none (the new workflow goes where the recorded run did not), the check stops here.
-    fn recorded(&mut self, step: &str) -> Option<Outcome> {
-        let iteration = self.state.iteration;
-        let oracle = self.oracle.as_mut()?;
-        Some(oracle.step(iteration, step).unwrap_or_else(|| {
-            let reason = format!("the recording has no outcome for `{step}` here");
-            self.halt = Some((RunStatus::Stopped, reason.clone()));
-            Outcome::failed(FailureClass::NotRecorded, reason)
-        }))
+    /// Where SIGINT and SIGTERM come from (the CLI watches them): before the run starts.
+    pub fn set_cancel(&mut self, cancel: Cancel) {
+        self.options.cancel = Some(cancel);
     }
 
     /// Replaces the run's telemetry (the default records nothing): before [`Runner::begin`].
@@ -623,6 +662,11 @@ impl Runner {
         &self.redactor
     }
 
+    /// The current time, as events carry it.
+    pub(super) fn now(&self) -> String {
+        self.clock.stamp()
+    }
+
     /// Applies an event, journals it and shows it: the one way a run's state changes.
     pub fn emit(&mut self, event: &Event) {
         let masked = self.redactor.redact_value(event);
@@ -631,39 +675,77 @@ impl Runner {
             human::mark_waiting(&self.run_dir, step);
         }
         self.state.apply(event);
+        let moved = self.state.take_moved();
+        let mut seq = None;
         if self.journal_error.is_none() {
-            match self.journal.append(event) {
-                Ok(seq) => {
-                    self.maybe_snapshot(event, seq);
-                    self.broadcast(seq, event);
+            match self.log.append(event) {
+                Ok(s) => {
+                    seq = Some(s);
+                    self.maybe_snapshot(event, s);
+                    self.broadcast(s, event);
                 }
-                Err(e) => self.journal_broke(e.to_string()),
+                Err(e) => self.journal_broke(e),
             }
         }
         if matches!(event, Event::ReviewRequested { .. }) {
-            self.durability.request();
+            self.log.request();
         }
         self.sink.event(event, &self.state);
         self.telemetry.observe(event);
         self.publish();
-        if let Event::Transition { from, to, kind } = event {
+        if let Event::Transition { from, to, kind, .. } = event {
             if self.has_plugins() {
-                let trigger = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned));
-                self.plugins_on_transition(from, to, trigger.as_deref().unwrap_or("transition"));
+                self.plugins_on_transition(from, to, kind.as_str());
             }
         }
+        if let Some(seq) = seq {
+            self.save_ledger(seq);
+        }
+        if !moved.is_empty() {
+            self.breakers_moved(moved);
+        }
+    }
+
+    /// A warning for whoever watches the run: journaled, shown by the display (and as a
+    /// `warning` line of `--json`).
+    pub(super) fn warn(&mut self, message: String) {
+        let at = self.now();
+        self.emit(&Event::Warning { message, at });
     }
 
     /// The journal cannot be written (a full disk, say): the run stops after the steps in
     /// flight, and nothing more is acknowledged — what the journal holds stays consistent.
     fn journal_broke(&mut self, error: String) {
-        self.halt = Some((
-            RunStatus::Failed,
-            format!(
-                "the journal cannot be written ({error}); the run stops, and `ralph-loop resume` continues it"
-            ),
-        ));
         self.journal_error = Some(error);
+    }
+
+    /// How the run must end after the steps in flight, if it must: a journaled halt, or a
+    /// journal that cannot be written.
+    pub(super) fn halted(&self) -> Option<(RunStatus, String)> {
+        if let Some(error) = &self.journal_error {
+            return Some((
+                RunStatus::Failed,
+                format!(
+                    "the journal cannot be written ({error}); the run stops, and `ralph-loop resume` continues it"
+                ),
+            ));
+        }
+        self.state.halt.as_ref().map(|(status, reason, _)| (*status, reason.clone()))
+    }
+
+    /// The failure class that halted the run, if one did (`environment`).
+    pub(super) fn halt_class(&self) -> Option<FailureClass> {
+        if self.journal_error.is_some() {
+            return Some(FailureClass::Environment);
+        }
+        self.state.halt.as_ref().and_then(|(_, _, class)| *class)
+    }
+
+    /// Journals a halt: the run ends after the steps in flight.
+    pub(super) fn halt(&mut self, status: RunStatus, reason: String, class: Option<FailureClass>) {
+        if self.state.halt.is_none() {
+            self.emit(&Event::Halt { status, reason, class });
+        }
     }
 
     /// Waits until every event so far is durable: before a transition, a task update, a
@@ -672,15 +754,15 @@ impl Runner {
         if self.journal_error.is_some() {
             return;
         }
-        let ticket = self.durability.hurry();
-        if let Err(e) = self.durability.wait(ticket).await {
+        let ticket = self.log.hurry();
+        if let Err(e) = self.log.wait(ticket).await {
             self.journal_broke(e);
         }
     }
 
     /// Whether an event made durable by `ticket` may be acted on.
     pub(super) fn is_durable(&self, ticket: u64) -> bool {
-        !self.journal_broken() && self.durability.durable() >= ticket
+        !self.journal_broken() && self.log.durable() >= ticket
     }
 
     /// Whether the journal failed: nothing more becomes durable.
@@ -696,528 +778,41 @@ impl Runner {
     }
 
     pub(super) fn on_signal(&mut self, report: SignalReport) {
+        let at = self.now();
         self.emit(&Event::Signal {
             step: report.step,
             signal: report.signal,
             message: report.message,
             data: report.data,
-            at: now(),
+            at,
         });
     }
 
-    pub(super) fn action_context(&self, step: &str) -> ActionContext {
-        ActionContext {
-            workdir: self.options.project_dir.clone(),
-            run_dir: self.run_dir.clone(),
-            base_commit: self.base_commit.clone(),
-            step: step.to_owned(),
-            control: Some(self.live.orders_tx.clone()),
-        }
+    /// Whether finished tasks are committed (`--commit`); never for a script.
+    pub(super) fn commits(&self) -> bool {
+        self.options.record.commit && !self.performer.is_script()
     }
 
-    /// The name a step's files start with: numbered by invocation, so that a later visit of the
-    /// same step never overwrites an earlier one's files.
-    fn stem(&self, step: &str) -> String {
-        format!("{:04}-{}", self.state.invocations, file_name(step))
+    /// Shows something without journaling it: for what happens once the journal has ended.
+    pub(super) fn notice(&mut self, message: String) {
+        let at = self.now();
+        self.sink.event(&Event::Warning { message, at }, &self.state);
     }
 
-    fn invocation(
-        &self,
-        node: NodeIndex,
-        packet: Option<String>,
-        packet_file: Option<PathBuf>,
-    ) -> Invocation {
-        let id = &self.plan.graph[node].id;
-        let mut env = vec![
-            ("RALPH_ITERATION".to_owned(), self.state.iteration.max(1).to_string()),
-            (
-                "RALPH_TASK_ID".to_owned(),
-                self.context.task.as_ref().map(|t| t.id.clone()).unwrap_or_default(),
-            ),
-        ];
-        // Agents that speak OpenTelemetry put their spans under the step's.
-        if let Some(traceparent) = self.telemetry.traceparent(id) {
-            env.push(("TRACEPARENT".to_owned(), traceparent));
-        }
-        Invocation {
-            run_id: self.state.run_id.clone(),
-            step: id.clone(),
-            workdir: self.options.project_dir.clone(),
-            steps_dir: self.run_dir.join("steps"),
-            file_stem: self.stem(id),
-            packet_path: packet_file,
-            signals: Some(self.signals_tx.clone()),
-            packet,
-            prompt: None,
-            timeout: None,
-            idle_timeout: None,
-            env,
-        }
-    }
-
-    /// Evidence for conditions before a step: what the run has changed so far.
-    fn evidence_so_far(&self, now: Option<&Snapshot>) -> Evidence {
-        let mut evidence = self.context.evidence.clone();
-        if let (Some(repo), Some(now)) = (&self.repo, now) {
-            evidence.files_changed = repo.changed_since(self.base_commit.as_deref(), now);
-        }
-        evidence
-    }
-
-    /// Starts a node's step: emits `step_started`, builds its packet and prompts, and returns
-    /// the future that performs it.
-    pub(super) fn start(
-        &mut self,
-        node: NodeIndex,
-        parallel: bool,
-        require_all: bool,
-        attempt: u32,
-        delay: Duration,
-    ) -> Started<impl Future<Output = Outcome> + Send + 'static> {
-        let id = self.plan.graph[node].id.clone();
-        let before = self.repo.as_ref().map(Repo::snapshot);
-        let prep = &self.nodes[node.index()];
-        let human = prep.human.clone();
-        let mut units = prep.units.clone();
-        // Conditional agents: `condition:` is tested against what the run has changed so far.
-        if units.iter().flatten().any(|a| a.condition.is_some()) {
-            let scope = self.scope_with(
-                node,
-                &Outcome { success: true, ..Outcome::default() },
-                &self.evidence_so_far(before.as_ref()),
-            );
-            let mut skipped = Vec::new();
-            for unit in &mut units {
-                unit.retain(|agent| {
-                    let Some(text) = &agent.condition else { return true };
-                    let holds =
-                        condition::compile(text, &|n: &str| self.named_conditions.iter().any(|c| c == n))
-                            .ok()
-                            .and_then(|c| self.evaluator.holds(&c, &scope).ok())
-                            .unwrap_or(false);
-                    if !holds {
-                        skipped.push(format!("`{}` (condition `{text}` does not hold)", agent.name));
-                    }
-                    holds
-                });
-            }
-            units.retain(|u| !u.is_empty());
-            if units.is_empty() && human.is_none() {
-                return Started::Skipped(format!("no agent to run: {}", skipped.join(", ")));
-            }
-        }
-        // A half-open breaker's probe has a time limit of its own.
-        if self.ledger.breaker.state == crate::policy::breaker::BreakerState::HalfOpen {
-            if let Some(limit) = self.breaker.as_ref().and_then(|c| c.half_open_timeout) {
-                for agent in units.iter_mut().flatten() {
-                    agent.timeout = Some(agent.timeout.map_or(limit, |t| t.min(limit)));
-                }
-            }
-        }
-        let names: Vec<String> = units.iter().map(|u| unit_name(u)).collect();
-        let agent = if human.is_some() { "a person".to_owned() } else { names.join(", ") };
-        self.emit(&Event::StepStarted { step: id.clone(), agent, attempt, at: now() });
-        // The packet is built once, and only for steps whose agents read it (or when the
-        // display streams packets): a DAG of thousands of quiet commands should not build
-        // thousands of unread packets.
-        let reads = units.iter().flatten().any(StepAgent::reads_files);
-        let packet = (reads || self.sink.wants_packets()).then(|| {
-            let is_named = |n: &str| self.named_conditions.iter().any(|c| c == n);
-            let mut context = self.context.clone();
-            context.iteration = self.state.iteration;
-            context.evidence = self.evidence_so_far(before.as_ref());
-            let mut packet = packet::build(&context, &id, packet::outcome_names(&self.plan, node, is_named));
-            packet.trace_id = self.telemetry.trace_id();
-            packet
-        });
-        let mut packet = packet;
-        if let Some(packet) = packet.as_mut().filter(|_| reads) {
-            // Signals since the previous packet, and the hints, go to agents that read them.
-            self.deliver_control(&id, packet);
-        }
-        // Plugins see the packet before it is written, so their notes and patches reach it.
-        let invokes = human.is_none() && !units.is_empty();
-        let veto = self.plugins_before_step(
-            node,
-            &names.join(", "),
-            attempt,
-            invokes,
-            packet.as_mut().filter(|_| reads),
-        );
-        if let Some(packet) = packet.as_mut() {
-            // What the run observed (an agent's output, a test log) may quote a secret.
-            if let Some(masked) = self.redactor.redact_value(&*packet) {
-                *packet = masked;
-            }
-            self.sink.packet(&id, "built", packet);
-        }
-        let packet_file =
-            reads.then(|| self.run_dir.join("packets").join(format!("{}.json", self.stem(&id))));
-        let invocation = self.invocation(
-            node,
-            packet.as_ref().filter(|_| reads).map(|p| serde_json::to_string_pretty(p).unwrap_or_default()),
-            packet_file.clone(),
-        );
-        // AI agents get their stacked prompt, rendered from this step's packet.
-        let prompt_error = self.stack_prompts(&mut units, packet.as_ref(), &invocation);
-        let actions = self.action_context(&id);
-        let recorded = self.recorded(&id);
-        let ticket = Ticket { node, attempt, packet, packet_file, before };
-        if let Some(spec) = &human {
-            self.emit(&Event::ReviewRequested {
-                step: id.clone(),
-                timeout_secs: spec.timeout.map(|t| t.as_secs()),
-                at: now(),
-            });
-            let _ = action::record_notification(
-                &self.run_dir,
-                &id,
-                &format!("`{id}` is waiting for review: ralph-loop approve {} | reject", self.state.run_id),
-            );
-        }
-        let future = async move {
-            if let Some(outcome) = recorded {
-                return outcome;
-            }
-            if let Some(reason) = veto {
-                return Outcome::failed(FailureClass::PluginVeto, reason);
-            }
-            // A retry waits out its delay inside the step, so a DAG's other nodes run meanwhile.
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            if let Some(error) = prompt_error {
-                return Outcome::failed(FailureClass::AgentError, error);
-            }
-            if let Some(spec) = human {
-                return review(spec, invocation, &actions).await;
-            }
-            step::run_units(units, invocation, actions, parallel, require_all).await
-        };
-        Started::Running(ticket, future)
-    }
-
-    /// The delay before the next attempt of a step that failed with `outcome`, if it is to be
-    /// tried again (its policy allows it and the invocation budget has room); emits
-    /// `step_retrying`.
-    pub(super) fn retry_after(
-        &mut self,
-        node: NodeIndex,
-        attempt: u32,
-        outcome: &Outcome,
-    ) -> Option<Duration> {
-        let interrupted = outcome.class == Some(FailureClass::Interrupted);
-        if outcome.success || interrupted || self.state.invocations >= self.max_invocations() {
-            return None;
-        }
-        if outcome.class == Some(FailureClass::UsageLimit) {
-            // Not a failure: the provider said stop for now. Wait for its reset, then go on.
-            let now = super::ledger::unix_now();
-            let fallback = self.budget.usage_limit_wait.map_or(Duration::from_secs(15 * 60), |d| d.0);
-            let wait = match outcome.retry_at.filter(|at| *at > now) {
-                Some(at) => Duration::from_secs(at - now),
-                None => fallback,
-            };
-            self.emit(&Event::Waiting {
-                step: self.plan.graph[node].id.clone(),
-                seconds: wait.as_secs(),
-                reason: outcome.error.clone().unwrap_or_else(|| "usage limit reached".into()),
-            });
-            return Some(wait);
-        }
-        let delay =
-            self.nodes[node.index()].retry.next_delay(attempt, outcome.class.map(FailureClass::as_str))?;
-        self.emit(&Event::StepRetrying {
-            step: self.plan.graph[node].id.clone(),
-            attempt,
-            delay_ms: delay.as_millis() as u64,
-            class: outcome.class.clone(),
-            error: outcome.error.clone(),
-            policy: self.nodes[node.index()].retry.name.clone(),
-        });
-        Some(delay)
-    }
-
-    /// Stacks the prompt of every AI agent in `units` from `packet`; the error names the first
-    /// prompt that cannot be built.
-    fn stack_prompts(
-        &self,
-        units: &mut [Vec<StepAgent>],
-        packet: Option<&SteeringPacket>,
-        invocation: &Invocation,
-    ) -> Option<String> {
-        let (_, _, result_file, _) = invocation.files();
-        let result_file = result_file.display().to_string();
-        let mut prompt_error = None;
-        for agent in units.iter_mut().flatten() {
-            let (role_prompt, system_prompt) = match &agent.backing {
-                Backing::Cli { role_prompt, system_prompt, .. } => (role_prompt, system_prompt.as_deref()),
-                // The HTTP backend sends the system prompt as its own message.
-                Backing::Http { role_prompt, .. } => (role_prompt, None),
-                _ => continue,
-            };
-            let Some(packet) = packet else { continue };
-            let request = stack::StackRequest {
-                agent: &agent.name,
-                role_prompt: role_prompt.as_deref(),
-                system_prompt,
-                packet,
-                result_file: &result_file,
-                dirs: &self.options.prompt_dirs,
-            };
-            match stack::stack(&request) {
-                Ok(text) => agent.prompt = Some(text),
-                Err(e) => prompt_error = Some(format!("the prompt of `{}` cannot be built: {e}", agent.name)),
-            }
-        }
-        prompt_error
-    }
-
-    /// `on_failure: always`: after a step failed for good, the failure goes to that agent (the
-    /// planner) with the failure history in its packet. Its outcome is recorded; the failed
-    /// step's outcome still decides what happens next.
-    pub(super) async fn route_failure(&mut self, node: NodeIndex) {
-        let Some((name, unit)) = self.on_failure.clone() else { return };
-        let id = self.plan.graph[node].id.clone();
-        if self.plan.graph[node].agents.contains(&name) || self.halt.is_some() {
-            return;
-        }
-        let instructions = format!(
-            "The `{id}` step of the `{}` workflow failed. Read the failure history and change the plan so the next attempt can succeed.",
-            self.options.workflow
-        );
-        self.consult(node, "on_failure", name, unit, instructions).await;
-    }
-
-    /// Runs an agent outside the workflow's steps (the planner on failure, the breaker's
-    /// escalation) on a packet about `node` that carries the failure history; its spend
-    /// counts like any step's. Reported as the `hook`'s action.
-    pub(super) async fn consult(
-        &mut self,
-        node: NodeIndex,
-        hook: &str,
-        name: String,
-        unit: Vec<StepAgent>,
-        instructions: String,
-    ) -> Outcome {
-        let id = self.plan.graph[node].id.clone();
-        if let Some(oracle) = &mut self.oracle {
-            let outcome = oracle
-                .action(self.state.iteration, &id, hook)
-                .unwrap_or_else(|| Outcome { success: true, ..Outcome::default() });
-            self.emit(&Event::ActionFinished {
-                step: id,
-                hook: hook.into(),
-                action: name,
-                outcome: Box::new(outcome.clone()),
-            });
-            return outcome;
-        }
-        let step = format!("{id}.{hook}");
-        let mut context = self.context.clone();
-        context.iteration = self.state.iteration;
-        let mut packet = packet::build(&context, &step, Vec::new());
-        packet.instructions.primary = instructions;
-        let packet_file = self.run_dir.join("packets").join(format!("{}.json", self.stem(&step)));
-        let mut invocation = self.invocation(
-            node,
-            Some(serde_json::to_string_pretty(&packet).unwrap_or_default()),
-            Some(packet_file),
-        );
-        invocation.step.clone_from(&step);
-        invocation.file_stem = self.stem(&step);
-        let ai = unit.iter().any(|a| a.backing.is_ai());
-        let mut units = vec![unit];
-        let mut outcome = match self.stack_prompts(&mut units, Some(&packet), &invocation) {
-            Some(error) => Outcome::failed(FailureClass::AgentError, error),
-            None => {
-                let run = step::run_unit(units.remove(0), invocation, self.action_context(&step));
-                // Consulting is not a step of the workflow: an interrupt pauses after it.
-                self.with_control(run, false).await.unwrap_or_default()
-            }
-        };
-        if ai {
-            self.charge(node, &mut outcome);
-            self.save_ledger();
-        }
-        self.emit(&Event::ActionFinished {
-            step: id,
-            hook: hook.into(),
-            action: name,
-            outcome: Box::new(outcome.clone()),
-        });
-        outcome
-    }
-
-    /// Finishes a step: its evidence from git, its completed packet, `step_finished`.
-    pub(super) fn finish(&mut self, ticket: Ticket, mut outcome: Outcome) {
-        self.drain_signals();
-        let id = self.plan.graph[ticket.node].id.clone();
-        // What the agent said (its error, its logs) may quote a secret: masked before the
-        // outcome reaches a packet, the history of later packets, a plugin or an event.
-        if let Some(masked) = self.redactor.redact_value(&outcome) {
-            outcome = masked;
-        }
-        if let (Some(repo), Some(before)) = (&self.repo, &ticket.before) {
-            outcome.evidence.files_changed = repo.changed(before, &repo.snapshot());
-        }
-        // A step a plugin stopped before it ran has no result to look at.
-        if outcome.class != Some(FailureClass::PluginVeto) {
-            self.plugins_after_step(ticket.node, ticket.attempt, ticket.before.as_ref(), &mut outcome);
-        }
-        if self.nodes[ticket.node.index()].human.is_some() {
-            if let Some(decision) = &outcome.result {
-                self.emit(&Event::ReviewDecided {
-                    step: id.clone(),
-                    decision: decision.clone(),
-                    comment: outcome.summary.clone(),
-                    by: outcome.reviewer.clone(),
-                });
-            }
-        }
-        if let Some(packet) = ticket.packet {
-            let completed = packet::complete(packet, &outcome);
-            if let Some(path) = &ticket.packet_file {
-                let done = path.with_extension("completed.json");
-                let _ = std::fs::write(done, serde_json::to_string_pretty(&completed).unwrap_or_default());
-            }
-            self.sink.packet(&id, "completed", &completed);
-        }
-        self.account(ticket.node, &mut outcome);
-        // Without a task file the history is the run's own (task id empty).
-        let task = self.context.task.as_ref().map(|t| t.id.clone()).unwrap_or_default();
-        self.remember_outcome(&id, &outcome, task);
-        self.emit(&Event::StepFinished { step: id, outcome: Box::new(outcome), at: now() });
-    }
-
-    /// Runs a state's hook actions (`on_enter`, `on_exit`, `on_timeout`) in order, up to the
-    /// first that fails; returns the outcome of the last one run (so a failure, or for
-    /// `on_timeout` the decision that stands for the timed-out step). `escalate_to_human` is
-    /// announced as a review wherever it is used.
-    pub(super) async fn run_hook(&mut self, node: NodeIndex, hook: &str) -> Option<Outcome> {
-        if let Some(oracle) = &mut self.oracle {
-            // A check runs no hook: the recorded outcome of the hook, if it ran, decides.
-            return oracle.action(self.state.iteration, &self.plan.graph[node].id, hook);
-        }
-        let prep = &self.nodes[node.index()];
-        let units = match hook {
-            "on_enter" => prep.on_enter.clone(),
-            "on_timeout" => prep.on_timeout.clone(),
-            _ => prep.on_exit.clone(),
-        };
-        let id = self.plan.graph[node].id.clone();
-        let mut last = None;
-        for unit in units {
-            let name = unit_name(&unit);
-            let escalates = name == "escalate_to_human";
-            if escalates {
-                self.emit(&Event::ReviewRequested { step: id.clone(), timeout_secs: None, at: now() });
-            }
-            let invocation = self.invocation(node, None, None);
-            // Hooks are short and not steps: an interrupt pauses the loop after them.
-            let run = step::run_unit(unit, invocation, self.action_context(&id));
-            let outcome = self.with_control(run, false).await.unwrap_or_default();
-            if let (true, Some(decision)) = (escalates, &outcome.result) {
-                self.emit(&Event::ReviewDecided {
-                    step: id.clone(),
-                    decision: decision.clone(),
-                    comment: outcome.summary.clone(),
-                    by: outcome.reviewer.clone(),
-                });
-            }
-            self.emit(&Event::ActionFinished {
-                step: id.clone(),
-                hook: hook.to_owned(),
-                action: name,
-                outcome: Box::new(outcome.clone()),
-            });
-            let failed = !outcome.success;
-            last = Some(outcome);
-            if failed {
-                break;
-            }
-        }
-        last
-    }
-
-    /// The variables a condition sees after a step (see `workflow::condition::VARIABLES`).
-    pub(super) fn scope(&self, node: NodeIndex, outcome: &Outcome) -> Scope {
-        self.scope_with(node, outcome, &outcome.evidence)
-    }
-
-    fn scope_with(&self, node: NodeIndex, outcome: &Outcome, evidence: &Evidence) -> Scope {
-        use minijinja::Value;
-        let id = &self.plan.graph[node].id;
-        let visits = u64::from(self.state.visits.get(id).copied().unwrap_or(0));
-        let failures = u64::from(self.state.failures.get(id).copied().unwrap_or(0));
-        let mut v = BTreeMap::new();
-        v.insert("visits".to_owned(), Value::from(visits));
-        v.insert("retries".to_owned(), Value::from(visits.saturating_sub(1)));
-        v.insert("failures".to_owned(), Value::from(failures));
-        let attempt = self.state.steps.get(id).map_or(1, |r| r.attempts.max(1));
-        v.insert("attempt".to_owned(), Value::from(attempt));
-        v.insert("iteration".to_owned(), Value::from(self.state.iteration.max(1)));
-        v.insert("state".to_owned(), Value::from(id.clone()));
-        let agent =
-            self.state.steps.get(id).map(|_| self.plan.graph[node].agents.join(", ")).unwrap_or_default();
-        v.insert("agent".to_owned(), Value::from(agent));
-        v.insert("workdir".to_owned(), Value::from(self.options.project_dir.display().to_string()));
-        v.insert("branch".to_owned(), Value::from(self.git_vars.0.clone()));
-        v.insert("tag".to_owned(), Value::from(self.git_vars.1.clone()));
-        v.insert("outcome".to_owned(), Value::from(minijinja::value::Serde(outcome)));
-        v.insert("evidence".to_owned(), Value::from(minijinja::value::Serde(evidence)));
-        v.insert("task".to_owned(), Value::from(minijinja::value::Serde(&self.context.task)));
-        v.insert("nodes".to_owned(), Value::from(minijinja::value::Serde(&self.node_results)));
-        Scope { success: outcome.success, result: outcome.result.clone(), variables: v }
-    }
-
-    /// Runs one iteration: one pass of the workflow, for `task` if there is one.
-    pub async fn run_iteration(
-        &mut self,
-        iteration: u32,
-        task: Option<ralph_plugin_sdk::Task>,
-        resumed: bool,
-    ) -> (RunStatus, String) {
-        let task_ref = task.as_ref().map(|t| TaskRef { id: t.id.clone(), title: t.description.clone() });
-        self.context.task = task;
-        self.context.iteration = iteration;
-        // A resumed iteration goes on: its journal has started it and holds what it did.
-        if !resumed {
-            self.node_results.clear();
-            self.iteration_changed_files = false;
-            self.emit(&Event::IterationStarted { iteration, task: task_ref, at: now() });
-            if let Some(reason) = self.plugins_on_iteration() {
-                self.emit(&Event::IterationFinished {
-                    iteration,
-                    status: RunStatus::Stopped,
-                    reason: reason.clone(),
-                    at: now(),
-                });
-                return (RunStatus::Stopped, reason);
-            }
-        }
-        let (status, reason) = match self.plan.kind {
-            WorkflowKind::Dag => self.run_dag().await,
-            WorkflowKind::StateMachine => self.run_state_machine().await,
-            WorkflowKind::Saga => self.run_saga().await,
-        };
-        self.drain_signals();
-        self.emit(&Event::IterationFinished { iteration, status, reason: reason.clone(), at: now() });
-        (status, reason)
-    }
-
-    /// Emits `run_started`.
+    /// Emits `run_started`, or for a resumed run ends what its dead predecessor left running,
+    /// journals its interrupted steps and `resumed`.
     pub fn begin(&mut self) -> Result<(), RunError> {
         let workflow = self.options.workflow.clone();
         let id = self.state.run_id.clone();
-        let resumed = self.resumed.as_ref().map(|p| p.from_seq);
+        let resumed = self.resuming.take();
+        let now = self.now();
         let record = &mut self.options.record;
         record.run_id.clone_from(&id);
         record.workflow.clone_from(&workflow);
         record.kind = self.plan.kind.as_str().into();
         record.status = "running".into();
         if resumed.is_none() {
-            record.started_at = now();
+            record.started_at = now;
             record.base_commit.clone_from(&self.base_commit);
         }
         // The run's span is opened before the record is written, which keeps it: a resumed run
@@ -1227,27 +822,35 @@ impl Runner {
         if resumed.is_none() {
             record.traceparent = traceparent;
         }
-        self.store.put_run(record)?;
-        self.telemetry.ledger(&self.ledger, &self.budget);
+        self.log.put_run(&self.options.record).map_err(RunError::Journal)?;
+        self.telemetry.ledger(&self.state.ledger, &self.budget);
         self.telemetry.plugins(self.plugins.names());
         self.serve_control();
-        if let (Some(_), Some(by)) = (resumed, &self.state.paused) {
-            eprintln!(
-                "note: run {id} was paused (by {by}) when it stopped, and stays paused: `ralph-loop resume` from another terminal lets it go on"
-            );
-        }
         match resumed {
             Some(from_seq) => {
-                let interrupted = self.interrupt_running();
-                self.emit(&Event::Resumed { run_id: id, from_seq, interrupted, at: now() });
+                // The resumption comes first, with the ledger the run goes on with; then the
+                // steps that were running are journaled as interrupted (they run again).
+                let interrupted = self.running_steps();
+                let ledger = self.resumed_ledger.take().map(Box::new);
+                let at = self.now();
+                self.emit(&Event::Resumed { run_id: id.clone(), from_seq, interrupted, ledger, at });
+                self.interrupt_running();
+                if let Some(by) = self.state.paused.clone() {
+                    self.warn(format!(
+                        "run {id} was paused (by {by}) when it stopped, and stays paused: `ralph-loop resume` from another terminal lets it go on"
+                    ));
+                }
                 self.report_plugin_problems();
             }
             None => {
+                let at = self.now();
+                let ledger = Some(Box::new(self.ledger_saved.clone()));
                 self.emit(&Event::RunStarted {
                     run_id: id,
                     workflow,
                     kind: self.plan.kind.as_str().into(),
-                    at: now(),
+                    ledger,
+                    at,
                 });
                 self.report_plugin_problems();
                 self.plugins_on_start();
@@ -1257,11 +860,12 @@ impl Runner {
     }
 
     /// Emits `run_finished`, makes the journal durable and records how the run ended.
-    pub async fn end(&mut self, status: RunStatus, reason: String) {
+    pub async fn end(&mut self, status: RunStatus, reason: String, class: Option<FailureClass>) {
         self.plugins_on_end(status, &reason);
-        self.emit(&Event::RunFinished { status, reason: reason.clone(), class: None, at: now() });
-        self.settle().await;
         self.notifications_sent().await;
+        let at = self.now();
+        self.emit(&Event::RunFinished { status, reason: reason.clone(), class, at });
+        self.settle().await;
         self.close_control().await;
         let mut record = self.options.record.clone();
         record.status = status.as_str().into();
@@ -1270,64 +874,14 @@ impl Runner {
             self.trim_snapshots(retention);
         }
         // Recording the end flushes the store, the dropped snapshots with it.
-        if let Err(e) = self.store.put_run(&record) {
-            eprintln!("warning: the run's end could not be recorded: {e}");
+        if let Err(e) = self.log.put_run(&record) {
+            self.notice(format!("the run's end could not be recorded: {e}"));
         }
-        self.durability.stop();
-    }
-
-    /// Marks a task done (the completed list of later packets).
-    pub fn task_done(&mut self, id: &str) {
-        self.context.completed_tasks.push(id.to_owned());
+        self.log.stop();
     }
 
     /// The final state.
     pub fn into_state(self) -> RunState {
         self.state
-    }
-}
-
-/// A human review as a step: wait for the decision; at the timeout, `on_timeout` decides.
-async fn review(spec: HumanSpec, invocation: Invocation, actions: &ActionContext) -> Outcome {
-    let started = std::time::Instant::now();
-    match human::wait(&actions.run_dir, &actions.step, spec.timeout, spec.reminder).await {
-        human::Review::Decided { decision, comment, by } => Outcome {
-            success: true,
-            result: Some(decision),
-            summary: comment,
-            reviewer: by,
-            duration_ms: started.elapsed().as_millis() as u64,
-            ..Outcome::default()
-        },
-        human::Review::TimedOut => {
-            let mut last = Outcome::failed(
-                FailureClass::Timeout,
-                format!("nobody reviewed `{}` within {:?}", actions.step, spec.timeout.unwrap_or_default()),
-            );
-            for entry in spec.on_timeout {
-                match entry {
-                    OnTimeout::Run(unit) => {
-                        let mut inv = invocation.clone();
-                        inv.file_stem = format!("{}.on_timeout", inv.file_stem);
-                        last = step::run_unit(unit, inv, actions.clone()).await;
-                        last.reviewer = Some("on_timeout".into());
-                        if !last.success {
-                            break;
-                        }
-                    }
-                    OnTimeout::Goto(target) => {
-                        last = Outcome {
-                            success: true,
-                            summary: Some(format!("timed out; moving to `{target}`")),
-                            goto: Some(target),
-                            ..Outcome::default()
-                        };
-                        break;
-                    }
-                }
-            }
-            last.duration_ms = started.elapsed().as_millis() as u64;
-            last
-        }
     }
 }

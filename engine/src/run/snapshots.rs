@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::core::event::{Event, now};
+use super::core::event::Event;
 use super::core::projection::StepStatus;
 use super::runner::Runner;
 use crate::store::{Retention, Snapshot};
@@ -88,7 +88,7 @@ impl Runner {
         let retention = policy.retention;
         let phase = match event {
             Event::StepFinished { step, .. } | Event::ReviewRequested { step, .. } => Some(step.clone()),
-            _ => self.state.current.clone(),
+            _ => self.state.current().map(str::to_owned),
         };
         let run_id = self.state.run_id.clone();
         let snapshot = Snapshot {
@@ -96,17 +96,17 @@ impl Runner {
             run_id,
             seq,
             trigger: trigger.into(),
-            at: now(),
-            at_unix: super::ledger::unix_now(),
+            at: self.now(),
+            at_unix: self.clock.unix(),
             definition_hash: self.options.record.definition_hash.clone(),
             iteration: self.state.iteration,
             phase,
-            task: self.state.task.as_ref().map(|t| t.id.clone()),
+            task: self.state.task().map(|t| t.id.clone()),
             steps_finished: self.state.count(StepStatus::Succeeded) + self.state.count(StepStatus::Failed),
         };
         // A snapshot is a convenience: failing to record one is said, and the run goes on.
-        if let Err(e) = self.store.put_snapshot(&snapshot) {
-            eprintln!("warning: snapshot {} could not be recorded: {e}", snapshot.id);
+        if let Err(e) = self.log.put_snapshot(&snapshot) {
+            self.warn(format!("snapshot {} could not be recorded: {e}", snapshot.id));
         }
         if trim {
             self.trim_snapshots(retention);
@@ -115,8 +115,8 @@ impl Runner {
 
     /// Drops the snapshots beyond the retention.
     pub(super) fn trim_snapshots(&mut self, retention: Retention) {
-        if let Err(e) = self.store.apply_retention(retention, super::ledger::unix_now()) {
-            eprintln!("warning: old snapshots could not be dropped: {e}");
+        if let Err(e) = self.log.apply_retention(retention, self.clock.unix()) {
+            self.notice(format!("old snapshots could not be dropped: {e}"));
         }
     }
 }

@@ -7,18 +7,24 @@
 //! `done` when the pass succeeded and `failed` (with the reason) when it did not, and with
 //! `--commit` the work is committed as `{task_id}: {task_title}`.
 //!
+//! The loop is driven by the state: each turn does what the latest pass still needs — run (the
+//! rest of) it, mark its task, commit its work — or begins the next iteration. A resumed run
+//! takes up exactly where its journal ends, with no path of its own.
+//!
 //! The loop ends when no task is ready, when `max_iterations` agent invocations have been
-//! made in total (the task stays `in_progress` and is taken up first next time), or on
-//! SIGINT/SIGTERM (likewise). With no task file the workflow runs once, as one iteration.
+//! made in total (the task stays `in_progress` and is taken up first next time), on SIGINT or
+//! SIGTERM (likewise), or when an agent cannot work here (the task is put back as it was).
+//! With no task file the workflow runs once, as one iteration.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 
 use super::commit;
-use super::core::event::{Event, RunStatus, TaskRef};
-use super::core::projection::RunState;
+use super::core::event::{Event, Mark, RunStatus, TaskRef};
+use super::core::outcome::FailureClass;
+use super::core::projection::{CommitState, RunState};
 use super::runner::Runner;
 use crate::task::{TaskFile, TaskStatus};
+use crate::workflow::model::WorkflowKind;
 
 /// Where tasks come from and what to do with finished ones.
 #[derive(Debug)]
@@ -29,43 +35,97 @@ pub struct TaskLoop {
     pub commit: Option<String>,
 }
 
-/// Waits for SIGINT or SIGTERM and names it.
-async fn interrupted() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-    }
-}
+/// How the run ends: its status, why, and the failure class that stopped it.
+type End = (RunStatus, String, Option<FailureClass>);
 
 impl Runner {
-    /// One iteration that a signal can cut short: the running agents are killed with their
-    /// process groups (dropping a step kills its group), and the pass ends `stopped`.
-    async fn iteration_or_signal(
+    /// The signal that stops the run, once the CLI has seen one.
+    fn cancelled(&self) -> Option<String> {
+        self.options.cancel.as_ref().and_then(|c| c.borrow().clone())
+    }
+
+    /// Waits for the CLI to see SIGINT or SIGTERM (forever when nobody watches).
+    async fn until_cancelled(cancel: Option<super::runner::Cancel>) -> String {
+        let Some(mut cancel) = cancel else { return std::future::pending().await };
+        let seen = cancel.wait_for(Option::is_some).await.map(|signal| signal.clone().unwrap_or_default());
+        match seen {
+            Ok(signal) => signal,
+            // Nobody will send one any more.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Journals the start of iteration `iteration`; a plugin's veto ends it at once.
+    pub(super) fn begin_iteration(
         &mut self,
         iteration: u32,
-        task: Option<ralph_plugin_sdk::Task>,
-        resumed: bool,
-    ) -> Result<(RunStatus, String), &'static str> {
-        let signal = {
-            let pass = self.run_iteration(iteration, task, resumed);
+        task: Option<(TaskRef, ralph_plugin_sdk::Task)>,
+        completed: Vec<String>,
+    ) {
+        let (task, detail) = match task {
+            Some((task, detail)) => (Some(task), Some(Box::new(detail))),
+            None => (None, None),
+        };
+        let at = self.now();
+        self.emit(&Event::IterationStarted { iteration, task, detail, completed, at });
+        self.iteration_start =
+            self.repo.as_ref().filter(|_| self.wants_iteration_files()).map(|r| r.snapshot());
+        if let Some(reason) = self.plugins_on_iteration() {
+            let at = self.now();
+            self.emit(&Event::IterationFinished {
+                iteration,
+                status: RunStatus::Stopped,
+                reason,
+                files: Vec::new(),
+                at,
+            });
+        }
+    }
+
+    /// Whether the files an iteration changed are looked at when it ends: for `--commit`, and
+    /// for the breaker's count of iterations that changed nothing.
+    fn wants_iteration_files(&self) -> bool {
+        self.commits() || self.breaker.as_ref().is_some_and(|b| b.no_progress_iterations.is_some())
+    }
+
+    /// Runs (the rest of) the latest pass and journals how it ended; SIGINT or SIGTERM cuts it
+    /// short (the running agents are killed with their process groups: dropping a step kills
+    /// its group) and the pass ends `stopped`.
+    pub(super) async fn run_pass(&mut self) -> End {
+        let iteration = self.state.iteration;
+        let cancel = self.options.cancel.clone();
+        let ended = {
+            let pass = async {
+                match self.plan.kind {
+                    WorkflowKind::Dag => self.run_dag().await,
+                    WorkflowKind::StateMachine => self.run_state_machine().await,
+                    WorkflowKind::Saga => self.run_saga().await,
+                }
+            };
             tokio::select! {
-                ended = pass => return Ok(ended),
-                signal = interrupted() => signal,
+                ended = pass => Ok(ended),
+                signal = Self::until_cancelled(cancel) => Err(signal),
             }
         };
-        let reason = format!("interrupted by {signal}");
-        self.emit(&Event::IterationFinished {
-            iteration,
-            status: RunStatus::Stopped,
-            reason,
-            at: super::core::event::now(),
-        });
-        Err(signal)
+        self.drain_signals();
+        let (status, reason) = match ended {
+            Ok(ended) => ended,
+            Err(signal) => (RunStatus::Stopped, format!("interrupted by {signal}")),
+        };
+        let files = self.iteration_files();
+        let at = self.now();
+        self.emit(&Event::IterationFinished { iteration, status, reason: reason.clone(), files, at });
+        (status, reason, self.halt_class())
+    }
+
+    /// The files the latest pass changed, when the run looks (see `wants_iteration_files`).
+    fn iteration_files(&self) -> Vec<String> {
+        match (&self.repo, &self.iteration_start) {
+            (Some(repo), Some(start)) if self.wants_iteration_files() => {
+                repo.changed(start, &repo.snapshot())
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// Runs the workflow once (no task file), stopping cleanly on a signal.
@@ -73,21 +133,27 @@ impl Runner {
         if let Err(e) = self.begin() {
             return self.refused(&e);
         }
-        let resumed = self.resumed.take().filter(|p| p.iteration > 0);
-        let ended = resumed.as_ref().and_then(|p| p.iteration_end.clone());
-        let (status, reason) = match ended {
-            // Only the run's end is missing from the journal.
-            Some(end) => end,
-            // A plugin vetoed the run at its start.
-            None if self.halt.is_some() => self.halt.clone().unwrap_or((RunStatus::Stopped, String::new())),
-            None => match self.iteration_or_signal(1, None, resumed.is_some()).await {
-                Ok(ended) => ended,
-                Err(signal) => (RunStatus::Stopped, format!("interrupted by {signal}")),
-            },
+        let (status, reason, class) = loop {
+            match self.state.pass().map(|p| p.ended().cloned()) {
+                None => {
+                    if let Some(halt) = self.halted() {
+                        break (halt.0, halt.1, self.halt_class());
+                    }
+                    if let Some(signal) = self.cancelled() {
+                        break (RunStatus::Stopped, format!("interrupted by {signal}"), None);
+                    }
+                    self.begin_iteration(1, None, Vec::new());
+                }
+                Some(None) => {
+                    let end = self.run_pass().await;
+                    if end.0 == RunStatus::Stopped {
+                        break end;
+                    }
+                }
+                Some(Some((status, reason))) => break (status, reason, None),
+            }
         };
-        let changed = self.iteration_changed_files;
-        self.iteration_ended(status == RunStatus::Succeeded, changed);
-        self.end(status, reason).await;
+        self.end(status, reason, class).await;
         self.into_state()
     }
 
@@ -96,125 +162,149 @@ impl Runner {
         if let Err(e) = self.begin() {
             return self.refused(&e);
         }
-        for id in tasks.file.completed_ids() {
-            self.task_done(&id);
-        }
-        // A resumed run goes on with the iteration its journal ends in.
-        let resumed = self.resumed.take();
-        let mut tried: HashSet<String> =
-            resumed.as_ref().map(|p| p.tried.iter().cloned().collect()).unwrap_or_default();
-        let mut iteration = resumed.as_ref().map_or(0, |p| p.iteration);
-        let mut carried = resumed.filter(|p| p.task.is_some());
-        let (status, reason) = loop {
+        let (status, reason, class) = loop {
             // Between iterations: signals are taken, and a paused loop waits.
-            self.checkpoint().await;
-            if self.escalation.is_some() {
+            self.checkpoint(None).await;
+            if self.state.escalation.is_some() {
                 self.escalate().await;
             }
-            if let Some(halt) = self.halt.clone() {
-                break halt;
+            if let Some(signal) = self.cancelled() {
+                let task = self.state.task().map(|t| format!(" in task {}", t.id)).unwrap_or_default();
+                break (RunStatus::Stopped, format!("interrupted by {signal}{task}"), None);
+            }
+            match self.next_for_latest_pass(&mut tasks).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(end) => break end,
+            }
+            // The latest pass is closed: the next iteration, if there is one.
+            if let Some(halt) = self.halted() {
+                break (halt.0, halt.1, self.halt_class());
             }
             if let Err(e) = tasks.file.reload() {
-                break (RunStatus::Failed, format!("the task file cannot be read: {e}"));
+                break (RunStatus::Failed, format!("the task file cannot be read: {e}"), None);
             }
-            let (task, ended, marked, committed) = match carried.take() {
-                Some(point) => {
-                    let Some(task_ref) = point.task else { continue };
-                    let Some(task) = tasks.file.tasks().iter().find(|t| t.id == task_ref.id).cloned() else {
-                        break (
-                            RunStatus::Failed,
-                            format!(
-                                "task {} of the resumed iteration is no longer in the task file",
-                                task_ref.id
-                            ),
-                        );
-                    };
-                    (task, point.iteration_end, point.marked, point.committed)
-                }
-                None => {
-                    if self.state().invocations >= self.max_invocations() {
-                        break (
-                            RunStatus::Stopped,
-                            format!("max_iterations ({}) reached", self.max_invocations()),
-                        );
-                    }
-                    // A task is tried once per run: if an agent reopened it, the next run takes it up.
-                    let Some(task) = tasks.file.next_ready(&tried).cloned() else {
-                        break self.no_task_ready(&tasks.file);
-                    };
-                    tried.insert(task.id.clone());
-                    iteration += 1;
-                    if let Err(e) = tasks.file.mark(&task.id, TaskStatus::InProgress, None) {
-                        break (RunStatus::Failed, format!("cannot mark task {} in progress: {e}", task.id));
-                    }
-                    (task, None, false, false)
-                }
+            if self.state.invocations >= self.max_invocations() {
+                break (
+                    RunStatus::Stopped,
+                    format!("max_iterations ({}) reached", self.max_invocations()),
+                    None,
+                );
+            }
+            // A task is tried once per run: if an agent reopened it, the next run takes it up.
+            let tried = self.state.tried.iter().cloned().collect();
+            let Some(task) = tasks.file.next_ready(&tried).cloned() else {
+                let (status, reason) = self.no_task_ready(&tasks.file);
+                break (status, reason, None);
             };
+            self.picked_from = Some(task.status);
+            if let Err(e) = tasks.file.mark(&task.id, TaskStatus::InProgress, None) {
+                break (RunStatus::Failed, format!("cannot mark task {} in progress: {e}", task.id), None);
+            }
             let task_ref = TaskRef { id: task.id.clone(), title: task.title.clone() };
-            let (status, reason) = match ended {
-                Some(ended) => ended,
-                None => {
-                    let packet_task = tasks.file.packet_task(&task);
-                    // The journal has started this iteration: a resumed run goes on with it.
-                    let resumed = self.state().iteration == iteration;
-                    match self.iteration_or_signal(iteration, Some(packet_task), resumed).await {
-                        Ok(ended) => ended,
-                        Err(signal) => {
-                            break (
-                                RunStatus::Stopped,
-                                format!("interrupted by {signal} in task {}", task.id),
-                            );
-                        }
-                    }
-                }
-            };
-            if status == RunStatus::Stopped {
-                // `stop`, max_iterations, a budget or the breaker: the task was neither done nor
-                // failed.
-                break (status, format!("task {}: {reason}", task.id));
-            }
-            // The iteration's outcome is durable before the task file says so.
-            self.settle().await;
-            let (mark, word) = if status == RunStatus::Succeeded {
-                (TaskStatus::Done, "done")
-            } else {
-                (TaskStatus::Failed, "failed")
-            };
-            if !marked {
-                let changed = self.iteration_changed_files;
-                let note = (mark == TaskStatus::Failed).then_some(reason.as_str());
-                if let Err(e) = tasks.file.mark(&task.id, mark, note) {
-                    break (RunStatus::Failed, format!("cannot mark task {} {word}: {e}", task.id));
-                }
-                self.emit(&Event::TaskMarked { task: task_ref.clone(), status: word.into() });
-                self.iteration_ended(mark == TaskStatus::Done, changed);
-                if mark == TaskStatus::Done {
-                    self.task_done(&task.id);
-                }
-            }
-            if mark == TaskStatus::Done && !committed {
-                if let Some(template) = &tasks.commit {
-                    self.settle().await;
-                    let message =
-                        commit::message(template, &task.id, &task.title, iteration, &self.options.workflow);
-                    match commit::commit(&self.options.project_dir, &message) {
-                        Ok(Some(commit)) => {
-                            self.emit(&Event::Committed { task: Some(task_ref), commit, message });
-                        }
-                        Ok(None) => {}
-                        Err(e) => break (RunStatus::Failed, format!("task {} is done but {e}", task.id)),
-                    }
-                }
-            }
+            let detail = tasks.file.packet_task(&task);
+            let completed = tasks.file.completed_ids();
+            let iteration = self.state.iteration + 1;
+            self.begin_iteration(iteration, Some((task_ref, detail)), completed);
         };
-        self.end(status, reason).await;
+        self.end(status, reason, class).await;
         self.into_state()
+    }
+
+    /// Does what the latest pass still needs: run it, mark its task, commit its work. `Ok(true)`
+    /// when it did something (the loop looks again), `Ok(false)` when the pass is closed (or
+    /// there is none), `Err` when the run ends.
+    async fn next_for_latest_pass(&mut self, tasks: &mut TaskLoop) -> Result<bool, End> {
+        let Some(pass) = self.state.pass() else { return Ok(false) };
+        let Some(task) = pass.task.clone() else { return Ok(false) };
+        let (ended, marked, commit) = (pass.ended().cloned(), pass.marked, pass.commit.clone());
+        let Some((status, reason)) = ended else {
+            // A halted run still ends its pass (its executor stops at once): the pass's end is
+            // journaled before the run's.
+            let (status, reason, class) = self.run_pass().await;
+            if class == Some(FailureClass::Environment) {
+                // Not the task's fault: it is put back as it was, and nothing is retried.
+                self.reopen(tasks, &task);
+                return Err((status, reason, class));
+            }
+            if status == RunStatus::Stopped {
+                // `stop`, max_iterations, a budget, the breaker, a signal: the task was neither
+                // done nor failed.
+                return Err((status, format!("task {}: {reason}", task.id), class));
+            }
+            return Ok(true);
+        };
+        if status == RunStatus::Stopped {
+            // The run ends with its stopped pass (a crash came between the two).
+            return Err((status, format!("task {}: {reason}", task.id), self.halt_class()));
+        }
+        let mark = if status == RunStatus::Succeeded { Mark::Done } else { Mark::Failed };
+        if marked.is_none() {
+            // The iteration's end is durable before the task file says so.
+            self.settle().await;
+            let (file_status, note) = match mark {
+                Mark::Done => (TaskStatus::Done, None),
+                _ => (TaskStatus::Failed, Some(reason.as_str())),
+            };
+            if let Err(e) = tasks.file.mark(&task.id, file_status, note) {
+                let reason = format!("cannot mark task {} {}: {e}", task.id, mark.as_str());
+                return Err((RunStatus::Failed, reason, None));
+            }
+            let iteration = self.state.iteration;
+            self.emit(&Event::TaskMarked { task, status: mark, iteration });
+            return Ok(true);
+        }
+        if mark == Mark::Done && self.commits() && !matches!(commit, CommitState::Made(_)) {
+            let template = tasks.commit.clone().unwrap_or_else(|| commit::DEFAULT_MESSAGE.into());
+            return match self.commit_pass(&task, &template).await {
+                Ok(made) => Ok(made),
+                Err(reason) => Err((RunStatus::Stopped, reason, Some(FailureClass::Environment))),
+            };
+        }
+        Ok(false)
+    }
+
+    /// Commits the latest pass's work, exactly once: the intent is durable before the commit is
+    /// made and the commit is durable before anything else happens, so a run killed in between
+    /// finds out whether it was made instead of making it twice. `Ok(true)` when it journaled
+    /// something.
+    async fn commit_pass(&mut self, task: &TaskRef, template: &str) -> Result<bool, String> {
+        let iteration = self.state.iteration;
+        let dir = self.options.project_dir.clone();
+        let message = commit::message(template, &task.id, &task.title, iteration, &self.options.workflow);
+        self.settle().await;
+        match commit::commit(&dir, &message) {
+            Ok(Some(commit)) => {
+                self.emit(&Event::Committed { task: Some(task.clone()), commit, message, iteration });
+                self.settle().await;
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(e) => Err(format!(
+                "task {} is done but its commit failed: {e}; `ralph-loop resume` commits it once that is fixed",
+                task.id
+            )),
+        }
+    }
+
+    /// An agent could not work here: the task goes back to the status it had before the
+    /// iteration took it.
+    fn reopen(&mut self, tasks: &mut TaskLoop, task: &TaskRef) {
+        let before = self.picked_from.take().unwrap_or(TaskStatus::Pending);
+        let before = if before == TaskStatus::InProgress { TaskStatus::Pending } else { before };
+        if tasks.file.mark(&task.id, before, None).is_ok() {
+            let iteration = self.state.iteration;
+            self.emit(&Event::TaskMarked { task: task.clone(), status: Mark::Reopened, iteration });
+        }
     }
 
     /// A run that could not be recorded: it did not start.
     pub(super) fn refused(mut self, e: &super::runner::RunError) -> RunState {
         self.state.status = RunStatus::Failed;
         self.state.reason = Some(format!("the run could not be recorded: {e}"));
+        if e.is_environment() {
+            self.state.end_class = Some(FailureClass::Environment);
+        }
         self.into_state()
     }
 

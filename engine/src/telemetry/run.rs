@@ -244,7 +244,7 @@ impl RunTelemetry {
     /// run (`parent`, the first start's `traceparent`) continues the same trace, its span a
     /// child of the first one. Returns this span's `traceparent`.
     pub fn open_run(&mut self, run_id: &str, resumed: bool, parent: Option<&str>) -> Option<String> {
-        self.start_run(run_id, &crate::run::core::event::now(), resumed, parent.and_then(remote_parent));
+        self.start_run(run_id, &crate::clock::now(), resumed, parent.and_then(remote_parent));
         let open = self.run.as_ref()?;
         let (trace, span) = open.ids.as_ref()?;
         Some(format!("00-{trace}-{span}-{:02x}", open.flags))
@@ -429,7 +429,7 @@ impl RunTelemetry {
                 labels.push(KeyValue::new("ralph.step.result", result));
                 self.instruments.step_outcomes.add(1, &labels);
             }
-            Event::StepSkipped { step, reason } => {
+            Event::StepSkipped { step, reason, .. } => {
                 let agent = self.step_agents.get(step).cloned().unwrap_or_default();
                 self.instruments.step_outcomes.add(
                     1,
@@ -455,7 +455,7 @@ impl RunTelemetry {
                     );
                 }
             }
-            Event::StepRetrying { step, attempt, delay_ms, class, error, policy } => {
+            Event::StepRetrying { step, attempt, delay_ms, class, error, policy, .. } => {
                 let agent = self.step_agents.get(step).cloned().unwrap_or_default();
                 let class = class.map_or("_OTHER", |c| c.as_str());
                 self.instruments.retries.add(
@@ -477,7 +477,7 @@ impl RunTelemetry {
                 ];
                 self.decision(Some(step), "retry", &description, extra);
             }
-            Event::Breaker { state, reason } => {
+            Event::Breaker { state, reason, .. } => {
                 // An agent's own breaker says so in its reason (`agent `x`: …`).
                 let scope = reason
                     .as_deref()
@@ -523,7 +523,7 @@ impl RunTelemetry {
             Event::Waiting { step, seconds, reason } => {
                 self.decision(Some(step), "wait", &format!("waits {seconds} s: {reason}"), Vec::new());
             }
-            Event::Transition { from, to, kind } => {
+            Event::Transition { from, to, kind, .. } => {
                 let kind = serde_json::to_value(kind)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
@@ -650,7 +650,7 @@ impl RunTelemetry {
             let timestamp = fields
                 .remove("at")
                 .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_else(crate::run::core::event::now);
+                .unwrap_or_else(crate::clock::now);
             if !content {
                 strip_content(&mut fields);
             }

@@ -1,9 +1,15 @@
 //! The events of a run. Every change of a run's state is one of these, applied in one place
-//! ([`super::projection::RunState::apply`]); the durable-state issue journals exactly these.
+//! ([`super::projection::RunState::apply`]) live and on resume alike; the journal keeps exactly
+//! these, in order.
+//!
+//! Events of a step's life name the iteration they belong to, so a journal can interleave the
+//! passes of several iterations in flight; an event from an older journal without that field
+//! (`iteration: 0`) belongs to the latest iteration started.
 
 use serde::{Deserialize, Serialize};
 
-use super::outcome::Outcome;
+use super::ledger::Ledger;
+use super::outcome::{FailureClass, Outcome};
 use super::signal::Signal;
 
 /// How a run ended (or that it has not).
@@ -32,6 +38,58 @@ impl RunStatus {
     }
 }
 
+/// How a state machine moved: the kind of the plan edge it took, or a person's redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// A transition whose condition held (success when it has none).
+    Transition,
+    /// The state's fallback, when no transition held.
+    Else,
+    /// The implicit move of a state without transitions to the next listed state.
+    Next,
+    /// The state's `timeout` passed (or a review's `on_timeout` named the state).
+    Timeout,
+    /// A person's `ralph-loop redirect`.
+    Redirect,
+}
+
+impl Via {
+    /// Its name, as journaled.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Transition => "transition",
+            Via::Else => "else",
+            Via::Next => "next",
+            Via::Timeout => "timeout",
+            Via::Redirect => "redirect",
+        }
+    }
+}
+
+/// How a task's mark in its file changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mark {
+    /// The task is done.
+    Done,
+    /// The task failed.
+    Failed,
+    /// The task was put back as it was before the iteration (its environment failed, not it).
+    Reopened,
+}
+
+impl Mark {
+    /// Its name, for people and the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mark::Done => "done",
+            Mark::Failed => "failed",
+            Mark::Reopened => "reopened",
+        }
+    }
+}
+
 /// One event of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -44,6 +102,9 @@ pub enum Event {
         workflow: String,
         /// `state_machine`, `dag` or `saga`.
         kind: String,
+        /// The project's spend and breakers when it began: budgets count from here.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ledger: Option<Box<Ledger>>,
         /// When, RFC 3339.
         at: String,
     },
@@ -57,6 +118,10 @@ pub enum Event {
         /// The steps that were running when it stopped: they run again.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         interrupted: Vec<String>,
+        /// The project's spend and breakers as the resumed run goes on: the ledger file with
+        /// this run's events it had not counted yet (another run may have spent meanwhile).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ledger: Option<Box<Ledger>>,
         /// When.
         at: String,
     },
@@ -81,6 +146,9 @@ pub enum Event {
         step: String,
         /// The attempt that was cut short.
         attempt: u32,
+        /// The iteration.
+        #[serde(default)]
+        iteration: u32,
     },
     /// An iteration began: one pass of the workflow, for one task when there is a task source.
     IterationStarted {
@@ -89,6 +157,12 @@ pub enum Event {
         /// The task it works on.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         task: Option<TaskRef>,
+        /// The task as its steps' packets show it (acceptance criteria, references).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<Box<ralph_plugin_sdk::Task>>,
+        /// The tasks the task file had done when it began, for the packets' `completed_tasks`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        completed: Vec<String>,
         /// When.
         at: String,
     },
@@ -100,6 +174,10 @@ pub enum Event {
         status: RunStatus,
         /// Why, for people.
         reason: String,
+        /// The files the pass changed, when the run looked (for `--commit` and the breaker's
+        /// progress check); its steps' own lists count too.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<String>,
         /// When.
         at: String,
     },
@@ -107,8 +185,27 @@ pub enum Event {
     TaskMarked {
         /// The task.
         task: TaskRef,
-        /// `done` or `failed`.
-        status: String,
+        /// How: `done`, `failed`, or `reopened` (put back as it was).
+        status: Mark,
+        /// The iteration.
+        #[serde(default)]
+        iteration: u32,
+    },
+    /// The loop is about to commit an iteration's work (`--commit`): journaled durably before
+    /// the commit is made, so a run killed in between finds out whether it was.
+    CommitIntended {
+        /// The iteration.
+        iteration: u32,
+        /// The task.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        task: Option<TaskRef>,
+        /// The commit `HEAD` was at: the new commit's parent (none in a repository without one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent: Option<String>,
+        /// Its message.
+        message: String,
+        /// The paths it commits: those the iteration changed, and nothing that predates it.
+        paths: Vec<String>,
     },
     /// The work of an iteration was committed.
     Committed {
@@ -119,6 +216,9 @@ pub enum Event {
         commit: String,
         /// Its message.
         message: String,
+        /// The iteration.
+        #[serde(default)]
+        iteration: u32,
     },
     /// A step began.
     StepStarted {
@@ -128,8 +228,25 @@ pub enum Event {
         agent: String,
         /// The attempt number, from 1.
         attempt: u32,
+        /// An AI agent performs it (budgets and rate limits count it).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ai: bool,
+        /// The iteration.
+        #[serde(default)]
+        iteration: u32,
         /// When.
         at: String,
+    },
+    /// An agent's process group started for a step: a loop that dies leaves it behind, and the
+    /// next one ends it before anything runs again.
+    AgentStarted {
+        /// The step.
+        step: String,
+        /// The process group.
+        pgid: i32,
+        /// The iteration.
+        #[serde(default)]
+        iteration: u32,
     },
     /// A step ended.
     StepFinished {
@@ -137,11 +254,14 @@ pub enum Event {
         step: String,
         /// What it produced.
         outcome: Box<Outcome>,
+        /// The iteration.
+        #[serde(default)]
+        iteration: u32,
         /// When.
         at: String,
     },
     /// A built-in action or hook agent ran for a step (`on_enter`, `on_exit`, `on_timeout`,
-    /// `compensation.on_failure`).
+    /// `compensation.on_failure`; `on_failure` for the planner, `on_open` for an escalation).
     ActionFinished {
         /// The step it ran for.
         step: String,
@@ -151,6 +271,12 @@ pub enum Event {
         action: String,
         /// What it produced.
         outcome: Box<Outcome>,
+        /// The iteration.
+        #[serde(default)]
+        iteration: u32,
+        /// When.
+        #[serde(default)]
+        at: String,
     },
     /// A message-level signal from a running step.
     Signal {
@@ -200,20 +326,30 @@ pub enum Event {
         delay_ms: u64,
         /// The failure class of the failed attempt.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        class: Option<super::outcome::FailureClass>,
+        class: Option<FailureClass>,
         /// Its error.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
         /// The policy's name.
         policy: String,
+        /// The iteration.
+        #[serde(default)]
+        iteration: u32,
     },
-    /// The circuit breaker changed state.
+    /// A circuit breaker changed state: the loop's, or an agent's own.
     Breaker {
         /// `open`, `half_open` or `closed`.
         state: String,
-        /// Why it opened.
+        /// Why.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// The agent whose own breaker it is (none: the loop's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        /// `half_open` only: every open breaker goes half-open (an escalation took the failures
+        /// on, or a person resumed a loop the breaker paused).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        all: bool,
     },
     /// The loop waits before a step (rate limits, a provider's usage limit).
     Waiting {
@@ -230,6 +366,9 @@ pub enum Event {
         step: String,
         /// Why, for people.
         reason: String,
+        /// The iteration.
+        #[serde(default)]
+        iteration: u32,
     },
     /// A state machine moved.
     Transition {
@@ -239,6 +378,9 @@ pub enum Event {
         to: String,
         /// Which kind of edge was taken.
         kind: Via,
+        /// The iteration.
+        #[serde(default)]
+        iteration: u32,
     },
     /// A control signal (`ralph-loop pause`, `hint`, `.ralph/pause`, `pause_loop`, …), journaled
     /// before it takes effect.
@@ -252,12 +394,48 @@ pub enum Event {
         /// When.
         at: String,
     },
-    /// The pending hints went into a step's packet and prompt (and to `.ralph/hints/`).
+    /// The signals since the last packet, and the pending hints, went into a step's packet and
+    /// prompt (and the hints to `.ralph/hints/`).
     HintsDelivered {
         /// The step.
         step: String,
-        /// How many (the oldest pending ones).
+        /// How many hints (the oldest pending ones).
         count: usize,
+        /// How many signals the packet listed (the oldest undelivered ones).
+        #[serde(default)]
+        signals: usize,
+    },
+    /// The run ends after the steps in flight: a budget, the circuit breaker, `max_runtime`, a
+    /// plugin, an agent that cannot work here.
+    Halt {
+        /// How the run ends.
+        status: RunStatus,
+        /// Why, for people.
+        reason: String,
+        /// The failure class that stopped it, if one did (`environment`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        class: Option<FailureClass>,
+    },
+    /// The circuit breaker opened and `on_open` names agents to hand the failures to: they run
+    /// before the run goes on or stops.
+    Escalating {
+        /// Why the breaker opened.
+        reason: String,
+    },
+    /// The escalation agents ran; when every one succeeded the run goes on with a probe.
+    Escalated {
+        /// The agents, in order.
+        agents: Vec<String>,
+        /// Every one succeeded.
+        succeeded: bool,
+    },
+    /// Something a person should know that is not a decision (a dirty work tree at the start,
+    /// a path left out of a commit, a snapshot that could not be recorded).
+    Warning {
+        /// What, for people.
+        message: String,
+        /// When.
+        at: String,
     },
     /// A plugin did something the run records: a veto (and whether it took effect), a change of
     /// the packet, a note, a metric, a log line, a failure, being disabled.
@@ -284,7 +462,7 @@ pub enum Event {
         /// What stopped it, when a step's failure class did: `environment` when an agent could
         /// not work at all (the CLI exits with status 4 then).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        class: Option<super::outcome::FailureClass>,
+        class: Option<FailureClass>,
         /// When.
         at: String,
     },
@@ -296,6 +474,7 @@ impl Event {
         match self {
             Event::StepStarted { step, .. }
             | Event::StepFinished { step, .. }
+            | Event::AgentStarted { step, .. }
             | Event::ActionFinished { step, .. }
             | Event::Signal { step, .. }
             | Event::HintsDelivered { step, .. }
@@ -321,37 +500,11 @@ impl Event {
             | Event::StepFinished { at, .. }
             | Event::Signal { at, .. }
             | Event::ReviewRequested { at, .. }
+            | Event::Control { at, .. }
+            | Event::Warning { at, .. }
             | Event::RunFinished { at, .. } => Some(at),
+            Event::ActionFinished { at, .. } if !at.is_empty() => Some(at),
             _ => None,
-        }
-    }
-}
-
-/// How a state machine moved: the kind of the plan edge it took, or a person's redirect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Via {
-    /// A transition whose condition held (success when it has none).
-    Transition,
-    /// The state's fallback, when no transition held.
-    Else,
-    /// The implicit move of a state without transitions to the next listed state.
-    Next,
-    /// The state's `timeout` passed (or a review's `on_timeout` named the state).
-    Timeout,
-    /// A person's `ralph-loop redirect`.
-    Redirect,
-}
-
-impl Via {
-    /// Its name, as journaled.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Via::Transition => "transition",
-            Via::Else => "else",
-            Via::Next => "next",
-            Via::Timeout => "timeout",
-            Via::Redirect => "redirect",
         }
     }
 }
@@ -365,20 +518,20 @@ pub struct TaskRef {
     pub title: String,
 }
 
-/// The current time as RFC 3339 with milliseconds: run records sort by it (two runs may start
-/// in the same second), and spans and durations read from the journal need better than seconds.
-pub fn now() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::RunStatus;
+    use super::{Mark, RunStatus, Via};
 
     #[test]
-    fn a_status_name_is_how_it_is_serialized() {
+    fn names_are_how_they_are_serialized() {
         for status in [RunStatus::Running, RunStatus::Succeeded, RunStatus::Failed, RunStatus::Stopped] {
             assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        for via in [Via::Transition, Via::Else, Via::Next, Via::Timeout, Via::Redirect] {
+            assert_eq!(serde_json::to_value(via).unwrap(), via.as_str());
+        }
+        for mark in [Mark::Done, Mark::Failed, Mark::Reopened] {
+            assert_eq!(serde_json::to_value(mark).unwrap(), mark.as_str());
         }
     }
 }

@@ -91,3 +91,22 @@ impl Signal {
         }
     }
 }
+
+impl Signal {
+    /// How a packet's `control.signals` lists the signal.
+    pub fn record(&self, by: Option<&str>, at: &str) -> ralph_plugin_sdk::SignalRecord {
+        ralph_plugin_sdk::SignalRecord {
+            signal: self.packet_signal(),
+            name: self.name().into(),
+            detail: match self {
+                Signal::Redirect { to } => Some(to.clone()),
+                Signal::Hint { text } => Some(text.clone()),
+                Signal::AddIterations { n } => Some(n.to_string()),
+                Signal::Approve { comment, .. } | Signal::Reject { comment } => comment.clone(),
+                _ => None,
+            },
+            by: by.map(str::to_owned),
+            at: at.to_owned(),
+        }
+    }
+}
