@@ -105,7 +105,7 @@ write("warmup", 3)
 PY
 python3 - "$bin" "$project" "$work" "$steps" "$rounds" "$lg_python" <<'PY'
 import json, os, shutil, sqlite3, subprocess, sys
-from measure import timed, check_ralph, check_ninja, fail, fresh, median, mib
+from measure import load, timed, check_ralph, check_ninja, fail, fresh, median, mib
 bin, project, work, steps, rounds, lg = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 logs = os.path.join(work, "logs")
 lg_script = os.path.join(work, "langgraph_chain.py")
@@ -158,7 +158,7 @@ def spawned(argv, name):
 os.makedirs(logs, exist_ok=True)
 print(f"a {steps}-step chain, each step `sh -c true`, inside a git work tree of {tracked} tracked files")
 print(f"  (untracked files lying around, two modified files, .ralph/ not in .gitignore; {rounds} interleaved rounds)")
-print(f"  ralph-loop: {bin}")
+print(f"  ralph-loop: {bin}; {load()} at the start")
 if lg:
     v = subprocess.run([lg, "-c", "import importlib.metadata as m; print(m.version('langgraph'), m.version('langgraph-checkpoint-sqlite'))"],
                        capture_output=True, text=True).stdout.split()
@@ -200,4 +200,5 @@ print(f"  ralph-loop / ninja       {median(ratios):6.2f}x, median of the rounds 
 if lg:
     ratios = sorted(r.wall / g.wall for _, r, g in rows)
     print(f"  ralph-loop / LangGraph   {median(ratios):6.2f}x, median of the rounds (range {ratios[0]:.2f}-{ratios[-1]:.2f})")
+print(f"  ({load()} at the end)")
 PY

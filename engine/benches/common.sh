@@ -8,6 +8,7 @@
 benches="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$benches/../.." && pwd)"
 export PYTHONPATH="$benches${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONDONTWRITEBYTECODE=1
 
 # needs TOOL…: stop with a hint when a tool is missing.
 needs() {

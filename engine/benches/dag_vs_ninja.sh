@@ -49,7 +49,7 @@ write("warmup", 20)
 PY
 python3 - "$bin" "$project" "$work/logs" "$nodes" "$pairs" <<'PY'
 import subprocess, sys
-from measure import timed, check_ralph, check_ninja, fresh, median, mib
+from measure import load, timed, check_ralph, check_ninja, fresh, median, mib
 bin, project, logs, nodes, pairs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 tracked = subprocess.run(["git", "ls-files", "-z"], cwd=project, capture_output=True).stdout.count(b"\0")
 
@@ -67,7 +67,7 @@ def ralph(name, steps, tag):
 
 print(f"{nodes} independent nodes running `true` at -j2 / --jobs 2, inside a git work tree of {tracked} tracked files")
 print(f"  (untracked files lying around, two modified files, .ralph/ not in .gitignore; {pairs} interleaved pairs)")
-print(f"  ralph-loop: {bin}", flush=True)
+print(f"  ralph-loop: {bin}; {load()} at the start", flush=True)
 ninja("warmup", 20, "warmup-ninja")
 ralph("warmup", 20, "warmup-ralph")
 runs = []
@@ -82,4 +82,5 @@ nrss, rrss = max(n.rss for n, _ in runs), max(r.rss for _, r in runs)
 print(f"  ninja       {nw:7.2f} s (median)   peak RSS {mib(nrss)}")
 print(f"  ralph-loop  {rw:7.2f} s (median)   peak RSS {mib(rrss)}   (target: at most 100 MiB)")
 print(f"  ratio       {median(ratios):7.2f}x ninja, median of the pairs (range {ratios[0]:.2f}-{ratios[-1]:.2f}; target: at most 1.15x)")
+print(f"  ({load()} at the end)")
 PY

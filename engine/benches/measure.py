@@ -107,3 +107,8 @@ def median(xs):
 
 def mib(kib):
     return "?" if kib is None else f"{kib / 1024:.1f} MiB"
+
+
+def load():
+    """The machine's load average (1, 5, 15 min): other work on a shared machine shows here."""
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())

@@ -101,6 +101,7 @@ hyperfine --warmup 2 --runs 10 --export-json "$work/times.json" \
 # `run_started` event.
 python3 - "$bin" "$run" "$journaled" "$work" <<'PY'
 import json, os, shutil, statistics, subprocess, sys, time
+from measure import load
 bin, run, journaled, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 tracked = subprocess.run(["git", "ls-files", "-z"], capture_output=True).stdout.count(b"\0")
 def ready(argv, event, fresh_copy):
@@ -124,7 +125,7 @@ for _ in range(10):
 r = {x["command"]: x for x in json.load(open(os.path.join(work, "times.json")))["results"]}
 f, s = r["fresh"], r["resume"]
 print(f"resume of a run with {journaled} journal events, inside a git work tree of {tracked} tracked files (median of 10 runs)")
-print(f"  (untracked files lying around, two modified files, .ralph/ not in .gitignore); ralph-loop: {bin}")
+print(f"  (untracked files lying around, two modified files, .ralph/ not in .gitignore); ralph-loop: {bin}; {load()} at the end")
 print(f"  ready to continue: resume {statistics.median(resumes) * 1000:6.1f} ms (max {max(resumes) * 1000:.1f})"
       f"   fresh start {statistics.median(fresh) * 1000:6.1f} ms   (target: resume under 200 ms)")
 print(f"  whole command:     resume {s['median'] * 1000:6.1f} ms (max {s['max'] * 1000:.1f})"

@@ -6,7 +6,8 @@
 #   - the time until the first agent process has started,
 #   - the total wall time (the run is killed at TIMEOUT seconds and reported as timed out),
 #   - the peak RSS (GNU time's %M; ralph-loop's own RSS is also sampled every second and shown
-#     as it grows), and how many agents had started.
+#     as it grows), and how many agents had started; after a timeout, also how many steps the
+#     journal holds as started and finished (`ralph-loop logs --json`).
 # Each node's command is `echo >> STARTED`, STARTED a file outside the work tree: a shell builtin
 # like `true` (one `/bin/sh -c` per node), which also appends one byte per node, so the file's
 # size is the number of agents started so far and its appearance the first start (polled every
@@ -39,7 +40,7 @@ with open(f"{project}/scale.yaml", "w") as f:
 PY
 python3 - "$bin" "$project" "$work" "$nodes" "$timeout" <<'PY'
 import os, signal, subprocess, sys, time
-from measure import Run, check_ralph, fail, read_rss, mib
+from measure import load, Run, check_ralph, fail, read_rss, mib
 bin, project, work, nodes, timeout = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
 started, logs = os.path.join(work, "started"), os.path.join(work, "logs")
 os.makedirs(logs)
@@ -47,7 +48,7 @@ out, err, rssf = (os.path.join(logs, f"scale.{x}") for x in ("out", "err", "rss"
 tracked = subprocess.run(["git", "ls-files", "-z"], cwd=project, capture_output=True).stdout.count(b"\0")
 print(f"{nodes} independent nodes with --jobs {nodes}, inside a git work tree of {tracked} tracked files")
 print(f"  (untracked files lying around, two modified files, .ralph/ not in .gitignore; timeout {timeout:.0f} s)")
-print(f"  ralph-loop: {bin}", flush=True)
+print(f"  ralph-loop: {bin}; {load()} at the start", flush=True)
 
 def count():
     try:
@@ -112,7 +113,15 @@ first_s = f"{first:.2f} s" if first is not None else f"none within {wall:.0f} s"
 if timed_out:
     print(f"  TIMED OUT after {wall:.0f} s and killed: {ran} of {nodes} agents started")
     print(f"  first agent started  {first_s}")
+    # What the engine itself had recorded by then: steps journaled as started and finished.
+    try:
+        log = subprocess.run([bin, "logs", "--json"], cwd=project, capture_output=True, text=True, timeout=300).stdout
+        began, ended = log.count('"event":"step_started"'), log.count('"event":"step_finished"')
+        print(f"  in the journal       {began} steps started, {ended} finished")
+    except subprocess.TimeoutExpired:
+        print("  in the journal       (`ralph-loop logs --json` took over 300 s)")
     print(f"  RSS when killed      {mib(last_rss)}   peak RSS {mib(run.rss)}")
+    print(f"  ({load()} at the end)")
     sys.exit(0)
 record = check_ralph(bin, project, run, nodes)
 if ran != nodes:
@@ -120,4 +129,5 @@ if ran != nodes:
 print(f"  first agent started  {first_s}")
 print(f"  total wall time      {wall:.2f} s   ({wall / nodes * 1e6:.0f} µs per node)")
 print(f"  peak RSS             {mib(run.rss)}   (target: at most 100 MiB)")
+print(f"  ({load()} at the end)")
 PY
