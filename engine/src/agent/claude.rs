@@ -6,6 +6,16 @@
 //! success: an API error or a denied tool still says `success`, with `is_error: true`,
 //! `api_error_status`, or a non-empty `permission_denials`; all of them are checked. A
 //! `rate_limit_event` whose status is not `allowed` marks a usage limit, with its reset time.
+//!
+//! When the API call itself fails, the CLI makes up an `assistant` message from model
+//! `<synthetic>` that carries the failure's kind in a top-level `error` field, and the `result`
+//! repeats its text. Kinds seen from Claude Code 2.1 (the fixtures in `tests/fixtures/claude/`
+//! are captured from it): `authentication_failed` (not logged in — `system`/`init` says
+//! `apiKeySource: "none"` and the text is "Not logged in · Please run /login" — or a rejected
+//! key, "Invalid API key · Fix external API key"), `model_not_found` (404), `billing_error`
+//! ("Credit balance is too low"), `rate_limit` (429, after the CLI's own retries) and
+//! `server_error`. The first three are environment failures: the agent cannot work at all
+//! until a person logs in, fixes the key or the model, or pays; the run stops and says which.
 
 use serde_json::Value;
 
@@ -25,11 +35,77 @@ pub struct ClaudeStream {
     pub result: Option<Value>,
     /// A rate-limit event that was not `allowed`: (status, reset time as a Unix timestamp).
     pub rate_limited: Option<(String, Option<i64>)>,
+    /// Where the CLI took its credentials from (`apiKeySource` of `system`/`init`): `none`,
+    /// `ANTHROPIC_API_KEY`, …
+    pub api_key_source: Option<String>,
+    /// The last failed API call the CLI reported, as the `error` kind of its synthetic
+    /// `assistant` message and that message's text.
+    pub api_failure: Option<(String, String)>,
     /// Lines that were not JSON (the CLI sometimes prints warnings).
     pub stray_lines: usize,
 }
 
+impl ClaudeStream {
+    /// The message of an environment failure, when the stream shows one: not logged in, a
+    /// rejected key or login, an unknown model, an account that cannot pay.
+    pub fn environment_failure(&self) -> Option<String> {
+        let result_text = || {
+            let result = self.result.as_ref()?;
+            result.get("result").and_then(Value::as_str).map(str::to_owned)
+        };
+        let status = self.result.as_ref().and_then(|r| r.get("api_error_status")).and_then(Value::as_u64);
+        let (kind, text) = match &self.api_failure {
+            Some((kind, text)) => (kind.as_str(), text.clone()),
+            // Releases that do not name the kind still give the status, or the words.
+            None => {
+                let text = result_text()?;
+                let kind = match status {
+                    Some(401) => "authentication_failed",
+                    Some(403) => "permission_error",
+                    _ if text.contains("Not logged in") => "authentication_failed",
+                    _ => return None,
+                };
+                (kind, text)
+            }
+        };
+        let text = text.trim();
+        match kind {
+            "authentication_failed" if text.contains("Not logged in") => Some(
+                "claude is not logged in: run `claude` once and `/login`, or set `ANTHROPIC_API_KEY`"
+                    .to_owned(),
+            ),
+            // The key came from a variable (`ANTHROPIC_API_KEY`, `ANTHROPIC_AUTH_TOKEN`).
+            "authentication_failed"
+                if self.api_key_source.as_deref().is_some_and(|s| s.starts_with("ANTHROPIC_")) =>
+            {
+                let source = self.api_key_source.as_deref().unwrap_or_default();
+                Some(format!(
+                    "claude: the API key was rejected ({text}): set a valid key in `{source}`, or unset it and `/login` in `claude`"
+                ))
+            }
+            "authentication_failed" => Some(format!(
+                "claude: the login was rejected ({text}): run `claude` and `/login` again, or set `ANTHROPIC_API_KEY`"
+            )),
+            "permission_error" => Some(format!(
+                "claude: the account may not use this ({text}): check the key's or the login's permissions"
+            )),
+            "model_not_found" => {
+                let model = self.model.as_deref().map(|m| format!(" `{m}`")).unwrap_or_default();
+                Some(format!(
+                    "claude: the model{model} is not known to the provider ({text}): set `model:` of the agent to a model the account can use"
+                ))
+            }
+            "billing_error" => Some(format!(
+                "claude: the account cannot pay for requests ({text}): add credits or change its plan, then `ralph-loop resume`"
+            )),
+            _ => None,
+        }
+    }
+}
+
 impl StreamParser for ClaudeStream {
+    const INSTALL: &'static str = "install Claude Code (`npm install -g @anthropic-ai/claude-code`)";
+
     /// Takes one line of the CLI's stdout.
     fn line(&mut self, line: &[u8]) {
         let Ok(event) = serde_json::from_slice::<Value>(line) else {
@@ -42,6 +118,19 @@ impl StreamParser for ClaudeStream {
             Some("system") if event.get("subtype").and_then(Value::as_str) == Some("init") => {
                 self.session_id = event.get("session_id").and_then(Value::as_str).map(str::to_owned);
                 self.model = event.get("model").and_then(Value::as_str).map(str::to_owned);
+                self.api_key_source = event.get("apiKeySource").and_then(Value::as_str).map(str::to_owned);
+            }
+            Some("assistant") => {
+                if let Some(kind) = event.get("error").and_then(Value::as_str) {
+                    let content = event.pointer("/message/content").and_then(Value::as_array);
+                    let text = content
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|block| block.get("text").and_then(Value::as_str))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    self.api_failure = Some((kind.to_owned(), text.chars().take(300).collect()));
+                }
             }
             Some("rate_limit_event") => {
                 let info = event.get("rate_limit_info").cloned().unwrap_or_default();
@@ -85,6 +174,11 @@ impl StreamParser for ClaudeStream {
         if process.timed_out {
             outcome.class = Some(FailureClass::Timeout);
             outcome.error = Some("timed out; its process group was killed".into());
+            return outcome;
+        }
+        if let Some(message) = self.environment_failure() {
+            outcome.class = Some(FailureClass::Environment);
+            outcome.error = Some(message);
             return outcome;
         }
         if let Some((status, resets_at)) = &self.rate_limited {

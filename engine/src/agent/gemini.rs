@@ -22,6 +22,14 @@
 //! duration_ms, tool_calls}` summed over models, where `input_tokens` counts cached tokens too and
 //! `total_tokens` also counts thinking and tool-use tokens. The stream has no cost. Releases older
 //! than the error `result` print a fatal error on stderr and exit without one.
+//!
+//! Environment failures (Gemini CLI 0.61; `tests/fixtures/gemini/` is captured from it): with no
+//! way to log in configured the CLI prints "Please set an Auth method …" on stderr and exits
+//! with 41, its code for authentication errors, before any event; a rejected key is a `result`
+//! error whose message holds the API's error (Google answers a bad key with 400
+//! `API_KEY_INVALID`, "API key not valid"; 401 `UNAUTHENTICATED` and 403 `PERMISSION_DENIED`
+//! are the other refusals); an unknown model is "models/x is not found for API version v1beta"
+//! (404).
 
 use serde_json::Value;
 
@@ -57,7 +65,68 @@ fn is_usage_limit(error_type: &str, message: &str) -> bool {
             .any(|k| lower.contains(k))
 }
 
+/// The API's own words inside the CLI's `[API Error: …]`: the `error.message` of a JSON error
+/// body when there is one, else the text without the brackets.
+fn api_words(message: &str) -> String {
+    let inner = message
+        .trim()
+        .strip_prefix("[API Error: ")
+        .map_or(message, |m| m.split_once(']').map_or(m, |(w, _)| w));
+    let json = inner.find('{').zip(inner.rfind('}')).filter(|(a, b)| a < b).and_then(|(a, b)| {
+        let value: Value = serde_json::from_str(&inner[a..=b]).ok()?;
+        value.pointer("/error/message").and_then(Value::as_str).map(str::to_owned)
+    });
+    json.unwrap_or_else(|| inner.trim().to_owned()).chars().take(300).collect()
+}
+
+impl GeminiStream {
+    /// The message of an environment failure, when the stream or the exit shows one: no way
+    /// to log in, a rejected key, a refused project, an unknown model.
+    pub fn environment_failure(&self, process: &ProcessOutput) -> Option<String> {
+        let Some(result) = &self.result else {
+            let stderr = process.stderr.text();
+            let unauthenticated = process.code == Some(41)
+                || [
+                    "Please set an Auth method",
+                    "must specify the GEMINI_API_KEY",
+                    "Invalid auth method selected",
+                ]
+                .iter()
+                .any(|k| stderr.contains(k));
+            return unauthenticated.then(|| {
+                "gemini is not logged in: run `gemini` once and choose how to log in, or set `GEMINI_API_KEY`"
+                    .to_owned()
+            });
+        };
+        let message = result.pointer("/error/message").and_then(Value::as_str)?;
+        let words = api_words(message);
+        let has = |k: &str| message.contains(k);
+        if has("API_KEY_INVALID")
+            || has("API key not valid")
+            || has("API key expired")
+            || has("UNAUTHENTICATED")
+        {
+            return Some(format!("gemini: the API key was rejected ({words}): set a valid `GEMINI_API_KEY`"));
+        }
+        if has("PERMISSION_DENIED") {
+            return Some(format!(
+                "gemini: the API refused access ({words}): check that the key's project may use the Gemini API"
+            ));
+        }
+        if has("is not found for API version") || (has("NOT_FOUND") && has("models/")) {
+            let named = message.split("models/").nth(1).and_then(|rest| rest.split_whitespace().next());
+            let model = named.or(self.model.as_deref()).map(|m| format!(" `{m}`")).unwrap_or_default();
+            return Some(format!(
+                "gemini: the model{model} is not known to the API ({words}): set `model:` of the agent to one the API serves"
+            ));
+        }
+        None
+    }
+}
+
 impl StreamParser for GeminiStream {
+    const INSTALL: &'static str = "install the Gemini CLI (`npm install -g @google/gemini-cli`)";
+
     fn line(&mut self, line: &[u8]) {
         let Ok(event) = serde_json::from_slice::<Value>(line) else {
             let text = String::from_utf8_lossy(line);
@@ -116,6 +185,8 @@ impl StreamParser for GeminiStream {
         let status = result.and_then(|r| r.get("status")).and_then(Value::as_str);
         let (class, error) = if process.timed_out {
             (FailureClass::Timeout, "timed out; its process group was killed".to_owned())
+        } else if let Some(message) = self.environment_failure(process) {
+            (FailureClass::Environment, message)
         } else if let Some(result) = result.filter(|_| status != Some("success")) {
             let field = |k: &str| {
                 result.get("error").and_then(|e| e.get(k)).and_then(Value::as_str).filter(|s| !s.is_empty())

@@ -21,6 +21,14 @@
 //! not `tool-calls`: the model stopped instead of waiting for tool results. Not every release
 //! exits non-zero after an `error` event, so an `error` event fails the step whatever the exit
 //! code, and a non-zero exit fails it whatever the events.
+//!
+//! Environment failures (OpenCode 1.18; `tests/fixtures/opencode/` is captured from it): a
+//! provider without credentials is `ProviderAuthError` ("Anthropic API key is missing…"); a
+//! rejected key is an `APIError` with `statusCode` 401 (or 403); a model the provider does not
+//! know is an `APIError` with `statusCode` 404; `ProviderModelNotFoundError` and
+//! `ModelNotFoundError` name a model OpenCode itself does not know. (OpenCode 1.18 reports a
+//! model that is in neither its catalog nor its configuration as an `UnknownError` "Unexpected
+//! server error" without the cause; that stays a task-level failure, as nothing says more.)
 
 use serde_json::Value;
 
@@ -38,6 +46,8 @@ pub struct OpencodeError {
     pub message: String,
     /// The provider's HTTP status, for an `APIError`.
     pub status: Option<u64>,
+    /// The provider, for a `ProviderAuthError`.
+    pub provider: Option<String>,
 }
 
 /// What the stream said, gathered line by line as it arrives.
@@ -69,12 +79,44 @@ pub struct OpencodeStream {
     pub stray: Option<String>,
 }
 
+/// A limit that lasts until the account's quota resets (a wait, not a failure).
 fn is_usage_limit(error: &OpencodeError) -> bool {
     let lower = error.message.to_lowercase();
-    error.status == Some(429)
-        || ["rate limit", "usage limit", "quota", "too many requests", "resource_exhausted", "429"]
-            .iter()
-            .any(|k| lower.contains(k))
+    ["usage limit", "quota", "resource_exhausted"].iter().any(|k| lower.contains(k))
+}
+
+/// Too many requests for now: it passes in seconds.
+fn is_rate_limit(error: &OpencodeError) -> bool {
+    let lower = error.message.to_lowercase();
+    error.status == Some(429) || ["rate limit", "too many requests", "429"].iter().any(|k| lower.contains(k))
+}
+
+/// What to say when `error` means the agent cannot work here at all, if it does.
+fn environment_failure(error: &OpencodeError) -> Option<String> {
+    let message: String = error.message.chars().take(300).collect();
+    let lower = message.to_lowercase();
+    match (error.name.as_str(), error.status) {
+        ("ProviderAuthError", _) => {
+            let provider = error.provider.as_deref().map(|p| format!(" `{p}`")).unwrap_or_default();
+            Some(format!(
+                "opencode has no credentials for the provider{provider} ({message}): run `opencode auth login`, or set the provider's API key variable"
+            ))
+        }
+        ("APIError", Some(status @ (401 | 403))) => Some(format!(
+            "opencode: the provider rejected the credentials ({status}: {message}): run `opencode auth login` again, or fix the provider's API key variable"
+        )),
+        ("APIError", Some(404))
+            if lower.contains("model") || lower.contains("not_found") || lower.contains("not found") =>
+        {
+            Some(format!(
+                "opencode: the model is not known to the provider (404: {message}): set `model:` of the agent (`provider/model`) to one the provider serves"
+            ))
+        }
+        ("ProviderModelNotFoundError" | "ModelNotFoundError", _) => Some(format!(
+            "opencode does not know the model ({message}): set `model:` of the agent to a `provider/model` that `opencode models` lists"
+        )),
+        _ => None,
+    }
 }
 
 impl OpencodeStream {
@@ -99,6 +141,8 @@ impl OpencodeStream {
 }
 
 impl StreamParser for OpencodeStream {
+    const INSTALL: &'static str = "install OpenCode (`npm install -g opencode-ai`)";
+
     fn line(&mut self, line: &[u8]) {
         let Ok(event) = serde_json::from_slice::<Value>(line) else {
             let text = String::from_utf8_lossy(line);
@@ -135,6 +179,7 @@ impl StreamParser for OpencodeStream {
                 self.errors.push(OpencodeError {
                     message: text(&data, "message").unwrap_or_else(|| name.clone()),
                     status: data.get("statusCode").and_then(Value::as_u64),
+                    provider: text(&data, "providerID"),
                     name,
                 });
             }
@@ -159,9 +204,13 @@ impl StreamParser for OpencodeStream {
         let reason = self.last_reason.as_deref().unwrap_or("");
         let (class, error) = if process.timed_out {
             (FailureClass::Timeout, "timed out; its process group was killed".to_owned())
+        } else if let Some(message) = self.errors.iter().find_map(environment_failure) {
+            (FailureClass::Environment, message)
         } else if let Some(first) = self.errors.first() {
             let class = if self.errors.iter().any(is_usage_limit) {
                 FailureClass::UsageLimit
+            } else if self.errors.iter().any(is_rate_limit) {
+                FailureClass::RateLimited
             } else if self.errors.iter().any(|e| e.name == "ContextOverflowError") {
                 FailureClass::ContextOverflow
             } else {

@@ -752,6 +752,7 @@ impl Runner {
             timeout: None,
             idle_timeout: None,
             env,
+            spawned: None,
         }
     }
 
