@@ -252,6 +252,66 @@ mod tests {
         assert_eq!(spawn_failure(&other, "").class, Some(FailureClass::SpawnError));
     }
 
+    fn invocation(dir: &Path) -> crate::agent::command::Invocation {
+        crate::agent::command::Invocation {
+            run_id: "run-1".into(),
+            step: "build".into(),
+            workdir: dir.to_owned(),
+            steps_dir: dir.to_owned(),
+            file_stem: "0001-build".into(),
+            packet_path: None,
+            signals: None,
+            packet: None,
+            prompt: None,
+            timeout: Some(Duration::from_secs(60)),
+            idle_timeout: None,
+            env: Vec::new(),
+            spawned: None,
+        }
+    }
+
+    #[test]
+    fn a_full_disk_under_the_steps_log_stops_the_agent_and_is_an_environment_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let inv = invocation(dir.path());
+        // The step's log on a full disk: `/dev/full` fails every write with ENOSPC.
+        std::os::unix::fs::symlink("/dev/full", inv.files().3).unwrap();
+        let pid_file = dir.path().join("agent.pid");
+        // An agent that would talk forever, with a child of its own.
+        let command = format!("sleep 60 & echo $$ > {}; while true; do echo working; sleep 0.01; done", pid_file.display());
+        let started = std::time::Instant::now();
+        let outcome = runtime().block_on(crate::agent::command::run(&command, None, None, &inv));
+        assert!(started.elapsed() < Duration::from_secs(20), "it was stopped, not timed out");
+        assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
+        let error = outcome.error.unwrap();
+        assert!(error.starts_with("the disk is full: cannot write the step's log `"), "{error}");
+        assert!(error.ends_with("free space, then `ralph-loop resume`"), "{error}");
+        let pgid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        // Nothing of its group runs on (zombies waiting for their reaper hold nothing).
+        let running: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+            .filter(|stat| {
+                let Some((_, rest)) = stat.rsplit_once(") ") else { return false };
+                let fields: Vec<&str> = rest.split_whitespace().collect();
+                fields.len() > 2 && fields[2] == pgid.to_string() && fields[0] != "Z"
+            })
+            .collect();
+        assert!(running.is_empty(), "still running: {running:?}");
+    }
+
+    #[test]
+    fn a_full_disk_found_only_when_the_log_is_flushed_still_fails_the_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let inv = invocation(dir.path());
+        std::os::unix::fs::symlink("/dev/full", inv.files().3).unwrap();
+        // One line, then the end: the write fails in the background and shows at the flush.
+        let outcome = runtime().block_on(crate::agent::command::run("echo done", None, None, &inv));
+        assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
+        assert!(outcome.error.unwrap().starts_with("the disk is full"));
+    }
+
     #[test]
     fn enospc_and_edquot_are_a_full_disk_and_other_errors_are_not() {
         assert!(is_disk_full(&io::Error::from_raw_os_error(Errno::ENOSPC as i32)));

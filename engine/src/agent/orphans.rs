@@ -298,7 +298,8 @@ mod tests {
             assert!(Instant::now() < deadline);
             std::thread::sleep(POLL);
         }
-        // `sleep` does not ignore SIGTERM, but the shell does: it must take SIGKILL.
+        // The shell ignores SIGTERM, and so does its `sleep` (an ignored signal stays ignored
+        // across fork and exec): the group must take SIGKILL.
         let started = Instant::now();
         assert_eq!(end_group(pgid, &run, None, Duration::from_millis(300)).unwrap(), Ended::Killed);
         assert!(started.elapsed() < Duration::from_secs(5));
@@ -324,6 +325,55 @@ mod tests {
         for leader in [other, plain, step] {
             reap(leader);
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_backend_reports_the_group_it_starts_and_the_group_can_be_found_and_ended() {
+        let run = run_id("backend");
+        let dir = tempfile::tempdir().unwrap();
+        let (sender, mut reports) = tokio::sync::mpsc::unbounded_channel();
+        let inv = crate::agent::command::Invocation {
+            run_id: run.clone(),
+            step: "build".into(),
+            workdir: dir.path().to_owned(),
+            steps_dir: dir.path().to_owned(),
+            file_stem: "0001-build".into(),
+            packet_path: None,
+            signals: None,
+            packet: None,
+            prompt: None,
+            timeout: Some(Duration::from_secs(60)),
+            idle_timeout: None,
+            env: Vec::new(),
+            spawned: Some(sender),
+        };
+        // As a dead loop's agent: still running, its group known only from the report.
+        let step = tokio::spawn(async move {
+            crate::agent::command::run("sleep 30 & sleep 30; wait", None, None, &inv).await
+        });
+        let reported = reports.recv().await.expect("the group is reported");
+        assert_eq!(reported.step, "build");
+        let (pgid, run2) = (reported.pgid, run.clone());
+        let found = tokio::task::spawn_blocking(move || {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let found = find_groups(&run2).unwrap();
+                if !found.is_empty() || Instant::now() > deadline {
+                    return found;
+                }
+                std::thread::sleep(POLL);
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(found, vec![(pgid, Some("build".to_owned()))], "the agent's environment names the run");
+        let ended = tokio::task::spawn_blocking(move || end_group(pgid, &run, Some("build"), Duration::from_secs(5)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ended, Ended::Terminated);
+        let outcome = step.await.unwrap();
+        assert!(!outcome.success, "{outcome:?}");
     }
 
     #[test]
