@@ -98,6 +98,17 @@ pub mod testing {
         }
     }
 
+    /// How a captured process ended, from its `<case>.meta.json`: its exit status and stderr.
+    pub fn captured(meta: &str) -> ProcessOutput {
+        let meta: serde_json::Value = serde_json::from_str(meta).expect("a capture's meta.json");
+        let stderr = meta["stderr"].as_str().unwrap_or_default().as_bytes().to_vec();
+        let code = meta["exit_status"].as_i64().and_then(|c| i32::try_from(c).ok()).expect("an exit status");
+        ProcessOutput {
+            stderr: Captured { total: stderr.len() as u64, head: stderr, tail: Vec::new() },
+            ..exit(code)
+        }
+    }
+
     /// A parser fed every line of `fixture`.
     pub fn parse<P: StreamParser>(fixture: &str) -> P {
         let mut parser = P::default();

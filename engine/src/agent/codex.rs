@@ -203,24 +203,103 @@ mod tests {
         crate::agent::cli::testing::parse(fixture)
     }
 
+    // Captured from Codex CLI 0.171.0 (see tests/fixtures/capture/README.md).
+    const SUCCESS: &str = include_str!("../../tests/fixtures/codex/success.jsonl");
+    const NOT_LOGGED_IN: &str = include_str!("../../tests/fixtures/codex/not-logged-in.jsonl");
+    const INVALID_KEY: &str = include_str!("../../tests/fixtures/codex/invalid-api-key.jsonl");
+    const UNKNOWN_MODEL: &str = include_str!("../../tests/fixtures/codex/model-not-found.jsonl");
+    const NO_QUOTA: &str = include_str!("../../tests/fixtures/codex/quota-exceeded.jsonl");
+    const RATE_LIMITED: &str = include_str!("../../tests/fixtures/codex/rate-limited.jsonl");
+    const SERVER_ERROR: &str = include_str!("../../tests/fixtures/codex/server-error.jsonl");
+    // A ChatGPT plan's limit: not capturable with an API key (see reconstructed/).
+    const USAGE_LIMIT: &str = include_str!("../../tests/fixtures/codex/reconstructed/usage-limit.jsonl");
+
     #[test]
     fn a_completed_turn_is_a_success_with_usage() {
-        let stream = parse(include_str!("../../tests/fixtures/codex/success.jsonl"));
+        let stream = parse(SUCCESS);
         let outcome = stream.outcome(&exit(0));
         assert!(outcome.success, "{outcome:?}");
-        assert_eq!(outcome.evidence.metrics.input_tokens, Some(70021));
-        assert_eq!(outcome.evidence.metrics.output_tokens, Some(2374));
-        assert_eq!(outcome.summary.as_deref(), Some("Added the parser and its tests; all 14 pass."));
-        assert_eq!(stream.thread_id.as_deref(), Some("0199a213-81c0-7800-8aa1-bbab2a035a53"));
+        assert_eq!(outcome.evidence.metrics.input_tokens, Some(2310));
+        assert_eq!(outcome.evidence.metrics.output_tokens, Some(18));
+        assert_eq!(outcome.summary.as_deref(), Some("Wrote hello.txt; the task is done."));
+        assert_eq!(stream.thread_id.as_deref(), Some("01a24285-4a55-7231-892a-b579214e4107"));
     }
 
     #[test]
-    fn a_failed_turn_is_a_failure_and_a_usage_limit_is_classified() {
-        let outcome = parse(include_str!("../../tests/fixtures/codex/usage-limit.jsonl")).outcome(&exit(1));
-        assert!(!outcome.success);
-        assert_eq!(outcome.class, Some(FailureClass::UsageLimit));
-        let outcome = parse(include_str!("../../tests/fixtures/codex/turn-failed.jsonl")).outcome(&exit(1));
+    fn not_logged_in_and_a_rejected_key_are_environment_failures() {
+        let outcome = parse(NOT_LOGGED_IN).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
+        assert_eq!(
+            outcome.error.as_deref(),
+            Some(
+                "codex is not logged in: run `codex login`, or pipe an API key to `codex login --with-api-key`"
+            )
+        );
+        let outcome = parse(INVALID_KEY).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
+        let error = outcome.error.unwrap();
+        assert!(
+            error.starts_with(
+                "codex: the API key was rejected (401: Incorrect API key provided: sk-************6789."
+            ),
+            "{error}"
+        );
+        assert!(error.ends_with("): run `codex login` again with a valid key"), "{error}");
+        assert!(!error.contains("url:"), "codex's framing is cut: {error}");
+    }
+
+    #[test]
+    fn an_unknown_model_and_an_account_without_quota_are_environment_failures() {
+        let outcome = parse(UNKNOWN_MODEL).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
+        assert_eq!(
+            outcome.error.as_deref(),
+            Some(
+                "codex: the model `gpt-no-such-model` is not known to the provider (The model `gpt-no-such-model` does not exist or you do not have access to it.): set `model:` of the agent to one the account can use"
+            )
+        );
+        let outcome = parse(NO_QUOTA).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
+        assert!(outcome.error.unwrap().contains("check its plan and billing"));
+        // ChatGPT's backend words it differently.
+        let chatgpt = r#"{"type":"turn.failed","error":{"message":"unexpected status 404 Not Found: Model not found gpt-5.5, url: https://chatgpt.com/backend-api/codex/responses"}}"#;
+        let error = parse(chatgpt).outcome(&exit(1)).error.unwrap();
+        assert!(
+            error.starts_with(
+                "codex: the model `gpt-5.5` is not known to the provider (Model not found gpt-5.5)"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn limits_and_server_errors_are_not_environment_failures() {
+        let outcome = parse(RATE_LIMITED).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::RateLimited), "{outcome:?}");
+        let outcome = parse(USAGE_LIMIT).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::UsageLimit), "{outcome:?}");
+        let outcome = parse(SERVER_ERROR).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::AgentError), "{outcome:?}");
+        assert_eq!(
+            outcome.error.as_deref(),
+            Some("codex: We’re currently experiencing high demand, which may cause temporary errors.")
+        );
+    }
+
+    #[test]
+    fn reconnecting_notes_before_a_completed_turn_do_not_fail_it() {
+        // The not-logged-in stream's retries, then a turn that got through.
+        let retries: Vec<&str> = NOT_LOGGED_IN
+            .lines()
+            .filter(|l| l.contains("Reconnecting...") || l.contains("Falling back"))
+            .collect();
+        assert!(retries.len() >= 5);
+        let recovered = format!("{}\n{}", retries.join("\n"), SUCCESS);
+        assert!(parse(&recovered).outcome(&exit(0)).success);
+        // A stream that stops after them is not a success either.
+        let outcome = parse(&retries.join("\n")).outcome(&exit(1));
         assert_eq!(outcome.class, Some(FailureClass::AgentError));
+        assert!(outcome.error.unwrap().starts_with("codex ended without `turn.completed`"));
     }
 
     #[test]

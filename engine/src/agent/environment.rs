@@ -278,7 +278,10 @@ mod tests {
         std::os::unix::fs::symlink("/dev/full", inv.files().3).unwrap();
         let pid_file = dir.path().join("agent.pid");
         // An agent that would talk forever, with a child of its own.
-        let command = format!("sleep 60 & echo $$ > {}; while true; do echo working; sleep 0.01; done", pid_file.display());
+        let command = format!(
+            "sleep 60 & echo $$ > {}; while true; do echo working; sleep 0.01; done",
+            pid_file.display()
+        );
         let started = std::time::Instant::now();
         let outcome = runtime().block_on(crate::agent::command::run(&command, None, None, &inv));
         assert!(started.elapsed() < Duration::from_secs(20), "it was stopped, not timed out");

@@ -261,23 +261,96 @@ mod tests {
         crate::agent::cli::testing::parse(fixture)
     }
 
+    // Captured from OpenCode 1.18.33 (see tests/fixtures/capture/README.md).
     const SUCCESS: &str = include_str!("../../tests/fixtures/opencode/success.jsonl");
-    const API_ERROR: &str = include_str!("../../tests/fixtures/opencode/api-error.jsonl");
+    const NOT_LOGGED_IN: &str = include_str!("../../tests/fixtures/opencode/not-logged-in.jsonl");
+    const INVALID_KEY: &str = include_str!("../../tests/fixtures/opencode/invalid-api-key.jsonl");
+    const UNKNOWN_MODEL: &str = include_str!("../../tests/fixtures/opencode/model-not-found.jsonl");
+    const MODEL_UNKNOWN_TO_OPENCODE: &str = include_str!("../../tests/fixtures/opencode/model-unknown.jsonl");
     const RATE_LIMITED: &str = include_str!("../../tests/fixtures/opencode/rate-limited.jsonl");
-    const REJECTED: &str = include_str!("../../tests/fixtures/opencode/permission-rejected.jsonl");
+    const SERVER_ERROR: &str = include_str!("../../tests/fixtures/opencode/server-error.jsonl");
+    // Not capturable here (see reconstructed/).
+    const QUOTA: &str = include_str!("../../tests/fixtures/opencode/reconstructed/quota-exceeded.jsonl");
+    const REJECTED: &str =
+        include_str!("../../tests/fixtures/opencode/reconstructed/permission-rejected.jsonl");
 
     #[test]
     fn a_stopped_last_step_is_a_success_with_tokens_and_cost_summed_over_steps() {
         let stream = parse(SUCCESS);
-        assert_eq!(stream.session_id.as_deref(), Some("ses_4c1f0a9e2ffeQ1xw8bT3kLm2Rz"));
+        assert_eq!(stream.session_id.as_deref(), Some("ses_dbd796900ffe0voUlaN3Y1kfFg"));
+        assert_eq!(stream.steps, 2, "a step that wrote the file, a step that answered");
         let outcome = stream.outcome(&exit(0));
         assert!(outcome.success, "{outcome:?}");
         let metrics = &outcome.evidence.metrics;
-        assert_eq!(metrics.input_tokens, Some(7952 + 397 + 7680));
-        assert_eq!(metrics.output_tokens, Some(35 + 24 + 16 + 20));
-        assert_eq!(metrics.tokens_used, Some(8011 + 8113));
-        assert!((metrics.cost_usd.unwrap() - 0.0421).abs() < 1e-9, "{metrics:?}");
-        assert_eq!(outcome.summary.as_deref(), Some("Implemented the parser; 12 tests pass."));
+        assert_eq!(metrics.input_tokens, Some(1830 + 1830));
+        assert_eq!(metrics.output_tokens, Some(24 + 24));
+        assert_eq!(metrics.tokens_used, Some(3708));
+        assert!((metrics.cost_usd.unwrap() - 2.0 * 0.00585).abs() < 1e-9, "{metrics:?}");
+        assert_eq!(outcome.summary.as_deref(), Some("Wrote hello.txt; the task is done."));
+    }
+
+    #[test]
+    fn missing_or_rejected_credentials_and_an_unknown_model_are_environment_failures() {
+        let outcome = parse(NOT_LOGGED_IN).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
+        assert_eq!(
+            outcome.error.as_deref(),
+            Some(
+                "opencode has no credentials for the provider `anthropic` (Anthropic API key is missing. Pass it using the 'apiKey' parameter or the ANTHROPIC_API_KEY environment variable.): run `opencode auth login`, or set the provider's API key variable"
+            )
+        );
+        let outcome = parse(INVALID_KEY).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
+        assert!(
+            outcome
+                .error
+                .unwrap()
+                .starts_with("opencode: the provider rejected the credentials (401: invalid x-api-key)")
+        );
+        let outcome = parse(UNKNOWN_MODEL).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
+        assert!(outcome.error.unwrap().starts_with(
+            "opencode: the model is not known to the provider (404: model: claude-no-such-model): set `model:`"
+        ));
+    }
+
+    #[test]
+    fn an_unknown_error_without_its_cause_stays_the_steps_failure() {
+        // OpenCode 1.18 says nothing more for a model it does not know at all: no guessing.
+        let outcome = parse(MODEL_UNKNOWN_TO_OPENCODE).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::AgentError), "{outcome:?}");
+        assert_eq!(
+            outcome.error.as_deref(),
+            Some("opencode: UnknownError: Unexpected server error. Check server logs for details.")
+        );
+    }
+
+    #[test]
+    fn an_error_event_fails_even_with_exit_zero() {
+        let outcome = parse(SERVER_ERROR).outcome(&exit(0));
+        assert!(!outcome.success);
+        assert_eq!(outcome.class, Some(FailureClass::AgentError));
+        assert_eq!(outcome.error.as_deref(), Some("opencode: APIError: Internal server error"));
+    }
+
+    #[test]
+    fn a_429_is_a_rate_limit_and_an_exhausted_quota_a_usage_limit() {
+        let outcome = parse(RATE_LIMITED).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::RateLimited), "{outcome:?}");
+        assert!(outcome.error.unwrap().contains("would exceed the rate limit"));
+        let outcome = parse(QUOTA).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::UsageLimit));
+        assert!(outcome.error.unwrap().contains("exceeded your current quota"));
+    }
+
+    #[test]
+    fn rejected_permissions_fail_the_step_and_say_which() {
+        let stream = parse(REJECTED);
+        assert!(stream.done);
+        let outcome = stream.outcome(&exit(0));
+        assert!(!outcome.success);
+        assert!(outcome.error.unwrap().contains("external_directory"));
+        assert_eq!(outcome.evidence.metrics.input_tokens, Some(5190 + 60 + 5220));
     }
 
     #[test]
@@ -294,34 +367,9 @@ mod tests {
     }
 
     #[test]
-    fn an_error_event_fails_even_with_exit_zero() {
-        let outcome = parse(API_ERROR).outcome(&exit(0));
-        assert!(!outcome.success);
-        assert_eq!(outcome.class, Some(FailureClass::AgentError));
-        assert_eq!(outcome.error.as_deref(), Some("opencode: APIError: Overloaded"));
-    }
-
-    #[test]
-    fn a_429_is_a_usage_limit() {
-        let outcome = parse(RATE_LIMITED).outcome(&exit(1));
-        assert_eq!(outcome.class, Some(FailureClass::UsageLimit));
-        assert!(outcome.error.unwrap().contains("exceeded your current quota"));
-    }
-
-    #[test]
-    fn rejected_permissions_fail_the_step_and_say_which() {
-        let stream = parse(REJECTED);
-        assert!(stream.done);
-        let outcome = stream.outcome(&exit(0));
-        assert!(!outcome.success);
-        assert!(outcome.error.unwrap().contains("external_directory"));
-        assert_eq!(outcome.evidence.metrics.input_tokens, Some(5190 + 60 + 5220));
-    }
-
-    #[test]
     fn a_stream_that_stops_waiting_for_tool_results_is_a_failure_naming_stderr() {
         // The success fixture cut after its first step, which asked for tools.
-        let cut: Vec<&str> = SUCCESS.lines().take(4).collect();
+        let cut: Vec<&str> = SUCCESS.lines().take(3).collect();
         let mut process = exit(0);
         process.stderr = Captured { head: b"Error: provider crashed\n".to_vec(), tail: vec![], total: 24 };
         let outcome = parse(&cut.join("\n")).outcome(&process);

@@ -367,10 +367,11 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(found, vec![(pgid, Some("build".to_owned()))], "the agent's environment names the run");
-        let ended = tokio::task::spawn_blocking(move || end_group(pgid, &run, Some("build"), Duration::from_secs(5)))
-            .await
-            .unwrap()
-            .unwrap();
+        let ended =
+            tokio::task::spawn_blocking(move || end_group(pgid, &run, Some("build"), Duration::from_secs(5)))
+                .await
+                .unwrap()
+                .unwrap();
         assert_eq!(ended, Ended::Terminated);
         let outcome = step.await.unwrap();
         assert!(!outcome.success, "{outcome:?}");
