@@ -224,7 +224,7 @@ pub async fn run(command: &str, direct: Option<&[String]>, check: Option<&str>, 
         } else {
             format!("timed out after {:?}; its process group was killed", inv.timeout.unwrap_or_default())
         });
-    } else if let Some(missing) = super::environment::command_not_found(&command, &output) {
+    } else if let Some(missing) = super::environment::command_not_found(&command, &output, "command") {
         outcome.class = Some(FailureClass::Environment);
         outcome.error = Some(missing);
     } else if !outcome.success {
@@ -286,12 +286,15 @@ pub async fn finish(
                     if out.success() {
                         return outcome;
                     }
+                    if let Some(missing) = super::environment::command_not_found(check, &out, "check") {
+                        return Outcome::failed(FailureClass::Environment, missing);
+                    }
                     outcome.success = false;
                     outcome.class = Some(FailureClass::CheckFailed);
                     outcome.error = Some(format!("the check `{check}` failed (exit status {:?})", out.code));
                 }
                 Err(e) => {
-                    let mut failed = super::environment::spawn_failure(&e, "");
+                    let mut failed = super::environment::spawn_failure(&e, "install it or fix `check:`");
                     failed.error = failed.error.map(|e| format!("the check `{check}`: {e}"));
                     return failed;
                 }

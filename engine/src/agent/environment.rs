@@ -44,9 +44,8 @@ pub fn disk_full(what: &str, path: &Path, error: &io::Error) -> Outcome {
 /// the program is missing or not executable, or the disk is full; a spawn error otherwise.
 /// `install` says how to install the program (empty for a command agent's own program).
 pub fn spawn_failure(error: &ProcessError, install: &str) -> Outcome {
-    let hint = |what: &str| {
-        if install.is_empty() { what.to_owned() } else { format!("{what}; {install}") }
-    };
+    // A backend's CLI has an install command; a command agent's program is the project's choice.
+    let install = if install.is_empty() { "install it or fix `command:`" } else { install };
     match error {
         // ENOENT also comes from a missing working directory or script interpreter: only a
         // program that is not there is a missing program.
@@ -54,7 +53,7 @@ pub fn spawn_failure(error: &ProcessError, install: &str) -> Outcome {
             if source.kind() == io::ErrorKind::NotFound
                 && super::process::find_program(program).is_none() =>
         {
-            failed(hint(&format!("`{program}` is not installed: it is not there to start")))
+            failed(format!("cannot start `{program}`: it is not installed; {install}"))
         }
         ProcessError::Spawn { program, source } if source.kind() == io::ErrorKind::PermissionDenied => {
             failed(format!("`{program}` cannot be started: {source}; make it executable, or reinstall it"))
@@ -92,8 +91,9 @@ pub fn step_files_failure(error: &io::Error) -> Outcome {
 /// - a program that itself exits 127 does not print the shell's words about itself;
 /// - status 126 (found but not executable) is left alone: the agent may have made the file.
 ///
-/// Returns the message to show: what is missing and what to do.
-pub fn command_not_found(command: &str, output: &ProcessOutput) -> Option<String> {
+/// Returns the message to show: what is missing and what to do (`field` is where the command
+/// was written: `command` or `check`).
+pub fn command_not_found(command: &str, output: &ProcessOutput, field: &str) -> Option<String> {
     if output.code != Some(127) {
         return None;
     }
@@ -113,8 +113,8 @@ pub fn command_not_found(command: &str, output: &ProcessOutput) -> Option<String
     });
     shell_said.then(|| {
         format!(
-            "the command's program `{word}` is not installed (the shell cannot find it on PATH); \
-             install it or fix `command:`, {RESUME}"
+            "the {field}'s program `{word}` is not installed (the shell cannot find it on PATH); \
+             install it or fix `{field}:`, {RESUME}"
         )
     })
 }
@@ -168,7 +168,7 @@ mod tests {
     #[test]
     fn a_missing_program_found_by_the_real_shell_is_an_environment_failure() {
         let output = run_shell("no-such-program-ralph-test --flag");
-        let message = command_not_found("no-such-program-ralph-test --flag", &output).unwrap();
+        let message = command_not_found("no-such-program-ralph-test --flag", &output, "command").unwrap();
         assert!(message.contains("`no-such-program-ralph-test` is not installed"), "{message}");
         assert!(message.contains("ralph-loop resume"), "{message}");
     }
@@ -181,19 +181,27 @@ mod tests {
         let command = format!("sh {}", script.display());
         let output = run_shell(&command);
         assert_eq!(output.code, Some(127), "{output:?}");
-        assert_eq!(command_not_found(&command, &output), None, "the script ran; a command inside it failed");
+        assert_eq!(
+            command_not_found(&command, &output, "command"),
+            None,
+            "the script ran; a command inside it failed"
+        );
         let missing = format!("{}/missing.sh", dir.path().display());
         let output = run_shell(&missing);
         assert_eq!(output.code, Some(127), "{output:?}");
-        assert_eq!(command_not_found(&missing, &output), None, "a project file, not the machine's program");
+        assert_eq!(
+            command_not_found(&missing, &output, "command"),
+            None,
+            "a project file, not the machine's program"
+        );
         // A program that exits 127 on its own, and words the shell did not print.
         let output = run_shell("echo 'no-such-program-ralph-test: not found'; exit 127");
         assert_eq!(
-            command_not_found("echo 'no-such-program-ralph-test: not found'; exit 127", &output),
+            command_not_found("echo 'no-such-program-ralph-test: not found'; exit 127", &output, "command"),
             None
         );
         let output = run_shell("sh -c 'exit 127'");
-        assert_eq!(command_not_found("sh -c 'exit 127'", &output), None);
+        assert_eq!(command_not_found("sh -c 'exit 127'", &output, "command"), None);
     }
 
     #[test]
@@ -214,17 +222,17 @@ mod tests {
             "/bin/sh: 3: pytest: not found\n",
             "sh: pytest: not found\n",
         ] {
-            assert!(command_not_found("pytest -q", &output(said)).is_some(), "{said}");
+            assert!(command_not_found("pytest -q", &output(said), "command").is_some(), "{said}");
         }
         for said in
             ["pytest: not found\n", "sh: 1: pytest-cov: not found\n", "error: sh: x: pytest: not found\n"]
         {
-            assert_eq!(command_not_found("pytest -q", &output(said)), None, "{said}");
+            assert_eq!(command_not_found("pytest -q", &output(said), "command"), None, "{said}");
         }
         let mut other = output("sh: 1: pytest: not found\n");
         other.code = Some(1);
-        assert_eq!(command_not_found("pytest -q", &other), None, "only status 127");
-        assert_eq!(command_not_found("X=1 pytest", &output("sh: 1: X=1: not found\n")), None);
+        assert_eq!(command_not_found("pytest -q", &other, "command"), None, "only status 127");
+        assert_eq!(command_not_found("X=1 pytest", &output("sh: 1: X=1: not found\n"), "command"), None);
     }
 
     #[test]
@@ -235,8 +243,10 @@ mod tests {
             spawn_failure(&error, "install Claude Code (`npm install -g @anthropic-ai/claude-code`)");
         assert_eq!(outcome.class, Some(FailureClass::Environment));
         let message = outcome.error.unwrap();
-        assert!(message.starts_with("`/nonexistent/claude` is not installed"), "{message}");
-        assert!(message.ends_with("(`npm install -g @anthropic-ai/claude-code`)"), "{message}");
+        assert_eq!(
+            message,
+            "cannot start `/nonexistent/claude`: it is not installed; install Claude Code (`npm install -g @anthropic-ai/claude-code`)"
+        );
     }
 
     #[test]

@@ -137,6 +137,18 @@ fn a_command_whose_program_is_not_installed_is_an_environment_failure() {
             .starts_with("the command's program `ralph-no-such-program` is not installed"),
         "{outcome}"
     );
+    // The same for a check.
+    let dir = project(&[("w.yaml", &one_node("    command: \"true\"\n    check: ralph-no-such-checker\n"))]);
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).output();
+    let outcome = build_outcome(&out.stdout);
+    assert_eq!(outcome["class"], "environment", "{outcome}");
+    assert!(
+        outcome["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the check's program `ralph-no-such-checker` is not installed"),
+        "{outcome}"
+    );
     // A project script that is not there is the work's state, not the machine's.
     let dir = project(&[("w.yaml", &one_node("    command: ./build.sh\n"))]);
     let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).output();
