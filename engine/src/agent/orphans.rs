@@ -130,7 +130,7 @@ pub fn end_group(pgid: i32, run_id: &str, step: Option<&str>, grace: Duration) -
 pub fn find_groups(run_id: &str) -> Result<Vec<(i32, Option<String>)>, OrphanError> {
     let own = nix::unistd::getpgrp().as_raw();
     let mut groups: Vec<(i32, Option<String>)> = Vec::new();
-    for member in living()? {
+    for member in living(None, true)? {
         if member.run_id.as_deref() != Some(run_id) || member.pgid == own || member.pgid <= 1 {
             continue;
         }
@@ -159,7 +159,7 @@ fn signal(pgid: i32, signal: Signal) -> Result<(), OrphanError> {
 fn wait_gone(pgid: i32, limit: Duration) -> Result<bool, OrphanError> {
     let deadline = Instant::now() + limit;
     loop {
-        if group_members(pgid)?.is_empty() {
+        if members(pgid, false)?.is_empty() {
             return Ok(true);
         }
         if Instant::now() >= deadline {
@@ -169,12 +169,19 @@ fn wait_gone(pgid: i32, limit: Duration) -> Result<bool, OrphanError> {
     }
 }
 
-fn group_members(pgid: i32) -> Result<Vec<Member>, OrphanError> {
-    Ok(living()?.into_iter().filter(|m| m.pgid == pgid).collect())
+/// The living members of a group, with their run and step (`with_env`), or without (enough to
+/// count them, and cheaper: a poll reads no environments).
+fn members(pgid: i32, with_env: bool) -> Result<Vec<Member>, OrphanError> {
+    living(Some(pgid), with_env)
 }
 
-/// Every living (not zombie) process `/proc` shows, with its group and its run and step.
-fn living() -> Result<Vec<Member>, OrphanError> {
+fn group_members(pgid: i32) -> Result<Vec<Member>, OrphanError> {
+    members(pgid, true)
+}
+
+/// Every living (not zombie) process `/proc` shows (of group `only`, when given), with its group
+/// and, when `with_env`, its run and step.
+fn living(only: Option<i32>, with_env: bool) -> Result<Vec<Member>, OrphanError> {
     let proc = Path::new("/proc");
     let entries = match std::fs::read_dir(proc) {
         Ok(entries) => entries,
@@ -190,7 +197,10 @@ fn living() -> Result<Vec<Member>, OrphanError> {
         let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
         // A process may end at any moment: whatever cannot be read is not there.
         let Some(pgid) = living_group(pid) else { continue };
-        let (run_id, step) = run_and_step(pid);
+        if only.is_some_and(|only| only != pgid) {
+            continue;
+        }
+        let (run_id, step) = if with_env { run_and_step(pid) } else { (None, None) };
         members.push(Member { pgid, run_id, step });
     }
     Ok(members)
