@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need on a fresh Debian machine (Graphviz for the
 # diagram tests, promtool for /metrics and the monitoring stack, rotel as the OTLP receiver,
-# check-jsonschema as an independent JSON Schema validator, the Mermaid parser from npm, the
-# wasm32-wasip2 target for the plugins),
+# check-jsonschema as an independent JSON Schema validator, the Mermaid parser and Claude Code
+# from npm, the wasm32-wasip2 target for the plugins),
 # builds the plugins, then runs the formatting check, clippy and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +34,10 @@ fi
 if [ ! -d engine/tests/mermaid/node_modules/mermaid ]; then
   echo "==> installing the Mermaid parser (npm ci in engine/tests/mermaid)"
   (cd engine/tests/mermaid && npm ci --silent --no-audit --no-fund)
+fi
+if [ ! -x engine/tests/agents/node_modules/.bin/claude ]; then
+  echo "==> installing Claude Code (npm ci in engine/tests/agents; the tests run it offline, not logged in)"
+  (cd engine/tests/agents && npm ci --silent --no-audit --no-fund)
 fi
 
 # The plugins, as WebAssembly components (installs the wasm32-wasip2 target when missing),

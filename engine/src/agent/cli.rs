@@ -2,12 +2,15 @@
 //! parsed line by line as it arrives, then the result file and the agent's check.
 
 use super::command::{Invocation, finish};
+use super::environment;
 use super::process::{self, ProcessOutput, ProcessSpec};
-use crate::run::core::outcome::FailureClass;
 use crate::run::core::outcome::Outcome;
 
 /// Reads one CLI's event stream.
 pub trait StreamParser: Default + Send {
+    /// How to install the CLI, for when its program is missing.
+    const INSTALL: &'static str;
+
     /// Takes one line of stdout.
     fn line(&mut self, line: &[u8]);
     /// The step's outcome, from what the stream said and how the process ended.
@@ -18,9 +21,7 @@ pub trait StreamParser: Default + Send {
 pub async fn run<P: StreamParser>(argv: Vec<String>, check: Option<&str>, inv: &Invocation) -> Outcome {
     let vars = match inv.prepare(true).await {
         Ok(vars) => vars,
-        Err(e) => {
-            return Outcome::failed(FailureClass::SpawnError, format!("cannot write the step's files: {e}"));
-        }
+        Err(e) => return environment::step_files_failure(&e),
     };
     let (_, _, _, log) = inv.files();
     let mut spec = ProcessSpec::shell("", &inv.workdir);
@@ -31,6 +32,7 @@ pub async fn run<P: StreamParser>(argv: Vec<String>, check: Option<&str>, inv: &
     spec.timeout = inv.timeout;
     spec.idle_timeout = inv.idle_timeout;
     spec.log = Some(log);
+    spec.report_group = inv.spawned.clone().map(|sender| (sender, inv.step.clone()));
     let mut parser = P::default();
     let mut last_beat: Option<std::time::Instant> = None;
     let mut watch = |line: &[u8]| {
@@ -50,7 +52,7 @@ pub async fn run<P: StreamParser>(argv: Vec<String>, check: Option<&str>, inv: &
     };
     let output = match process::run(&spec, Some(&mut watch)).await {
         Ok(output) => output,
-        Err(e) => return Outcome::failed(FailureClass::SpawnError, e.to_string()),
+        Err(e) => return environment::spawn_failure(&e, P::INSTALL),
     };
     let mut outcome = parser.outcome(&output);
     if output.hung {
@@ -93,6 +95,17 @@ pub mod testing {
             stdout: Captured::default(),
             stderr: Captured::default(),
             duration: Duration::from_millis(1200),
+        }
+    }
+
+    /// How a captured process ended, from its `<case>.meta.json`: its exit status and stderr.
+    pub fn captured(meta: &str) -> ProcessOutput {
+        let meta: serde_json::Value = serde_json::from_str(meta).expect("a capture's meta.json");
+        let stderr = meta["stderr"].as_str().unwrap_or_default().as_bytes().to_vec();
+        let code = meta["exit_status"].as_i64().and_then(|c| i32::try_from(c).ok()).expect("an exit status");
+        ProcessOutput {
+            stderr: Captured { total: stderr.len() as u64, head: stderr, tail: Vec::new() },
+            ..exit(code)
         }
     }
 

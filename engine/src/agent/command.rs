@@ -47,6 +47,9 @@ pub struct Invocation {
     pub idle_timeout: Option<Duration>,
     /// Extra environment.
     pub env: Vec<(String, String)>,
+    /// Where the backend reports each process group it starts, right after the spawn (`None`:
+    /// not reported). See [`super::orphans`].
+    pub spawned: Option<super::orphans::SpawnedSender>,
 }
 
 impl Invocation {
@@ -176,12 +179,7 @@ pub async fn run(command: &str, direct: Option<&[String]>, check: Option<&str>, 
     let write_files = reads_files(command, check);
     let vars = match inv.prepare(write_files).await {
         Ok(vars) => vars,
-        Err(e) => {
-            return Outcome::failed(
-                FailureClass::SpawnError,
-                format!("cannot prepare the step directory: {e}"),
-            );
-        }
+        Err(e) => return super::environment::step_files_failure(&e),
     };
     let command = match render(command, inv) {
         Ok(c) => c,
@@ -197,6 +195,7 @@ pub async fn run(command: &str, direct: Option<&[String]>, check: Option<&str>, 
     spec.timeout = inv.timeout;
     spec.idle_timeout = inv.idle_timeout;
     spec.log = Some(log.clone());
+    spec.report_group = inv.spawned.clone().map(|sender| (sender, inv.step.clone()));
     let mut signals = |line: &[u8]| {
         if let Some(report) = super::signal::parse_line(&inv.step, line) {
             if let Some(sender) = &inv.signals {
@@ -208,7 +207,7 @@ pub async fn run(command: &str, direct: Option<&[String]>, check: Option<&str>, 
         if inv.signals.is_some() { Some(&mut signals) } else { None };
     let output = match process::run(&spec, watcher).await {
         Ok(output) => output,
-        Err(e) => return Outcome::failed(FailureClass::SpawnError, e.to_string()),
+        Err(e) => return super::environment::spawn_failure(&e, ""),
     };
     let mut outcome = Outcome {
         success: output.success(),
@@ -225,6 +224,9 @@ pub async fn run(command: &str, direct: Option<&[String]>, check: Option<&str>, 
         } else {
             format!("timed out after {:?}; its process group was killed", inv.timeout.unwrap_or_default())
         });
+    } else if let Some(missing) = super::environment::command_not_found(&command, &output, "command") {
+        outcome.class = Some(FailureClass::Environment);
+        outcome.error = Some(missing);
     } else if !outcome.success {
         outcome.class = Some(FailureClass::NonzeroExit);
         // The last thing it said on stderr, else on stdout.
@@ -274,6 +276,7 @@ pub async fn finish(
             spec.env = vars;
             spec.timeout = inv.timeout;
             spec.log = Some(log);
+            spec.report_group = inv.spawned.clone().map(|sender| (sender, inv.step.clone()));
             match process::run(&spec, None).await {
                 Ok(out) => {
                     let text = format!("{}\n{}", out.stdout.text(), out.stderr.text());
@@ -283,12 +286,17 @@ pub async fn finish(
                     if out.success() {
                         return outcome;
                     }
+                    if let Some(missing) = super::environment::command_not_found(check, &out, "check") {
+                        return Outcome::failed(FailureClass::Environment, missing);
+                    }
                     outcome.success = false;
                     outcome.class = Some(FailureClass::CheckFailed);
                     outcome.error = Some(format!("the check `{check}` failed (exit status {:?})", out.code));
                 }
                 Err(e) => {
-                    return Outcome::failed(FailureClass::SpawnError, format!("the check `{check}`: {e}"));
+                    let mut failed = super::environment::spawn_failure(&e, "install it or fix `check:`");
+                    failed.error = failed.error.map(|e| format!("the check `{check}`: {e}"));
+                    return failed;
                 }
             }
         }

@@ -22,6 +22,14 @@
 //! duration_ms, tool_calls}` summed over models, where `input_tokens` counts cached tokens too and
 //! `total_tokens` also counts thinking and tool-use tokens. The stream has no cost. Releases older
 //! than the error `result` print a fatal error on stderr and exit without one.
+//!
+//! Environment failures (Gemini CLI 0.61; `tests/fixtures/gemini/` is captured from it): with no
+//! way to log in configured the CLI prints "Please set an Auth method …" on stderr and exits
+//! with 41, its code for authentication errors, before any event; a rejected key is a `result`
+//! error whose message holds the API's error (Google answers a bad key with 400
+//! `API_KEY_INVALID`, "API key not valid"; 401 `UNAUTHENTICATED` and 403 `PERMISSION_DENIED`
+//! are the other refusals); an unknown model is "models/x is not found for API version v1beta"
+//! (404).
 
 use serde_json::Value;
 
@@ -57,7 +65,69 @@ fn is_usage_limit(error_type: &str, message: &str) -> bool {
             .any(|k| lower.contains(k))
 }
 
+/// The API's own words inside the CLI's `[API Error: …]`: the `error.message` of a JSON error
+/// body when there is one, else the text without the brackets.
+fn api_words(message: &str) -> String {
+    // The JSON inside holds brackets of its own: the text ends at the last one.
+    let inner = message
+        .trim()
+        .strip_prefix("[API Error: ")
+        .map_or(message, |m| m.rsplit_once(']').map_or(m, |(w, _)| w));
+    let json = inner.find('{').zip(inner.rfind('}')).filter(|(a, b)| a < b).and_then(|(a, b)| {
+        let value: Value = serde_json::from_str(&inner[a..=b]).ok()?;
+        value.pointer("/error/message").and_then(Value::as_str).map(str::to_owned)
+    });
+    json.unwrap_or_else(|| inner.trim().to_owned()).chars().take(300).collect()
+}
+
+impl GeminiStream {
+    /// The message of an environment failure, when the stream or the exit shows one: no way
+    /// to log in, a rejected key, a refused project, an unknown model.
+    pub fn environment_failure(&self, process: &ProcessOutput) -> Option<String> {
+        let Some(result) = &self.result else {
+            let stderr = process.stderr.text();
+            let unauthenticated = process.code == Some(41)
+                || [
+                    "Please set an Auth method",
+                    "must specify the GEMINI_API_KEY",
+                    "Invalid auth method selected",
+                ]
+                .iter()
+                .any(|k| stderr.contains(k));
+            return unauthenticated.then(|| {
+                "gemini is not logged in: run `gemini` once and choose how to log in, or set `GEMINI_API_KEY`"
+                    .to_owned()
+            });
+        };
+        let message = result.pointer("/error/message").and_then(Value::as_str)?;
+        let words = api_words(message);
+        let has = |k: &str| message.contains(k);
+        if has("API_KEY_INVALID")
+            || has("API key not valid")
+            || has("API key expired")
+            || has("UNAUTHENTICATED")
+        {
+            return Some(format!("gemini: the API key was rejected ({words}): set a valid `GEMINI_API_KEY`"));
+        }
+        if has("PERMISSION_DENIED") {
+            return Some(format!(
+                "gemini: the API refused access ({words}): check that the key's project may use the Gemini API"
+            ));
+        }
+        if has("is not found for API version") || (has("NOT_FOUND") && has("models/")) {
+            let named = message.split("models/").nth(1).and_then(|rest| rest.split_whitespace().next());
+            let model = named.or(self.model.as_deref()).map(|m| format!(" `{m}`")).unwrap_or_default();
+            return Some(format!(
+                "gemini: the model{model} is not known to the API ({words}): set `model:` of the agent to one the API serves"
+            ));
+        }
+        None
+    }
+}
+
 impl StreamParser for GeminiStream {
+    const INSTALL: &'static str = "install the Gemini CLI (`npm install -g @google/gemini-cli`)";
+
     fn line(&mut self, line: &[u8]) {
         let Ok(event) = serde_json::from_slice::<Value>(line) else {
             let text = String::from_utf8_lossy(line);
@@ -116,6 +186,8 @@ impl StreamParser for GeminiStream {
         let status = result.and_then(|r| r.get("status")).and_then(Value::as_str);
         let (class, error) = if process.timed_out {
             (FailureClass::Timeout, "timed out; its process group was killed".to_owned())
+        } else if let Some(message) = self.environment_failure(process) {
+            (FailureClass::Environment, message)
         } else if let Some(result) = result.filter(|_| status != Some("success")) {
             let field = |k: &str| {
                 result.get("error").and_then(|e| e.get(k)).and_then(Value::as_str).filter(|s| !s.is_empty())
@@ -167,30 +239,73 @@ pub fn argv(program: &str, model: Option<&str>, extra: &[String]) -> Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::cli::testing::exit;
+    use crate::agent::cli::testing::{captured, exit};
     use crate::agent::process::Captured;
 
     fn parse(fixture: &str) -> GeminiStream {
         crate::agent::cli::testing::parse(fixture)
     }
 
+    // Captured from Gemini CLI 0.61.0 (see tests/fixtures/capture/README.md).
     const SUCCESS: &str = include_str!("../../tests/fixtures/gemini/success.jsonl");
-    const INVALID_STREAM: &str = include_str!("../../tests/fixtures/gemini/invalid-stream.jsonl");
-    const QUOTA: &str = include_str!("../../tests/fixtures/gemini/quota.jsonl");
-    const TURN_LIMIT: &str = include_str!("../../tests/fixtures/gemini/turn-limit.jsonl");
+    const NOT_LOGGED_IN: &str = include_str!("../../tests/fixtures/gemini/not-logged-in.meta.json");
+    const INVALID_KEY: &str = include_str!("../../tests/fixtures/gemini/invalid-api-key.jsonl");
+    const UNKNOWN_MODEL: &str = include_str!("../../tests/fixtures/gemini/model-not-found.jsonl");
+    const QUOTA: &str = include_str!("../../tests/fixtures/gemini/quota-exceeded.jsonl");
+    const SERVER_ERROR: &str = include_str!("../../tests/fixtures/gemini/server-error.jsonl");
+    // Not capturable here (see reconstructed/).
+    const TERMINAL_QUOTA: &str =
+        include_str!("../../tests/fixtures/gemini/reconstructed/terminal-quota.jsonl");
+    const INVALID_STREAM: &str =
+        include_str!("../../tests/fixtures/gemini/reconstructed/invalid-stream.jsonl");
+    const TURN_LIMIT: &str = include_str!("../../tests/fixtures/gemini/reconstructed/turn-limit.jsonl");
 
     #[test]
     fn a_successful_result_is_a_success_with_tokens_and_the_last_reply() {
         let stream = parse(SUCCESS);
-        assert_eq!(stream.session_id.as_deref(), Some("3f2b8c1e-7d4a-4e9b-a1c5-6f0d2e8b9a47"));
-        assert_eq!(stream.model.as_deref(), Some("gemini-2.5-pro"));
+        assert_eq!(stream.session_id.as_deref(), Some("ce19bcb6-4933-494e-b1ec-f6b8ba3b60db"));
+        assert_eq!(stream.model.as_deref(), Some("auto"));
         let outcome = stream.outcome(&exit(0));
         assert!(outcome.success, "{outcome:?}");
-        assert_eq!(outcome.evidence.metrics.input_tokens, Some(40012));
-        assert_eq!(outcome.evidence.metrics.output_tokens, Some(318));
-        assert_eq!(outcome.evidence.metrics.tokens_used, Some(41230));
+        assert_eq!(outcome.evidence.metrics.input_tokens, Some(6930));
+        assert_eq!(outcome.evidence.metrics.output_tokens, Some(54));
+        assert_eq!(outcome.evidence.metrics.tokens_used, Some(6984));
         assert_eq!(outcome.evidence.metrics.cost_usd, None);
-        assert_eq!(outcome.summary.as_deref(), Some("Implemented the parser; 12 tests pass."));
+        assert_eq!(outcome.summary.as_deref(), Some("Wrote hello.txt; the task is done."));
+    }
+
+    #[test]
+    fn no_way_to_log_in_is_an_environment_failure() {
+        // Nothing on stdout: the CLI stops before its stream, with status 41 and a word on stderr.
+        let process = captured(NOT_LOGGED_IN);
+        assert_eq!(process.code, Some(41));
+        let outcome = parse("").outcome(&process);
+        assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
+        assert_eq!(
+            outcome.error.as_deref(),
+            Some(
+                "gemini is not logged in: run `gemini` once and choose how to log in, or set `GEMINI_API_KEY`"
+            )
+        );
+    }
+
+    #[test]
+    fn a_rejected_key_and_an_unknown_model_are_environment_failures() {
+        let outcome = parse(INVALID_KEY).outcome(&exit(144));
+        assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
+        assert_eq!(
+            outcome.error.as_deref(),
+            Some(
+                "gemini: the API key was rejected (API key not valid. Please pass a valid API key.): set a valid `GEMINI_API_KEY`"
+            )
+        );
+        let outcome = parse(UNKNOWN_MODEL).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
+        let error = outcome.error.unwrap();
+        assert!(
+            error.starts_with("gemini: the model `gemini-no-such-model` is not known to the API (models/"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -199,11 +314,17 @@ mod tests {
         assert!(!outcome.success);
         assert_eq!(outcome.class, Some(FailureClass::AgentError));
         assert!(outcome.error.unwrap().contains("Invalid stream"));
+        let outcome = parse(SERVER_ERROR).outcome(&exit(244));
+        assert_eq!(outcome.class, Some(FailureClass::AgentError), "a 500 is the step's");
+        assert!(outcome.error.unwrap().contains("An internal error has occurred"));
     }
 
     #[test]
     fn a_quota_error_is_a_usage_limit() {
-        let outcome = parse(QUOTA).outcome(&exit(1));
+        let outcome = parse(QUOTA).outcome(&exit(173));
+        assert_eq!(outcome.class, Some(FailureClass::UsageLimit), "{outcome:?}");
+        assert!(outcome.error.unwrap().contains("You exceeded your current quota"));
+        let outcome = parse(TERMINAL_QUOTA).outcome(&exit(1));
         assert_eq!(outcome.class, Some(FailureClass::UsageLimit));
         assert_eq!(
             outcome.error.as_deref(),

@@ -16,9 +16,12 @@
 //! pairs and UTF-8 characters anywhere. A server that ignores `stream` and answers with
 //! `Content-Type: application/json` is read as one ordinary chat completion.
 //!
-//! **Failures.** HTTP 401 and 403 are `agent_error` with the server's `error.message`; 429 is
-//! `usage_limit` (with the `Retry-After` header in the message when there is one); other 4xx and
-//! 5xx are `agent_error`; a server that cannot be reached is `spawn_error` naming the base URL.
+//! **Failures.** HTTP 401 and 403 (a rejected key) and 404 (a model the server does not serve,
+//! or a `base_url` without the API) are `environment`: the agent cannot work until its
+//! configuration changes, so the run stops and says what to set; 429 is `usage_limit` (with the
+//! `Retry-After` header in the message when there is one); other 4xx and 5xx are `agent_error`;
+//! a server that cannot be reached is `spawn_error` naming the base URL; a full disk while the
+//! reply is logged is `environment`.
 //! The step's timeout bounds the whole request, body included (`timeout`). A stream that ends
 //! before `[DONE]` or a `finish_reason`, an error event inside the stream, or a reply cut at
 //! the token limit (`finish_reason: length`) are `agent_error`.
@@ -147,9 +150,7 @@ impl OpenAiConfig {
 pub async fn run(config: &OpenAiConfig, check: Option<&str>, inv: &Invocation) -> Outcome {
     let vars = match inv.prepare(true).await {
         Ok(vars) => vars,
-        Err(e) => {
-            return Outcome::failed(FailureClass::SpawnError, format!("cannot write the step's files: {e}"));
-        }
+        Err(e) => return super::environment::step_files_failure(&e),
     };
     let started = Instant::now();
     let (_, _, result_file, log) = inv.files();
@@ -179,12 +180,15 @@ pub async fn run(config: &OpenAiConfig, check: Option<&str>, inv: &Invocation) -
         if let Some(block) = status_block(&reply.tail) {
             let text = serde_json::to_vec_pretty(&block).unwrap_or_default();
             if let Err(e) = std::fs::write(&result_file, text) {
-                outcome = Outcome {
-                    success: false,
-                    class: Some(FailureClass::SpawnError),
-                    error: Some(format!("cannot write the result file `{}`: {e}", result_file.display())),
-                    ..outcome
+                let failed = if super::environment::is_disk_full(&e) {
+                    super::environment::disk_full("the result file", &result_file, &e)
+                } else {
+                    Outcome::failed(
+                        FailureClass::SpawnError,
+                        format!("cannot write the result file `{}`: {e}", result_file.display()),
+                    )
                 };
+                outcome = Outcome { success: false, class: failed.class, error: failed.error, ..outcome };
             }
         }
     }
@@ -251,10 +255,15 @@ impl Reply {
             return Ok(());
         }
         self.log(text.as_bytes()).await.map_err(|e| {
-            Failure::new(
-                FailureClass::SpawnError,
-                format!("cannot write the log `{}`: {e}", self.log_path.display()),
-            )
+            if super::environment::is_disk_full(&e) {
+                let full = super::environment::disk_full("the step's log", &self.log_path, &e);
+                Failure::new(FailureClass::Environment, full.error.unwrap_or_default())
+            } else {
+                Failure::new(
+                    FailureClass::SpawnError,
+                    format!("cannot write the log `{}`: {e}", self.log_path.display()),
+                )
+            }
         })?;
         for c in text.chars().take(SUMMARY_CHARS.saturating_sub(self.head_chars)) {
             self.head.push(c);
@@ -372,7 +381,7 @@ async fn exchange(
     if !status.is_success() {
         let retry_after = header(&response, "retry-after");
         let body = read_bounded(&mut response, MAX_ERROR_BODY).await.unwrap_or_default();
-        return Err(http_failure(status.as_u16(), retry_after.as_deref(), &body));
+        return Err(http_failure(status.as_u16(), retry_after.as_deref(), &body, config));
     }
     let broken = |e: reqwest::Error| {
         Failure::new(FailureClass::AgentError, format!("the answer broke off: {}", chain(&e)))
@@ -489,8 +498,8 @@ fn error_message(body: &[u8]) -> Option<String> {
     Some(line.chars().take(300).collect())
 }
 
-/// The failure for an HTTP error status.
-fn http_failure(status: u16, retry_after: Option<&str>, body: &[u8]) -> Failure {
+/// The failure for an HTTP error status of a request made with `config`.
+fn http_failure(status: u16, retry_after: Option<&str>, body: &[u8], config: &OpenAiConfig) -> Failure {
     let reason = reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason());
     let mut message = format!("HTTP {status}");
     if let Some(reason) = reason {
@@ -506,7 +515,29 @@ fn http_failure(status: u16, retry_after: Option<&str>, body: &[u8]) -> Failure 
             }
             Failure::new(FailureClass::UsageLimit, message)
         }
-        401 | 403 => Failure::new(FailureClass::AgentError, format!("{message} (check the API key)")),
+        401 | 403 => Failure::new(
+            FailureClass::Environment,
+            format!(
+                "the server at {} rejected the API key ({message}): set a valid key in the variable the agent's `api_key_env` names (`OPENAI_API_KEY` when it names none)",
+                config.base_url
+            ),
+        ),
+        // A 404 for a chat completion is the model (the usual case, and the servers say so)
+        // or an endpoint that is not there: both are the agent's configuration.
+        404 if message.to_lowercase().contains("model") => Failure::new(
+            FailureClass::Environment,
+            format!(
+                "the model `{}` is not known to the server at {} ({message}): set `model:` of the agent to one the server serves",
+                config.model, config.base_url
+            ),
+        ),
+        404 => Failure::new(
+            FailureClass::Environment,
+            format!(
+                "the server has no `{}` ({message}): check `base_url` of the agent (it ends with the API's version, e.g. `/v1`)",
+                config.endpoint()
+            ),
+        ),
         _ => Failure::new(FailureClass::AgentError, message),
     }
 }
@@ -822,6 +853,7 @@ mod tests {
             timeout: Some(timeout),
             idle_timeout: None,
             env: Vec::new(),
+            spawned: None,
         }
     }
 
@@ -916,18 +948,74 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_rejected_key_is_an_agent_error_with_the_servers_message() {
+    async fn a_rejected_key_is_an_environment_failure_that_says_which_variable_to_set() {
         let body = json!({"error": {"message": "Incorrect API key provided: sk-test.", "type":
             "invalid_request_error", "code": "invalid_api_key"}});
-        let (base, _server) = serve(Answer::Json(401, vec![], body)).await;
+        for status in [401, 403] {
+            let (base, _server) = serve(Answer::Json(status, vec![], body.clone())).await;
+            let dir = tempfile::tempdir().unwrap();
+            let inv = invocation(&dir, Duration::from_secs(10));
+            let outcome = run(&config(&base), None, &inv).await;
+            assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
+            let error = outcome.error.unwrap();
+            assert!(
+                error.starts_with(&format!("the server at {base} rejected the API key (HTTP {status}")),
+                "{error}"
+            );
+            assert!(
+                error.contains("Incorrect API key provided") && error.contains("`api_key_env`"),
+                "{error}"
+            );
+            let log = std::fs::read_to_string(inv.files().3).unwrap();
+            assert!(log.contains("Incorrect API key provided"), "{log}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_model_is_an_environment_failure_naming_the_model() {
+        // OpenAI's words, then Ollama's.
+        for body in [
+            json!({"error": {"message": "The model `qwen2.5-coder:7b` does not exist or you do not have access to it.",
+                "type": "invalid_request_error", "param": null, "code": "model_not_found"}}),
+            json!({"error": "model 'qwen2.5-coder:7b' not found, try pulling it first"}),
+        ] {
+            let (base, received) = serve(Answer::Json(404, vec![], body)).await;
+            let dir = tempfile::tempdir().unwrap();
+            let outcome = run(&config(&base), None, &invocation(&dir, Duration::from_secs(10))).await;
+            assert_eq!(received.await.unwrap().body["model"], "qwen2.5-coder:7b");
+            assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
+            let error = outcome.error.unwrap();
+            assert!(
+                error.starts_with("the model `qwen2.5-coder:7b` is not known to the server at"),
+                "{error}"
+            );
+            assert!(error.ends_with("set `model:` of the agent to one the server serves"), "{error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_base_url_without_the_api_is_an_environment_failure() {
+        let (base, _server) = serve(Answer::Json(404, vec![], json!({"detail": "Not Found"}))).await;
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = run(&config(&base), None, &invocation(&dir, Duration::from_secs(10))).await;
+        assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
+        let error = outcome.error.unwrap();
+        assert!(error.contains("/chat/completions") && error.contains("check `base_url`"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_while_the_reply_is_logged_is_an_environment_failure() {
+        let chunks = [delta("Hello"), delta(" there"), stop()];
+        let (base, _server) = serve(Answer::Sse(sse_pieces(&chunks))).await;
         let dir = tempfile::tempdir().unwrap();
         let inv = invocation(&dir, Duration::from_secs(10));
+        // The log is a file on a full disk: `/dev/full` fails every write with ENOSPC.
+        std::os::unix::fs::symlink("/dev/full", inv.files().3).unwrap();
         let outcome = run(&config(&base), None, &inv).await;
-        assert_eq!(outcome.class, Some(FailureClass::AgentError));
+        assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
         let error = outcome.error.unwrap();
-        assert!(error.contains("401") && error.contains("Incorrect API key provided"), "{error}");
-        let log = std::fs::read_to_string(inv.files().3).unwrap();
-        assert!(log.contains("Incorrect API key provided"), "{log}");
+        assert!(error.starts_with("the disk is full: cannot write the step's log"), "{error}");
+        assert!(error.ends_with("free space, then `ralph-loop resume`"), "{error}");
     }
 
     #[tokio::test]
@@ -1021,15 +1109,21 @@ mod tests {
 
     #[test]
     fn http_errors_are_classified_with_the_servers_words() {
-        let f = http_failure(404, None, br#"{"error":"model 'qwen3' not found"}"#);
-        assert_eq!(f, Failure::new(FailureClass::AgentError, "HTTP 404 Not Found: model 'qwen3' not found"));
-        let f = http_failure(400, None, br#"{"object":"error","message":"max_tokens is too large"}"#);
+        let config = config("http://127.0.0.1:11434/v1");
+        let f = http_failure(404, None, br#"{"error":"model 'qwen3' not found"}"#, &config);
+        assert_eq!(f.class, FailureClass::Environment);
+        assert!(f.message.contains("(HTTP 404 Not Found: model 'qwen3' not found)"), "{}", f.message);
+        let f =
+            http_failure(400, None, br#"{"object":"error","message":"max_tokens is too large"}"#, &config);
+        assert_eq!(f.class, FailureClass::AgentError, "a bad request is the step's");
         assert!(f.message.ends_with("max_tokens is too large"));
-        let f = http_failure(403, None, b"<html>\n  Forbidden by proxy\n</html>");
-        assert_eq!(f.class, FailureClass::AgentError);
+        let f = http_failure(403, None, b"<html>\n  Forbidden by proxy\n</html>", &config);
+        assert_eq!(f.class, FailureClass::Environment);
         assert!(f.message.contains("<html>"));
-        assert_eq!(http_failure(429, None, b"").class, FailureClass::UsageLimit);
-        assert_eq!(http_failure(502, None, b"").message, "HTTP 502 Bad Gateway");
+        assert_eq!(http_failure(429, None, b"", &config).class, FailureClass::UsageLimit);
+        let f = http_failure(502, None, b"", &config);
+        assert_eq!((f.class, f.message.as_str()), (FailureClass::AgentError, "HTTP 502 Bad Gateway"));
+        assert_eq!(http_failure(500, None, b"{}", &config).class, FailureClass::AgentError);
     }
 
     #[test]

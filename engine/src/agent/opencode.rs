@@ -21,6 +21,14 @@
 //! not `tool-calls`: the model stopped instead of waiting for tool results. Not every release
 //! exits non-zero after an `error` event, so an `error` event fails the step whatever the exit
 //! code, and a non-zero exit fails it whatever the events.
+//!
+//! Environment failures (OpenCode 1.18; `tests/fixtures/opencode/` is captured from it): a
+//! provider without credentials is `ProviderAuthError` ("Anthropic API key is missing…"); a
+//! rejected key is an `APIError` with `statusCode` 401 (or 403); a model the provider does not
+//! know is an `APIError` with `statusCode` 404; `ProviderModelNotFoundError` and
+//! `ModelNotFoundError` name a model OpenCode itself does not know. (OpenCode 1.18 reports a
+//! model that is in neither its catalog nor its configuration as an `UnknownError` "Unexpected
+//! server error" without the cause; that stays a task-level failure, as nothing says more.)
 
 use serde_json::Value;
 
@@ -38,6 +46,8 @@ pub struct OpencodeError {
     pub message: String,
     /// The provider's HTTP status, for an `APIError`.
     pub status: Option<u64>,
+    /// The provider, for a `ProviderAuthError`.
+    pub provider: Option<String>,
 }
 
 /// What the stream said, gathered line by line as it arrives.
@@ -69,12 +79,44 @@ pub struct OpencodeStream {
     pub stray: Option<String>,
 }
 
+/// A limit that lasts until the account's quota resets (a wait, not a failure).
 fn is_usage_limit(error: &OpencodeError) -> bool {
     let lower = error.message.to_lowercase();
-    error.status == Some(429)
-        || ["rate limit", "usage limit", "quota", "too many requests", "resource_exhausted", "429"]
-            .iter()
-            .any(|k| lower.contains(k))
+    ["usage limit", "quota", "resource_exhausted"].iter().any(|k| lower.contains(k))
+}
+
+/// Too many requests for now: it passes in seconds.
+fn is_rate_limit(error: &OpencodeError) -> bool {
+    let lower = error.message.to_lowercase();
+    error.status == Some(429) || ["rate limit", "too many requests", "429"].iter().any(|k| lower.contains(k))
+}
+
+/// What to say when `error` means the agent cannot work here at all, if it does.
+fn environment_failure(error: &OpencodeError) -> Option<String> {
+    let message: String = error.message.chars().take(300).collect();
+    let lower = message.to_lowercase();
+    match (error.name.as_str(), error.status) {
+        ("ProviderAuthError", _) => {
+            let provider = error.provider.as_deref().map(|p| format!(" `{p}`")).unwrap_or_default();
+            Some(format!(
+                "opencode has no credentials for the provider{provider} ({message}): run `opencode auth login`, or set the provider's API key variable"
+            ))
+        }
+        ("APIError", Some(status @ (401 | 403))) => Some(format!(
+            "opencode: the provider rejected the credentials ({status}: {message}): run `opencode auth login` again, or fix the provider's API key variable"
+        )),
+        ("APIError", Some(404))
+            if lower.contains("model") || lower.contains("not_found") || lower.contains("not found") =>
+        {
+            Some(format!(
+                "opencode: the model is not known to the provider (404: {message}): set `model:` of the agent (`provider/model`) to one the provider serves"
+            ))
+        }
+        ("ProviderModelNotFoundError" | "ModelNotFoundError", _) => Some(format!(
+            "opencode does not know the model ({message}): set `model:` of the agent to a `provider/model` that `opencode models` lists"
+        )),
+        _ => None,
+    }
 }
 
 impl OpencodeStream {
@@ -99,6 +141,8 @@ impl OpencodeStream {
 }
 
 impl StreamParser for OpencodeStream {
+    const INSTALL: &'static str = "install OpenCode (`npm install -g opencode-ai`)";
+
     fn line(&mut self, line: &[u8]) {
         let Ok(event) = serde_json::from_slice::<Value>(line) else {
             let text = String::from_utf8_lossy(line);
@@ -135,6 +179,7 @@ impl StreamParser for OpencodeStream {
                 self.errors.push(OpencodeError {
                     message: text(&data, "message").unwrap_or_else(|| name.clone()),
                     status: data.get("statusCode").and_then(Value::as_u64),
+                    provider: text(&data, "providerID"),
                     name,
                 });
             }
@@ -159,9 +204,13 @@ impl StreamParser for OpencodeStream {
         let reason = self.last_reason.as_deref().unwrap_or("");
         let (class, error) = if process.timed_out {
             (FailureClass::Timeout, "timed out; its process group was killed".to_owned())
+        } else if let Some(message) = self.errors.iter().find_map(environment_failure) {
+            (FailureClass::Environment, message)
         } else if let Some(first) = self.errors.first() {
             let class = if self.errors.iter().any(is_usage_limit) {
                 FailureClass::UsageLimit
+            } else if self.errors.iter().any(is_rate_limit) {
+                FailureClass::RateLimited
             } else if self.errors.iter().any(|e| e.name == "ContextOverflowError") {
                 FailureClass::ContextOverflow
             } else {
@@ -212,23 +261,96 @@ mod tests {
         crate::agent::cli::testing::parse(fixture)
     }
 
+    // Captured from OpenCode 1.18.33 (see tests/fixtures/capture/README.md).
     const SUCCESS: &str = include_str!("../../tests/fixtures/opencode/success.jsonl");
-    const API_ERROR: &str = include_str!("../../tests/fixtures/opencode/api-error.jsonl");
+    const NOT_LOGGED_IN: &str = include_str!("../../tests/fixtures/opencode/not-logged-in.jsonl");
+    const INVALID_KEY: &str = include_str!("../../tests/fixtures/opencode/invalid-api-key.jsonl");
+    const UNKNOWN_MODEL: &str = include_str!("../../tests/fixtures/opencode/model-not-found.jsonl");
+    const MODEL_UNKNOWN_TO_OPENCODE: &str = include_str!("../../tests/fixtures/opencode/model-unknown.jsonl");
     const RATE_LIMITED: &str = include_str!("../../tests/fixtures/opencode/rate-limited.jsonl");
-    const REJECTED: &str = include_str!("../../tests/fixtures/opencode/permission-rejected.jsonl");
+    const SERVER_ERROR: &str = include_str!("../../tests/fixtures/opencode/server-error.jsonl");
+    // Not capturable here (see reconstructed/).
+    const QUOTA: &str = include_str!("../../tests/fixtures/opencode/reconstructed/quota-exceeded.jsonl");
+    const REJECTED: &str =
+        include_str!("../../tests/fixtures/opencode/reconstructed/permission-rejected.jsonl");
 
     #[test]
     fn a_stopped_last_step_is_a_success_with_tokens_and_cost_summed_over_steps() {
         let stream = parse(SUCCESS);
-        assert_eq!(stream.session_id.as_deref(), Some("ses_4c1f0a9e2ffeQ1xw8bT3kLm2Rz"));
+        assert_eq!(stream.session_id.as_deref(), Some("ses_dbd796900ffe0voUlaN3Y1kfFg"));
+        assert_eq!(stream.steps, 2, "a step that wrote the file, a step that answered");
         let outcome = stream.outcome(&exit(0));
         assert!(outcome.success, "{outcome:?}");
         let metrics = &outcome.evidence.metrics;
-        assert_eq!(metrics.input_tokens, Some(7952 + 397 + 7680));
-        assert_eq!(metrics.output_tokens, Some(35 + 24 + 16 + 20));
-        assert_eq!(metrics.tokens_used, Some(8011 + 8113));
-        assert!((metrics.cost_usd.unwrap() - 0.0421).abs() < 1e-9, "{metrics:?}");
-        assert_eq!(outcome.summary.as_deref(), Some("Implemented the parser; 12 tests pass."));
+        assert_eq!(metrics.input_tokens, Some(1830 + 1830));
+        assert_eq!(metrics.output_tokens, Some(24 + 24));
+        assert_eq!(metrics.tokens_used, Some(3708));
+        assert!((metrics.cost_usd.unwrap() - 2.0 * 0.00585).abs() < 1e-9, "{metrics:?}");
+        assert_eq!(outcome.summary.as_deref(), Some("Wrote hello.txt; the task is done."));
+    }
+
+    #[test]
+    fn missing_or_rejected_credentials_and_an_unknown_model_are_environment_failures() {
+        let outcome = parse(NOT_LOGGED_IN).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
+        assert_eq!(
+            outcome.error.as_deref(),
+            Some(
+                "opencode has no credentials for the provider `anthropic` (Anthropic API key is missing. Pass it using the 'apiKey' parameter or the ANTHROPIC_API_KEY environment variable.): run `opencode auth login`, or set the provider's API key variable"
+            )
+        );
+        let outcome = parse(INVALID_KEY).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
+        assert!(
+            outcome
+                .error
+                .unwrap()
+                .starts_with("opencode: the provider rejected the credentials (401: invalid x-api-key)")
+        );
+        let outcome = parse(UNKNOWN_MODEL).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
+        assert!(outcome.error.unwrap().starts_with(
+            "opencode: the model is not known to the provider (404: model: claude-no-such-model): set `model:`"
+        ));
+    }
+
+    #[test]
+    fn an_unknown_error_without_its_cause_stays_the_steps_failure() {
+        // OpenCode 1.18 says nothing more for a model it does not know at all: no guessing.
+        let outcome = parse(MODEL_UNKNOWN_TO_OPENCODE).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::AgentError), "{outcome:?}");
+        assert_eq!(
+            outcome.error.as_deref(),
+            Some("opencode: UnknownError: Unexpected server error. Check server logs for details.")
+        );
+    }
+
+    #[test]
+    fn an_error_event_fails_even_with_exit_zero() {
+        let outcome = parse(SERVER_ERROR).outcome(&exit(0));
+        assert!(!outcome.success);
+        assert_eq!(outcome.class, Some(FailureClass::AgentError));
+        assert_eq!(outcome.error.as_deref(), Some("opencode: APIError: Internal server error"));
+    }
+
+    #[test]
+    fn a_429_is_a_rate_limit_and_an_exhausted_quota_a_usage_limit() {
+        let outcome = parse(RATE_LIMITED).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::RateLimited), "{outcome:?}");
+        assert!(outcome.error.unwrap().contains("would exceed the rate limit"));
+        let outcome = parse(QUOTA).outcome(&exit(1));
+        assert_eq!(outcome.class, Some(FailureClass::UsageLimit));
+        assert!(outcome.error.unwrap().contains("exceeded your current quota"));
+    }
+
+    #[test]
+    fn rejected_permissions_fail_the_step_and_say_which() {
+        let stream = parse(REJECTED);
+        assert!(stream.done);
+        let outcome = stream.outcome(&exit(0));
+        assert!(!outcome.success);
+        assert!(outcome.error.unwrap().contains("external_directory"));
+        assert_eq!(outcome.evidence.metrics.input_tokens, Some(5190 + 60 + 5220));
     }
 
     #[test]
@@ -245,34 +367,9 @@ mod tests {
     }
 
     #[test]
-    fn an_error_event_fails_even_with_exit_zero() {
-        let outcome = parse(API_ERROR).outcome(&exit(0));
-        assert!(!outcome.success);
-        assert_eq!(outcome.class, Some(FailureClass::AgentError));
-        assert_eq!(outcome.error.as_deref(), Some("opencode: APIError: Overloaded"));
-    }
-
-    #[test]
-    fn a_429_is_a_usage_limit() {
-        let outcome = parse(RATE_LIMITED).outcome(&exit(1));
-        assert_eq!(outcome.class, Some(FailureClass::UsageLimit));
-        assert!(outcome.error.unwrap().contains("exceeded your current quota"));
-    }
-
-    #[test]
-    fn rejected_permissions_fail_the_step_and_say_which() {
-        let stream = parse(REJECTED);
-        assert!(stream.done);
-        let outcome = stream.outcome(&exit(0));
-        assert!(!outcome.success);
-        assert!(outcome.error.unwrap().contains("external_directory"));
-        assert_eq!(outcome.evidence.metrics.input_tokens, Some(5190 + 60 + 5220));
-    }
-
-    #[test]
     fn a_stream_that_stops_waiting_for_tool_results_is_a_failure_naming_stderr() {
         // The success fixture cut after its first step, which asked for tools.
-        let cut: Vec<&str> = SUCCESS.lines().take(4).collect();
+        let cut: Vec<&str> = SUCCESS.lines().take(3).collect();
         let mut process = exit(0);
         process.stderr = Captured { head: b"Error: provider crashed\n".to_vec(), tail: vec![], total: 24 };
         let outcome = parse(&cut.join("\n")).outcome(&process);

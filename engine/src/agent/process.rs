@@ -49,6 +49,9 @@ pub struct ProcessSpec {
     /// Send stderr into the same pipe as stdout, in order (as a terminal would show them).
     /// Command agents use this; backends that parse stdout keep the streams apart.
     pub merge_output: bool,
+    /// Where to report the process group right after the spawn, and the step to name in the
+    /// report: a loop that dies with the process still running lets the next one find it.
+    pub report_group: Option<(super::orphans::SpawnedSender, String)>,
 }
 
 impl ProcessSpec {
@@ -64,6 +67,7 @@ impl ProcessSpec {
             log: None,
             capture: DEFAULT_CAPTURE,
             merge_output: false,
+            report_group: None,
         }
     }
 }
@@ -276,6 +280,10 @@ pub async fn run(
     let pid = child.id().unwrap_or(0);
     // If the step is abandoned (the run was interrupted), its whole group goes with it.
     let _group = GroupGuard(pid);
+    if let (Some((sender, step)), Ok(pgid @ 1..)) = (&spec.report_group, i32::try_from(pid)) {
+        // Nobody listening is no reason to stop the step.
+        let _ = sender.send(super::orphans::Spawned { step: step.clone(), pgid });
+    }
     let stdin_task = match (child.stdin.take(), spec.stdin.clone()) {
         (Some(mut stdin), Some(bytes)) => Some(tokio::spawn(async move {
             // An agent that exits without reading its prompt closes the pipe; that is its business.
@@ -330,7 +338,9 @@ pub async fn run(
                 if n == 0 { out_open = false; continue; }
                 last_output = tokio::time::Instant::now();
                 let chunk = &out_buf[..n];
-                log.write(super::step_log::Stream::Out, chunk).await?;
+                if let Err(e) = log.write(super::step_log::Stream::Out, chunk).await {
+                    return Err(stop_for_log(e, pid, &mut child).await);
+                }
                 out.push(chunk, spec.capture);
                 lines.feed(chunk);
             }
@@ -339,7 +349,9 @@ pub async fn run(
                 if n == 0 { err_open = false; continue; }
                 last_output = tokio::time::Instant::now();
                 let chunk = &err_buf[..n];
-                log.write(super::step_log::Stream::Err, chunk).await?;
+                if let Err(e) = log.write(super::step_log::Stream::Err, chunk).await {
+                    return Err(stop_for_log(e, pid, &mut child).await);
+                }
                 err.push(chunk, spec.capture);
             }
             status = child.wait(), if exit.is_none() => {
@@ -376,7 +388,9 @@ pub async fn run(
     if let Some(task) = stdin_task {
         task.abort();
     }
-    log.finish().await;
+    // The process is over and its group killed: a log that could not be finished is the
+    // step's failure (a full disk), reported like one that failed mid-way.
+    log.finish().await?;
     let status = exit.expect("the loop ends only after the process was reaped");
     use std::os::unix::process::ExitStatusExt;
     Ok(ProcessOutput {
@@ -388,6 +402,16 @@ pub async fn run(
         stderr: err,
         duration: started.elapsed(),
     })
+}
+
+/// Stops a process whose log cannot be written (a full disk, most often): its whole group is
+/// killed and the process reaped before the error goes up, so that nothing of the step keeps
+/// running unseen while the step is reported as failed.
+async fn stop_for_log(error: ProcessError, pid: u32, child: &mut tokio::process::Child) -> ProcessError {
+    kill_group(pid, Signal::SIGKILL);
+    // SIGKILL cannot be ignored; the bound is for a process stuck in the kernel.
+    let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;
+    error
 }
 
 /// Kills a process group when dropped: a step future that is cancelled mid-way (Ctrl-C, a

@@ -74,15 +74,17 @@ impl<'a> StepLog<'a> {
         self.append(ready).await
     }
 
-    /// Writes what was held back and flushes.
-    pub async fn finish(&mut self) {
+    /// Writes what was held back and flushes. A write that failed in the background (the file
+    /// buffers) shows here at the latest.
+    pub async fn finish(&mut self) -> Result<(), ProcessError> {
         for stream in [Stream::Out, Stream::Err] {
             let rest = std::mem::take(&mut self.pending[stream as usize]);
-            let _ = self.append(&rest).await;
+            self.append(&rest).await?;
         }
-        if let Some(file) = self.file.as_mut() {
-            let _ = file.flush().await;
+        if let (Some(file), Some(path)) = (self.file.as_mut(), self.path) {
+            file.flush().await.map_err(|source| ProcessError::Log { path: path.to_owned(), source })?;
         }
+        Ok(())
     }
 }
 
@@ -103,7 +105,7 @@ mod tests {
         }
         log.write(Stream::Err, b"on stderr sk-split-").await.unwrap();
         log.write(Stream::Err, b"0123456789!").await.unwrap();
-        log.finish().await;
+        log.finish().await.unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("0123456789"), "{text}");
         assert_eq!(text.matches("[REDACTED]").count(), 3, "{text}");

@@ -183,6 +183,10 @@ impl Runner {
                         self.on_signal(report);
                         continue;
                     }
+                    Some(spawned) = self.spawned_rx.recv() => {
+                        self.on_spawned(spawned);
+                        continue;
+                    }
                     Some(order) = self.live.orders.recv() => {
                         if let Some(by) = self.take_order(order).await {
                             self.interrupt_dag(&mut running, &mut tickets, &mut queue, &by).await;

@@ -278,6 +278,7 @@ impl Runner {
             tokio::select! {
                 done = &mut work => return Ok(done),
                 Some(report) = self.signals_rx.recv() => self.on_signal(report),
+                Some(spawned) = self.spawned_rx.recv() => self.on_spawned(spawned),
                 Some(order) = self.live.orders.recv() => {
                     if let Some(by) = self.take_order(order).await {
                         if interruptible {

@@ -73,6 +73,60 @@ impl Runner {
         Ok(())
     }
 
+    /// Ends the agents' process groups a dead loop of run `run` left running: those its
+    /// journal names (for the latest pass) and any other process whose environment says it
+    /// is the run's. A group is ended only if a living member carries the run's id, so a pid
+    /// the system gave to someone else is never touched. What was ended is said.
+    pub(super) fn end_orphans(&mut self, run: &str) {
+        if self.performer.is_script() {
+            return;
+        }
+        let mut groups: Vec<(i32, Option<String>)> = Vec::new();
+        if run == self.state.run_id {
+            if let Some(pass) = self.state.pass() {
+                groups.extend(pass.agents.iter().map(|(pgid, step)| (*pgid, Some(step.clone()))));
+            }
+        }
+        match crate::agent::orphans::find_groups(run) {
+            Ok(found) => {
+                for (pgid, step) in found {
+                    if !groups.iter().any(|(g, _)| *g == pgid) {
+                        groups.push((pgid, step));
+                    }
+                }
+            }
+            Err(e) => self.warn(format!("the agents a dead loop may have left running cannot be looked for: {e}")),
+        }
+        for (pgid, step) in groups {
+            let grace = std::time::Duration::from_secs(5);
+            let ended = tokio::task::block_in_place(|| crate::agent::orphans::end_group(pgid, run, step.as_deref(), grace));
+            let what = step.as_deref().map(|s| format!("of step `{s}` ")).unwrap_or_default();
+            match ended {
+                Ok(crate::agent::orphans::Ended::Terminated | crate::agent::orphans::Ended::Killed) => {
+                    self.warn(format!("ended the agent {what}(process group {pgid}) that the dead loop of run {run} left running"));
+                }
+                Ok(_) => {}
+                Err(e) => self.warn(format!("the agent {what}(process group {pgid}) of run {run} could not be ended: {e}")),
+            }
+        }
+    }
+
+    /// The runs the store says are running while this loop holds it: they crashed.
+    pub(super) fn crashed_runs(&self) -> Vec<String> {
+        match &self.log {
+            super::log::RunLog::Store { store, .. } => store
+                .runs()
+                .map(|runs| {
+                    runs.into_iter()
+                        .filter(|r| r.status == "running" && r.run_id != self.state.run_id)
+                        .map(|r| r.run_id)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            super::log::RunLog::Memory { .. } => Vec::new(),
+        }
+    }
+
     /// The steps of the latest pass that were running when the run stopped, with their attempts.
     fn running(&self) -> Vec<(String, u32)> {
         let Some(pass) = self.state.pass().filter(|p| p.ended().is_none()) else { return Vec::new() };

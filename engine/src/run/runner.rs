@@ -211,6 +211,10 @@ pub struct Runner {
     pub(super) git_vars: (String, String),
     pub(super) signals_tx: mpsc::UnboundedSender<SignalReport>,
     pub(super) signals_rx: mpsc::UnboundedReceiver<SignalReport>,
+    /// Where backends report the process groups they start (journaled: a loop that dies
+    /// leaves them behind, and the next one ends them).
+    pub(super) spawned_tx: crate::agent::orphans::SpawnedSender,
+    pub(super) spawned_rx: mpsc::UnboundedReceiver<crate::agent::orphans::Spawned>,
     /// The ledger file (none: a check or test run, which never writes it).
     pub(super) ledger_path: Option<PathBuf>,
     /// The ledger as last written to its file.
@@ -551,6 +555,7 @@ impl Runner {
         let mut state = RunState::with_rules(Arc::new(rules));
         state.run_id.clone_from(&id);
         let (signals_tx, signals_rx) = mpsc::unbounded_channel();
+        let (spawned_tx, spawned_rx) = mpsc::unbounded_channel();
         let (plugins, plugin_problems) = if scripted {
             (crate::plugin::PluginSet::default(), Vec::new())
         } else {
@@ -589,6 +594,8 @@ impl Runner {
             git_vars,
             signals_tx,
             signals_rx,
+            spawned_tx,
+            spawned_rx,
             ledger_path,
             ledger_saved: ledger.clone(),
             breaker,
@@ -770,11 +777,21 @@ impl Runner {
         self.journal_error.is_some()
     }
 
-    /// Shows the signals steps have sent so far.
+    /// Shows the signals steps have sent so far, and journals the process groups they started.
     pub(super) fn drain_signals(&mut self) {
         while let Ok(report) = self.signals_rx.try_recv() {
             self.on_signal(report);
         }
+        while let Ok(spawned) = self.spawned_rx.try_recv() {
+            self.on_spawned(spawned);
+        }
+    }
+
+    /// An agent's process group started: journaled, so a loop that takes over from this one
+    /// after it died ends it before anything runs again.
+    pub(super) fn on_spawned(&mut self, spawned: crate::agent::orphans::Spawned) {
+        let iteration = self.state.iteration;
+        self.emit(&Event::AgentStarted { step: spawned.step, pgid: spawned.pgid, iteration });
     }
 
     pub(super) fn on_signal(&mut self, report: SignalReport) {
@@ -828,8 +845,10 @@ impl Runner {
         self.serve_control();
         match resumed {
             Some(from_seq) => {
-                // The resumption comes first, with the ledger the run goes on with; then the
+                // Whatever the dead loop left running is ended first: two agents must never work
+                // one tree. Then the resumption, with the ledger the run goes on with; then the
                 // steps that were running are journaled as interrupted (they run again).
+                self.end_orphans(&id);
                 let interrupted = self.running_steps();
                 let ledger = self.resumed_ledger.take().map(Box::new);
                 let at = self.now();
@@ -843,6 +862,10 @@ impl Runner {
                 self.report_plugin_problems();
             }
             None => {
+                // A crashed run's agents may still run (a `loop` instead of a `resume`).
+                for crashed in self.crashed_runs() {
+                    self.end_orphans(&crashed);
+                }
                 let at = self.now();
                 let ledger = Some(Box::new(self.ledger_saved.clone()));
                 self.emit(&Event::RunStarted {

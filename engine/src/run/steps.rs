@@ -85,6 +85,7 @@ impl Runner {
             file_stem: self.stem(id),
             packet_path: packet_file,
             signals: Some(self.signals_tx.clone()),
+            spawned: Some(self.spawned_tx.clone()),
             packet,
             prompt: None,
             timeout: None,

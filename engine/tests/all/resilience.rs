@@ -177,10 +177,10 @@ cat "$SUCCESS"
 fn a_usage_limit_in_each_backends_format_makes_the_loop_wait_not_fail() {
     let fixtures = crate::support::repo().join("engine/tests/fixtures");
     for (backend, limited) in [
-        ("claude", "rate-limited.jsonl"),
-        ("codex", "usage-limit.jsonl"),
-        ("opencode", "rate-limited.jsonl"),
-        ("gemini", "quota.jsonl"),
+        ("claude", "reconstructed/usage-limit.jsonl"),
+        ("codex", "reconstructed/usage-limit.jsonl"),
+        ("opencode", "reconstructed/quota-exceeded.jsonl"),
+        ("gemini", "quota-exceeded.jsonl"),
     ] {
         let dir = project(&[
             (
