@@ -102,9 +102,13 @@ pub fn stored(store: &Store, record: &RunRecord, hash: &str) -> anyhow::Result<O
 
 fn from_state(args: &ReplayArgs, id: &str, env: &Env) -> anyhow::Result<Exit> {
     let store = open_store(env)?;
-    // A run id (or a prefix of one) names its latest snapshot.
+    // The run of a snapshot id may be given by a prefix of its id, and a run alone names its
+    // latest snapshot; what names no run is looked up as given (and not found).
     let id = match crate::store::parse_snapshot_id(id) {
-        Some((run, seq)) => format!("{}@{seq}", find_run(&store, run)?.run_id),
+        Some((run, seq)) => match find_run(&store, run) {
+            Ok(record) => format!("{}@{seq}", record.run_id),
+            Err(_) => id.to_owned(),
+        },
         None if store.snapshot(id)?.is_some() => id.to_owned(),
         None => find_run(&store, id).map(|r| r.run_id).unwrap_or_else(|_| id.to_owned()),
     };

@@ -163,7 +163,10 @@ fn choose_workflow(args: &LoopArgs, env: &Env) -> Option<PathBuf> {
     };
     let Some(doc) = loaded.document.as_ref() else { return Some(config) };
     match doc.loop_settings.as_ref().and_then(|l| l.workflow.as_deref()) {
-        Some(named) => Some(relative_to(&config, Path::new(named))),
+        // A name that is not there is the configuration's error: validating it says so.
+        Some(named) => {
+            Some(Some(relative_to(&config, Path::new(named))).filter(|p| p.exists()).unwrap_or(config))
+        }
         None if doc.workflow.is_some() || loaded.has_errors() => Some(config),
         None => None,
     }

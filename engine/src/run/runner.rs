@@ -470,13 +470,14 @@ impl Runner {
         // The control socket is bound now, while the run can still be refused: a loop that
         // cannot be reached from another terminal would be a surprise hours later.
         let server = crate::control::server::Server::bind(&options.state_dir)?;
+        let durability = store.durability();
         // The server answers other processes' reads from this store (it is held here).
-        let history: crate::control::server::History =
-            std::sync::Arc::new(crate::inspect::archive::StoreArchive::new(store.reader(), &id));
+        let history: crate::control::server::History = std::sync::Arc::new(
+            crate::inspect::archive::StoreArchive::new(store.reader(), &id, Some(durability.clone())),
+        );
         // A check must not take the project's `.ralph/pause` or `.ralph/hint` as its own.
         let files = if checking { options.runs_dir.clone() } else { options.project_dir.join(".ralph") };
         let live = super::live::Live::new(Some((server, history)), files);
-        let durability = store.durability();
         let mut journal = journal;
         journal.attach(&durability);
         let repo = if checking { None } else { Repo::open(&options.project_dir) };

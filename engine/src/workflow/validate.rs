@@ -139,7 +139,10 @@ pub fn validate_loaded(workflow_file: LoadedFile, options: &Options) -> Result<V
     }
     for (i, file) in files.iter().enumerate() {
         diagnostics.extend(file.diagnostics.iter().cloned());
-        for mut d in loop_workflow(file, config_index == Some(i)) {
+        // A file without a `workflow:` of its own is configuration whatever its name.
+        let is_config =
+            config_index == Some(i) || file.document.as_ref().is_some_and(|d| d.workflow.is_none());
+        for mut d in loop_workflow(file, is_config) {
             file.place(&mut d);
             diagnostics.push(d);
         }

@@ -5,6 +5,7 @@ mod cases;
 mod cli;
 mod control;
 mod durable;
+mod exit_status;
 mod fuzz;
 mod init;
 mod inspect;
