@@ -429,3 +429,23 @@ pub fn run_loaded(
     }
     Ok(run_exit(&state))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_stopped_by_its_environment_exits_4_and_any_other_unsuccessful_run_1() {
+        let mut state = RunState::new();
+        state.status = RunStatus::Succeeded;
+        assert_eq!(run_exit(&state), Exit::Ok);
+        state.status = RunStatus::Failed;
+        assert_eq!(run_exit(&state), Exit::Failed);
+        state.end_class = Some(FailureClass::NonzeroExit);
+        assert_eq!(run_exit(&state), Exit::Failed);
+        state.end_class = Some(FailureClass::Environment);
+        assert_eq!(run_exit(&state), Exit::Environment);
+        state.status = RunStatus::Stopped;
+        assert_eq!(run_exit(&state), Exit::Environment);
+    }
+}
