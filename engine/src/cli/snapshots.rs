@@ -27,7 +27,13 @@ pub fn run(args: &SnapshotsArgs, env: &Env) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     if snapshots.is_empty() {
-        super::out("no snapshots\n");
+        let text = match &source {
+            crate::inspect::source::Source::Empty(dir) => {
+                format!("no runs yet in `{}`, so no snapshots; `ralph-loop loop` starts one\n", dir.display())
+            }
+            _ => "no snapshots\n".to_owned(),
+        };
+        super::out(&text);
         return Ok(Exit::Ok);
     }
     let width = snapshots.iter().map(|s| s.id.len()).max().unwrap_or(0);

@@ -377,7 +377,7 @@ fn read_only_verbs_in_a_directory_without_runs_create_nothing() {
     for (args, code, says) in [
         (&["runs"][..], 0, "no runs yet in"),
         (&["status"], 0, "no runs yet"),
-        (&["snapshots"], 0, "no snapshots"),
+        (&["snapshots"], 0, "no runs yet in"),
         (&["logs"], 2, "there are no runs in"),
         (&["debug", "--iteration", "1"], 2, "there are no runs in"),
         (&["inspect", "--phase", "lint"], 2, "there are no runs in"),
