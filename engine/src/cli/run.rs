@@ -165,7 +165,8 @@ fn choose_workflow(args: &LoopArgs, env: &Env) -> Option<PathBuf> {
     match doc.loop_settings.as_ref().and_then(|l| l.workflow.as_deref()) {
         // A name that is not there is the configuration's error: validating it says so.
         Some(named) => {
-            Some(Some(relative_to(&config, Path::new(named))).filter(|p| p.exists()).unwrap_or(config))
+            let named = relative_to(&config, Path::new(named));
+            Some(if named.exists() { named } else { config })
         }
         None if doc.workflow.is_some() || loaded.has_errors() => Some(config),
         None => None,
@@ -179,7 +180,7 @@ fn in_project(env: &Env, path: &str) -> PathBuf {
 }
 
 /// `path` as written in the file `base`: relative to the directory that holds it.
-pub fn relative_to(base: &Path, path: &Path) -> PathBuf {
+fn relative_to(base: &Path, path: &Path) -> PathBuf {
     match base.parent() {
         Some(dir) if !path.is_absolute() && !dir.as_os_str().is_empty() && dir != Path::new(".") => {
             dir.join(path)
