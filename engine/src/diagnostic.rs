@@ -54,6 +54,20 @@ pub struct Diagnostic {
     pub suggestion: Option<String>,
     /// Further explanation, one sentence each.
     pub notes: Vec<String>,
+    /// Other places the problem involves (a definition the finding is about, in this or
+    /// another file), each with what it is.
+    pub related: Vec<Related>,
+}
+
+/// Another place a diagnostic points at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Related {
+    /// What is there, for people (`agent `verifer` is defined here`).
+    pub message: String,
+    /// The field.
+    pub path: FieldPath,
+    /// Its file position, once resolved.
+    pub location: Option<Location>,
 }
 
 impl Diagnostic {
@@ -79,6 +93,7 @@ impl Diagnostic {
             found: None,
             suggestion: None,
             notes: Vec::new(),
+            related: Vec::new(),
         }
     }
 
@@ -129,6 +144,13 @@ impl Diagnostic {
     #[must_use]
     pub fn note(mut self, note: impl Into<String>) -> Self {
         self.notes.push(note.into());
+        self
+    }
+
+    /// Points at another place as well: the key of `path`, with what is there.
+    #[must_use]
+    pub fn related(mut self, path: FieldPath, message: impl Into<String>) -> Self {
+        self.related.push(Related { message: message.into(), path, location: None });
         self
     }
 
@@ -220,6 +242,18 @@ impl Diagnostic {
         for note in &self.notes {
             tail.push(format!("note: {note}"));
         }
+        for related in &self.related {
+            match &related.location {
+                Some(l) => tail.push(format!(
+                    "note: {}: {}:{}:{}",
+                    related.message,
+                    l.file.display(),
+                    l.span.start.line,
+                    l.span.start.col
+                )),
+                None => tail.push(format!("note: {} (`{}`)", related.message, related.path)),
+            }
+        }
         if let Some(suggestion) = &self.suggestion {
             tail.push(format!("help: did you mean `{suggestion}`?"));
         }
@@ -263,6 +297,22 @@ impl Diagnostic {
         }
         if !self.notes.is_empty() {
             obj.insert("notes".into(), self.notes.clone().into());
+        }
+        if !self.related.is_empty() {
+            let related: Vec<serde_json::Value> = self
+                .related
+                .iter()
+                .map(|r| {
+                    let mut v = serde_json::json!({"message": r.message, "path": r.path.to_string()});
+                    if let Some(l) = &r.location {
+                        v["file"] = l.file.display().to_string().into();
+                        v["line"] = l.span.start.line.into();
+                        v["column"] = l.span.start.col.into();
+                    }
+                    v
+                })
+                .collect();
+            obj.insert("related".into(), related.into());
         }
         value
     }

@@ -104,7 +104,7 @@ fn ralph_yaml(options: &InitOptions, workflow: &str) -> String {
 #
 # Project settings for ralph-loop. Run the loop with:
 #
-#   ralph-loop loop --workflow workflows/{workflow}
+#   ralph-loop loop
 #
 version: 1
 
@@ -112,6 +112,8 @@ project:
   name: \"{name}\"
 
 loop:
+  # The workflow `ralph-loop loop` runs (`--workflow FILE` runs another).
+  workflow: workflows/{workflow}
   # The most agent invocations of one `loop` run, over all tasks.
   max_iterations: 50
   # Where tasks come from (TODO.md checkboxes, tasks.json or kanban.json).

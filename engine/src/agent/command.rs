@@ -1,11 +1,13 @@
 //! The `command` backend: a shell command in the project directory.
 //!
 //! The command sees the step's files through the environment (`RALPH_RUN_ID`, `RALPH_STEP`,
-//! `RALPH_PROMPT_FILE`, `RALPH_PACKET_FILE`, `RALPH_RESULT_FILE`) and as template variables
-//! (`{{ prompt_file }}`, `{{ packet_file }}`, `{{ result_file }}`, `{{ step }}`, `{{ run_id }}`).
-//! The packet and prompt files of a command agent are written when its command refers to them
-//! (and only then are their variables set): creating files is what a DAG of thousands of small
-//! commands would otherwise spend most of its time on. The result file's directory always exists.
+//! `RALPH_RESULT_FILE`, and `RALPH_PACKET_FILE` when it reads its packet) and as template
+//! variables (`{{ packet_file }}`, `{{ result_file }}`, `{{ step }}`, `{{ run_id }}`). The packet
+//! file of a command agent is written when the agent says it reads it (`reads_packet: true`) or
+//! its command or check names it (and only then is its variable set): creating files is what a
+//! DAG of thousands of small commands would otherwise spend most of its time on. A command agent
+//! has no stacked prompt (that is for AI agents), so it gets no `RALPH_PROMPT_FILE`. The result
+//! file's directory always exists.
 //! Success is exit status 0, then the agent's own `check:` command if it has one. A named result
 //! is read from the result file, never from the output.
 
@@ -174,9 +176,15 @@ pub fn direct_argv(command: &str) -> Option<Vec<String>> {
 }
 
 /// Runs a command agent, then its check. `direct` is the command's [`direct_argv`], when it has
-/// one.
-pub async fn run(command: &str, direct: Option<&[String]>, check: Option<&str>, inv: &Invocation) -> Outcome {
-    let write_files = reads_files(command, check);
+/// one; `reads_packet` says the agent reads its packet whatever its command says.
+pub async fn run(
+    command: &str,
+    direct: Option<&[String]>,
+    check: Option<&str>,
+    reads_packet: bool,
+    inv: &Invocation,
+) -> Outcome {
+    let write_files = reads_packet || reads_files(command, check);
     let vars = match inv.prepare(write_files).await {
         Ok(vars) => vars,
         Err(e) => return super::environment::step_files_failure(&e),

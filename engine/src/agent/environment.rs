@@ -293,7 +293,7 @@ mod tests {
             pid_file.display()
         );
         let started = std::time::Instant::now();
-        let outcome = runtime().block_on(crate::agent::command::run(&command, None, None, &inv));
+        let outcome = runtime().block_on(crate::agent::command::run(&command, None, None, false, &inv));
         assert!(started.elapsed() < Duration::from_secs(20), "it was stopped, not timed out");
         assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
         let error = outcome.error.unwrap();
@@ -320,7 +320,7 @@ mod tests {
         let inv = invocation(dir.path());
         std::os::unix::fs::symlink("/dev/full", inv.files().3).unwrap();
         // One line, then the end: the write fails in the background and shows at the flush.
-        let outcome = runtime().block_on(crate::agent::command::run("echo done", None, None, &inv));
+        let outcome = runtime().block_on(crate::agent::command::run("echo done", None, None, false, &inv));
         assert_eq!(outcome.class, Some(FailureClass::Environment), "{outcome:?}");
         assert!(outcome.error.unwrap().starts_with("the disk is full"));
     }

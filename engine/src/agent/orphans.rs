@@ -359,7 +359,7 @@ mod tests {
         };
         // As a dead loop's agent: still running, its group known only from the report.
         let step = tokio::spawn(async move {
-            crate::agent::command::run("sleep 30 & sleep 30; wait", None, None, &inv).await
+            crate::agent::command::run("sleep 30 & sleep 30; wait", None, None, false, &inv).await
         });
         let reported = reports.recv().await.expect("the group is reported");
         assert_eq!(reported.step, "build");

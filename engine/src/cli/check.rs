@@ -2,15 +2,15 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::exit::usage;
 use super::replay::ReplayArgs;
 use super::run::{LoopArgs, load};
-use super::{EXIT_INVALID, EXIT_OK, Env};
+use super::{Env, Exit};
 use crate::run::check::{self, Oracle};
 use crate::run::core::event::Event;
 use crate::run::core::projection::RunState;
 use crate::run::performer::Performer;
 use crate::run::runner::{EventSink, LogChoice, RunOptions, Runner};
-use crate::store::Store;
 
 /// Keeps the check run's events.
 struct Collect(Arc<Mutex<Vec<Event>>>);
@@ -22,16 +22,15 @@ impl EventSink for Collect {
 }
 
 /// Runs the check: exit 0 when the decisions are the same, 1 when they diverge.
-pub fn run(args: &ReplayArgs, run: &str, env: &Env) -> anyhow::Result<u8> {
-    let refuse = |message: String| super::refuse(env, &message);
+pub fn run(args: &ReplayArgs, run: &str, env: &Env) -> anyhow::Result<Exit> {
     let (record, recorded) = {
-        let store = Store::open(&env.state_dir)?;
-        let Some(record) = store.run(run)? else {
-            return refuse(format!("there is no run `{run}` in `{}`", env.state_dir.display()));
-        };
-        let events: Vec<Event> = store.journal(run)?.read(1)?.into_iter().map(|(_, e)| e).collect();
+        let store = super::replay::open_store(env)?;
+        let record = super::replay::find_run(&store, run)?;
+        let events: Vec<Event> =
+            store.journal(&record.run_id)?.read(1)?.into_iter().map(|(_, e)| e).collect();
         (record, events)
     };
+    let run = record.run_id.as_str();
     let loop_args = LoopArgs {
         workflow: args.workflow.clone(),
         config: args.config.clone().or_else(|| record.config_file.clone()),
@@ -48,16 +47,17 @@ pub fn run(args: &ReplayArgs, run: &str, env: &Env) -> anyhow::Result<u8> {
     };
     let kind = loaded.plan.kind;
     if kind.as_str() != record.kind {
-        return refuse(format!(
+        return Err(usage(format!(
             "run {run} ran a {} workflow and `{}` is a {}: their decisions cannot be compared",
             record.kind,
             loaded.workflow.display(),
             kind.as_str()
-        ));
+        )));
     }
     let scratch = tempfile::tempdir()?;
     let events = Arc::new(Mutex::new(Vec::new()));
-    let mut options = RunOptions::new(env.project_dir.clone(), scratch.path().join("state"), record.workflow);
+    let mut options =
+        RunOptions::new(env.project_dir.clone(), scratch.path().join("state"), record.workflow.clone());
     options.jobs = record.jobs.max(1);
     options.runs_dir = scratch.path().join("runs");
     // The recording bounds the check, not a budget.
@@ -67,11 +67,7 @@ pub fn run(args: &ReplayArgs, run: &str, env: &Env) -> anyhow::Result<u8> {
     // The check's journal is thrown away: it lives in memory, and nobody can signal it.
     options.log = LogChoice::Memory(Default::default());
     options.control = false;
-    let runner = match Runner::new(&loaded.doc, loaded.plan, options, Box::new(Collect(Arc::clone(&events))))
-    {
-        Ok(runner) => runner,
-        Err(e) => return refuse(e.to_string()),
-    };
+    let runner = Runner::new(&loaded.doc, loaded.plan, options, Box::new(Collect(Arc::clone(&events))))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(runner.run_recorded(check::iterations(&recorded)));
     let new_events = std::mem::take(&mut *events.lock().unwrap_or_else(|p| p.into_inner()));
@@ -112,5 +108,5 @@ pub fn run(args: &ReplayArgs, run: &str, env: &Env) -> anyhow::Result<u8> {
             }
         }
     }
-    Ok(if divergence.is_none() { EXIT_OK } else { EXIT_INVALID })
+    Ok(if divergence.is_none() { Exit::Ok } else { Exit::Failed })
 }

@@ -3,7 +3,7 @@
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 
-use super::{Cli, EXIT_OK};
+use super::{Cli, Exit};
 
 /// Arguments of `completions`.
 #[derive(Debug, Args)]
@@ -14,8 +14,8 @@ pub struct CompletionsArgs {
 }
 
 /// Prints the completion script on stdout.
-pub fn run(args: &CompletionsArgs) -> anyhow::Result<u8> {
+pub fn run(args: &CompletionsArgs) -> anyhow::Result<Exit> {
     let mut command = Cli::command();
     clap_complete::generate(args.shell, &mut command, "ralph-loop", &mut std::io::stdout());
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }

@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use super::{EXIT_INVALID, EXIT_OK, Env};
+use super::{Env, Exit};
 use crate::control::client::ask;
 use crate::control::{Reply, Request, Signal};
 
@@ -59,16 +59,16 @@ pub fn send(env: &Env, signal: Signal) -> anyhow::Result<Sent> {
 }
 
 /// Says what happened and maps it to an exit status: 0 accepted, 1 refused or no loop.
-pub fn report(env: &Env, sent: Sent, no_loop: &str) -> u8 {
+pub fn report(env: &Env, sent: Sent, no_loop: &str) -> Exit {
     let style = env.styles.error;
     match sent {
         Sent::Accepted(message) => {
             eprintln!("{message}");
-            EXIT_OK
+            Exit::Ok
         }
         Sent::Refused(message) => {
             eprintln!("{}error{}: {message}", style.render(), style.render_reset());
-            EXIT_INVALID
+            Exit::Failed
         }
         Sent::NoLoop => {
             eprintln!(
@@ -77,13 +77,13 @@ pub fn report(env: &Env, sent: Sent, no_loop: &str) -> u8 {
                 style.render_reset(),
                 env.state_dir.display()
             );
-            EXIT_INVALID
+            Exit::Failed
         }
     }
 }
 
 /// `pause`.
-pub fn pause(env: &Env) -> anyhow::Result<u8> {
+pub fn pause(env: &Env) -> anyhow::Result<Exit> {
     let sent = send(env, Signal::Pause)?;
     Ok(report(
         env,
@@ -93,26 +93,26 @@ pub fn pause(env: &Env) -> anyhow::Result<u8> {
 }
 
 /// `interrupt`.
-pub fn interrupt(env: &Env) -> anyhow::Result<u8> {
+pub fn interrupt(env: &Env) -> anyhow::Result<Exit> {
     let sent = send(env, Signal::Interrupt)?;
     Ok(report(env, sent, "nothing to interrupt"))
 }
 
 /// `redirect --to <state>`.
-pub fn redirect(args: &RedirectArgs, env: &Env) -> anyhow::Result<u8> {
+pub fn redirect(args: &RedirectArgs, env: &Env) -> anyhow::Result<Exit> {
     let sent = send(env, Signal::Redirect { to: args.to.clone() })?;
     Ok(report(env, sent, "nothing to redirect (a stopped run goes on with `ralph-loop resume`)"))
 }
 
 /// `add-iterations N`.
-pub fn add_iterations(args: &AddIterationsArgs, env: &Env) -> anyhow::Result<u8> {
+pub fn add_iterations(args: &AddIterationsArgs, env: &Env) -> anyhow::Result<Exit> {
     let sent = send(env, Signal::AddIterations { n: args.n })?;
     Ok(report(env, sent, "raise `loop.max_iterations` in the workflow instead"))
 }
 
 /// `hint "…"`: to the running loop; without one, left in `.ralph/hint` for the next run (the
 /// same file scripts use).
-pub fn hint(args: &HintArgs, env: &Env) -> anyhow::Result<u8> {
+pub fn hint(args: &HintArgs, env: &Env) -> anyhow::Result<Exit> {
     match send(env, Signal::Hint { text: args.text.clone() })? {
         Sent::NoLoop => {
             use std::io::Write as _;
@@ -121,7 +121,7 @@ pub fn hint(args: &HintArgs, env: &Env) -> anyhow::Result<u8> {
             let mut file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("hint"))?;
             writeln!(file, "{}", args.text)?;
             eprintln!("no loop is running: the hint waits in `.ralph/hint` for the next run's first agent");
-            Ok(EXIT_OK)
+            Ok(Exit::Ok)
         }
         sent => Ok(report(env, sent, "")),
     }

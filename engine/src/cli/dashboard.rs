@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::table::{Align, Table};
-use super::{ConfigArgs, EXIT_INVALID, EXIT_OK, Env};
+use super::{ConfigArgs, Env, Exit};
 use crate::init::monitoring::{self, Dashboard, WriteError, Written};
 use crate::telemetry::endpoints::{self, Endpoint, ProbeError};
 use crate::workflow::load::load_path;
@@ -39,14 +39,11 @@ pub struct DashboardArgs {
 }
 
 /// Shows the dashboards and checks the endpoints, or writes the stack.
-pub fn run(args: &DashboardArgs, env: &Env) -> anyhow::Result<u8> {
+pub fn run(args: &DashboardArgs, env: &Env) -> anyhow::Result<Exit> {
     if let Some(dir) = &args.write {
-        return write(&in_project(env, dir), args, env);
+        return write(&in_project(env, dir), args);
     }
-    let doc = match project_document(args.config.config.as_deref(), env) {
-        Ok(doc) => doc,
-        Err(message) => return super::refuse(env, &message),
-    };
+    let doc = project_document(args.config.config.as_deref(), env)?;
     let endpoints = endpoints::endpoints(doc.observability.as_ref(), &|name| std::env::var(name).ok());
     let grafana = endpoints[0].url.clone();
     let location = Location::find(env);
@@ -61,7 +58,7 @@ pub fn run(args: &DashboardArgs, env: &Env) -> anyhow::Result<u8> {
         super::out(&human(&location, &grafana, &endpoints, answers.as_deref()));
     }
     if all_up {
-        return Ok(EXIT_OK);
+        return Ok(Exit::Ok);
     }
     let stack = in_project(env, Path::new(monitoring::PROJECT_DIR));
     let write_first = if location.in_project {
@@ -73,7 +70,7 @@ pub fn run(args: &DashboardArgs, env: &Env) -> anyhow::Result<u8> {
         "hint: not every endpoint answers; start the monitoring stack with {write_first}`docker compose -f {} up -d`",
         stack.join("docker-compose.yml").display()
     );
-    Ok(EXIT_INVALID)
+    Ok(Exit::Failed)
 }
 
 /// A path of the project as the user can type it: relative ones under the project directory,
@@ -83,7 +80,7 @@ fn in_project(env: &Env, path: &Path) -> PathBuf {
 }
 
 /// The project's `ralph.yaml` (or `--config`); none is an empty one, as for the plugin verbs.
-fn project_document(config: Option<&Path>, env: &Env) -> Result<Document, String> {
+pub fn project_document(config: Option<&Path>, env: &Env) -> anyhow::Result<Document> {
     let file = match config {
         Some(path) => in_project(env, path),
         None => {
@@ -94,15 +91,15 @@ fn project_document(config: Option<&Path>, env: &Env) -> Result<Document, String
             file
         }
     };
-    let loaded =
-        load_path(&file, SchemaKind::Config).map_err(|e| format!("cannot read `{}`: {e}", file.display()))?;
+    let loaded = load_path(&file, SchemaKind::Config)
+        .map_err(|e| anyhow::Error::from(e).context(format!("cannot read `{}`", file.display())))?;
     match loaded.document {
         Some(doc) if !loaded.has_errors() => Ok(doc),
-        _ => Err(format!(
+        _ => Err(super::exit::invalid(format!(
             "`{}` has errors: `ralph-loop workflow validate {}` shows them",
             file.display(),
             file.display()
-        )),
+        ))),
     }
 }
 
@@ -208,11 +205,11 @@ fn json(
 }
 
 /// `--write DIR`: the stack into `dir`.
-fn write(dir: &Path, args: &DashboardArgs, env: &Env) -> anyhow::Result<u8> {
+fn write(dir: &Path, args: &DashboardArgs) -> anyhow::Result<Exit> {
     let written = match monitoring::write(dir, args.force) {
         Ok(written) => written,
         Err(e @ WriteError::Differs { .. }) => {
-            return super::refuse(env, &format!("{e}; nothing was written (`--force` replaces them)"));
+            return Err(super::exit::usage(format!("{e}; nothing was written (`--force` replaces them)")));
         }
         Err(e) => return Err(e.into()),
     };
@@ -236,5 +233,5 @@ fn write(dir: &Path, args: &DashboardArgs, env: &Env) -> anyhow::Result<u8> {
             dir.join("docker-compose.yml").display()
         );
     }
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }

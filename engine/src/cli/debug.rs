@@ -4,11 +4,11 @@
 use clap::Args;
 
 use super::table::{duration, time};
-use super::{EXIT_OK, Env};
+use super::{Env, Exit};
 use crate::inspect::files::Excerpt;
 use crate::inspect::history::{ExecutionStatus, History};
 use crate::inspect::iteration::{Detail, StepReport, report};
-use crate::inspect::{journal, open_store, select_run};
+use crate::inspect::source::Source;
 
 /// Arguments of `debug`.
 #[derive(Debug, Args)]
@@ -33,11 +33,11 @@ const PROMPT_LINES: usize = 12;
 const LOG_LINES: usize = 20;
 
 /// Shows the iteration.
-pub fn run(args: &DebugArgs, env: &Env) -> anyhow::Result<u8> {
-    let store = open_store(&env.state_dir)?;
-    let record = select_run(&store, args.run.as_deref())?;
-    let history = History::from_events(&journal(&store, &record.run_id)?);
-    drop(store);
+pub fn run(args: &DebugArgs, env: &Env) -> anyhow::Result<Exit> {
+    let mut source = Source::open(&env.state_dir)?;
+    let record = source.select_run(args.run.as_deref())?;
+    let history = History::from_events(&source.journal(&record.run_id)?);
+    drop(source);
     // Paths are shown as a person would type them from the project (`.ralph/runs/…`).
     let base = if env.project_dir == std::path::Path::new(".") {
         Default::default()
@@ -54,7 +54,7 @@ pub fn run(args: &DebugArgs, env: &Env) -> anyhow::Result<u8> {
     let report = report(&record, &history, &run_dir, args.iteration, detail)?;
     if args.json {
         super::out(&format!("{}\n", serde_json::to_string_pretty(&report)?));
-        return Ok(EXIT_OK);
+        return Ok(Exit::Ok);
     }
     let it = &report.iteration;
     let mut text = format!(
@@ -84,7 +84,7 @@ pub fn run(args: &DebugArgs, env: &Env) -> anyhow::Result<u8> {
         text.push_str(&format!("\nskipped `{}`: {}\n", skip.step, skip.reason));
     }
     super::out(&text);
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }
 
 fn render_step(text: &mut String, step: &StepReport, full: bool) {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{EXIT_OK, EXIT_USAGE, Env};
+use super::{Env, Exit};
 use crate::init::{InitOptions, files};
 
 /// Arguments of `init`.
@@ -26,7 +26,7 @@ pub struct InitArgs {
 }
 
 /// Creates the project.
-pub fn run(args: &InitArgs, env: &Env) -> anyhow::Result<u8> {
+pub fn run(args: &InitArgs, env: &Env) -> anyhow::Result<Exit> {
     let dir = if args.dir.is_absolute() { args.dir.clone() } else { env.project_dir.join(&args.dir) };
     let name = std::fs::canonicalize(&dir)
         .unwrap_or_else(|_| dir.clone())
@@ -39,14 +39,7 @@ pub fn run(args: &InitArgs, env: &Env) -> anyhow::Result<u8> {
         with_plugins: args.with_plugins,
         with_dashboard: args.with_dashboard,
     };
-    let files = match files(&options) {
-        Ok(files) => files,
-        Err(e) => {
-            let style = env.styles.error;
-            eprintln!("{}error{}: {e}", style.render(), style.render_reset());
-            return Ok(EXIT_USAGE);
-        }
-    };
+    let files = files(&options).map_err(super::exit::usage)?;
     let (mut created, mut kept) = (Vec::new(), Vec::new());
     for (path, text) in &files {
         let target = dir.join(path);
@@ -73,7 +66,7 @@ pub fn run(args: &InitArgs, env: &Env) -> anyhow::Result<u8> {
     let workflow =
         files.iter().find(|(p, _)| p.starts_with("workflows/")).map(|(p, _)| p.as_str()).unwrap_or("");
     eprintln!(
-        "\nnext: add tasks to TODO.md, then\n  ralph-loop workflow validate {workflow}\n  ralph-loop loop --workflow {workflow}"
+        "\nnext: add tasks to TODO.md, then\n  ralph-loop workflow validate {workflow}\n  ralph-loop loop"
     );
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }

@@ -4,10 +4,10 @@
 use clap::Args;
 
 use super::table::{Align, Table, duration, time};
-use super::{EXIT_OK, Env};
+use super::{Env, Exit};
 use crate::inspect::history::{ExecutionStatus, History};
 use crate::inspect::phase::{self, PhaseExecution};
-use crate::inspect::{journal, open_store, select_run};
+use crate::inspect::source::Source;
 
 /// Arguments of `inspect`.
 #[derive(Debug, Args)]
@@ -27,12 +27,15 @@ pub struct InspectArgs {
 }
 
 /// Shows the phase's executions.
-pub fn run(args: &InspectArgs, env: &Env) -> anyhow::Result<u8> {
-    let store = open_store(&env.state_dir)?;
-    let records = if args.all_runs { store.runs()? } else { vec![select_run(&store, args.run.as_deref())?] };
+pub fn run(args: &InspectArgs, env: &Env) -> anyhow::Result<Exit> {
+    let mut source = Source::open(&env.state_dir)?;
+    let records = match args.all_runs {
+        true => source.runs()?.0,
+        false => vec![source.select_run(args.run.as_deref())?],
+    };
     let (mut executions, mut skipped, mut known) = (Vec::new(), 0, Vec::new());
     for record in &records {
-        let history = History::from_events(&journal(&store, &record.run_id)?);
+        let history = History::from_events(&source.journal(&record.run_id)?);
         executions.extend(phase::executions(&record.run_id, &history, &args.phase));
         skipped += history.skips.iter().filter(|s| s.step == args.phase).count();
         for name in phase::known(&history) {
@@ -57,7 +60,7 @@ pub fn run(args: &InspectArgs, env: &Env) -> anyhow::Result<u8> {
             "summary": summary,
         });
         super::out(&format!("{}\n", serde_json::to_string_pretty(&value)?));
-        return Ok(EXIT_OK);
+        return Ok(Exit::Ok);
     }
     let mut text = format!("phase `{}` in {scope}\n\n", args.phase);
     text.push_str(&table(&executions, args.all_runs).render());
@@ -83,7 +86,7 @@ pub fn run(args: &InspectArgs, env: &Env) -> anyhow::Result<u8> {
     text.push_str(&line);
     text.push('\n');
     super::out(&text);
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }
 
 fn status_word(status: ExecutionStatus) -> &'static str {

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::{EXIT_OK, Env};
+use super::{Env, Exit};
 use crate::run::core::event::Event;
 
 /// Arguments of `logs`.
@@ -75,7 +75,7 @@ fn print(args: &LogsArgs, seq: u64, event: &Event) -> anyhow::Result<()> {
 /// A running loop's journal, over its control socket (the loop owns the store): with
 /// `--follow`, then its events as they happen, until it ends. `None` when no loop runs, or it
 /// runs another run than the one asked for.
-fn from_live(args: &LogsArgs, env: &Env) -> anyhow::Result<Option<u8>> {
+fn from_live(args: &LogsArgs, env: &Env) -> anyhow::Result<Option<Exit>> {
     use crate::control::Reply;
     let Some(mut client) = crate::control::client::Client::connect(&env.state_dir)? else { return Ok(None) };
     if let Some(run) = &args.run {
@@ -86,7 +86,7 @@ fn from_live(args: &LogsArgs, env: &Env) -> anyhow::Result<Option<u8>> {
             Ok(_) => anyhow::bail!("the loop did not say which run it runs"),
             Err(e) => return Err(e.into()),
         };
-        if &status.run_id != run {
+        if !status.run_id.starts_with(run.as_str()) {
             return Ok(None);
         }
     }
@@ -106,28 +106,30 @@ fn from_live(args: &LogsArgs, env: &Env) -> anyhow::Result<Option<u8>> {
                     "warning: {missed} event(s) went by too fast to show; `ralph-loop logs` has them all"
                 );
             }
-            Reply::End => return Ok(Some(EXIT_OK)),
+            Reply::End => return Ok(Some(Exit::Ok)),
             other => anyhow::bail!("the loop answered `{}`", serde_json::to_string(&other)?),
         }
         reply = match client.read_reply()? {
             Some(reply) => reply,
             // The loop went away without saying `end` (it was killed): the journal has the rest.
-            None => return Ok(Some(EXIT_OK)),
+            None => return Ok(Some(Exit::Ok)),
         };
     }
 }
 
-/// Prints the journal: a running loop's over its control socket, otherwise from the store.
-pub fn run(args: &LogsArgs, env: &Env) -> anyhow::Result<u8> {
-    if let Some(code) = from_live(args, env)? {
-        return Ok(code);
+/// Prints the journal: with `--follow`, the running loop's as it grows, over its control
+/// socket; otherwise from the store (or from the loop that holds it).
+pub fn run(args: &LogsArgs, env: &Env) -> anyhow::Result<Exit> {
+    if args.follow {
+        if let Some(code) = from_live(args, env)? {
+            return Ok(code);
+        }
     }
-    let store = crate::inspect::open_store(&env.state_dir)?;
-    let id = crate::inspect::select_run(&store, args.run.as_deref())?.run_id;
-    let journal = store.journal(&id)?;
+    let mut source = crate::inspect::source::Source::open(&env.state_dir)?;
+    let id = source.select_run(args.run.as_deref())?.run_id;
     // Without a running loop, `--follow` has nothing to wait for: the journal is all there is.
-    for (seq, event) in journal.read::<Event>(1)? {
+    for (seq, event) in source.journal(&id)? {
         print(args, seq, &event)?;
     }
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }

@@ -1,13 +1,11 @@
 //! `ralph-loop metrics [--run ID] [--json | --prometheus]`: a run's figures — runs, iterations,
 //! steps, retries, tokens, cost and latency by agent, the budget and the breakers — computed
-//! from its journal by the same code that records a live run's metrics. The running loop's
-//! journal comes over its control socket (the loop owns the store); any other run's from the
-//! store.
+//! from its journal by the same code that records a live run's metrics. While a loop runs it
+//! holds the store, and the journals come over its control socket (see `inspect::source`).
 
 use clap::Args;
 
-use super::{EXIT_OK, Env};
-use crate::control::Reply;
+use super::{Env, Exit};
 use crate::run::core::event::Event;
 use crate::telemetry::figures::{self, Figures, label};
 use crate::workflow::model::Document;
@@ -37,61 +35,14 @@ struct Source {
     doc: Option<Document>,
 }
 
-/// The running loop's run, over its socket; `None` when no loop runs or it runs another run.
-fn live(env: &Env, asked: Option<&str>) -> anyhow::Result<Option<Source>> {
-    let Some(mut client) = crate::control::client::Client::connect(&env.state_dir)? else { return Ok(None) };
-    let status = match client.request(&crate::control::Request::Status) {
-        Ok(Reply::Status { status }) => status,
-        Err(crate::control::ControlError::Closed) => return Ok(None),
-        Ok(_) => anyhow::bail!("the loop did not say which run it runs"),
-        Err(e) => return Err(e.into()),
-    };
-    if asked.is_some_and(|run| run != status.run_id) {
-        return Ok(None);
-    }
-    let mut events = Vec::new();
-    let mut reply = match client.subscribe(1, false) {
-        Ok(reply) => reply,
-        Err(crate::control::ControlError::Closed) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    loop {
-        match reply {
-            Reply::Event { event, .. } => {
-                if let Ok(event) = serde_json::from_value::<Event>(event) {
-                    events.push(event);
-                }
-            }
-            Reply::End => break,
-            Reply::Lagged { .. } => {}
-            other => anyhow::bail!("the loop answered `{}`", serde_json::to_string(&other)?),
-        }
-        reply = match client.read_reply()? {
-            Some(reply) => reply,
-            None => break,
-        };
-    }
-    let started_at = events.iter().find_map(|e| match e {
-        Event::RunStarted { at, .. } => Some(at.clone()),
-        _ => None,
-    });
-    Ok(Some(Source {
-        run_id: status.run_id,
-        workflow: status.workflow,
-        kind: status.kind,
-        started_at: started_at.unwrap_or_default(),
-        status: "running".into(),
-        events,
-        doc: None,
-    }))
-}
-
-fn stored(env: &Env, asked: Option<&str>) -> anyhow::Result<Source> {
-    let store = crate::inspect::open_store(&env.state_dir)?;
-    let record = crate::inspect::select_run(&store, asked)?;
-    let events = crate::inspect::journal(&store, &record.run_id)?.into_iter().map(|(_, e)| e).collect();
+/// The run asked for (else the latest: a running loop's, when one runs), read from the store
+/// or, while a loop holds it, from the loop.
+fn source(env: &Env, asked: Option<&str>) -> anyhow::Result<Source> {
+    let mut runs = crate::inspect::source::Source::open(&env.state_dir)?;
+    let record = runs.select_run(asked)?;
+    let events = runs.journal(&record.run_id)?.into_iter().map(|(_, e)| e).collect();
     // The agents' providers and models come from the definition the run ran.
-    let doc = store
+    let doc = runs
         .definition(&record.definition_hash)
         .ok()
         .flatten()
@@ -232,11 +183,8 @@ fn render(source: &Source, figures: &Figures) -> String {
 }
 
 /// Shows the figures.
-pub fn run(args: &MetricsArgs, env: &Env) -> anyhow::Result<u8> {
-    let source = match live(env, args.run.as_deref())? {
-        Some(source) => source,
-        None => stored(env, args.run.as_deref())?,
-    };
+pub fn run(args: &MetricsArgs, env: &Env) -> anyhow::Result<Exit> {
+    let source = source(env, args.run.as_deref())?;
     let ledger = crate::run::ledger::load(&crate::run::ledger::path(&env.project_dir)).ok();
     let budget = source.doc.as_ref().and_then(|d| d.budget.clone()).unwrap_or_default();
     let figures = figures::replay(
@@ -255,5 +203,5 @@ pub fn run(args: &MetricsArgs, env: &Env) -> anyhow::Result<u8> {
     } else {
         super::out(&render(&source, &figures));
     }
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }

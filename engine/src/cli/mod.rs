@@ -6,6 +6,7 @@ mod completions;
 mod control;
 mod dashboard;
 mod debug;
+pub mod exit;
 mod init;
 mod inspect;
 mod logs;
@@ -34,19 +35,18 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::diagnostic::Styles;
 
-/// Exit status of a command that ran and found the input valid.
-pub const EXIT_OK: u8 = 0;
-/// Exit status when the input is invalid (a workflow with errors).
-pub const EXIT_INVALID: u8 = 1;
-/// Exit status of a usage error: bad flags, missing files, a capability not built yet.
-pub const EXIT_USAGE: u8 = 2;
-/// Exit status when the environment is at fault: an agent that cannot work here (not logged
-/// in, a rejected key), a store or disk that cannot be used.
-pub const EXIT_ENVIRONMENT: u8 = 4;
+pub use exit::Exit;
 
 /// ralph-loop runs autonomous AI coding-agent loops from declarative workflows.
 #[derive(Debug, Parser)]
-#[command(name = "ralph-loop", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "ralph-loop",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = exit::HELP
+)]
 pub struct Cli {
     /// When to color output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, env = "RALPH_COLOR")]
@@ -186,11 +186,10 @@ pub fn schema_text(config: bool) -> String {
     schema::text(if config { schema::Which::Config } else { schema::Which::Workflow })
 }
 
-/// Says why a command will not do what it was asked, and gives its exit status (a usage error).
-pub fn refuse(env: &Env, message: &str) -> anyhow::Result<u8> {
+/// Says what went wrong on stderr, as every error is said (`error: …`).
+pub fn say_error(env: &Env, message: &str) {
     let style = env.styles.error;
     eprintln!("{}error{}: {message}", style.render(), style.render_reset());
-    Ok(EXIT_USAGE)
 }
 
 /// Writes to stdout. A reader that went away (`ralph-loop … | head`) is not an error worth a
@@ -219,16 +218,15 @@ pub fn main() -> ExitCode {
         styles: if color { Styles::colored() } else { Styles::plain() },
     };
     match run(cli.command, &env) {
-        Ok(code) => ExitCode::from(code),
+        Ok(exit) => ExitCode::from(exit.code()),
         Err(err) => {
-            let style = env.styles.error;
-            eprintln!("{}error{}: {err:#}", style.render(), style.render_reset());
-            ExitCode::from(EXIT_USAGE)
+            say_error(&env, &format!("{err:#}"));
+            ExitCode::from(exit::of(&err).code())
         }
     }
 }
 
-fn run(command: Command, env: &Env) -> anyhow::Result<u8> {
+fn run(command: Command, env: &Env) -> anyhow::Result<Exit> {
     match command {
         Command::Workflow(WorkflowCommand::Validate(args)) => workflow::validate(&args, env),
         Command::Workflow(WorkflowCommand::Visualize(args)) => workflow::visualize(&args, env),

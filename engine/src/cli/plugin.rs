@@ -12,13 +12,12 @@ use clap::{Args, Subcommand};
 use ralph_plugin_sdk::{ContextKind, Hook};
 use serde_json::json;
 
-use super::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, Env};
+use super::exit::usage;
+use super::{Env, Exit};
 use crate::plugin::catalog::{self, Catalog, Manifest, Origin, PluginSpec};
 use crate::plugin::install::{self, Install, InstallError, Registry};
 use crate::plugin::{CallEnv, CallOutput, Limits, Loaded, PluginError, Runtime, scaffold};
-use crate::workflow::load::load_path;
 use crate::workflow::model::{Document, PluginsSection};
-use crate::workflow::schema::SchemaKind;
 
 /// `ralph-loop plugin …`
 #[derive(Debug, Subcommand)]
@@ -133,14 +132,11 @@ pub struct CallArgs {
 }
 
 /// Runs a `plugin` verb.
-pub fn run(command: &PluginCommand, env: &Env) -> anyhow::Result<u8> {
+pub fn run(command: &PluginCommand, env: &Env) -> anyhow::Result<Exit> {
     if let PluginCommand::New(args) = command {
         return new(args, env);
     }
-    let project = match Project::open(env) {
-        Ok(p) => p,
-        Err(message) => return super::refuse(env, &message),
-    };
+    let project = Project::open(env)?;
     match command {
         PluginCommand::List(args) => list(args, &project),
         PluginCommand::Info(args) => info(args, &project, env),
@@ -162,24 +158,8 @@ struct Project {
 }
 
 impl Project {
-    fn open(env: &Env) -> Result<Project, String> {
-        let file = env.project_dir.join("ralph.yaml");
-        let doc = if file.is_file() {
-            let loaded = load_path(&file, SchemaKind::Config)
-                .map_err(|e| format!("cannot read `{}`: {e}", file.display()))?;
-            match loaded.document {
-                Some(doc) if !loaded.has_errors() => doc,
-                _ => {
-                    return Err(format!(
-                        "`{}` has errors: `ralph-loop workflow validate {}` shows them",
-                        file.display(),
-                        file.display()
-                    ));
-                }
-            }
-        } else {
-            Document::default()
-        };
+    fn open(env: &Env) -> anyhow::Result<Project> {
+        let doc = super::dashboard::project_document(None, env)?;
         let catalog = catalog::catalog(&env.project_dir, &doc);
         // Compiled components are cached next to the run store, not in it: `reset` need not
         // keep them, and a plugin is compiled once per project rather than once per command.
@@ -220,7 +200,7 @@ fn joined(items: &[String]) -> String {
     if items.is_empty() { "-".to_owned() } else { items.join(",") }
 }
 
-fn list(args: &ListArgs, project: &Project) -> anyhow::Result<u8> {
+fn list(args: &ListArgs, project: &Project) -> anyhow::Result<Exit> {
     let mut rows = Vec::new();
     for spec in &project.catalog.plugins {
         let manifest = spec.manifest.as_ref();
@@ -263,14 +243,14 @@ fn list(args: &ListArgs, project: &Project) -> anyhow::Result<u8> {
             "missing": missing,
         });
         super::out(&format!("{}\n", serde_json::to_string_pretty(&doc)?));
-        return Ok(EXIT_OK);
+        return Ok(Exit::Ok);
     }
     if rows.is_empty() && missing.is_empty() {
         super::out(&format!(
             "no plugins (none configured in ralph.yaml, none installed in `{}`)\n",
             project.shown(&project.catalog.directory)
         ));
-        return Ok(EXIT_OK);
+        return Ok(Exit::Ok);
     }
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => s.clone(),
@@ -311,7 +291,7 @@ fn list(args: &ListArgs, project: &Project) -> anyhow::Result<u8> {
         out.push_str(&format!("missing: {}: {}\n", m.name, m.reason));
     }
     super::out(&out);
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }
 
 /// A plugin to load: where its component is and what ralph.yaml says of it.
@@ -383,17 +363,17 @@ fn load(target: &Target, limits: Limits, project: &Project) -> Result<(Loaded, u
     Ok((loaded, bytes.len() as u64))
 }
 
-/// Says a plugin cannot be loaded; that is not a usage error but the plugin's fault.
-fn cannot_load(env: &Env, error: &PluginError) -> u8 {
-    let style = env.styles.error;
-    eprintln!("{}error{}: {error}", style.render(), style.render_reset());
-    EXIT_INVALID
+/// Says a plugin cannot be loaded; that is not a usage error but the plugin's fault (an
+/// invalid plugin).
+fn cannot_load(env: &Env, error: &PluginError) -> Exit {
+    super::say_error(env, &error.to_string());
+    Exit::Invalid
 }
 
-fn info(args: &InfoArgs, project: &Project, env: &Env) -> anyhow::Result<u8> {
+fn info(args: &InfoArgs, project: &Project, env: &Env) -> anyhow::Result<Exit> {
     let target = match target(&args.plugin, project) {
         Ok(t) => t,
-        Err(message) => return super::refuse(env, &message),
+        Err(message) => return Err(usage(message)),
     };
     let limits = target.spec.as_ref().map_or(Limits::DEFAULT, |s| s.limits);
     let (loaded, size) = match load(&target, limits, project) {
@@ -431,7 +411,7 @@ fn info(args: &InfoArgs, project: &Project, env: &Env) -> anyhow::Result<u8> {
             },
         });
         super::out(&format!("{}\n", serde_json::to_string_pretty(&doc)?));
-        return Ok(EXIT_OK);
+        return Ok(Exit::Ok);
     }
     let mut out = format!("{} {}\n", d.name, d.version);
     if !d.description.is_empty() {
@@ -465,24 +445,31 @@ fn info(args: &InfoArgs, project: &Project, env: &Env) -> anyhow::Result<u8> {
         limits.timeout.as_millis()
     ));
     super::out(&out);
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }
 
-/// Reports an install error: the plugin's own failures (checksum, invalid component) exit 1,
-/// what the command was asked wrongly exits 2.
-fn install_failed(env: &Env, error: &InstallError) -> u8 {
-    let style = env.styles.error;
-    eprintln!("{}error{}: {error}", style.render(), style.render_reset());
+/// Reports an install error: the plugin's own failures (checksum, invalid component, a
+/// damaged manifest) exit 3, what could not be read, written or downloaded exits 4, what the
+/// command was asked wrongly exits 2.
+fn install_failed(env: &Env, error: &InstallError) -> Exit {
+    super::say_error(env, &error.to_string());
     match error {
         InstallError::Checksum { .. } | InstallError::Plugin(_) => {
             eprintln!("note: nothing was installed");
-            EXIT_INVALID
+            Exit::Invalid
         }
-        _ => EXIT_USAGE,
+        InstallError::Manifest(_) => Exit::Invalid,
+        InstallError::Read { source, .. } if source.kind() != std::io::ErrorKind::NotFound => {
+            Exit::Environment
+        }
+        InstallError::Fetch { .. } | InstallError::Registry { .. } | InstallError::Write { .. } => {
+            Exit::Environment
+        }
+        _ => Exit::Usage,
     }
 }
 
-fn install(args: &InstallArgs, project: &Project, env: &Env) -> anyhow::Result<u8> {
+fn install(args: &InstallArgs, project: &Project, env: &Env) -> anyhow::Result<Exit> {
     match fetch_and_install(args, project) {
         Ok(manifest) => {
             let home = project.catalog.directory.join(&manifest.name);
@@ -511,7 +498,7 @@ fn install(args: &InstallArgs, project: &Project, env: &Env) -> anyhow::Result<u
                 ));
             }
             super::out(&out);
-            Ok(EXIT_OK)
+            Ok(Exit::Ok)
         }
         Err(e) => Ok(install_failed(env, &e)),
     }
@@ -611,12 +598,12 @@ fn listed_refusal(name: &str, project: &Project, what: &str) -> Option<String> {
     })
 }
 
-fn toggle(name: &str, enabled: bool, project: &Project, env: &Env) -> anyhow::Result<u8> {
+fn toggle(name: &str, enabled: bool, project: &Project, env: &Env) -> anyhow::Result<Exit> {
     let word = if enabled { "enabled" } else { "disabled" };
     if let Some(message) =
         listed_refusal(name, project, &format!("set `enabled: {enabled}` on it in ralph.yaml instead"))
     {
-        return super::refuse(env, &message);
+        return Err(usage(message));
     }
     match install::set_enabled(&project.catalog.directory, name, enabled) {
         Ok(changed) => {
@@ -634,15 +621,15 @@ fn toggle(name: &str, enabled: bool, project: &Project, env: &Env) -> anyhow::Re
                 ));
             }
             super::out(&out);
-            Ok(EXIT_OK)
+            Ok(Exit::Ok)
         }
         Err(e) => Ok(install_failed(env, &e)),
     }
 }
 
-fn remove(name: &str, project: &Project, env: &Env) -> anyhow::Result<u8> {
+fn remove(name: &str, project: &Project, env: &Env) -> anyhow::Result<Exit> {
     if let Some(message) = listed_refusal(name, project, "remove it from ralph.yaml instead") {
-        return super::refuse(env, &message);
+        return Err(usage(message));
     }
     match install::remove(&project.catalog.directory, name) {
         Ok(manifest) => {
@@ -653,13 +640,13 @@ fn remove(name: &str, project: &Project, env: &Env) -> anyhow::Result<u8> {
                 ));
             }
             super::out(&out);
-            Ok(EXIT_OK)
+            Ok(Exit::Ok)
         }
         Err(e) => Ok(install_failed(env, &e)),
     }
 }
 
-fn new(args: &NewArgs, env: &Env) -> anyhow::Result<u8> {
+fn new(args: &NewArgs, env: &Env) -> anyhow::Result<Exit> {
     let dir = match &args.dir {
         Some(d) if d.is_relative() => env.project_dir.join(d),
         Some(d) => d.clone(),
@@ -678,9 +665,9 @@ fn new(args: &NewArgs, env: &Env) -> anyhow::Result<u8> {
                 dir = dir.display(),
             ));
             super::out(&out);
-            Ok(EXIT_OK)
+            Ok(Exit::Ok)
         }
-        Err(e) => super::refuse(env, &e.to_string()),
+        Err(e) => Err(usage(e)),
     }
 }
 
@@ -765,26 +752,26 @@ fn output_text(result: &Result<CallOutput, PluginError>) -> String {
     s
 }
 
-fn call(args: &CallArgs, project: &Project, env: &Env) -> anyhow::Result<u8> {
+fn call(args: &CallArgs, project: &Project, env: &Env) -> anyhow::Result<Exit> {
     let hook: Hook = match args.hook.parse() {
         Ok(h) => h,
-        Err(e) => return super::refuse(env, &format!("{e}")),
+        Err(e) => return Err(usage(format!("{e}"))),
     };
     let target = match target(&args.plugin, project) {
         Ok(t) => t,
-        Err(message) => return super::refuse(env, &message),
+        Err(message) => return Err(usage(message)),
     };
     let mut limits = target.spec.as_ref().map_or(Limits::DEFAULT, |s| s.limits);
     if let Some(t) = &args.timeout {
         match crate::workflow::model::Duration::parse(t) {
             Ok(d) => limits.timeout = d.0,
-            Err(e) => return super::refuse(env, &format!("--timeout: {e}")),
+            Err(e) => return Err(usage(format!("--timeout: {e}"))),
         }
     }
     if let Some(m) = &args.memory {
         match crate::workflow::model::Size::parse(m) {
             Ok(s) => limits.memory_bytes = s.0.min(crate::plugin::runtime::MAX_MEMORY as u64),
-            Err(e) => return super::refuse(env, &format!("--memory: {e}")),
+            Err(e) => return Err(usage(format!("--memory: {e}"))),
         }
     }
     if let Some(f) = args.fuel {
@@ -794,7 +781,7 @@ fn call(args: &CallArgs, project: &Project, env: &Env) -> anyhow::Result<u8> {
         target.spec.as_ref().map(|s| s.config.clone()).unwrap_or_default();
     for pair in &args.config {
         let Some((k, v)) = pair.split_once('=') else {
-            return super::refuse(env, &format!("--config `{pair}`: expected KEY=VALUE"));
+            return Err(usage(format!("--config `{pair}`: expected KEY=VALUE")));
         };
         config.insert(k.to_owned(), v.to_owned());
     }
@@ -807,13 +794,13 @@ fn call(args: &CallArgs, project: &Project, env: &Env) -> anyhow::Result<u8> {
                 std::fs::read_to_string(file).with_context(|| format!("cannot read `{file}`"))?
             };
             if let Err(e) = serde_json::from_str::<serde_json::Value>(&text) {
-                return super::refuse(env, &format!("the context `{file}` is not JSON: {e}"));
+                return Err(usage(format!("the context `{file}` is not JSON: {e}")));
             }
             text
         }
     };
     if args.times == 0 {
-        return super::refuse(env, "--times must be at least 1");
+        return Err(usage("--times must be at least 1"));
     }
     let (loaded, _) = match load(&target, limits, project) {
         Ok(l) => l,
@@ -872,7 +859,7 @@ fn call(args: &CallArgs, project: &Project, env: &Env) -> anyhow::Result<u8> {
             doc["warmup_calls"] = json!(warmup);
         }
         super::out(&format!("{}\n", serde_json::to_string_pretty(&doc)?));
-        return Ok(EXIT_OK);
+        return Ok(Exit::Ok);
     }
     let mut out = output_text(&first);
     if times > 1 {
@@ -892,5 +879,5 @@ fn call(args: &CallArgs, project: &Project, env: &Env) -> anyhow::Result<u8> {
         }
     }
     super::out(&out);
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }

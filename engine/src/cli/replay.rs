@@ -6,8 +6,10 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use super::exit::usage;
 use super::run::{Loaded, LoopArgs, load, run_loaded};
-use super::{Env, refuse};
+use super::{Env, Exit};
+use crate::inspect::{InspectError, resolve_run};
 use crate::run::fork::{Cut, fork};
 use crate::store::{RunRecord, Store, definition_hash};
 use crate::workflow::diff;
@@ -50,7 +52,7 @@ pub enum Definition {
 }
 
 /// Runs `replay`.
-pub fn run(args: &ReplayArgs, env: &Env) -> anyhow::Result<u8> {
+pub fn run(args: &ReplayArgs, env: &Env) -> anyhow::Result<Exit> {
     match (&args.from_state, &args.check) {
         (Some(snapshot), _) => from_state(args, snapshot, env),
         (None, Some(run)) => super::check::run(args, run, env),
@@ -72,6 +74,22 @@ pub fn loop_args(record: &RunRecord, json: bool) -> LoopArgs {
     }
 }
 
+/// The store, to start a run from one of its runs (it is held meanwhile). A directory without
+/// a store has no runs: none is created there.
+pub fn open_store(env: &Env) -> anyhow::Result<Store> {
+    match Store::open_existing(&env.state_dir)? {
+        Some(store) => Ok(store),
+        None => Err(InspectError::NoRuns { dir: env.state_dir.clone() }.into()),
+    }
+}
+
+/// The run `asked` names: its id, or a prefix of only its id.
+pub fn find_run(store: &Store, asked: &str) -> anyhow::Result<RunRecord> {
+    let runs = store.runs()?;
+    let id = resolve_run(asked, runs.iter().map(|r| r.run_id.as_str()), store.dir())?;
+    Ok(runs.into_iter().find(|r| r.run_id == id).expect("resolved among these runs"))
+}
+
 /// The definition a run of `record` ran, as kept in the store, compiled.
 pub fn stored(store: &Store, record: &RunRecord, hash: &str) -> anyhow::Result<Option<Loaded>> {
     let Some(definition) = store.definition(hash)? else { return Ok(None) };
@@ -82,8 +100,19 @@ pub fn stored(store: &Store, record: &RunRecord, hash: &str) -> anyhow::Result<O
     Ok(Some(Loaded { doc, plan, workflow: record.workflow_file.clone() }))
 }
 
-fn from_state(args: &ReplayArgs, id: &str, env: &Env) -> anyhow::Result<u8> {
-    let store = Store::open(&env.state_dir)?;
+fn from_state(args: &ReplayArgs, id: &str, env: &Env) -> anyhow::Result<Exit> {
+    let store = open_store(env)?;
+    // The run of a snapshot id may be given by a prefix of its id, and a run alone names its
+    // latest snapshot; what names no run is looked up as given (and not found).
+    let id = match crate::store::parse_snapshot_id(id) {
+        Some((run, seq)) => match find_run(&store, run) {
+            Ok(record) => format!("{}@{seq}", record.run_id),
+            Err(_) => id.to_owned(),
+        },
+        None if store.snapshot(id)?.is_some() => id.to_owned(),
+        None => find_run(&store, id).map(|r| r.run_id).unwrap_or_else(|_| id.to_owned()),
+    };
+    let id = id.as_str();
     let Some(snapshot) = store.snapshot(id)? else {
         let known: Vec<String> = store.snapshots(None)?.into_iter().rev().take(5).map(|s| s.id).collect();
         let hint = if known.is_empty() {
@@ -91,13 +120,17 @@ fn from_state(args: &ReplayArgs, id: &str, env: &Env) -> anyhow::Result<u8> {
         } else {
             format!("the latest: {} (`ralph-loop snapshots` lists them all)", known.join(", "))
         };
-        return refuse(env, &format!("there is no snapshot `{id}`; {hint}"));
+        return Err(usage(format!("there is no snapshot `{id}`; {hint}")));
     };
     let Some(source) = store.run(&snapshot.run_id)? else {
-        return refuse(
-            env,
-            &format!("snapshot {} names run {}, which is not in the store", snapshot.id, snapshot.run_id),
-        );
+        return Err(crate::store::StoreError::Corrupt {
+            dir: env.state_dir.clone(),
+            detail: format!(
+                "snapshot {} names run {}, which is not in the store",
+                snapshot.id, snapshot.run_id
+            ),
+        }
+        .into());
     };
     let loop_args = loop_args(&source, args.json);
     let what = format!("snapshot {} was taken", snapshot.id);
@@ -128,7 +161,7 @@ pub fn choose(
     loop_args: &LoopArgs,
     since: &str,
     env: &Env,
-) -> anyhow::Result<Result<(Loaded, &'static str, String), u8>> {
+) -> anyhow::Result<Result<(Loaded, &'static str, String), Exit>> {
     // The current file, read as `loop` would; an invalid file can still replay `stored`.
     let current = match load(loop_args, env)? {
         Ok(loaded) => Some(loaded),
@@ -160,15 +193,15 @@ pub fn choose(
         _ if !changed => (current.expect("an unchanged file was loaded"), "current", current_hash),
         None => {
             show_changes(&format!("`{file}` has changed since {since} ({} change(s)):", changes.len()));
-            return refuse(
-                env,
+            return Err(usage(
                 "the workflow changed; run the definition the run used (`--definition stored`) or the file as it is now (`--definition current`)",
-            )
-            .map(Err);
+            ));
         }
         Some(Definition::Stored) => {
             let Some(loaded) = stored_def else {
-                return refuse(env, &format!("the store does not hold the definition {since} with")).map(Err);
+                return Err(usage(format!(
+                    "the store does not hold the definition {since} with; `--definition current` runs the file as it is now"
+                )));
             };
             if current.is_some() {
                 show_changes(&format!("note: running the stored definition; `{file}` has changed since:"));

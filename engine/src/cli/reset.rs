@@ -5,7 +5,7 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
 use clap::Args;
 
-use super::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, Env};
+use super::{Env, Exit};
 use crate::inspect::reset::{KEEPS, ResetPlan};
 
 /// Arguments of `reset`.
@@ -17,7 +17,7 @@ pub struct ResetArgs {
 }
 
 /// Resets the loop's state.
-pub fn run(args: &ResetArgs, env: &Env) -> anyhow::Result<u8> {
+pub fn run(args: &ResetArgs, env: &Env) -> anyhow::Result<Exit> {
     let plan = ResetPlan::survey(&env.project_dir, &env.state_dir);
     let shown = |path: &std::path::Path| {
         let relative = path.strip_prefix(&env.project_dir).unwrap_or(path);
@@ -28,7 +28,7 @@ pub fn run(args: &ResetArgs, env: &Env) -> anyhow::Result<u8> {
             "nothing to reset: there is no loop state in `{}`\n",
             shown(&env.project_dir.join(".ralph"))
         ));
-        return Ok(EXIT_OK);
+        return Ok(Exit::Ok);
     }
     // Held from here to the end: no loop starts between the question and the removal.
     let lock = plan.lock()?;
@@ -47,7 +47,7 @@ pub fn run(args: &ResetArgs, env: &Env) -> anyhow::Result<u8> {
             eprintln!(
                 "error: reset asks before it removes anything, and stdin is not a terminal; `ralph-loop reset --yes` resets without asking — nothing was removed"
             );
-            return Ok(EXIT_USAGE);
+            return Ok(Exit::Usage);
         }
         eprint!("{text}remove these? [y/N] ");
         let _ = std::io::stderr().flush();
@@ -55,12 +55,12 @@ pub fn run(args: &ResetArgs, env: &Env) -> anyhow::Result<u8> {
         std::io::stdin().lock().read_line(&mut answer)?;
         if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
             eprintln!("nothing was removed");
-            return Ok(EXIT_INVALID);
+            return Ok(Exit::Failed);
         }
     } else {
         super::out(&text);
     }
     plan.perform(&lock)?;
     super::out("reset: the loop's state is gone; the next `ralph-loop loop` starts afresh\n");
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }

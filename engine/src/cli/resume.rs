@@ -3,10 +3,10 @@
 
 use clap::Args;
 
+use super::exit::usage;
 use super::run::run_loop;
-use super::{EXIT_USAGE, Env};
+use super::{Env, Exit};
 use crate::run::core::event::Event;
-use crate::store::Store;
 
 /// Arguments of `resume`.
 #[derive(Debug, Args)]
@@ -21,26 +21,18 @@ pub struct ResumeArgs {
 }
 
 /// Resumes the run: a paused live loop goes on; otherwise a stopped run continues.
-pub fn run(args: &ResumeArgs, env: &Env) -> anyhow::Result<u8> {
+pub fn run(args: &ResumeArgs, env: &Env) -> anyhow::Result<Exit> {
     match super::control::send(env, crate::control::Signal::Resume)? {
         super::control::Sent::NoLoop => {}
         sent => return Ok(super::control::report(env, sent, "")),
     }
     let record = {
-        let store = Store::open(&env.state_dir)?;
-        let record = match &args.run {
-            Some(id) => store.run(id)?,
-            None => store.runs()?.pop(),
-        };
-        let Some(mut record) = record else {
-            eprintln!(
-                "error: {}",
-                match &args.run {
-                    Some(id) => format!("there is no run `{id}` in `{}`", env.state_dir.display()),
-                    None => format!("there is no run to resume in `{}`", env.state_dir.display()),
-                }
-            );
-            return Ok(EXIT_USAGE);
+        let store = super::replay::open_store(env)?;
+        let mut record = match &args.run {
+            Some(id) => super::replay::find_run(&store, id)?,
+            None => store.runs()?.pop().ok_or_else(|| {
+                usage(format!("there is no run to resume in `{}`", env.state_dir.display()))
+            })?,
         };
         // The journal is the run: a loop killed after journaling its end but before recording
         // it left a record that still says `running`. The record is brought up to date.
@@ -57,11 +49,10 @@ pub fn run(args: &ResumeArgs, env: &Env) -> anyhow::Result<u8> {
         record
     };
     if matches!(record.status.as_str(), "succeeded" | "failed") {
-        eprintln!(
-            "error: run {} has ended ({}): there is nothing to resume; `ralph-loop loop` starts a new run",
+        return Err(usage(format!(
+            "run {} has ended ({}): there is nothing to resume; `ralph-loop loop` starts a new run",
             record.run_id, record.status
-        );
-        return Ok(EXIT_USAGE);
+        )));
     }
     let mut loop_args = super::replay::loop_args(&record, args.json);
     loop_args.telemetry = args.telemetry.clone();

@@ -5,10 +5,10 @@
 use clap::Args;
 
 use super::Env;
+use super::exit::{Exit, usage};
 use super::replay::{Definition, choose, loop_args};
 use super::run::run_loaded;
 use crate::run::fork::{Cut, ForkError, fork};
-use crate::store::Store;
 
 /// Arguments of `retry`.
 #[derive(Debug, Args)]
@@ -28,17 +28,14 @@ pub struct RetryArgs {
 }
 
 /// Runs `retry`.
-pub fn run(args: &RetryArgs, env: &Env) -> anyhow::Result<u8> {
-    let refuse = |message: String| super::refuse(env, &message);
-    let store = Store::open(&env.state_dir)?;
-    let Some(source) = store.run(&args.run)? else {
-        return refuse(format!("there is no run `{}` in `{}`", args.run, env.state_dir.display()));
-    };
+pub fn run(args: &RetryArgs, env: &Env) -> anyhow::Result<Exit> {
+    let store = super::replay::open_store(env)?;
+    let source = super::replay::find_run(&store, &args.run)?;
     if source.status == "running" {
-        return refuse(format!(
+        return Err(usage(format!(
             "run {} did not end (it crashed or was killed); `ralph-loop resume {}` continues it",
             source.run_id, source.run_id
-        ));
+        )));
     }
     let loop_args = loop_args(&source, args.json);
     let since = format!("run {} started", source.run_id);
@@ -52,7 +49,7 @@ pub fn run(args: &RetryArgs, env: &Env) -> anyhow::Result<u8> {
         let hint = crate::workflow::suggest::did_you_mean(&args.from, ids.iter().map(String::as_str))
             .map(|s| format!("; did you mean `{s}`?"))
             .unwrap_or_default();
-        return refuse(format!("the workflow has no step `{}`{hint}", args.from));
+        return Err(usage(format!("the workflow has no step `{}`{hint}", args.from)));
     }
     let new_id = crate::run::runner::run_id();
     let record = match fork(
@@ -65,7 +62,7 @@ pub fn run(args: &RetryArgs, env: &Env) -> anyhow::Result<u8> {
         &hash,
     ) {
         Ok(record) => record,
-        Err(e @ ForkError::NeverRan { .. }) => return refuse(e.to_string()),
+        Err(e @ ForkError::NeverRan { .. }) => return Err(usage(e)),
         Err(e) => return Err(e.into()),
     };
     drop(store);

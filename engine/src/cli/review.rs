@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::{EXIT_OK, EXIT_USAGE, Env};
+use super::exit::{failed, usage};
+use super::{Env, Exit};
 use crate::run::inbox;
 
 /// Arguments of `approve` and `reject`.
@@ -24,32 +25,29 @@ pub struct ReviewArgs {
     pub with_changes: bool,
 }
 
-/// Finds the run: the one named, or the latest one waiting.
-fn find_run(runs: &Path, named: Option<&str>) -> Result<(PathBuf, String), String> {
-    if let Some(id) = named {
-        let dir = runs.join(id);
-        if !dir.is_dir() {
-            return Err(format!("there is no run `{id}` in `{}`", runs.display()));
-        }
+/// Finds the run: the one named (by its id or a prefix of only its id), or the latest one
+/// waiting.
+fn find_run(runs: &Path, named: Option<&str>) -> anyhow::Result<(PathBuf, String)> {
+    let ids = crate::run::runner::run_ids(runs).unwrap_or_default();
+    if let Some(asked) = named {
+        let id = crate::inspect::resolve_run(asked, ids.iter().map(String::as_str), runs)?;
+        let dir = runs.join(&id);
         return match crate::run::human::waiting(&dir) {
             Some(step) => Ok((dir, step)),
-            None => Err(format!("run `{id}` is not waiting for review")),
+            None => Err(failed(format!("run {id} is not waiting for review"))),
         };
     }
-    let ids = crate::run::runner::run_ids(runs).map_err(|_| format!("no runs in `{}`", runs.display()))?;
     ids.iter()
         .rev()
         .find_map(|id| crate::run::human::waiting(&runs.join(id)).map(|step| (runs.join(id), step)))
-        .ok_or_else(|| format!("no run in `{}` is waiting for review", runs.display()))
+        .ok_or_else(|| failed(format!("no run in `{}` is waiting for review", runs.display())))
 }
 
 /// Sends the decision.
-pub fn run(args: &ReviewArgs, approve: bool, env: &Env) -> anyhow::Result<u8> {
+pub fn run(args: &ReviewArgs, approve: bool, env: &Env) -> anyhow::Result<Exit> {
     let runs = crate::run::runner::runs_dir(&env.project_dir);
-    let style = env.styles.error;
     if args.with_changes && !approve {
-        eprintln!("{}error{}: `--with-changes` goes with `approve`", style.render(), style.render_reset());
-        return Ok(EXIT_USAGE);
+        return Err(usage("`--with-changes` goes with `approve`, not `reject`"));
     }
     // A running loop takes the decision over its control socket (and journals it); the file
     // inbox below is for runs that no loop serves and for scripts.
@@ -58,7 +56,7 @@ pub fn run(args: &ReviewArgs, approve: bool, env: &Env) -> anyhow::Result<u8> {
             crate::control::Reply::Status { status } => status.run_id,
             _ => String::new(),
         };
-        if args.run.as_deref().is_none_or(|r| r == live) {
+        if args.run.as_deref().is_none_or(|r| live.starts_with(r)) {
             let signal = if approve {
                 crate::control::Signal::Approve {
                     comment: args.comment.clone(),
@@ -67,22 +65,11 @@ pub fn run(args: &ReviewArgs, approve: bool, env: &Env) -> anyhow::Result<u8> {
             } else {
                 crate::control::Signal::Reject { comment: args.comment.clone() }
             };
-            return Ok(match super::control::send(env, signal)? {
-                super::control::Sent::Refused(message) => {
-                    eprintln!("{}error{}: {message}", style.render(), style.render_reset());
-                    EXIT_USAGE
-                }
-                sent => super::control::report(env, sent, ""),
-            });
+            let sent = super::control::send(env, signal)?;
+            return Ok(super::control::report(env, sent, ""));
         }
     }
-    let (dir, step) = match find_run(&runs, args.run.as_deref()) {
-        Ok(found) => found,
-        Err(e) => {
-            eprintln!("{}error{}: {e}", style.render(), style.render_reset());
-            return Ok(EXIT_USAGE);
-        }
-    };
+    let (dir, step) = find_run(&runs, args.run.as_deref())?;
     let message = inbox::Message {
         signal: if approve { "approve" } else { "reject" }.into(),
         comment: args.comment.clone(),
@@ -93,5 +80,5 @@ pub fn run(args: &ReviewArgs, approve: bool, env: &Env) -> anyhow::Result<u8> {
     inbox::send(&dir, &message)?;
     let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     eprintln!("{} `{step}` of run {id}", if approve { "approved" } else { "rejected" });
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }

@@ -1,22 +1,27 @@
 //! `ralph-loop loop`: validate strictly, compile, run, report.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use super::exit::usage;
 use super::progress::Progress;
-use super::{EXIT_INVALID, EXIT_OK, Env};
+use super::{Env, Exit};
 use crate::run::core::event::{Event, RunStatus};
+use crate::run::core::outcome::FailureClass;
 use crate::run::core::projection::{RunState, StepStatus};
 use crate::run::runner::{EventSink, RunOptions, Runner};
 use crate::run::task_loop;
+use crate::workflow::load::load_path;
+use crate::workflow::schema::SchemaKind;
 use crate::workflow::validate::{Options, validate};
 
 /// Arguments of `loop`.
 #[derive(Debug, Args)]
 pub struct LoopArgs {
-    /// The workflow to run; defaults to the `workflow:` of ralph.yaml.
+    /// The workflow to run; defaults to `loop.workflow` of ralph.yaml, else its own
+    /// `workflow:`.
     #[arg(long, value_name = "FILE", env = "RALPH_WORKFLOW")]
     pub workflow: Option<PathBuf>,
     /// The project configuration; defaults to `ralph.yaml` in the project directory.
@@ -144,8 +149,18 @@ fn cancellation() -> crate::run::runner::Cancel {
     rx
 }
 
+/// How a run ended, as an exit status: an agent that could not work here is the environment's
+/// failure (4), not the run's (1).
+pub fn run_exit(state: &RunState) -> Exit {
+    match state.status {
+        RunStatus::Succeeded => Exit::Ok,
+        _ if state.end_class == Some(FailureClass::Environment) => Exit::Environment,
+        _ => Exit::Failed,
+    }
+}
+
 /// Runs the workflow.
-pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<u8> {
+pub fn run(args: &LoopArgs, env: &Env) -> anyhow::Result<Exit> {
     run_loop(args, env, None)
 }
 
@@ -159,14 +174,95 @@ pub struct Loaded {
     pub workflow: PathBuf,
 }
 
+/// Which workflow file `loop` runs: `--workflow`; else the `loop.workflow` of the project
+/// configuration (relative to it); else the configuration itself, when it has a `workflow:`.
+/// `None` when nothing names one.
+fn choose_workflow(args: &LoopArgs, env: &Env) -> Option<PathBuf> {
+    if let Some(workflow) = &args.workflow {
+        return Some(workflow.clone());
+    }
+    let config = args.config.clone().unwrap_or_else(|| in_project(env, "ralph.yaml"));
+    // A configuration that cannot be read or typed is validated as the workflow: its
+    // diagnostics say what is wrong with it.
+    let Ok(loaded) = load_path(&config, SchemaKind::Config) else {
+        return config.exists().then_some(config);
+    };
+    let Some(doc) = loaded.document.as_ref() else { return Some(config) };
+    match doc.loop_settings.as_ref().and_then(|l| l.workflow.as_deref()) {
+        // A name that is not there is the configuration's error: validating it says so.
+        Some(named) => {
+            let named = relative_to(&config, Path::new(named));
+            Some(if named.exists() { named } else { config })
+        }
+        None if doc.workflow.is_some() || loaded.has_errors() => Some(config),
+        None => None,
+    }
+}
+
+/// A path of the project as the user can type it: relative ones under the project directory,
+/// without the `./` of the default one.
+fn in_project(env: &Env, path: &str) -> PathBuf {
+    if env.project_dir == Path::new(".") { PathBuf::from(path) } else { env.project_dir.join(path) }
+}
+
+/// `path` as written in the file `base`: relative to the directory that holds it.
+fn relative_to(base: &Path, path: &Path) -> PathBuf {
+    match base.parent() {
+        Some(dir) if !path.is_absolute() && !dir.as_os_str().is_empty() && dir != Path::new(".") => {
+            dir.join(path)
+        }
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Says how to choose a workflow, with the ones `workflows/` holds.
+fn no_workflow(args: &LoopArgs, env: &Env) -> anyhow::Error {
+    let config = args.config.clone().unwrap_or_else(|| in_project(env, "ralph.yaml"));
+    let dir = in_project(env, "workflows");
+    let mut message = if config.exists() {
+        format!("`{}` names no workflow to run", config.display())
+    } else {
+        format!("there is no `{}` to name the workflow to run", config.display())
+    };
+    let listed = super::workflow::listing(&dir).ok().filter(|rows| !rows.is_empty());
+    let example = listed
+        .as_ref()
+        .and_then(|rows| rows.iter().find(|r| !r.broken))
+        .map(|r| r.file.display().to_string())
+        .unwrap_or_else(|| dir.join("FILE.yaml").display().to_string());
+    message.push_str(&format!(
+        "; choose one with `ralph-loop loop --workflow {example}`, or set it in `{}`:\n\n    loop:\n      workflow: {}\n",
+        config.display(),
+        relative_path(&config, Path::new(&example)).display()
+    ));
+    match listed {
+        Some(rows) => {
+            message.push_str(&format!("\nthe workflows in `{}`:\n", dir.display()));
+            message.push_str(&super::workflow::render_listing(&rows));
+            message.truncate(message.trim_end().len());
+        }
+        None => message.push_str(&format!(
+            "\n`{}` holds no workflows; `ralph-loop init` makes a project with one",
+            dir.display()
+        )),
+    }
+    usage(message)
+}
+
+/// `path` relative to the directory of `base`, when it is under it (for `loop.workflow`).
+fn relative_path(base: &Path, path: &Path) -> PathBuf {
+    match base.parent().filter(|d| !d.as_os_str().is_empty() && *d != Path::new(".")) {
+        Some(dir) => path.strip_prefix(dir).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf()),
+        None => path.to_path_buf(),
+    }
+}
+
 /// Reads, validates (strictly) and compiles the workflow `args` name, printing diagnostics;
-/// `Err(code)` when it is invalid.
-pub fn load(args: &LoopArgs, env: &Env) -> anyhow::Result<Result<Loaded, u8>> {
+/// `Err(Exit::Invalid)` when it is invalid.
+pub fn load(args: &LoopArgs, env: &Env) -> anyhow::Result<Result<Loaded, Exit>> {
     let config = args.config.clone();
-    let workflow: PathBuf = match (&args.workflow, &config) {
-        (Some(w), _) => w.clone(),
-        (None, Some(c)) => c.clone(),
-        (None, None) => env.project_dir.join("ralph.yaml"),
+    let Some(workflow) = choose_workflow(args, env) else {
+        return Err(no_workflow(args, env));
     };
     let options = Options { config, project_dir: env.project_dir.clone(), strict: true };
     let validation = validate(&workflow, &options)?;
@@ -175,17 +271,17 @@ pub fn load(args: &LoopArgs, env: &Env) -> anyhow::Result<Result<Loaded, u8>> {
     }
     if !validation.is_valid() {
         eprintln!("{}: invalid, not run", workflow.display());
-        return Ok(Err(EXIT_INVALID));
+        return Ok(Err(Exit::Invalid));
     }
     let (Some(doc), Some(plan)) = (validation.document, validation.plan) else {
-        anyhow::bail!("`{}` has no `workflow:` to run", workflow.display());
+        return Err(no_workflow(args, env));
     };
     Ok(Ok(Loaded { doc, plan, workflow }))
 }
 
 /// Runs the workflow: a new run, or the run of `resume` (same id, same settings) from where its
 /// journal ends. A resumed run's workflow must not have changed.
-pub fn run_loop(args: &LoopArgs, env: &Env, resume: Option<crate::store::RunRecord>) -> anyhow::Result<u8> {
+pub fn run_loop(args: &LoopArgs, env: &Env, resume: Option<crate::store::RunRecord>) -> anyhow::Result<Exit> {
     match load(args, env)? {
         Ok(loaded) => run_loaded(args, env, loaded, resume),
         Err(code) => Ok(code),
@@ -198,21 +294,17 @@ pub fn run_loaded(
     env: &Env,
     loaded: Loaded,
     resume: Option<crate::store::RunRecord>,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<Exit> {
     let Loaded { doc, plan, workflow } = loaded;
     let name =
         doc.workflow.as_ref().and_then(|w| w.name.clone()).or_else(|| doc.name.clone()).unwrap_or_else(
             || workflow.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
         );
-    let refuse = |message: String| super::refuse(env, &message);
     let loop_settings = doc.loop_settings.clone().unwrap_or_default();
     let configured = loop_settings.tasks.as_ref().map(|t| env.project_dir.join(t));
     let explicit =
         args.tasks.as_ref().map(|t| if t.is_absolute() { t.clone() } else { env.project_dir.join(t) });
-    let tasks = match task_loop::find(explicit, configured, &env.project_dir) {
-        Ok(tasks) => tasks,
-        Err(e) => return refuse(e.to_string()),
-    };
+    let tasks = task_loop::find(explicit, configured, &env.project_dir)?;
     if args.dry_run {
         // The packets show the task the first iteration would take.
         let task = tasks.as_ref().and_then(|f| f.next_ready(&Default::default()).map(|t| f.packet_task(t)));
@@ -224,7 +316,7 @@ pub fn run_loaded(
             &env.project_dir,
             task.as_ref(),
         ));
-        return Ok(EXIT_OK);
+        return Ok(Exit::Ok);
     }
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let total = plan.graph.node_count();
@@ -265,22 +357,24 @@ pub fn run_loaded(
         reason: None,
     };
     if commit && tasks.is_none() {
-        return refuse("`--commit` commits each finished task, and there is no task file (TODO.md, tasks.json, kanban.json or `--tasks`)".into());
+        return Err(usage(
+            "`--commit` commits each finished task, and there is no task file (TODO.md, tasks.json, kanban.json or `--tasks`)",
+        ));
     }
     if commit && crate::run::evidence::Repo::open(&env.project_dir).is_none() {
-        return refuse(format!(
-            "`--commit` needs a git work tree, and `{}` is not in one",
+        return Err(usage(format!(
+            "`--commit` needs a git work tree, and `{}` is not in one; `git init` makes one",
             env.project_dir.display()
-        ));
+        )));
     }
     options.record = record;
     if let Some(resumed) = resume {
         if resumed.definition_hash != options.record.definition_hash {
-            return refuse(format!(
+            return Err(usage(format!(
                 "the workflow of run {} (`{}`) has changed since it started; resume runs the definition it started with — undo the change, or start a new run with `ralph-loop loop`",
                 resumed.run_id,
                 resumed.workflow_file.display()
-            ));
+            )));
         }
         options.record = crate::store::RunRecord { jobs: options.record.jobs, ..resumed };
     }
@@ -290,13 +384,10 @@ pub fn run_loaded(
         &args.telemetry.flags(),
     ) {
         Ok(settings) => settings,
-        Err(e) => return refuse(e.to_string()),
+        Err(e) => return Err(super::exit::invalid(e)),
     };
     let kind = plan.kind;
-    let mut runner = match Runner::new(&doc, plan, options, sink) {
-        Ok(runner) => runner,
-        Err(e) => return refuse(e.to_string()),
-    };
+    let mut runner = Runner::new(&doc, plan, options, sink)?;
     // The pipeline (and its log file) comes once the run can start: a refused run records
     // nothing.
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -354,11 +445,25 @@ pub fn run_loaded(
             state.count(StepStatus::Skipped)
         );
     }
-    Ok(match state.status {
-        RunStatus::Succeeded => EXIT_OK,
-        _ if state.end_class == Some(crate::run::core::outcome::FailureClass::Environment) => {
-            super::EXIT_ENVIRONMENT
-        }
-        _ => EXIT_INVALID,
-    })
+    Ok(run_exit(&state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_stopped_by_its_environment_exits_4_and_any_other_unsuccessful_run_1() {
+        let mut state = RunState::new();
+        state.status = RunStatus::Succeeded;
+        assert_eq!(run_exit(&state), Exit::Ok);
+        state.status = RunStatus::Failed;
+        assert_eq!(run_exit(&state), Exit::Failed);
+        state.end_class = Some(FailureClass::NonzeroExit);
+        assert_eq!(run_exit(&state), Exit::Failed);
+        state.end_class = Some(FailureClass::Environment);
+        assert_eq!(run_exit(&state), Exit::Environment);
+        state.status = RunStatus::Stopped;
+        assert_eq!(run_exit(&state), Exit::Environment);
+    }
 }

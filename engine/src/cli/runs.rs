@@ -3,10 +3,10 @@
 use clap::Args;
 
 use super::table::{Align, Table, time};
-use super::{EXIT_OK, Env};
+use super::{Env, Exit};
 use crate::inspect::history::History;
 use crate::inspect::runs::{RunSummary, summarize};
-use crate::inspect::{InspectError, journal, open_store};
+use crate::inspect::source::Source;
 
 /// Arguments of `runs`.
 #[derive(Debug, Args)]
@@ -30,27 +30,23 @@ fn seconds(ms: Option<u64>) -> String {
 }
 
 /// Lists the runs.
-pub fn run(args: &RunsArgs, env: &Env) -> anyhow::Result<u8> {
-    let summaries = match open_store(&env.state_dir) {
-        Ok(store) => {
-            let records = store.runs()?;
-            // Only the runs shown have their journals read.
-            let newest = records.iter().rev().take(args.limit.unwrap_or(usize::MAX));
-            newest
-                .map(|record| Ok(summarize(record, &History::from_events(&journal(&store, &record.run_id)?))))
-                .collect::<Result<Vec<RunSummary>, InspectError>>()?
-        }
-        Err(InspectError::NoRuns { .. }) => Vec::new(),
-        Err(e) => return Err(e.into()),
-    };
+pub fn run(args: &RunsArgs, env: &Env) -> anyhow::Result<Exit> {
+    let mut source = Source::open(&env.state_dir)?;
+    let (records, live) = source.runs()?;
+    // Only the runs shown have their journals read.
+    let mut summaries: Vec<RunSummary> = Vec::new();
+    for record in records.iter().rev().take(args.limit.unwrap_or(usize::MAX)) {
+        let history = History::from_events(&source.journal(&record.run_id)?);
+        summaries.push(summarize(record, &history, live.as_deref() == Some(record.run_id.as_str())));
+    }
     if args.json {
         let value = serde_json::json!({ "runs": summaries });
         super::out(&format!("{}\n", serde_json::to_string_pretty(&value)?));
-        return Ok(EXIT_OK);
+        return Ok(Exit::Ok);
     }
     if summaries.is_empty() {
         super::out(&format!("no runs yet in `{}`; `ralph-loop loop` starts one\n", env.state_dir.display()));
-        return Ok(EXIT_OK);
+        return Ok(Exit::Ok);
     }
     let mut table = Table::new(&[
         ("RUN", Align::Left),
@@ -82,5 +78,5 @@ pub fn run(args: &RunsArgs, env: &Env) -> anyhow::Result<u8> {
         ]);
     }
     super::out(&table.render());
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }

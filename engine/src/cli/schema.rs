@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
-use super::EXIT_OK;
+use super::Exit;
 use crate::workflow::schema::{SchemaKind, generate};
 
 /// Which schema.
@@ -40,7 +40,7 @@ pub fn text(which: Which) -> String {
 }
 
 /// Prints or writes the schema.
-pub fn run(args: &SchemaArgs) -> anyhow::Result<u8> {
+pub fn run(args: &SchemaArgs) -> anyhow::Result<Exit> {
     let text = text(args.which);
     match &args.output {
         Some(path) => {
@@ -48,5 +48,5 @@ pub fn run(args: &SchemaArgs) -> anyhow::Result<u8> {
         }
         None => super::out(&text),
     }
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }

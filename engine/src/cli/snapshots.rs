@@ -2,8 +2,7 @@
 
 use clap::Args;
 
-use super::{EXIT_OK, Env};
-use crate::store::Store;
+use super::{Env, Exit};
 
 /// Arguments of `snapshots`.
 #[derive(Debug, Args)]
@@ -16,16 +15,26 @@ pub struct SnapshotsArgs {
 }
 
 /// Lists snapshots, oldest first.
-pub fn run(args: &SnapshotsArgs, env: &Env) -> anyhow::Result<u8> {
-    let store = Store::open(&env.state_dir)?;
-    let snapshots = store.snapshots(args.run.as_deref())?;
+pub fn run(args: &SnapshotsArgs, env: &Env) -> anyhow::Result<Exit> {
+    let mut source = crate::inspect::source::Source::open(&env.state_dir)?;
+    let run = match &args.run {
+        Some(asked) => Some(source.select_run(Some(asked))?.run_id),
+        None => None,
+    };
+    let snapshots = source.snapshots(run.as_deref())?;
     if args.json {
         super::out(&format!("{}\n", serde_json::to_string_pretty(&snapshots)?));
-        return Ok(EXIT_OK);
+        return Ok(Exit::Ok);
     }
     if snapshots.is_empty() {
-        super::out("no snapshots\n");
-        return Ok(EXIT_OK);
+        let text = match &source {
+            crate::inspect::source::Source::Empty(dir) => {
+                format!("no runs yet in `{}`, so no snapshots; `ralph-loop loop` starts one\n", dir.display())
+            }
+            _ => "no snapshots\n".to_owned(),
+        };
+        super::out(&text);
+        return Ok(Exit::Ok);
     }
     let width = snapshots.iter().map(|s| s.id.len()).max().unwrap_or(0);
     let mut text =
@@ -44,5 +53,5 @@ pub fn run(args: &SnapshotsArgs, env: &Env) -> anyhow::Result<u8> {
     }
     text.push_str("\nstart a new run from one with `ralph-loop replay --from-state <SNAPSHOT>`\n");
     super::out(&text);
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }

@@ -5,7 +5,7 @@
 
 use clap::Args;
 
-use super::{EXIT_OK, Env};
+use super::{Env, Exit};
 use crate::policy::breaker::BreakerState;
 use crate::run::ledger::{Ledger, today};
 
@@ -19,11 +19,12 @@ pub struct StatusArgs {
 
 /// The latest run: its id, a summary (`status`, `reason`) and the step waiting for review. The
 /// store is read when no loop owns it; a running loop's run is reported as running, with its
-/// pid.
+/// pid. A directory without a store has no runs (and gets no store).
 fn latest_run(env: &Env) -> anyhow::Result<Option<(String, serde_json::Value, Option<String>)>> {
     let runs = env.project_dir.join(".ralph").join("runs");
-    let (id, summary) = match crate::store::Store::open(&env.state_dir) {
-        Ok(store) => match store.runs()?.pop() {
+    let (id, summary) = match crate::store::Store::open_existing(&env.state_dir) {
+        Ok(None) => return Ok(None),
+        Ok(Some(store)) => match store.runs()?.pop() {
             Some(record) => {
                 let status =
                     if record.status == "running" { "interrupted (resume it)" } else { &record.status };
@@ -113,7 +114,7 @@ fn spend_line(ledger: &Ledger) -> String {
 }
 
 /// Prints the status.
-pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<u8> {
+pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<Exit> {
     let ledger =
         crate::run::ledger::load(&crate::run::ledger::path(&env.project_dir)).map_err(anyhow::Error::msg)?;
     if let Some(status) = live(env)? {
@@ -131,7 +132,7 @@ pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<u8> {
                 "spend": spend_json(&ledger),
             });
             super::out(&format!("{}\n", serde_json::to_string_pretty(&value)?));
-            return Ok(EXIT_OK);
+            return Ok(Exit::Ok);
         }
         super::out(&live_text(&status));
         let mut text = format!("circuit breaker: {}", status.breaker);
@@ -141,7 +142,7 @@ pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<u8> {
         text.push('\n');
         text.push_str(&spend_line(&ledger));
         super::out(&text);
-        return Ok(EXIT_OK);
+        return Ok(Exit::Ok);
     }
     let latest = latest_run(env)?;
     if args.json {
@@ -154,7 +155,7 @@ pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<u8> {
             "spend": spend_json(&ledger),
         });
         super::out(&format!("{}\n", serde_json::to_string_pretty(&value)?));
-        return Ok(EXIT_OK);
+        return Ok(Exit::Ok);
     }
     let mut text = String::new();
     match &latest {
@@ -190,5 +191,5 @@ pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<u8> {
     }
     text.push_str(&spend_line(&ledger));
     super::out(&text);
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }

@@ -3,9 +3,10 @@
 
 use clap::Args;
 
-use super::{EXIT_OK, Env};
+use super::{Env, Exit};
 use crate::inspect::history::History;
-use crate::inspect::{journal, open_store, select_run, trace};
+use crate::inspect::source::Source;
+use crate::inspect::trace;
 
 /// Arguments of `traces`.
 #[derive(Debug, Args)]
@@ -19,22 +20,22 @@ pub struct TracesArgs {
 }
 
 /// Shows the tree.
-pub fn run(args: &TracesArgs, env: &Env) -> anyhow::Result<u8> {
-    let store = open_store(&env.state_dir)?;
-    let record = select_run(&store, args.run.as_deref())?;
-    let history = History::from_events(&journal(&store, &record.run_id)?);
+pub fn run(args: &TracesArgs, env: &Env) -> anyhow::Result<Exit> {
+    let mut source = Source::open(&env.state_dir)?;
+    let record = source.select_run(args.run.as_deref())?;
+    let history = History::from_events(&source.journal(&record.run_id)?);
     // The agents' providers and models come from the definition the run ran.
-    let doc = store
+    let doc = source
         .definition(&record.definition_hash)
         .ok()
         .flatten()
         .and_then(|d| serde_json::from_value::<crate::workflow::model::Document>(d.document).ok());
-    drop(store);
+    drop(source);
     let tree = trace::tree(&record, &history, doc.as_ref());
     if args.json {
         super::out(&format!("{}\n", serde_json::to_string_pretty(&tree)?));
     } else {
         super::out(&trace::render(&tree));
     }
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
-use super::{ConfigArgs, EXIT_INVALID, EXIT_OK, Env, Format};
+use super::{ConfigArgs, Env, Exit, Format};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::plan;
 use crate::workflow::load::load_path;
@@ -108,8 +108,8 @@ fn print_diagnostics(validation: &Validation, env: &Env) {
     }
 }
 
-/// Validates each file; exit 1 when any has an error.
-pub fn validate(args: &ValidateArgs, env: &Env) -> anyhow::Result<u8> {
+/// Validates each file; exit 3 when any has an error.
+pub fn validate(args: &ValidateArgs, env: &Env) -> anyhow::Result<Exit> {
     let options = options(&args.config, env, args.strict);
     let mut any_invalid = false;
     let mut reports = Vec::new();
@@ -146,19 +146,22 @@ pub fn validate(args: &ValidateArgs, env: &Env) -> anyhow::Result<u8> {
         let out = serde_json::json!({ "valid": !any_invalid, "files": reports });
         super::out(&format!("{}\n", serde_json::to_string_pretty(&out)?));
     }
-    Ok(if any_invalid { EXIT_INVALID } else { EXIT_OK })
+    Ok(if any_invalid { Exit::Invalid } else { Exit::Ok })
 }
 
 /// Draws the plan of a valid workflow.
-pub fn visualize(args: &VisualizeArgs, env: &Env) -> anyhow::Result<u8> {
+pub fn visualize(args: &VisualizeArgs, env: &Env) -> anyhow::Result<Exit> {
     let validation = validate_file(&args.file, &options(&args.config, env, false))?;
     let Some(plan) = validation.plan.as_ref().filter(|_| validation.is_valid()) else {
         print_diagnostics(&validation, env);
         if validation.is_valid() {
-            anyhow::bail!("`{}` has no `workflow:` section to draw", args.file.display());
+            return Err(super::exit::usage(format!(
+                "`{}` has no `workflow:` section to draw",
+                args.file.display()
+            )));
         }
         eprintln!("{}: invalid, nothing drawn", args.file.display());
-        return Ok(EXIT_INVALID);
+        return Ok(Exit::Invalid);
     };
     let name = workflow_name(validation.document.as_ref(), &args.file);
     let text = match args.format {
@@ -172,7 +175,7 @@ pub fn visualize(args: &VisualizeArgs, env: &Env) -> anyhow::Result<u8> {
         }
         None => super::out(&text),
     }
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }
 
 fn workflow_name(doc: Option<&Document>, file: &Path) -> String {
@@ -180,10 +183,29 @@ fn workflow_name(doc: Option<&Document>, file: &Path) -> String {
         .unwrap_or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
 }
 
-/// Lists workflow files with their type and description.
-pub fn list(args: &ListArgs, env: &Env) -> anyhow::Result<u8> {
-    let dir = args.dir.clone().unwrap_or_else(|| env.project_dir.join("workflows"));
-    let entries = std::fs::read_dir(&dir).with_context(|| format!("cannot list `{}`", dir.display()))?;
+/// One workflow file of a directory, as `workflow list` shows it.
+pub struct Listed {
+    /// The file.
+    pub file: PathBuf,
+    /// Its workflow's name.
+    pub name: String,
+    /// `state_machine`, `dag`, `saga`, or `-` for a file without a workflow.
+    pub kind: &'static str,
+    /// What it is for.
+    pub description: String,
+    /// Whether it has errors.
+    pub broken: bool,
+}
+
+/// The workflow files of `dir` (`.yaml`, `.yml`), sorted by name.
+pub fn listing(dir: &Path) -> anyhow::Result<Vec<Listed>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(super::exit::usage(format!("there is no directory `{}`", dir.display())));
+        }
+        Err(e) => return Err(anyhow::Error::from(e).context(format!("cannot list `{}`", dir.display()))),
+    };
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -191,8 +213,8 @@ pub fn list(args: &ListArgs, env: &Env) -> anyhow::Result<u8> {
         .collect();
     files.sort();
     let mut rows = Vec::new();
-    for file in &files {
-        let loaded = load_path(file, SchemaKind::Config)
+    for file in files {
+        let loaded = load_path(&file, SchemaKind::Config)
             .with_context(|| format!("cannot read `{}`", file.display()))?;
         let doc = loaded.document.as_ref();
         let kind = doc.and_then(|d| d.workflow.as_ref()).map_or("-", |w| w.effective_kind().as_str());
@@ -201,31 +223,43 @@ pub fn list(args: &ListArgs, env: &Env) -> anyhow::Result<u8> {
                 d.description.clone().or_else(|| d.workflow.as_ref().and_then(|w| w.description.clone()))
             })
             .unwrap_or_default();
-        let name = workflow_name(doc, file);
-        rows.push((file.clone(), name, kind, description, loaded.has_errors()));
+        let name = workflow_name(doc, &file);
+        rows.push(Listed { file, name, kind, description, broken: loaded.has_errors() });
     }
+    Ok(rows)
+}
+
+/// The listing for people: one line per file, its type and the first line of its description.
+pub fn render_listing(rows: &[Listed]) -> String {
+    let width = rows.iter().map(|r| r.file.file_name().map_or(0, |n| n.len())).max().unwrap_or(0);
+    let mut text = String::new();
+    for row in rows {
+        let name = row.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let flag = if row.broken { "  (invalid: run `ralph-loop workflow validate`)" } else { "" };
+        let first_line = row.description.lines().next().unwrap_or("");
+        let line = format!("{name:<width$}  {:<13}  {first_line}{flag}", row.kind);
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+/// Lists workflow files with their type and description.
+pub fn list(args: &ListArgs, env: &Env) -> anyhow::Result<Exit> {
+    let dir = args.dir.clone().unwrap_or_else(|| env.project_dir.join("workflows"));
+    let rows = listing(&dir)?;
     match args.format {
         Format::Json => {
             let list: Vec<_> = rows
                 .iter()
-                .map(|(file, name, kind, description, broken)| {
-                    serde_json::json!({"file": file.display().to_string(), "name": name, "type": kind, "description": description, "valid": !broken})
+                .map(|r| {
+                    serde_json::json!({"file": r.file.display().to_string(), "name": r.name, "type": r.kind, "description": r.description, "valid": !r.broken})
                 })
                 .collect();
             super::out(&format!("{}\n", serde_json::to_string_pretty(&list)?));
         }
-        Format::Human => {
-            if rows.is_empty() {
-                super::out(&format!("no workflows in {}\n", dir.display()));
-            }
-            let width = rows.iter().map(|r| r.0.file_name().map_or(0, |n| n.len())).max().unwrap_or(0);
-            for (file, _, kind, description, broken) in &rows {
-                let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                let flag = if *broken { "  (invalid: run `ralph-loop workflow validate`)" } else { "" };
-                let first_line = description.lines().next().unwrap_or("");
-                super::out(&format!("{name:<width$}  {kind:<13}  {first_line}{flag}\n"));
-            }
-        }
+        Format::Human if rows.is_empty() => super::out(&format!("no workflows in {}\n", dir.display())),
+        Format::Human => super::out(&render_listing(&rows)),
     }
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }

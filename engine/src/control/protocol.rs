@@ -1,6 +1,11 @@
-//! The control protocol: one JSON object per line each way. A client sends one [`Request`];
-//! the loop answers with one [`Reply`] (for `subscribe`, a stream of `event` replies ended by
-//! `end`).
+//! The control protocol: one JSON object per line each way. A client sends a [`Request`]; the
+//! loop answers with one [`Reply`] (for `subscribe` and `journal`, a stream of `event` replies
+//! ended by `end`), then reads the connection's next request.
+//!
+//! Besides signals and the live run's status, the loop answers read requests from its store
+//! (`runs`, `journal`, `snapshots`, `definition`): while it runs it holds the store, and these
+//! are how the read-only verbs see it. Records travel as the store keeps them (JSON), so this
+//! module needs no store types.
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +35,28 @@ pub enum Request {
         /// Keep sending new events until the run ends; otherwise `end` after the journal so far.
         #[serde(default = "yes")]
         follow: bool,
+    },
+    /// Every run's record in the loop's store, oldest first: answered by `runs`.
+    Runs,
+    /// A run's journal (any run in the store, not only the live one) from `from` on: answered
+    /// by its `event`s, then `end`.
+    Journal {
+        /// The run.
+        run: String,
+        /// The first sequence number wanted (1: everything).
+        #[serde(default = "one")]
+        from: u64,
+    },
+    /// The snapshots of a run, or of every run: answered by `snapshots`.
+    Snapshots {
+        /// Only this run's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run: Option<String>,
+    },
+    /// A stored workflow definition by its hash: answered by `definition`.
+    Definition {
+        /// The definition's hash (a run record's `definition_hash`).
+        hash: String,
     },
 }
 
@@ -72,8 +99,30 @@ pub enum Reply {
         /// How many.
         missed: u64,
     },
-    /// The run ended: no more events.
+    /// The run ended, or the journal asked for is all sent: no more events.
     End,
+    /// The run records, oldest first.
+    Runs {
+        /// Each as the store keeps it.
+        runs: Vec<serde_json::Value>,
+        /// The run this loop is running (its record says `running`, and it is).
+        live: String,
+    },
+    /// The snapshots, oldest first.
+    Snapshots {
+        /// Each as the store keeps it.
+        snapshots: Vec<serde_json::Value>,
+    },
+    /// A stored definition, if the store holds one with that hash.
+    Definition {
+        /// It.
+        definition: Option<serde_json::Value>,
+    },
+    /// The loop could not read what was asked from its store.
+    Unreadable {
+        /// Why, for people.
+        message: String,
+    },
 }
 
 /// A running loop's status, as `ralph-loop status` shows it.
@@ -149,5 +198,11 @@ mod tests {
         let reply = Reply::Refused { message: "no".into() };
         let line = serde_json::to_string(&reply).unwrap();
         assert_eq!(serde_json::from_str::<Reply>(&line).unwrap(), reply);
+        let journal: Request = serde_json::from_str(r#"{"request":"journal","run":"r"}"#).unwrap();
+        assert_eq!(journal, Request::Journal { run: "r".into(), from: 1 });
+        assert_eq!(
+            serde_json::to_string(&Request::Snapshots { run: None }).unwrap(),
+            r#"{"request":"snapshots"}"#
+        );
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! The server decides nothing: a signal becomes an [`Order`] for the runner, which journals it
 //! (or refuses it) and answers; `status` is the snapshot the runner publishes after every event;
-//! `subscribe` is the journal so far followed by the events the runner broadcasts.
+//! `subscribe` is the journal so far followed by the events the runner broadcasts; the read
+//! requests (`runs`, `journal`, `snapshots`, `definition`) are answered from the loop's store
+//! through the [`Archive`] the runner lends, off the async workers (they read the disk).
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -29,8 +31,40 @@ pub struct Order {
     pub reply: Option<oneshot::Sender<Reply>>,
 }
 
-/// Reads a run's journaled events from a sequence number on.
-pub type History = Arc<dyn Fn(u64) -> Vec<(u64, serde_json::Value)> + Send + Sync>;
+/// What a running loop lets its clients read of its store: its own run's journal (for
+/// `subscribe`) and every run's records, journals, snapshots and stored definitions (for the
+/// read-only verbs, which cannot open a store the loop holds). Everything is JSON as the store
+/// keeps it, so this module needs no store types. Calls block on the disk.
+pub trait Archive: Send + Sync {
+    /// The run this loop runs.
+    fn live_run(&self) -> &str;
+    /// Up to `limit` events of `run`'s journal from sequence number `from` on, in order.
+    fn journal(&self, run: &str, from: u64, limit: usize) -> Result<Vec<(u64, serde_json::Value)>, String>;
+    /// Every run's record, oldest first.
+    fn runs(&self) -> Result<Vec<serde_json::Value>, String>;
+    /// The snapshots of `run`, or of every run, oldest first.
+    fn snapshots(&self, run: Option<&str>) -> Result<Vec<serde_json::Value>, String>;
+    /// The stored definition with this hash.
+    fn definition(&self, hash: &str) -> Result<Option<serde_json::Value>, String>;
+}
+
+/// The loop's store as its server reads it.
+pub type History = Arc<dyn Archive>;
+
+/// How many journal events are read (and held) at once: a 100,000-event journal is sent in
+/// pages, never held whole.
+const PAGE: usize = 1000;
+
+/// Runs a blocking read of the archive on tokio's blocking threads.
+async fn blocking<T: Send + 'static>(
+    archive: &History,
+    f: impl FnOnce(&dyn Archive) -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let archive = Arc::clone(archive);
+    tokio::task::spawn_blocking(move || f(&*archive))
+        .await
+        .unwrap_or_else(|e| Err(format!("reading the store failed: {e}")))
+}
 
 /// What the runner shares with the server.
 #[derive(Clone)]
@@ -148,6 +182,29 @@ async fn serve_connection(stream: UnixStream, hub: Hub) {
                 let _ = subscribe(&mut write_half, &hub, from, follow).await;
                 return;
             }
+            Request::Journal { run, from } => {
+                match journal(&mut write_half, &hub.history, &run, from, u64::MAX).await {
+                    Ok(Ok(_)) => Reply::End,
+                    Ok(Err(message)) => Reply::Unreadable { message },
+                    Err(_) => return,
+                }
+            }
+            Request::Runs => match blocking(&hub.history, |a| a.runs()).await {
+                Ok(runs) => Reply::Runs { runs, live: hub.history.live_run().to_owned() },
+                Err(message) => Reply::Unreadable { message },
+            },
+            Request::Snapshots { run } => {
+                match blocking(&hub.history, move |a| a.snapshots(run.as_deref())).await {
+                    Ok(snapshots) => Reply::Snapshots { snapshots },
+                    Err(message) => Reply::Unreadable { message },
+                }
+            }
+            Request::Definition { hash } => {
+                match blocking(&hub.history, move |a| a.definition(&hash)).await {
+                    Ok(definition) => Reply::Definition { definition },
+                    Err(message) => Reply::Unreadable { message },
+                }
+            }
         };
         if write(&mut write_half, &reply).await.is_err() {
             return;
@@ -167,6 +224,36 @@ async fn order(hub: &Hub, signal: Signal, by: Option<String>) -> Reply {
     }
 }
 
+/// Sends the events of `run`'s journal from `from` up to (not including) `until`, a page at a
+/// time; the sequence number after the last one sent, or why the store could not be read.
+async fn journal(
+    out: &mut tokio::net::unix::OwnedWriteHalf,
+    archive: &History,
+    run: &str,
+    from: u64,
+    until: u64,
+) -> std::io::Result<Result<u64, String>> {
+    let mut next = from.max(1);
+    loop {
+        let run = run.to_owned();
+        let page = match blocking(archive, move |a| a.journal(&run, next, PAGE)).await {
+            Ok(page) => page,
+            Err(message) => return Ok(Err(message)),
+        };
+        let full = page.len() == PAGE;
+        for (seq, event) in page {
+            if seq >= until {
+                return Ok(Ok(next));
+            }
+            write(out, &Reply::Event { seq, event }).await?;
+            next = seq + 1;
+        }
+        if !full {
+            return Ok(Ok(next));
+        }
+    }
+}
+
 /// The journal from `from`, then live events until `run_finished`. Events journaled before
 /// the subscription but not yet readable from the store (the writer thread applies them in
 /// batches) show up as a gap before the first live event: the journal is read again for it.
@@ -177,11 +264,9 @@ async fn subscribe(
     follow: bool,
 ) -> std::io::Result<()> {
     let mut live = hub.events.subscribe();
-    let mut next = from.max(1);
-    for (seq, event) in (hub.history)(next) {
-        write(out, &Reply::Event { seq, event }).await?;
-        next = seq + 1;
-    }
+    let run = hub.history.live_run().to_owned();
+    // A journal that cannot be read sends what it can: the live events still follow.
+    let mut next = journal(out, &hub.history, &run, from, u64::MAX).await?.unwrap_or(from.max(1));
     if !follow {
         return write(out, &Reply::End).await;
     }
@@ -200,9 +285,8 @@ async fn subscribe(
                     if next >= seq {
                         break;
                     }
-                    for (s, e) in (hub.history)(next).into_iter().take_while(|(s, _)| *s < seq) {
-                        write(out, &Reply::Event { seq: s, event: e }).await?;
-                        next = s + 1;
+                    if let Ok(after) = journal(out, &hub.history, &run, next, seq).await? {
+                        next = after;
                     }
                     if next < seq {
                         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -1,10 +1,12 @@
 //! Looking back at runs: what the store and a run's files say happened, for `runs`, `debug`,
-//! `inspect` and `reset`.
+//! `inspect`, `traces`, `metrics`, `logs`, `snapshots` and `reset`.
 //!
 //! Everything here reads what runs leave behind — the run records and journals in the store,
 //! the files under `.ralph/runs/<id>/` — and never a running loop's memory: the journal is the
-//! run (see `run::resume`), so what is shown is what `resume` would act on. This module
-//! decides nothing about how things look; `cli/` renders what it returns.
+//! run (see `run::resume`), so what is shown is what `resume` would act on. While a loop runs
+//! it holds the store, and serves the same records from it over its control socket
+//! (`archive.rs` its side, `source.rs` the reader's). This module decides nothing about how
+//! things look; `cli/` renders what it returns.
 //!
 //! **Architecture invariant:** inspection only reads. `reset` is the one writer here, and it
 //! only removes whole files and directories of loop state, under the loop lock.
@@ -15,11 +17,12 @@ pub mod iteration;
 pub mod phase;
 pub mod reset;
 pub mod runs;
+pub mod source;
 pub mod trace;
 
 use std::path::{Path, PathBuf};
 
-use crate::store::{RunRecord, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Why a run cannot be inspected.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,25 @@ pub enum InspectError {
     NoRuns {
         /// The state directory.
         dir: PathBuf,
+    },
+    /// The running loop cannot be asked.
+    #[error(transparent)]
+    Live(crate::control::ControlError),
+    /// A prefix of more than one run's id.
+    #[error(
+        "`{run}` is the start of {} runs' ids in `{}`: {}{}; give more of the id",
+        matches.len(),
+        dir.display(),
+        quoted(&matches[..matches.len().min(5)]),
+        if matches.len() > 5 { ", …" } else { "" }
+    )]
+    AmbiguousRun {
+        /// What was asked for.
+        run: String,
+        /// The state directory.
+        dir: PathBuf,
+        /// The ids it starts, newest first.
+        matches: Vec<String>,
     },
     /// The run asked for is not in the store.
     #[error("there is no run `{run}` in `{}`{}", dir.display(), known_runs(known))]
@@ -109,34 +131,31 @@ pub(crate) fn quoted(names: &[String]) -> String {
     names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
 
-/// Opens the store to read it. A running loop owns it (and sled locks its files besides), so
-/// that case gets its own error saying what to do instead.
-/// A directory without a store has no runs: it is not created just to be read.
-pub fn open_store(state_dir: &Path) -> Result<Store, InspectError> {
-    if !state_dir.join("db").exists() {
-        return Err(InspectError::NoRuns { dir: state_dir.to_owned() });
+/// The id of the run `asked` names among `ids` (oldest first): its id, or a prefix of only
+/// its id — a run id is long to type, and its first characters are its start time.
+pub fn resolve_run<'a>(
+    asked: &str,
+    ids: impl IntoIterator<Item = &'a str>,
+    dir: &Path,
+) -> Result<String, InspectError> {
+    let ids: Vec<&str> = ids.into_iter().collect();
+    if ids.contains(&asked) {
+        return Ok(asked.to_owned());
     }
-    Store::open(state_dir).map_err(|e| match e {
-        StoreError::Locked { dir, pid } => InspectError::LoopRunning { dir, pid },
-        other => InspectError::Store(other),
-    })
-}
-
-/// The run `asked` for, or the latest one.
-pub fn select_run(store: &Store, asked: Option<&str>) -> Result<RunRecord, InspectError> {
-    if let Some(id) = asked {
-        if let Some(record) = store.run(id).map_err(InspectError::Store)? {
-            return Ok(record);
-        }
-    }
-    let mut all = store.runs().map_err(InspectError::Store)?;
-    match asked {
-        Some(id) => Err(InspectError::UnknownRun {
-            run: id.to_owned(),
-            dir: store.dir().to_owned(),
-            known: all.iter().rev().take(3).map(|r| r.run_id.clone()).collect(),
+    let matches: Vec<String> = ids
+        .iter()
+        .rev()
+        .filter(|id| !asked.is_empty() && id.starts_with(asked))
+        .map(|id| (*id).to_owned())
+        .collect();
+    match matches.len() {
+        1 => Ok(matches.into_iter().next().expect("one match")),
+        0 => Err(InspectError::UnknownRun {
+            run: asked.to_owned(),
+            dir: dir.to_owned(),
+            known: ids.iter().rev().take(3).map(|id| (*id).to_owned()).collect(),
         }),
-        None => all.pop().ok_or_else(|| InspectError::NoRuns { dir: store.dir().to_owned() }),
+        _ => Err(InspectError::AmbiguousRun { run: asked.to_owned(), dir: dir.to_owned(), matches }),
     }
 }
 
@@ -172,6 +191,25 @@ pub fn human_ms(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_is_named_by_its_id_or_a_prefix_of_only_its_id() {
+        let ids = ["0190aa00-0000-7000-8000-000000000001", "0190aa00-0000-7000-8000-000000000002", "0190bb"];
+        let dir = Path::new("s");
+        assert_eq!(resolve_run("0190b", ids, dir).unwrap(), "0190bb");
+        assert_eq!(resolve_run(ids[1], ids, dir).unwrap(), ids[1]);
+        let err = resolve_run("0190", ids, dir).unwrap_err();
+        assert!(matches!(&err, InspectError::AmbiguousRun { matches, .. } if matches.len() == 3), "{err}");
+        assert!(
+            err.to_string().starts_with("`0190` is the start of 3 runs' ids in `s`: `0190bb`, "),
+            "{err}"
+        );
+        assert!(err.to_string().ends_with("; give more of the id"), "{err}");
+        let err = resolve_run("x", ids, dir).unwrap_err();
+        assert!(matches!(err, InspectError::UnknownRun { .. }), "{err}");
+        assert!(err.to_string().contains("the latest are `0190bb`"), "{err}");
+        assert!(matches!(resolve_run("", ids, dir), Err(InspectError::UnknownRun { .. })));
+    }
 
     #[test]
     fn durations_read_like_a_person_would_write_them() {

@@ -23,8 +23,9 @@ pub enum Condition {
 }
 
 impl Condition {
-    /// A run record's status, knowing whether a loop holds the store. A reader that opened the
-    /// store holds its lock, so for it no loop runs and a "running" record is a crashed run.
+    /// A run record's status, knowing whether a loop is running that run. A reader that opened
+    /// the store holds its lock, so for it no loop runs and a "running" record is a crashed run;
+    /// a loop that serves its store names the one run it runs.
     pub fn of(record_status: &str, loop_running: bool) -> Condition {
         match record_status {
             "succeeded" => Condition::Succeeded,
@@ -78,9 +79,9 @@ pub struct RunSummary {
     pub reason: Option<String>,
 }
 
-/// Sums up a run from its record and its journal.
-pub fn summarize(record: &RunRecord, history: &History) -> RunSummary {
-    let status = Condition::of(&record.status, false);
+/// Sums up a run from its record and its journal; `running` when a loop is running it now.
+pub fn summarize(record: &RunRecord, history: &History, running: bool) -> RunSummary {
+    let status = Condition::of(&record.status, running);
     let ended_at = history.last_at.clone();
     let finished = history.executions.iter().filter(|e| e.outcome.is_some());
     let failed = history.executions.iter().filter(|e| e.status == ExecutionStatus::Failed).count();

@@ -45,13 +45,17 @@ pub struct StepAgent {
     pub prompt: Option<String>,
     /// Run it only when this holds (the agent's `condition:`).
     pub condition: Option<String>,
+    /// A command agent that reads its packet (`reads_packet: true`).
+    pub reads_packet: bool,
 }
 
 impl StepAgent {
     /// Whether the step's packet must be built for this agent.
     pub fn reads_files(&self) -> bool {
         match &self.backing {
-            Backing::Shell(command, _) => crate::agent::command::reads_files(command, self.check.as_deref()),
+            Backing::Shell(command, _) => {
+                self.reads_packet || crate::agent::command::reads_files(command, self.check.as_deref())
+            }
             Backing::Builtin(_) => false,
             Backing::Cli { .. } | Backing::Http { .. } => true,
         }
@@ -197,6 +201,7 @@ fn resolve_at(doc: &Document, action: &Action, depth: usize) -> Result<Vec<StepA
                 env: Vec::new(),
                 prompt: None,
                 condition: None,
+                reads_packet: false,
             }]);
         }
         // Defined only by its prompt file (validation made sure it exists): an AI agent of the
@@ -382,5 +387,6 @@ fn defined(
         env,
         prompt: None,
         condition: None,
+        reads_packet: agent.reads_packet == Some(true),
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod agents;
+pub mod archive;
 pub mod check;
 pub mod commit;
 pub mod core;

@@ -95,18 +95,24 @@ impl Runner {
                     }
                 }
             }
-            Err(e) => self.warn(format!("the agents a dead loop may have left running cannot be looked for: {e}")),
+            Err(e) => {
+                self.warn(format!("the agents a dead loop may have left running cannot be looked for: {e}"))
+            }
         }
         for (pgid, step) in groups {
             let grace = std::time::Duration::from_secs(5);
-            let ended = tokio::task::block_in_place(|| crate::agent::orphans::end_group(pgid, run, step.as_deref(), grace));
+            let ended = tokio::task::block_in_place(|| {
+                crate::agent::orphans::end_group(pgid, run, step.as_deref(), grace)
+            });
             let what = step.as_deref().map(|s| format!("of step `{s}` ")).unwrap_or_default();
             match ended {
                 Ok(crate::agent::orphans::Ended::Terminated | crate::agent::orphans::Ended::Killed) => {
                     self.warn(format!("ended the agent {what}(process group {pgid}) that the dead loop of run {run} left running"));
                 }
                 Ok(_) => {}
-                Err(e) => self.warn(format!("the agent {what}(process group {pgid}) of run {run} could not be ended: {e}")),
+                Err(e) => self.warn(format!(
+                    "the agent {what}(process group {pgid}) of run {run} could not be ended: {e}"
+                )),
             }
         }
     }

@@ -294,28 +294,23 @@ pub fn runs_dir(project_dir: &std::path::Path) -> PathBuf {
     project_dir.join(".ralph").join("runs")
 }
 
-/// The ids of the runs kept in `runs_dir`, oldest first (run ids start with their start time).
+/// The ids of the runs kept in `runs_dir`, oldest first (run ids start with their start time;
+/// the ids of earlier versions, `YYYYMMDDhhmmss-xxxx`, all predate UUIDv7 ones).
 pub fn run_ids(runs_dir: &std::path::Path) -> std::io::Result<Vec<String>> {
     let mut ids: Vec<String> = std::fs::read_dir(runs_dir)?
         .filter_map(Result::ok)
         .filter(|e| e.path().is_dir())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    ids.sort();
+    ids.sort_by(|a, b| (uuid::Uuid::try_parse(a).is_ok(), a).cmp(&(uuid::Uuid::try_parse(b).is_ok(), b)));
     Ok(ids)
 }
 
-/// A new run's id: its start time and a few random bits.
+/// A new run's id: a UUIDv7 — its start to the millisecond, then random bits — so ids are
+/// unique across processes and sort as the runs started (ids made in one process, in the
+/// order they were made, even within a millisecond).
 pub fn run_id() -> String {
-    let now = std::time::SystemTime::now();
-    let nanos = now.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
-    let compact: String = humantime::format_rfc3339_seconds(now)
-        .to_string()
-        .chars()
-        .filter(char::is_ascii_digit)
-        .take(14)
-        .collect();
-    format!("{compact}-{:04x}", (nanos ^ std::process::id()) & 0xffff)
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// The `retry:` written on each state, DAG node and saga step, by id (looked up once per node;
@@ -505,16 +500,17 @@ impl Runner {
                 let mut journal = store.journal(&id)?;
                 // The control socket is bound now, while the run can still be refused: a loop
                 // that cannot be reached from another terminal would be a surprise hours later.
+                let durability = store.durability();
                 let server = if options.control {
                     let server = crate::control::server::Server::bind(&options.state_dir)?;
-                    let reader = journal.clone();
-                    let history: crate::control::server::History =
-                        Arc::new(move |from| reader.read::<serde_json::Value>(from).unwrap_or_default());
+                    // The server answers other processes' reads from this store (it is held here).
+                    let archive =
+                        super::archive::StoreArchive::new(store.reader(), &id, Some(durability.clone()));
+                    let history: crate::control::server::History = Arc::new(archive);
                     Some((server, history))
                 } else {
                     None
                 };
-                let durability = store.durability();
                 journal.attach(&durability);
                 (RunLog::Store { store, journal, durability }, server)
             }

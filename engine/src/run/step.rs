@@ -28,7 +28,9 @@ pub async fn run_agent(agent: &StepAgent, mut inv: Invocation, actions: &ActionC
     inv.prompt.clone_from(&agent.prompt);
     let check = agent.check.as_deref();
     match &agent.backing {
-        Backing::Shell(command, direct) => command::run(command, direct.as_deref(), check, &inv).await,
+        Backing::Shell(command, direct) => {
+            command::run(command, direct.as_deref(), check, agent.reads_packet, &inv).await
+        }
         Backing::Builtin(spec) => action::run(spec, actions).await,
         Backing::Http { config, .. } => openai::run(config, check, &inv).await,
         Backing::Cli { backend, argv, .. } => {

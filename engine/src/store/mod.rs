@@ -121,7 +121,7 @@ pub struct RunRecord {
     pub reason: Option<String>,
 }
 
-/// An open store.
+/// An open store, owned by this process (it holds the loop lock).
 #[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
@@ -131,6 +131,18 @@ pub struct Store {
     snapshots: sled::Tree,
     definitions: sled::Tree,
     _lock: LoopLock,
+}
+
+/// A handle that reads an open store without owning it: what a running loop lends its
+/// control server so that other processes' read-only verbs (`runs`, `debug`, …) can be
+/// answered from the loop's own store while it holds the lock. It cannot write.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    dir: PathBuf,
+    runs: sled::Tree,
+    journal: sled::Tree,
+    snapshots: sled::Tree,
+    definitions: sled::Tree,
 }
 
 fn corrupt(dir: &Path, detail: impl std::fmt::Display) -> StoreError {
@@ -209,6 +221,31 @@ impl Store {
         Ok(Store { dir: dir.to_owned(), db, runs, journal, snapshots, definitions, _lock: lock })
     }
 
+    /// Opens the store in `dir` if there is one, to read it: a directory without a store has
+    /// no runs, and a read-only verb must not create one there (`Ok(None)`). A `dir` that is
+    /// not a directory is an error, not an empty store.
+    pub fn open_existing(dir: &Path) -> Result<Option<Store>, StoreError> {
+        if dir.exists() && !dir.is_dir() {
+            let source = std::io::Error::new(std::io::ErrorKind::NotADirectory, "it is not a directory");
+            return Err(StoreError::Io { dir: dir.to_owned(), source });
+        }
+        if !dir.join("db").exists() {
+            return Ok(None);
+        }
+        Store::open(dir).map(Some)
+    }
+
+    /// A reader of this store, for the control server (see [`Reader`]).
+    pub fn reader(&self) -> Reader {
+        Reader {
+            dir: self.dir.clone(),
+            runs: self.runs.clone(),
+            journal: self.journal.clone(),
+            snapshots: self.snapshots.clone(),
+            definitions: self.definitions.clone(),
+        }
+    }
+
     /// Opens the store for a loop. Readers without a running loop to ask (`status`, `logs`)
     /// open the store for a moment, so a lock held by someone else is tried again for
     /// `patience` before the loop is refused: a second loop holds it far longer.
@@ -243,6 +280,42 @@ impl Store {
 
     /// A run's record.
     pub fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.reader().run(run_id)
+    }
+
+    /// Every run's record, oldest first (see [`Reader::runs`]).
+    pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        self.reader().runs()
+    }
+
+    /// The journal of a run, for appending and reading.
+    pub fn journal(&self, run_id: &str) -> Result<Journal, StoreError> {
+        Journal::open(self.journal.clone(), run_id, &self.dir)
+    }
+
+    /// A handle that makes appended events durable, batching concurrent requests.
+    pub fn durability(&self) -> Durability {
+        Durability::start(self.db.clone(), self.journal.clone())
+    }
+
+    /// Writes everything out.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(|e| self.err(e))
+    }
+}
+
+impl Reader {
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn err(&self, e: sled::Error) -> StoreError {
+        sled_error(&self.dir, e)
+    }
+
+    /// A run's record.
+    pub fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
         match self.runs.get(run_id.as_bytes()).map_err(|e| self.err(e))? {
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
@@ -263,24 +336,15 @@ impl Store {
                 })
             })
             .collect::<Result<_, _>>()?;
-        // RFC 3339 strings of one format sort as their times do; ids start with the second.
+        // RFC 3339 strings of one format sort as their times do; ids (UUIDv7) start with the
+        // millisecond.
         runs.sort_by(|a, b| (&a.started_at, &a.run_id).cmp(&(&b.started_at, &b.run_id)));
         Ok(runs)
     }
 
-    /// The journal of a run, for appending and reading.
+    /// The journal of a run, to read it.
     pub fn journal(&self, run_id: &str) -> Result<Journal, StoreError> {
         Journal::open(self.journal.clone(), run_id, &self.dir)
-    }
-
-    /// A handle that makes appended events durable, batching concurrent requests.
-    pub fn durability(&self) -> Durability {
-        Durability::start(self.db.clone(), self.journal.clone())
-    }
-
-    /// Writes everything out.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(|e| self.err(e))
     }
 }
 

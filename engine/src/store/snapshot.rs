@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, corrupt};
+use super::{Reader, Store, StoreError, corrupt};
 
 /// One snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +84,54 @@ impl Store {
         Ok(())
     }
 
+    /// The snapshots of one run, or of every run, oldest first (see [`Reader::snapshots`]).
+    pub fn snapshots(&self, run_id: Option<&str>) -> Result<Vec<Snapshot>, StoreError> {
+        self.reader().snapshots(run_id)
+    }
+
+    /// A snapshot by id (see [`Reader::snapshot`]).
+    pub fn snapshot(&self, id: &str) -> Result<Option<Snapshot>, StoreError> {
+        self.reader().snapshot(id)
+    }
+
+    /// Drops the snapshots beyond `retention` (the oldest first); returns how many.
+    pub fn apply_retention(&self, retention: Retention, now_unix: u64) -> Result<usize, StoreError> {
+        let all = self.snapshots(None)?;
+        let too_many = retention.count.map_or(0, |count| all.len().saturating_sub(count));
+        let mut dropped = 0;
+        for (i, snapshot) in all.iter().enumerate() {
+            let too_old =
+                retention.age_secs.is_some_and(|age| now_unix.saturating_sub(snapshot.at_unix) > age);
+            if i < too_many || too_old {
+                self.snapshots.remove(key(&snapshot.run_id, snapshot.seq)).map_err(|e| self.err(e))?;
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// Keeps a definition under its hash, once: a hash names one definition, so `definition`
+    /// is only made (the whole document serialized again) when the store does not hold it yet.
+    pub fn put_definition(
+        &self,
+        hash: &str,
+        definition: impl FnOnce() -> StoredDefinition,
+    ) -> Result<(), StoreError> {
+        if self.definitions.contains_key(hash).map_err(|e| self.err(e))? {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(&definition()).map_err(|e| corrupt(&self.dir, e))?;
+        self.definitions.insert(hash, bytes).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The definition with this hash.
+    pub fn definition(&self, hash: &str) -> Result<Option<StoredDefinition>, StoreError> {
+        self.reader().definition(hash)
+    }
+}
+
+impl Reader {
     /// The snapshots of one run, or of every run, oldest first; markers past their journal's
     /// end (a crash before the journal caught up) are left out.
     pub fn snapshots(&self, run_id: Option<&str>) -> Result<Vec<Snapshot>, StoreError> {
@@ -116,37 +164,6 @@ impl Store {
             return Ok(self.snapshots(Some(run))?.into_iter().find(|s| s.seq == seq));
         }
         Ok(self.snapshots(Some(id))?.pop())
-    }
-
-    /// Drops the snapshots beyond `retention` (the oldest first); returns how many.
-    pub fn apply_retention(&self, retention: Retention, now_unix: u64) -> Result<usize, StoreError> {
-        let all = self.snapshots(None)?;
-        let too_many = retention.count.map_or(0, |count| all.len().saturating_sub(count));
-        let mut dropped = 0;
-        for (i, snapshot) in all.iter().enumerate() {
-            let too_old =
-                retention.age_secs.is_some_and(|age| now_unix.saturating_sub(snapshot.at_unix) > age);
-            if i < too_many || too_old {
-                self.snapshots.remove(key(&snapshot.run_id, snapshot.seq)).map_err(|e| self.err(e))?;
-                dropped += 1;
-            }
-        }
-        Ok(dropped)
-    }
-
-    /// Keeps a definition under its hash, once: a hash names one definition, so `definition`
-    /// is only made (the whole document serialized again) when the store does not hold it yet.
-    pub fn put_definition(
-        &self,
-        hash: &str,
-        definition: impl FnOnce() -> StoredDefinition,
-    ) -> Result<(), StoreError> {
-        if self.definitions.contains_key(hash).map_err(|e| self.err(e))? {
-            return Ok(());
-        }
-        let bytes = serde_json::to_vec(&definition()).map_err(|e| corrupt(&self.dir, e))?;
-        self.definitions.insert(hash, bytes).map_err(|e| self.err(e))?;
-        Ok(())
     }
 
     /// The definition with this hash.

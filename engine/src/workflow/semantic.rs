@@ -48,6 +48,9 @@ struct Checker<'a> {
     out: Vec<Diagnostic>,
     conditions: IndexMap<String, Condition>,
     used: HashSet<String>,
+    /// Agent references that no agent or chain defines, only a prompt (`verifier` →
+    /// `PROMPT-VERIFIER.md`): with where they are and the prompt found.
+    prompt_only: Vec<(String, FieldPath, prompt::PromptSource)>,
     /// Checking `circuit_breaker.on_open`, where `escalate` belongs.
     breaker_actions: bool,
 }
@@ -69,6 +72,7 @@ impl<'a> Checker<'a> {
             out: Vec::new(),
             conditions: IndexMap::new(),
             used: HashSet::new(),
+            prompt_only: Vec::new(),
             breaker_actions: false,
         }
     }
@@ -98,7 +102,8 @@ impl<'a> Checker<'a> {
         self.notifications();
         self.snapshots();
         self.plugins();
-        self.unused_agents();
+        let misspelled = self.misspelled_agents();
+        self.unused_agents(&misspelled);
     }
 
     fn missing(&self) -> Severity {
@@ -110,7 +115,12 @@ impl<'a> Checker<'a> {
     fn agent_defined(&self, name: &str) -> bool {
         self.doc.agents.contains_key(name)
             || self.doc.chains.contains_key(name)
-            || prompt::role_prompt_names(name).iter().any(|p| prompt::find(p, &self.dirs).is_some())
+            || self.role_prompt(name).is_some()
+    }
+
+    /// The prompt an agent known by no definition runs: its `PROMPT-<NAME>.md`.
+    fn role_prompt(&self, name: &str) -> Option<prompt::PromptSource> {
+        prompt::role_prompt_names(name).iter().find_map(|p| prompt::find(p, &self.dirs))
     }
 
     fn mark_used(&mut self, name: &str) {
@@ -128,7 +138,13 @@ impl<'a> Checker<'a> {
         if !quiet {
             self.mark_used(name);
         }
-        if self.agent_defined(name) {
+        if self.doc.agents.contains_key(name) || self.doc.chains.contains_key(name) {
+            return;
+        }
+        if let Some(found) = self.role_prompt(name) {
+            if !quiet {
+                self.prompt_only.push((name.to_owned(), path(), found));
+            }
             return;
         }
         let path = path();
@@ -931,6 +947,7 @@ impl<'a> Checker<'a> {
                         ("backend", agent.backend.is_some()),
                         ("prompt", agent.prompt.is_some()),
                         ("command", agent.command.is_some()),
+                        ("reads_packet", agent.reads_packet.is_some()),
                     ],
                     "has no effect on a human agent",
                     None,
@@ -940,6 +957,14 @@ impl<'a> Checker<'a> {
                     Diagnostic::warning("ignored-field", "`notification` only applies to human agents")
                         .at_key(path.key("notification"))
                         .note("add `type: human`"),
+                );
+            }
+            if !is_human && !is_command && agent.command.is_none() {
+                self.ignored(
+                    &path,
+                    &[("reads_packet", agent.reads_packet.is_some())],
+                    "has no effect on an AI agent",
+                    Some("AI agents always get their packet (`$RALPH_PACKET_FILE`); `reads_packet` is for command agents"),
                 );
             }
             if let Some(prompt_name) = &agent.prompt {
@@ -1159,12 +1184,55 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn unused_agents(&mut self) {
+    /// A step whose agent only a prompt defines, while an agent with a close name is defined
+    /// and never used: most likely a misspelt definition (`verifer:`), which leaves the step
+    /// on the prompt without a word. Returns the agents named in these findings (they need no
+    /// "never used" warning besides).
+    fn misspelled_agents(&mut self) -> HashSet<String> {
+        let mut named = HashSet::new();
+        if self.doc.workflow.is_none() {
+            return named;
+        }
+        let unused: Vec<&str> =
+            self.doc.agents.keys().filter(|a| !self.used.contains(*a)).map(String::as_str).collect();
+        let mut seen = HashSet::new();
+        for (name, path, found) in std::mem::take(&mut self.prompt_only) {
+            let Some(close) = did_you_mean(&name, unused.iter().copied()) else { continue };
+            if !seen.insert((name.clone(), path.to_string())) {
+                continue;
+            }
+            let runs = match &found {
+                prompt::PromptSource::Bundled(file) => format!("the bundled prompt `{file}`"),
+                prompt::PromptSource::File(file) => format!("the prompt `{}`", file.display()),
+            };
+            let mut d = Diagnostic::warning(
+                "misspelled-agent",
+                format!("agent `{name}` is not defined, so this step runs {runs}; agent `{close}` is defined and never used"),
+            )
+            .at(path)
+            .suggest(Some(close.clone()))
+            .related(root().key("agents").key(&close), format!("agent `{close}` is defined here"))
+            .note(format!("rename one of them so that they match, or say `agent: {close}` here"));
+            d.severity = self.missing();
+            if !self.cx.strict {
+                d = d.note("`ralph-loop loop` refuses to start until the names match");
+            }
+            self.out.push(d);
+            named.insert(close);
+        }
+        named
+    }
+
+    fn unused_agents(&mut self, explained: &HashSet<String>) {
         if self.doc.workflow.is_none() {
             return;
         }
-        let mut unused: Vec<&String> =
-            self.cx.local_agents.iter().filter(|a| !self.used.contains(*a)).collect();
+        let mut unused: Vec<&String> = self
+            .cx
+            .local_agents
+            .iter()
+            .filter(|a| !self.used.contains(*a) && !explained.contains(*a))
+            .collect();
         unused.sort_by_key(|a| self.doc.agents.get_index_of(a.as_str()));
         for name in unused {
             if self.doc.agents.contains_key(name.as_str()) {

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use super::load::{LoadedFile, load_path};
 use super::merge::merge;
 use super::model::Document;
+use super::path::FieldPath;
 use super::schema::SchemaKind;
 use super::semantic::{self, Context};
 use crate::diagnostic::Diagnostic;
 use crate::plan::{self, Plan};
-use crate::source::SourceFile;
+use crate::source::{SourceFile, Span};
 
 /// How to validate.
 #[derive(Debug, Clone)]
@@ -102,9 +103,15 @@ pub fn validate_loaded(workflow_file: LoadedFile, options: &Options) -> Result<V
             default.is_file().then_some(default)
         }
     };
-    let config_file = match config_path {
-        Some(p) if !same_file(&p, path) => Some(read(&p)?),
+    let config_file = match &config_path {
+        Some(p) if !same_file(p, path) => Some(read(p)?),
         _ => None,
+    };
+    // The file that is the project configuration: a separate one, or the file itself.
+    let config_index = match (&config_file, &config_path) {
+        (Some(_), _) => Some(1),
+        (None, Some(_)) => Some(0),
+        (None, None) => (path.file_name() == Some(std::ffi::OsStr::new("ralph.yaml"))).then_some(0),
     };
     let mut files = vec![workflow_file];
     files.extend(config_file);
@@ -130,8 +137,15 @@ pub fn validate_loaded(workflow_file: LoadedFile, options: &Options) -> Result<V
             diagnostics.push(d);
         }
     }
-    for file in &files {
+    for (i, file) in files.iter().enumerate() {
         diagnostics.extend(file.diagnostics.iter().cloned());
+        // A file without a `workflow:` of its own is configuration whatever its name.
+        let is_config =
+            config_index == Some(i) || file.document.as_ref().is_some_and(|d| d.workflow.is_none());
+        for mut d in loop_workflow(file, is_config) {
+            file.place(&mut d);
+            diagnostics.push(d);
+        }
     }
     let rank_of = |d: &Diagnostic| {
         d.location
@@ -146,22 +160,87 @@ pub fn validate_loaded(workflow_file: LoadedFile, options: &Options) -> Result<V
     Ok(Validation { files, document, plan, diagnostics })
 }
 
+/// The checks of `loop.workflow`, the workflow file `ralph-loop loop` runs: it is read from
+/// the project configuration only, must name a file that exists (relative to the
+/// configuration), and a configuration with a `workflow:` of its own must not name another.
+fn loop_workflow(file: &LoadedFile, is_config: bool) -> Vec<Diagnostic> {
+    let Some(doc) = file.document.as_ref() else { return Vec::new() };
+    let Some(named) = doc.loop_settings.as_ref().and_then(|l| l.workflow.as_deref()) else {
+        return Vec::new();
+    };
+    let at = FieldPath::root().key("loop").key("workflow");
+    if !is_config {
+        return vec![
+            Diagnostic::warning("ignored-field", "`loop.workflow` is read from `ralph.yaml` only")
+                .at_key(at)
+                .note("it names the workflow `ralph-loop loop` runs, and this file is a workflow, not the project configuration"),
+        ];
+    }
+    let mut out = Vec::new();
+    if doc.workflow.is_some() {
+        out.push(
+            Diagnostic::error(
+                "conflicting-workflow",
+                format!("this file has a `workflow:` of its own and names another, `{named}`, to run"),
+            )
+            .at(at.clone())
+            .note("keep one: `loop.workflow` naming a workflow file, or the `workflow:` section"),
+        );
+    }
+    let base = file.source.name().parent().unwrap_or(Path::new(""));
+    let target = base.join(named);
+    if !target.is_file() {
+        let dir = target.parent().unwrap_or(base);
+        let siblings: Vec<String> = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let wanted = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let suggestion = super::suggest::did_you_mean(&wanted, siblings.iter().map(String::as_str))
+            .map(|close| Path::new(named).with_file_name(close).display().to_string());
+        out.push(
+            Diagnostic::error(
+                "missing-workflow-file",
+                format!("`loop.workflow` names `{named}`, which does not exist"),
+            )
+            .at(at)
+            .expected("a workflow file, relative to this file")
+            .suggest(suggestion)
+            .note("`ralph-loop workflow list` shows the workflows in `workflows/`"),
+        );
+    }
+    out
+}
+
 /// Points a path-only diagnostic into the file that defines the path: the one where more of the
 /// path exists, the workflow file on a tie (it overrides the configuration).
 fn place(files: &[LoadedFile], diagnostic: &mut Diagnostic) {
+    for related in &mut diagnostic.related {
+        if related.location.is_none() {
+            related.location = locate(files, &related.path, true);
+        }
+    }
     if diagnostic.location.is_some() {
         return;
     }
     let Some(path) = diagnostic.path.clone() else { return };
-    let mut best: Option<(usize, &LoadedFile)> = None;
+    diagnostic.location = locate(files, &path, diagnostic.at_key);
+}
+
+/// Where `path` is: in the file that holds more of it, the workflow file on a tie.
+fn locate(files: &[LoadedFile], path: &FieldPath, at_key: bool) -> Option<crate::diagnostic::Location> {
+    let mut best: Option<(usize, Span, &LoadedFile)> = None;
     for file in files {
-        if let Some((_, depth)) = file.locate(&path, diagnostic.at_key) {
-            if best.is_none_or(|(d, _)| depth > d) {
-                best = Some((depth, file));
+        if let Some((span, depth)) = file.locate(path, at_key) {
+            if best.is_none_or(|(d, ..)| depth > d) {
+                best = Some((depth, span, file));
             }
         }
     }
-    if let Some((_, file)) = best {
-        file.place(diagnostic);
-    }
+    best.map(|(_, span, file)| crate::diagnostic::Location { file: file.source.name().to_owned(), span })
 }

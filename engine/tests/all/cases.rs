@@ -43,7 +43,7 @@ fn every_seed_example_and_valid_case_validates() {
 
 #[test]
 fn every_broken_case_reports_exactly_its_expected_diagnostics() {
-    run_all("invalid", 1, 30);
+    run_all("invalid", 3, 30);
 }
 
 #[test]

@@ -101,7 +101,7 @@ fn a_broken_file_gets_all_its_errors_at_once_in_source_order() {
         "w.yaml",
         "workflow:\n  type: state_machine\n  states: [planning, buidling, complete]\n  transitions:\n    - from: planning\n      to: building\n    - from: buidling\n      to: complete\n      condition: \"retries >\"\n      esle: planning\nagents:\n  builder:\n    timeout: 5 parsecs\n",
     )]);
-    let out = ralph(["workflow", "validate", "w.yaml"]).current_dir(dir.path()).expect(1);
+    let out = ralph(["workflow", "validate", "w.yaml"]).current_dir(dir.path()).expect(3);
     let codes: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("error[")).collect();
     assert_eq!(codes.len(), 4, "{}", out.stderr);
     let mut positions = Vec::new();
@@ -122,7 +122,7 @@ fn a_broken_file_gets_all_its_errors_at_once_in_source_order() {
 fn loop_strictness_turns_missing_agents_into_errors() {
     let dir = project(&[("w.yaml", "workflow:\n  nodes:\n    - id: lint\n      agent: linter\n")]);
     ralph(["workflow", "validate", "w.yaml"]).current_dir(dir.path()).expect(0);
-    let out = ralph(["workflow", "validate", "--strict", "w.yaml"]).current_dir(dir.path()).expect(1);
+    let out = ralph(["workflow", "validate", "--strict", "w.yaml"]).current_dir(dir.path()).expect(3);
     assert!(out.stderr.contains("error[undefined-agent]: agent `linter` is not defined"), "{}", out.stderr);
 }
 
@@ -141,7 +141,7 @@ fn ralph_yaml_in_the_project_defines_agents_for_workflows() {
         "agents:\n  linter:\n    backend: command\n    comand: x\n",
     )
     .unwrap();
-    let out = ralph(["workflow", "validate", "workflows/w.yaml"]).current_dir(dir.path()).expect(1);
+    let out = ralph(["workflow", "validate", "workflows/w.yaml"]).current_dir(dir.path()).expect(3);
     assert!(out.stderr.contains("--> ralph.yaml:4:5"), "{}", out.stderr);
 }
 
@@ -149,7 +149,7 @@ fn ralph_yaml_in_the_project_defines_agents_for_workflows() {
 fn json_output_is_machine_readable() {
     let dir =
         project(&[("w.yaml", "workflow:\n  type: dag\n  nodes:\n    - id: a\n      depends_on: [b]\n")]);
-    let out = ralph(["workflow", "validate", "--format", "json", "w.yaml"]).current_dir(dir.path()).expect(1);
+    let out = ralph(["workflow", "validate", "--format", "json", "w.yaml"]).current_dir(dir.path()).expect(3);
     let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let diagnostics = report["files"][0]["diagnostics"].as_array().unwrap();
     let d = diagnostics.iter().find(|d| d["severity"] == "error").unwrap();
@@ -172,4 +172,62 @@ fn the_plan_and_the_checks_agree_on_a_states_implicit_agent() {
         ralph(["workflow", "visualize", "--format", "json", "w.yaml"]).current_dir(dir.path()).expect(0);
     let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
     assert_eq!(plan["nodes"][0]["agents"], serde_json::json!(["security_scanner"]));
+}
+
+#[test]
+fn a_misspelled_agent_definition_left_unused_is_named_at_both_places_and_loop_refuses() {
+    // See: issue 13, finding 8. `verifer` in ralph.yaml was meant for the state `verify`, whose
+    // agent `verifier` then silently runs the bundled PROMPT-VERIFIER.md.
+    let dir = project(&[
+        ("ralph.yaml", "agents:\n  verifer:\n    command: ./verify.sh\n"),
+        (
+            "workflows/w.yaml",
+            "workflow:\n  states:\n    - id: verify\n      agent: verifier\n    - id: done\n      type: terminal\n  transitions:\n    - from: verify\n      to: done\n",
+        ),
+    ]);
+    let out = ralph(["workflow", "validate", "workflows/w.yaml"]).current_dir(dir.path()).expect(0);
+    let want = "warning[misspelled-agent]: agent `verifier` is not defined, so this step runs the bundled prompt `PROMPT-VERIFIER.md`; agent `verifer` is defined and never used
+ --> workflows/w.yaml:4:14
+  |
+4 |       agent: verifier
+  |              ^^^^^^^^
+  = path: workflow.states[0].agent
+  = note: rename one of them so that they match, or say `agent: verifer` here
+  = note: `ralph-loop loop` refuses to start until the names match
+  = note: agent `verifer` is defined here: ralph.yaml:2:3
+  = help: did you mean `verifer`?
+";
+    assert!(out.stderr.starts_with(want), "{}", out.stderr);
+    assert!(!out.stderr.contains("unused-agent"), "no second warning about `verifer`: {}", out.stderr);
+    let out =
+        ralph(["workflow", "validate", "--strict", "workflows/w.yaml"]).current_dir(dir.path()).expect(3);
+    assert!(
+        out.stderr.starts_with(
+            &want
+                .replace("warning[", "error[")
+                .replace("  = note: `ralph-loop loop` refuses to start until the names match\n", "")
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = ralph(["loop", "--workflow", "workflows/w.yaml"]).current_dir(dir.path()).expect(3);
+    assert!(out.stderr.contains("error[misspelled-agent]"), "{}", out.stderr);
+    assert!(!dir.path().join(".ralph").exists(), "a refused run records nothing");
+    let report = ralph(["workflow", "validate", "--format", "json", "workflows/w.yaml"])
+        .current_dir(dir.path())
+        .expect(0);
+    let report: serde_json::Value = serde_json::from_str(&report.stdout).unwrap();
+    let d = &report["files"][0]["diagnostics"][0];
+    assert_eq!(d["related"][0]["file"], "ralph.yaml", "{d}");
+    assert_eq!(
+        (d["related"][0]["line"].as_u64(), d["related"][0]["column"].as_u64()),
+        (Some(2), Some(3)),
+        "{d}"
+    );
+    // Matching names: no finding.
+    std::fs::write(dir.path().join("ralph.yaml"), "agents:\n  verifier:\n    command: ./verify.sh\n")
+        .unwrap();
+    let out =
+        ralph(["workflow", "validate", "--strict", "workflows/w.yaml"]).current_dir(dir.path()).expect(0);
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
 }

@@ -156,7 +156,8 @@ fn a_second_loop_on_the_same_state_is_refused_with_the_first_ones_pid() {
     )]);
     let mut first = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).spawn();
     std::thread::sleep(Duration::from_millis(700));
-    let out = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(2);
+    // The store is held: the environment stands in the way (4), not the command line.
+    let out = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(4);
     assert!(out.stderr.contains("a loop is running on"), "{}", out.stderr);
     assert!(out.stderr.contains(&format!("(pid {})", first.id())), "{}", out.stderr);
     first.kill().unwrap();
@@ -178,7 +179,7 @@ fn a_corrupt_store_gets_a_clear_error() {
             std::fs::write(&path, vec![0x5A; len as usize]).unwrap();
         }
     }
-    let out = ralph(["logs"]).current_dir(dir.path()).expect(2);
+    let out = ralph(["logs"]).current_dir(dir.path()).expect(4);
     assert!(
         out.stderr.contains("is corrupt") && out.stderr.contains("move the directory away"),
         "{}",

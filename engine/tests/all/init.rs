@@ -35,7 +35,8 @@ fn every_template_validates_strictly_and_a_second_init_keeps_the_files() {
 fn the_saga_template_runs_its_scripts_and_an_ai_template_names_what_to_install() {
     let dir = tempfile::tempdir().unwrap();
     init(dir.path(), "saga", &[]);
-    ralph(["loop", "--workflow", "workflows/saga.yaml"]).current_dir(dir.path()).expect(0);
+    // `loop.workflow` in the template's ralph.yaml names the workflow: no flag needed.
+    ralph(["loop"]).current_dir(dir.path()).expect(0);
     // One pass of the saga per task of the template's TODO.md, each checked off.
     assert_eq!(
         std::fs::read_to_string(dir.path().join("saga.log")).unwrap(),
@@ -45,10 +46,8 @@ fn the_saga_template_runs_its_scripts_and_an_ai_template_names_what_to_install()
     assert_eq!(todo.matches("- [x] ").count(), 2, "{todo}");
     let dir = tempfile::tempdir().unwrap();
     init(dir.path(), "basic", &[]);
-    let out = ralph(["loop", "--workflow", "workflows/default.yaml"])
-        .current_dir(dir.path())
-        .env("PATH", "/usr/bin:/bin")
-        .expect(2);
+    // No agent program on PATH: the environment's failure (4), not the workflow's.
+    let out = ralph(["loop"]).current_dir(dir.path()).env("PATH", "/usr/bin:/bin").expect(4);
     assert!(
         out.stderr.contains("needs an AI backend") && out.stderr.contains("npm install -g"),
         "{}",
@@ -66,9 +65,6 @@ fn the_basic_template_runs_with_an_agent_cli_installed() {
     std::fs::write(bin.join("claude"), crate::seeds::FAKE_CLAUDE).unwrap();
     crate::support::executable(&bin.join("claude"));
     let path = crate::support::path_with(&bin);
-    let out = ralph(["loop", "--workflow", "workflows/default.yaml", "--json"])
-        .current_dir(dir.path())
-        .env("PATH", path)
-        .expect(0);
+    let out = ralph(["loop", "--json"]).current_dir(dir.path()).env("PATH", path).expect(0);
     assert!(out.stdout.contains("\"status\":\"succeeded\""), "{}", out.stdout);
 }

@@ -63,9 +63,8 @@ fn runs_lists_every_run_newest_first_with_its_status_and_step_counts() {
         Value::Array(vec![])
     );
 
+    // Run ids (UUIDv7) order runs by their start millisecond: no pause is needed between them.
     ralph(["loop", "--workflow", "ok.yaml"]).current_dir(dir.path()).expect(0);
-    // Run ids order runs by their start second; within one second their order is not kept.
-    std::thread::sleep(Duration::from_millis(1100));
     ralph(["loop", "--workflow", "bad.yaml"]).current_dir(dir.path()).expect(1);
     let listed = json(&ralph(["runs", "--json"]).current_dir(dir.path()).expect(0).stdout);
     let runs = listed["runs"].as_array().unwrap();
@@ -272,33 +271,136 @@ fn wait_for_step(dir: &std::path::Path) {
     panic!("the loop never started its step");
 }
 
+/// The slow loop the live tests read while it runs: one node that waits.
+const SLOW: &str = "workflow:\n  nodes:\n    - id: wait\n      agent: t\nagents:\n  t:\n    command: \"touch started; sleep 30\"\n";
+
+/// What the read-only verbs say about `run` (an ended run), as JSON.
+fn readings(dir: &std::path::Path, run: &str) -> Vec<(String, String)> {
+    let verbs: [&[&str]; 7] = [
+        &["debug", "--iteration", "1", "--json", "--run"],
+        &["inspect", "--phase", "flaky", "--json", "--run"],
+        &["traces", "--json", "--run"],
+        &["metrics", "--json", "--run"],
+        &["logs", "--json", "--run"],
+        &["snapshots", "--json"],
+        &["runs", "--json"],
+    ];
+    verbs
+        .iter()
+        .map(|args| {
+            let mut command = ralph(args.iter().copied());
+            if args[0] != "runs" {
+                command = command.arg(run);
+            }
+            let out = command.current_dir(dir).expect(0);
+            let text = if args[0] == "runs" {
+                // The running run changes as it is read: the ended one is compared.
+                let all = json(&out.stdout);
+                let ended = all["runs"].as_array().unwrap().iter().find(|r| r["run_id"] == run).cloned();
+                ended.expect("the ended run is listed").to_string()
+            } else {
+                out.stdout
+            };
+            (args[0].to_owned(), text)
+        })
+        .collect()
+}
+
+#[test]
+fn read_only_verbs_answer_while_a_loop_runs_as_they_do_from_the_store() {
+    // See: issue 13, finding 9.
+    let dir = project(&[("w.yaml", RETRYING), ("slow.yaml", SLOW)]);
+    ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);
+    let ended =
+        json(&ralph(["runs", "--json"]).current_dir(dir.path()).expect(0).stdout)["runs"][0]["run_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let stored = readings(dir.path(), &ended);
+
+    let mut running = ralph(["loop", "--workflow", "slow.yaml"]).current_dir(dir.path()).spawn();
+    wait_for_step(dir.path());
+    // The loop holds the store (sled lets one process in): every reading below comes from it
+    // over its control socket, and is what the store said.
+    let live = readings(dir.path(), &ended);
+    for ((verb, before), (_, now)) in stored.iter().zip(&live) {
+        assert_eq!(before, now, "`{verb}` answers differently while a loop runs");
+    }
+    let listed = json(&ralph(["runs", "--json"]).current_dir(dir.path()).expect(0).stdout);
+    assert_eq!(listed["runs"][0]["status"], "running", "{listed}");
+    assert_eq!(listed["runs"][1]["status"], "succeeded", "{listed}");
+    let live_id = listed["runs"][0]["run_id"].as_str().unwrap().to_owned();
+    // The running run itself, by a prefix of its id: its step has started and not finished.
+    let prefix = &live_id[..live_id.len() - 4];
+    let debug = json(
+        &ralph(["debug", "--iteration", "1", "--json", "--run", prefix])
+            .current_dir(dir.path())
+            .expect(0)
+            .stdout,
+    );
+    assert_eq!(debug["run_id"], live_id.as_str(), "{debug}");
+    assert_eq!(
+        (debug["steps"][0]["step"].as_str(), debug["steps"][0]["status"].as_str()),
+        (Some("wait"), Some("unfinished")),
+        "{debug}"
+    );
+    let phase = ralph(["inspect", "--phase", "wait"]).current_dir(dir.path()).expect(0).stdout;
+    assert!(phase.contains("1 interrupted or unfinished"), "{phase}");
+    // The loop was not disturbed: it still runs, and answers.
+    let status = ralph(["status"]).current_dir(dir.path()).expect(0).stdout;
+    assert!(status.contains(&format!("run {live_id}: running")), "{status}");
+    assert!(running.try_wait().unwrap().is_none(), "the loop still runs");
+    running.kill().unwrap();
+    running.wait().unwrap();
+}
+
+#[test]
+fn read_only_verbs_in_a_directory_without_runs_create_nothing() {
+    // See: issue 13, finding 9.
+    let dir = project(&[("w.yaml", RETRYING)]);
+    let listing = || {
+        let mut paths: Vec<String> = Vec::new();
+        let mut todo = vec![dir.path().to_path_buf()];
+        while let Some(path) = todo.pop() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                let entry = entry.unwrap().path();
+                paths.push(entry.strip_prefix(dir.path()).unwrap().display().to_string());
+                if entry.is_dir() {
+                    todo.push(entry);
+                }
+            }
+        }
+        paths.sort();
+        paths
+    };
+    let before = listing();
+    for (args, code, says) in [
+        (&["runs"][..], 0, "no runs yet in"),
+        (&["status"], 0, "no runs yet"),
+        (&["snapshots"], 0, "no runs yet in"),
+        (&["logs"], 2, "there are no runs in"),
+        (&["debug", "--iteration", "1"], 2, "there are no runs in"),
+        (&["inspect", "--phase", "lint"], 2, "there are no runs in"),
+        (&["traces"], 2, "there are no runs in"),
+        (&["metrics"], 2, "there are no runs in"),
+    ] {
+        let out = ralph(args.iter().copied()).current_dir(dir.path()).expect(code);
+        assert!(out.stdout.contains(says) || out.stderr.contains(says), "{args:?}: {out:?}");
+    }
+    assert_eq!(listing(), before, "a read-only verb left something behind");
+}
+
 #[test]
 fn reset_asks_or_needs_yes_refuses_a_running_loop_and_the_next_loop_starts_afresh() {
-    let dir = project(&[
-        ("w.yaml", RETRYING),
-        (
-            "slow.yaml",
-            "workflow:\n  nodes:\n    - id: wait\n      agent: t\nagents:\n  t:\n    command: \"touch started; sleep 30\"\n",
-        ),
-    ]);
+    let dir = project(&[("w.yaml", RETRYING), ("slow.yaml", SLOW)]);
     ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);
 
-    // A running loop: inspection and reset are refused with its pid, and nothing is removed.
-    // (It starts a second later: run ids order runs by their start second.)
-    std::thread::sleep(Duration::from_millis(1100));
+    // A running loop: reset is refused with its pid (the store is held: 4), and nothing is
+    // removed.
     let mut running = ralph(["loop", "--workflow", "slow.yaml"]).current_dir(dir.path()).spawn();
     wait_for_step(dir.path());
     let pid = format!("(pid {})", running.id());
-    for args in [&["runs"][..], &["debug", "--iteration", "1"], &["inspect", "--phase", "wait"]] {
-        let out = ralph(args.iter().copied()).current_dir(dir.path()).expect(2);
-        assert!(
-            out.stderr.contains("a loop is running on") && out.stderr.contains(&pid),
-            "{args:?}: {}",
-            out.stderr
-        );
-        assert!(out.stderr.contains("ralph-loop status"), "{args:?} says what to do instead: {}", out.stderr);
-    }
-    let out = ralph(["reset", "--yes"]).current_dir(dir.path()).expect(2);
+    let out = ralph(["reset", "--yes"]).current_dir(dir.path()).expect(4);
     assert!(out.stderr.contains(&pid) && out.stderr.contains("nothing was removed"), "{}", out.stderr);
     assert!(dir.path().join(".ralph/runs").exists());
     running.kill().unwrap();

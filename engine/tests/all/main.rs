@@ -6,6 +6,7 @@ mod cli;
 mod control;
 mod durable;
 mod environment;
+mod exit_status;
 mod fuzz;
 mod init;
 mod inspect;

@@ -159,7 +159,7 @@ fn install_from_a_registry_picks_the_highest_matching_version() {
 fn a_wrong_checksum_in_the_index_installs_nothing() {
     let dir = project(&[("ralph.yaml", REGISTRY_YAML)]);
     registry(dir.path(), Some("1.2.0"));
-    let out = ralph(["plugin", "install", "hostile", "--version", "~1.2"]).current_dir(dir.path()).expect(1);
+    let out = ralph(["plugin", "install", "hostile", "--version", "~1.2"]).current_dir(dir.path()).expect(3);
     assert!(
         out.stderr.contains("SHA-256") && out.stderr.contains("the index of registry `local`"),
         "{}",
@@ -219,13 +219,14 @@ fn install_from_a_url_needs_a_checksum() {
     nothing_installed(dir.path());
 
     let out =
-        ralph(["plugin", "install", &url, "--sha256", &"ab".repeat(32)]).current_dir(dir.path()).expect(1);
+        ralph(["plugin", "install", &url, "--sha256", &"ab".repeat(32)]).current_dir(dir.path()).expect(3);
     assert!(out.stderr.contains("SHA-256") && out.stderr.contains("--sha256"), "{}", out.stderr);
     nothing_installed(dir.path());
 
+    // A download that fails is the environment's (4), as a file that cannot be read is.
     let out = ralph(["plugin", "install", &format!("{base}/missing.wasm"), "--sha256", &sha])
         .current_dir(dir.path())
-        .expect(2);
+        .expect(4);
     assert!(out.stderr.contains("404"), "{}", out.stderr);
 
     ralph(["plugin", "install", &url, "--sha256", &sha.to_uppercase()]).current_dir(dir.path()).expect(0);
@@ -259,11 +260,11 @@ fn corrupt_files_are_refused_with_a_clear_message() {
     for (name, bytes, says) in cases {
         let dir = project(&[]);
         std::fs::write(dir.path().join(name), bytes).unwrap();
-        let out = ralph(["plugin", "install", name]).current_dir(dir.path()).expect(1);
+        let out = ralph(["plugin", "install", name]).current_dir(dir.path()).expect(3);
         assert!(out.stderr.contains(says), "{name}: {}", out.stderr);
         assert!(out.stderr.contains("nothing was installed"), "{name}: {}", out.stderr);
         nothing_installed(dir.path());
-        let out = ralph(["plugin", "info", name]).current_dir(dir.path()).expect(1);
+        let out = ralph(["plugin", "info", name]).current_dir(dir.path()).expect(3);
         assert!(out.stderr.contains(says), "{name}: {}", out.stderr);
     }
 }
@@ -273,7 +274,7 @@ fn a_component_of_another_contract_version_is_refused() {
     let wasm = plugin_wasm("wrong-version");
     let dir = project(&[]);
     for verb in ["info", "install"] {
-        let out = ralph(["plugin", verb]).arg(&wasm).current_dir(dir.path()).expect(1);
+        let out = ralph(["plugin", verb]).arg(&wasm).current_dir(dir.path()).expect(3);
         assert!(
             out.stderr.contains("ralph:plugin/host@2.0.0") && out.stderr.contains("rebuild it"),
             "{verb}: {}",

@@ -125,15 +125,16 @@ fn loop_refuses_what_it_cannot_run_before_the_first_step() {
         ),
         ("undefined.yaml", "workflow:\n  nodes:\n    - id: lint\n      agent: linter\n"),
     ]);
-    let out = ralph(["loop", "--workflow", "ai.yaml"]).current_dir(dir.path()).expect(2);
+    // An incomplete agent is the configuration's fault (3); a missing program the machine's (4).
+    let out = ralph(["loop", "--workflow", "ai.yaml"]).current_dir(dir.path()).expect(3);
     assert!(out.stderr.contains("the `openai` backend needs `model:`"), "{}", out.stderr);
     let out = ralph(["loop", "--workflow", "claude.yaml"])
         .current_dir(dir.path())
         .env("PATH", "/nonexistent")
-        .expect(2);
+        .expect(4);
     assert!(out.stderr.contains("`claude` is not on PATH"), "{}", out.stderr);
     assert!(!dir.path().join(".ralph").exists(), "nothing may be recorded for a run that never started");
-    let out = ralph(["loop", "--workflow", "undefined.yaml"]).current_dir(dir.path()).expect(1);
+    let out = ralph(["loop", "--workflow", "undefined.yaml"]).current_dir(dir.path()).expect(3);
     assert!(out.stderr.contains("error[undefined-agent]"), "{}", out.stderr);
 }
 
@@ -622,4 +623,96 @@ fn a_review_nobody_answers_is_escalated_to_a_named_agent_on_another_model_whose_
         let moved = events.iter().find(|e| e["event"] == "transition").unwrap();
         assert_eq!((moved["from"].as_str(), moved["to"].as_str()), (Some("review"), Some(next)), "{moved}");
     }
+}
+
+const DO_TASK: &str = "#!/bin/sh\n# Reads the steering packet inside the script: its command does not name it.\nset -eu\ngrep -q '\"phase\": *\"task\"' \"$RALPH_PACKET_FILE\"\necho read > read-the-packet\n";
+
+#[test]
+fn a_script_that_reads_the_packet_gets_it_with_reads_packet() {
+    // See: issue 13, finding 12.
+    let dir = project(&[
+        ("do_task.sh", DO_TASK),
+        (
+            "w.yaml",
+            "workflow:\n  nodes:\n    - id: task\n      agent: do_task\nagents:\n  do_task:\n    command: ./do_task.sh\n    reads_packet: true\n",
+        ),
+        (
+            "without.yaml",
+            "workflow:\n  nodes:\n    - id: task\n      agent: do_task\nagents:\n  do_task:\n    command: ./do_task.sh\n",
+        ),
+    ]);
+    crate::support::executable(&dir.path().join("do_task.sh"));
+    ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);
+    assert!(dir.path().join("read-the-packet").exists());
+    // Without it, a command that does not name the packet gets none (a 10,000-node DAG of
+    // commands writes no packet it does not read).
+    std::fs::remove_file(dir.path().join("read-the-packet")).unwrap();
+    let out = ralph(["loop", "--workflow", "without.yaml", "--json"]).current_dir(dir.path()).expect(1);
+    assert!(
+        out.stdout.contains("RALPH_PACKET_FILE"),
+        "the script says the variable is unset: {}",
+        out.stdout
+    );
+    assert!(!dir.path().join("read-the-packet").exists());
+}
+
+#[test]
+fn loop_runs_the_workflow_ralph_yaml_names_and_says_how_to_choose_when_none_is() {
+    // See: issue 13, finding 12.
+    let ok =
+        "workflow:\n  nodes:\n    - id: a\n      agent: t\nagents:\n  t:\n    command: \"echo $0 >> ran\"\n";
+    let dir = project(&[
+        ("ralph.yaml", "loop:\n  workflow: workflows/first.yaml\n"),
+        ("workflows/first.yaml", &ok.replace("$0", "first")),
+        ("workflows/second.yaml", &ok.replace("$0", "second")),
+    ]);
+    let ran = || std::fs::read_to_string(dir.path().join("ran")).unwrap_or_default();
+    ralph(["loop"]).current_dir(dir.path()).expect(0);
+    assert_eq!(ran(), "first\n");
+    // `--workflow` wins.
+    ralph(["loop", "--workflow", "workflows/second.yaml"]).current_dir(dir.path()).expect(0);
+    assert_eq!(ran(), "first\nsecond\n");
+    // Relative to ralph.yaml, wherever it is.
+    let elsewhere = tempfile::tempdir().unwrap();
+    ralph(["-C"]).arg(dir.path()).arg("loop").current_dir(elsewhere.path()).expect(0);
+    assert_eq!(ran(), "first\nsecond\nfirst\n");
+    // A name that is not there is an invalid configuration.
+    std::fs::write(dir.path().join("ralph.yaml"), "loop:\n  workflow: workflows/frist.yaml\n").unwrap();
+    let out = ralph(["loop"]).current_dir(dir.path()).expect(3);
+    assert!(
+        out.stderr.contains(
+            "error[missing-workflow-file]: `loop.workflow` names `workflows/frist.yaml`, which does not exist"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("help: did you mean `workflows/first.yaml`?"), "{}", out.stderr);
+    // Both ways of naming one, and the workflows to choose from.
+    std::fs::write(dir.path().join("ralph.yaml"), "loop:\n  max_iterations: 3\n").unwrap();
+    let out = ralph(["loop"]).current_dir(dir.path()).expect(2);
+    assert_eq!(
+        out.stderr,
+        "error: `ralph.yaml` names no workflow to run; choose one with `ralph-loop loop --workflow workflows/first.yaml`, or set it in `ralph.yaml`:
+
+    loop:
+      workflow: workflows/first.yaml
+
+the workflows in `workflows`:
+first.yaml   dag
+second.yaml  dag
+"
+    );
+    std::fs::remove_file(dir.path().join("ralph.yaml")).unwrap();
+    let out = ralph(["loop"]).current_dir(dir.path()).expect(2);
+    assert!(
+        out.stderr
+            .starts_with("error: there is no `ralph.yaml` to name the workflow to run; choose one with"),
+        "{}",
+        out.stderr
+    );
+    // A ralph.yaml with a workflow of its own and another named: which one is meant?
+    std::fs::write(dir.path().join("ralph.yaml"), format!("loop:\n  workflow: workflows/first.yaml\n{ok}"))
+        .unwrap();
+    let out = ralph(["loop"]).current_dir(dir.path()).expect(3);
+    assert!(out.stderr.contains("error[conflicting-workflow]"), "{}", out.stderr);
 }

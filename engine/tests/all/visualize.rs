@@ -193,7 +193,7 @@ fn else_edges_are_drawn_differently_from_transitions() {
 fn an_invalid_workflow_is_not_drawn() {
     let dir =
         project(&[("w.yaml", "workflow:\n  states: [a]\n  transitions:\n    - from: a\n      to: b\n")]);
-    let out = ralph(["workflow", "visualize", "w.yaml"]).current_dir(dir.path()).expect(1);
+    let out = ralph(["workflow", "visualize", "w.yaml"]).current_dir(dir.path()).expect(3);
     assert!(out.stdout.is_empty());
     assert!(out.stderr.contains("unknown-state"));
 }

@@ -110,6 +110,11 @@ pub struct Agent {
     /// A command the engine runs after the agent to check its work (e.g. the tests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<String>,
+    /// Command agents: write the step's steering packet and give its path in
+    /// `RALPH_PACKET_FILE`, for a script that reads it (a command that names the variable gets
+    /// it without this). AI agents always get their packet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reads_packet: Option<bool>,
     /// Extra command-line arguments for the backend program.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,

@@ -23,6 +23,10 @@ pub struct Project {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoopSettings {
+    /// The workflow file `ralph-loop loop` runs, relative to this file (read from `ralph.yaml`
+    /// only; `--workflow` wins over it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
     /// The most agent invocations a loop makes in total.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
