@@ -24,7 +24,17 @@ impl WorkTree {
     pub fn open(dir: &Path, exclude: &[PathBuf]) -> Option<WorkTree> {
         let out =
             Git::new(dir, ["rev-parse", "--show-toplevel", "--absolute-git-dir"]).run_blocking().ok()?;
-        let text = String::from_utf8_lossy(&out.stdout);
+        WorkTree::from_rev_parse(&out.stdout, exclude)
+    }
+
+    /// [`WorkTree::open`] without blocking the calling async worker.
+    pub async fn find(dir: &Path, exclude: &[PathBuf]) -> Option<WorkTree> {
+        let out = Git::new(dir, ["rev-parse", "--show-toplevel", "--absolute-git-dir"]).run().await.ok()?;
+        WorkTree::from_rev_parse(&out.stdout, exclude)
+    }
+
+    fn from_rev_parse(stdout: &[u8], exclude: &[PathBuf]) -> Option<WorkTree> {
+        let text = String::from_utf8_lossy(stdout);
         let mut lines = text.lines();
         let root = PathBuf::from(lines.next().filter(|l| !l.is_empty())?);
         let git_dir = PathBuf::from(lines.next().filter(|l| !l.is_empty())?);
@@ -32,6 +42,15 @@ impl WorkTree {
         excluded.sort();
         excluded.dedup();
         Some(WorkTree { root, git_dir, exclude: excluded })
+    }
+
+    /// The same work tree with more excluded directories, given relative to its root.
+    pub fn excluding(mut self, relative: &[String]) -> WorkTree {
+        self.exclude
+            .extend(relative.iter().map(|r| r.trim_end_matches('/').to_owned()).filter(|r| !r.is_empty()));
+        self.exclude.sort();
+        self.exclude.dedup();
+        self
     }
 
     /// The work tree's root (as git names it: symbolic links resolved).

@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod agents;
+pub mod base;
 pub mod check;
 pub mod commit;
 pub mod core;
@@ -16,6 +17,7 @@ mod exec_dag;
 mod exec_saga;
 mod exec_state_machine;
 pub mod fork;
+mod git_actions;
 mod guard;
 pub mod human;
 pub mod inbox;
