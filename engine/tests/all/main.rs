@@ -21,3 +21,4 @@ mod tasks;
 mod telemetry;
 mod traces;
 mod visualize;
+mod worktree;
