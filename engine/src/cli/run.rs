@@ -277,6 +277,18 @@ pub fn run_loaded(
         Ok(settings) => settings,
         Err(e) => return refuse(e.to_string()),
     };
+    // One loop per work tree, whatever its state directory: a second would take the same task
+    // and commit the first one's work. A second loop on the same state directory is left to
+    // the store's own lock, which says so in its own words.
+    let _work_tree_lock = match crate::git::lock::WorkTreeLock::acquire(&env.project_dir, &env.state_dir) {
+        Ok(lock) => Some(lock),
+        Err(crate::git::lock::WorkTreeLockError::Held { state_dir: Some(held), .. })
+            if same_dir(&held, &env.state_dir) =>
+        {
+            None
+        }
+        Err(e) => return refuse(e.to_string()),
+    };
     let kind = plan.kind;
     let mut runner = match Runner::new(&doc, plan, options, sink) {
         Ok(runner) => runner,
@@ -338,4 +350,12 @@ pub fn run_loaded(
         );
     }
     Ok(if state.status == RunStatus::Succeeded { EXIT_OK } else { EXIT_INVALID })
+}
+
+/// Whether two paths name the same directory (resolved where they exist).
+fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
+    let resolve = |p: &std::path::Path| {
+        p.canonicalize().or_else(|_| std::path::absolute(p)).unwrap_or_else(|_| p.to_owned())
+    };
+    resolve(a) == resolve(b)
 }
