@@ -280,7 +280,9 @@ pub fn run_loaded(
     // One loop per work tree, whatever its state directory: a second would take the same task
     // and commit the first one's work. A second loop on the same state directory is left to
     // the store's own lock, which says so in its own words.
-    let _work_tree_lock = match crate::git::lock::WorkTreeLock::acquire(&env.project_dir, &env.state_dir) {
+    let ralph_dir = env.project_dir.join(".ralph");
+    let had_ralph_dir = ralph_dir.exists();
+    let work_tree_lock = match crate::git::lock::WorkTreeLock::acquire(&env.project_dir, &env.state_dir) {
         Ok(lock) => Some(lock),
         Err(crate::git::lock::WorkTreeLockError::Held { state_dir: Some(held), .. })
             if same_dir(&held, &env.state_dir) =>
@@ -292,8 +294,21 @@ pub fn run_loaded(
     let kind = plan.kind;
     let mut runner = match Runner::new(&doc, plan, options, sink) {
         Ok(runner) => runner,
-        Err(e) => return refuse(e.to_string()),
+        Err(e) => {
+            // A run that cannot start leaves nothing behind: outside git, the work tree's lock
+            // file is the only thing it created in the project.
+            if let Some(lock) = work_tree_lock.filter(|_| !had_ralph_dir) {
+                let path = lock.path().to_owned();
+                drop(lock);
+                if path.starts_with(&ralph_dir) {
+                    let _ = std::fs::remove_file(&path);
+                    let _ = std::fs::remove_dir(&ralph_dir);
+                }
+            }
+            return refuse(e.to_string());
+        }
     };
+    let _work_tree_lock = work_tree_lock;
     // The pipeline (and its log file) comes once the run can start: a refused run records
     // nothing.
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
