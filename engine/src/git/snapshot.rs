@@ -30,6 +30,10 @@ use super::{Git, GitError, WorkTree, nul_fields};
 /// the coarsest common ones.
 const RACY: Duration = Duration::from_secs(2);
 
+/// Files larger than this are never read for a digest: writing one twice within a clock tick
+/// is not a thing that happens, and reading it on every snapshot would be.
+const DIGEST_LIMIT: u64 = 64 << 20;
+
 /// How one path looks on disk: enough to tell an edit from no edit without reading it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fingerprint {
@@ -191,7 +195,7 @@ fn fingerprint(path: &Path, now: SystemTime) -> Result<Option<Fingerprint>, GitE
     let ctime = (metadata.ctime(), metadata.ctime_nsec());
     // A content rewrite always sets the modification time, so only it needs to be old enough
     // to be trusted (the change time also moves on `chmod` or a restored `touch -d`).
-    let racy = time_of(mtime) + RACY > now;
+    let racy = time_of(mtime) + RACY > now && metadata.len() <= DIGEST_LIMIT;
     let digest = match racy.then(|| digest(path, &metadata)).transpose() {
         Ok(digest) => digest.flatten(),
         // Removed between the look and the read: it does not exist now.

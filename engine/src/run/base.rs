@@ -99,6 +99,25 @@ impl RunBase {
             .map_err(|source| BaseError { doing: "write", path, source })
     }
 
+    /// Gives the run in `to` (a fork: `replay --from-state`, `retry --from`) the base of the
+    /// run in `from`, which it continues, unless it has one.
+    pub fn inherit(from: &Path, to: &Path) -> Result<(), BaseError> {
+        if to.join(BASE_FILE).exists() {
+            return Ok(());
+        }
+        for name in [BASE_FILE, COMMITS_FILE] {
+            let (source, target) = (from.join(name), to.join(name));
+            match std::fs::read(&source) {
+                Ok(bytes) => std::fs::create_dir_all(to)
+                    .and_then(|()| crate::atomic_file::write(&target, bytes))
+                    .map_err(|source| BaseError { doing: "write", path: target, source })?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(BaseError { doing: "read", path: source, source: e }),
+            }
+        }
+        Ok(())
+    }
+
     /// The work tree this base is of, with its exclusions, found from `dir`.
     pub async fn open_tree(&self, dir: &Path) -> Option<WorkTree> {
         Some(WorkTree::find(dir, &[]).await?.excluding(&self.excluded))
@@ -127,5 +146,9 @@ mod tests {
         assert_eq!(base.commits, ["c1", "c2"]);
         assert!(base.open_tree(dir.path()).await.unwrap().is_excluded(".ralph/runs/r1/commits"));
         assert_eq!(RunBase::load(&dir.path().join("none")).unwrap(), None);
+        let fork = dir.path().join(".ralph/runs/r2");
+        RunBase::inherit(&run_dir, &fork).unwrap();
+        assert_eq!(RunBase::load(&fork).unwrap().unwrap(), base);
+        assert_eq!(RunBase::load(&fork).unwrap().unwrap().commits, ["c1", "c2"]);
     }
 }

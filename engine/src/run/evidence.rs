@@ -1,10 +1,11 @@
-//! Evidence from git: which files a step changed, and which the run has changed so far.
+//! Evidence from git, the old way: blocking `git` calls, size and modification time only, and
+//! no exclusion of the engine's own files. **Superseded** by [`crate::git`] (`WorkTree`,
+//! `Snapshot`, `WorkTree::changed`), which tells exactly what a step changed without blocking
+//! the async workers; this module stays only until the runner switches to it.
 //!
 //! Before and after each step the runner takes a [`Snapshot`]: `HEAD` and every path `git status`
-//! reports (tracked changes and untracked files, ignored files excluded), each with its size and
-//! modification time. A step changed a path when it appears, disappears, or its size or time
-//! differs, plus every path of the commits it made. This costs one `git status` per snapshot;
-//! outside a git work tree no evidence is collected and nothing is spawned.
+//! reports, each with its size and modification time. A step changed a path when it appears,
+//! disappears, or its size or time differs, plus every path of the commits it made.
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
