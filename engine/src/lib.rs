@@ -9,6 +9,8 @@ pub mod clock;
 pub mod control;
 pub mod diagnostic;
 pub mod error_text;
+pub mod file_lock;
+pub mod git;
 pub mod init;
 pub mod inspect;
 pub mod plan;

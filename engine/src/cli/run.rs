@@ -361,7 +361,7 @@ pub fn run_loaded(
             "`--commit` commits each finished task, and there is no task file (TODO.md, tasks.json, kanban.json or `--tasks`)",
         ));
     }
-    if commit && crate::run::evidence::Repo::open(&env.project_dir).is_none() {
+    if commit && crate::git::WorkTree::open(&env.project_dir, &[]).is_none() {
         return Err(usage(format!(
             "`--commit` needs a git work tree, and `{}` is not in one; `git init` makes one",
             env.project_dir.display()
@@ -386,8 +386,38 @@ pub fn run_loaded(
         Ok(settings) => settings,
         Err(e) => return Err(super::exit::invalid(e)),
     };
+    // One loop per work tree, whatever its state directory: a second would take the same task
+    // and commit the first one's work. A second loop on the same state directory is left to
+    // the store's own lock, which says so in its own words.
+    let ralph_dir = env.project_dir.join(".ralph");
+    let had_ralph_dir = ralph_dir.exists();
+    let work_tree_lock = match crate::git::lock::WorkTreeLock::acquire(&env.project_dir, &env.state_dir) {
+        Ok(lock) => Some(lock),
+        Err(crate::git::lock::WorkTreeLockError::Held { state_dir: Some(held), .. })
+            if same_dir(&held, &env.state_dir) =>
+        {
+            None
+        }
+        Err(e) => return Err(super::exit::environment(e)),
+    };
     let kind = plan.kind;
-    let mut runner = Runner::new(&doc, plan, options, sink)?;
+    let mut runner = match Runner::new(&doc, plan, options, sink) {
+        Ok(runner) => runner,
+        Err(e) => {
+            // A run that cannot start leaves nothing behind: outside git, the work tree's lock
+            // file is the only thing it created in the project.
+            if let Some(lock) = work_tree_lock.filter(|_| !had_ralph_dir) {
+                let path = lock.path().to_owned();
+                drop(lock);
+                if path.starts_with(&ralph_dir) {
+                    let _ = std::fs::remove_file(&path);
+                    let _ = std::fs::remove_dir(&ralph_dir);
+                }
+            }
+            return Err(e.into());
+        }
+    };
+    let _work_tree_lock = work_tree_lock;
     // The pipeline (and its log file) comes once the run can start: a refused run records
     // nothing.
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -446,6 +476,13 @@ pub fn run_loaded(
         );
     }
     Ok(run_exit(&state))
+}
+
+/// Whether two paths name the same directory (resolved where they exist).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    let resolve =
+        |p: &Path| p.canonicalize().or_else(|_| std::path::absolute(p)).unwrap_or_else(|_| p.to_owned());
+    resolve(a) == resolve(b)
 }
 
 #[cfg(test)]

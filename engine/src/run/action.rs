@@ -23,7 +23,9 @@ pub struct ActionContext {
     pub workdir: PathBuf,
     /// The run's directory.
     pub run_dir: PathBuf,
-    /// The commit `HEAD` pointed at when the run started (for `git_reset`).
+    /// The commit `HEAD` pointed at when the run started. `git_reset` and `git_commit` read
+    /// the whole base (every path dirty then) from the run's directory instead
+    /// ([`super::base::RunBase`]), which a resumed run keeps.
     pub base_commit: Option<String>,
     /// The step the action runs for.
     pub step: String,
@@ -65,14 +67,11 @@ async fn shell(command: &str, ctx: &ActionContext, started: Instant) -> Outcome 
     match process::run(&spec, None).await {
         Ok(out) if out.success() => ok(format!("`{command}` succeeded"), started),
         Ok(out) => {
-            let said = out.stdout.text().lines().rev().find(|l| !l.trim().is_empty()).map(str::to_owned);
+            let said =
+                out.stdout.text().lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_owned();
             let mut o = Outcome::failed(
                 FailureClass::NonzeroExit,
-                format!(
-                    "`{command}` failed (exit status {:?}){}",
-                    out.code,
-                    said.map(|s| format!(": {s}")).unwrap_or_default()
-                ),
+                format!("`{command}` {}", crate::error_text::ended_saying(out.code, out.signal, &said)),
             );
             o.exit_code = out.code;
             o.duration_ms = started.elapsed().as_millis() as u64;
@@ -80,10 +79,6 @@ async fn shell(command: &str, ctx: &ActionContext, started: Instant) -> Outcome 
         }
         Err(e) => Outcome::failed(FailureClass::SpawnError, format!("`{command}`: {e}")),
     }
-}
-
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// Runs a built-in action.
@@ -128,28 +123,11 @@ pub async fn run(spec: &ActionSpec, ctx: &ActionContext) -> Outcome {
         },
         "git_commit" => {
             let message = arg_str(spec, "message").unwrap_or_else(|| format!("ralph-loop: {}", ctx.step));
-            // Nothing to commit is not a failure: the step's work may already be committed.
-            let command =
-                format!("git add -A && (git diff --cached --quiet || git commit -q -m {})", quote(&message));
-            shell(&command, ctx, started).await
-        }
-        "git_reset" if crate::run::evidence::Repo::open(&ctx.workdir).is_none() => {
-            ok("not in a git work tree: nothing to reset", started)
+            super::git_actions::git_commit(&message, ctx).await
         }
         "git_reset" => {
             let hard = arg(spec, "hard").and_then(serde_json::Value::as_bool).unwrap_or(false);
-            let base = ctx.base_commit.clone().unwrap_or_else(|| "HEAD".into());
-            // A hard reset throws the work away; the default keeps it in a stash, so a person can
-            // still look at what the failed run did (`git stash list`).
-            let command = if hard {
-                format!("git reset -q --hard {base} && git clean -q -fd")
-            } else {
-                format!(
-                    "git reset -q --soft {base} && (git stash push -q --include-untracked -m {} || true) && git reset -q --hard {base}",
-                    quote(&format!("ralph-loop compensation of `{}`", ctx.step))
-                )
-            };
-            shell(&command, ctx, started).await
+            super::git_actions::git_reset(hard, ctx).await
         }
         "escalate_to_human" => {
             let _ = record_notification(

@@ -93,14 +93,14 @@ impl Runner {
     /// Runs the recorded run's iterations, with their tasks, deciding with the oracle's
     /// outcomes; stops at the first step the recording has no outcome for.
     pub async fn run_recorded(mut self, iterations: Vec<(u32, Option<ralph_plugin_sdk::Task>)>) -> RunState {
-        if let Err(e) = self.begin() {
+        if let Err(e) = self.begin().await {
             return self.refused(&e);
         }
         let mut end = (RunStatus::Succeeded, "no iteration was recorded".to_owned());
         for (iteration, task) in iterations {
             let task = task
                 .map(|t| (super::core::event::TaskRef { id: t.id.clone(), title: t.description.clone() }, t));
-            self.begin_iteration(iteration, task, Vec::new());
+            self.begin_iteration(iteration, task, Vec::new(), None);
             if self.state.pass().is_some_and(|p| p.ended().is_none()) {
                 let (status, reason, _) = self.run_pass().await;
                 end = (status, reason);

@@ -1,9 +1,20 @@
-//! `--commit`: one commit per task, with the work the iteration left in the work tree.
+//! `--commit` and `git_commit`: one commit of exactly a task's own work.
 //!
-//! Everything under the project directory is staged except the run store (`.ralph/`), so a
-//! run's own records never land in the user's history; nothing staged means no commit.
+//! A task's own work is what changed between the snapshot taken when it started and the one
+//! taken when it is done ([`WorkTree::changed`]), less every path that was already dirty or
+//! untracked when it started — the user's work, a failed task's leftovers — and less the
+//! engine's own files. A path the task touched that was dirty before it stays out too, and is
+//! named in a warning. [`WorkTree::commit_paths`] then commits exactly those paths on top of
+//! the `HEAD` the task ended at, leaving the index and the rest of the work tree alone.
+//!
+//! Exactly once across crashes: the caller journals "commit intended" (the [`TaskWork`] and
+//! the message) durably before [`commit_task`] and "committed" after; a resume that finds the
+//! first without the second asks [`WorkTree::find_made`] whether the commit was made.
 
 use std::path::Path;
+
+use crate::git::commit::{CommitError, Made};
+use crate::git::{GitError, Snapshot, WorkTree};
 
 /// The default message: `loop.commit_message` overrides it.
 pub const DEFAULT_MESSAGE: &str = "{task_id}: {task_title}";
@@ -18,46 +29,85 @@ pub fn message(template: &str, task_id: &str, task_title: &str, iteration: u32, 
         .replace("{workflow}", workflow)
 }
 
-/// Why a commit could not be made.
-#[derive(Debug, thiserror::Error)]
-#[error("git {step} failed: {detail}")]
-pub struct CommitError {
-    step: &'static str,
-    detail: String,
+/// A task's own work, as it is to be committed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TaskWork {
+    /// The paths to commit, relative to the work tree's root, sorted.
+    pub paths: Vec<String>,
+    /// Paths the task changed that were already dirty or untracked when it started: left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<String>,
+    /// The commit to commit on top of (`HEAD` when the task was done; none in a repository
+    /// without commits).
+    pub parent: Option<String>,
 }
 
-fn git(dir: &Path, step: &'static str, args: &[&str]) -> Result<std::process::Output, CommitError> {
-    let output = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| CommitError { step, detail: e.to_string() })?;
-    Ok(output)
-}
-
-fn checked(dir: &Path, step: &'static str, args: &[&str]) -> Result<String, CommitError> {
-    let output = git(dir, step, args)?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let detail = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_owned();
-        return Err(CommitError { step, detail });
+impl TaskWork {
+    /// The warning to show when the task touched paths that stay out of its commit.
+    pub fn warning(&self) -> Option<String> {
+        (!self.left_out.is_empty()).then(|| {
+            format!(
+                "the task also changed {} that had uncommitted changes before it started ({}); {} out of its commit",
+                paths(self.left_out.len()),
+                crate::git::list(&self.left_out),
+                if self.left_out.len() == 1 { "it stays" } else { "they stay" }
+            )
+        })
     }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
-/// Commits the work in `project_dir` with `message`; `None` when there was nothing to commit.
-pub fn commit(project_dir: &Path, message: &str) -> Result<Option<String>, CommitError> {
-    checked(project_dir, "add", &["add", "-A", "--", "."])?;
-    // Unstage the run store (an exclude pathspec would fail when `.ralph/` is ignored, as it
-    // usually is).
-    checked(project_dir, "reset", &["reset", "-q", "--", ".ralph"])?;
-    let staged = git(project_dir, "diff", &["diff", "--cached", "--quiet"])?;
-    if staged.status.success() {
-        return Ok(None);
+fn paths(n: usize) -> String {
+    if n == 1 { "1 path".to_owned() } else { format!("{n} paths") }
+}
+
+/// What the task whose work tree looked like `start` when it began has changed by `now`
+/// (the latest snapshot), and what it may commit.
+pub async fn task_work(tree: &WorkTree, start: &Snapshot, now: &Snapshot) -> Result<TaskWork, GitError> {
+    let changed = tree.changed(start, now).await?;
+    let mut work = TaskWork { parent: now.head().map(str::to_owned), ..TaskWork::default() };
+    for path in changed {
+        if start.is_dirty(&path) {
+            // Still dirty: the user's (or an earlier task's) change, with the task's on top.
+            if now.is_dirty(&path) {
+                work.left_out.push(path);
+            }
+        } else if now.is_dirty(&path) && !path.ends_with('/') {
+            // Clean now: the task committed it itself, or put it back.
+            work.paths.push(path);
+        }
     }
-    checked(project_dir, "commit", &["commit", "-q", "-m", message])?;
-    checked(project_dir, "rev-parse", &["rev-parse", "HEAD"]).map(Some)
+    Ok(work)
+}
+
+/// Commits `work` with `message` and notes the commit in the run's record (so `git_reset`
+/// knows it is the run's); none when there was nothing to commit.
+pub async fn commit_task(
+    tree: &WorkTree,
+    run_dir: &Path,
+    work: &TaskWork,
+    message: &str,
+) -> Result<Option<Made>, CommitError> {
+    let made = tree.commit_paths(&work.paths, work.parent.as_deref(), message).await?;
+    if let Some(made) = &made {
+        // The commit is made whatever happens to this note; without it, `git_reset` only
+        // refuses to take the commit back.
+        let _ = super::base::RunBase::add_commits(run_dir, std::slice::from_ref(&made.commit));
+    }
+    Ok(made)
+}
+
+/// The warning for a work tree that is dirty when a run starts: none when it is clean.
+pub fn dirty_tree_warning(start: &Snapshot) -> Option<String> {
+    let dirty: Vec<String> = start.dirty().map(str::to_owned).collect();
+    (!dirty.is_empty()).then(|| {
+        format!(
+            "the work tree has {} uncommitted {} ({}); {} out of the run's commits",
+            dirty.len(),
+            if dirty.len() == 1 { "path" } else { "paths" },
+            crate::git::list(&dirty),
+            if dirty.len() == 1 { "it stays" } else { "they stay" }
+        )
+    })
 }
 
 #[cfg(test)]
@@ -70,32 +120,50 @@ mod tests {
         assert_eq!(message("[{workflow} #{iteration}] {task_title}", "x", "y", 4, "dag"), "[dag #4] y");
     }
 
-    #[test]
-    fn a_commit_holds_the_work_but_not_the_run_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let sh = |s: &str| {
-            assert!(
-                std::process::Command::new("sh")
-                    .arg("-c")
-                    .arg(s)
-                    .current_dir(dir.path())
-                    .status()
-                    .unwrap()
-                    .success()
-            );
-        };
+    #[tokio::test]
+    async fn a_task_commits_only_its_own_work_and_names_what_it_left_out() {
+        use crate::git::testing::{repo, sh};
+        let dir = repo(&[("a", "a\n"), ("tracked.txt", "t\n"), ("both", "b\n")]);
         sh(
-            "git init -q . && git config user.email t@t && git config user.name t && echo a > a && git add a && git commit -qm init",
+            dir.path(),
+            "echo secret > notes.local && echo dirty >> tracked.txt && echo user >> both && mkdir -p .ralph && echo x > .ralph/log",
         );
-        assert_eq!(commit(dir.path(), "nothing").unwrap(), None);
-        sh("echo b > b && mkdir -p .ralph/runs && echo x > .ralph/runs/log");
-        let id = commit(dir.path(), "T-1: b").unwrap().unwrap();
-        assert_eq!(id.len(), 40);
-        let out = std::process::Command::new("git")
-            .args(["show", "--name-only", "--format=%s", "HEAD"])
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "T-1: b\n\nb");
+        let tree = WorkTree::open(dir.path(), &[dir.path().join(".ralph")]).unwrap();
+        let start = tree.snapshot().await.unwrap();
+        assert_eq!(
+            dirty_tree_warning(&start).unwrap(),
+            "the work tree has 3 uncommitted paths (`both`, `notes.local`, `tracked.txt`); they stay out of the run's commits"
+        );
+        sh(dir.path(), "echo task >> a && echo new > new.rs && echo task >> both && echo y >> .ralph/log");
+        let now = tree.snapshot().await.unwrap();
+        let work = task_work(&tree, &start, &now).await.unwrap();
+        assert_eq!(work.paths, ["a", "new.rs"]);
+        assert_eq!(work.left_out, ["both"]);
+        assert!(
+            work.warning().unwrap().starts_with("the task also changed 1 path that had uncommitted changes")
+        );
+        let run_dir = dir.path().join(".ralph/runs/r");
+        let made = commit_task(&tree, &run_dir, &work, "T-1: a").await.unwrap().unwrap();
+        assert_eq!(sh(dir.path(), "git show --name-only --format=%s HEAD"), "T-1: a\n\na\nnew.rs\n");
+        assert_eq!(std::fs::read_to_string(run_dir.join("commits")).unwrap(), format!("{}\n", made.commit));
+        assert_eq!(
+            sh(dir.path(), "git status --porcelain -uall"),
+            " M both\n M tracked.txt\n?? .ralph/log\n?? .ralph/runs/r/commits\n?? notes.local\n"
+        );
+        // Resuming after a crash finds the commit instead of making another.
+        assert_eq!(tree.find_made(work.parent.as_deref(), "T-1: a").await.unwrap(), Some(made.commit));
+    }
+
+    #[tokio::test]
+    async fn a_failed_task_s_leftovers_are_not_the_next_task_s_work() {
+        use crate::git::testing::{repo, sh};
+        let dir = repo(&[("a", "a\n")]);
+        let tree = WorkTree::open(dir.path(), &[]).unwrap();
+        sh(dir.path(), "echo half > leftover.rs");
+        // The next task starts with the leftovers in the tree.
+        let start = tree.snapshot().await.unwrap();
+        sh(dir.path(), "echo done > second.rs");
+        let now = tree.snapshot().await.unwrap();
+        assert_eq!(task_work(&tree, &start, &now).await.unwrap().paths, ["second.rs"]);
     }
 }

@@ -124,7 +124,7 @@ impl Runner {
                         continue;
                     }
                 }
-                match self.start(node, false, true, attempt, delay) {
+                match self.start(node, false, true, attempt, delay).await {
                     Started::Skipped(reason) => {
                         self.emit(&Event::StepSkipped { step: id, reason, iteration });
                         self.release(&mut scheduler, &mut queue, node, NodeEnd::Skipped);
@@ -204,7 +204,7 @@ impl Runner {
             let Some(ticket) = tickets[slot].take() else { continue };
             let (node, attempt) = (ticket.node, ticket.attempt);
             let end = if outcome.success { NodeEnd::Succeeded } else { NodeEnd::Failed };
-            self.finish(ticket, outcome.clone());
+            self.finish(ticket, outcome.clone()).await;
             if self.halt_class() == Some(FailureClass::Environment) {
                 // An agent that cannot work here: the others are stopped now, not waited for.
                 self.interrupt_dag(
@@ -220,7 +220,9 @@ impl Runner {
             exhausted |= self.halted().is_some();
             if let Some(delay) = retry {
                 // The retry takes the freed slot at once and waits out its delay there.
-                if let Started::Running(ticket, step) = self.start(node, false, true, attempt + 1, delay) {
+                if let Started::Running(ticket, step) =
+                    self.start(node, false, true, attempt + 1, delay).await
+                {
                     tickets[slot] = Some(ticket);
                     running.spawn(async move { (slot, step.await) });
                     continue;
@@ -301,7 +303,7 @@ impl Runner {
         while running.join_next().await.is_some() {}
         for ticket in tickets.iter_mut().filter_map(Option::take) {
             let node = ticket.node;
-            self.finish(ticket, super::live::interrupted(by));
+            self.finish(ticket, super::live::interrupted(by)).await;
             queue.push_front(node);
         }
         self.settle().await;

@@ -113,7 +113,7 @@ impl Runner {
             self.emit(&Event::StepSkipped { step, reason: reason.clone(), iteration });
             return Err(Outcome::failed(FailureClass::CircuitOpen, reason));
         }
-        match self.start(node, parallel, require_all, attempt, delay) {
+        match self.start(node, parallel, require_all, attempt, delay).await {
             Started::Skipped(reason) => {
                 let (step, iteration) = (self.plan.graph[node].id.clone(), self.state.iteration);
                 self.emit(&Event::StepSkipped { step, reason, iteration });
@@ -121,7 +121,7 @@ impl Runner {
             }
             Started::Running(ticket, future) => {
                 let outcome = self.await_step(future).await;
-                self.finish(ticket, outcome.clone());
+                self.finish(ticket, outcome.clone()).await;
                 // The outcome is durable before the transition it causes.
                 self.settle().await;
                 Ok(outcome)

@@ -7,6 +7,7 @@
 pub mod action;
 pub mod agents;
 pub mod archive;
+pub mod base;
 pub mod check;
 pub mod commit;
 pub mod core;
@@ -14,11 +15,11 @@ pub mod dag;
 #[cfg(test)]
 mod differential_tests;
 pub mod dry_run;
-pub mod evidence;
 mod exec_dag;
 mod exec_saga;
 mod exec_state_machine;
 pub mod fork;
+mod git_actions;
 mod guard;
 pub mod human;
 pub mod inbox;

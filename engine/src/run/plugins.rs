@@ -234,16 +234,24 @@ impl Runner {
 
     /// `phase.after_<phase>` for a step that ran: the context carries its result, the files it
     /// changed and their diff; a veto fails it (class `plugin_veto`).
-    pub(super) fn plugins_after_step(
+    pub(super) async fn plugins_after_step(
         &mut self,
         node: NodeIndex,
         attempt: u32,
-        before: Option<&super::evidence::Snapshot>,
+        before: Option<&crate::git::Snapshot>,
+        after: Option<&crate::git::Snapshot>,
         outcome: &mut Outcome,
     ) {
         if !self.has_plugins() {
             return;
         }
+        // The diff is built once, before the plugins are asked (they may read it).
+        let diff = match (&self.tree, before, after) {
+            (Some(tree), Some(before), Some(after)) => {
+                tree.diff(before, after, &outcome.evidence.files_changed, DIFF_LIMIT).await.ok()
+            }
+            _ => None,
+        };
         let id = self.plan.graph[node].id.clone();
         let names = phases(&id, &self.plan.graph[node].agents);
         let hooks: Vec<Hook> = names.iter().map(|p| Hook::after_phase(p.clone())).collect();
@@ -260,9 +268,7 @@ impl Runner {
             let metrics = &outcome.evidence.metrics;
             context.metrics = (!metrics.is_empty()).then_some(*metrics);
             context.files_changed.clone_from(&outcome.evidence.files_changed);
-            if let (Some(repo), Some(before)) = (&r.repo, before) {
-                context.diff = Some(repo.diff(before, &outcome.evidence.files_changed, DIFF_LIMIT));
-            }
+            context.diff = diff;
             context.into()
         });
         if let Some((plugin, reason)) = fired.and_then(|f| f.veto) {

@@ -96,7 +96,7 @@ impl Runner {
                 }
             }
             Err(e) => {
-                self.warn(format!("the agents a dead loop may have left running cannot be looked for: {e}"))
+                self.warn(format!("the agents a dead loop may have left running cannot be looked for: {e}"));
             }
         }
         for (pgid, step) in groups {

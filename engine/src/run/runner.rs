@@ -21,7 +21,6 @@ use super::core::event::{Event, RunStatus};
 use super::core::ledger::{Ledger, LedgerRules};
 use super::core::outcome::FailureClass;
 use super::core::projection::RunState;
-use super::evidence::Repo;
 use super::human;
 use super::log::RunLog;
 use super::performer::Performer;
@@ -206,9 +205,20 @@ pub struct Runner {
     pub(super) nodes: Vec<NodePrep>,
     pub(super) evaluator: Evaluator,
     pub(super) named_conditions: Vec<String>,
-    pub(super) repo: Option<Repo>,
+    /// The git work tree the project is in (none outside git, and for a script).
+    pub(super) tree: Option<crate::git::WorkTree>,
+    /// The commit `HEAD` was at when the run started.
     pub(super) base_commit: Option<String>,
+    /// The branch and tag, for conditions.
     pub(super) git_vars: (String, String),
+    /// The work tree when the run started (the base its evidence and `git_reset` count from).
+    pub(super) run_start: Option<crate::git::Snapshot>,
+    /// The last look at the work tree, with the number of steps started when it was taken: it
+    /// stands for the next look while no step has started or runs since (a chain's step ends
+    /// where the next begins).
+    pub(super) last_look: Option<(crate::git::Snapshot, u64)>,
+    /// The workflow runs `git_reset` or `git_commit`: the commits steps make are noted.
+    pub(super) notes_commits: bool,
     pub(super) signals_tx: mpsc::UnboundedSender<SignalReport>,
     pub(super) signals_rx: mpsc::UnboundedReceiver<SignalReport>,
     /// Where backends report the process groups they start (journaled: a loop that dies
@@ -250,10 +260,15 @@ pub struct Runner {
     pub(super) resuming: Option<u64>,
     /// A resumed run: the ledger it goes on with, journaled in its `resumed` event.
     pub(super) resumed_ledger: Option<Ledger>,
+    /// Warnings found before the run's first event, journaled right after it.
+    pub(super) pending_warnings: Vec<String>,
+    /// Git failed once (said then, not again for every step).
+    pub(super) git_failed: bool,
     /// The task's status before the iteration took it (put back when the environment fails).
     pub(super) picked_from: Option<crate::task::TaskStatus>,
-    /// The work tree when the latest iteration began, when its files are looked at.
-    pub(super) iteration_start: Option<super::evidence::Snapshot>,
+    /// The work tree when the latest iteration began, when its files are looked at (also kept
+    /// in the run's directory, for a resumed run).
+    pub(super) iteration_start: Option<crate::git::Snapshot>,
     /// A condition reads the files steps change: every step's evidence is collected.
     pub(super) evidence_read: bool,
 }
@@ -330,6 +345,13 @@ pub(super) fn unit_name(unit: &[StepAgent]) -> String {
 
 fn resolve_all(doc: &Document, actions: &[Action]) -> Result<Vec<Vec<StepAgent>>, AgentError> {
     actions.iter().map(|a| agents::resolve_action(doc, a)).collect()
+}
+
+/// Whether the workflow runs `git_reset` or `git_commit` anywhere: then the commits its steps
+/// make are noted as the run's (a reset may take only those back).
+fn uses_git_actions(doc: &Document) -> bool {
+    let text = serde_json::to_string(doc).unwrap_or_default();
+    text.contains("\"git_reset\"") || text.contains("\"git_commit\"")
 }
 
 /// Whether some condition of the workflow reads what steps change (`file_changed(…)`,
@@ -531,13 +553,16 @@ impl Runner {
         // A script must not take the project's `.ralph/pause` or `.ralph/hint` as its own.
         let files = if scripted { run_dir.clone() } else { options.project_dir.join(".ralph") };
         let live = super::live::Live::new(server, files);
-        let repo = if scripted { None } else { Repo::open(&options.project_dir) };
-        // A resumed run keeps the commit its run started from (for `git_reset`).
-        let base_commit = match &options.record.base_commit {
-            Some(commit) if resuming => Some(commit.clone()),
-            _ => repo.as_ref().and_then(Repo::head),
+        // The engine's own files — the project's `.ralph/` and the state directory — are never
+        // the work's, even when `.gitignore` does not say so.
+        let tree = if scripted {
+            None
+        } else {
+            let exclude = [options.project_dir.join(".ralph"), options.state_dir.clone()];
+            crate::git::WorkTree::open(&options.project_dir, &exclude)
         };
-        let git_vars = repo.as_ref().map(|r| (r.branch(), r.tag())).unwrap_or_default();
+        // A resumed run keeps the commit its run started from; a new one reads it as it begins.
+        let base_commit = options.record.base_commit.clone().filter(|_| resuming);
         // The ledger is folded with the breaker's settings, and each step feeds its first
         // agent's own breaker.
         let rules = LedgerRules {
@@ -585,9 +610,12 @@ impl Runner {
             nodes,
             evaluator: Evaluator::new(conditions),
             named_conditions: doc.conditions.keys().cloned().collect(),
-            repo,
+            tree,
             base_commit,
-            git_vars,
+            git_vars: Default::default(),
+            run_start: None,
+            last_look: None,
+            notes_commits: uses_git_actions(doc),
             signals_tx,
             signals_rx,
             spawned_tx,
@@ -616,6 +644,8 @@ impl Runner {
             clock,
             resuming: None,
             resumed_ledger: None,
+            pending_warnings: Vec::new(),
+            git_failed: false,
             picked_from: None,
             iteration_start: None,
             evidence_read: false,
@@ -651,8 +681,8 @@ impl Runner {
     }
 
     /// The project's git work tree, if it is in one.
-    pub fn repo(&self) -> Option<&Repo> {
-        self.repo.as_ref()
+    pub fn tree(&self) -> Option<&crate::git::WorkTree> {
+        self.tree.as_ref()
     }
 
     /// The run's state so far.
@@ -679,6 +709,14 @@ impl Runner {
         }
         self.state.apply(event);
         let moved = self.state.take_moved();
+        // The engine itself wrote into the work tree (the task file, a commit): the last look at
+        // it no longer stands for the next.
+        if matches!(
+            event,
+            Event::TaskMarked { .. } | Event::Committed { .. } | Event::IterationStarted { .. }
+        ) {
+            self.last_look = None;
+        }
         let mut seq = None;
         if self.journal_error.is_none() {
             match self.log.append(event) {
@@ -806,6 +844,68 @@ impl Runner {
         self.options.record.commit && !self.performer.is_script()
     }
 
+    /// The work tree as the run starts: a new run records it (its evidence, commits and
+    /// `git_reset` count from it) and says when it is dirty; a resumed run reads the record.
+    async fn look_at_start(&mut self, resumed: bool) {
+        let Some(tree) = self.tree.clone() else { return };
+        if resumed {
+            self.run_start = super::base::RunBase::load(&self.run_dir).ok().flatten().map(|b| b.start);
+        }
+        let now = match self.look().await {
+            Some(now) => now,
+            None => return,
+        };
+        let tag = tree.tag().await.ok().flatten().unwrap_or_default();
+        self.git_vars = (now.branch().unwrap_or_default().to_owned(), tag);
+        if self.run_start.is_none() {
+            if self.base_commit.is_none() {
+                self.base_commit = now.head().map(str::to_owned);
+            }
+            if let Err(e) = super::base::RunBase::record(&self.run_dir, &tree, &now) {
+                self.notice(format!("the work tree's state at the start could not be kept: {e}"));
+            }
+            if self.commits() {
+                if let Some(warning) = super::commit::dirty_tree_warning(&now) {
+                    self.pending_warnings.push(warning);
+                }
+            }
+            self.run_start = Some(now);
+        }
+    }
+
+    /// A look at the work tree: the last one while no step has started or runs since, else a
+    /// new one. `None` outside git, or when git cannot be asked (said once).
+    pub(super) async fn look(&mut self) -> Option<crate::git::Snapshot> {
+        self.look_beside(0).await
+    }
+
+    /// A look while `finishing` steps end (their processes are gone, their ends not yet
+    /// journaled): it may stand for the next look when no other step runs.
+    pub(super) async fn look_beside(&mut self, finishing: usize) -> Option<crate::git::Snapshot> {
+        let tree = self.tree.clone()?;
+        let quiet = self.state.count(super::core::projection::StepStatus::Running) <= finishing;
+        if let Some((snapshot, starts)) = &self.last_look {
+            if quiet && *starts == self.state.invocations {
+                return Some(snapshot.clone());
+            }
+        }
+        match tree.snapshot().await {
+            Ok(snapshot) => {
+                if quiet {
+                    self.last_look = Some((snapshot.clone(), self.state.invocations));
+                }
+                Some(snapshot)
+            }
+            Err(e) => {
+                if !self.git_failed {
+                    self.git_failed = true;
+                    self.warn(format!("git cannot tell what changed in the work tree: {e}"));
+                }
+                None
+            }
+        }
+    }
+
     /// Shows something without journaling it: for what happens once the journal has ended.
     pub(super) fn notice(&mut self, message: String) {
         let at = self.now();
@@ -814,7 +914,8 @@ impl Runner {
 
     /// Emits `run_started`, or for a resumed run ends what its dead predecessor left running,
     /// journals its interrupted steps and `resumed`.
-    pub fn begin(&mut self) -> Result<(), RunError> {
+    pub async fn begin(&mut self) -> Result<(), RunError> {
+        self.look_at_start(self.resuming.is_some()).await;
         let workflow = self.options.workflow.clone();
         let id = self.state.run_id.clone();
         let resumed = self.resuming.take();
@@ -874,6 +975,9 @@ impl Runner {
                 self.report_plugin_problems();
                 self.plugins_on_start();
             }
+        }
+        for warning in std::mem::take(&mut self.pending_warnings) {
+            self.warn(warning);
         }
         Ok(())
     }

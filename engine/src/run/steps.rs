@@ -16,13 +16,13 @@ use super::agents::{Backing, StepAgent};
 use super::core::event::{Event, RunStatus};
 use super::core::outcome::{FailureClass, Outcome};
 use super::core::projection::StepStatus;
-use super::evidence::Snapshot;
 use super::human;
 use super::packet;
 use super::performer::{Perform, Performer};
 use super::runner::{HumanSpec, OnTimeout, Runner, unit_name};
 use super::step;
 use crate::agent::command::{Invocation, file_name};
+use crate::git::Snapshot;
 use crate::prompt::stack;
 use crate::workflow::condition::{self, Scope};
 
@@ -98,15 +98,23 @@ impl Runner {
     /// carries what changed, a condition or a plugin may read it. A quiet command in a DAG of
     /// thousands costs no `git` process.
     fn wants_evidence(&self, node: NodeIndex) -> bool {
-        self.repo.is_some() && (self.nodes[node.index()].ai || self.evidence_read || self.has_plugins())
+        self.tree.is_some()
+            && (self.nodes[node.index()].ai || self.evidence_read || self.has_plugins() || self.notes_commits)
     }
 
-    /// Evidence for conditions and packets before a step: what the run has changed so far.
-    fn evidence_so_far(&self, now: Option<&Snapshot>) -> Evidence {
+    /// Evidence for conditions and packets before a step: what the iteration has changed so
+    /// far (from the work tree when the run looked at it, else from its steps' own lists) —
+    /// never what was dirty before it and left alone.
+    async fn evidence_so_far(&mut self, now: Option<&Snapshot>) -> Evidence {
         let mut evidence = Evidence { test_results: self.state.context.test_results, ..Evidence::default() };
-        if let (Some(repo), Some(now)) = (&self.repo, now) {
-            evidence.files_changed = repo.changed_since(self.base_commit.as_deref(), now);
-        } else if let Some(pass) = self.state.pass() {
+        let since = self.iteration_start.as_ref().or(self.run_start.as_ref());
+        if let (Some(tree), Some(since), Some(now)) = (&self.tree, since, now) {
+            if let Ok(files) = tree.changed(since, now).await {
+                evidence.files_changed = files;
+                return evidence;
+            }
+        }
+        if let Some(pass) = self.state.pass() {
             evidence.files_changed = pass.files.iter().cloned().collect();
         }
         evidence
@@ -125,7 +133,7 @@ impl Runner {
 
     /// Starts a node's step: emits `step_started`, builds its packet and prompts, and returns
     /// the future that performs it.
-    pub(super) fn start(
+    pub(super) async fn start(
         &mut self,
         node: NodeIndex,
         parallel: bool,
@@ -134,18 +142,18 @@ impl Runner {
         delay: Duration,
     ) -> Started<impl Future<Output = Outcome> + Send + 'static> {
         let id = self.plan.graph[node].id.clone();
-        let before = if self.wants_evidence(node) { self.repo.as_ref().map(|r| r.snapshot()) } else { None };
+        let before = if self.wants_evidence(node) { self.look().await } else { None };
+        let so_far = match units_have_conditions(&self.nodes[node.index()].units) {
+            true => Some(self.evidence_so_far(before.as_ref()).await),
+            false => None,
+        };
         let prep = &self.nodes[node.index()];
         let human = prep.human.clone();
         let ai = prep.ai;
         let mut units = prep.units.clone();
         // Conditional agents: `condition:` is tested against what the run has changed so far.
-        if units.iter().flatten().any(|a| a.condition.is_some()) {
-            let scope = self.scope_with(
-                node,
-                &Outcome { success: true, ..Outcome::default() },
-                &self.evidence_so_far(before.as_ref()),
-            );
+        if let Some(so_far) = &so_far {
+            let scope = self.scope_with(node, &Outcome { success: true, ..Outcome::default() }, so_far);
             let mut skipped = Vec::new();
             for unit in &mut units {
                 unit.retain(|agent| {
@@ -185,8 +193,14 @@ impl Runner {
         // display streams packets): a DAG of thousands of quiet commands should not build
         // thousands of unread packets.
         let reads = units.iter().flatten().any(StepAgent::reads_files);
-        let mut packet = (reads || self.sink.wants_packets())
-            .then(|| self.packet_for(node, self.evidence_so_far(before.as_ref())));
+        let mut packet = None;
+        if reads || self.sink.wants_packets() {
+            let evidence = match so_far {
+                Some(so_far) => so_far,
+                None => self.evidence_so_far(before.as_ref()).await,
+            };
+            packet = Some(self.packet_for(node, evidence));
+        }
         if let Some(packet) = packet.as_mut().filter(|_| reads) {
             // Signals since the previous packet, and the hints, go to agents that read them.
             self.deliver_control(&id, packet);
@@ -412,7 +426,8 @@ impl Runner {
             return outcome;
         }
         let step = format!("{id}.{hook}");
-        let mut packet = self.packet_for(node, self.evidence_so_far(None));
+        let evidence = self.evidence_so_far(None).await;
+        let mut packet = self.packet_for(node, evidence);
         packet.workflow.phase.clone_from(&step);
         packet.instructions.primary = instructions;
         packet.instructions.outcomes.clear();
@@ -450,7 +465,7 @@ impl Runner {
     }
 
     /// Finishes a step: its evidence from git, its completed packet, `step_finished`.
-    pub(super) fn finish(&mut self, ticket: Ticket, mut outcome: Outcome) {
+    pub(super) async fn finish(&mut self, ticket: Ticket, mut outcome: Outcome) {
         self.drain_signals();
         let id = self.plan.graph[ticket.node].id.clone();
         // What the agent said (its error, its logs) may quote a secret: masked before the
@@ -458,12 +473,37 @@ impl Runner {
         if let Some(masked) = self.redactor.redact_value(&outcome) {
             outcome = masked;
         }
-        if let (Some(repo), Some(before)) = (&self.repo, &ticket.before) {
-            outcome.evidence.files_changed = repo.changed(before, &repo.snapshot());
+        // What the step changed, exactly: compared with the look before it, never the
+        // engine's files nor what was dirty before and left alone.
+        let mut after = None;
+        if let Some(before) = &ticket.before {
+            after = self.look_beside(1).await;
+            if let (Some(tree), Some(now)) = (self.tree.clone(), &after) {
+                if let Ok(files) = tree.changed(before, now).await {
+                    outcome.evidence.files_changed = files;
+                }
+                // A commit a step makes is the run's: `git_reset` may take it back.
+                if self.notes_commits && before.head() != now.head() {
+                    if let (Some(head), Ok(commits)) = (
+                        now.head(),
+                        tree.commits_between(before.head(), now.head().unwrap_or_default()).await,
+                    ) {
+                        let _ = head;
+                        let _ = super::base::RunBase::add_commits(&self.run_dir, &commits);
+                    }
+                }
+            }
         }
         // A step a plugin stopped before it ran has no result to look at.
         if outcome.class != Some(FailureClass::PluginVeto) {
-            self.plugins_after_step(ticket.node, ticket.attempt, ticket.before.as_ref(), &mut outcome);
+            self.plugins_after_step(
+                ticket.node,
+                ticket.attempt,
+                ticket.before.as_ref(),
+                after.as_ref(),
+                &mut outcome,
+            )
+            .await;
         }
         // A person's decision is the step's outcome: it is journaled with it (then announced).
         let decided = match (&self.nodes[ticket.node.index()].human, &outcome.result) {
@@ -638,6 +678,11 @@ impl Runner {
             })
             .collect()
     }
+}
+
+/// Whether some agent of these units runs only when its condition holds.
+fn units_have_conditions(units: &[Vec<StepAgent>]) -> bool {
+    units.iter().flatten().any(|a| a.condition.is_some())
 }
 
 /// A human review as a step: wait for the decision; at the timeout, `on_timeout` decides.

@@ -18,11 +18,12 @@
 
 use std::path::PathBuf;
 
-use super::commit;
+use super::commit::{self, TaskWork};
 use super::core::event::{Event, Mark, RunStatus, TaskRef};
 use super::core::outcome::FailureClass;
 use super::core::projection::{CommitState, RunState};
 use super::runner::Runner;
+use crate::git::Snapshot;
 use crate::task::{TaskFile, TaskStatus};
 use crate::workflow::model::WorkflowKind;
 
@@ -55,21 +56,36 @@ impl Runner {
         }
     }
 
-    /// Journals the start of iteration `iteration`; a plugin's veto ends it at once.
+    /// Journals the start of iteration `iteration`, whose work tree looked like `start` when
+    /// it began (kept in the run's directory too, for a resumed run); a plugin's veto ends it
+    /// at once.
     pub(super) fn begin_iteration(
         &mut self,
         iteration: u32,
         task: Option<(TaskRef, ralph_plugin_sdk::Task)>,
         completed: Vec<String>,
+        start: Option<Snapshot>,
     ) {
         let (task, detail) = match task {
             Some((task, detail)) => (Some(task), Some(Box::new(detail))),
             None => (None, None),
         };
+        if let Some(start) = &start {
+            let kept = serde_json::to_vec(start).map_err(std::io::Error::other).and_then(|bytes| {
+                crate::atomic_file::write(
+                    &self.run_dir.join(format!("iteration-{iteration}.start.json")),
+                    bytes,
+                )
+            });
+            if let Err(e) = kept {
+                self.notice(format!(
+                    "the work tree at the start of iteration {iteration} could not be kept: {e}"
+                ));
+            }
+        }
+        self.iteration_start = start;
         let at = self.now();
         self.emit(&Event::IterationStarted { iteration, task, detail, completed, at });
-        self.iteration_start =
-            self.repo.as_ref().filter(|_| self.wants_iteration_files()).map(|r| r.snapshot());
         if let Some(reason) = self.plugins_on_iteration() {
             let at = self.now();
             self.emit(&Event::IterationFinished {
@@ -112,25 +128,44 @@ impl Runner {
             Ok(ended) => ended,
             Err(signal) => (RunStatus::Stopped, format!("interrupted by {signal}")),
         };
-        let files = self.iteration_files();
+        let files = self.iteration_files().await;
         let at = self.now();
         self.emit(&Event::IterationFinished { iteration, status, reason: reason.clone(), files, at });
         (status, reason, self.halt_class())
     }
 
-    /// The files the latest pass changed, when the run looks (see `wants_iteration_files`).
-    fn iteration_files(&self) -> Vec<String> {
-        match (&self.repo, &self.iteration_start) {
-            (Some(repo), Some(start)) if self.wants_iteration_files() => {
-                repo.changed(start, &repo.snapshot())
-            }
-            _ => Vec::new(),
+    /// The work tree when the latest iteration began: kept in memory, else in the run's
+    /// directory (a resumed run), else the run's start.
+    fn iteration_start(&mut self) -> Option<Snapshot> {
+        if self.iteration_start.is_none() {
+            let path = self.run_dir.join(format!("iteration-{}.start.json", self.state.iteration));
+            self.iteration_start = std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok());
         }
+        self.iteration_start.clone().or_else(|| self.run_start.clone())
+    }
+
+    /// A look at the work tree now, for an iteration's files and its commit (never an earlier
+    /// look: the engine itself wrote the task file since).
+    async fn look_now(&mut self) -> Option<Snapshot> {
+        self.last_look = None;
+        self.look().await
+    }
+
+    /// The files the latest pass changed, when the run looks (see `wants_iteration_files`).
+    async fn iteration_files(&mut self) -> Vec<String> {
+        if !self.wants_iteration_files() {
+            return Vec::new();
+        }
+        let (Some(tree), Some(start)) = (self.tree.clone(), self.iteration_start()) else {
+            return Vec::new();
+        };
+        let Some(now) = self.look_now().await else { return Vec::new() };
+        tree.changed(&start, &now).await.unwrap_or_default()
     }
 
     /// Runs the workflow once (no task file), stopping cleanly on a signal.
     pub async fn run_once(mut self) -> RunState {
-        if let Err(e) = self.begin() {
+        if let Err(e) = self.begin().await {
             return self.refused(&e);
         }
         let (status, reason, class) = loop {
@@ -142,7 +177,8 @@ impl Runner {
                     if let Some(signal) = self.cancelled() {
                         break (RunStatus::Stopped, format!("interrupted by {signal}"), None);
                     }
-                    self.begin_iteration(1, None, Vec::new());
+                    let start = if self.wants_iteration_files() { self.look_now().await } else { None };
+                    self.begin_iteration(1, None, Vec::new(), start);
                 }
                 Some(None) => {
                     let end = self.run_pass().await;
@@ -159,7 +195,7 @@ impl Runner {
 
     /// Runs the Ralph loop over a task file.
     pub async fn run_tasks(mut self, mut tasks: TaskLoop) -> RunState {
-        if let Err(e) = self.begin() {
+        if let Err(e) = self.begin().await {
             return self.refused(&e);
         }
         let (status, reason, class) = loop {
@@ -198,6 +234,9 @@ impl Runner {
                 break (status, reason, None);
             };
             self.picked_from = Some(task.status);
+            // The work tree is looked at before the task file says `in_progress`: the task's
+            // own marks are part of its work, committed with it.
+            let start = if self.wants_iteration_files() { self.look_now().await } else { None };
             if let Err(e) = tasks.file.mark(&task.id, TaskStatus::InProgress, None) {
                 break (RunStatus::Failed, format!("cannot mark task {} in progress: {e}", task.id), None);
             }
@@ -205,7 +244,7 @@ impl Runner {
             let detail = tasks.file.packet_task(&task);
             let completed = tasks.file.completed_ids();
             let iteration = self.state.iteration + 1;
-            self.begin_iteration(iteration, Some((task_ref, detail)), completed);
+            self.begin_iteration(iteration, Some((task_ref, detail)), completed, start);
         };
         self.end(status, reason, class).await;
         self.into_state()
@@ -258,7 +297,7 @@ impl Runner {
             let template = tasks.commit.clone().unwrap_or_else(|| commit::DEFAULT_MESSAGE.into());
             return match self.commit_pass(&task, &template).await {
                 Ok(made) => Ok(made),
-                Err(reason) => Err((RunStatus::Stopped, reason, Some(FailureClass::Environment))),
+                Err((reason, class)) => Err((RunStatus::Stopped, reason, class)),
             };
         }
         Ok(false)
@@ -268,22 +307,87 @@ impl Runner {
     /// made and the commit is durable before anything else happens, so a run killed in between
     /// finds out whether it was made instead of making it twice. `Ok(true)` when it journaled
     /// something.
-    async fn commit_pass(&mut self, task: &TaskRef, template: &str) -> Result<bool, String> {
+    async fn commit_pass(
+        &mut self,
+        task: &TaskRef,
+        template: &str,
+    ) -> Result<bool, (String, Option<FailureClass>)> {
+        let Some(tree) = self.tree.clone() else { return Ok(false) };
         let iteration = self.state.iteration;
-        let dir = self.options.project_dir.clone();
-        let message = commit::message(template, &task.id, &task.title, iteration, &self.options.workflow);
-        self.settle().await;
-        match commit::commit(&dir, &message) {
-            Ok(Some(commit)) => {
+        let failed = |what: String| {
+            (
+                format!(
+                    "task {} is done but {what}; `ralph-loop resume` commits it once that is fixed",
+                    task.id
+                ),
+                Some(FailureClass::Environment),
+            )
+        };
+        let intended = match self.state.pass().map(|p| p.commit.clone()) {
+            Some(CommitState::Intended { parent, message, paths }) => Some((parent, message, paths)),
+            _ => None,
+        };
+        let (work, message) = match intended {
+            Some((parent, message, paths)) => {
+                // The run was killed after it meant to commit: the commit may be made already.
+                match tree.find_made(parent.as_deref(), &message).await {
+                    Ok(Some(commit)) => {
+                        self.emit(&Event::Committed { task: Some(task.clone()), commit, message, iteration });
+                        self.settle().await;
+                        return Ok(true);
+                    }
+                    Ok(None) => (TaskWork { paths, left_out: Vec::new(), parent }, message),
+                    Err(e) => return Err(failed(format!("git cannot tell whether it was committed: {e}"))),
+                }
+            }
+            None => {
+                let message =
+                    commit::message(template, &task.id, &task.title, iteration, &self.options.workflow);
+                let Some(start) = self.iteration_start() else { return Ok(false) };
+                let Some(now) = self.look_now().await else {
+                    return Err(failed("git cannot tell what it changed".into()));
+                };
+                let work = commit::task_work(&tree, &start, &now).await.map_err(|e| failed(e.to_string()))?;
+                if let Some(warning) = work.warning() {
+                    self.warn(warning);
+                }
+                if work.paths.is_empty() {
+                    return Ok(false);
+                }
+                // Durable before the commit is made: a kill in between finds out, not commits twice.
+                self.emit(&Event::CommitIntended {
+                    iteration,
+                    task: Some(task.clone()),
+                    parent: work.parent.clone(),
+                    message: message.clone(),
+                    paths: work.paths.clone(),
+                });
+                self.settle().await;
+                (work, message)
+            }
+        };
+        match commit::commit_task(&tree, &self.run_dir, &work, &message).await {
+            Ok(made) => {
+                // Nothing to commit after all (the paths went back as they were) closes it too.
+                let (commit, warning) = made.map(|m| (m.commit, m.index_warning)).unwrap_or_default();
                 self.emit(&Event::Committed { task: Some(task.clone()), commit, message, iteration });
+                if let Some(warning) = warning {
+                    self.warn(warning);
+                }
+                // The commit is durable before anything else happens.
                 self.settle().await;
                 Ok(true)
             }
-            Ok(None) => Ok(false),
-            Err(e) => Err(format!(
-                "task {} is done but its commit failed: {e}; `ralph-loop resume` commits it once that is fixed",
-                task.id
-            )),
+            Err(e) => {
+                let class = e.is_environment().then_some(FailureClass::Environment);
+                Err((
+                    format!(
+                        "task {} is done but its commit failed: {e}; `ralph-loop resume` commits it once that is fixed",
+                        task.id
+                    ),
+                    class,
+                ))
+            }
         }
     }
 

@@ -2,16 +2,16 @@
 //! `flock` on `<state>/loop.lock`, which also holds the owner's pid so that a refused process
 //! can name it. The kernel drops the lock when the owner dies, however it dies, so a killed
 //! loop never leaves a stale lock behind (a stale pid in the file is harmless: it is rewritten).
+//! The work tree has a lock of its own (`crate::git::lock`): two state directories, one work tree.
 
-use std::io::{Read as _, Seek as _, Write as _};
 use std::path::Path;
 
-use nix::fcntl::{Flock, FlockArg};
+use crate::file_lock::{self, FileLock, Refused};
 
 /// Held while a process owns the state directory.
 #[derive(Debug)]
 pub struct LoopLock {
-    _file: Flock<std::fs::File>,
+    _lock: FileLock,
 }
 
 /// Why the lock was not taken.
@@ -27,29 +27,11 @@ impl LoopLock {
     /// Takes the lock of `dir` without waiting, and writes this process's pid into it.
     pub fn acquire(dir: &Path) -> Result<LoopLock, LockError> {
         std::fs::create_dir_all(dir).map_err(LockError::Io)?;
-        let path = dir.join("loop.lock");
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(LockError::Io)?;
-        let mut file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(locked) => locked,
-            Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                return Err(LockError::Held(text.trim().parse().ok()));
-            }
-            Err((_, errno)) => return Err(LockError::Io(std::io::Error::from(errno))),
-        };
-        // The pid is for people; the lock itself is the flock.
-        let _ = file.set_len(0);
-        let _ = file.rewind();
-        let _ = write!(file, "{}", std::process::id());
-        let _ = file.flush();
-        Ok(LoopLock { _file: file })
+        match file_lock::try_lock(&dir.join("loop.lock"), &std::process::id().to_string()) {
+            Ok(lock) => Ok(LoopLock { _lock: lock }),
+            Err(Refused::Held(text)) => Err(LockError::Held(text.trim().parse().ok())),
+            Err(Refused::Io(e)) => Err(LockError::Io(e)),
+        }
     }
 }
 

@@ -23,3 +23,4 @@ mod tasks;
 mod telemetry;
 mod traces;
 mod visualize;
+mod worktree;

@@ -288,7 +288,7 @@ agents:
 }
 
 #[test]
-fn a_failed_saga_compensates_in_reverse_and_git_reset_restores_the_tree_keeping_the_work_in_a_stash() {
+fn a_failed_saga_compensates_in_reverse_and_git_reset_restores_the_tree_keeping_the_work_in_a_ref() {
     let dir = project(&[(
         "w.yaml",
         r#"workflow:
@@ -333,8 +333,12 @@ agents:
     assert_eq!(sh("git rev-parse HEAD"), base, "back to the commit before the run");
     assert_eq!(std::fs::read_to_string(dir.path().join("tracked.txt")).unwrap(), "base\n");
     assert!(!dir.path().join("one.txt").exists() && !dir.path().join("two.txt").exists());
-    assert_eq!(sh("git stash list").lines().count(), 1, "the work is kept in a stash");
-    assert!(sh("git stash show --include-untracked --name-only stash@{0}").contains("one.txt"));
+    // Nothing is stashed: the undone work (the step's commit among it) is kept in a ref.
+    assert_eq!(sh("git stash list"), "");
+    let run = events(&out.stdout)[0]["run_id"].as_str().unwrap().to_owned();
+    let kept = format!("refs/ralph-loop/reset/{run}");
+    assert_eq!(sh(&format!("git show {kept}:one.txt")), "1\n");
+    assert_eq!(sh(&format!("git show {kept}:two.txt")), "2\n");
 }
 
 #[test]
