@@ -72,6 +72,11 @@ impl WorkTree {
     /// Whether `path` (relative to the root) is one of the engine's own files.
     pub fn is_excluded(&self, path: &str) -> bool {
         let path = path.trim_end_matches('/');
+        // A temporary file of the engine's atomic writes (a task file being replaced), left
+        // behind by a loop that was killed in the middle: never the work's.
+        if path.ends_with(".ralph-tmp") {
+            return true;
+        }
         self.exclude
             .iter()
             .any(|e| path == e || path.strip_prefix(e.as_str()).is_some_and(|r| r.starts_with('/')))

@@ -306,6 +306,63 @@ impl Runner {
 mod tests {
     use super::*;
 
+    /// A script whose every step fails.
+    struct Failing;
+
+    impl super::super::performer::Script for Failing {
+        fn outcome(
+            &mut self,
+            _: &super::super::performer::Perform<'_>,
+        ) -> Option<super::super::core::outcome::Outcome> {
+            Some(super::super::core::outcome::Outcome::failed(FailureClass::NonzeroExit, "no"))
+        }
+    }
+
+    struct Quiet;
+
+    impl super::super::runner::EventSink for Quiet {
+        fn event(&mut self, _: &Event, _: &super::super::core::projection::RunState) {}
+    }
+
+    // See: issue 13, finding 6 — the ledger's save error was dropped: a budget that cannot be
+    // saved is a budget a restart forgets.
+    #[tokio::test]
+    async fn a_ledger_that_cannot_be_written_stops_the_run_as_the_environments_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = "circuit_breaker:\n  failure_threshold: 5\nworkflow:\n  nodes:\n    - id: a\n      agent: t\n    - id: b\n      agent: t\n      depends_on: [a]\n      continue_on: failure\nagents:\n  t:\n    command: \"true\"\n";
+        std::fs::write(dir.path().join("w.yaml"), yaml).unwrap();
+        let options = crate::workflow::validate::Options {
+            config: None,
+            project_dir: dir.path().to_owned(),
+            strict: true,
+        };
+        let validation = crate::workflow::validate::validate(&dir.path().join("w.yaml"), &options).unwrap();
+        let (doc, plan) = (validation.document.unwrap(), validation.plan.unwrap());
+        let mut options = super::super::runner::RunOptions::new(
+            dir.path().to_owned(),
+            dir.path().join("state"),
+            "w".into(),
+        );
+        options.performer = super::super::performer::Performer::Script(Box::new(Failing));
+        options.log = super::super::runner::LogChoice::Memory(Default::default());
+        options.control = false;
+        let mut runner = Runner::new(&doc, plan, options, Box::new(Quiet)).unwrap();
+        // Under a regular file: the directory cannot be made, so the ledger cannot be written.
+        std::fs::write(dir.path().join("not-a-dir"), "").unwrap();
+        runner.ledger_path = Some(dir.path().join("not-a-dir/ledger.json"));
+        let state = runner.run_once().await;
+        assert_eq!(state.end_class, Some(FailureClass::Environment), "{:?}", state.reason);
+        assert!(
+            state
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains("the ledger") && r.contains("cannot be written")),
+            "{:?}",
+            state.reason
+        );
+        assert_eq!(state.invocations, 1, "nothing runs after the ledger failed");
+    }
+
     #[test]
     fn cooldown_and_calls_per_hour_make_the_loop_wait() {
         let budget: Budget = serde_yaml::from_str("{cooldown: 30s, calls_per_hour: 3}").unwrap();

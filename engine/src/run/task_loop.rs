@@ -179,6 +179,7 @@ impl Runner {
                     }
                     let start = if self.wants_iteration_files() { self.look_now().await } else { None };
                     self.begin_iteration(1, None, Vec::new(), start);
+                    self.settle().await;
                 }
                 Some(None) => {
                     let end = self.run_pass().await;
@@ -198,6 +199,8 @@ impl Runner {
         if let Err(e) = self.begin().await {
             return self.refused(&e);
         }
+        // What a killed loop may have left half-written next to the task file goes.
+        crate::atomic_file::remove_stale_temps(tasks.file.path());
         let (status, reason, class) = loop {
             // Between iterations: signals are taken, and a paused loop waits.
             self.checkpoint(None).await;
@@ -237,14 +240,24 @@ impl Runner {
             // The work tree is looked at before the task file says `in_progress`: the task's
             // own marks are part of its work, committed with it.
             let start = if self.wants_iteration_files() { self.look_now().await } else { None };
-            if let Err(e) = tasks.file.mark(&task.id, TaskStatus::InProgress, None) {
-                break (RunStatus::Failed, format!("cannot mark task {} in progress: {e}", task.id), None);
-            }
             let task_ref = TaskRef { id: task.id.clone(), title: task.title.clone() };
             let detail = tasks.file.packet_task(&task);
             let completed = tasks.file.completed_ids();
             let iteration = self.state.iteration + 1;
             self.begin_iteration(iteration, Some((task_ref, detail)), completed, start);
+            // The iteration is durable before the task file or the work tree changes: a loop
+            // killed from here on is resumed in this iteration, with the look at its start —
+            // never taken up again as a new one that finds its own work already there.
+            self.settle().await;
+            if self.state.pass().is_some_and(|p| p.ended().is_none()) {
+                if let Err(e) = tasks.file.mark(&task.id, TaskStatus::InProgress, None) {
+                    break (
+                        RunStatus::Failed,
+                        format!("cannot mark task {} in progress: {e}", task.id),
+                        None,
+                    );
+                }
+            }
         };
         self.end(status, reason, class).await;
         self.into_state()

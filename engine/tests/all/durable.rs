@@ -17,11 +17,16 @@ impl Lcg {
 }
 
 /// Kills runs of `workflow` at random points until one ends; returns how many kills it took.
-fn kill_until_done(dir: &std::path::Path, rng: &mut Lcg, kills_left: &mut u32) -> u32 {
+fn kill_until_done(dir: &std::path::Path, rng: &mut Lcg, kills_left: &mut u32, commit: bool) -> u32 {
     let mut kills = 0;
     let mut first = true;
     loop {
-        let args: &[&str] = if first { &["loop", "--workflow", "w.yaml"] } else { &["resume"] };
+        let start: &[&str] = if commit {
+            &["loop", "--workflow", "w.yaml", "--commit"]
+        } else {
+            &["loop", "--workflow", "w.yaml"]
+        };
+        let args: &[&str] = if first { start } else { &["resume"] };
         let mut child = ralph(args.iter().copied()).current_dir(dir).spawn();
         if *kills_left > 0 {
             std::thread::sleep(Duration::from_millis(20 + rng.below(400)));
@@ -65,9 +70,10 @@ fn sigkill_at_200_random_points_loses_and_repeats_no_finished_step() {
     let mut runs = 0;
     while kills_left > 0 {
         runs += 1;
-        // Alternate a DAG (a tree of 24 nodes) with a task loop over a state machine that
-        // loops until its check passes.
-        let dag = runs % 2 == 1;
+        // Take turns: a DAG (a tree of 24 nodes), a task loop over a state machine that loops
+        // until its check passes, and that task loop in a git work tree with `--commit`.
+        let dag = runs % 3 == 1;
+        let commit = runs % 3 == 0;
         let workflow = if dag {
             let mut w = String::from("workflow:\n  nodes:\n");
             for i in 0..24 {
@@ -79,14 +85,21 @@ fn sigkill_at_200_random_points_loses_and_repeats_no_finished_step() {
             w.push_str("agents:\n  t:\n    command: \"sh -c 'echo $RALPH_STEP >> log; sleep 0.02'\"\n");
             w
         } else {
-            "workflow:\n  states:\n    - id: build\n      agent: builder\n    - id: verify\n      agent: verifier\n    - id: done\n      type: terminal\n  transitions:\n    - from: build\n      to: verify\n    - from: verify\n      to: done\n      condition: success\n      else: build\nagents:\n  builder:\n    command: \"sh -c 'echo $RALPH_TASK_ID >> built; sleep 0.02'\"\n  verifier:\n    command: \"sh -c 'test $(grep -c \\\"^$RALPH_TASK_ID$\\\" built) -ge 2'\"\n".to_owned()
+            "workflow:\n  states:\n    - id: build\n      agent: builder\n    - id: verify\n      agent: verifier\n    - id: done\n      type: terminal\n  transitions:\n    - from: build\n      to: verify\n    - from: verify\n      to: done\n      condition: success\n      else: build\nagents:\n  builder:\n    command: \"sh -c 'echo $RALPH_TASK_ID >> $RALPH_TASK_ID.built; sleep 0.02'\"\n  verifier:\n    command: \"sh -c 'test $(wc -l < $RALPH_TASK_ID.built) -ge 2'\"\n".to_owned()
         };
         let todo: String = (1..=4).map(|i| format!("- [ ] T-{i}: task {i}\n")).collect();
         let dir = project(&[("w.yaml", &workflow), ("TODO.md", if dag { "" } else { &todo })]);
         if dag {
             std::fs::remove_file(dir.path().join("TODO.md")).unwrap();
         }
-        kill_until_done(dir.path(), &mut rng, &mut kills_left);
+        if commit {
+            // A work tree as users have it: `.ralph/` not ignored, a file of the user's lying around.
+            crate::support::sh(
+                dir.path(),
+                "git init -q . && git config user.email t@t && git config user.name t && git add -A && git commit -qm init && echo mine > notes.local",
+            );
+        }
+        kill_until_done(dir.path(), &mut rng, &mut kills_left, commit);
         let journal = journal(dir.path());
         let ends: Vec<&serde_json::Value> = journal.iter().filter(|e| e["event"] == "run_finished").collect();
         assert_eq!(ends.len(), 1, "seed {seed}: one end");
@@ -109,6 +122,34 @@ fn sigkill_at_200_random_points_loses_and_repeats_no_finished_step() {
             assert!(marked.values().all(|n| *n == 1), "seed {seed}: each marked once: {marked:?}");
             let file = std::fs::read_to_string(dir.path().join("TODO.md")).unwrap();
             assert_eq!(file.matches("- [x]").count(), 4, "seed {seed}: {file}");
+            if commit {
+                // One commit per task, exactly once, each holding only its own task's work.
+                let log = crate::support::sh(dir.path(), "git log --format=@@%s --name-only --reverse");
+                let commits: Vec<&str> = log.split("@@").map(str::trim).filter(|c| !c.is_empty()).collect();
+                assert_eq!(commits.len(), 5, "seed {seed}: init and one commit per task:\n{log}");
+                for (i, commit) in commits[1..].iter().enumerate() {
+                    let mut lines = commit.lines();
+                    let task = format!("T-{}", i + 1);
+                    assert_eq!(
+                        lines.next(),
+                        Some(format!("{task}: task {}", i + 1).as_str()),
+                        "seed {seed}:\n{log}"
+                    );
+                    let mut files: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
+                    files.sort_unstable();
+                    let own = format!("{task}.built");
+                    assert_eq!(
+                        files,
+                        [own.as_str(), "TODO.md"],
+                        "seed {seed}: {task}'s own work only:\n{log}"
+                    );
+                }
+                let status = crate::support::sh(dir.path(), "git status --porcelain");
+                assert!(
+                    status.contains("?? notes.local"),
+                    "seed {seed}: the user's file stays out: {status}"
+                );
+            }
             // In each iteration, each visit of a state finished at most once.
             let mut visits: BTreeMap<(u64, String), (u32, u32)> = BTreeMap::new();
             let mut iteration = 0;

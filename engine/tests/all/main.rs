@@ -16,6 +16,7 @@ mod plugins;
 mod replay;
 mod resilience;
 mod run;
+mod run_core;
 mod schema;
 mod seeds;
 mod support;
