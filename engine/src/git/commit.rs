@@ -249,19 +249,32 @@ impl WorkTree {
         }
         // The real index gets the committed paths from the commit itself (not from the work
         // tree again, where a person may have typed since), and nothing else.
-        let index_warning = match self
-            .git(["reset", "-q", commit.as_str(), "--pathspec-from-file=-", "--pathspec-file-nul"])
-            .stdin(nul_list(paths.iter().copied()))
+        let index_warning = self.index_follows(&commit, paths.iter().copied()).await;
+        Ok(Some(Made { commit, index_warning }))
+    }
+
+    /// Brings the real index up to `commit` for `paths` alone, from the commit itself (not
+    /// from the work tree again, where a person may have typed since). Done after a commit,
+    /// and again when a resumed run finds its commit made by a loop killed before this step:
+    /// otherwise the committed paths would look staged-and-modified, dirty before the next task.
+    /// A failure is a warning: the commit stands.
+    pub async fn index_follows<'a>(
+        &self,
+        commit: &str,
+        paths: impl IntoIterator<Item = &'a str>,
+    ) -> Option<String> {
+        match self
+            .git(["reset", "-q", commit, "--pathspec-from-file=-", "--pathspec-file-nul"])
+            .stdin(nul_list(paths))
             .run()
             .await
         {
             Ok(_) => None,
             Err(e) => Some(format!(
                 "commit {} is made, but the index could not follow it ({e}); `git reset -q -- <its paths>` puts it right",
-                super::short(&commit)
+                super::short(commit)
             )),
-        };
-        Ok(Some(Made { commit, index_warning }))
+        }
     }
 
     /// After a crash between "commit intended" and "committed": the commit on top of `parent`

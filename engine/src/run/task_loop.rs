@@ -345,6 +345,11 @@ impl Runner {
                 // The run was killed after it meant to commit: the commit may be made already.
                 match tree.find_made(parent.as_deref(), &message).await {
                     Ok(Some(commit)) => {
+                        if let Some(warning) =
+                            tree.index_follows(&commit, paths.iter().map(String::as_str)).await
+                        {
+                            self.warn(warning);
+                        }
                         self.emit(&Event::Committed { task: Some(task.clone()), commit, message, iteration });
                         self.settle().await;
                         return Ok(true);

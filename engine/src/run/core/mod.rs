@@ -12,3 +12,49 @@ pub mod ledger;
 pub mod outcome;
 pub mod projection;
 pub mod signal;
+
+#[cfg(test)]
+mod purity_tests {
+    //! The invariant above, checked on the source: a `use` of the rest of the crate, a file, a
+    //! process, a socket, a clock or an async runtime in the core fails this test.
+
+    const FILES: &[(&str, &str)] = &[
+        ("breaker.rs", include_str!("breaker.rs")),
+        ("event.rs", include_str!("event.rs")),
+        ("ledger.rs", include_str!("ledger.rs")),
+        ("outcome.rs", include_str!("outcome.rs")),
+        ("projection.rs", include_str!("projection.rs")),
+        ("signal.rs", include_str!("signal.rs")),
+    ];
+    const FORBIDDEN: &[&str] = &[
+        "crate::",
+        "std::fs",
+        "std::process",
+        "std::net",
+        "std::env",
+        "tokio",
+        "Instant::now",
+        "SystemTime::now",
+        "Utc::now",
+        "std::thread",
+    ];
+
+    #[test]
+    fn the_core_has_no_side_effects_and_no_dependencies_in_the_crate() {
+        let mut found = Vec::new();
+        for (name, text) in FILES {
+            // Tests inside a core file may use what they like.
+            let code = text.split("#[cfg(test)]").next().unwrap_or(text);
+            for (n, line) in code.lines().enumerate() {
+                let line = line.split("//").next().unwrap_or(line);
+                for word in FORBIDDEN {
+                    // `super::` paths inside the core are fine; `crate::run::core::` is too.
+                    if line.contains(word) && !line.contains("crate::run::core::") {
+                        found.push(format!("run/core/{name}:{}: {}", n + 1, line.trim()));
+                    }
+                }
+            }
+        }
+        assert!(found.is_empty(), "the pure core reaches outside itself:\n{}", found.join("\n"));
+    }
+}
