@@ -157,10 +157,10 @@ impl Git {
         }
     }
 
-    /// Runs it without blocking the async worker.
-    pub(crate) async fn run(self) -> Result<Ran, GitError> {
-        use tokio::io::AsyncWriteExt as _;
-        let mut command = tokio::process::Command::new("git");
+    /// The `git` process both ways of running it start: its arguments, directory, environment
+    /// and pipes (standard input only when there is something to write).
+    fn command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new("git");
         command
             .args(&self.args)
             .current_dir(&self.root)
@@ -172,7 +172,15 @@ impl Git {
             })
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
-        let mut child = command.spawn().map_err(|source| GitError::Spawn { source })?;
+        command
+    }
+
+    /// Runs it without blocking the async worker.
+    pub(crate) async fn run(self) -> Result<Ran, GitError> {
+        use tokio::io::AsyncWriteExt as _;
+        let mut child = tokio::process::Command::from(self.command())
+            .spawn()
+            .map_err(|source| GitError::Spawn { source })?;
         // Written while git's output is read, so that a command answering line by line
         // (`check-ignore --stdin`) never waits on a full pipe while this waits on it.
         let pipe = child.stdin.take();
@@ -190,19 +198,7 @@ impl Git {
     /// (finding the work tree, taking its lock).
     pub(crate) fn run_blocking(self) -> Result<Ran, GitError> {
         use std::io::Write as _;
-        let mut command = std::process::Command::new("git");
-        command
-            .args(&self.args)
-            .current_dir(&self.root)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(if self.stdin.is_some() {
-                std::process::Stdio::piped()
-            } else {
-                std::process::Stdio::null()
-            })
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = command.spawn().map_err(|source| GitError::Spawn { source })?;
+        let mut child = self.command().spawn().map_err(|source| GitError::Spawn { source })?;
         let pipe = child.stdin.take();
         let output = std::thread::scope(|scope| {
             if let (Some(bytes), Some(mut pipe)) = (&self.stdin, pipe) {

@@ -410,21 +410,33 @@ impl Runner {
     ) -> Outcome {
         let id = self.plan.graph[node].id.clone();
         let iteration = self.state.iteration;
-        if self.performer.is_script() {
-            let outcome = self
-                .scripted(&id, Some(hook), 1, 1)
-                .unwrap_or_else(|| Outcome { success: true, ..Outcome::default() });
-            let at = self.now();
-            self.emit(&Event::ActionFinished {
-                step: id,
-                hook: hook.into(),
-                action: name,
-                outcome: Box::new(outcome.clone()),
-                iteration,
-                at,
-            });
-            return outcome;
-        }
+        let outcome = if self.performer.is_script() {
+            self.scripted(&id, Some(hook), 1, 1)
+                .unwrap_or_else(|| Outcome { success: true, ..Outcome::default() })
+        } else {
+            self.consult_agent(node, &id, hook, unit, instructions).await
+        };
+        let at = self.now();
+        self.emit(&Event::ActionFinished {
+            step: id,
+            hook: hook.into(),
+            action: name,
+            outcome: Box::new(outcome.clone()),
+            iteration,
+            at,
+        });
+        outcome
+    }
+
+    /// The consulted agent run for real, on its packet, priced like a step.
+    async fn consult_agent(
+        &mut self,
+        node: NodeIndex,
+        id: &str,
+        hook: &str,
+        unit: Vec<StepAgent>,
+        instructions: String,
+    ) -> Outcome {
         let step = format!("{id}.{hook}");
         let evidence = self.evidence_so_far(None).await;
         let mut packet = self.packet_for(node, evidence);
@@ -452,15 +464,6 @@ impl Runner {
         if ai {
             self.price(node, &mut outcome);
         }
-        let at = self.now();
-        self.emit(&Event::ActionFinished {
-            step: id,
-            hook: hook.into(),
-            action: name,
-            outcome: Box::new(outcome.clone()),
-            iteration,
-            at,
-        });
         outcome
     }
 
