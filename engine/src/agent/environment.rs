@@ -300,10 +300,21 @@ mod tests {
         assert!(error.starts_with("the disk is full: cannot write the step's log `"), "{error}");
         assert!(error.ends_with("free space, then `ralph-loop resume`"), "{error}");
         let pgid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
-        // Nothing of its group runs on (zombies waiting for their reaper hold nothing).
+        // Nothing of its group runs on: zombies waiting for their reaper hold nothing, and a
+        // process with SIGKILL pending (a loaded machine has not scheduled its death yet) never
+        // runs its own code again.
+        let dying = |dir: &Path| {
+            std::fs::read_to_string(dir.join("status")).is_ok_and(|status| {
+                status.lines().filter(|l| l.starts_with("ShdPnd:") || l.starts_with("SigPnd:")).any(|l| {
+                    u64::from_str_radix(l.split_whitespace().nth(1).unwrap_or("0"), 16).unwrap_or(0) & 0x100
+                        != 0
+                })
+            })
+        };
         let running: Vec<String> = std::fs::read_dir("/proc")
             .unwrap()
             .flatten()
+            .filter(|e| !dying(&e.path()))
             .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
             .filter(|stat| {
                 let Some((_, rest)) = stat.rsplit_once(") ") else { return false };

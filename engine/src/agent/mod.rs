@@ -14,5 +14,6 @@ pub mod opencode;
 pub mod orphans;
 pub mod process;
 pub mod signal;
+pub mod spawn;
 pub mod step_log;
 pub mod test_counts;

@@ -9,13 +9,14 @@
 //! **Architecture invariant:** this module knows nothing about workflows, prompts or packets.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use std::os::fd::{AsFd, OwnedFd};
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::process::Command;
+use tokio::net::unix::pipe;
 
 /// How much of the start and of the end of each stream is kept in memory.
 pub const DEFAULT_CAPTURE: usize = 64 * 1024;
@@ -220,6 +221,16 @@ impl Lines<'_> {
     }
 }
 
+/// `/dev/null`, opened once: the stdin of every agent that is given none.
+fn dev_null() -> std::io::Result<&'static std::fs::File> {
+    static NULL: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+    if let Some(file) = NULL.get() {
+        return Ok(file);
+    }
+    let file = std::fs::File::open("/dev/null")?;
+    Ok(NULL.get_or_init(|| file))
+}
+
 fn kill_group(pid: u32, signal: Signal) {
     // The group may already be gone; that is the goal, not an error. Group 0 would be the
     // engine's own.
@@ -249,64 +260,82 @@ pub async fn run(
     watcher: Option<&mut dyn LineWatcher>,
 ) -> Result<ProcessOutput, ProcessError> {
     let program = spec.argv.first().cloned().unwrap_or_default();
-    let mut command = Command::new(&program);
-    command
-        .args(&spec.argv[1..])
-        .current_dir(&spec.cwd)
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        // Its own process group, so that a timeout can stop it with everything it started.
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut log = super::step_log::StepLog::new(spec.log.as_deref());
     let spawn_error = |source| ProcessError::Spawn { program: program.clone(), source };
-    // One pipe for both streams when merged: half the descriptors to create, watch and close.
-    let merged = if spec.merge_output {
-        let (sender, receiver) = tokio::net::unix::pipe::pipe().map_err(spawn_error)?;
-        let write_end = sender.into_blocking_fd().map_err(spawn_error)?;
-        command
-            .stdout(Stdio::from(write_end.try_clone().map_err(spawn_error)?))
-            .stderr(Stdio::from(write_end));
-        Some(receiver)
-    } else {
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
-        None
+    let mut log = super::step_log::StepLog::new(spec.log.as_deref());
+    // The child's ends of its pipes (close-on-exec here; the spawn gives them to it as 0, 1, 2).
+    let (stdin_read, stdin_write) = match &spec.stdin {
+        Some(_) => {
+            let (read, write) = std::io::pipe().map_err(spawn_error)?;
+            (Some(OwnedFd::from(read)), Some(write))
+        }
+        None => (None, None),
     };
+    let (out_read, out_write) = std::io::pipe().map_err(spawn_error)?;
+    let out_write = OwnedFd::from(out_write);
+    // One pipe for both streams when merged: half the descriptors to create, watch and close.
+    let err_pipe = match spec.merge_output {
+        true => None,
+        false => {
+            let (read, write) = std::io::pipe().map_err(spawn_error)?;
+            Some((read, OwnedFd::from(write)))
+        }
+    };
+    let null = dev_null().map_err(spawn_error)?;
+    let stdio = [
+        stdin_read.as_ref().map_or(null.as_fd(), AsFd::as_fd),
+        out_write.as_fd(),
+        err_pipe.as_ref().map_or(out_write.as_fd(), |(_, write)| write.as_fd()),
+    ];
     let started = Instant::now();
-    let mut child = command.spawn().map_err(spawn_error)?;
-    // The command holds the parent's copies of the pipe's write end; without dropping them the
-    // pipe would never reach end-of-file.
-    drop(command);
-    let pid = child.id().unwrap_or(0);
+    let mut child = super::spawn::spawn(&spec.argv, &spec.env, &spec.cwd, stdio).map_err(spawn_error)?;
+    // The engine's copies of the child's ends: without closing them the pipes would never
+    // reach end-of-file.
+    drop((stdin_read, out_write));
+    let async_pipe = |read: std::io::PipeReader| pipe::Receiver::from_owned_fd(OwnedFd::from(read));
+    let (stdout, stderr) = match err_pipe {
+        Some((read, write)) => {
+            drop(write);
+            (async_pipe(out_read), Some(async_pipe(read)))
+        }
+        None => (async_pipe(out_read), None),
+    };
+    let pid = child.id();
     // If the step is abandoned (the run was interrupted), its whole group goes with it.
-    let _group = GroupGuard(pid);
+    let group = GroupGuard(pid);
     if let (Some((sender, step)), Ok(pgid @ 1..)) = (&spec.report_group, i32::try_from(pid)) {
         // Nobody listening is no reason to stop the step.
         let _ = sender.send(super::orphans::Spawned { step: step.clone(), pgid });
     }
-    let stdin_task = match (child.stdin.take(), spec.stdin.clone()) {
-        (Some(mut stdin), Some(bytes)) => Some(tokio::spawn(async move {
-            // An agent that exits without reading its prompt closes the pipe; that is its business.
-            let _ = stdin.write_all(&bytes).await;
-            let _ = stdin.shutdown().await;
-        })),
+    let stdin_task = match (stdin_write, spec.stdin.clone()) {
+        (Some(write), Some(bytes)) => match pipe::Sender::from_owned_fd(OwnedFd::from(write)) {
+            Ok(mut stdin) => Some(tokio::spawn(async move {
+                // An agent that exits without reading its prompt closes the pipe; that is its
+                // business.
+                let _ = stdin.write_all(&bytes).await;
+                let _ = stdin.shutdown().await;
+            })),
+            Err(_) => None,
+        },
         _ => None,
     };
+    let io_error = |source| ProcessError::Io { program: program.clone(), source };
     let (mut stdout, mut stderr): (
         Box<dyn tokio::io::AsyncRead + Unpin + Send>,
         Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-    ) = match merged {
-        Some(receiver) => (Box::new(receiver), Box::new(tokio::io::empty())),
-        None => (
-            Box::new(child.stdout.take().expect("stdout is piped")),
-            Box::new(child.stderr.take().expect("stderr is piped")),
-        ),
-    };
+    ) = (
+        Box::new(stdout.map_err(io_error)?),
+        match stderr {
+            Some(receiver) => Box::new(receiver.map_err(io_error)?),
+            None => Box::new(tokio::io::empty()),
+        },
+    );
     let mut out = Captured::default();
     let mut err = Captured::default();
     let mut lines = Lines { watcher, pending: Vec::new(), overflow: false };
-    let mut out_buf = vec![0u8; 64 * 1024];
-    let mut err_buf = vec![0u8; 16 * 1024];
+    // Read into spare capacity: a step that says nothing costs no zeroed buffer.
+    // (Small: with `--jobs` in the thousands, thousands of these are held at once.)
+    let mut out_buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut err_buf: Vec<u8> = Vec::with_capacity(4 * 1024);
     let (mut out_open, mut err_open) = (true, true);
     let deadline = spec.timeout.map(|t| tokio::time::Instant::from_std(started + t));
     let mut timed_out = false;
@@ -314,7 +343,6 @@ pub async fn run(
     let mut last_output = tokio::time::Instant::now();
     let mut exit: Option<std::process::ExitStatus> = None;
     let mut drain_until: Option<tokio::time::Instant> = None;
-    let io_error = |source| ProcessError::Io { program: program.clone(), source };
     while out_open || err_open || exit.is_none() {
         // Before the exit: the timeout or the silence limit. After it: the end of the drain window.
         let silent_at = spec.idle_timeout.map(|idle| last_output + idle);
@@ -333,7 +361,7 @@ pub async fn run(
             }
         };
         tokio::select! {
-            read = stdout.read(&mut out_buf), if out_open => {
+            read = stdout.read_buf(&mut out_buf), if out_open => {
                 let n = read.map_err(io_error)?;
                 if n == 0 { out_open = false; continue; }
                 last_output = tokio::time::Instant::now();
@@ -343,8 +371,9 @@ pub async fn run(
                 }
                 out.push(chunk, spec.capture);
                 lines.feed(chunk);
+                out_buf.clear();
             }
-            read = stderr.read(&mut err_buf), if err_open => {
+            read = stderr.read_buf(&mut err_buf), if err_open => {
                 let n = read.map_err(io_error)?;
                 if n == 0 { err_open = false; continue; }
                 last_output = tokio::time::Instant::now();
@@ -353,6 +382,7 @@ pub async fn run(
                     return Err(stop_for_log(e, pid, &mut child).await);
                 }
                 err.push(chunk, spec.capture);
+                err_buf.clear();
             }
             status = child.wait(), if exit.is_none() => {
                 exit = Some(status.map_err(io_error)?);
@@ -383,7 +413,7 @@ pub async fn run(
         }
     }
     // Whatever the step left running in its group goes with it.
-    kill_group(pid, Signal::SIGKILL);
+    drop(group);
     lines.finish();
     if let Some(task) = stdin_task {
         task.abort();
@@ -407,7 +437,7 @@ pub async fn run(
 /// Stops a process whose log cannot be written (a full disk, most often): its whole group is
 /// killed and the process reaped before the error goes up, so that nothing of the step keeps
 /// running unseen while the step is reported as failed.
-async fn stop_for_log(error: ProcessError, pid: u32, child: &mut tokio::process::Child) -> ProcessError {
+async fn stop_for_log(error: ProcessError, pid: u32, child: &mut super::spawn::Child) -> ProcessError {
     kill_group(pid, Signal::SIGKILL);
     // SIGKILL cannot be ignored; the bound is for a process stuck in the kernel.
     let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;

@@ -122,9 +122,7 @@ impl EventSink for JsonLines {
     }
 }
 
-/// Runs the run's future as a task on a worker thread rather than on the thread that blocks on
-/// the runtime: the steps it spawns then start on the same worker (tokio's LIFO slot), and a
-/// step's end wakes the runner without a handoff between threads.
+/// Runs the run's future as a task of the runtime (a panic in it comes back as an error).
 async fn on_a_worker(run: impl Future<Output = RunState> + Send + 'static) -> anyhow::Result<RunState> {
     tokio::spawn(run).await.map_err(|e| anyhow::anyhow!("the run panicked: {e}"))
 }
@@ -420,7 +418,11 @@ pub fn run_loaded(
     let _work_tree_lock = work_tree_lock;
     // The pipeline (and its log file) comes once the run can start: a refused run records
     // nothing.
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // One thread runs the loop: a step's end wakes the runner, and the next step starts, with
+    // no handoff between threads. On 2 cores a DAG of 10,000 `true` nodes ran 5% faster than
+    // on a worker pool: the agents' processes need the cores, and the engine's own work is
+    // small and never blocks (git and plugins step aside; measured in engine/benches).
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // SIGINT and SIGTERM are watched from now on, whatever the run is doing when they come.
     runner.set_cancel(runtime.block_on(async { cancellation() }));
     let redactor = runner.redactor().clone();
@@ -464,9 +466,19 @@ pub fn run_loaded(
     };
     // Spans and metrics go out before the process does; a collector that does not answer
     // holds the exit a few seconds at most.
-    runtime.block_on(async {
+    let warnings = runtime.block_on(async {
         tokio::task::spawn_blocking(move || pipeline.shutdown(std::time::Duration::from_secs(3))).await
     })?;
+    for warning in warnings {
+        if args.json {
+            super::out(&format!(
+                "{}\n",
+                serde_json::json!({"event": "warning", "type": "warning", "message": warning})
+            ));
+        } else {
+            eprintln!("warning: {warning}");
+        }
+    }
     if !args.json && std::io::stderr().is_terminal() {
         eprintln!(
             "{} succeeded, {} failed, {} skipped",

@@ -33,11 +33,12 @@ impl Runner {
         let jobs = self.options.jobs.max(1);
         let mut exhausted = false;
         let mut refused = 0;
-        let mut pending: Vec<(u64, NodeIndex, NodeEnd)> = Vec::new();
-        let mut durable_watch = self.log.watch();
+        // Ends were taken without waiting (see `more` below): the others that are there are
+        // taken before anything more starts, so finished steps never pile up behind starts.
+        let mut reaping = false;
         loop {
             let mut started = 0;
-            while running.len() < jobs && !exhausted && started < START_BATCH {
+            while running.len() < jobs && !exhausted && started < START_BATCH && !reaping {
                 // Signals are taken before each start; a paused loop starts nothing and, once
                 // the running nodes have finished, waits. A node the state shows ended starts
                 // nothing: it is released without a look for signals, as it was when it ended.
@@ -69,12 +70,17 @@ impl Runner {
                         // node whose retry was not journaled yet is tried again.
                         let attempt = self.state.pass().and_then(|p| p.step(&id)).map_or(1, |r| r.attempts);
                         match self.after_node(node, attempt, &outcome).await {
+                            Some(_) if self.state.invocations >= self.max_invocations() => {
+                                // Held back by the budget, as the run held it (see below).
+                                queue.push_front(node);
+                                exhausted = true;
+                                break;
+                            }
                             Some(delay) => (attempt + 1, delay),
                             None => {
-                                // Released as a node that just finished is: once durable (it is),
-                                // after the start of what is queued — the order the run had.
+                                // Released as a node that just finished is.
                                 let end = if outcome.success { NodeEnd::Succeeded } else { NodeEnd::Failed };
-                                pending.push((0, node, end));
+                                self.release(&mut scheduler, &mut queue, node, end);
                                 continue;
                             }
                         }
@@ -85,6 +91,12 @@ impl Runner {
                     }
                     Standing::Again(attempt) | Standing::Cut(attempt) => (attempt, std::time::Duration::ZERO),
                     Standing::Retry(attempt, delay) => {
+                        if self.state.invocations >= self.max_invocations() {
+                            // Held back by the budget, as the run held it (see below).
+                            queue.push_front(node);
+                            exhausted = true;
+                            break;
+                        }
                         (attempt, delay.max(std::time::Duration::from_millis(1)))
                     }
                     Standing::New => (1, std::time::Duration::ZERO),
@@ -124,6 +136,10 @@ impl Runner {
                         continue;
                     }
                 }
+                if self.acts_for_good(node) {
+                    // What it does cannot be taken back: what it follows is on disk first.
+                    self.settle().await;
+                }
                 match self.start(node, false, true, attempt, delay).await {
                     Started::Skipped(reason) => {
                         self.emit(&Event::StepSkipped { step: id, reason, iteration });
@@ -145,38 +161,28 @@ impl Runner {
             }
             // What waits for a job slot once the slots are filled.
             self.telemetry.ready_queue(queue.len());
-            // Finished nodes release their dependents once their outcomes are durable; one
-            // flush serves every node that finished meanwhile (group commit).
-            let durable = self.log.durable();
-            if pending.iter().any(|(ticket, _, _)| *ticket <= durable) && self.is_durable(durable) {
-                let (ready, waiting): (Vec<_>, Vec<_>) =
-                    pending.drain(..).partition(|(ticket, _, _)| *ticket <= durable);
-                pending = waiting;
-                for (_, node, end) in ready {
-                    self.release(&mut scheduler, &mut queue, node, end);
-                }
-                continue;
-            }
-            if running.is_empty() && pending.is_empty() {
+            if running.is_empty() {
                 break;
-            }
-            if running.is_empty() && self.journal_broken() {
-                // The journal broke: nothing more will become durable, or be acted on.
-                break;
-            }
-            if running.is_empty() && !pending.is_empty() {
-                // Nothing runs until these are durable.
-                self.log.hurry();
             }
             // More could start at once: take the ends that are there without waiting for one.
-            let more = started == START_BATCH && running.len() < jobs && !queue.is_empty();
+            let more = (started == START_BATCH || reaping) && running.len() < jobs && !queue.is_empty();
             let joined = if more {
-                tokio::task::yield_now().await;
+                if !reaping {
+                    tokio::task::yield_now().await;
+                }
                 match running.try_join_next() {
-                    Some(joined) => joined,
-                    None => continue,
+                    Some(joined) => {
+                        reaping = true;
+                        joined
+                    }
+                    None => {
+                        reaping = false;
+                        continue;
+                    }
                 }
             } else {
+                reaping = false;
+                self.publish_pending();
                 tokio::select! {
                     Some(joined) = running.join_next(), if !running.is_empty() => joined,
                     Some(report) = self.signals_rx.recv() => {
@@ -193,7 +199,6 @@ impl Runner {
                         }
                         continue;
                     }
-                    _ = durable_watch.changed(), if !pending.is_empty() => continue,
                 }
             };
             let (slot, outcome) = match joined {
@@ -218,6 +223,13 @@ impl Runner {
             }
             let retry = self.after_node(node, attempt, &outcome).await;
             exhausted |= self.halted().is_some();
+            if retry.is_some() && self.state.invocations >= self.max_invocations() {
+                // The budget is spent: the retry waits with the nodes the budget holds back
+                // (cancelled when the pass ends, run by a resume with more iterations).
+                queue.push_front(node);
+                exhausted = true;
+                continue;
+            }
             if let Some(delay) = retry {
                 // The retry takes the freed slot at once and waits out its delay there.
                 if let Started::Running(ticket, step) =
@@ -228,7 +240,13 @@ impl Runner {
                     continue;
                 }
             }
-            pending.push((self.log.request(), node, end));
+            // Its dependents start now, while its outcome is written (group commit): the
+            // journal keeps their events after it, so a kill before the flush loses a suffix —
+            // the node and whatever started after it run again, as interrupted steps do — and
+            // what acts on an outcome for good (a task mark, a commit, the run's end) waits
+            // for the disk.
+            self.log.request();
+            self.release(&mut scheduler, &mut queue, node, end);
         }
         if let Some((status, reason)) = self.halted() {
             self.cancel(queue, &format!("cancelled: {reason}"));
@@ -307,6 +325,18 @@ impl Runner {
             queue.push_front(node);
         }
         self.settle().await;
+    }
+
+    /// Whether `node`'s step acts beyond the work tree's files, for good: a built-in action (a
+    /// commit, a reset), a person asked for a review, or plugins, which may notify anyone.
+    fn acts_for_good(&self, node: NodeIndex) -> bool {
+        let prep = &self.nodes[node.index()];
+        let builtin = |units: &Vec<Vec<super::agents::StepAgent>>| {
+            units.iter().flatten().any(|a| matches!(a.backing, super::agents::Backing::Builtin(_)))
+        };
+        self.has_plugins()
+            || prep.human.is_some()
+            || [&prep.units, &prep.on_enter, &prep.on_exit].into_iter().any(builtin)
     }
 
     fn release(

@@ -20,6 +20,9 @@ use crate::control::server::{History, Hub, Order, Server};
 use crate::control::{LiveStatus, Reply, Signal};
 use crate::workflow::model::WorkflowKind;
 
+/// The longest a status published by [`Runner::publish_soon`] lags behind the run.
+const STATUS_EVERY: Duration = Duration::from_millis(20);
+
 /// Who stands for the `.ralph/pause` and `.ralph/hint` files in the journal.
 const PAUSE_FILE: &str = "the file .ralph/pause";
 const HINT_FILE: &str = "the file .ralph/hint";
@@ -35,6 +38,10 @@ pub(super) struct Live {
     /// For the `pause_loop`/`resume_loop` actions, which run inside steps.
     pub orders_tx: mpsc::UnboundedSender<Order>,
     status: watch::Sender<LiveStatus>,
+    /// The status changed since it was last published (see [`Runner::publish_soon`]).
+    stale: bool,
+    /// When the status was last published.
+    published: std::time::Instant,
     events: broadcast::Sender<(u64, serde_json::Value)>,
     closing: watch::Sender<bool>,
     /// The bound socket and the journal reader, until the loop's runtime serves them.
@@ -51,7 +58,8 @@ impl Live {
         let (status, _) = watch::channel(LiveStatus::default());
         let (events, _) = broadcast::channel(4096);
         let (closing, _) = watch::channel(false);
-        Live { orders, orders_tx, status, events, closing, server, task: None, dot_ralph }
+        let (stale, published) = (false, std::time::Instant::now());
+        Live { orders, orders_tx, status, stale, published, events, closing, server, task: None, dot_ralph }
     }
 }
 
@@ -109,7 +117,36 @@ impl Runner {
 
     /// Publishes the status `ralph-loop status` shows (after every event: it is a handful of
     /// small fields).
-    pub(super) fn publish(&self) {
+    /// Publishes the status after `event`, or soon: a DAG's steps start and end by the
+    /// thousand per second, and building the status for each would cost more than the steps'
+    /// own bookkeeping. Their changes wait at most [`STATUS_EVERY`], and go out whenever the
+    /// loop waits (see [`Runner::publish_pending`]); anything else goes out at once.
+    pub(super) fn publish_soon(&mut self, event: &Event) {
+        let frequent = matches!(
+            event,
+            Event::StepStarted { .. }
+                | Event::StepFinished { .. }
+                | Event::AgentStarted { .. }
+                | Event::StepSkipped { .. }
+                | Event::ActionFinished { .. }
+        );
+        if frequent && self.live.published.elapsed() < STATUS_EVERY {
+            self.live.stale = true;
+        } else {
+            self.publish();
+        }
+    }
+
+    /// Publishes a status that changed since it was last published: before the loop waits.
+    pub(super) fn publish_pending(&mut self) {
+        if self.live.stale {
+            self.publish();
+        }
+    }
+
+    pub(super) fn publish(&mut self) {
+        self.live.stale = false;
+        self.live.published = std::time::Instant::now();
         let s = &self.state;
         let breaker = &s.ledger.breaker;
         let status = LiveStatus {
@@ -275,6 +312,7 @@ impl Runner {
     ) -> Result<T, String> {
         tokio::pin!(work);
         loop {
+            self.publish_pending();
             tokio::select! {
                 done = &mut work => return Ok(done),
                 Some(report) = self.signals_rx.recv() => self.on_signal(report),
@@ -357,6 +395,7 @@ impl Runner {
                     break;
                 }
             }
+            self.publish_pending();
             tokio::select! {
                 Some(order) = self.live.orders.recv() => {
                     self.take_order(order).await;

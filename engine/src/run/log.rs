@@ -107,27 +107,11 @@ impl RunLog {
         ticket
     }
 
-    /// The last durable ticket.
-    pub(crate) fn durable(&self) -> u64 {
-        match self {
-            RunLog::Store { durability, .. } => durability.durable(),
-            RunLog::Memory { tickets, .. } => *tickets.borrow(),
-        }
-    }
-
     /// Waits until `ticket` is durable; an error means the disk refused.
     pub(crate) async fn wait(&self, ticket: u64) -> Result<(), String> {
         match self {
             RunLog::Store { durability, .. } => durability.wait(ticket).await,
             RunLog::Memory { .. } => Ok(()),
-        }
-    }
-
-    /// A receiver that changes whenever tickets become durable.
-    pub(crate) fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
-        match self {
-            RunLog::Store { durability, .. } => durability.watch(),
-            RunLog::Memory { tickets, .. } => tickets.subscribe(),
         }
     }
 

@@ -101,9 +101,13 @@ impl Runner {
         }
         for (pgid, step) in groups {
             let grace = std::time::Duration::from_secs(5);
-            let ended = tokio::task::block_in_place(|| {
-                crate::agent::orphans::end_group(pgid, run, step.as_deref(), grace)
-            });
+            let end = || crate::agent::orphans::end_group(pgid, run, step.as_deref(), grace);
+            // Nothing runs yet while a dead loop's agents are ended: on the loop's one thread
+            // the wait is the loop's; a worker of a pool steps aside for it.
+            let ended = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+                Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(end),
+                _ => end(),
+            };
             let what = step.as_deref().map(|s| format!("of step `{s}` ")).unwrap_or_default();
             match ended {
                 Ok(crate::agent::orphans::Ended::Terminated | crate::agent::orphans::Ended::Killed) => {

@@ -733,7 +733,7 @@ impl Runner {
         }
         self.sink.event(event, &self.state);
         self.telemetry.observe(event);
-        self.publish();
+        self.publish_soon(event);
         if let Event::Transition { from, to, kind, .. } = event {
             if self.has_plugins() {
                 self.plugins_on_transition(from, to, kind.as_str());
@@ -799,16 +799,6 @@ impl Runner {
         if let Err(e) = self.log.wait(ticket).await {
             self.journal_broke(e);
         }
-    }
-
-    /// Whether an event made durable by `ticket` may be acted on.
-    pub(super) fn is_durable(&self, ticket: u64) -> bool {
-        !self.journal_broken() && self.log.durable() >= ticket
-    }
-
-    /// Whether the journal failed: nothing more becomes durable.
-    pub(super) fn journal_broken(&self) -> bool {
-        self.journal_error.is_some()
     }
 
     /// Shows the signals steps have sent so far, and journals the process groups they started.

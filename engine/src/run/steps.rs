@@ -307,7 +307,12 @@ impl Runner {
             outcome.class,
             Some(FailureClass::Interrupted | FailureClass::Environment | FailureClass::Redirected)
         );
-        if outcome.success || not_the_steps || self.state.invocations >= self.max_invocations() {
+        // A DAG's retry meets the invocation budget when it would start, like any node (see
+        // `run_dag`): decided here, the refusal would be journaled nowhere, and a resumed run
+        // whose budget had grown meanwhile (`add-iterations`) would decide otherwise.
+        let spent = self.plan.kind != crate::workflow::model::WorkflowKind::Dag
+            && self.state.invocations >= self.max_invocations();
+        if outcome.success || not_the_steps || spent {
             return None;
         }
         let id = self.plan.graph[node].id.clone();

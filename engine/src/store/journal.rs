@@ -3,8 +3,9 @@
 //!
 //! Appending does not wait for the disk; [`Durability`] makes what was appended durable,
 //! batching requests that arrive while a flush is under way (group commit), so a DAG whose
-//! steps finish by the thousand pays for a few fsyncs, not one each — and no finished step is
-//! acted on before it is durable.
+//! steps finish by the thousand pays for a few fsyncs, not one each. What acts on an event
+//! for good (a transition, a task mark, a commit, the run's end) waits until it is durable
+//! (see the durability invariant in ARCHITECTURE.md).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
@@ -259,11 +260,6 @@ impl Durability {
         let mut watch = self.watch.clone();
         let reached = watch.wait_for(|flushed| *flushed >= ticket).await.map(|v| *v);
         self.outcome(reached.ok())
-    }
-
-    /// A receiver that changes whenever a flush ends.
-    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.watch.clone()
     }
 
     fn outcome(&self, reached: Option<u64>) -> Result<(), String> {

@@ -182,6 +182,9 @@ fn sled_error(dir: &Path, e: sled::Error) -> StoreError {
     }
 }
 
+/// sled's page cache (see [`Store::open`]).
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 impl Store {
     /// Opens (or creates) the store in `dir`, taking ownership of it.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
@@ -194,7 +197,13 @@ impl Store {
         drop_unfinished_snapshots(&path).map_err(|source| StoreError::Io { dir: dir.to_owned(), source })?;
         // sled panics on some damaged files instead of returning an error; a damaged store must
         // be reported, not crash the engine.
-        let config = sled::Config::new().path(&path).mode(sled::Mode::HighThroughput).flush_every_ms(None);
+        // The cache holds pages read or written; sled's default (1 GiB) would keep a long
+        // run's whole journal in memory, which is written once and read back only on resume.
+        let config = sled::Config::new()
+            .path(&path)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(None)
+            .cache_capacity(CACHE_BYTES);
         let db = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || config.open()))
             .map_err(|_| corrupt(dir, "sled could not read its files"))?
             .map_err(|e| sled_error(dir, e))?;

@@ -101,6 +101,8 @@ pub struct LogWriter {
     tx: Option<SyncSender<Line>>,
     dropped: Arc<AtomicU64>,
     done: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// Why the writer stopped writing, if it did.
+    failed: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for LogWriter {
@@ -109,7 +111,7 @@ impl std::fmt::Debug for LogWriter {
     }
 }
 
-fn write_all(rx: &Receiver<Line>, mut file: RotatingFile) {
+fn write_all(rx: &Receiver<Line>, mut file: RotatingFile, failed: &std::sync::Mutex<Option<String>>) {
     // Lines are written in batches: whatever has queued up, then one flush, so a busy run
     // costs a write per batch rather than per line, and a quiet one is on disk at once.
     let write = |file: &mut RotatingFile, line: Line| match line() {
@@ -122,10 +124,12 @@ fn write_all(rx: &Receiver<Line>, mut file: RotatingFile) {
             result = write(&mut file, line);
         }
         if let Err(e) = result.and_then(|()| file.flush()) {
-            eprintln!(
-                "warning: the log file `{}` cannot be written ({e}); logging stops",
-                file.path.display()
-            );
+            // Said when the writer is closed (`LogWriter::failure`): the library prints nothing.
+            let text =
+                format!("the log file `{}` cannot be written ({e}); logging stopped", file.path.display());
+            if let Ok(mut failed) = failed.lock() {
+                *failed = Some(text);
+            }
             // Drain without writing, so senders never block on a dead writer.
             while rx.recv().is_ok() {}
             return;
@@ -142,18 +146,28 @@ impl LogWriter {
     /// Starts the writer of `file`.
     pub fn start(file: RotatingFile) -> Self {
         let (tx, rx) = sync_channel::<Line>(QUEUE);
-        let handle =
-            std::thread::Builder::new().name("ralph-log".into()).spawn(move || write_all(&rx, file)).ok();
+        let failed: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let writer_failed = Arc::clone(&failed);
+        let handle = std::thread::Builder::new()
+            .name("ralph-log".into())
+            .spawn(move || write_all(&rx, file, &writer_failed))
+            .ok();
         LogWriter {
             tx: handle.as_ref().map(|_| tx),
             dropped: Arc::default(),
             done: Arc::new(std::sync::Mutex::new(handle)),
+            failed,
         }
     }
 
     /// A writer that writes nothing.
     pub fn none() -> Self {
-        LogWriter { tx: None, dropped: Arc::default(), done: Arc::default() }
+        LogWriter { tx: None, dropped: Arc::default(), done: Arc::default(), failed: Arc::default() }
+    }
+
+    /// Why the file stopped being written, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.failed.lock().ok().and_then(|f| f.clone())
     }
 
     /// Queues a line; drops it when the queue is full.
@@ -194,6 +208,17 @@ impl LogWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_that_cannot_be_written_is_kept_for_the_caller_to_say_not_printed() {
+        let file = RotatingFile::open(Path::new("/dev/full"), 1 << 30, 0).unwrap();
+        let mut writer = LogWriter::start(file);
+        writer.line("x".repeat(20_000));
+        writer.close(Duration::from_secs(10));
+        let failure = writer.failure().expect("the writer keeps why it stopped");
+        assert!(failure.contains("`/dev/full` cannot be written"), "{failure}");
+        assert!(LogWriter::none().failure().is_none());
+    }
 
     #[test]
     fn a_file_is_rotated_before_it_passes_its_size_and_only_n_are_kept() {

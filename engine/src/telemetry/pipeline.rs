@@ -357,7 +357,9 @@ impl Pipeline {
     }
 
     /// Exports what is left and stops, waiting at most `patience` for the collector.
-    pub fn shutdown(mut self, patience: Duration) {
+    /// Returns what went wrong on the way, for the caller to say (the library prints nothing).
+    pub fn shutdown(mut self, patience: Duration) -> Vec<String> {
+        let mut warnings = Vec::new();
         let deadline = std::time::Instant::now() + patience;
         self.server = None;
         let tracer = self.tracer.take();
@@ -376,10 +378,11 @@ impl Pipeline {
             log.close(patience);
             let dropped = log.dropped();
             if dropped > 0 {
-                eprintln!(
-                    "warning: {dropped} log line(s) were dropped: the log file's disk was slower than the run"
-                );
+                warnings.push(format!(
+                    "{dropped} log line(s) were dropped: the log file's disk was slower than the run"
+                ));
             }
+            warnings.extend(log.failure());
         }
         if let Ok(handle) = flushing {
             while !handle.is_finished() && std::time::Instant::now() < deadline {
@@ -391,12 +394,13 @@ impl Pipeline {
             if count > 0 {
                 let last = failures.last.lock().ok().and_then(|l| l.clone()).unwrap_or_default();
                 let redactor = &self.redactor;
-                eprintln!(
-                    "warning: {count} batch(es) of spans could not be sent to {} ({}); the run was not affected",
+                warnings.push(format!(
+                    "{count} batch(es) of spans could not be sent to {} ({}); the run was not affected",
                     redactor.redact(endpoint),
                     redactor.redact(&last)
-                );
+                ));
             }
         }
+        warnings
     }
 }
