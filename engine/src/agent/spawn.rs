@@ -276,7 +276,7 @@ mod tests {
     }
 
     fn run(argv: &[&str], env: &[(&str, &str)], cwd: &Path) -> (ExitStatus, String) {
-        let (read, write) = std::io::pipe().unwrap();
+        let (read, write) = io::pipe().unwrap();
         let null = std::fs::File::open("/dev/null").unwrap();
         let argv: Vec<String> = argv.iter().map(|a| (*a).to_owned()).collect();
         let env: Vec<(String, String)> =
@@ -287,7 +287,7 @@ mod tests {
         let mut child = spawn(&argv, &env, cwd, [null.as_fd(), write.as_fd(), write.as_fd()]).unwrap();
         drop(write);
         let status = rt.block_on(child.wait()).unwrap();
-        (status, std::io::read_to_string(read).unwrap())
+        (status, io::read_to_string(read).unwrap())
     }
 
     #[test]
