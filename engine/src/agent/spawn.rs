@@ -77,7 +77,8 @@ fn resolve(program: &str, env: &[(String, String)], cwd: &Path) -> io::Result<(C
 #[derive(Debug)]
 pub struct Child {
     pid: libc::pid_t,
-    pidfd: AsyncFd<OwnedFd>,
+    /// `None` only once dropped (handed to the reaper).
+    pidfd: Option<AsyncFd<OwnedFd>>,
     status: Option<ExitStatus>,
 }
 
@@ -123,7 +124,7 @@ pub fn spawn(
             return Err(e);
         }
     };
-    Ok(Child { pid, pidfd, status: None })
+    Ok(Child { pid, pidfd: Some(pidfd), status: None })
 }
 
 #[allow(unsafe_code)]
@@ -244,8 +245,9 @@ impl Child {
         if let Some(status) = self.status {
             return Ok(status);
         }
+        let Some(pidfd) = &self.pidfd else { return Err(io::Error::from(io::ErrorKind::NotFound)) };
         loop {
-            let mut ready = self.pidfd.readable().await?;
+            let mut ready = pidfd.readable().await?;
             // The pidfd is readable once the process has ended: it is a zombie, reaped at once.
             match reap(self.pid, false)? {
                 Some(status) => {
@@ -260,8 +262,26 @@ impl Child {
 
 impl Drop for Child {
     fn drop(&mut self) {
-        if self.status.is_none() {
-            kill_and_reap(self.pid);
+        if self.status.is_some() {
+            return;
+        }
+        let pid = self.pid;
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        if !matches!(reap(pid, false), Ok(None)) {
+            return;
+        }
+        // Killed, it ends at once: reaped as soon as it has, so that no zombie of a cancelled
+        // step lingers (a paused loop may spawn nothing for hours).
+        match (self.pidfd.take(), tokio::runtime::Handle::try_current()) {
+            (Some(pidfd), Ok(runtime)) => {
+                runtime.spawn(async move {
+                    let _ = pidfd.readable().await;
+                    if matches!(reap(pid, false), Ok(None)) {
+                        UNREAPED.lock().unwrap_or_else(|p| p.into_inner()).push(pid);
+                    }
+                });
+            }
+            _ => UNREAPED.lock().unwrap_or_else(|p| p.into_inner()).push(pid),
         }
     }
 }
