@@ -89,18 +89,21 @@ impl Progress {
 
     /// Prints a line above the status line.
     fn line(&self, text: &str) {
-        let mut err = std::io::stderr().lock();
+        // One write (stderr is unbuffered): a DAG prints thousands of these a second.
+        let mut out = String::with_capacity(text.len() + 8);
         if self.live.is_some() {
-            let _ = write!(err, "\r\x1b[2K");
+            out.push_str("\r\x1b[2K");
         }
-        let _ = writeln!(err, "{text}");
+        out.push_str(text);
+        out.push('\n');
         if let Some(status) = &self.live {
             if let Ok(status) = status.lock() {
                 if !status.finished {
-                    let _ = write!(err, "{}", status_line(&status, self.started.elapsed()));
+                    out.push_str(&status_line(&status, self.started.elapsed()));
                 }
             }
         }
+        let _ = std::io::stderr().lock().write_all(out.as_bytes());
     }
 }
 
