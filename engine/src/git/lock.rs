@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::file_lock::{self, FileLock, Refused};
 
-use super::{Git, line};
+use super::line;
 
 /// Held while a loop runs in a work tree.
 #[derive(Debug)]
@@ -88,12 +88,8 @@ impl WorkTreeLock {
 /// The work tree `project_dir` is in and its lock file; outside git, the project directory
 /// and `.ralph/worktree.lock` in it.
 fn lock_path(project_dir: &Path) -> (PathBuf, PathBuf) {
-    let found = Git::new(project_dir, ["rev-parse", "--show-toplevel", "--absolute-git-dir"])
-        .run_blocking()
-        .ok()
-        .map(|out| {
-            String::from_utf8_lossy(&out.stdout).lines().map(|l| line(l.as_bytes())).collect::<Vec<_>>()
-        });
+    let found = super::work_tree::locate(project_dir)
+        .map(|out| String::from_utf8_lossy(&out).lines().map(|l| line(l.as_bytes())).collect::<Vec<_>>());
     match found.as_deref() {
         Some([root, git_dir, ..]) if !root.is_empty() && !git_dir.is_empty() => {
             (PathBuf::from(root), Path::new(git_dir).join("ralph-loop.lock"))

@@ -271,6 +271,8 @@ pub struct Runner {
     pub(super) iteration_start: Option<crate::git::Snapshot>,
     /// A condition reads the files steps change: every step's evidence is collected.
     pub(super) evidence_read: bool,
+    /// Whether some condition reads the branch or the tag.
+    pub(super) git_vars_read: bool,
 }
 
 /// A configured plugin that is not loaded: its name, `missing` or `load_error`, and why.
@@ -357,7 +359,12 @@ fn uses_git_actions(doc: &Document) -> bool {
 /// Whether some condition of the workflow reads what steps change (`file_changed(…)`,
 /// `evidence.files_changed`): then every step's evidence is collected, not only AI agents'.
 fn reads_evidence(doc: &Document) -> bool {
-    let reads = |text: &str| text.contains("file") || text.contains("evidence");
+    conditions_read(doc, &|text: &str| text.contains("file") || text.contains("evidence"))
+}
+
+/// Whether some condition of the workflow (of a transition, a node, an agent, or a named one)
+/// mentions what `reads` looks for.
+fn conditions_read(doc: &Document, reads: &dyn Fn(&str) -> bool) -> bool {
     let Some(workflow) = doc.workflow.as_ref() else { return false };
     workflow.transitions.iter().filter_map(|t| t.condition.as_deref()).any(reads)
         || workflow.nodes.iter().filter_map(|n| n.condition.as_deref()).any(reads)
@@ -649,9 +656,12 @@ impl Runner {
             picked_from: None,
             iteration_start: None,
             evidence_read: false,
+            git_vars_read: false,
             options,
         };
         runner.evidence_read = reads_evidence(doc);
+        runner.git_vars_read =
+            conditions_read(doc, &|text: &str| text.contains("branch") || text.contains("tag"));
         // The agents' transcripts are written far from here; they mask the same secrets.
         if !scripted {
             crate::redact::install(runner.redactor.clone());
@@ -836,6 +846,19 @@ impl Runner {
 
     /// The work tree as the run starts: a new run records it (its evidence, commits and
     /// `git_reset` count from it) and says when it is dirty; a resumed run reads the record.
+    /// Whether anything of the run reads the work tree: an AI agent's packet, a person's review,
+    /// a condition on files or on the branch or tag, plugins, git actions, `--commit`. A run of
+    /// quiet commands runs no `git` at all (a `git status` of a 2,000-file repository is about
+    /// 20 ms, a fortieth of a 1,000-step chain).
+    fn reads_work_tree(&self) -> bool {
+        self.nodes.iter().any(|n| n.ai || n.human.is_some())
+            || self.evidence_read
+            || self.git_vars_read
+            || self.has_plugins()
+            || self.notes_commits
+            || self.commits()
+    }
+
     async fn look_at_start(&mut self, resumed: bool) {
         let Some(tree) = self.tree.clone() else { return };
         if resumed {
@@ -905,7 +928,9 @@ impl Runner {
     /// Emits `run_started`, or for a resumed run ends what its dead predecessor left running,
     /// journals its interrupted steps and `resumed`.
     pub async fn begin(&mut self) -> Result<(), RunError> {
-        self.look_at_start(self.resuming.is_some()).await;
+        if self.reads_work_tree() {
+            self.look_at_start(self.resuming.is_some()).await;
+        }
         let workflow = self.options.workflow.clone();
         let id = self.state.run_id.clone();
         let resumed = self.resuming.take();
