@@ -171,11 +171,17 @@ impl Runner {
         }
         let Some(record) = pass.step(id) else { return Standing::New };
         match record.status {
-            // Cancelled when the run stopped: it never ran.
+            // Cancelled when the run stopped: it never ran, or its retry never started.
             StepStatus::Skipped
                 if record.skip_reason.as_deref().is_some_and(|r| r.starts_with("cancelled")) =>
             {
-                Standing::Again(1)
+                match record.retrying {
+                    true => Standing::Retry(
+                        record.attempts + 1,
+                        std::time::Duration::from_millis(record.retry_delay_ms),
+                    ),
+                    false => Standing::Again(1),
+                }
             }
             StepStatus::Skipped => Standing::Skipped,
             StepStatus::Running => Standing::Cut(record.attempts.max(1)),

@@ -266,3 +266,38 @@ fn a_second_loop_with_another_state_dir_in_the_same_work_tree_is_refused() {
     assert!(out.stderr.contains(".ralph/state"), "names the first loop's state directory: {}", out.stderr);
     assert!(status.success());
 }
+
+// See: issue 13 (evidence only where something reads it).
+#[test]
+fn a_dag_of_quiet_commands_asks_git_once_for_its_work_tree_and_a_condition_on_the_branch_looks() {
+    let dag = "workflow:\n  type: dag\n  nodes:\n    - id: a\n      agent: t\n    - id: b\n      agent: t\n      depends_on: [a]\nagents:\n  t:\n    command: \"true\"\n";
+    let branchy = "workflow:\n  type: dag\n  nodes:\n    - id: a\n      agent: t\n    - id: b\n      agent: t\n      condition: branch == 'main'\nagents:\n  t:\n    command: \"true\"\n";
+    let dir = project(&[("quiet.yaml", dag), ("branchy.yaml", branchy), ("notes.local", "mine\n")]);
+    repository(dir.path());
+    // A `git` first on PATH that notes each call, then runs the real one.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let real = sh(dir.path(), "command -v git").trim().to_owned();
+    let log = dir.path().join("git-calls.log");
+    std::fs::write(
+        bin.join("git"),
+        format!("#!/bin/sh\necho \"$*\" >> '{}'\nexec '{real}' \"$@\"\n", log.display()),
+    )
+    .unwrap();
+    crate::support::executable(&bin.join("git"));
+    let path = crate::support::path_with(&bin);
+    ralph(["loop", "--workflow", "quiet.yaml"]).current_dir(dir.path()).env("PATH", &path).expect(0);
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0].contains("rev-parse --show-toplevel"), "{calls:?}");
+    std::fs::remove_file(&log).unwrap();
+    // A condition on the branch: the work tree is looked at, and the condition holds on `main`.
+    let out = ralph(["loop", "--workflow", "branchy.yaml", "--json"])
+        .current_dir(dir.path())
+        .env("PATH", &path)
+        .expect(0);
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(calls.lines().any(|c| c.contains("status --porcelain=v2")), "{calls}");
+    assert_eq!(finished(&events(&out.stdout), "b")["outcome"]["success"], true);
+}

@@ -610,8 +610,18 @@ impl RunState {
             }
             Event::StepSkipped { step, reason, iteration } => {
                 let pass = self.pass_mut(*iteration);
-                let record =
+                let mut record =
                     StepRecord { skip_reason: Some(reason.clone()), ..StepRecord::new(StepStatus::Skipped) };
+                // A retry the budget held back, cancelled when the pass stopped, is still that
+                // retry: a resumed run starts it as the attempt it was, not as a first one.
+                if let Some(old) =
+                    pass.steps.get(step).filter(|old| old.retrying && reason.starts_with("cancelled"))
+                {
+                    record.attempts = old.attempts;
+                    record.retrying = true;
+                    record.retry_delay_ms = old.retry_delay_ms;
+                    record.outcome.clone_from(&old.outcome);
+                }
                 if let Some(old) = pass.steps.insert(step.clone(), record) {
                     pass.counts[old.status as usize] -= 1;
                 }
