@@ -8,13 +8,12 @@
 //!
 //! **Architecture invariant:** this module knows nothing about workflows, prompts or packets.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use std::os::fd::{AsFd, OwnedFd};
-
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 
@@ -242,16 +241,19 @@ fn kill_group(pid: u32, signal: Signal) {
 /// The first `program` on `PATH` that is an executable file (or `program` itself when it is a
 /// path).
 pub fn find_program(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable =
-        |p: &std::path::Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
     if program.contains('/') {
         let path = PathBuf::from(program);
-        return executable(&path).then_some(path);
+        return is_executable(&path).then_some(path);
     }
     std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|candidate| executable(candidate))
+        std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|candidate| is_executable(candidate))
     })
+}
+
+/// Whether `path` is a file someone may execute.
+pub fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Runs a process to its end, its timeout, or its failure to start.

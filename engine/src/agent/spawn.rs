@@ -64,10 +64,7 @@ fn resolve(program: &str, env: &[(String, String)], cwd: &Path) -> io::Result<(C
     };
     std::env::split_paths(OsStr::new(path))
         .map(|dir| cwd.join(dir).join(program))
-        .find(|candidate| {
-            use std::os::unix::fs::PermissionsExt;
-            candidate.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
+        .find(|candidate| super::process::is_executable(candidate))
         .map(|found| Ok((c_string(found.into_os_string().into_vec())?, false)))
         .unwrap_or_else(|| Err(io::Error::from(io::ErrorKind::NotFound)))
 }
@@ -221,10 +218,20 @@ fn reap(pid: libc::pid_t, block: bool) -> io::Result<Option<ExitStatus>> {
     }
 }
 
-fn kill_and_reap(pid: libc::pid_t) {
+/// Kills `pid`; whether it is reaped already (or cannot be: not our child any more).
+fn kill_now(pid: libc::pid_t) -> bool {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-    if !matches!(reap(pid, false), Ok(Some(_)) | Err(_)) {
-        UNREAPED.lock().unwrap_or_else(|p| p.into_inner()).push(pid);
+    !matches!(reap(pid, false), Ok(None))
+}
+
+/// Leaves a killed child to the next spawn's [`reap_dropped`].
+fn reap_later(pid: libc::pid_t) {
+    UNREAPED.lock().unwrap_or_else(|p| p.into_inner()).push(pid);
+}
+
+fn kill_and_reap(pid: libc::pid_t) {
+    if !kill_now(pid) {
+        reap_later(pid);
     }
 }
 
@@ -266,8 +273,7 @@ impl Drop for Child {
             return;
         }
         let pid = self.pid;
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-        if !matches!(reap(pid, false), Ok(None)) {
+        if kill_now(pid) {
             return;
         }
         // Killed, it ends at once: reaped as soon as it has, so that no zombie of a cancelled
@@ -277,11 +283,11 @@ impl Drop for Child {
                 runtime.spawn(async move {
                     let _ = pidfd.readable().await;
                     if matches!(reap(pid, false), Ok(None)) {
-                        UNREAPED.lock().unwrap_or_else(|p| p.into_inner()).push(pid);
+                        reap_later(pid);
                     }
                 });
             }
-            _ => UNREAPED.lock().unwrap_or_else(|p| p.into_inner()).push(pid),
+            _ => reap_later(pid),
         }
     }
 }

@@ -27,7 +27,7 @@ impl WorkTree {
 
     /// [`WorkTree::open`] without blocking the calling async worker.
     pub async fn find(dir: &Path, exclude: &[PathBuf]) -> Option<WorkTree> {
-        let out = Git::new(dir, ["rev-parse", "--show-toplevel", "--absolute-git-dir"]).run().await.ok()?;
+        let out = Git::new(dir, LOCATE).run().await.ok()?;
         WorkTree::from_rev_parse(&out.stdout, exclude)
     }
 
@@ -190,6 +190,9 @@ fn relative_to(root: &Path, path: &Path) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("/"))
 }
 
+/// What tells where a work tree and its git directory are.
+const LOCATE: [&str; 3] = ["rev-parse", "--show-toplevel", "--absolute-git-dir"];
+
 /// What `git rev-parse --show-toplevel --absolute-git-dir` says in `dir`, asked once per
 /// directory and process (a found work tree does not move while the loop runs; the loop asks
 /// for its lock and again for its runner, about 5 ms each in a 2,000-file repository). Where
@@ -201,8 +204,7 @@ pub(super) fn locate(dir: &Path) -> Option<Vec<u8>> {
     if let Some(out) = known(&FOUND.lock().unwrap_or_else(|p| p.into_inner())) {
         return Some(out);
     }
-    let out =
-        Git::new(dir, ["rev-parse", "--show-toplevel", "--absolute-git-dir"]).run_blocking().ok()?.stdout;
+    let out = Git::new(dir, LOCATE).run_blocking().ok()?.stdout;
     FOUND.lock().unwrap_or_else(|p| p.into_inner()).push((dir.to_owned(), out.clone()));
     Some(out)
 }

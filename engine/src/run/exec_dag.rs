@@ -64,19 +64,19 @@ impl Runner {
                 let iteration = self.state.iteration;
                 // A node the state shows ended is released with its end; one that was running,
                 // interrupted or waiting for its retry runs (again).
+                // A retry not started yet (journaled, or decided just now) meets the budget
+                // when it would start, as the run's retries do (see below).
+                let mut unstarted_retry = false;
                 let (attempt, delay) = match self.standing(&id) {
                     Standing::Done(outcome) => {
                         // The decisions after its end are taken as the run would have: a failed
                         // node whose retry was not journaled yet is tried again.
                         let attempt = self.state.pass().and_then(|p| p.step(&id)).map_or(1, |r| r.attempts);
                         match self.after_node(node, attempt, &outcome).await {
-                            Some(_) if self.state.invocations >= self.max_invocations() => {
-                                // Held back by the budget, as the run held it (see below).
-                                queue.push_front(node);
-                                exhausted = true;
-                                break;
+                            Some(delay) => {
+                                unstarted_retry = true;
+                                (attempt + 1, delay)
                             }
-                            Some(delay) => (attempt + 1, delay),
                             None => {
                                 // Released as a node that just finished is.
                                 let end = if outcome.success { NodeEnd::Succeeded } else { NodeEnd::Failed };
@@ -91,16 +91,17 @@ impl Runner {
                     }
                     Standing::Again(attempt) | Standing::Cut(attempt) => (attempt, std::time::Duration::ZERO),
                     Standing::Retry(attempt, delay) => {
-                        if self.state.invocations >= self.max_invocations() {
-                            // Held back by the budget, as the run held it (see below).
-                            queue.push_front(node);
-                            exhausted = true;
-                            break;
-                        }
+                        unstarted_retry = true;
                         (attempt, delay.max(std::time::Duration::from_millis(1)))
                     }
                     Standing::New => (1, std::time::Duration::ZERO),
                 };
+                if unstarted_retry && self.budget_spent() {
+                    // Held back by the budget, as the run held it.
+                    queue.push_front(node);
+                    exhausted = true;
+                    break;
+                }
                 // A retry the state shows due starts at once, as it would have (a retry is not
                 // admitted again); anything else is checked first.
                 // A retry (the only way past a first attempt, unless a person interrupted it)
@@ -117,7 +118,7 @@ impl Runner {
                             continue;
                         }
                     }
-                    if self.state.invocations >= self.max_invocations() || self.admit(node).await.is_err() {
+                    if self.budget_spent() || self.admit(node).await.is_err() {
                         queue.push_front(node);
                         exhausted = true;
                         break;
@@ -223,7 +224,7 @@ impl Runner {
             }
             let retry = self.after_node(node, attempt, &outcome).await;
             exhausted |= self.halted().is_some();
-            if retry.is_some() && self.state.invocations >= self.max_invocations() {
+            if retry.is_some() && self.budget_spent() {
                 // The budget is spent: the retry waits with the nodes the budget holds back
                 // (cancelled when the pass ends, run by a resume with more iterations).
                 queue.push_front(node);

@@ -172,8 +172,7 @@ impl Runner {
                 }
                 return (RunStatus::Succeeded, format!("reached the terminal state `{id}`"));
             }
-            if self.state.invocations >= self.max_invocations() && matches!(self.standing(&id), Standing::New)
-            {
+            if self.budget_spent() && matches!(self.standing(&id), Standing::New) {
                 return (
                     RunStatus::Stopped,
                     format!("max_iterations ({}) reached in `{id}`", self.max_invocations()),

@@ -115,8 +115,12 @@ impl Runner {
         self.options.max_invocations.saturating_add(self.state.added_iterations)
     }
 
-    /// Publishes the status `ralph-loop status` shows (after every event: it is a handful of
-    /// small fields).
+    /// Whether the invocations `max_iterations` allows (with what `add-iterations` added) are
+    /// spent: nothing more starts.
+    pub(super) fn budget_spent(&self) -> bool {
+        self.state.invocations >= self.max_invocations()
+    }
+
     /// Publishes the status after `event`, or soon: a DAG's steps start and end by the
     /// thousand per second, and building the status for each would cost more than the steps'
     /// own bookkeeping. Their changes wait at most [`STATUS_EVERY`], and go out whenever the
@@ -144,6 +148,7 @@ impl Runner {
         }
     }
 
+    /// Publishes the status `ralph-loop status` shows (and the control socket serves).
     pub(super) fn publish(&mut self) {
         self.live.stale = false;
         self.live.published = std::time::Instant::now();

@@ -852,11 +852,15 @@ impl Runner {
     /// 20 ms, a fortieth of a 1,000-step chain).
     fn reads_work_tree(&self) -> bool {
         self.nodes.iter().any(|n| n.ai || n.human.is_some())
-            || self.evidence_read
+            || self.evidence_everywhere()
             || self.git_vars_read
-            || self.has_plugins()
-            || self.notes_commits
             || self.commits()
+    }
+
+    /// Whether every step's evidence is read, not only AI agents': by a condition on files, by
+    /// plugins, or by git actions (which note the commits steps made).
+    pub(super) fn evidence_everywhere(&self) -> bool {
+        self.evidence_read || self.has_plugins() || self.notes_commits
     }
 
     async fn look_at_start(&mut self, resumed: bool) {

@@ -98,8 +98,7 @@ impl Runner {
     /// carries what changed, a condition or a plugin may read it. A quiet command in a DAG of
     /// thousands costs no `git` process.
     fn wants_evidence(&self, node: NodeIndex) -> bool {
-        self.tree.is_some()
-            && (self.nodes[node.index()].ai || self.evidence_read || self.has_plugins() || self.notes_commits)
+        self.tree.is_some() && (self.nodes[node.index()].ai || self.evidence_everywhere())
     }
 
     /// Evidence for conditions and packets before a step: what the iteration has changed so
@@ -310,8 +309,7 @@ impl Runner {
         // A DAG's retry meets the invocation budget when it would start, like any node (see
         // `run_dag`): decided here, the refusal would be journaled nowhere, and a resumed run
         // whose budget had grown meanwhile (`add-iterations`) would decide otherwise.
-        let spent = self.plan.kind != crate::workflow::model::WorkflowKind::Dag
-            && self.state.invocations >= self.max_invocations();
+        let spent = self.plan.kind != crate::workflow::model::WorkflowKind::Dag && self.budget_spent();
         if outcome.success || not_the_steps || spent {
             return None;
         }

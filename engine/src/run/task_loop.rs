@@ -223,7 +223,7 @@ impl Runner {
             if let Err(e) = tasks.file.reload() {
                 break (RunStatus::Failed, format!("the task file cannot be read: {e}"), None);
             }
-            if self.state.invocations >= self.max_invocations() {
+            if self.budget_spent() {
                 break (
                     RunStatus::Stopped,
                     format!("max_iterations ({}) reached", self.max_invocations()),
