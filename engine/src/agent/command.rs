@@ -35,6 +35,10 @@ pub struct Invocation {
     /// The name the step's files start with (unique per visit of a step in a run), e.g.
     /// `0007-build`.
     pub file_stem: String,
+    /// Whether an earlier process of this run may have left a result file under this step's
+    /// name (a resumed run reuses the numbers of the steps it lost): it is removed before the
+    /// agent starts. A run this process began has none, and saves the unlink.
+    pub stale_result: bool,
     /// Where the packet file goes (default: `<stem>.packet.json` in the step directory).
     pub packet_path: Option<PathBuf>,
     /// Where the step sends the signals it reads from the agent's output.
@@ -72,7 +76,9 @@ impl Invocation {
         let (prompt, packet, result, _) = self.files();
         // A result left by an earlier attempt must not be read as this attempt's. (Plain
         // syscalls, not tokio::fs: a trip through the blocking pool costs more than the call.)
-        let _ = std::fs::remove_file(&result);
+        if self.stale_result {
+            let _ = std::fs::remove_file(&result);
+        }
         let mut vars = vec![
             (env::RUN_ID.to_owned(), self.run_id.clone()),
             (env::STEP.to_owned(), self.step.clone()),

@@ -268,6 +268,7 @@ mod tests {
             step: "build".into(),
             workdir: dir.to_owned(),
             steps_dir: dir.to_owned(),
+            stale_result: true,
             file_stem: "0001-build".into(),
             packet_path: None,
             signals: None,

@@ -845,6 +845,7 @@ mod tests {
             step: "build".into(),
             workdir: dir.path().to_owned(),
             steps_dir: dir.path().to_owned(),
+            stale_result: true,
             file_stem: "build".into(),
             packet_path: None,
             signals: None,

@@ -49,7 +49,10 @@ impl Runner {
                     matches!(self.standing(id), Standing::Done(_) | Standing::Skipped | Standing::Retry(..))
                         || matches!(self.standing(id), Standing::Cut(attempt) if attempt > 1)
                 });
-                if ended {
+                // With nothing queued there is nothing to look for signals before: orders still
+                // arrive below while the loop waits, and the files are looked at before the
+                // next start (a chain looks once per step, not after each start and end too).
+                if ended || next.is_none() {
                 } else if let Some(by) = self.poll_control(next.as_deref()).await {
                     self.interrupt_dag(&mut running, &mut tickets, &mut queue, &by).await;
                 }

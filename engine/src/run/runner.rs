@@ -202,6 +202,8 @@ pub struct Runner {
     /// Set when the journal could not be written: nothing more is acknowledged.
     pub(super) journal_error: Option<String>,
     pub(super) run_dir: PathBuf,
+    /// This process made the run's directory: no step file of an earlier process is in it.
+    pub(super) run_dir_fresh: bool,
     pub(super) nodes: Vec<NodePrep>,
     pub(super) evaluator: Evaluator,
     pub(super) named_conditions: Vec<String>,
@@ -545,6 +547,7 @@ impl Runner {
             }
         };
         let run_dir = options.runs_dir.join(&id);
+        let run_dir_fresh = !run_dir.exists();
         for sub in ["steps", "packets"] {
             std::fs::create_dir_all(run_dir.join(sub))
                 .map_err(|source| RunError::RunDir { path: run_dir.clone(), source })?;
@@ -614,6 +617,7 @@ impl Runner {
             snapshots: super::snapshots::SnapshotPolicy::from_doc(doc),
             journal_error: None,
             run_dir,
+            run_dir_fresh,
             nodes,
             evaluator: Evaluator::new(conditions),
             named_conditions: doc.conditions.keys().cloned().collect(),

@@ -83,6 +83,7 @@ impl Runner {
             workdir: self.options.project_dir.clone(),
             steps_dir: self.run_dir.join("steps"),
             file_stem: self.stem(id),
+            stale_result: !self.run_dir_fresh,
             packet_path: packet_file,
             signals: Some(self.signals_tx.clone()),
             spawned: Some(self.spawned_tx.clone()),

@@ -100,9 +100,17 @@ pub type Line = Box<dyn FnOnce() -> Option<String> + Send>;
 pub struct LogWriter {
     tx: Option<SyncSender<Line>>,
     dropped: Arc<AtomicU64>,
-    done: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+    done: Arc<std::sync::Mutex<Option<Running>>>,
     /// Why the writer stopped writing, if it did.
     failed: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+/// The writer's thread, and what says it ended: its sender is dropped when the thread returns
+/// (or unwinds), so closing waits for exactly that, not in slices of a sleep.
+struct Running {
+    handle: std::thread::JoinHandle<()>,
+    ended: Receiver<()>,
+    closing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for LogWriter {
@@ -111,7 +119,13 @@ impl std::fmt::Debug for LogWriter {
     }
 }
 
-fn write_all(rx: &Receiver<Line>, mut file: RotatingFile, failed: &std::sync::Mutex<Option<String>>) {
+fn write_all(
+    rx: &Receiver<Line>,
+    mut file: RotatingFile,
+    failed: &std::sync::Mutex<Option<String>>,
+    closing: &std::sync::atomic::AtomicBool,
+    pause: Duration,
+) {
     // Lines are written in batches: whatever has queued up, then one flush, so a busy run
     // costs a write per batch rather than per line, and a quiet one is on disk at once.
     let write = |file: &mut RotatingFile, line: Line| match line() {
@@ -136,8 +150,11 @@ fn write_all(rx: &Receiver<Line>, mut file: RotatingFile, failed: &std::sync::Mu
         }
         // A pause between batches: a run journaling thousands of events a second then wakes
         // this thread a few dozen times, not once per line (each wake is a context switch the
-        // agents' processes pay for). Lines reach the file within this delay.
-        std::thread::sleep(BATCH_PAUSE);
+        // agents' processes pay for). Lines reach the file within this delay. `close` cuts it
+        // short: a run's end does not wait out the pause (it sets `closing`, then unparks).
+        if !closing.load(Ordering::Acquire) {
+            std::thread::park_timeout(pause);
+        }
     }
     let _ = file.flush();
 }
@@ -145,17 +162,28 @@ fn write_all(rx: &Receiver<Line>, mut file: RotatingFile, failed: &std::sync::Mu
 impl LogWriter {
     /// Starts the writer of `file`.
     pub fn start(file: RotatingFile) -> Self {
+        Self::start_pausing(file, BATCH_PAUSE)
+    }
+
+    fn start_pausing(file: RotatingFile, pause: Duration) -> Self {
         let (tx, rx) = sync_channel::<Line>(QUEUE);
         let failed: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         let writer_failed = Arc::clone(&failed);
-        let handle = std::thread::Builder::new()
+        let (ended_tx, ended) = std::sync::mpsc::channel::<()>();
+        let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer_closing = Arc::clone(&closing);
+        let running = std::thread::Builder::new()
             .name("ralph-log".into())
-            .spawn(move || write_all(&rx, file, &writer_failed))
-            .ok();
+            .spawn(move || {
+                let _ended = ended_tx;
+                write_all(&rx, file, &writer_failed, &writer_closing, pause);
+            })
+            .ok()
+            .map(|handle| Running { handle, ended, closing });
         LogWriter {
-            tx: handle.as_ref().map(|_| tx),
+            tx: running.as_ref().map(|_| tx),
             dropped: Arc::default(),
-            done: Arc::new(std::sync::Mutex::new(handle)),
+            done: Arc::new(std::sync::Mutex::new(running)),
             failed,
         }
     }
@@ -190,18 +218,20 @@ impl LogWriter {
     }
 
     /// Writes what is queued and stops the writer, waiting at most `patience`.
-    pub fn close(&mut self, patience: Duration) {
+    /// Returns whether the writer ended (false: `patience` ran out first).
+    pub fn close(&mut self, patience: Duration) -> bool {
         self.tx = None;
-        let handle = self.done.lock().ok().and_then(|mut h| h.take());
-        if let Some(handle) = handle {
-            let deadline = std::time::Instant::now() + patience;
-            while !handle.is_finished() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            if handle.is_finished() {
+        let running = self.done.lock().ok().and_then(|mut h| h.take());
+        if let Some(Running { handle, ended, closing }) = running {
+            closing.store(true, Ordering::Release);
+            handle.thread().unpark();
+            if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = ended.recv_timeout(patience) {
                 let _ = handle.join();
+                return true;
             }
+            return false;
         }
+        true
     }
 }
 
@@ -246,6 +276,26 @@ mod tests {
         file.write_line("more").unwrap();
         file.flush().unwrap();
         assert!(read(&path).ends_with("more\n"));
+    }
+
+    #[test]
+    fn close_cuts_the_pause_between_batches_short() {
+        // A pause of an hour, a patience of a minute: the writer ends within the patience only
+        // because close wakes it (a run's end must not wait out the pause).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.log");
+        let mut writer = LogWriter::start_pausing(
+            RotatingFile::open(&path, 1 << 20, 0).unwrap(),
+            Duration::from_secs(3600),
+        );
+        writer.line("first".into());
+        // The first batch is written, then the writer pauses: the second line waits for it.
+        while std::fs::read_to_string(&path).unwrap_or_default().is_empty() {
+            std::thread::yield_now();
+        }
+        writer.line("second".into());
+        assert!(writer.close(Duration::from_secs(60)), "the writer did not end");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "first\nsecond\n");
     }
 
     #[test]

@@ -366,7 +366,9 @@ impl Pipeline {
         let meters = self.meters.take();
         // The SDK's shutdowns wait on their exporters; a thread of their own lets exit go on
         // when a collector holds them.
+        let (ended_tx, flushed) = std::sync::mpsc::channel::<()>();
         let flushing = std::thread::Builder::new().name("ralph-telemetry-flush".into()).spawn(move || {
+            let _ended = ended_tx;
             if let Some(tracer) = tracer {
                 let _ = tracer.shutdown_with_timeout(patience);
             }
@@ -384,10 +386,9 @@ impl Pipeline {
             }
             warnings.extend(log.failure());
         }
-        if let Ok(handle) = flushing {
-            while !handle.is_finished() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
+        if flushing.is_ok() {
+            // Returns when the thread does (its sender is dropped), or at the deadline.
+            let _ = flushed.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
         }
         if let Some((endpoint, failures)) = &self.span_failures {
             let count = failures.count.load(std::sync::atomic::Ordering::Relaxed);

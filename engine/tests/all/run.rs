@@ -716,3 +716,29 @@ second.yaml  dag
     let out = ralph(["loop"]).current_dir(dir.path()).expect(3);
     assert!(out.stderr.contains("error[conflicting-workflow]"), "{}", out.stderr);
 }
+
+#[test]
+fn an_agent_keeps_what_the_engine_was_started_ignoring_and_gets_the_rest_at_default() {
+    // Started under `nohup` (SIGHUP ignored), the engine leaves SIGHUP ignored in its agents, as
+    // std and a shell do; SIGPIPE (ignored by Rust in the engine) and SIGINT/SIGTERM (handled
+    // by the engine) are at their default in the agent.
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  nodes:\n    - id: look\n      agent: look\nagents:\n  look:\n    command: \"grep SigIgn /proc/$$/status > ignored.txt\"\n",
+    )]);
+    let engine = env!("CARGO_BIN_EXE_ralph-loop");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("trap '' HUP; exec \"$0\" --color never loop --workflow w.yaml")
+        .arg(engine)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = std::fs::read_to_string(dir.path().join("ignored.txt")).unwrap();
+    let mask = u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap();
+    let bit = |sig: i32| mask & (1 << (sig - 1)) != 0;
+    assert!(bit(1), "SIGHUP stays ignored: {line}");
+    assert!(!bit(13), "SIGPIPE is at its default: {line}");
+    assert!(!bit(2) && !bit(15), "SIGINT and SIGTERM are at their default: {line}");
+}
