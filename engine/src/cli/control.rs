@@ -33,11 +33,6 @@ pub struct AddIterationsArgs {
     pub n: u64,
 }
 
-/// Who sends a signal.
-pub fn sender() -> Option<String> {
-    std::env::var("USER").ok().filter(|u| !u.is_empty())
-}
-
 /// What a live loop said about a signal.
 pub enum Sent {
     /// No loop runs on this state directory.
@@ -48,9 +43,15 @@ pub enum Sent {
     Refused(String),
 }
 
-/// Sends `signal` to the loop running on the state directory, if one runs.
+/// Sends `signal` to the loop running on the state directory, if one runs. The loop records it
+/// under the OS user it finds on the other end of its socket.
 pub fn send(env: &Env, signal: Signal) -> anyhow::Result<Sent> {
-    match ask(&env.state_dir, &Request::Signal { signal, by: sender() })? {
+    send_as(env, signal, None)
+}
+
+/// [`send`], with a name to record beside the OS user (`--as NAME`).
+pub fn send_as(env: &Env, signal: Signal, display_name: Option<String>) -> anyhow::Result<Sent> {
+    match ask(&env.state_dir, &Request::Signal { signal, display_name })? {
         None => Ok(Sent::NoLoop),
         Some(Reply::Accepted { message }) => Ok(Sent::Accepted(message)),
         Some(Reply::Refused { message }) => Ok(Sent::Refused(message)),

@@ -91,7 +91,7 @@ impl EventSink for JsonLines {
             | Event::Resumed { .. }
             | Event::Forked { .. } => "run",
             Event::Warning { .. } => "warning",
-            Event::Signal { .. } | Event::Control { .. } => "signal",
+            Event::Signal { .. } | Event::Control { .. } | Event::ControlRefused { .. } => "signal",
             Event::Plugin { .. } => "plugin",
             Event::StepStarted { .. }
             | Event::StepFinished { .. }

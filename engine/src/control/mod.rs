@@ -9,6 +9,7 @@
 //! server what it may show (a status snapshot, the events it emits, a reader of past events).
 
 pub mod client;
+pub mod peer;
 pub mod protocol;
 pub mod server;
 

@@ -20,9 +20,10 @@ pub enum Request {
         /// The signal.
         #[serde(flatten)]
         signal: Signal,
-        /// Who sends it (their `USER`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        by: Option<String>,
+        /// A name the sender gives, shown beside the OS user the loop finds on the other end
+        /// of the socket (`approve --as NAME`); never recorded in place of that user.
+        #[serde(default, alias = "by", rename = "as", skip_serializing_if = "Option::is_none")]
+        display_name: Option<String>,
     },
     /// The loop's status now.
     Status,
@@ -177,6 +178,9 @@ pub struct LiveStatus {
     /// The last signal, for people (`pause by ana at …`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_signal: Option<String>,
+    /// The last request refused because an agent sent it, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_refused: Option<String>,
 }
 
 #[cfg(test)]
@@ -185,14 +189,16 @@ mod tests {
 
     #[test]
     fn requests_and_replies_are_flat_json_lines() {
-        let request =
-            Request::Signal { signal: Signal::Redirect { to: "fix".into() }, by: Some("ana".into()) };
+        let request = Request::Signal {
+            signal: Signal::Redirect { to: "fix".into() },
+            display_name: Some("ana".into()),
+        };
         let line = serde_json::to_string(&request).unwrap();
-        assert_eq!(line, r#"{"request":"signal","signal":"redirect","to":"fix","by":"ana"}"#);
+        assert_eq!(line, r#"{"request":"signal","signal":"redirect","to":"fix","as":"ana"}"#);
         assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), request);
         let add: Request =
             serde_json::from_str(r#"{"request":"signal","signal":"add_iterations","n":5}"#).unwrap();
-        assert_eq!(add, Request::Signal { signal: Signal::AddIterations { n: 5 }, by: None });
+        assert_eq!(add, Request::Signal { signal: Signal::AddIterations { n: 5 }, display_name: None });
         let sub: Request = serde_json::from_str(r#"{"request":"subscribe"}"#).unwrap();
         assert_eq!(sub, Request::Subscribe { from: 1, follow: true });
         let reply = Reply::Refused { message: "no".into() };

@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::UnixStream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
+use super::peer::Peer;
 use super::protocol::{LiveStatus, Reply, Request, Signal};
 use super::{ControlError, check_len, socket_path};
 
@@ -25,10 +26,32 @@ use super::{ControlError, check_len, socket_path};
 pub struct Order {
     /// The signal.
     pub signal: Signal,
-    /// Who sent it.
-    pub by: Option<String>,
+    /// A name the sender gave (`--as NAME`), shown beside the OS user, never instead of it.
+    pub display_name: Option<String>,
+    /// Who is on the other end of the socket; `None` for the loop's own orders (the
+    /// `pause_loop` and `resume_loop` actions), which never come through the socket.
+    pub peer: Option<Peer>,
     /// The answer: `accepted` once journaled, or `refused`.
     pub reply: Option<oneshot::Sender<Reply>>,
+}
+
+/// The bounds of the control socket: what one client may make the loop hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest request line, in bytes: past it, an error reply and the connection closed
+    /// (never more than this is held).
+    pub max_line: usize,
+    /// How many connections are served at once: past it, a new one gets an error reply and is
+    /// closed at once, so the loop's file descriptors stay bounded.
+    pub max_connections: usize,
+    /// How long a connection may wait before (or between) requests, and take to send one.
+    pub idle: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_line: 1 << 20, max_connections: 64, idle: Duration::from_secs(30) }
+    }
 }
 
 /// What a running loop lets its clients read of its store: its own run's journal (for
@@ -97,6 +120,7 @@ impl Drop for SocketFile {
 pub struct Server {
     listener: std::os::unix::net::UnixListener,
     file: SocketFile,
+    limits: Limits,
 }
 
 impl Server {
@@ -122,7 +146,13 @@ impl Server {
         let file = SocketFile(path.clone());
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
         listener.set_nonblocking(true).map_err(io)?;
-        Ok(Server { listener, file })
+        Ok(Server { listener, file, limits: Limits::default() })
+    }
+
+    /// The same server with other bounds (tests use small ones).
+    pub fn with_limits(mut self, limits: Limits) -> Server {
+        self.limits = limits;
+        self
     }
 
     /// The socket's path.
@@ -133,17 +163,24 @@ impl Server {
     /// Serves until the run ends (`hub.closing`), then removes the socket and gives open
     /// connections a moment to say `end`. Must run inside a tokio runtime.
     pub async fn serve(self, hub: Hub) {
-        let Server { listener, file } = self;
+        let Server { listener, file, limits } = self;
         let Ok(listener) = tokio::net::UnixListener::from_std(listener) else { return };
         let mut closing = hub.closing.clone();
         let mut connections = JoinSet::new();
         loop {
             tokio::select! {
-                accepted = listener.accept() => {
-                    if let Ok((stream, _)) = accepted {
-                        connections.spawn(serve_connection(stream, hub.clone()));
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) if connections.len() >= limits.max_connections => {
+                        turn_away(&stream, limits.max_connections);
                     }
-                }
+                    Ok((stream, _)) => {
+                        connections.spawn(serve_connection(stream, hub.clone(), limits));
+                    }
+                    // Out of descriptors (the process's, not the socket's: those are bounded
+                    // above): accepting again at once would spin. A short pause lets steps end
+                    // and give theirs back.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                },
                 _ = closing.changed() => break,
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
@@ -163,21 +200,89 @@ async fn write(stream: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> 
     stream.write_all(&line).await
 }
 
-async fn serve_connection(stream: UnixStream, hub: Hub) {
+/// Answers a connection past the limit with an error and closes it, without waiting: the reply
+/// is one short line, which a new connection's empty buffer always takes.
+fn turn_away(stream: &UnixStream, max: usize) {
+    let reply = Reply::Refused {
+        message: format!(
+            "the loop serves {max} control connections at once and has no room for another; try again when one closes"
+        ),
+    };
+    if let Ok(mut line) = serde_json::to_vec(&reply) {
+        line.push(b'\n');
+        let _ = stream.try_write(&line);
+    }
+}
+
+/// Reads one request line of at most `limits.max_line` bytes within `limits.idle`. `Ok(None)`
+/// when the client closed the connection; `Err` is the reply to send before closing it.
+async fn read_request(
+    reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
+    limits: Limits,
+) -> Result<Option<Vec<u8>>, Reply> {
+    let mut line = Vec::new();
+    // One byte past the limit tells a line of exactly the limit from a longer one; nothing
+    // beyond it is read, so a line with no end costs at most the limit.
+    let mut bounded = (&mut *reader).take(limits.max_line as u64 + 1);
+    match tokio::time::timeout(limits.idle, bounded.read_until(b'\n', &mut line)).await {
+        Err(_) => Err(Reply::Refused {
+            message: format!(
+                "no complete request within {} s: the connection is closed",
+                limits.idle.as_secs_f64()
+            ),
+        }),
+        Ok(Err(_)) | Ok(Ok(0)) => Ok(None),
+        Ok(Ok(_)) if line.last() == Some(&b'\n') => {
+            line.pop();
+            Ok(Some(line))
+        }
+        Ok(Ok(_)) if line.len() > limits.max_line => Err(Reply::Refused {
+            message: format!(
+                "the request is longer than {} bytes, the most a control request may be: the connection is closed",
+                limits.max_line
+            ),
+        }),
+        // The last request, without its newline, before the client closed its side.
+        Ok(Ok(_)) => Ok(Some(line)),
+    }
+}
+
+async fn serve_connection(stream: UnixStream, hub: Hub, limits: Limits) {
+    // The kernel's word on who connected, taken now: the credentials are those of the process
+    // that called `connect`, whatever it does with the connection afterwards.
+    let cred = stream.peer_cred().ok();
     let (read, mut write_half) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let request = match serde_json::from_str::<Request>(&line) {
+    let mut reader = BufReader::new(read);
+    loop {
+        let line = match read_request(&mut reader, limits).await {
+            Ok(Some(line)) => line,
+            Ok(None) => return,
+            Err(reply) => {
+                let _ = write(&mut write_half, &reply).await;
+                return;
+            }
+        };
+        let request = match serde_json::from_slice::<Request>(&line) {
             Ok(request) => request,
             Err(e) => {
-                let refused = Reply::Refused { message: format!("not a control request: {e}") };
-                let _ = write(&mut write_half, &refused).await;
+                let what = match std::str::from_utf8(&line) {
+                    Ok(_) => format!("not a control request: {e}"),
+                    Err(_) => "not a control request: the line is not UTF-8 (requests are JSON lines)".into(),
+                };
+                let _ = write(&mut write_half, &Reply::Refused { message: what }).await;
                 return;
             }
         };
         let reply = match request {
             Request::Status => Reply::Status { status: Box::new(hub.status.borrow().clone()) },
-            Request::Signal { signal, by } => order(&hub, signal, by).await,
+            Request::Signal { signal, display_name } => {
+                // Read while the sender waits for its answer, so its process is still there.
+                let peer = match cred {
+                    Some(cred) => Peer::identify(cred.pid(), cred.uid()),
+                    None => Peer::unknown(),
+                };
+                order(&hub, signal, display_name, peer).await
+            }
             Request::Subscribe { from, follow } => {
                 let _ = subscribe(&mut write_half, &hub, from, follow).await;
                 return;
@@ -212,9 +317,9 @@ async fn serve_connection(stream: UnixStream, hub: Hub) {
     }
 }
 
-async fn order(hub: &Hub, signal: Signal, by: Option<String>) -> Reply {
+async fn order(hub: &Hub, signal: Signal, display_name: Option<String>, peer: Peer) -> Reply {
     let (tx, rx) = oneshot::channel();
-    if hub.orders.send(Order { signal, by, reply: Some(tx) }).is_err() {
+    if hub.orders.send(Order { signal, display_name, peer: Some(peer), reply: Some(tx) }).is_err() {
         return Reply::Refused { message: "the loop is ending".into() };
     }
     let mut closing = hub.closing.clone();

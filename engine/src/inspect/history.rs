@@ -453,10 +453,10 @@ impl History {
                     };
                     note = Some((owner, hook));
                 }
-                Event::ReviewDecided { step, decision, comment, by } => {
+                Event::ReviewDecided { step, decision, comment, by, display_name } => {
                     let review = Decision::Review {
                         decision: decision.clone(),
-                        by: by.clone(),
+                        by: by.as_ref().map(|b| crate::run::core::signal::sender(Some(b), display_name.as_deref())),
                         comment: comment.clone(),
                     };
                     note = Some((about(step), review));
@@ -506,8 +506,17 @@ impl History {
                     note =
                         Some((last_finished, Decision::RunEnded { status: *status, reason: reason.clone() }));
                 }
-                Event::Control { signal, by, .. } => {
-                    let control = Decision::Control { signal: signal.describe(), by: by.clone() };
+                Event::Control { signal, by, display_name, .. } => {
+                    let by = by.as_ref().map(|b| crate::run::core::signal::sender(Some(b), display_name.as_deref()));
+                    let control = Decision::Control { signal: signal.describe(), by };
+                    note = Some((last_finished, control));
+                }
+                Event::ControlRefused { signal, by, pid, reason, .. } => {
+                    let pid = pid.map(|p| format!(", pid {p}")).unwrap_or_default();
+                    let control = Decision::Control {
+                        signal: format!("{} refused: {reason}", signal.describe()),
+                        by: Some(format!("{by}{pid}")),
+                    };
                     note = Some((last_finished, control));
                 }
                 // Log lines, metrics and notes are the plugin's business; what it decided or how

@@ -31,6 +31,8 @@ pub struct ActionContext {
     pub step: String,
     /// The running loop's control channel (`pause_loop`, `resume_loop`).
     pub control: Option<tokio::sync::mpsc::UnboundedSender<crate::control::server::Order>>,
+    /// Where the runner lays review decisions (`escalate_to_human`).
+    pub desk: super::human::Desk,
 }
 
 fn arg<'a>(spec: &'a ActionSpec, name: &str) -> Option<&'a serde_json::Value> {
@@ -135,11 +137,12 @@ pub async fn run(spec: &ActionSpec, ctx: &ActionContext) -> Outcome {
                 &ctx.step,
                 &format!("`{}` needs a person: ralph-loop approve | reject", ctx.step),
             );
-            match super::human::wait(&ctx.run_dir, &ctx.step, None, None).await {
-                super::human::Review::Decided { decision, comment, by } => Outcome {
-                    result: Some(decision),
-                    summary: comment,
-                    reviewer: by,
+            match super::human::wait(&ctx.desk, &ctx.run_dir, &ctx.step, None, None).await {
+                super::human::Review::Decided(decided) => Outcome {
+                    result: Some(decided.decision),
+                    summary: decided.comment,
+                    reviewer: Some(decided.by),
+                    reviewer_as: decided.display_name,
                     ..ok("decided", started)
                 },
                 super::human::Review::TimedOut => {
@@ -155,7 +158,8 @@ pub async fn run(spec: &ActionSpec, ctx: &ActionContext) -> Outcome {
             };
             let order = crate::control::server::Order {
                 signal,
-                by: Some(format!("the action `{name}` of `{}`", ctx.step)),
+                display_name: Some(format!("the action `{name}` of `{}`", ctx.step)),
+                peer: None,
                 reply: None,
             };
             // The runner takes it at its next check (at once, while it waits on this step).
@@ -185,6 +189,7 @@ mod tests {
             base_commit: None,
             step: "s".into(),
             control: None,
+            desk: Default::default(),
         }
     }
 

@@ -47,6 +47,8 @@ pub struct StepAgent {
     pub condition: Option<String>,
     /// A command agent that reads its packet (`reads_packet: true`).
     pub reads_packet: bool,
+    /// The agent may send the loop control signals from inside its step (`approver: true`).
+    pub approver: bool,
 }
 
 impl StepAgent {
@@ -202,6 +204,7 @@ fn resolve_at(doc: &Document, action: &Action, depth: usize) -> Result<Vec<StepA
                 prompt: None,
                 condition: None,
                 reads_packet: false,
+                approver: false,
             }]);
         }
         // Defined only by its prompt file (validation made sure it exists): an AI agent of the
@@ -388,5 +391,6 @@ fn defined(
         prompt: None,
         condition: None,
         reads_packet: agent.reads_packet == Some(true),
+        approver: agent.approver == Some(true),
     }
 }

@@ -300,6 +300,7 @@ mod tests {
             base_commit: None,
             step: "undo".into(),
             control: None,
+            desk: Default::default(),
         }
     }
 

@@ -1,63 +1,125 @@
 //! Human review: a human state (or `escalate_to_human`) waits for `ralph-loop approve` or
 //! `reject`, reminding the reviewer every `reminder_interval`, until its `timeout`.
 //!
-//! The decision arrives through the run's control inbox ([`super::inbox`]); the wait polls it
-//! every [`POLL`], which costs one directory read and keeps the mechanism a plain file drop that
-//! works from any shell.
+//! A decision reaches the waiting step only from the runner, which takes it from the control
+//! socket (where the sender is known by its OS user, and refused when it is an agent), journals
+//! it, and lays it on the run's [`Desk`]. Nothing is read from files: an agent runs as the user
+//! in the work tree and could write any file the engine would read.
+//!
+//! The `waiting` file in the run's directory only tells other processes (`status`) which step
+//! waits; nothing reads a decision from it.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::action;
-use super::inbox;
+use tokio::sync::Notify;
 
-/// The file in the inbox that names the step waiting for review, while one waits.
+use super::action;
+
+/// The file in the run's `inbox/` that names the step waiting for review, while one waits.
 pub const WAITING: &str = "waiting";
 
-/// How often the inbox is read while waiting.
-pub const POLL: Duration = Duration::from_millis(200);
+/// A decision on a review, as the runner lays it on the desk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// `approved`, `approved_with_changes` or `rejected`.
+    pub decision: String,
+    /// The reviewer's comment.
+    pub comment: Option<String>,
+    /// The OS user who decided (the control socket's peer).
+    pub by: String,
+    /// The name they gave beside it (`--as NAME`).
+    pub display_name: Option<String>,
+}
 
 /// How a review ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Review {
-    /// A person decided: `approved`, `approved_with_changes` or `rejected`.
-    Decided {
-        /// The decision.
-        decision: String,
-        /// Their comment.
-        comment: Option<String>,
-        /// Who.
-        by: Option<String>,
-    },
+    /// A person decided.
+    Decided(Decision),
     /// Nobody decided in time.
     TimedOut,
 }
 
-/// The decision a message carries, if it is one.
-pub fn decision(message: &inbox::Message) -> Option<&'static str> {
-    match message.signal.as_str() {
-        "approve" if message.with_changes => Some("approved_with_changes"),
-        "approve" => Some("approved"),
-        "reject" => Some("rejected"),
+/// Where the runner lays decisions for the steps waiting for review, by step. A decision is
+/// laid only for a review the run's state says is waiting; one left from an earlier review of
+/// the same step is cleared when the next review opens.
+#[derive(Debug, Clone, Default)]
+pub struct Desk {
+    decisions: Arc<Mutex<HashMap<String, Decision>>>,
+    laid: Arc<Notify>,
+}
+
+impl Desk {
+    /// A review of `step` opens: nothing decided before counts for it.
+    pub fn open(&self, step: &str) {
+        self.lock().remove(step);
+    }
+
+    /// Lays a decision for the review of `step`.
+    pub fn lay(&self, step: &str, decision: Decision) {
+        self.lock().insert(step.to_owned(), decision);
+        self.laid.notify_waiters();
+    }
+
+    fn take(&self, step: &str) -> Option<Decision> {
+        self.lock().remove(step)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Decision>> {
+        // A panic while holding the map leaves a map, still usable.
+        self.decisions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits until a decision on `step` is laid, and takes it.
+    async fn decision(&self, step: &str) -> Decision {
+        loop {
+            let laid = self.laid.notified();
+            tokio::pin!(laid);
+            // Registered before the look, so a decision laid in between still wakes it.
+            laid.as_mut().enable();
+            if let Some(decision) = self.take(step) {
+                return decision;
+            }
+            laid.await;
+        }
+    }
+}
+
+/// The decision a signal carries (`approve`, with or without changes, or `reject`).
+pub fn decision_name(signal: &crate::control::Signal) -> Option<&'static str> {
+    match signal {
+        crate::control::Signal::Approve { with_changes: true, .. } => Some("approved_with_changes"),
+        crate::control::Signal::Approve { .. } => Some("approved"),
+        crate::control::Signal::Reject { .. } => Some("rejected"),
         _ => None,
     }
 }
 
-/// Marks the run as waiting for a review of `step`: `approve` and `reject` find the runs that
-/// wait by this file. The runner marks before it announces the review, so whoever reacts to
-/// the announcement finds the mark.
+fn marker(run_dir: &Path) -> std::path::PathBuf {
+    run_dir.join("inbox").join(WAITING)
+}
+
+/// Marks the run as waiting for a review of `step`, for `status` to show. The runner marks
+/// before it announces the review.
 pub fn mark_waiting(run_dir: &Path, step: &str) {
-    let _ = std::fs::create_dir_all(inbox::dir(run_dir));
-    let _ = std::fs::write(inbox::dir(run_dir).join(WAITING), step);
+    let marker = marker(run_dir);
+    if let Some(dir) = marker.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = std::fs::write(marker, step);
 }
 
-/// The step of the run kept in `run_dir` that waits for review, if any.
+/// The step of the run kept in `run_dir` that waits for review, if any (for people only).
 pub fn waiting(run_dir: &Path) -> Option<String> {
-    std::fs::read_to_string(inbox::dir(run_dir).join(WAITING)).ok()
+    std::fs::read_to_string(marker(run_dir)).ok()
 }
 
-/// Waits for a decision on `step`.
+/// Waits for a decision on `step`, laid on `desk`.
 pub async fn wait(
+    desk: &Desk,
     run_dir: &Path,
     step: &str,
     timeout: Option<Duration>,
@@ -65,32 +127,41 @@ pub async fn wait(
 ) -> Review {
     let started = tokio::time::Instant::now();
     mark_waiting(run_dir, step);
-    let marker = inbox::dir(run_dir).join(WAITING);
-    let review = wait_for_decision(run_dir, step, started, timeout, reminder_every).await;
-    let _ = std::fs::remove_file(&marker);
+    let review = wait_for_decision(desk, run_dir, step, started, timeout, reminder_every).await;
+    let _ = std::fs::remove_file(marker(run_dir));
     review
 }
 
 async fn wait_for_decision(
+    desk: &Desk,
     run_dir: &Path,
     step: &str,
     started: tokio::time::Instant,
     timeout: Option<Duration>,
     reminder_every: Option<Duration>,
 ) -> Review {
+    let deadline = timeout.map(|t| started + t);
     let mut next_reminder = reminder_every.map(|every| started + every);
+    let decision = desk.decision(step);
+    tokio::pin!(decision);
     loop {
-        while let Some(message) = inbox::take(run_dir) {
-            if let Some(decision) = decision(&message) {
-                return Review::Decided {
-                    decision: decision.to_owned(),
-                    comment: message.comment,
-                    by: message.by,
-                };
+        // The next moment something is due: the timeout or a reminder, whichever is first.
+        let due = match (deadline, next_reminder) {
+            (Some(d), Some(r)) => Some(d.min(r)),
+            (d, r) => d.or(r),
+        };
+        let wake = async {
+            match due {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
             }
+        };
+        tokio::select! {
+            decided = &mut decision => return Review::Decided(decided),
+            () = wake => {}
         }
         let now = tokio::time::Instant::now();
-        if timeout.is_some_and(|t| now >= started + t) {
+        if deadline.is_some_and(|d| now >= d) {
             return Review::TimedOut;
         }
         if let (Some(at), Some(every)) = (next_reminder, reminder_every) {
@@ -103,7 +174,6 @@ async fn wait_for_decision(
                 next_reminder = Some(at + every);
             }
         }
-        tokio::time::sleep(POLL).await;
     }
 }
 
@@ -111,34 +181,47 @@ async fn wait_for_decision(
 mod tests {
     use super::*;
 
-    fn message(signal: &str, with_changes: bool) -> inbox::Message {
-        inbox::Message {
-            signal: signal.into(),
+    fn approved() -> Decision {
+        Decision {
+            decision: "approved_with_changes".into(),
             comment: Some("looks good".into()),
-            with_changes,
-            by: Some("ana".into()),
-            at: "2026-01-01T00:00:00Z".into(),
+            by: "ana".into(),
+            display_name: Some("Ana".into()),
         }
     }
 
     #[tokio::test]
-    async fn a_review_ends_with_the_first_decision_or_its_timeout() {
+    async fn a_review_ends_with_the_decision_laid_for_it_or_its_timeout() {
         let dir = tempfile::tempdir().unwrap();
-        inbox::send(dir.path(), &message("approve", true)).unwrap();
-        let review = wait(dir.path(), "review", None, None).await;
-        assert_eq!(
-            review,
-            Review::Decided {
-                decision: "approved_with_changes".into(),
-                comment: Some("looks good".into()),
-                by: Some("ana".into())
-            }
-        );
+        let desk = Desk::default();
+        desk.lay("review", approved());
+        let review = wait(&desk, dir.path(), "review", None, None).await;
+        assert_eq!(review, Review::Decided(approved()));
+        // A decision on another step, or one laid before the review opened, does not count.
+        desk.lay("other", approved());
+        desk.lay("review", approved());
+        desk.open("review");
         let review =
-            wait(dir.path(), "review", Some(Duration::from_millis(500)), Some(Duration::from_millis(150)))
+            wait(&desk, dir.path(), "review", Some(Duration::from_millis(500)), Some(Duration::from_millis(150)))
                 .await;
         assert_eq!(review, Review::TimedOut);
         let log = std::fs::read_to_string(dir.path().join("notifications.log")).unwrap();
         assert!(log.contains("reminder: `review`"), "{log}");
+        assert!(waiting(dir.path()).is_none(), "the mark goes when the review ends");
+    }
+
+    #[tokio::test]
+    async fn a_decision_laid_while_the_review_waits_wakes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = Desk::default();
+        let waiter = {
+            let (desk, dir) = (desk.clone(), dir.path().to_owned());
+            tokio::spawn(async move { wait(&desk, &dir, "review", None, None).await })
+        };
+        while waiting(dir.path()).is_none() {
+            tokio::task::yield_now().await;
+        }
+        desk.lay("review", approved());
+        assert_eq!(waiter.await.unwrap(), Review::Decided(approved()));
     }
 }

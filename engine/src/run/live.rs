@@ -49,6 +49,8 @@ pub(super) struct Live {
     task: Option<tokio::task::JoinHandle<()>>,
     /// `.ralph/` of the project: `pause`, `hint` and the `hints/` archive.
     dot_ralph: PathBuf,
+    /// Where review decisions go to the steps waiting for them.
+    pub desk: super::human::Desk,
 }
 
 impl Live {
@@ -59,7 +61,8 @@ impl Live {
         let (events, _) = broadcast::channel(4096);
         let (closing, _) = watch::channel(false);
         let (stale, published) = (false, std::time::Instant::now());
-        Live { orders, orders_tx, status, stale, published, events, closing, server, task: None, dot_ralph }
+        let desk = super::human::Desk::default();
+        Live { orders, orders_tx, status, stale, published, events, closing, server, task: None, dot_ralph, desk }
     }
 }
 
@@ -186,6 +189,7 @@ impl Runner {
             pending_hints: s.pending_hints.len(),
             redirect: s.redirect.clone(),
             last_signal: s.last_signal.clone(),
+            last_refused: s.last_refused.clone(),
         };
         self.live.status.send_replace(status);
     }
@@ -230,8 +234,13 @@ impl Runner {
     /// Journals a signal (applied, appended, shown), without waiting for it to be durable:
     /// for the breaker, whose own changes are journaled the same way.
     pub(super) fn journal_signal(&mut self, signal: Signal, by: &str) {
+        self.journal_signal_as(signal, by, None);
+    }
+
+    fn journal_signal_as(&mut self, signal: Signal, by: &str, display_name: Option<&str>) {
         let at = self.now();
-        self.emit(&Event::Control { signal, by: Some(by.to_owned()), at });
+        let display_name = display_name.map(str::to_owned);
+        self.emit(&Event::Control { signal, by: Some(by.to_owned()), display_name, at });
     }
 
     /// A signal a script's person sends as a step starts: checked and journaled like any
@@ -245,8 +254,18 @@ impl Runner {
     /// A signal takes effect: checked, journaled and durable, then acted on. Returns what it
     /// does (for the sender), or why it was refused.
     pub(super) async fn take_signal(&mut self, signal: Signal, by: &str) -> Result<String, String> {
+        self.take_signal_as(signal, by, None).await
+    }
+
+    /// [`Runner::take_signal`] from a sender who gave a name beside their OS user `by`.
+    async fn take_signal_as(
+        &mut self,
+        signal: Signal,
+        by: &str,
+        display_name: Option<&str>,
+    ) -> Result<String, String> {
         self.check_signal(&signal)?;
-        self.journal_signal(signal.clone(), by);
+        self.journal_signal_as(signal.clone(), by, display_name);
         self.settle().await;
         Ok(match signal {
             Signal::Pause => "the loop pauses after its current step".into(),
@@ -261,26 +280,29 @@ impl Runner {
             Signal::AddIterations { n } => {
                 format!("max_iterations raised by {n} to {}", self.max_invocations())
             }
-            Signal::Approve { comment, with_changes } => self.decide("approve", comment, with_changes, by),
-            Signal::Reject { comment } => self.decide("reject", comment, false, by),
+            Signal::Approve { .. } | Signal::Reject { .. } => self.decide(&signal, by, display_name),
         })
     }
 
-    /// Hands a review decision to the waiting step through the run's inbox (the same one the
-    /// file-based `approve` uses, so both paths end in one place).
-    fn decide(&mut self, signal: &str, comment: Option<String>, with_changes: bool, by: &str) -> String {
+    /// Hands a review decision to the step waiting for it (the signal was checked against the
+    /// review waiting now, and journaled).
+    fn decide(&mut self, signal: &Signal, by: &str, display_name: Option<&str>) -> String {
         let step = self.state.waiting_for_review.clone().unwrap_or_default();
-        let message = super::inbox::Message {
-            signal: signal.into(),
-            comment,
-            with_changes,
-            by: Some(by.to_owned()),
-            at: self.now(),
+        let (Some(decision), Signal::Approve { comment, .. } | Signal::Reject { comment }) =
+            (super::human::decision_name(signal), signal)
+        else {
+            return String::new();
         };
-        match super::inbox::send(&self.run_dir, &message) {
-            Ok(_) => format!("{} `{step}`", if signal == "approve" { "approved" } else { "rejected" }),
-            Err(e) => format!("journaled, but the decision could not be delivered: {e}"),
-        }
+        self.live.desk.lay(
+            &step,
+            super::human::Decision {
+                decision: decision.to_owned(),
+                comment: comment.clone(),
+                by: by.to_owned(),
+                display_name: display_name.map(str::to_owned),
+            },
+        );
+        format!("{} `{step}`", if decision == "rejected" { "rejected" } else { "approved" })
     }
 
     /// A person resumed a loop the breaker paused: the breaker goes half-open, so the next step
@@ -293,19 +315,78 @@ impl Runner {
     }
 
     /// Takes one order from the control channel and answers it. Returns who interrupted, when
-    /// it was an interrupt.
+    /// it was an interrupt. An order from the socket is recorded under the OS user on its other
+    /// end, and refused (and journaled as refused) when an agent of the run sent it.
     pub(super) async fn take_order(&mut self, order: Order) -> Option<String> {
-        let by = order.by.clone().unwrap_or_else(|| "someone".into());
-        let interrupt = order.signal == Signal::Interrupt;
-        let reply = match self.take_signal(order.signal, &by).await {
-            Ok(message) => Reply::Accepted { message },
-            Err(message) => Reply::Refused { message },
+        let Order { signal, display_name, peer, reply } = order;
+        let display_name = display_name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+        let interrupt = signal == Signal::Interrupt;
+        let (by, display_name) = match &peer {
+            Some(peer) => (peer.user.clone(), display_name),
+            // The loop's own orders (`pause_loop`, `resume_loop`) name their action.
+            None => (display_name.unwrap_or_else(|| "someone".into()), None),
         };
-        let accepted = matches!(reply, Reply::Accepted { .. });
-        if let Some(tx) = order.reply {
-            let _ = tx.send(reply);
+        let refused = peer.as_ref().and_then(|peer| self.refusal(peer, &signal));
+        let reply_to_send = match refused {
+            Some(message) => Reply::Refused { message },
+            None => match self.take_signal_as(signal, &by, display_name.as_deref()).await {
+                Ok(message) => Reply::Accepted { message },
+                Err(message) => Reply::Refused { message },
+            },
+        };
+        let accepted = matches!(reply_to_send, Reply::Accepted { .. });
+        if let Some(tx) = reply {
+            let _ = tx.send(reply_to_send);
         }
         (interrupt && accepted).then_some(by)
+    }
+
+    /// Why `peer` may not send `signal`, if it may not: it is an agent of this run that the
+    /// workflow does not make an `approver`, or its process could not be placed. The refusal
+    /// is journaled (`control_refused`), so the attempt is on record.
+    fn refusal(&mut self, peer: &crate::control::peer::Peer, signal: &Signal) -> Option<String> {
+        let loop_pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+        let groups: std::collections::BTreeMap<i32, String> =
+            self.state.passes.values().flat_map(|p| p.agents.iter().map(|(g, s)| (*g, s.clone()))).collect();
+        let (from_step, reason) = match super::authority::place(peer, loop_pid, &self.state.run_id, &groups) {
+            super::authority::Sender::Person => return None,
+            super::authority::Sender::Agent { step, how } => {
+                if step.as_deref().is_some_and(|s| self.is_approver_step(s)) {
+                    return None;
+                }
+                let whose = step.as_ref().map(|s| format!("of `{s}` ")).unwrap_or_default();
+                let reason = format!(
+                    "`{}` was sent by an agent {whose}of this run ({how}); an agent may not steer or decide for the loop unless the workflow makes it an `approver`",
+                    signal.name()
+                );
+                (step, reason)
+            }
+            super::authority::Sender::Unplaced => (
+                None,
+                format!(
+                    "`{}` was refused: the sending process ({}) could not be examined, so it cannot be told from an agent of this run",
+                    signal.name(),
+                    peer.describe()
+                ),
+            ),
+        };
+        let at = self.now();
+        self.emit(&Event::ControlRefused {
+            signal: signal.clone(),
+            by: peer.user.clone(),
+            pid: peer.pid,
+            from_step,
+            reason: reason.clone(),
+            at,
+        });
+        Some(reason)
+    }
+
+    /// Whether every agent of `step` is an `approver` (so its processes may send signals).
+    fn is_approver_step(&self, step: &str) -> bool {
+        let Some(node) = self.plan.node(step) else { return false };
+        let agents: Vec<&super::agents::StepAgent> = self.nodes[node.index()].units.iter().flatten().collect();
+        !agents.is_empty() && agents.iter().all(|a| a.approver)
     }
 
     /// Waits for `work` while taking signals. An interrupt (when `interruptible`) drops the

@@ -22,7 +22,7 @@ pub mod fork;
 mod git_actions;
 mod guard;
 pub mod human;
-pub mod inbox;
+mod authority;
 pub mod ledger;
 mod live;
 pub(crate) mod log;

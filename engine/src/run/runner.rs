@@ -719,6 +719,8 @@ impl Runner {
         let masked = self.redactor.redact_value(event);
         let event = masked.as_ref().unwrap_or(event);
         if let Event::ReviewRequested { step, .. } = event {
+            // A decision counts only for a review waiting when it arrives: none from before.
+            self.live.desk.open(step);
             human::mark_waiting(&self.run_dir, step);
         }
         self.state.apply(event);

@@ -53,6 +53,7 @@ impl Runner {
             base_commit: self.base_commit.clone(),
             step: step.to_owned(),
             control: Some(self.live.orders_tx.clone()),
+            desk: self.live.desk.clone(),
         }
     }
 
@@ -519,6 +520,7 @@ impl Runner {
                 decision: decision.clone(),
                 comment: outcome.summary.clone(),
                 by: outcome.reviewer.clone(),
+                display_name: outcome.reviewer_as.clone(),
             }),
             _ => None,
         };
@@ -624,6 +626,7 @@ impl Runner {
                 decision: decision.clone(),
                 comment: outcome.summary.clone(),
                 by: outcome.reviewer.clone(),
+                display_name: outcome.reviewer_as.clone(),
             });
         }
         let at = self.now();
@@ -695,12 +698,13 @@ fn units_have_conditions(units: &[Vec<StepAgent>]) -> bool {
 /// A human review as a step: wait for the decision; at the timeout, `on_timeout` decides.
 async fn review(spec: HumanSpec, invocation: Invocation, actions: &ActionContext) -> Outcome {
     let started = std::time::Instant::now();
-    match human::wait(&actions.run_dir, &actions.step, spec.timeout, spec.reminder).await {
-        human::Review::Decided { decision, comment, by } => Outcome {
+    match human::wait(&actions.desk, &actions.run_dir, &actions.step, spec.timeout, spec.reminder).await {
+        human::Review::Decided(decided) => Outcome {
             success: true,
-            result: Some(decision),
-            summary: comment,
-            reviewer: by,
+            result: Some(decided.decision),
+            summary: decided.comment,
+            reviewer: Some(decided.by),
+            reviewer_as: decided.display_name,
             duration_ms: started.elapsed().as_millis() as u64,
             ..Outcome::default()
         },

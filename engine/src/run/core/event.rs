@@ -312,9 +312,12 @@ pub enum Event {
         /// The reviewer's comment.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         comment: Option<String>,
-        /// Who decided (`on_timeout` for a timeout).
+        /// Who decided: the OS user who sent the decision (`on_timeout` for a timeout).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
+        /// The name the reviewer gave beside their OS user (`approve --as NAME`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display_name: Option<String>,
     },
     /// A failed step will be tried again after a delay, as its retry policy says.
     StepRetrying {
@@ -388,9 +391,33 @@ pub enum Event {
         /// The signal and its argument.
         #[serde(flatten)]
         signal: Signal,
-        /// Who sent it: a person's `USER`, a plain file, the circuit breaker, an action.
+        /// Who sent it: the OS user on the other end of the control socket, a plain file,
+        /// the circuit breaker, an action.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
+        /// The name the sender gave beside its OS user (`approve --as NAME`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display_name: Option<String>,
+        /// When.
+        at: String,
+    },
+    /// A control request was refused because of who sent it: an agent of the run (a process
+    /// the engine started for a step) that the workflow does not make an `approver`, or a
+    /// sender whose process could not be placed. Nothing else changes: the review still waits.
+    ControlRefused {
+        /// The signal asked for.
+        #[serde(flatten)]
+        signal: Signal,
+        /// The OS user on the other end of the socket.
+        by: String,
+        /// The sending process.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<i32>,
+        /// The step whose agent sent it, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_step: Option<String>,
+        /// Why, for people.
+        reason: String,
         /// When.
         at: String,
     },
@@ -501,6 +528,7 @@ impl Event {
             | Event::Signal { at, .. }
             | Event::ReviewRequested { at, .. }
             | Event::Control { at, .. }
+            | Event::ControlRefused { at, .. }
             | Event::Warning { at, .. }
             | Event::RunFinished { at, .. } => Some(at),
             Event::ActionFinished { at, .. } if !at.is_empty() => Some(at),

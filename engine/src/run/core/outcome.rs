@@ -151,6 +151,9 @@ pub struct Outcome {
     /// Human reviews: who decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reviewer: Option<String>,
+    /// Human reviews: the name the reviewer gave beside their OS user (`approve --as NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewer_as: Option<String>,
     /// The state to move to regardless of transitions (an `on_timeout` that names a state).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goto: Option<String>,

@@ -284,6 +284,8 @@ pub struct RunState {
     pub added_iterations: u64,
     /// The last signal, for people.
     pub last_signal: Option<String>,
+    /// The last control request refused because of who sent it (an agent), for people.
+    pub last_refused: Option<String>,
     /// The run ends after the steps in flight: how, why, and the class that stopped it.
     pub halt: Option<(RunStatus, String, Option<FailureClass>)>,
     /// The breaker opened and an escalation is due, for this reason.
@@ -347,6 +349,7 @@ impl RunState {
             redirect: None,
             added_iterations: 0,
             last_signal: None,
+            last_refused: None,
             halt: None,
             escalation: None,
             escalated: false,
@@ -641,10 +644,15 @@ impl RunState {
             }
             Event::ReviewRequested { step, .. } => self.waiting_for_review = Some(step.clone()),
             Event::ReviewDecided { .. } => self.waiting_for_review = None,
-            Event::Control { signal, by, at } => {
-                let who = by.clone().unwrap_or_else(|| "someone".into());
+            Event::ControlRefused { signal, by, pid, from_step, at, .. } => {
+                let pid = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+                let step = from_step.as_ref().map(|s| format!(", an agent of `{s}`")).unwrap_or_default();
+                self.last_refused = Some(format!("{} from {by}{pid}{step} at {at}", signal.describe()));
+            }
+            Event::Control { signal, by, display_name, at } => {
+                let who = super::signal::sender(by.as_deref(), display_name.as_deref());
                 self.last_signal = Some(format!("{} by {who} at {at}", signal.describe()));
-                self.since_packet.push(signal.record(by.as_deref(), at));
+                self.since_packet.push(signal.record(by.as_ref().map(|_| who.as_str()), at));
                 match signal {
                     Signal::Pause | Signal::Interrupt => self.paused = Some(who),
                     Signal::Resume => self.paused = None,

@@ -47,6 +47,16 @@ pub enum Signal {
     },
 }
 
+/// Who sent a signal, for people: the OS user, with the name they gave beside it
+/// (`ana (as Ana Lima)`), or `someone` when nothing says.
+pub fn sender(by: Option<&str>, display_name: Option<&str>) -> String {
+    let by = by.unwrap_or("someone");
+    match display_name {
+        Some(name) if name != by => format!("{by} (as {name})"),
+        _ => by.to_owned(),
+    }
+}
+
 impl Signal {
     /// The signal's name (`pause`, `add_iterations`, …).
     pub fn name(&self) -> &'static str {

@@ -115,6 +115,12 @@ pub struct Agent {
     /// it without this). AI agents always get their packet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reads_packet: Option<bool>,
+    /// The agent may send the running loop control signals (`ralph-loop approve`, `reject`,
+    /// `pause`, …) from inside its step, for automated review. Without it, a signal from an
+    /// agent's processes is refused and journaled as refused: an agent cannot approve its own
+    /// work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approver: Option<bool>,
     /// Extra command-line arguments for the backend program.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
