@@ -181,10 +181,14 @@ impl EventSink for Progress {
             Event::ReviewRequested { step, .. } => self.line(&format!(
                 "{step}: waiting for review — ralph-loop approve [--comment …] | ralph-loop reject [--comment …]"
             )),
-            Event::ReviewDecided { step, decision, by, .. } => {
-                let by = by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default();
+            Event::ReviewDecided { step, decision, by, display_name, .. } => {
+                let by = by
+                    .as_deref()
+                    .map(|b| format!(" by {}", crate::run::core::signal::sender(Some(b), display_name.as_deref())))
+                    .unwrap_or_default();
                 self.line(&format!("{step}: {decision}{by}"));
             }
+            Event::ControlRefused { reason, .. } => self.line(&format!("refused: {reason}")),
             Event::Signal { step, signal, message: Some(message), .. } => {
                 self.line(&format!("{step}: {signal}: {message}"));
             }

@@ -422,6 +422,128 @@ async fn subscribe(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead as _, Write as _};
+
+    struct NoStore;
+
+    impl Archive for NoStore {
+        fn live_run(&self) -> &str {
+            "r1"
+        }
+        fn journal(&self, _: &str, _: u64, _: usize) -> Result<Vec<(u64, serde_json::Value)>, String> {
+            Ok(Vec::new())
+        }
+        fn runs(&self) -> Result<Vec<serde_json::Value>, String> {
+            Ok(Vec::new())
+        }
+        fn snapshots(&self, _: Option<&str>) -> Result<Vec<serde_json::Value>, String> {
+            Ok(Vec::new())
+        }
+        fn definition(&self, _: &str) -> Result<Option<serde_json::Value>, String> {
+            Ok(None)
+        }
+    }
+
+    /// Serves a socket in `dir` with `limits` on a runtime of its own thread; the orders it
+    /// takes go to the returned receiver.
+    fn serving(dir: &Path, limits: Limits) -> (std::thread::JoinHandle<()>, watch::Sender<bool>) {
+        let server = Server::bind(dir).unwrap().with_limits(limits);
+        let (closing_tx, closing) = watch::channel(false);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let (orders, mut taken) = mpsc::unbounded_channel::<Order>();
+            let (_status_tx, status) = watch::channel(LiveStatus::default());
+            let (events, _) = broadcast::channel(16);
+            let hub = Hub { orders, status, events, history: Arc::new(NoStore), closing };
+            runtime.block_on(async move {
+                // The runner's part: every signal refused, naming who sent it.
+                tokio::spawn(async move {
+                    while let Some(order) = taken.recv().await {
+                        let who = order.peer.map(|p| p.user).unwrap_or_default();
+                        let _ = order.reply.unwrap().send(Reply::Refused { message: format!("from {who}") });
+                    }
+                });
+                server.serve(hub).await;
+            });
+        });
+        (thread, closing_tx)
+    }
+
+    fn connect(dir: &Path) -> std::os::unix::net::UnixStream {
+        std::os::unix::net::UnixStream::connect(socket_path(dir)).unwrap()
+    }
+
+    fn reply(stream: &std::os::unix::net::UnixStream) -> Option<Reply> {
+        let mut line = String::new();
+        std::io::BufReader::new(stream).read_line(&mut line).unwrap();
+        (!line.is_empty()).then(|| serde_json::from_str(&line).unwrap())
+    }
+
+    fn refused(reply: Option<Reply>) -> String {
+        match reply {
+            Some(Reply::Refused { message }) => message,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn what_the_socket_cannot_read_or_hold_gets_an_error_reply_and_the_connection_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits { max_line: 1000, max_connections: 3, idle: Duration::from_millis(300) };
+        let (thread, closing) = serving(dir.path(), limits);
+        // Invalid UTF-8.
+        let mut bad = connect(dir.path());
+        bad.write_all(b"{\"request\":\"status\xff\"}\n").unwrap();
+        assert!(refused(reply(&bad)).contains("not UTF-8"));
+        assert!(reply(&bad).is_none(), "closed after the reply");
+        // Not JSON.
+        let mut junk = connect(dir.path());
+        junk.write_all(b"hello\n").unwrap();
+        assert!(refused(reply(&junk)).starts_with("not a control request"));
+        // A line past the limit: refused once the limit is read, the rest never held.
+        let mut long = connect(dir.path());
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut sent = 0;
+        while sent < 8 << 20 && long.write_all(&chunk).is_ok() {
+            sent += chunk.len();
+        }
+        assert!(sent < 8 << 20, "the loop stopped reading past the limit");
+        assert!(refused(reply(&long)).contains("longer than 1000 bytes"));
+        // A connection that says nothing is closed at the idle timeout, with a reply.
+        let idle = connect(dir.path());
+        assert!(refused(reply(&idle)).contains("no complete request within 0.3 s"));
+        // Past the connection limit: turned away at once while the others wait.
+        let held: Vec<_> = (0..3).map(|_| connect(dir.path())).collect();
+        let mut turned = 0;
+        for _ in 0..3 {
+            let extra = connect(dir.path());
+            extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            if refused(reply(&extra)).contains("serves 3 control connections at once") {
+                turned += 1;
+            }
+        }
+        assert!(turned >= 1, "a connection past the limit is turned away");
+        drop(held);
+        // A signal is handed on with the OS user the kernel names on the other end, whatever
+        // name the request gives. (The closed connections free their places as the server
+        // notices them: until then, a new one is turned away.)
+        let me = crate::control::peer::user_name(std::os::unix::fs::MetadataExt::uid(
+            &std::fs::metadata("/proc/self").unwrap(),
+        ));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut signal = connect(dir.path());
+            signal.write_all(b"{\"request\":\"signal\",\"signal\":\"pause\",\"by\":\"mallory\"}\n").unwrap();
+            let answer = refused(reply(&signal));
+            if !answer.contains("at once") {
+                assert_eq!(answer, format!("from {me}"));
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the closed connections' places were never freed");
+        }
+        closing.send(true).unwrap();
+        thread.join().unwrap();
+    }
 
     #[test]
     fn the_socket_is_owner_only_a_stale_one_is_replaced_and_a_long_path_is_refused() {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::support::{events, project, ralph};
 
 /// Polls `fact` until it holds, or fails after `secs` seconds saying `what`.
-fn wait_for(what: &str, secs: u64, mut fact: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, secs: u64, mut fact: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !fact() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -17,17 +17,17 @@ fn wait_for(what: &str, secs: u64, mut fact: impl FnMut() -> bool) {
 }
 
 /// The running loop's status (`status --json`'s `live`), if a loop answers.
-fn live(dir: &Path) -> Option<serde_json::Value> {
+pub(crate) fn live(dir: &Path) -> Option<serde_json::Value> {
     let out = ralph(["status", "--json"]).current_dir(dir).output();
     let value: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
     value.get("live").cloned()
 }
 
-fn journal(dir: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn journal(dir: &Path) -> Vec<serde_json::Value> {
     events(&ralph(["logs", "--json"]).current_dir(dir).expect(0).stdout)
 }
 
-fn start(dir: &Path) -> std::process::Child {
+pub(crate) fn start(dir: &Path) -> std::process::Child {
     let child = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir).spawn();
     wait_for_socket(dir);
     child
@@ -41,7 +41,7 @@ fn wait_for_socket(dir: &Path) {
     wait_for("the loop to answer on its control socket", 60, || live(dir).is_some());
 }
 
-fn finish(mut child: std::process::Child) -> std::process::ExitStatus {
+pub(crate) fn finish(mut child: std::process::Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -55,7 +55,7 @@ fn finish(mut child: std::process::Child) -> std::process::ExitStatus {
     }
 }
 
-fn lines(path: &Path) -> usize {
+pub(crate) fn lines(path: &Path) -> usize {
     std::fs::read_to_string(path).map(|t| t.lines().count()).unwrap_or(0)
 }
 
@@ -270,7 +270,7 @@ fn approve_reaches_a_running_review_over_the_socket_and_logs_follow_ends_with_th
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    ralph(["approve", "--comment", "ship it"]).current_dir(dir.path()).env("USER", "ana").expect(0);
+    ralph(["approve", "--comment", "ship it", "--as", "ana"]).current_dir(dir.path()).expect(0);
     assert!(finish(child).success());
     let followed = follow.wait_with_output().unwrap();
     assert!(followed.status.success());
@@ -280,7 +280,10 @@ fn approve_reaches_a_running_review_over_the_socket_and_logs_follow_ends_with_th
     let journal = journal(dir.path());
     assert_eq!(streamed.len(), journal.len(), "every event, once");
     let approve = journal.iter().find(|e| e["event"] == "control").unwrap();
-    assert_eq!((approve["signal"].as_str(), approve["by"].as_str()), (Some("approve"), Some("ana")));
+    assert_eq!(
+        (approve["signal"].as_str(), approve["display_name"].as_str()),
+        (Some("approve"), Some("ana"))
+    );
     let decided = journal.iter().find(|e| e["event"] == "review_decided").unwrap();
     assert_eq!(decided["decision"], "approved");
     assert_eq!(decided["comment"], "ship it");

@@ -4,6 +4,7 @@
 mod cases;
 mod cli;
 mod control;
+mod control_hostile;
 mod durable;
 mod environment;
 mod exit_status;
