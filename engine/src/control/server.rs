@@ -30,7 +30,7 @@ pub struct Order {
     pub display_name: Option<String>,
     /// Who is on the other end of the socket; `None` for the loop's own orders (the
     /// `pause_loop` and `resume_loop` actions), which never come through the socket.
-    pub peer: Option<Peer>,
+    pub peer: Option<Box<Peer>>,
     /// The answer: `accepted` once journaled, or `refused`.
     pub reply: Option<oneshot::Sender<Reply>>,
 }
@@ -319,7 +319,7 @@ async fn serve_connection(stream: UnixStream, hub: Hub, limits: Limits) {
 
 async fn order(hub: &Hub, signal: Signal, display_name: Option<String>, peer: Peer) -> Reply {
     let (tx, rx) = oneshot::channel();
-    if hub.orders.send(Order { signal, display_name, peer: Some(peer), reply: Some(tx) }).is_err() {
+    if hub.orders.send(Order { signal, display_name, peer: Some(Box::new(peer)), reply: Some(tx) }).is_err() {
         return Reply::Refused { message: "the loop is ending".into() };
     }
     let mut closing = hub.closing.clone();

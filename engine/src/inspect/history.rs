@@ -456,7 +456,9 @@ impl History {
                 Event::ReviewDecided { step, decision, comment, by, display_name } => {
                     let review = Decision::Review {
                         decision: decision.clone(),
-                        by: by.as_ref().map(|b| crate::run::core::signal::sender(Some(b), display_name.as_deref())),
+                        by: by
+                            .as_ref()
+                            .map(|b| crate::run::core::signal::sender(Some(b), display_name.as_deref())),
                         comment: comment.clone(),
                     };
                     note = Some((about(step), review));
@@ -507,7 +509,9 @@ impl History {
                         Some((last_finished, Decision::RunEnded { status: *status, reason: reason.clone() }));
                 }
                 Event::Control { signal, by, display_name, .. } => {
-                    let by = by.as_ref().map(|b| crate::run::core::signal::sender(Some(b), display_name.as_deref()));
+                    let by = by
+                        .as_ref()
+                        .map(|b| crate::run::core::signal::sender(Some(b), display_name.as_deref()));
                     let control = Decision::Control { signal: signal.describe(), by };
                     note = Some((last_finished, control));
                 }

@@ -86,7 +86,9 @@ mod tests {
         assert_eq!(place(&person, 100, "r1", &groups), Sender::Person);
         // `ralph-loop approve` run by the agent's shell: its parent is in the agent's group.
         let child = peer(&[(700, 500, 700, 100), (500, 100, 500, 100), (100, 50, 100, 50), (1, 0, 1, 1)]);
-        assert!(matches!(place(&child, 100, "r1", &groups), Sender::Agent { step: Some(s), .. } if s == "build"));
+        assert!(
+            matches!(place(&child, 100, "r1", &groups), Sender::Agent { step: Some(s), .. } if s == "build")
+        );
         // A process that left the group but not the session the agent made.
         let session = peer(&[(701, 1, 701, 500), (1, 0, 1, 1)]);
         assert!(matches!(place(&session, 100, "r1", &groups), Sender::Agent { .. }));
@@ -97,7 +99,9 @@ mod tests {
         let mut detached = peer(&[(703, 1, 703, 703), (1, 0, 1, 1)]);
         detached.run_id = Some("r1".into());
         detached.step = Some("build".into());
-        assert!(matches!(place(&detached, 100, "r1", &groups), Sender::Agent { step: Some(s), .. } if s == "build"));
+        assert!(
+            matches!(place(&detached, 100, "r1", &groups), Sender::Agent { step: Some(s), .. } if s == "build")
+        );
         detached.run_id = Some("another-run".into());
         assert_eq!(place(&detached, 100, "r1", &groups), Sender::Person);
         // A process that is gone before it is looked at.

@@ -201,9 +201,14 @@ mod tests {
         desk.lay("other", approved());
         desk.lay("review", approved());
         desk.open("review");
-        let review =
-            wait(&desk, dir.path(), "review", Some(Duration::from_millis(500)), Some(Duration::from_millis(150)))
-                .await;
+        let review = wait(
+            &desk,
+            dir.path(),
+            "review",
+            Some(Duration::from_millis(500)),
+            Some(Duration::from_millis(150)),
+        )
+        .await;
         assert_eq!(review, Review::TimedOut);
         let log = std::fs::read_to_string(dir.path().join("notifications.log")).unwrap();
         assert!(log.contains("reminder: `review`"), "{log}");

@@ -62,7 +62,19 @@ impl Live {
         let (closing, _) = watch::channel(false);
         let (stale, published) = (false, std::time::Instant::now());
         let desk = super::human::Desk::default();
-        Live { orders, orders_tx, status, stale, published, events, closing, server, task: None, dot_ralph, desk }
+        Live {
+            orders,
+            orders_tx,
+            status,
+            stale,
+            published,
+            events,
+            closing,
+            server,
+            task: None,
+            dot_ralph,
+            desk,
+        }
     }
 }
 
@@ -385,7 +397,8 @@ impl Runner {
     /// Whether every agent of `step` is an `approver` (so its processes may send signals).
     fn is_approver_step(&self, step: &str) -> bool {
         let Some(node) = self.plan.node(step) else { return false };
-        let agents: Vec<&super::agents::StepAgent> = self.nodes[node.index()].units.iter().flatten().collect();
+        let agents: Vec<&super::agents::StepAgent> =
+            self.nodes[node.index()].units.iter().flatten().collect();
         !agents.is_empty() && agents.iter().all(|a| a.approver)
     }
 

@@ -7,6 +7,7 @@
 pub mod action;
 pub mod agents;
 pub mod archive;
+mod authority;
 pub mod base;
 pub mod check;
 pub mod commit;
@@ -22,7 +23,6 @@ pub mod fork;
 mod git_actions;
 mod guard;
 pub mod human;
-mod authority;
 pub mod ledger;
 mod live;
 pub(crate) mod log;
