@@ -167,14 +167,37 @@ impl Server {
         let Ok(listener) = tokio::net::UnixListener::from_std(listener) else { return };
         let mut closing = hub.closing.clone();
         let mut connections = JoinSet::new();
+        // The connections served, oldest first, with whether each has asked anything yet.
+        let mut slots: std::collections::VecDeque<Slot> = std::collections::VecDeque::new();
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) if connections.len() >= limits.max_connections => {
-                        turn_away(&stream, limits.max_connections);
-                    }
                     Ok((stream, _)) => {
-                        connections.spawn(serve_connection(stream, hub.clone(), limits));
+                        slots.retain(|slot| !slot.evict.is_closed());
+                        while connections.try_join_next().is_some() {}
+                        // Connections being closed for newer ones end at once, but they may not
+                        // have run yet under a flood: wait briefly for one rather than turn
+                        // a person away.
+                        while connections.len() >= 2 * limits.max_connections {
+                            let ended = tokio::time::timeout(Duration::from_millis(200), connections.join_next());
+                            if !matches!(ended.await, Ok(Some(_))) {
+                                break;
+                            }
+                        }
+                        // A full house makes room by closing the oldest connection that has
+                        // asked nothing yet: a flood of idle connections cannot keep a person's
+                        // `approve` out. Connections being closed still count, twice the limit
+                        // at most, so descriptors stay bounded.
+                        let room = slots.len() < limits.max_connections
+                            || (connections.len() < 2 * limits.max_connections && evict_idlest(&mut slots));
+                        if !room {
+                            turn_away(&stream, limits.max_connections);
+                            continue;
+                        }
+                        let (evict, evicted) = oneshot::channel();
+                        let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                        slots.push_back(Slot { evict, asked: Arc::clone(&asked) });
+                        connections.spawn(serve_connection(stream, hub.clone(), limits, Idle { asked, evicted }));
                     }
                     // Out of descriptors (the process's, not the socket's: those are bounded
                     // above): accepting again at once would spin. A short pause lets steps end
@@ -192,6 +215,28 @@ impl Server {
         })
         .await;
     }
+}
+
+/// A served connection, as the accept loop sees it.
+struct Slot {
+    /// Closes the connection, if it has asked nothing yet.
+    evict: oneshot::Sender<()>,
+    /// Whether it has sent a request.
+    asked: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// A connection's side of its [`Slot`].
+struct Idle {
+    asked: Arc<std::sync::atomic::AtomicBool>,
+    evicted: oneshot::Receiver<()>,
+}
+
+/// Closes the oldest connection that has asked nothing yet; whether there was one.
+fn evict_idlest(slots: &mut std::collections::VecDeque<Slot>) -> bool {
+    let Some(i) = slots.iter().position(|s| !s.asked.load(std::sync::atomic::Ordering::Relaxed)) else {
+        return false;
+    };
+    slots.remove(i).is_some_and(|slot| slot.evict.send(()).is_ok())
 }
 
 async fn write(stream: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> {
@@ -247,14 +292,30 @@ async fn read_request(
     }
 }
 
-async fn serve_connection(stream: UnixStream, hub: Hub, limits: Limits) {
+async fn serve_connection(stream: UnixStream, hub: Hub, limits: Limits, idle: Idle) {
     // The kernel's word on who connected, taken now: the credentials are those of the process
     // that called `connect`, whatever it does with the connection afterwards.
     let cred = stream.peer_cred().ok();
     let (read, mut write_half) = stream.into_split();
     let mut reader = BufReader::new(read);
+    let Idle { asked, mut evicted } = idle;
+    let evicted_reply = || Reply::Refused {
+        message: "the loop closed this connection, which had sent no request, to make room for another"
+            .into(),
+    };
+    // Until its first request a connection may be closed for a newer one.
+    let first = tokio::select! {
+        read = read_request(&mut reader, limits) => read,
+        Ok(()) = &mut evicted => Err(evicted_reply()),
+    };
+    asked.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut next = Some(first);
     loop {
-        let line = match read_request(&mut reader, limits).await {
+        let read = match next.take() {
+            Some(first) => first,
+            None => read_request(&mut reader, limits).await,
+        };
+        let line = match read {
             Ok(Some(line)) => line,
             Ok(None) => return,
             Err(reply) => {
@@ -284,7 +345,7 @@ async fn serve_connection(stream: UnixStream, hub: Hub, limits: Limits) {
                 order(&hub, signal, display_name, peer).await
             }
             Request::Subscribe { from, follow } => {
-                let _ = subscribe(&mut write_half, &hub, from, follow).await;
+                let _ = subscribe(&mut write_half, &mut reader, &hub, from, follow).await;
                 return;
             }
             Request::Journal { run, from } => {
@@ -364,6 +425,7 @@ async fn journal(
 /// batches) show up as a gap before the first live event: the journal is read again for it.
 async fn subscribe(
     out: &mut tokio::net::unix::OwnedWriteHalf,
+    input: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
     hub: &Hub,
     from: u64,
     follow: bool,
@@ -376,10 +438,14 @@ async fn subscribe(
         return write(out, &Reply::End).await;
     }
     let mut closing = hub.closing.clone();
+    let mut byte = [0u8; 1];
     loop {
         let received = tokio::select! {
             received = live.recv() => received,
             _ = closing.changed() => Err(broadcast::error::RecvError::Closed),
+            // A subscriber sends nothing more: its side closing (or anything it sends) ends the
+            // subscription now, not at the next event, so that its place is free.
+            _ = input.read(&mut byte) => return Ok(()),
         };
         match received {
             Ok((seq, event)) => {
@@ -512,18 +578,32 @@ mod tests {
         // A connection that says nothing is closed at the idle timeout, with a reply.
         let idle = connect(dir.path());
         assert!(refused(reply(&idle)).contains("no complete request within 0.3 s"));
-        // Past the connection limit: turned away at once while the others wait.
+        // A full house makes room by closing its oldest connection that has asked nothing.
         let held: Vec<_> = (0..3).map(|_| connect(dir.path())).collect();
-        let mut turned = 0;
+        let mut newer = Vec::new();
         for _ in 0..3 {
-            let extra = connect(dir.path());
-            extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            if refused(reply(&extra)).contains("serves 3 control connections at once") {
-                turned += 1;
+            newer.push(connect(dir.path()));
+        }
+        let oldest = refused(reply(&held[0]));
+        assert!(oldest.contains("to make room for another"), "{oldest}");
+        drop((held, newer));
+        // When every connection is busy (subscribers), a new one is turned away at once.
+        let mut busy = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while busy.len() < 3 {
+            let mut sub = connect(dir.path());
+            sub.write_all(b"{\"request\":\"subscribe\"}\n").unwrap();
+            sub.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+            // A subscriber is answered only when events come: silence means it is served.
+            let mut byte = [0u8; 1];
+            match std::io::Read::read(&mut sub, &mut byte) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => busy.push(sub),
+                _ => assert!(std::time::Instant::now() < deadline, "no subscriber was served"),
             }
         }
-        assert!(turned >= 1, "a connection past the limit is turned away");
-        drop(held);
+        let extra = connect(dir.path());
+        assert!(refused(reply(&extra)).contains("serves 3 control connections at once"));
+        drop(busy);
         // A signal is handed on with the OS user the kernel names on the other end, whatever
         // name the request gives. (The closed connections free their places as the server
         // notices them: until then, a new one is turned away.)
@@ -533,7 +613,8 @@ mod tests {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let mut signal = connect(dir.path());
-            signal.write_all(b"{\"request\":\"signal\",\"signal\":\"pause\",\"by\":\"mallory\"}\n").unwrap();
+            // Turned away, it may be closed before the request is written.
+            let _ = signal.write_all(b"{\"request\":\"signal\",\"signal\":\"pause\",\"by\":\"mallory\"}\n");
             let answer = refused(reply(&signal));
             if !answer.contains("at once") {
                 assert_eq!(answer, format!("from {me}"));
