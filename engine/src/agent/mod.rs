@@ -13,6 +13,7 @@ pub mod openai;
 pub mod opencode;
 pub mod orphans;
 pub mod process;
+pub mod result_file;
 pub mod signal;
 pub mod spawn;
 pub mod step_log;

@@ -92,6 +92,7 @@ impl Runner {
             timeout: None,
             idle_timeout: None,
             env,
+            log_limit: self.step_log,
         }
     }
 
@@ -465,6 +466,8 @@ impl Runner {
                 self.with_control(run, false).await.unwrap_or_default()
             }
         };
+        // Journaled with the action: bounded like a step's.
+        outcome.bound();
         if ai {
             self.price(node, &mut outcome);
         }
@@ -475,6 +478,9 @@ impl Runner {
     pub(super) async fn finish(&mut self, ticket: Ticket, mut outcome: Outcome) {
         self.drain_signals();
         let id = self.plan.graph[ticket.node].id.clone();
+        // What the agent said is bounded before anything else reads it (a gigabyte summary
+        // would otherwise be masked, packeted and journaled whole).
+        outcome.bound();
         // What the agent said (its error, its logs) may quote a secret: masked before the
         // outcome reaches a packet, the history of later packets, a plugin or an event.
         if let Some(masked) = self.redactor.redact_value(&outcome) {
