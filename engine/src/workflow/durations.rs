@@ -72,12 +72,13 @@ pub fn check(doc: &Document) -> Vec<Diagnostic> {
     let root = FieldPath::root();
     for (name, timeout) in &doc.timeouts {
         if timeout.0.is_zero() {
-            out.push(zero(root.key("timeouts").key(name), name, &STEP_TIMEOUT));
+            let path = root.key("timeouts").key(name);
+            out.push(zero(path, &format!("timeouts.{name}"), name, &STEP_TIMEOUT));
         }
     }
     let mut at = |value: Option<&Duration>, path: FieldPath, field: &Field| {
         if value.is_some_and(|d| d.0.is_zero()) {
-            out.push(zero(path, field.key, field));
+            out.push(zero(path, field.key, field.key, field));
         }
     };
     if let Some(settings) = &doc.loop_settings {
@@ -129,9 +130,10 @@ pub fn check(doc: &Document) -> Vec<Diagnostic> {
     out
 }
 
-/// The error for a zero at `path`, whose key is `key` (an agent's name under `timeouts:`).
-fn zero(path: FieldPath, key: &str, field: &Field) -> Diagnostic {
-    Diagnostic::error("zero-duration", format!("`{key}` cannot be zero: {}", field.effect))
+/// The error for a zero at `path`, called `name` in the message, whose key is `key` (an
+/// agent's name under `timeouts:`).
+fn zero(path: FieldPath, name: &str, key: &str, field: &Field) -> Diagnostic {
+    Diagnostic::error("zero-duration", format!("`{name}` cannot be zero: {}", field.effect))
         .at(path)
         .expected("a duration above zero, such as `30s`, `10m` or `2h`")
         .suggest(Some(format!("{key}: {}", field.instead)))
