@@ -88,10 +88,12 @@ impl Invocation {
             (env::RESULT_FILE.to_owned(), result.display().to_string()),
         ];
         if let Some(text) = self.packet.as_ref().filter(|_| write_files) {
-            std::fs::write(&packet, text)?;
+            // An earlier agent may have left a FIFO or a link here: written afresh, never
+            // opened as it is.
+            super::fresh_file::write(&packet, text)?;
             vars.push((env::PACKET_FILE.to_owned(), packet.display().to_string()));
             if let Some(text) = &self.prompt {
-                std::fs::write(&prompt, text)?;
+                super::fresh_file::write(&prompt, text)?;
                 vars.push((env::PROMPT_FILE.to_owned(), prompt.display().to_string()));
             }
         }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod codex;
 pub mod command;
 pub mod environment;
+pub mod fresh_file;
 pub mod gemini;
 pub mod openai;
 pub mod opencode;

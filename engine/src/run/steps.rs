@@ -532,7 +532,8 @@ impl Runner {
             let completed = packet::complete(packet, &outcome, &self.now());
             if let Some(path) = &ticket.packet_file {
                 let done = path.with_extension("completed.json");
-                let _ = std::fs::write(done, serde_json::to_string_pretty(&completed).unwrap_or_default());
+                let text = serde_json::to_string_pretty(&completed).unwrap_or_default();
+                let _ = crate::agent::fresh_file::write(&done, text);
             }
             self.sink.packet(&id, "completed", &completed);
         }

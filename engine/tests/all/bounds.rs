@@ -116,6 +116,22 @@ fn sigterm_still_stops_a_loop_whose_agent_left_a_fifo_result() {
 }
 
 #[test]
+fn fifos_planted_where_the_next_step_packet_goes_are_replaced_not_opened() {
+    // Opening either FIFO for writing would block the loop until someone read it.
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  nodes:\n    - id: a\n      agent: planter\n    - id: b\n      agent: reader\n      depends_on: [a]\n\
+         agents:\n  planter:\n    command: 'cd .ralph/runs/$RALPH_RUN_ID/packets && mkfifo 0002-b.json 0002-b.completed.json'\n  \
+         reader:\n    command: 'cat \"$RALPH_PACKET_FILE\" > got.json'\n    reads_packet: true\n",
+    )]);
+    let (out, _) = finish_within(start_loop(dir.path(), &[]), Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("got.json")).unwrap()).unwrap();
+    assert_eq!(got["workflow"]["phase"], "b", "{got}");
+}
+
+#[test]
 fn a_one_gigabyte_result_fails_its_step_at_once_without_being_read() {
     // `truncate` makes it sparse: a gigabyte that costs no disk, only a read would cost time
     // and memory. The size in the message is the file's, from `fstat`: nothing was read.
