@@ -32,6 +32,7 @@ pub async fn run<P: StreamParser>(argv: Vec<String>, check: Option<&str>, inv: &
     spec.timeout = inv.timeout;
     spec.idle_timeout = inv.idle_timeout;
     spec.log = Some(log);
+    spec.log_limit = inv.log_limit;
     spec.report_group = inv.spawned.clone().map(|sender| (sender, inv.step.clone()));
     let mut parser = P::default();
     let mut last_beat: Option<std::time::Instant> = None;

@@ -17,6 +17,7 @@ use std::time::Duration;
 use ralph_plugin_sdk::{ResultReport, env};
 
 use super::process::{self, ProcessSpec};
+use super::result_file;
 use crate::run::core::outcome::FailureClass;
 use crate::run::core::outcome::Outcome;
 
@@ -53,6 +54,8 @@ pub struct Invocation {
     pub idle_timeout: Option<Duration>,
     /// Extra environment.
     pub env: Vec<(String, String)>,
+    /// How large the step's log may grow before it is rotated (`logging.step_logs`).
+    pub log_limit: super::step_log::LogLimit,
     /// Where the backend reports each process group it starts, right after the spawn (`None`:
     /// not reported). See [`super::orphans`].
     pub spawned: Option<super::orphans::SpawnedSender>,
@@ -85,10 +88,12 @@ impl Invocation {
             (env::RESULT_FILE.to_owned(), result.display().to_string()),
         ];
         if let Some(text) = self.packet.as_ref().filter(|_| write_files) {
-            std::fs::write(&packet, text)?;
+            // An earlier agent may have left a FIFO or a link here: written afresh, never
+            // opened as it is.
+            super::fresh_file::write(&packet, text)?;
             vars.push((env::PACKET_FILE.to_owned(), packet.display().to_string()));
             if let Some(text) = &self.prompt {
-                std::fs::write(&prompt, text)?;
+                super::fresh_file::write(&prompt, text)?;
                 vars.push((env::PROMPT_FILE.to_owned(), prompt.display().to_string()));
             }
         }
@@ -96,14 +101,18 @@ impl Invocation {
         Ok(vars)
     }
 
-    /// Reads the result file the agent may have written.
+    /// Reads the result file the agent may have written: a regular file of at most
+    /// [`result_file::MAX_RESULT_BYTES`], read without ever blocking the loop (see
+    /// [`result_file`]).
     pub async fn report(&self) -> Result<Option<ResultReport>, String> {
         let (_, _, result, _) = self.files();
-        match std::fs::read(&result) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
+        let timeout = self.timeout.map_or(result_file::READ_TIMEOUT, |t| t.min(result_file::READ_TIMEOUT));
+        match result_file::read(&result, result_file::MAX_RESULT_BYTES, timeout).await {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(|e| format!("the result file `{}` is not valid JSON: {e}", result.display())),
-            Err(_) => Ok(None),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.to_string()),
         }
     }
 }
@@ -209,6 +218,7 @@ pub async fn run(
     spec.timeout = inv.timeout;
     spec.idle_timeout = inv.idle_timeout;
     spec.log = Some(log.clone());
+    spec.log_limit = inv.log_limit;
     spec.report_group = inv.spawned.clone().map(|sender| (sender, inv.step.clone()));
     let mut signals = |line: &[u8]| {
         if let Some(report) = super::signal::parse_line(&inv.step, line) {
@@ -278,6 +288,14 @@ pub async fn finish(
             }
         }
         Ok(None) => {}
+        // A step that failed already keeps its failure (a timeout stays a timeout for the
+        // retry policy); what was wrong with its result file is said after it.
+        Err(e) if !outcome.success => {
+            outcome.error = Some(match outcome.error.take() {
+                Some(first) => format!("{first} (and {e})"),
+                None => e,
+            });
+        }
         Err(e) => {
             outcome.success = false;
             outcome.class = Some(FailureClass::AgentError);
@@ -290,6 +308,7 @@ pub async fn finish(
             spec.env = vars;
             spec.timeout = inv.timeout;
             spec.log = Some(log);
+            spec.log_limit = inv.log_limit;
             spec.report_group = inv.spawned.clone().map(|sender| (sender, inv.step.clone()));
             match process::run(&spec, None).await {
                 Ok(out) => {

@@ -277,6 +277,7 @@ mod tests {
             timeout: Some(Duration::from_secs(60)),
             idle_timeout: None,
             env: Vec::new(),
+            log_limit: Default::default(),
             spawned: None,
         }
     }

@@ -854,6 +854,7 @@ mod tests {
             timeout: Some(timeout),
             idle_timeout: None,
             env: Vec::new(),
+            log_limit: Default::default(),
             spawned: None,
         }
     }

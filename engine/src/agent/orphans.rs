@@ -356,6 +356,7 @@ mod tests {
             timeout: Some(Duration::from_secs(60)),
             idle_timeout: None,
             env: Vec::new(),
+            log_limit: Default::default(),
             spawned: Some(sender),
         };
         // As a dead loop's agent: still running, its group known only from the report.

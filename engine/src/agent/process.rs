@@ -44,6 +44,8 @@ pub struct ProcessSpec {
     pub idle_timeout: Option<Duration>,
     /// Append stdout and stderr here as they arrive.
     pub log: Option<PathBuf>,
+    /// How large the log may grow before it is rotated.
+    pub log_limit: super::step_log::LogLimit,
     /// Bytes of the head and of the tail of each stream kept in memory.
     pub capture: usize,
     /// Send stderr into the same pipe as stdout, in order (as a terminal would show them).
@@ -65,6 +67,7 @@ impl ProcessSpec {
             timeout: None,
             idle_timeout: None,
             log: None,
+            log_limit: super::step_log::LogLimit::default(),
             capture: DEFAULT_CAPTURE,
             merge_output: false,
             report_group: None,
@@ -263,7 +266,7 @@ pub async fn run(
 ) -> Result<ProcessOutput, ProcessError> {
     let program = spec.argv.first().cloned().unwrap_or_default();
     let spawn_error = |source| ProcessError::Spawn { program: program.clone(), source };
-    let mut log = super::step_log::StepLog::new(spec.log.as_deref());
+    let mut log = super::step_log::StepLog::new(spec.log.as_deref(), spec.log_limit);
     // The child's ends of its pipes (close-on-exec here; the spawn gives them to it as 0, 1, 2).
     let (stdin_read, stdin_write) = match &spec.stdin {
         Some(_) => {

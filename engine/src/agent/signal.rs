@@ -31,9 +31,17 @@ pub struct SignalReport {
 /// Where a running step sends its signals.
 pub type SignalSender = tokio::sync::mpsc::UnboundedSender<SignalReport>;
 
-/// Reads a signal line: a JSON object whose `signal` names a message-level signal.
+/// The longest line read as a signal: each signal is journaled, and a signal is a short
+/// message, not a transcript (the step's log keeps longer lines).
+pub const MAX_SIGNAL_LINE: usize = 64 * 1024;
+
+/// Reads a signal line: a JSON object whose `signal` names a message-level signal, of at most
+/// [`MAX_SIGNAL_LINE`] bytes.
 pub fn parse_line(step: &str, line: &[u8]) -> Option<SignalReport> {
     let trimmed = line.trim_ascii();
+    if trimmed.len() > MAX_SIGNAL_LINE {
+        return None;
+    }
     // Cheap test first: most lines are not JSON objects at all.
     if !trimmed.starts_with(b"{") || !trimmed.ends_with(b"}") {
         return None;
@@ -64,6 +72,7 @@ mod tests {
             br#"{"type": "progress"}"#,
             b"{not json}",
             b"\xff\xfe{",
+            format!(r#"{{"signal": "progress", "message": "{}"}}"#, "x".repeat(MAX_SIGNAL_LINE)).as_bytes(),
         ] {
             assert_eq!(parse_line("b", line), None, "{}", String::from_utf8_lossy(line));
         }

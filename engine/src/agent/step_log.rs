@@ -6,13 +6,59 @@
 //! longest secret's length, less one) until the next chunk or its end, so every secret is seen
 //! whole; a chunk of the other stream lets them go first, keeping the order of the output. The file is opened when the first byte arrives: a quiet step costs no file (creating
 //! files is the dearest thing a 10,000-node DAG of `true` would otherwise do).
+//!
+//! A transcript is bounded ([`LogLimit`], `logging.step_logs`): when the file reaches
+//! `max_size` it is rotated — renamed `<stem>.log.1` (older ones shifted up to `.log.<max_files>`,
+//! the oldest dropped) — and a new file begins with a line saying where the earlier output went.
+//! The end of the output, which tells how a step ended, is always on disk: at least the last
+//! `max_size` bytes. The file is opened with `O_NONBLOCK`, so a FIFO an agent put in its place
+//! fails the step instead of blocking the loop.
 
-use std::path::Path;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
 
 use tokio::io::AsyncWriteExt as _;
 
 use super::process::ProcessError;
 use crate::redact::Redactor;
+
+/// How large a step's transcript may grow, and how many rotated files are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLimit {
+    /// The size at which the log is rotated, in bytes.
+    pub max_bytes: u64,
+    /// How many rotated files (`.log.1` …) are kept; at least one, so the tail is never cut.
+    pub keep: u32,
+}
+
+impl LogLimit {
+    /// The default size at which a step's log is rotated: 50 MiB.
+    pub const DEFAULT_BYTES: u64 = 50 * 1024 * 1024;
+    /// The default number of rotated files kept.
+    pub const DEFAULT_KEEP: u32 = 1;
+
+    /// A limit from `logging.step_logs` (the defaults for what it leaves out).
+    pub fn new(max_bytes: Option<u64>, keep: Option<u32>) -> Self {
+        LogLimit {
+            // Less than a few kilobytes would rotate on every chunk, with a note each time.
+            max_bytes: max_bytes.unwrap_or(Self::DEFAULT_BYTES).max(4096),
+            keep: keep.unwrap_or(Self::DEFAULT_KEEP).max(1),
+        }
+    }
+}
+
+impl Default for LogLimit {
+    fn default() -> Self {
+        LogLimit::new(None, None)
+    }
+}
+
+/// `path` with `.<n>` appended: the `n`th rotated file.
+pub fn rotated(path: &Path, n: u32) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
 
 /// Which stream a chunk came from.
 #[derive(Debug, Clone, Copy)]
@@ -30,28 +76,89 @@ pub struct StepLog<'a> {
     redactor: Option<&'static Redactor>,
     /// Bytes held back per stream: they may be the start of a secret.
     pending: [Vec<u8>; 2],
+    limit: LogLimit,
+    /// Bytes in the current file (a check's output is appended to its agent's).
+    written: u64,
+    /// Bytes of this writer's output that went to rotated files.
+    rotated: u64,
 }
 
 impl<'a> StepLog<'a> {
-    /// A transcript at `path` (none: nothing is written).
-    pub fn new(path: Option<&'a Path>) -> Self {
-        StepLog { path, file: None, redactor: crate::redact::installed(), pending: [Vec::new(), Vec::new()] }
+    /// A transcript at `path` (none: nothing is written), bounded by `limit`.
+    pub fn new(path: Option<&'a Path>, limit: LogLimit) -> Self {
+        StepLog {
+            path,
+            file: None,
+            redactor: crate::redact::installed(),
+            pending: [Vec::new(), Vec::new()],
+            limit,
+            written: 0,
+            rotated: 0,
+        }
     }
 
-    async fn append(&mut self, bytes: &[u8]) -> Result<(), ProcessError> {
+    async fn open(path: &Path) -> std::io::Result<(tokio::fs::File, u64)> {
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true).custom_flags(libc::O_NONBLOCK);
+        let file = tokio::fs::OpenOptions::from(options).open(path).await?;
+        let len = file.metadata().await?.len();
+        Ok((file, len))
+    }
+
+    async fn append(&mut self, mut bytes: &[u8]) -> Result<(), ProcessError> {
         let Some(path) = self.path else { return Ok(()) };
-        if bytes.is_empty() {
-            return Ok(());
-        }
         let error = |source| ProcessError::Log { path: path.to_owned(), source };
-        if self.file.is_none() {
-            let file =
-                tokio::fs::OpenOptions::new().create(true).append(true).open(path).await.map_err(error)?;
-            self.file = Some(file);
+        while !bytes.is_empty() {
+            if self.file.is_none() {
+                let (file, len) = Self::open(path).await.map_err(error)?;
+                self.file = Some(file);
+                self.written = len;
+            }
+            if self.written >= self.limit.max_bytes {
+                self.rotate(path).await.map_err(error)?;
+                continue;
+            }
+            let room = usize::try_from(self.limit.max_bytes - self.written).unwrap_or(usize::MAX);
+            let (now, later) = bytes.split_at(room.min(bytes.len()));
+            if let Some(file) = self.file.as_mut() {
+                file.write_all(now).await.map_err(error)?;
+            }
+            self.written += now.len() as u64;
+            bytes = later;
         }
+        Ok(())
+    }
+
+    /// Moves the full file to `.1` (shifting older ones, dropping the oldest) and starts a new
+    /// one with a line saying where the earlier output is.
+    async fn rotate(&mut self, path: &Path) -> std::io::Result<()> {
+        if let Some(mut file) = self.file.take() {
+            file.flush().await?;
+        }
+        let keep = self.limit.keep;
+        let _ = std::fs::remove_file(rotated(path, keep));
+        for n in (1..keep).rev() {
+            let _ = std::fs::rename(rotated(path, n), rotated(path, n + 1));
+        }
+        std::fs::rename(path, rotated(path, 1))?;
+        self.rotated += self.written;
+        let (file, _) = Self::open(path).await?;
+        self.file = Some(file);
+        self.written = 0;
+        let name = rotated(path, 1);
+        let name = name.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let note = format!(
+            "[ralph-loop: the log is rotated every {} ({} kept); the output before this line is in `{name}`]\n",
+            super::result_file::human_size(self.limit.max_bytes),
+            match keep {
+                1 => "1 older file".to_owned(),
+                n => format!("{n} older files"),
+            },
+        );
         if let Some(file) = self.file.as_mut() {
-            file.write_all(bytes).await.map_err(error)?;
+            file.write_all(note.as_bytes()).await?;
         }
+        self.written = note.len() as u64;
         Ok(())
     }
 
@@ -98,7 +205,7 @@ mod tests {
         let path = dir.path().join("step.log");
         let mut redactor = Redactor::default();
         redactor.add("sk-split-0123456789");
-        let mut log = StepLog::new(Some(&path));
+        let mut log = StepLog::new(Some(&path), LogLimit::default());
         log.redactor = Some(Box::leak(Box::new(redactor)));
         for chunk in ["key: sk-spl", "it-01234", "56789 done\n", "err sk-split-0123456789"] {
             log.write(Stream::Out, chunk.as_bytes()).await.unwrap();
@@ -110,5 +217,49 @@ mod tests {
         assert!(!text.contains("0123456789"), "{text}");
         assert_eq!(text.matches("[REDACTED]").count(), 3, "{text}");
         assert!(text.contains("key: [REDACTED] done\n"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_log_past_its_limit_is_rotated_and_keeps_its_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("step.log");
+        let limit = LogLimit { max_bytes: 10_000, keep: 2 };
+        let mut log = StepLog::new(Some(&path), limit);
+        log.redactor = None;
+        // 100 lines of 1,000 bytes: ten files' worth.
+        for n in 0..100 {
+            let line = format!("{n:04} {}\n", "x".repeat(994));
+            log.write(Stream::Out, line.as_bytes()).await.unwrap();
+        }
+        log.finish().await.unwrap();
+        let sizes: Vec<u64> = [path.clone(), rotated(&path, 1), rotated(&path, 2)]
+            .iter()
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .collect();
+        assert!(sizes.iter().all(|s| *s <= 10_000), "{sizes:?}");
+        assert!(!rotated(&path, 3).exists());
+        let last = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            last.starts_with("[ralph-loop: the log is rotated every 9.8 KiB (2 older files kept)"),
+            "{last}"
+        );
+        assert!(last.ends_with(&format!("0099 {}\n", "x".repeat(994))), "the tail is kept");
+        // A second writer (the check) continues the same bounded file.
+        let mut check = StepLog::new(Some(&path), limit);
+        check.redactor = None;
+        check.write(Stream::Out, &vec![b'y'; 25_000]).await.unwrap();
+        check.finish().await.unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() <= 10_000);
+        assert!(std::fs::read_to_string(&path).unwrap().ends_with("yyyy"));
+    }
+
+    #[tokio::test]
+    async fn a_fifo_in_place_of_the_log_fails_instead_of_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("step.log");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let mut log = StepLog::new(Some(&path), LogLimit::default());
+        log.redactor = None;
+        assert!(matches!(log.write(Stream::Out, b"hello").await, Err(ProcessError::Log { .. })));
     }
 }

@@ -34,7 +34,7 @@ pub struct LoopArgs {
     #[arg(long, value_name = "FILE")]
     pub tasks: Option<PathBuf>,
     /// DAG nodes run at once (default: the number of cores).
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<usize>,
     /// Show each step's packet and prompt without invoking any agent.
     #[arg(long)]
@@ -44,6 +44,15 @@ pub struct LoopArgs {
     pub json: bool,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+}
+
+/// `--jobs`: a whole number of at least 1 (0 would start nothing and wait forever).
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("`0` would run nothing; give at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number; give the number of DAG nodes to run at once")),
+    }
 }
 
 /// Where a run's metrics and logs go, besides `ralph.yaml`'s `observability:` and `logging:`.

@@ -81,7 +81,9 @@ pub struct UnitReport {
 fn json(path: Option<&PathBuf>) -> Option<serde_json::Value> {
     // An unreadable or half-written file is shown as missing rather than failing the report:
     // a crash may leave one behind, and the rest of the iteration still tells what happened.
-    serde_json::from_slice(&std::fs::read(path?).ok()?).ok()
+    // Read as the loop reads it: never blocking on a FIFO, never more than the cap.
+    use crate::agent::result_file::{MAX_RESULT_BYTES, read_sync};
+    serde_json::from_slice(&read_sync(path?, MAX_RESULT_BYTES).ok()??).ok()
 }
 
 /// The report of iteration `n` of a run.

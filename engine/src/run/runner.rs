@@ -233,6 +233,8 @@ pub struct Runner {
     pub(super) ledger_saved: Ledger,
     pub(super) breaker: Option<crate::policy::breaker::BreakerConfig>,
     pub(super) budget: crate::workflow::model::Budget,
+    /// How large a step's log may grow before it is rotated (`logging.step_logs`).
+    pub(super) step_log: crate::agent::step_log::LogLimit,
     pub(super) max_runtime: Option<Duration>,
     pub(super) on_open: Vec<Action>,
     pub(super) on_close: Vec<Action>,
@@ -349,6 +351,15 @@ pub(super) fn unit_name(unit: &[StepAgent]) -> String {
 
 fn resolve_all(doc: &Document, actions: &[Action]) -> Result<Vec<Vec<StepAgent>>, AgentError> {
     actions.iter().map(|a| agents::resolve_action(doc, a)).collect()
+}
+
+/// The bound of step logs from `logging.step_logs` (the defaults for what it leaves out).
+fn step_log_limit(doc: &Document) -> crate::agent::step_log::LogLimit {
+    let rotation = doc.logging.as_ref().and_then(|l| l.step_logs.as_ref());
+    crate::agent::step_log::LogLimit::new(
+        rotation.and_then(|r| r.max_size).map(|s| s.0),
+        rotation.and_then(|r| r.max_files),
+    )
 }
 
 /// Whether the workflow runs `git_reset` or `git_commit` anywhere: then the commits its steps
@@ -635,6 +646,7 @@ impl Runner {
             ledger_saved: ledger.clone(),
             breaker,
             budget: doc.budget.clone().unwrap_or_default(),
+            step_log: step_log_limit(doc),
             max_runtime: doc.loop_settings.as_ref().and_then(|l| l.max_runtime).map(|d| d.0),
             on_open: doc.circuit_breaker.as_ref().map(|c| c.on_open.as_slice().to_vec()).unwrap_or_default(),
             on_close: doc

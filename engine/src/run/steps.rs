@@ -93,6 +93,7 @@ impl Runner {
             timeout: None,
             idle_timeout: None,
             env,
+            log_limit: self.step_log,
         }
     }
 
@@ -466,6 +467,8 @@ impl Runner {
                 self.with_control(run, false).await.unwrap_or_default()
             }
         };
+        // Journaled with the action: bounded like a step's.
+        outcome.bound();
         if ai {
             self.price(node, &mut outcome);
         }
@@ -476,6 +479,9 @@ impl Runner {
     pub(super) async fn finish(&mut self, ticket: Ticket, mut outcome: Outcome) {
         self.drain_signals();
         let id = self.plan.graph[ticket.node].id.clone();
+        // What the agent said is bounded before anything else reads it (a gigabyte summary
+        // would otherwise be masked, packeted and journaled whole).
+        outcome.bound();
         // What the agent said (its error, its logs) may quote a secret: masked before the
         // outcome reaches a packet, the history of later packets, a plugin or an event.
         if let Some(masked) = self.redactor.redact_value(&outcome) {
@@ -528,7 +534,8 @@ impl Runner {
             let completed = packet::complete(packet, &outcome, &self.now());
             if let Some(path) = &ticket.packet_file {
                 let done = path.with_extension("completed.json");
-                let _ = std::fs::write(done, serde_json::to_string_pretty(&completed).unwrap_or_default());
+                let text = serde_json::to_string_pretty(&completed).unwrap_or_default();
+                let _ = crate::agent::fresh_file::write(&done, text);
             }
             self.sink.packet(&id, "completed", &completed);
         }

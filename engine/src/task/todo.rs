@@ -49,6 +49,11 @@ static MARKER: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 
+/// The start of a `ralph:` comment anywhere in a line, with its word.
+static ANY_MARKER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"<!--[ \t]*ralph[ \t]*:[ \t]*([A-Za-z_]*(?:-[A-Za-z_]+)*)").expect("valid regex")
+});
+
 /// An explicit id at the start of a title: `[T-12]`, `#12` or `T-12:`.
 static EXPLICIT_ID: LazyLock<Regex> = LazyLock::new(|| {
     const TOKEN: &str = r"[A-Za-z]+[-_]?[0-9]+(?:\.[0-9]+)*";
@@ -175,6 +180,29 @@ impl TodoDoc {
                 marked = Some(status);
                 note = captures.get(2).map(|m| m.as_str().to_owned()).filter(|n| !n.is_empty());
             }
+        }
+        // One line, one marker, at its end: a second one (`failed` left beside `in_progress` by a
+        // hand edit or a merge) would make the line say two things, and a marker mid-line would
+        // stay in the title while the engine wrote another at the end. Neither is guessed at.
+        if let Some(other) = ANY_MARKER.captures(body) {
+            let at = other.get(0).expect("whole match").start();
+            let column = content[..rest_at + at].chars().count() + 1;
+            let word = &other[1];
+            let message = match marked {
+                Some(status) => format!(
+                    "this task carries two `ralph:` markers, `{word}` and `{status}`; keep the one that is \
+                     true and delete the other"
+                ),
+                None => {
+                    format!("the `ralph:` marker `{word}` must end its line; move it to the end or delete it")
+                }
+            };
+            return Err(TaskError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                column: u32::try_from(column).unwrap_or(u32::MAX),
+                message,
+            });
         }
         let body = body.trim();
         if body.is_empty() {
@@ -384,6 +412,25 @@ mod tests {
             "TODO.md:2:9: unknown `ralph:` marker `done`; expected failed, in_progress or blocked \
              (a done task has its box checked)"
         );
+    }
+
+    #[test]
+    fn a_line_with_two_markers_or_one_mid_line_is_refused_where_it_is() {
+        let text = "- [ ] a\n- [ ] b <!-- ralph: failed --> <!-- ralph: in_progress -->\n";
+        let error = TodoDoc::parse(Path::new("TODO.md"), text).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "TODO.md:2:9: this task carries two `ralph:` markers, `failed` and `in_progress`; keep the one \
+             that is true and delete the other"
+        );
+        let error =
+            TodoDoc::parse(Path::new("TODO.md"), "- [x] c <!--ralph:blocked--> then more\n").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "TODO.md:1:9: the `ralph:` marker `blocked` must end its line; move it to the end or delete it"
+        );
+        // A comment of one's own mid-line is no marker, and stays part of the title.
+        assert_eq!(summary("- [ ] d <!-- mine --> <!-- ralph: failed -->\n")[0].1, "d <!-- mine -->");
     }
 
     #[test]

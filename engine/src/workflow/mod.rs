@@ -5,6 +5,7 @@
 
 pub mod condition;
 pub mod diff;
+pub mod durations;
 pub mod load;
 pub mod merge;
 pub mod model;

@@ -99,6 +99,7 @@ impl<'a> Checker<'a> {
         if let Some(compensation) = &self.doc.compensation {
             self.actions(&compensation.on_failure, &root().key("compensation").key("on_failure"), &[]);
         }
+        self.out.extend(super::durations::check(self.doc));
         self.notifications();
         self.snapshots();
         self.plugins();

@@ -1,6 +1,7 @@
 //! The one integration-test binary: it drives the real `ralph-loop` binary in temporary
 //! directories, one module per feature area.
 
+mod bounds;
 mod cases;
 mod cli;
 mod control;

@@ -391,10 +391,10 @@ fn the_codex_backend_reads_turn_completed_and_turn_failed() {
 }
 
 #[test]
-fn an_agent_printing_a_gigabyte_leaves_the_engine_under_100_mib() {
+fn an_agent_printing_a_gigabyte_leaves_the_engine_under_100_mib_and_a_log_capped_with_its_tail() {
     let dir = project(&[(
         "w.yaml",
-        "workflow:\n  nodes:\n    - id: flood\n      agent: flood\nagents:\n  flood:\n    command: head -c 1073741824 /dev/zero\n",
+        "workflow:\n  nodes:\n    - id: flood\n      agent: flood\nagents:\n  flood:\n    command: head -c 1073741824 /dev/zero; echo the end\n",
     )]);
     // Watch the engine's own high-water mark (VmHWM) while it streams the gigabyte.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ralph-loop"))
@@ -419,9 +419,20 @@ fn an_agent_printing_a_gigabyte_leaves_the_engine_under_100_mib() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(finished(&events(&stdout), "flood").unwrap()["outcome"]["success"], true);
     let run = events(&stdout)[0]["run_id"].as_str().unwrap().to_owned();
-    let log = step_file(&dir.path().join(".ralph/runs").join(run).join("steps"), "flood", ".log");
-    assert_eq!(std::fs::metadata(&log).unwrap().len(), 1 << 30, "every byte reaches the log");
+    let steps = dir.path().join(".ralph/runs").join(run).join("steps");
+    let log = step_file(&steps, "flood", ".log");
+    let rotated = step_file(&steps, "flood", ".log.1");
+    // Rotated at the default 50 MiB, one older part kept: the end of the output is on disk.
+    assert_eq!(std::fs::metadata(&rotated).unwrap().len(), 50 << 20);
+    assert!(std::fs::metadata(&log).unwrap().len() <= 50 << 20);
+    let mut file = std::fs::File::open(&log).unwrap();
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::End(-8)).unwrap();
+    let mut tail = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut tail).unwrap();
+    assert_eq!(tail, b"the end\n");
+    assert!(!log.with_extension("log.2").exists(), "one older part is kept");
     std::fs::remove_file(log).unwrap();
+    std::fs::remove_file(rotated).unwrap();
     assert!(peak_kib > 0, "the engine's memory was never read");
     eprintln!("engine peak RSS while streaming 1 GiB: {peak_kib} KiB");
     assert!(peak_kib < 100 * 1024, "peak RSS {peak_kib} KiB");

@@ -6,6 +6,7 @@
 //! serde, humantime and the plugin SDK's data types), performs no I/O and reads no clock: a
 //! run's state is `RunState::apply` folded over its journal, live and on resume alike.
 
+pub mod bounded;
 pub mod breaker;
 pub mod event;
 pub mod ledger;
@@ -19,6 +20,7 @@ mod purity_tests {
     //! process, a socket, a clock or an async runtime in the core fails this test.
 
     const FILES: &[(&str, &str)] = &[
+        ("bounded.rs", include_str!("bounded.rs")),
         ("breaker.rs", include_str!("breaker.rs")),
         ("event.rs", include_str!("event.rs")),
         ("ledger.rs", include_str!("ledger.rs")),

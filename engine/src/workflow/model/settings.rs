@@ -67,6 +67,11 @@ pub struct Logging {
     /// When the log file is rotated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation: Option<Rotation>,
+    /// When each step's own log (`.ralph/runs/<run>/steps/<n>-<step>.log`) is rotated: at
+    /// `max_size` (default 50MiB), keeping `max_files` older parts (default 1, at least 1), so
+    /// the end of what an agent printed is always kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_logs: Option<Rotation>,
 }
 
 /// The format of log lines.
