@@ -100,11 +100,29 @@ impl Invocation {
     pub async fn report(&self) -> Result<Option<ResultReport>, String> {
         let (_, _, result, _) = self.files();
         match std::fs::read(&result) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
+            Ok(bytes) => {
+                keep_masked(&result, &bytes);
+                serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|e| format!("the result file `{}` is not valid JSON: {e}", result.display())),
+                    .map_err(|e| format!("the result file `{}` is not valid JSON: {e}", result.display()))
+            }
             Err(_) => Ok(None),
         }
+    }
+}
+
+/// Keeps the result file the agent wrote (for `debug --full`) with its secrets masked and
+/// owner-only: what the engine reads from it is `bytes`, unmasked, in memory. A file that
+/// cannot be rewritten is removed rather than kept in the clear.
+fn keep_masked(path: &std::path::Path, bytes: &[u8]) {
+    let masked = crate::redact::installed().redact_bytes(bytes);
+    let kept = match &masked {
+        Some(masked) => crate::atomic_file::write(path, masked),
+        None => Ok(()),
+    };
+    let secured = kept.and_then(|()| crate::private::secure_tree(path).map(drop));
+    if secured.is_err() && masked.is_some() {
+        let _ = std::fs::remove_file(path);
     }
 }
 
