@@ -44,7 +44,6 @@ use std::time::Instant;
 
 use ralph_plugin_sdk::ResultReport;
 use serde_json::{Map, Value, json};
-use tokio::io::AsyncWriteExt;
 
 use super::command::{Invocation, finish};
 use super::process::MAX_LINE;
@@ -173,9 +172,7 @@ pub async fn run(config: &OpenAiConfig, check: Option<&str>, inv: &Invocation) -
         let _ = reply.log(note.as_bytes()).await;
     }
     // A tokio file's last write may still be in flight until it is flushed.
-    if let Some(file) = reply.log.as_mut() {
-        let _ = file.flush().await;
-    }
+    let _ = reply.log.finish().await;
     if outcome.success && !result_file.exists() {
         if let Some(block) = status_block(&reply.tail) {
             let text = serde_json::to_vec_pretty(&block).unwrap_or_default();
@@ -208,11 +205,20 @@ impl Failure {
     }
 }
 
+/// The I/O error a log write failed with (a disk that is full, say).
+fn io_error(error: super::process::ProcessError) -> std::io::Error {
+    match error {
+        super::process::ProcessError::Log { source, .. } => source,
+        other => std::io::Error::other(other.to_string()),
+    }
+}
+
 /// What the server has said so far. It lives outside the request's future, so a timeout that
 /// drops the request keeps the partial reply.
 struct Reply {
     log_path: PathBuf,
-    log: Option<tokio::fs::File>,
+    /// The step's transcript, masked as a command's is.
+    log: super::step_log::StepLog,
     /// The first [`SUMMARY_CHARS`] characters.
     head: String,
     head_chars: usize,
@@ -226,8 +232,8 @@ struct Reply {
 impl Reply {
     fn new(log_path: PathBuf) -> Self {
         Reply {
+            log: super::step_log::StepLog::new(Some(&log_path)),
             log_path,
-            log: None,
             head: String::new(),
             head_chars: 0,
             tail: String::new(),
@@ -239,14 +245,7 @@ impl Reply {
 
     /// Appends to the step's log, which is created when the first byte arrives.
     async fn log(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        if self.log.is_none() {
-            let file = tokio::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).await?;
-            self.log = Some(file);
-        }
-        match self.log.as_mut() {
-            Some(file) => file.write_all(bytes).await,
-            None => Ok(()),
-        }
+        self.log.write(super::step_log::Stream::Out, bytes).await.map_err(io_error)
     }
 
     /// Takes a piece of the reply's text.

@@ -31,22 +31,22 @@ pub enum Stream {
 }
 
 /// The transcript being written.
-pub struct StepLog<'a> {
-    path: Option<&'a Path>,
+pub struct StepLog {
+    path: Option<std::path::PathBuf>,
     file: Option<tokio::fs::File>,
     redactor: &'static Redactor,
     /// Bytes held back per stream: they may be the start of a secret.
     pending: [Vec<u8>; 2],
 }
 
-impl<'a> StepLog<'a> {
+impl StepLog {
     /// A transcript at `path` (none: nothing is written).
-    pub fn new(path: Option<&'a Path>) -> Self {
-        StepLog { path, file: None, redactor: crate::redact::installed(), pending: [Vec::new(), Vec::new()] }
+    pub fn new(path: Option<&Path>) -> Self {
+        StepLog { path: path.map(Path::to_path_buf), file: None, redactor: crate::redact::installed(), pending: [Vec::new(), Vec::new()] }
     }
 
     async fn append(&mut self, bytes: &[u8]) -> Result<(), ProcessError> {
-        let Some(path) = self.path else { return Ok(()) };
+        let Some(path) = self.path.as_deref() else { return Ok(()) };
         if bytes.is_empty() {
             return Ok(());
         }
@@ -100,7 +100,7 @@ impl<'a> StepLog<'a> {
             let rest = std::mem::take(&mut self.pending[stream as usize]);
             self.append_masked(&rest).await?;
         }
-        if let (Some(file), Some(path)) = (self.file.as_mut(), self.path) {
+        if let (Some(file), Some(path)) = (self.file.as_mut(), self.path.as_deref()) {
             file.flush().await.map_err(|source| ProcessError::Log { path: path.to_owned(), source })?;
         }
         Ok(())
@@ -176,12 +176,17 @@ mod tests {
     fn a_long_line_goes_out_in_pieces_never_cutting_a_secret() {
         let r = Redactor::default();
         let token = format!("ghp_{}", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A");
-        let mut buffer = vec![b'a'; HOLD_MAX - TAIL - 10];
+        // A line past HOLD_MAX whose tail-cut falls inside a token.
+        let mut buffer = vec![b'a'; HOLD_MAX];
         buffer.push(b' ');
         buffer.extend_from_slice(token.as_bytes());
-        buffer.extend_from_slice(&vec![b' '; TAIL + 100]);
+        buffer.extend_from_slice(&vec![b' '; TAIL - 20]);
         let split = ready_len(&buffer, &r.spans(&buffer));
-        assert_eq!(split, HOLD_MAX - TAIL - 9, "held from the token on");
+        assert_eq!(split, HOLD_MAX + 1, "held from the token on");
+        // A secret at the very start of an over-long buffer goes out whole, masked.
+        let mut buffer = token.as_bytes().to_vec();
+        buffer.extend_from_slice(&vec![b'-'; HOLD_MAX]);
+        assert_eq!(ready_len(&buffer, &r.spans(&buffer)), buffer.len() - TAIL);
         assert_eq!(ready_len(b"no newline yet", &[]), 0);
         assert_eq!(ready_len(b"one\ntwo", &[]), 4);
     }
