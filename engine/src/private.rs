@@ -85,8 +85,11 @@ mod tests {
         let root = dir.path().join(".ralph");
         std::fs::create_dir_all(root.join("runs/r1/steps")).unwrap();
         std::fs::write(root.join("runs/r1/steps/0001-a.log"), "x").unwrap();
-        std::fs::set_permissions(root.join("runs/r1/steps/0001-a.log"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(
+            root.join("runs/r1/steps/0001-a.log"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
         let outside = dir.path().join("outside.txt");
         std::fs::write(&outside, "user's").unwrap();
         std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o644)).unwrap();

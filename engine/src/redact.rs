@@ -11,8 +11,8 @@
 
 use std::borrow::Cow;
 
-use ralph_plugin_sdk::secrets::{self, Kind};
 pub use ralph_plugin_sdk::secrets::is_secret_name;
+use ralph_plugin_sdk::secrets::{self, Kind};
 
 /// What stands in for a secret known by its value.
 pub const MASK: &str = "[REDACTED]";
@@ -130,7 +130,11 @@ impl Redactor {
             }
         }
         let known = !all.is_empty();
-        all.extend(secrets::find(bytes).into_iter().map(|f| Span { start: f.start, end: f.end, kind: Some(f.kind) }));
+        all.extend(secrets::find(bytes).into_iter().map(|f| Span {
+            start: f.start,
+            end: f.end,
+            kind: Some(f.kind),
+        }));
         if known {
             all.sort_unstable_by_key(|s| (s.start, std::cmp::Reverse(s.end)));
         }
@@ -159,9 +163,10 @@ impl Redactor {
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         match self.redact_bytes(text.as_bytes()) {
             // Spans start and end on ASCII bytes or whole values, so the text stays UTF-8.
-            Some(masked) => Cow::Owned(String::from_utf8(masked).unwrap_or_else(|e| {
-                String::from_utf8_lossy(e.as_bytes()).into_owned()
-            })),
+            Some(masked) => Cow::Owned(
+                String::from_utf8(masked)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            ),
             None => Cow::Borrowed(text),
         }
     }

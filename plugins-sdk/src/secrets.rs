@@ -18,8 +18,6 @@
 //! assert_eq!(&line[found[0].start..found[0].end], "hunter2-Zr8Kq2Vx");
 //! ```
 
-
-
 /// What a found credential looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {

@@ -73,7 +73,10 @@ fn private_key_blocks_whole_with_or_without_their_end() {
     // Cut short: masked to the end of its body.
     let cut = &block[..80];
     one(cut, Kind::PrivateKey, cut);
-    assert!(kinds("-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A\n-----END PUBLIC KEY-----").is_empty());
+    assert!(
+        kinds("-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A\n-----END PUBLIC KEY-----")
+            .is_empty()
+    );
     assert!(kinds("-----BEGIN CERTIFICATE-----").is_empty());
 }
 

@@ -103,7 +103,7 @@ impl Invocation {
             Ok(bytes) => {
                 keep_masked(&result, &bytes);
                 serde_json::from_slice(&bytes)
-                .map(Some)
+                    .map(Some)
                     .map_err(|e| format!("the result file `{}` is not valid JSON: {e}", result.display()))
             }
             Err(_) => Ok(None),

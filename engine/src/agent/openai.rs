@@ -171,8 +171,16 @@ pub async fn run(config: &OpenAiConfig, check: Option<&str>, inv: &Invocation) -
         let note = format!("\n[openai backend: {class}] {error}\n");
         let _ = reply.log(note.as_bytes()).await;
     }
-    // A tokio file's last write may still be in flight until it is flushed.
-    let _ = reply.log.finish().await;
+    // The log holds back an unfinished line (a secret may straddle two pieces) and a tokio
+    // file's last write may still be in flight: a write that fails here fails the step as one
+    // during the reply would.
+    if let Err(e) = reply.log.finish().await.map_err(io_error) {
+        if outcome.success {
+            let failure = reply.log_failure(&e);
+            outcome = reply.judge(Err(failure));
+            outcome.duration_ms = started.elapsed().as_millis() as u64;
+        }
+    }
     if outcome.success && !result_file.exists() {
         if let Some(block) = status_block(&reply.tail) {
             let text = serde_json::to_vec_pretty(&block).unwrap_or_default();
@@ -248,22 +256,25 @@ impl Reply {
         self.log.write(super::step_log::Stream::Out, bytes).await.map_err(io_error)
     }
 
+    /// The failure of a step whose log cannot be written.
+    fn log_failure(&self, e: &std::io::Error) -> Failure {
+        if super::environment::is_disk_full(e) {
+            let full = super::environment::disk_full("the step's log", &self.log_path, e);
+            Failure::new(FailureClass::Environment, full.error.unwrap_or_default())
+        } else {
+            Failure::new(
+                FailureClass::SpawnError,
+                format!("cannot write the log `{}`: {e}", self.log_path.display()),
+            )
+        }
+    }
+
     /// Takes a piece of the reply's text.
     async fn text(&mut self, text: &str) -> Result<(), Failure> {
         if text.is_empty() {
             return Ok(());
         }
-        self.log(text.as_bytes()).await.map_err(|e| {
-            if super::environment::is_disk_full(&e) {
-                let full = super::environment::disk_full("the step's log", &self.log_path, &e);
-                Failure::new(FailureClass::Environment, full.error.unwrap_or_default())
-            } else {
-                Failure::new(
-                    FailureClass::SpawnError,
-                    format!("cannot write the log `{}`: {e}", self.log_path.display()),
-                )
-            }
-        })?;
+        self.log(text.as_bytes()).await.map_err(|e| self.log_failure(&e))?;
         for c in text.chars().take(SUMMARY_CHARS.saturating_sub(self.head_chars)) {
             self.head.push(c);
             self.head_chars += 1;

@@ -42,7 +42,12 @@ pub struct StepLog {
 impl StepLog {
     /// A transcript at `path` (none: nothing is written).
     pub fn new(path: Option<&Path>) -> Self {
-        StepLog { path: path.map(Path::to_path_buf), file: None, redactor: crate::redact::installed(), pending: [Vec::new(), Vec::new()] }
+        StepLog {
+            path: path.map(Path::to_path_buf),
+            file: None,
+            redactor: crate::redact::installed(),
+            pending: [Vec::new(), Vec::new()],
+        }
     }
 
     async fn append(&mut self, bytes: &[u8]) -> Result<(), ProcessError> {
@@ -160,7 +165,10 @@ mod tests {
         log.redactor = Box::leak(Box::new(Redactor::default()));
         let token = format!("ghp_{}", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A");
         let (head, tail) = token.split_at(10);
-        let key = format!("-----BEGIN EC PRIVATE KEY-----\n{}\n-----END EC PRIVATE KEY-----\n", "MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oL");
+        let key = format!(
+            "-----BEGIN EC PRIVATE KEY-----\n{}\n-----END EC PRIVATE KEY-----\n",
+            "MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oL"
+        );
         let (k1, k2) = key.split_at(40);
         for chunk in ["token ", head, tail, " pushed\n", k1, k2, "done\n"] {
             log.write(Stream::Out, chunk.as_bytes()).await.unwrap();

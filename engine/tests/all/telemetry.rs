@@ -592,7 +592,8 @@ fn secrets_nothing_names_are_masked_by_kind_everywhere_and_ralph_is_owner_only()
     std::fs::write(dir.path().join("ralph.yaml"), config).unwrap();
     // A hint is waiting when the loop starts (in a `.ralph` made as a careless user would).
     std::fs::create_dir_all(dir.path().join(".ralph")).unwrap();
-    std::fs::write(dir.path().join(".ralph/hint"), format!("use the bot token {}", value("slack-token"))).unwrap();
+    std::fs::write(dir.path().join(".ralph/hint"), format!("use the bot token {}", value("slack-token")))
+        .unwrap();
     let run = |args: &[&str]| {
         let out = ralph(args.iter().copied()).current_dir(dir.path()).env("PATH", &path).expect(0);
         format!("{}\n{}", out.stdout, out.stderr)
