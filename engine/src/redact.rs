@@ -153,6 +153,18 @@ impl Redactor {
         spans
     }
 
+    /// Whether the JSON `text` may hold a secret: a known value (as JSON escapes it) or a
+    /// credential's form, a field of a secret-named key included.
+    fn may_hold_a_secret(&self, text: &str) -> bool {
+        let escaped = |secret: &str| -> bool {
+            match secret.contains(['"', '\\']) || secret.contains(char::is_control) {
+                true => serde_json::to_string(secret).is_ok_and(|json| text.contains(json.trim_matches('"'))),
+                false => text.contains(secret),
+            }
+        };
+        self.secrets.iter().any(|s| escaped(s)) || !secrets::find(text.as_bytes()).is_empty()
+    }
+
     /// `bytes` with every secret masked, when there was one.
     pub fn redact_bytes(&self, bytes: &[u8]) -> Option<Vec<u8>> {
         let spans = self.spans(bytes);
@@ -185,6 +197,15 @@ impl Redactor {
             Value::Array(items) => items.iter_mut().fold(false, |any, v| self.redact_json(v) | any),
             Value::Object(map) => {
                 let mut any = false;
+                // `{"db_password": "…"}`: the key says what its value is.
+                for (key, value) in map.iter_mut() {
+                    if let Value::String(s) = value {
+                        if let Some(kind) = secrets::assigned(key, s) {
+                            *s = mask_of(Some(kind)).into_owned();
+                            any = true;
+                        }
+                    }
+                }
                 let keys: Vec<String> = map.keys().cloned().collect();
                 for key in keys {
                     if let Cow::Owned(masked) = self.redact(&key) {
@@ -204,6 +225,13 @@ impl Redactor {
     /// none, use it as it is). Goes through JSON: the values this masks are events and
     /// packets, which are serde types anyway, and the JSON form reaches nested fields.
     pub fn redact_value<T: serde::Serialize + serde::de::DeserializeOwned>(&self, value: &T) -> Option<T> {
+        // Most events hold no secret: one pass over their JSON text says so, before any tree
+        // is built. (Inside JSON a value with quotes, backslashes or control characters is
+        // escaped; the key-and-value test needs the keys, which the text has too.)
+        let text = serde_json::to_string(value).ok()?;
+        if !self.may_hold_a_secret(&text) {
+            return None;
+        }
         let mut json = serde_json::to_value(value).ok()?;
         if !self.redact_json(&mut json) {
             return None;
@@ -285,10 +313,11 @@ mod tests {
             "pushed with [REDACTED:github-token] to postgres://app:[REDACTED:url-password]@db/x"
         );
         assert_eq!(r.redact_bytes(text.as_bytes()).unwrap(), r.redact(&text).as_bytes());
-        let value = serde_json::json!({"summary": text, "n": [1, {"k": token}]});
+        let value = serde_json::json!({"summary": text, "n": [1, {"k": token}], "db_password": "Zr8Kq2Vx9Lm4Tn7Wp3Ys"});
         let masked = r.redact_value(&value).unwrap().to_string();
         assert!(!masked.contains(&token) && !masked.contains("pw-Zr8Kq2"), "{masked}");
         assert!(masked.contains("[REDACTED:github-token]"), "{masked}");
+        assert!(masked.contains(r#""db_password":"[REDACTED:secret-value]""#), "{masked}");
     }
 
     #[test]

@@ -374,12 +374,16 @@ fn assignment(b: &[u8], op: usize) -> Option<Found> {
     }
     if k > 0 && matches!(b[k - 1], b'"' | b'\'') {
         k -= 1;
+        // `\"key\": \"value\"`: JSON text inside JSON text.
+        if k > 0 && b[k - 1] == b'\\' {
+            k -= 1;
+        }
     }
     let key_end = k;
     while k > 0 && key_end - k < MAX_KEY && is_key_char(b[k - 1]) {
         k -= 1;
     }
-    if key_end - k < 3 || (k > 0 && is_key_char(b[k - 1])) {
+    if key_end - k < 3 || (k > 0 && is_key_char(b[k - 1])) || !may_name_a_secret(&b[k..key_end]) {
         return None;
     }
     let key = std::str::from_utf8(&b[k..key_end]).ok()?;
@@ -387,6 +391,15 @@ fn assignment(b: &[u8], op: usize) -> Option<Found> {
 
     j += run(b, j, 8, |c| c == b' ' || c == b'\t');
     let (start, end, quoted) = match b.get(j) {
+        // An escaped quote: a quoted value inside a JSON string.
+        Some(b'\\') if matches!(b.get(j + 1), Some(b'"' | b'\'')) => {
+            let (q, from) = (b[j + 1], j + 2);
+            let len = run(b, from, MAX_VALUE, |c| c != b'\\' && c != q && c != b'\n');
+            if b.get(from + len) != Some(&b'\\') || b.get(from + len + 1) != Some(&q) {
+                return None;
+            }
+            (from, from + len, true)
+        }
         Some(&q @ (b'"' | b'\'' | b'`')) => {
             let len = run(b, j + 1, MAX_VALUE, |c| c != q && c != b'\n');
             if b.get(j + 1 + len) != Some(&q) {
@@ -412,6 +425,36 @@ fn assignment(b: &[u8], op: usize) -> Option<Found> {
         return ok.then_some(Found { start, end, kind });
     }
     looks_like_secret(value, quoted).then_some(Found { start, end, kind })
+}
+
+/// A cheap test, without allocating, that `key` may name a secret: every key
+/// [`secret_key_kind`] accepts holds one of these words (`:` follows every key of a JSON
+/// text, so this runs often).
+fn may_name_a_secret(key: &[u8]) -> bool {
+    const WORDS: &[&[u8]] = &[b"pass", b"pwd", b"secret", b"token", b"key", b"credential", b"pat"];
+    key.windows(3).enumerate().any(|(i, w)| {
+        WORDS.iter().any(|word| {
+            w.eq_ignore_ascii_case(&word[..3])
+                && key.get(i..i + word.len()).is_some_and(|k| k.eq_ignore_ascii_case(word))
+        })
+    })
+}
+
+/// The kind of secret `value` is when a key named `key` holds it (a JSON object's field, say):
+/// the same test as for `key = "value"` in a text.
+pub fn assigned(key: &str, value: &str) -> Option<Kind> {
+    if !may_name_a_secret(key.as_bytes()) {
+        return None;
+    }
+    let kind = secret_key_kind(key)?;
+    let value = value.as_bytes();
+    let found = match kind {
+        Kind::AwsSecretKey => {
+            value.len() == 40 && value.iter().all(|&c| c.is_ascii_alphanumeric() || b"/+=".contains(&c))
+        }
+        _ => looks_like_secret(value, true),
+    };
+    (found && !is_placeholder(value)).then_some(kind)
 }
 
 /// The kind of secret a key names, if it names one.

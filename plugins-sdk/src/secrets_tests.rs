@@ -106,6 +106,8 @@ fn high_entropy_values_of_secret_named_keys() {
         format!("MY_API_KEY: {value} (set)"),
         format!("GITHUB_PAT={value}"),
         format!("curl 'https://x/?access_token={value}&a=1'"),
+        format!(r#"{{"summary": "set password=\"{value}\" in the file"}}"#),
+        format!(r#""{{\"api_secret\": \"{value}\"}}""#),
     ] {
         one(&line, Kind::Assignment, value);
     }
@@ -143,9 +145,10 @@ fn several_in_one_text_in_order_and_none_in_plain_text() {
 #[test]
 fn pathological_inputs_stay_linear() {
     // Each of these would be quadratic for a detector that re-reads its candidate from every
-    // start: a million bytes must take well under a second even in a debug build.
-    for unit in ["sk-", "eyJa-", "xoxb-", "a=", "://", "-----BEGIN ", "glpat-"] {
-        let text = unit.repeat(1_000_000 / unit.len());
+    // start: 200 KB would take minutes then; it takes milliseconds (a debug build, a busy
+    // machine: the bound is loose).
+    for unit in ["sk-", "eyJa-", "xoxb-", "a=", "://", "-----BEGIN ", "glpat-", "password=\\\"x"] {
+        let text = unit.repeat(200_000 / unit.len());
         let started = std::time::Instant::now();
         let _ = find(text.as_bytes());
         assert!(started.elapsed() < std::time::Duration::from_secs(2), "{unit}: {:?}", started.elapsed());
@@ -164,4 +167,18 @@ fn names_labels_and_entropy() {
     }
     assert!(shannon_entropy(b"aaaa") < 0.01);
     assert!((shannon_entropy(b"abcd") - 2.0).abs() < 1e-9);
+}
+
+#[test]
+fn fields_of_secret_named_keys() {
+    assert_eq!(assigned("db_password", "Zr8Kq2Vx9Lm4Tn7Wp3Ys"), Some(Kind::Assignment));
+    assert_eq!(assigned("clientSecret", "Zr8Kq2Vx9Lm4Tn7Wp3Ys"), Some(Kind::Assignment));
+    assert_eq!(
+        assigned("aws_secret_access_key", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ9Bv8Rk2M"),
+        Some(Kind::AwsSecretKey)
+    );
+    assert_eq!(assigned("summary", "Zr8Kq2Vx9Lm4Tn7Wp3Ys"), None);
+    assert_eq!(assigned("token_url", "Zr8Kq2Vx9Lm4Tn7Wp3Ys"), None);
+    assert_eq!(assigned("password", "changeme-please-123"), None);
+    assert_eq!(assigned("password", "short"), None);
 }
