@@ -39,10 +39,15 @@ pub fn install(redactor: Redactor) {
     let _ = INSTALLED.set(redactor);
 }
 
+/// What masks before (or without) a run's redactor: kinds, and the environment's secret-named
+/// variables. Separate from [`INSTALLED`], so output printed before the run starts does not
+/// keep the run's own redactor from being installed.
+static FALLBACK: std::sync::OnceLock<Redactor> = std::sync::OnceLock::new();
+
 /// The process's redactor: the one installed, or one that masks by kind and the environment's
 /// secret-named variables.
 pub fn installed() -> &'static Redactor {
-    INSTALLED.get_or_init(Redactor::from_env)
+    INSTALLED.get().unwrap_or_else(|| FALLBACK.get_or_init(Redactor::from_env))
 }
 
 /// A secret found in a text: bytes `start..end`, by value (`kind: None`) or by kind.
