@@ -16,6 +16,7 @@ pub mod inspect;
 pub mod plan;
 pub mod plugin;
 pub mod policy;
+pub mod private;
 pub mod prompt;
 pub mod redact;
 pub mod run;

@@ -1,28 +1,33 @@
-//! Secrets kept out of what the engine writes: the values of environment variables named like
-//! secrets (`*_KEY`, `*_TOKEN`, `*SECRET*`, `*PASSWORD*`, `*CREDENTIAL*`) and every value a `${…}`
-//! reference resolved to are replaced by `[REDACTED]` wherever they would appear — a plugin's
-//! log line or veto reason that echoes its API key, for one.
+//! Secrets kept out of what the engine writes and shows, found two ways: by **value** — the
+//! values of environment variables named like secrets (`*_KEY`, `*_TOKEN`, `*_PAT`, `*SECRET*`,
+//! `*PASSWORD*`, `*CREDENTIAL*`) and every value a `${…}` reference resolved to — and by
+//! **kind** — anything shaped like a credential that nothing names (an `AKIA…` key or `ghp_…`
+//! token an agent prints, the password inside a URL), found by the detector the `secret-guard`
+//! plugin uses ([`ralph_plugin_sdk::secrets`]). A value is replaced by `[REDACTED]`, a kind by
+//! `[REDACTED:<kind>]` (`[REDACTED:github-token]`), so a reader still sees what was there.
+//!
+//! It knows nothing of runs or files: the runner, the step logs, the telemetry and the CLI call it
+//! on what they are about to write.
 
 use std::borrow::Cow;
 
-/// What stands in for a secret.
+pub use ralph_plugin_sdk::secrets::is_secret_name;
+use ralph_plugin_sdk::secrets::{self, Kind};
+
+/// What stands in for a secret known by its value.
 pub const MASK: &str = "[REDACTED]";
+
+/// What stands in for a secret known by its kind: `[REDACTED:github-token]`.
+pub fn mask_of(kind: Option<Kind>) -> Cow<'static, str> {
+    match kind {
+        None => Cow::Borrowed(MASK),
+        Some(kind) => Cow::Owned(format!("[REDACTED:{}]", kind.slug())),
+    }
+}
 
 /// Values shorter than this are not treated as secrets: `1`, `yes` or `dev` would mask half
 /// of every message, and are no secret anyway.
 const MIN_LEN: usize = 6;
-
-/// Whether an environment variable's name says it holds a secret.
-pub fn is_secret_name(name: &str) -> bool {
-    let name = name.to_ascii_uppercase();
-    name.ends_with("_KEY")
-        || name.ends_with("_TOKEN")
-        || name.contains("SECRET")
-        || name.contains("PASSWORD")
-        || name.contains("CREDENTIAL")
-        || name == "KEY"
-        || name == "TOKEN"
-}
 
 /// The secrets of the run this process runs, for what is written far from the runner (the
 /// agents' transcripts): a process runs one run, and its secrets are the process's anyway
@@ -34,12 +39,30 @@ pub fn install(redactor: Redactor) {
     let _ = INSTALLED.set(redactor);
 }
 
-/// The process's redactor, when one with secrets was installed.
-pub fn installed() -> Option<&'static Redactor> {
-    INSTALLED.get().filter(|r| !r.is_empty())
+/// What masks before (or without) a run's redactor: kinds, and the environment's secret-named
+/// variables. Separate from [`INSTALLED`], so output printed before the run starts does not
+/// keep the run's own redactor from being installed.
+static FALLBACK: std::sync::OnceLock<Redactor> = std::sync::OnceLock::new();
+
+/// The process's redactor: the one installed, or one that masks by kind and the environment's
+/// secret-named variables.
+pub fn installed() -> &'static Redactor {
+    INSTALLED.get().unwrap_or_else(|| FALLBACK.get_or_init(Redactor::from_env))
 }
 
-/// The secret values to keep out of output.
+/// A secret found in a text: bytes `start..end`, by value (`kind: None`) or by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Its first byte.
+    pub start: usize,
+    /// One past its last byte.
+    pub end: usize,
+    /// The kind it was recognised by; `None` for a known value.
+    pub kind: Option<Kind>,
+}
+
+/// The secret values to keep out of output; credential-shaped text is masked whatever the
+/// values.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     /// Longest first, so a secret containing another is masked whole.
@@ -97,76 +120,142 @@ impl Redactor {
         }
     }
 
-    /// Whether there is nothing to mask.
-    pub fn is_empty(&self) -> bool {
-        self.secrets.is_empty()
-    }
-
-    /// `value` with every secret masked in its text, when it held one (`None`: it held none, use
-    /// it as it is). Goes through JSON: the values this masks are events and packets, which
-    /// are serde types anyway, and the JSON form also catches secrets in nested fields.
-    pub fn redact_value<T: serde::Serialize + serde::de::DeserializeOwned>(&self, value: &T) -> Option<T> {
-        if self.secrets.is_empty() {
-            return None;
-        }
-        let text = serde_json::to_string(value).ok()?;
-        let mut masked = Cow::Borrowed(text.as_str());
-        for secret in &self.secrets {
-            // Inside JSON a secret with quotes, backslashes or control characters is escaped.
-            let escaped = match secret.contains(['"', '\\']) || secret.contains(char::is_control) {
-                true => {
-                    Cow::Owned(serde_json::to_string(secret).unwrap_or_default().trim_matches('"').to_owned())
-                }
-                false => Cow::Borrowed(secret.as_str()),
-            };
-            if masked.contains(escaped.as_ref()) {
-                masked = Cow::Owned(masked.replace(escaped.as_ref(), MASK));
-            }
-        }
-        match masked {
-            Cow::Borrowed(_) => None,
-            Cow::Owned(text) => serde_json::from_str(&text).ok(),
-        }
-    }
-
-    /// The length of the longest secret, in bytes.
+    /// The length of the longest secret value, in bytes.
     pub fn longest(&self) -> usize {
         self.secrets.first().map_or(0, String::len)
     }
 
-    /// `bytes` with every secret replaced by [`MASK`], when there was one.
-    pub fn redact_bytes(&self, bytes: &[u8]) -> Option<Vec<u8>> {
-        let mut out: Option<Vec<u8>> = None;
+    /// The secrets in `bytes`, in order and without overlaps: overlapping ones are masked as
+    /// one, as a known value when one of them is.
+    pub fn spans(&self, bytes: &[u8]) -> Vec<Span> {
+        let mut all: Vec<Span> = Vec::new();
         for secret in &self.secrets {
-            let hay = out.as_deref().unwrap_or(bytes);
-            let finder = memchr::memmem::Finder::new(secret.as_bytes());
-            let mut found = finder.find_iter(hay).peekable();
-            if found.peek().is_none() {
-                continue;
+            for at in memchr::memmem::find_iter(bytes, secret.as_bytes()) {
+                all.push(Span { start: at, end: at + secret.len(), kind: None });
             }
-            let mut masked = Vec::with_capacity(hay.len());
-            let mut from = 0;
-            for at in found {
-                masked.extend_from_slice(&hay[from..at]);
-                masked.extend_from_slice(MASK.as_bytes());
-                from = at + secret.len();
-            }
-            masked.extend_from_slice(&hay[from..]);
-            out = Some(masked);
         }
-        out
+        let known = !all.is_empty();
+        all.extend(secrets::find(bytes).into_iter().map(|f| Span {
+            start: f.start,
+            end: f.end,
+            kind: Some(f.kind),
+        }));
+        if known {
+            all.sort_unstable_by_key(|s| (s.start, std::cmp::Reverse(s.end)));
+        }
+        let mut spans: Vec<Span> = Vec::with_capacity(all.len());
+        for span in all {
+            match spans.last_mut() {
+                Some(last) if span.start < last.end => {
+                    last.end = last.end.max(span.end);
+                    if span.kind.is_none() {
+                        last.kind = None;
+                    }
+                }
+                _ => spans.push(span),
+            }
+        }
+        spans
     }
 
-    /// `text` with every secret replaced by [`MASK`]; borrowed when there was none.
-    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let mut out = Cow::Borrowed(text);
-        for secret in &self.secrets {
-            if out.contains(secret.as_str()) {
-                out = Cow::Owned(out.replace(secret.as_str(), MASK));
+    /// Whether the JSON `text` may hold a secret: a known value (as JSON escapes it) or a
+    /// credential's form, a field of a secret-named key included.
+    fn may_hold_a_secret(&self, text: &str) -> bool {
+        let escaped = |secret: &str| -> bool {
+            match secret.contains(['"', '\\']) || secret.contains(char::is_control) {
+                true => serde_json::to_string(secret).is_ok_and(|json| text.contains(json.trim_matches('"'))),
+                false => text.contains(secret),
             }
-        }
-        out
+        };
+        self.secrets.iter().any(|s| escaped(s)) || !secrets::find(text.as_bytes()).is_empty()
     }
+
+    /// `bytes` with every secret masked, when there was one.
+    pub fn redact_bytes(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+        let spans = self.spans(bytes);
+        (!spans.is_empty()).then(|| apply(bytes, &spans))
+    }
+
+    /// `text` with every secret masked; borrowed when there was none.
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        match self.redact_bytes(text.as_bytes()) {
+            // Spans start and end on ASCII bytes or whole values, so the text stays UTF-8.
+            Some(masked) => Cow::Owned(
+                String::from_utf8(masked)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            ),
+            None => Cow::Borrowed(text),
+        }
+    }
+
+    /// Masks every string of a JSON value in place (keys too); whether one held a secret.
+    pub fn redact_json(&self, value: &mut serde_json::Value) -> bool {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => match self.redact(s) {
+                Cow::Owned(masked) => {
+                    *s = masked;
+                    true
+                }
+                Cow::Borrowed(_) => false,
+            },
+            Value::Array(items) => items.iter_mut().fold(false, |any, v| self.redact_json(v) | any),
+            Value::Object(map) => {
+                let mut any = false;
+                // `{"db_password": "…"}`: the key says what its value is.
+                for (key, value) in map.iter_mut() {
+                    if let Value::String(s) = value {
+                        if let Some(kind) = secrets::assigned(key, s) {
+                            *s = mask_of(Some(kind)).into_owned();
+                            any = true;
+                        }
+                    }
+                }
+                let keys: Vec<String> = map.keys().cloned().collect();
+                for key in keys {
+                    if let Cow::Owned(masked) = self.redact(&key) {
+                        if let Some(v) = map.remove(&key) {
+                            map.insert(masked, v);
+                        }
+                        any = true;
+                    }
+                }
+                map.values_mut().fold(any, |any, v| self.redact_json(v) | any)
+            }
+            _ => false,
+        }
+    }
+
+    /// `value` with every secret masked in its strings, when it held one (`None`: it held
+    /// none, use it as it is). Goes through JSON: the values this masks are events and
+    /// packets, which are serde types anyway, and the JSON form reaches nested fields.
+    pub fn redact_value<T: serde::Serialize + serde::de::DeserializeOwned>(&self, value: &T) -> Option<T> {
+        // Most events hold no secret: one pass over their JSON text says so, before any tree
+        // is built. (Inside JSON a value with quotes, backslashes or control characters is
+        // escaped; the key-and-value test needs the keys, which the text has too.)
+        let text = serde_json::to_string(value).ok()?;
+        if !self.may_hold_a_secret(&text) {
+            return None;
+        }
+        let mut json = serde_json::to_value(value).ok()?;
+        if !self.redact_json(&mut json) {
+            return None;
+        }
+        serde_json::from_value(json).ok()
+    }
+}
+
+/// `bytes` with `spans` (in order, not overlapping) replaced by their masks.
+pub fn apply(bytes: &[u8], spans: &[Span]) -> Vec<u8> {
+    let mut masked = Vec::with_capacity(bytes.len());
+    let mut from = 0;
+    for span in spans {
+        masked.extend_from_slice(&bytes[from..span.start]);
+        masked.extend_from_slice(mask_of(span.kind).as_bytes());
+        from = span.end;
+    }
+    masked.extend_from_slice(&bytes[from..]);
+    masked
 }
 
 fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
@@ -207,18 +296,6 @@ mod tests {
     }
 
     #[test]
-    fn secret_names() {
-        for name in
-            ["OPENAI_API_KEY", "GITHUB_TOKEN", "client_secret", "DB_PASSWORD", "AWS_CREDENTIALS", "token"]
-        {
-            assert!(is_secret_name(name), "{name}");
-        }
-        for name in ["PATH", "HOME", "KEYBOARD", "TOKENIZER_PARALLELISM", "RALPH_STEP"] {
-            assert!(!is_secret_name(name), "{name}");
-        }
-    }
-
-    #[test]
     fn masks_every_occurrence_longest_first_and_ignores_short_values() {
         let mut r = Redactor::default();
         r.add("sk-live-1234567890");
@@ -229,6 +306,30 @@ mod tests {
             "key [REDACTED] and [REDACTED], yes"
         );
         assert!(matches!(r.redact("nothing here"), Cow::Borrowed(_)));
-        assert!(Redactor::default().is_empty());
+    }
+
+    #[test]
+    fn credentials_nothing_names_are_masked_by_kind_in_text_bytes_and_json() {
+        let r = Redactor::default();
+        let token = format!("ghp_{}", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A");
+        let text = format!("pushed with {token} to postgres://app:pw-Zr8Kq2@db/x");
+        assert_eq!(
+            r.redact(&text),
+            "pushed with [REDACTED:github-token] to postgres://app:[REDACTED:url-password]@db/x"
+        );
+        assert_eq!(r.redact_bytes(text.as_bytes()).unwrap(), r.redact(&text).as_bytes());
+        let value = serde_json::json!({"summary": text, "n": [1, {"k": token}], "db_password": "Zr8Kq2Vx9Lm4Tn7Wp3Ys"});
+        let masked = r.redact_value(&value).unwrap().to_string();
+        assert!(!masked.contains(&token) && !masked.contains("pw-Zr8Kq2"), "{masked}");
+        assert!(masked.contains("[REDACTED:github-token]"), "{masked}");
+        assert!(masked.contains(r#""db_password":"[REDACTED:secret-value]""#), "{masked}");
+    }
+
+    #[test]
+    fn a_known_value_wins_over_a_kind_it_overlaps() {
+        let mut r = Redactor::default();
+        let token = format!("ghp_{}", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A");
+        r.add(&token);
+        assert_eq!(r.redact(&format!("[{token}]")), "[[REDACTED]]");
     }
 }

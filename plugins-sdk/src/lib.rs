@@ -60,6 +60,7 @@
 //! | hooks | [`Hook`], [`HookContext`] over [`WorkflowContext`], [`PhaseContext`], [`StateContext`], [`HookCall`] |
 //! | plugin replies | [`Decision`], applied to a packet with [`Decision::apply_to`] / [`merge_patch`] |
 //! | agent results | [`ResultReport`], written to `$RALPH_RESULT_FILE` ([`env`](mod@env), [`outcome`](mod@outcome)) |
+//! | credentials by their form | [`secrets::find`], [`secrets::Kind`] |
 //!
 //! All messages are JSON. Readers ignore fields they do not know, and writers leave out absent
 //! optional fields and empty lists, so minor versions can add fields without breaking anyone.
@@ -115,6 +116,7 @@ pub use guest as __guest;
 mod packet;
 mod patch;
 mod result;
+pub mod secrets;
 mod signal;
 mod task;
 

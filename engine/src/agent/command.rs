@@ -108,12 +108,30 @@ impl Invocation {
         let (_, _, result, _) = self.files();
         let timeout = self.timeout.map_or(result_file::READ_TIMEOUT, |t| t.min(result_file::READ_TIMEOUT));
         match result_file::read(&result, result_file::MAX_RESULT_BYTES, timeout).await {
-            Ok(Some(bytes)) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| format!("the result file `{}` is not valid JSON: {e}", result.display())),
+            Ok(Some(bytes)) => {
+                keep_masked(&result, &bytes);
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| format!("the result file `{}` is not valid JSON: {e}", result.display()))
+            }
             Ok(None) => Ok(None),
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+/// Keeps the result file the agent wrote (for `debug --full`) with its secrets masked and
+/// owner-only: what the engine reads from it is `bytes`, unmasked, in memory. A file that
+/// cannot be rewritten is removed rather than kept in the clear.
+fn keep_masked(path: &std::path::Path, bytes: &[u8]) {
+    let masked = crate::redact::installed().redact_bytes(bytes);
+    let kept = match &masked {
+        Some(masked) => crate::atomic_file::write(path, masked),
+        None => Ok(()),
+    };
+    let secured = kept.and_then(|()| crate::private::secure_tree(path).map(drop));
+    if secured.is_err() && masked.is_some() {
+        let _ = std::fs::remove_file(path);
     }
 }
 

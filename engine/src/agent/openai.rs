@@ -44,7 +44,6 @@ use std::time::Instant;
 
 use ralph_plugin_sdk::ResultReport;
 use serde_json::{Map, Value, json};
-use tokio::io::AsyncWriteExt;
 
 use super::command::{Invocation, finish};
 use super::process::MAX_LINE;
@@ -154,7 +153,7 @@ pub async fn run(config: &OpenAiConfig, check: Option<&str>, inv: &Invocation) -
     };
     let started = Instant::now();
     let (_, _, result_file, log) = inv.files();
-    let mut reply = Reply::new(log);
+    let mut reply = Reply::new(log, inv.log_limit);
     let prompt = inv.prompt.as_deref().unwrap_or_default();
     let exchange = exchange(config, prompt, &mut reply, inv.idle_timeout);
     let ended = match inv.timeout {
@@ -172,9 +171,15 @@ pub async fn run(config: &OpenAiConfig, check: Option<&str>, inv: &Invocation) -
         let note = format!("\n[openai backend: {class}] {error}\n");
         let _ = reply.log(note.as_bytes()).await;
     }
-    // A tokio file's last write may still be in flight until it is flushed.
-    if let Some(file) = reply.log.as_mut() {
-        let _ = file.flush().await;
+    // The log holds back an unfinished line (a secret may straddle two pieces) and a tokio
+    // file's last write may still be in flight: a write that fails here fails the step as one
+    // during the reply would.
+    if let Err(e) = reply.log.finish().await.map_err(io_error) {
+        if outcome.success {
+            let failure = reply.log_failure(&e);
+            outcome = reply.judge(Err(failure));
+            outcome.duration_ms = started.elapsed().as_millis() as u64;
+        }
     }
     if outcome.success && !result_file.exists() {
         if let Some(block) = status_block(&reply.tail) {
@@ -208,11 +213,20 @@ impl Failure {
     }
 }
 
+/// The I/O error a log write failed with (a disk that is full, say).
+fn io_error(error: super::process::ProcessError) -> std::io::Error {
+    match error {
+        super::process::ProcessError::Log { source, .. } => source,
+        other => std::io::Error::other(other.to_string()),
+    }
+}
+
 /// What the server has said so far. It lives outside the request's future, so a timeout that
 /// drops the request keeps the partial reply.
 struct Reply {
     log_path: PathBuf,
-    log: Option<tokio::fs::File>,
+    /// The step's transcript, masked as a command's is.
+    log: super::step_log::StepLog,
     /// The first [`SUMMARY_CHARS`] characters.
     head: String,
     head_chars: usize,
@@ -224,10 +238,10 @@ struct Reply {
 }
 
 impl Reply {
-    fn new(log_path: PathBuf) -> Self {
+    fn new(log_path: PathBuf, limit: super::step_log::LogLimit) -> Self {
         Reply {
+            log: super::step_log::StepLog::new(Some(&log_path), limit),
             log_path,
-            log: None,
             head: String::new(),
             head_chars: 0,
             tail: String::new(),
@@ -239,13 +253,19 @@ impl Reply {
 
     /// Appends to the step's log, which is created when the first byte arrives.
     async fn log(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        if self.log.is_none() {
-            let file = tokio::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).await?;
-            self.log = Some(file);
-        }
-        match self.log.as_mut() {
-            Some(file) => file.write_all(bytes).await,
-            None => Ok(()),
+        self.log.write(super::step_log::Stream::Out, bytes).await.map_err(io_error)
+    }
+
+    /// The failure of a step whose log cannot be written.
+    fn log_failure(&self, e: &std::io::Error) -> Failure {
+        if super::environment::is_disk_full(e) {
+            let full = super::environment::disk_full("the step's log", &self.log_path, e);
+            Failure::new(FailureClass::Environment, full.error.unwrap_or_default())
+        } else {
+            Failure::new(
+                FailureClass::SpawnError,
+                format!("cannot write the log `{}`: {e}", self.log_path.display()),
+            )
         }
     }
 
@@ -254,17 +274,7 @@ impl Reply {
         if text.is_empty() {
             return Ok(());
         }
-        self.log(text.as_bytes()).await.map_err(|e| {
-            if super::environment::is_disk_full(&e) {
-                let full = super::environment::disk_full("the step's log", &self.log_path, &e);
-                Failure::new(FailureClass::Environment, full.error.unwrap_or_default())
-            } else {
-                Failure::new(
-                    FailureClass::SpawnError,
-                    format!("cannot write the log `{}`: {e}", self.log_path.display()),
-                )
-            }
-        })?;
+        self.log(text.as_bytes()).await.map_err(|e| self.log_failure(&e))?;
         for c in text.chars().take(SUMMARY_CHARS.saturating_sub(self.head_chars)) {
             self.head.push(c);
             self.head_chars += 1;

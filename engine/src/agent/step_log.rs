@@ -1,10 +1,12 @@
-//! A step's transcript (`.ralph/runs/<run>/steps/<n>-<step>.log`): what the agent printed, as
-//! it arrives, with the run's secrets masked.
+//! A step's transcript (`.ralph/runs/<run>/steps/<n>-<step>.log`, owner-only): what the agent
+//! printed, as it arrives, with the run's secrets masked, by value and by kind.
 //!
 //! An agent that echoes an API key must not leave it on disk for `debug` to show. Output comes
-//! in chunks, and a secret may straddle two: each stream holds back its last few bytes (the
-//! longest secret's length, less one) until the next chunk or its end, so every secret is seen
-//! whole; a chunk of the other stream lets them go first, keeping the order of the output. The file is opened when the first byte arrives: a quiet step costs no file (creating
+//! in chunks, and a secret may straddle two: each stream holds back its last, unfinished line
+//! (and a private-key block until its end) until the next chunk or its end, so every secret is
+//! seen whole; a line longer than [`HOLD_MAX`] goes out in pieces, each cut before a secret
+//! that crosses it. A chunk of the other stream lets the held bytes go first, keeping the order
+//! of the output. The file is opened when the first byte arrives: a quiet step costs no file (creating
 //! files is the dearest thing a 10,000-node DAG of `true` would otherwise do).
 //!
 //! A transcript is bounded ([`LogLimit`], `logging.step_logs`): when the file reaches
@@ -21,6 +23,11 @@ use tokio::io::AsyncWriteExt as _;
 
 use super::process::ProcessError;
 use crate::redact::Redactor;
+
+/// The most a stream holds back waiting for a line's end.
+const HOLD_MAX: usize = 64 * 1024;
+/// Past [`HOLD_MAX`], how much of the line's tail is still held: more than any token.
+const TAIL: usize = 4096;
 
 /// How large a step's transcript may grow, and how many rotated files are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,10 +77,10 @@ pub enum Stream {
 }
 
 /// The transcript being written.
-pub struct StepLog<'a> {
-    path: Option<&'a Path>,
+pub struct StepLog {
+    path: Option<PathBuf>,
     file: Option<tokio::fs::File>,
-    redactor: Option<&'static Redactor>,
+    redactor: &'static Redactor,
     /// Bytes held back per stream: they may be the start of a secret.
     pending: [Vec<u8>; 2],
     limit: LogLimit,
@@ -83,11 +90,11 @@ pub struct StepLog<'a> {
     rotated: u64,
 }
 
-impl<'a> StepLog<'a> {
+impl StepLog {
     /// A transcript at `path` (none: nothing is written), bounded by `limit`.
-    pub fn new(path: Option<&'a Path>, limit: LogLimit) -> Self {
+    pub fn new(path: Option<&Path>, limit: LogLimit) -> Self {
         StepLog {
-            path,
+            path: path.map(Path::to_path_buf),
             file: None,
             redactor: crate::redact::installed(),
             pending: [Vec::new(), Vec::new()],
@@ -99,23 +106,23 @@ impl<'a> StepLog<'a> {
 
     async fn open(path: &Path) -> std::io::Result<(tokio::fs::File, u64)> {
         let mut options = std::fs::OpenOptions::new();
-        options.create(true).append(true).custom_flags(libc::O_NONBLOCK);
+        options.create(true).append(true).mode(crate::private::FILE_MODE).custom_flags(libc::O_NONBLOCK);
         let file = tokio::fs::OpenOptions::from(options).open(path).await?;
         let len = file.metadata().await?.len();
         Ok((file, len))
     }
 
     async fn append(&mut self, mut bytes: &[u8]) -> Result<(), ProcessError> {
-        let Some(path) = self.path else { return Ok(()) };
-        let error = |source| ProcessError::Log { path: path.to_owned(), source };
+        let Some(path) = self.path.clone() else { return Ok(()) };
+        let error = |source| ProcessError::Log { path: path.clone(), source };
         while !bytes.is_empty() {
             if self.file.is_none() {
-                let (file, len) = Self::open(path).await.map_err(error)?;
+                let (file, len) = Self::open(&path).await.map_err(error)?;
                 self.file = Some(file);
                 self.written = len;
             }
             if self.written >= self.limit.max_bytes {
-                self.rotate(path).await.map_err(error)?;
+                self.rotate(&path).await.map_err(error)?;
                 continue;
             }
             let room = usize::try_from(self.limit.max_bytes - self.written).unwrap_or(usize::MAX);
@@ -167,18 +174,25 @@ impl<'a> StepLog<'a> {
         if self.path.is_none() {
             return Ok(());
         }
-        let Some(redactor) = self.redactor else { return self.append(chunk).await };
         // The other stream's held-back bytes go first, to keep the order the agent printed in:
         // with this chunk between them, its halves could not join into a secret on disk anyway.
         let other = std::mem::take(&mut self.pending[1 - stream as usize]);
-        self.append(&other).await?;
+        self.append_masked(&other).await?;
         let mut buffer = std::mem::take(&mut self.pending[stream as usize]);
         buffer.extend_from_slice(chunk);
-        let buffer = redactor.redact_bytes(&buffer).unwrap_or(buffer);
-        let hold = redactor.longest().saturating_sub(1).min(buffer.len());
-        let (ready, held) = buffer.split_at(buffer.len() - hold);
-        self.pending[stream as usize] = held.to_vec();
-        self.append(ready).await
+        let spans = self.redactor.spans(&buffer);
+        let split = ready_len(&buffer, &spans);
+        let ready: Vec<_> = spans.iter().copied().filter(|s| s.end <= split).collect();
+        let masked = crate::redact::apply(&buffer[..split], &ready);
+        self.pending[stream as usize] = buffer[split..].to_vec();
+        self.append(&masked).await
+    }
+
+    async fn append_masked(&mut self, bytes: &[u8]) -> Result<(), ProcessError> {
+        match self.redactor.redact_bytes(bytes) {
+            Some(masked) => self.append(&masked).await,
+            None => self.append(bytes).await,
+        }
     }
 
     /// Writes what was held back and flushes. A write that failed in the background (the file
@@ -186,13 +200,34 @@ impl<'a> StepLog<'a> {
     pub async fn finish(&mut self) -> Result<(), ProcessError> {
         for stream in [Stream::Out, Stream::Err] {
             let rest = std::mem::take(&mut self.pending[stream as usize]);
-            self.append(&rest).await?;
+            self.append_masked(&rest).await?;
         }
-        if let (Some(file), Some(path)) = (self.file.as_mut(), self.path) {
+        if let (Some(file), Some(path)) = (self.file.as_mut(), self.path.as_deref()) {
             file.flush().await.map_err(|source| ProcessError::Log { path: path.to_owned(), source })?;
         }
         Ok(())
     }
+}
+
+/// How much of `buffer` can be written now: its finished lines, less a secret that crosses
+/// their end or a private-key block not finished yet; past [`HOLD_MAX`], all but a tail.
+fn ready_len(buffer: &[u8], spans: &[crate::redact::Span]) -> usize {
+    let over = buffer.len() > HOLD_MAX;
+    let mut split = match over {
+        true => buffer.len() - TAIL,
+        false => memchr::memrchr(b'\n', buffer).map_or(0, |i| i + 1),
+    };
+    for s in spans {
+        let cut_short = s.kind == Some(ralph_plugin_sdk::secrets::Kind::PrivateKey)
+            && s.end == buffer.len()
+            && !buffer[s.start..s.end].ends_with(b"-----");
+        if s.start < split && (s.end > split || cut_short) {
+            // Held whole, unless holding it would never let anything go.
+            split = if over && s.start == 0 { s.end } else { s.start };
+            break;
+        }
+    }
+    split
 }
 
 #[cfg(test)]
@@ -206,7 +241,7 @@ mod tests {
         let mut redactor = Redactor::default();
         redactor.add("sk-split-0123456789");
         let mut log = StepLog::new(Some(&path), LogLimit::default());
-        log.redactor = Some(Box::leak(Box::new(redactor)));
+        log.redactor = Box::leak(Box::new(redactor));
         for chunk in ["key: sk-spl", "it-01234", "56789 done\n", "err sk-split-0123456789"] {
             log.write(Stream::Out, chunk.as_bytes()).await.unwrap();
         }
@@ -220,12 +255,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn tokens_and_key_blocks_split_across_chunks_are_masked_by_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("step.log");
+        let mut log = StepLog::new(Some(&path), LogLimit::default());
+        log.redactor = Box::leak(Box::new(Redactor::default()));
+        let token = format!("ghp_{}", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A");
+        let (head, tail) = token.split_at(10);
+        let key = format!(
+            "-----BEGIN EC PRIVATE KEY-----\n{}\n-----END EC PRIVATE KEY-----\n",
+            "MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oL"
+        );
+        let (k1, k2) = key.split_at(40);
+        for chunk in ["token ", head, tail, " pushed\n", k1, k2, "done\n"] {
+            log.write(Stream::Out, chunk.as_bytes()).await.unwrap();
+        }
+        log.finish().await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "token [REDACTED:github-token] pushed\n[REDACTED:private-key]\ndone\n");
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_long_line_goes_out_in_pieces_never_cutting_a_secret() {
+        let r = Redactor::default();
+        let token = format!("ghp_{}", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A");
+        // A line past HOLD_MAX whose tail-cut falls inside a token.
+        let mut buffer = vec![b'a'; HOLD_MAX];
+        buffer.push(b' ');
+        buffer.extend_from_slice(token.as_bytes());
+        buffer.extend_from_slice(&vec![b' '; TAIL - 20]);
+        let split = ready_len(&buffer, &r.spans(&buffer));
+        assert_eq!(split, HOLD_MAX + 1, "held from the token on");
+        // A secret at the very start of an over-long buffer goes out whole, masked.
+        let mut buffer = token.as_bytes().to_vec();
+        buffer.extend_from_slice(&vec![b'-'; HOLD_MAX]);
+        assert_eq!(ready_len(&buffer, &r.spans(&buffer)), buffer.len() - TAIL);
+        assert_eq!(ready_len(b"no newline yet", &[]), 0);
+        assert_eq!(ready_len(b"one\ntwo", &[]), 4);
+    }
+
+    #[tokio::test]
     async fn a_log_past_its_limit_is_rotated_and_keeps_its_tail() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("step.log");
         let limit = LogLimit { max_bytes: 10_000, keep: 2 };
         let mut log = StepLog::new(Some(&path), limit);
-        log.redactor = None;
+        log.redactor = Box::leak(Box::new(Redactor::default()));
         // 100 lines of 1,000 bytes: ten files' worth.
         for n in 0..100 {
             let line = format!("{n:04} {}\n", "x".repeat(994));
@@ -246,7 +323,7 @@ mod tests {
         assert!(last.ends_with(&format!("0099 {}\n", "x".repeat(994))), "the tail is kept");
         // A second writer (the check) continues the same bounded file.
         let mut check = StepLog::new(Some(&path), limit);
-        check.redactor = None;
+        check.redactor = Box::leak(Box::new(Redactor::default()));
         check.write(Stream::Out, &vec![b'y'; 25_000]).await.unwrap();
         check.finish().await.unwrap();
         assert!(std::fs::metadata(&path).unwrap().len() <= 10_000);
@@ -259,7 +336,7 @@ mod tests {
         let path = dir.path().join("step.log");
         nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
         let mut log = StepLog::new(Some(&path), LogLimit::default());
-        log.redactor = None;
+        log.redactor = Box::leak(Box::new(Redactor::default()));
         assert!(matches!(log.write(Stream::Out, b"hello").await, Err(ProcessError::Log { .. })));
     }
 }

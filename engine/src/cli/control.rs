@@ -117,9 +117,14 @@ pub fn hint(args: &HintArgs, env: &Env) -> anyhow::Result<Exit> {
     match send(env, Signal::Hint { text: args.text.clone() })? {
         Sent::NoLoop => {
             use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
             let dir = env.project_dir.join(".ralph");
-            std::fs::create_dir_all(&dir)?;
-            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("hint"))?;
+            crate::private::create_dir_all(&dir)?;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(crate::private::FILE_MODE)
+                .open(dir.join("hint"))?;
             writeln!(file, "{}", args.text)?;
             eprintln!("no loop is running: the hint waits in `.ralph/hint` for the next run's first agent");
             Ok(Exit::Ok)

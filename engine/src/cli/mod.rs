@@ -189,13 +189,17 @@ pub fn schema_text(config: bool) -> String {
 /// Says what went wrong on stderr, as every error is said (`error: …`).
 pub fn say_error(env: &Env, message: &str) {
     let style = env.styles.error;
+    let message = crate::redact::installed().redact(message);
     eprintln!("{}error{}: {message}", style.render(), style.render_reset());
 }
 
-/// Writes to stdout. A reader that went away (`ralph-loop … | head`) is not an error worth a
-/// panic: the output is simply no longer wanted.
+/// Writes to stdout, with secrets masked (the process's redactor: by kind, and the values of
+/// its secret-named variables): whatever a verb reads — a step's log, a kept file, a record
+/// made before masking — no verb prints a credential. A reader that went away
+/// (`ralph-loop … | head`) is not an error worth a panic: the output is simply no longer wanted.
 pub fn out(text: &str) {
     use std::io::Write as _;
+    let text = crate::redact::installed().redact(text);
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 

@@ -473,6 +473,11 @@ pub fn run_loaded(
         }
         None => runtime.block_on(on_a_worker(runner.run_once()))?,
     };
+    // Files made during the run by others than the engine's own writers (the agents' result
+    // files, the store's new segments) become owner-only as well.
+    for dir in [env.project_dir.join(".ralph"), env.state_dir.clone()] {
+        let _ = crate::private::secure_tree(&dir);
+    }
     // Spans and metrics go out before the process does; a collector that does not answer
     // holds the exit a few seconds at most.
     let warnings = runtime.block_on(async {

@@ -63,7 +63,7 @@ impl WorkTreeLock {
         let (work_tree, path) = lock_path(project_dir);
         let io = |source| WorkTreeLockError::Io { path: path.clone(), source };
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
+            crate::private::create_dir_all(parent).map_err(io)?;
         }
         let state_dir = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_owned());
         let holder = format!("{}\n{}\n", std::process::id(), state_dir.display());

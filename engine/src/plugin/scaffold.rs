@@ -21,6 +21,8 @@ const SDK_FILES: &[(&str, &str)] = &[
     ("src/patch.rs", include_str!("../../../plugins-sdk/src/patch.rs")),
     ("src/plugin.rs", include_str!("../../../plugins-sdk/src/plugin.rs")),
     ("src/result.rs", include_str!("../../../plugins-sdk/src/result.rs")),
+    ("src/secrets.rs", include_str!("../../../plugins-sdk/src/secrets.rs")),
+    ("src/secrets_tests.rs", include_str!("../../../plugins-sdk/src/secrets_tests.rs")),
     ("src/signal.rs", include_str!("../../../plugins-sdk/src/signal.rs")),
     ("src/task.rs", include_str!("../../../plugins-sdk/src/task.rs")),
     ("wit/plugin.wit", include_str!("../../../plugins-sdk/wit/plugin.wit")),

@@ -190,20 +190,18 @@ impl PluginSet {
             let json = json.get_or_insert_with(|| serde_json::to_string(context).unwrap_or_default());
             call(active, hook, json, &mut fired, parent);
         }
-        if !self.redactor.is_empty() {
-            let redact = |text: &mut String| {
-                if let std::borrow::Cow::Owned(masked) = self.redactor.redact(text) {
-                    *text = masked;
-                }
-            };
-            fired.reports.iter_mut().for_each(|r| redact(&mut r.message));
-            fired.notes.iter_mut().for_each(redact);
-            if let Some((_, reason)) = &mut fired.veto {
-                redact(reason);
+        let redact = |text: &mut String| {
+            if let std::borrow::Cow::Owned(masked) = self.redactor.redact(text) {
+                *text = masked;
             }
-            if let Some(reason) = &mut fired.halt {
-                redact(reason);
-            }
+        };
+        fired.reports.iter_mut().for_each(|r| redact(&mut r.message));
+        fired.notes.iter_mut().for_each(redact);
+        if let Some((_, reason)) = &mut fired.veto {
+            redact(reason);
+        }
+        if let Some(reason) = &mut fired.halt {
+            redact(reason);
         }
         fired
     }

@@ -57,8 +57,13 @@ fn ok(summary: impl Into<String>, started: Instant) -> Outcome {
 
 /// Appends a line to the run's `notifications.log`.
 pub fn record_notification(run_dir: &Path, step: &str, message: &str) -> std::io::Result<()> {
-    let mut file =
-        std::fs::OpenOptions::new().create(true).append(true).open(run_dir.join("notifications.log"))?;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(crate::private::FILE_MODE)
+        .open(run_dir.join("notifications.log"))?;
+    let message = crate::redact::installed().redact(message);
     writeln!(file, "{} [{step}] {message}", crate::clock::now())
 }
 

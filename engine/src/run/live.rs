@@ -467,12 +467,12 @@ impl Runner {
             {
                 // Journaled (durably) before the file goes: a crash in between delivers it twice
                 // at worst, never loses it.
+                // The archive keeps it masked and owner-only, as the journal does.
                 let archive = self.live.dot_ralph.join("hints");
-                let _ = std::fs::create_dir_all(&archive);
+                let _ = crate::private::create_dir_all(&archive);
                 let name = format!("{}-received.md", stamp());
-                if std::fs::rename(&hint, archive.join(name)).is_err() {
-                    let _ = std::fs::remove_file(&hint);
-                }
+                let _ = crate::private::write(&archive.join(name), self.redactor.redact(&text).as_bytes());
+                let _ = std::fs::remove_file(&hint);
             } else if text.is_empty() {
                 let _ = std::fs::remove_file(&hint);
             }
@@ -545,7 +545,7 @@ impl Runner {
         }
         if !hints.is_empty() && !self.performer.is_script() {
             let archive = self.live.dot_ralph.join("hints");
-            let _ = std::fs::create_dir_all(&archive);
+            let _ = crate::private::create_dir_all(&archive);
             for (i, hint) in hints.iter().enumerate() {
                 let text = format!(
                     "{}\n\n---\nsent: {}\ndelivered: {} to `{step}` of run {}\n",
@@ -554,7 +554,7 @@ impl Runner {
                     self.now(),
                     self.state.run_id
                 );
-                let _ = std::fs::write(archive.join(format!("{}-{i}.md", stamp())), text);
+                let _ = crate::private::write(&archive.join(format!("{}-{i}.md", stamp())), text);
             }
         }
         let signals = packet.control.signals.len();

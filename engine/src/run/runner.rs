@@ -560,14 +560,26 @@ impl Runner {
         let run_dir = options.runs_dir.join(&id);
         let run_dir_fresh = !run_dir.exists();
         for sub in ["steps", "packets"] {
-            std::fs::create_dir_all(run_dir.join(sub))
+            crate::private::create_dir_all(&run_dir.join(sub))
                 .map_err(|source| RunError::RunDir { path: run_dir.clone(), source })?;
+        }
+        // What the engine keeps is the user's alone; a `.ralph` made before it cared is fixed
+        // here, on the next run.
+        if !scripted {
+            let _ = crate::private::secure_tree(&options.project_dir.join(".ralph"));
         }
         // The definition is kept under its hash, for `replay --from-state` after the file changed.
         if !options.record.definition_hash.is_empty() {
             log.put_definition(&options.record.definition_hash, || crate::store::StoredDefinition {
                 workflow_file: options.record.workflow_file.clone(),
-                document: serde_json::to_value(doc).unwrap_or_default(),
+                document: {
+                    // Kept masked like everything in the store: a password written into a
+                    // URL of the file is not kept in clear (a replay of this copy gets the mask;
+                    // `${…}` references are kept as written, and resolve again).
+                    let mut document = serde_json::to_value(doc).unwrap_or_default();
+                    crate::redact::Redactor::for_document(doc).redact_json(&mut document);
+                    document
+                },
             })
             .map_err(RunError::Journal)?;
         }

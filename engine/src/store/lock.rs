@@ -26,7 +26,7 @@ pub enum LockError {
 impl LoopLock {
     /// Takes the lock of `dir` without waiting, and writes this process's pid into it.
     pub fn acquire(dir: &Path) -> Result<LoopLock, LockError> {
-        std::fs::create_dir_all(dir).map_err(LockError::Io)?;
+        crate::private::create_dir_all(dir).map_err(LockError::Io)?;
         match file_lock::try_lock(&dir.join("loop.lock"), &std::process::id().to_string()) {
             Ok(lock) => Ok(LoopLock { _lock: lock }),
             Err(Refused::Held(text)) => Err(LockError::Held(text.trim().parse().ok())),

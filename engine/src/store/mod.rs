@@ -227,6 +227,10 @@ impl Store {
         let journal = db.open_tree("journal").map_err(|e| sled_error(dir, e))?;
         let snapshots = db.open_tree("snapshots").map_err(|e| sled_error(dir, e))?;
         let definitions = db.open_tree("definitions").map_err(|e| sled_error(dir, e))?;
+        // sled creates its files with the process's umask: they hold every run's journal, so
+        // they become the owner's alone (best effort: a store on a filesystem without modes
+        // still opens).
+        let _ = crate::private::secure_tree(dir);
         Ok(Store { dir: dir.to_owned(), db, runs, journal, snapshots, definitions, _lock: lock })
     }
 

@@ -531,3 +531,127 @@ fn a_resumed_run_continues_its_trace() {
     let second = spans.iter().find(|s| s.name == "invoke_agent slow").unwrap();
     assert_eq!(second.trace, resumed.trace);
 }
+
+/// Credentials of thirteen formats, each built at run time so this file holds none whole.
+fn unnamed_secrets() -> Vec<(&'static str, String)> {
+    vec![
+        ("aws-access-key-id", format!("AKIA{}", "Q3RZ7T2MXW4PLK9B")),
+        ("github-token", format!("ghp_{}", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A")),
+        ("gitlab-token", format!("glpat-{}", "xR4tZq8Lm2Vb7Nc9Kd1W")),
+        ("slack-token", format!("xoxb-{}", "1234567890-0987654321-AbCdEfGhIjKl")),
+        ("stripe-key", format!("sk_live_{}", "4eC39HqLyjWDarjtT1zdp7dc")),
+        ("google-api-key", format!("AIza{}", "SyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW")),
+        ("anthropic-key", format!("sk-ant-{}", "api03-Ab3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1x")),
+        ("openai-key", format!("sk-proj-{}", "Qb3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5")),
+        ("jwt", format!("eyJhbGciOiJIUzI1NiJ9.{}.{}", "eyJzdWIiOiJwbGFudGVkIn0", "Tq9xR2vL8mN4kP7wZ3yB5c")),
+        ("private-key", format!("MIIEpAIBAAKCAQEA{}", "7hZq2Vx9Lm4Tn7Wp3YsR8Kq2Vx9Lm4Tn")),
+        ("url-password", format!("pg-{}", "Wq7Zr8Kq2Vx9Lm4T")),
+        ("url-password", format!("hook-{}", "Lm4Tn7Wp3YsZr8Kq")),
+        ("secret-value", format!("{}{}", "Yb6Nc1Xd5Tq9", "Wv3Pz7Rk2Mg8")),
+    ]
+}
+
+#[test]
+fn secrets_nothing_names_are_masked_by_kind_everywhere_and_ralph_is_owner_only() {
+    // See: issue 14. An agent prints credentials of every format on stdout and stderr and
+    // writes some into its result file; a hint and a webhook URL in ralph.yaml carry others.
+    // No configured name points at any of them.
+    let s = unnamed_secrets();
+    let value = |kind: &str| s.iter().find(|(k, _)| *k == kind).unwrap().1.clone();
+    let all: Vec<&String> = s.iter().map(|(_, v)| v).collect();
+    let pem = format!(
+        "-----BEGIN RSA PRIVATE KEY-----\n{}\n{}\n-----END RSA PRIVATE KEY-----",
+        value("private-key"),
+        "aFDrBz9vFqU4yYhB7fBDdZ9Uq4Kk8vq2Yw=="
+    );
+    let leak = format!(
+        "printf '%s\\n' 'id {aws} and {google}' 'auth: Bearer {jwt}' 'GITHUB_PAT={pat}' \
+         'DATABASE_URL=postgres://app:{pg}@db.internal/app'\n\
+         printf '%s\\n' '{pem}'\n\
+         echo 'pushing with {ghp} and {anthropic}' >&2\n\
+         printf '{{\"summary\": \"used {glpat} and {openai}\", \"details\": {{\"key\": \"{stripe}\"}}}}' > \"$RALPH_RESULT_FILE\"\n",
+        aws = value("aws-access-key-id"),
+        google = value("google-api-key"),
+        jwt = value("jwt"),
+        pat = value("secret-value"),
+        pg = s[10].1,
+        ghp = value("github-token"),
+        anthropic = value("anthropic-key"),
+        glpat = value("gitlab-token"),
+        openai = value("openai-key"),
+        stripe = value("stripe-key"),
+    );
+    let yaml = "workflow:\n  nodes:\n    - id: leak\n      agent: leaker\n    - id: build\n      agent: builder\n      depends_on: leak\nagents:\n  leaker:\n    command: \"sh leak.sh\"\n  builder:\n    backend: claude\n    model: claude-sonnet-4\n    prompt: PROMPT-BUILDER.md\n";
+    let (dir, path) = a_project(yaml);
+    std::fs::write(dir.path().join("leak.sh"), leak).unwrap();
+    let receiver = Receiver::start(dir.path());
+    let config = format!(
+        "observability:\n  traces:\n    include_content: true\n  exporters:\n    otlp:\n      endpoint: http://127.0.0.1:{}\nnotifications:\n  channels:\n    ops:\n      webhook: \"https://bot:{}@127.0.0.1:9/hook\"\n  events:\n    on_complete: [ops]\n",
+        receiver.http, s[11].1
+    );
+    std::fs::write(dir.path().join("ralph.yaml"), config).unwrap();
+    // A hint is waiting when the loop starts (in a `.ralph` made as a careless user would).
+    std::fs::create_dir_all(dir.path().join(".ralph")).unwrap();
+    std::fs::write(dir.path().join(".ralph/hint"), format!("use the bot token {}", value("slack-token")))
+        .unwrap();
+    let run = |args: &[&str]| {
+        let out = ralph(args.iter().copied()).current_dir(dir.path()).env("PATH", &path).expect(0);
+        format!("{}\n{}", out.stdout, out.stderr)
+    };
+    let mut seen = run(&["loop", "--workflow", "w.yaml", "--json"]);
+    // The agent did print them and the hint was taken (the test would prove nothing otherwise).
+    assert!(!dir.path().join(".ralph/hint").exists(), "the hint was not taken");
+    let hints: Vec<_> = std::fs::read_dir(dir.path().join(".ralph/hints")).unwrap().collect();
+    assert!(!hints.is_empty());
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["logs"],
+        &["logs", "--json"],
+        &["runs", "--json"],
+        &["debug", "--iteration", "1", "--full"],
+        &["debug", "--iteration", "1", "--full", "--json"],
+        &["traces", "--json"],
+    ] {
+        seen.push_str(&run(args));
+    }
+    seen.push_str(&receiver.received(&["invoke_workflow w"]));
+    for kind in ["aws-access-key-id", "github-token", "jwt", "private-key", "url-password", "secret-value"] {
+        assert!(seen.contains(&format!("[REDACTED:{kind}]")), "no `{kind}` mask shows:\n{seen}");
+    }
+    for secret in &all {
+        assert!(!seen.contains(secret.as_str()), "{secret} shows:\n{seen}");
+    }
+    // Every file under `.ralph`: the store's (the journal's bytes), transcripts, the kept result
+    // file, the hint archive, packets, prompts; and none readable by anyone but the owner.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut files = vec![dir.path().join(".ralph")];
+    let mut looked = 0;
+    // The stored definition (in the store's files) keeps the webhook, its password masked.
+    let mut webhook_kept = false;
+    while let Some(path) = files.pop() {
+        let metadata = std::fs::symlink_metadata(&path).unwrap();
+        let mode = metadata.permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} is {mode:o}", path.display());
+        if metadata.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if metadata.is_file() {
+            looked += 1;
+            let bytes = std::fs::read(&path).unwrap();
+            for secret in &all {
+                assert!(!memchr_find(&bytes, secret.as_bytes()), "{secret} is in {}", path.display());
+            }
+            webhook_kept |= memchr_find(&bytes, b"bot:[REDACTED:url-password]@127.0.0.1:9/hook");
+        }
+    }
+    assert!(looked > 10, "only {looked} files under .ralph");
+    assert!(webhook_kept, "the stored definition was looked at");
+    let kept = std::fs::read_dir(dir.path().join(".ralph/runs"))
+        .unwrap()
+        .flat_map(|run| std::fs::read_dir(run.unwrap().path().join("steps")).unwrap())
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("leak.result.json"))
+        .expect("the result file is kept");
+    let kept = std::fs::read_to_string(kept).unwrap();
+    assert!(kept.contains("[REDACTED:gitlab-token]") && kept.contains("[REDACTED:stripe-key]"), "{kept}");
+}

@@ -8,6 +8,7 @@
 //! | AWS access key id | `AKIA`/`ASIA` + 16 uppercase letters or digits |
 //! | AWS secret access key | `aws_secret_access_key = "…40 chars…"` |
 //! | GitHub token | `ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_` + 36 letters or digits; `github_pat_…` |
+//! | GitLab token | `glpat-…` |
 //! | Slack token | `xoxb-…`, `xoxa-…`, `xoxp-…`, `xoxr-…`, `xoxs-…` |
 //! | Stripe live key | `sk_live_…`, `rk_live_…` |
 //! | Google API key | `AIza` + 35 characters |
@@ -15,8 +16,10 @@
 //! | OpenAI-style API key | `sk-…` (long, with digits) |
 //! | private key | `-----BEGIN … PRIVATE KEY-----` |
 //! | JSON Web Token | `eyJ….eyJ….…` |
+//! | password in a URL | `scheme://user:password@host` |
 //! | hard-coded secret | `password`, `secret`, `token`, `api_key`, … assigned a long, high-entropy literal |
 //!
+//! The detector is `ralph_plugin_sdk::secrets`, which the engine also masks its output with.
 //! Obvious placeholders (`changeme`, `xxx`, `${VAR}`, `<your-key>`, `example`, …) are not
 //! findings. Each finding names the file, the line in the new file, the kind and a redacted
 //! preview (its first 4 characters and `…`): the secret itself never reaches the journal.
@@ -31,7 +34,7 @@
 //! It reports the metric `secrets_found` (labels `phase`, `step`) at every scan.
 #![deny(missing_docs)]
 
-use ralph_plugin_sdk::{Decision, Descriptor, PhaseContext, Plugin, Reply, host, register_plugin};
+use ralph_plugin_sdk::{Decision, Descriptor, PhaseContext, Plugin, Reply, host, register_plugin, secrets};
 
 /// The plugin: see the crate documentation.
 #[derive(Debug, Default)]
@@ -288,293 +291,10 @@ fn scan_added(findings: &mut Vec<Finding>, file: Option<&str>, line: u64, text: 
     }
 }
 
-/// The credentials in one line: byte spans and kinds, without overlaps.
+/// The credentials in one line: byte spans and kinds, without overlaps. The detector is the
+/// SDK's ([`ralph_plugin_sdk::secrets`]), the same one the engine masks its output with.
 pub fn scan_line(text: &str) -> Vec<(usize, usize, &'static str)> {
-    let mut spans: Vec<(usize, usize, &'static str)> = Vec::new();
-    // Cheap exit: every detector needs one of these bytes.
-    if text.len() < 8 {
-        return spans;
-    }
-    let b = text.as_bytes();
-    let mut add = |start: usize, end: usize, kind: &'static str| {
-        let value = &text[start..end];
-        if is_placeholder(value) || spans.iter().any(|&(s, e, _)| start < e && s < end) {
-            return;
-        }
-        spans.push((start, end, kind));
-    };
-
-    for prefix in ["AKIA", "ASIA"] {
-        for at in starts(text, prefix) {
-            let n = run(b, at + 4, |c| c.is_ascii_uppercase() || c.is_ascii_digit());
-            if n == 16 && !is_word(b.get(at + 20).copied()) {
-                add(at, at + 20, "AWS access key id");
-            }
-        }
-    }
-    for prefix in ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"] {
-        for at in starts(text, prefix) {
-            let n = run(b, at + 4, |c| c.is_ascii_alphanumeric());
-            if n >= 36 {
-                add(at, at + 4 + n, "GitHub token");
-            }
-        }
-    }
-    for at in starts(text, "github_pat_") {
-        let n = run(b, at + 11, |c| c.is_ascii_alphanumeric() || c == b'_');
-        if n >= 22 {
-            add(at, at + 11 + n, "GitHub token");
-        }
-    }
-    for at in starts(text, "xox") {
-        if matches!(b.get(at + 3), Some(b'b' | b'a' | b'p' | b'r' | b's')) && b.get(at + 4) == Some(&b'-') {
-            let n = run(b, at + 5, |c| c.is_ascii_alphanumeric() || c == b'-');
-            if n >= 10 {
-                add(at, at + 5 + n, "Slack token");
-            }
-        }
-    }
-    for prefix in ["sk_live_", "rk_live_"] {
-        for at in starts(text, prefix) {
-            let n = run(b, at + 8, |c| c.is_ascii_alphanumeric());
-            if n >= 16 {
-                add(at, at + 8 + n, "Stripe live key");
-            }
-        }
-    }
-    for at in starts(text, "AIza") {
-        let n = run(b, at + 4, |c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
-        if n == 35 {
-            add(at, at + 39, "Google API key");
-        }
-    }
-    for at in starts(text, "sk-ant-") {
-        let n = run(b, at + 7, |c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
-        if n >= 20 {
-            add(at, at + 7 + n, "Anthropic API key");
-        }
-    }
-    for at in starts(text, "sk-") {
-        let body =
-            &b[at + 3..at + 3 + run(b, at + 3, |c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')];
-        if body.len() >= 32 && body.iter().any(u8::is_ascii_digit) && body.iter().any(u8::is_ascii_alphabetic)
-        {
-            add(at, at + 3 + body.len(), "OpenAI-style API key");
-        }
-    }
-    if let Some(at) = text.find("-----BEGIN ") {
-        if let Some(end) = text[at..].find("PRIVATE KEY-----") {
-            add(at, at + end + "PRIVATE KEY-----".len(), "private key");
-        }
-    }
-    for at in starts(text, "eyJ") {
-        if let Some(end) = jwt_end(b, at) {
-            add(at, end, "JSON Web Token");
-        }
-    }
-    for (start, end, kind) in assignments(text) {
-        add(start, end, kind);
-    }
-    spans.sort_unstable();
-    spans
-}
-
-/// Where `prefix` starts in `text` at the start of a word (not preceded by a letter or digit).
-fn starts<'a>(text: &'a str, prefix: &'a str) -> impl Iterator<Item = usize> + 'a {
-    let b = text.as_bytes();
-    text.match_indices(prefix).map(|(i, _)| i).filter(move |&i| i == 0 || !is_word(Some(b[i - 1])))
-}
-
-/// How many bytes from `from` satisfy `ok`.
-fn run(b: &[u8], from: usize, ok: impl Fn(u8) -> bool) -> usize {
-    b.get(from..).map_or(0, |rest| rest.iter().take_while(|&&c| ok(c)).count())
-}
-
-fn is_word(c: Option<u8>) -> bool {
-    c.is_some_and(|c| c.is_ascii_alphanumeric())
-}
-
-fn is_b64url(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
-}
-
-/// The end of a JWT starting at `at`: `eyJ…` `.` `eyJ…` `.` signature.
-fn jwt_end(b: &[u8], at: usize) -> Option<usize> {
-    let header = run(b, at, is_b64url);
-    let dot = at + header;
-    if header < 10 || b.get(dot) != Some(&b'.') || !b[dot + 1..].starts_with(b"eyJ") {
-        return None;
-    }
-    let payload = run(b, dot + 1, is_b64url);
-    let dot2 = dot + 1 + payload;
-    if payload < 10 || b.get(dot2) != Some(&b'.') {
-        return None;
-    }
-    let signature = run(b, dot2 + 1, is_b64url);
-    (signature >= 8).then_some(dot2 + 1 + signature)
-}
-
-/// Words in a value that mark it as a placeholder.
-const PLACEHOLDERS: &[&str] = &[
-    "changeme",
-    "change_me",
-    "change-me",
-    "xxx",
-    "***",
-    "...",
-    "…",
-    "example",
-    "placeholder",
-    "dummy",
-    "sample",
-    "fake",
-    "redacted",
-    "replace",
-    "your_",
-    "your-",
-    "yourkey",
-    "yourtoken",
-    "yourpassword",
-    "_here",
-    "-here",
-    "insert",
-    "todo",
-    "${",
-    "{{",
-    "$(",
-    "%(",
-    "%s",
-    "<",
-    ">",
-];
-
-fn is_placeholder(value: &str) -> bool {
-    let lower = value.to_ascii_lowercase();
-    PLACEHOLDERS.iter().any(|p| lower.contains(p)) || value.bytes().all(|c| c == value.as_bytes()[0])
-}
-
-/// Words of a key name that make an assignment a secret.
-const SECRET_WORDS: &[&str] =
-    &["password", "passwd", "pwd", "secret", "token", "apikey", "credential", "credentials", "passphrase"];
-
-/// Last words of a key name that make it about a secret, not a secret (`token_url`).
-const NOT_SECRET_SUFFIXES: &[&str] = &[
-    "type", "url", "uri", "endpoint", "file", "path", "name", "length", "len", "count", "id", "field",
-    "header", "env", "var", "prefix", "kind", "expiry", "expires", "ttl", "policy", "hash", "label",
-];
-
-/// Hard-coded secrets: `key = "literal"` (or `key: 'literal'`, `"key": "literal"`,
-/// `KEY=literal`) where the key names a secret.
-fn assignments(text: &str) -> Vec<(usize, usize, &'static str)> {
-    let mut found = Vec::new();
-    let b = text.as_bytes();
-    let key_char = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.';
-    let mut i = 0;
-    while i < b.len() {
-        if !key_char(b[i]) || (i > 0 && key_char(b[i - 1])) {
-            i += 1;
-            continue;
-        }
-        let key_end = i + run(b, i, key_char);
-        let key = &text[i..key_end];
-        i = key_end;
-        if key.len() < 3 {
-            continue;
-        }
-        let Some(kind) = secret_key_kind(key) else { continue };
-        // The operator: optional closing quote, spaces, then `=`, `:`, `:=` or `=>` (not `==`).
-        let mut j = key_end;
-        if matches!(b.get(j), Some(b'"' | b'\'')) {
-            j += 1;
-        }
-        j += run(b, j, |c| c == b' ' || c == b'\t');
-        match (b.get(j), b.get(j + 1)) {
-            (Some(b'='), Some(b'=')) | (Some(b'!'), _) => continue,
-            (Some(b':'), Some(b'=')) | (Some(b'='), Some(b'>')) => j += 2,
-            (Some(b'=' | b':'), _) => j += 1,
-            _ => continue,
-        }
-        j += run(b, j, |c| c == b' ' || c == b'\t');
-        let (start, end, quoted) = match b.get(j) {
-            Some(&q @ (b'"' | b'\'' | b'`')) => {
-                let Some(len) = text[j + 1..].find(q as char) else { continue };
-                (j + 1, j + 1 + len, true)
-            }
-            Some(_) => {
-                let len = run(b, j, |c| c.is_ascii_graphic() && !b"\"'`,;()[]{}".contains(&c));
-                // Unquoted only when the value ends the line (`KEY=value` in `.env` files).
-                let rest = text[j + len..].trim_end().trim_end_matches([',', ';']);
-                if !rest.is_empty() && !rest.trim_start().starts_with('#') {
-                    continue;
-                }
-                (j, j + len, false)
-            }
-            None => continue,
-        };
-        let value = &text[start..end];
-        if kind == "AWS secret access key" {
-            if value.len() == 40 && value.bytes().all(|c| c.is_ascii_alphanumeric() || b"/+=".contains(&c)) {
-                found.push((start, end, kind));
-            }
-            continue;
-        }
-        if looks_like_secret(value, quoted) {
-            found.push((start, end, kind));
-        }
-    }
-    found
-}
-
-/// The kind of secret a key names, if it names one.
-fn secret_key_kind(key: &str) -> Option<&'static str> {
-    let lower = key.to_ascii_lowercase();
-    let words: Vec<&str> = lower.split(['_', '-', '.']).filter(|w| !w.is_empty()).collect();
-    let last = *words.last()?;
-    if lower.contains("aws") && lower.contains("secret") {
-        return Some("AWS secret access key");
-    }
-    if NOT_SECRET_SUFFIXES.contains(&last) {
-        return None;
-    }
-    let named = words.iter().enumerate().any(|(n, w)| {
-        SECRET_WORDS.iter().any(|s| w == s || (w.ends_with(s) && w.len() > s.len() + 2))
-            || (*w == "key"
-                && n > 0
-                && matches!(words[n - 1], "api" | "access" | "secret" | "private" | "auth"))
-            || w.ends_with("apikey")
-            || w.ends_with("accesskey")
-            || w.ends_with("secretkey")
-            || w.ends_with("privatekey")
-    });
-    named.then_some("hard-coded secret")
-}
-
-/// A literal long and random enough to be a real secret (not a word, a sentence or a URL).
-fn looks_like_secret(value: &str, quoted: bool) -> bool {
-    if value.contains(char::is_whitespace) || value.contains("://") || is_placeholder(value) {
-        return false;
-    }
-    let entropy = shannon_entropy(value);
-    if quoted {
-        value.len() >= 10 && entropy >= 3.0
-    } else {
-        let digits = value.bytes().any(|c| c.is_ascii_digit());
-        let letters = value.bytes().any(|c| c.is_ascii_alphabetic());
-        value.len() >= 16 && entropy >= 3.5 && digits && letters
-    }
-}
-
-/// Shannon entropy of `value`'s bytes, in bits per byte.
-pub fn shannon_entropy(value: &str) -> f64 {
-    if value.is_empty() {
-        return 0.0;
-    }
-    let mut counts = [0u32; 256];
-    for c in value.bytes() {
-        counts[c as usize] += 1;
-    }
-    let len = value.len() as f64;
-    counts.iter().filter(|&&n| n > 0).map(|&n| f64::from(n) / len).map(|p| -p * p.log2()).sum()
+    secrets::find(text.as_bytes()).into_iter().map(|f| (f.start, f.end, f.kind.label())).collect()
 }
 
 #[cfg(test)]
@@ -829,7 +549,5 @@ mod tests {
     fn redaction_and_entropy() {
         assert_eq!(redact("ghp_abcdef"), "ghp_…");
         assert_eq!(redact("ab"), "ab…");
-        assert!(shannon_entropy("aaaa") < 0.01);
-        assert!((shannon_entropy("abcd") - 2.0).abs() < 1e-9);
     }
 }
