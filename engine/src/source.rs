@@ -4,7 +4,7 @@
 //! diagnostic can quote the offending line with a caret under it.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A position in a source file: 1-based line and column, columns counted in characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
@@ -37,12 +37,15 @@ impl Span {
 pub struct SourceFile {
     name: PathBuf,
     text: Arc<str>,
+    /// Where each line starts, found on the first [`SourceFile::line`]: quoting the lines of
+    /// thousands of diagnostics must not scan the file again for each.
+    line_starts: OnceLock<Arc<[usize]>>,
 }
 
 impl SourceFile {
     /// Wraps text that came from `name` (a path, or a label such as `<stdin>`).
     pub fn new(name: impl Into<PathBuf>, text: impl Into<Arc<str>>) -> Self {
-        SourceFile { name: name.into(), text: text.into() }
+        SourceFile { name: name.into(), text: text.into(), line_starts: OnceLock::new() }
     }
 
     /// The name under which diagnostics show this file.
@@ -58,6 +61,12 @@ impl SourceFile {
     /// The text of 1-based line `line`, without its line ending, if the file has that line.
     pub fn line(&self, line: u32) -> Option<&str> {
         let index = usize::try_from(line).ok()?.checked_sub(1)?;
-        self.text.split('\n').nth(index).map(|l| l.strip_suffix('\r').unwrap_or(l))
+        let starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0).chain(self.text.match_indices('\n').map(|(at, _)| at + 1)).collect()
+        });
+        let start = *starts.get(index)?;
+        let end = starts.get(index + 1).map_or(self.text.len(), |next| next - 1);
+        let l = &self.text[start..end];
+        Some(l.strip_suffix('\r').unwrap_or(l))
     }
 }

@@ -458,7 +458,7 @@ fn install_failed(env: &Env, error: &InstallError) -> Exit {
             eprintln!("note: nothing was installed");
             Exit::Invalid
         }
-        InstallError::Manifest(_) => Exit::Invalid,
+        InstallError::Manifest(_) | InstallError::OutsideRegistry { .. } => Exit::Invalid,
         InstallError::Read { source, .. } if source.kind() != std::io::ErrorKind::NotFound => {
             Exit::Environment
         }
@@ -520,8 +520,7 @@ fn fetch_and_install(args: &InstallArgs, project: &Project) -> Result<Manifest, 
     let is_path =
         !install::is_url(source) && (source.ends_with(".wasm") || source.contains('/') || path.is_file());
     if is_path {
-        let bytes = std::fs::read(&path)
-            .map_err(|e| InstallError::Read { path: path.display().to_string(), source: e })?;
+        let bytes = install::read_local(&path)?;
         if let Some(expected) = &args.sha256 {
             install::verify(&bytes, source, expected, "--sha256")?;
         }

@@ -273,9 +273,7 @@ pub fn load(args: &LoopArgs, env: &Env) -> anyhow::Result<Result<Loaded, Exit>> 
     };
     let options = Options { config, project_dir: env.project_dir.clone(), strict: true };
     let validation = validate(&workflow, &options)?;
-    for d in &validation.diagnostics {
-        eprintln!("{}", d.render(validation.source_of(d), &env.styles));
-    }
+    super::workflow::print_diagnostics(&validation, env);
     if !validation.is_valid() {
         eprintln!("{}: invalid, not run", workflow.display());
         return Ok(Err(Exit::Invalid));

@@ -102,9 +102,31 @@ fn describe_plan(validation: &Validation) -> String {
     }
 }
 
-fn print_diagnostics(validation: &Validation, env: &Env) {
-    for d in &validation.diagnostics {
+/// How many diagnostics a person is shown; past that, a count. A generated file with 200,000
+/// unknown keys would otherwise print for minutes; `--format json` lists them all.
+pub const SHOWN_DIAGNOSTICS: usize = 50;
+
+/// Prints the first [`SHOWN_DIAGNOSTICS`] diagnostics, in their order (by file and position),
+/// and a count of the rest.
+pub fn print_diagnostics(validation: &Validation, env: &Env) {
+    let all = &validation.diagnostics;
+    for d in all.iter().take(SHOWN_DIAGNOSTICS) {
         eprintln!("{}", d.render(validation.source_of(d), &env.styles));
+    }
+    if all.len() > SHOWN_DIAGNOSTICS {
+        let rest = &all[SHOWN_DIAGNOSTICS..];
+        let (errors, warnings) = summary(rest);
+        let mut parts = Vec::new();
+        if errors > 0 {
+            parts.push(plural(errors, "more error"));
+        }
+        if warnings > 0 {
+            parts.push(plural(warnings, "more warning"));
+        }
+        eprintln!(
+            "... {} not shown (`ralph-loop workflow validate --format json` lists them all)\n",
+            parts.join(" and ")
+        );
     }
 }
 

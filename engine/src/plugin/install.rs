@@ -30,6 +30,26 @@ pub enum InstallError {
         /// Why.
         source: std::io::Error,
     },
+    /// A local file that is not a regular file (a directory, a FIFO, a device), or too large.
+    #[error("cannot read `{path}`: {reason}")]
+    NotAComponent {
+        /// The file.
+        path: String,
+        /// Why: what it is, or how large.
+        reason: String,
+    },
+    /// A registry entry's path that leads out of the registry.
+    #[error(
+        "registry `{registry}` lists `{path}` for {plugin}: a registry's paths must stay inside it (a relative path without `..`); nothing was read"
+    )]
+    OutsideRegistry {
+        /// The registry.
+        registry: String,
+        /// The plugin and version.
+        plugin: String,
+        /// The path the index gives.
+        path: String,
+    },
     /// A download failed.
     #[error("cannot download `{url}`: {reason}")]
     Fetch {
@@ -200,12 +220,79 @@ fn allowed(url: &str) -> bool {
     matches!(host.as_str(), "127.0.0.1" | "localhost" | "[::1]")
 }
 
-/// Downloads `url` (at most [`MAX_DOWNLOAD`] bytes).
+/// Whether a redirect from `from` to `to` may be followed: to https from anything (a local
+/// mirror may send to its https origin), or to plain http only from the very same loopback
+/// origin (scheme, host and port). Never from https down to http: a download that started
+/// encrypted stays encrypted, and an allowed loopback URL cannot bounce to a refused host.
+fn may_redirect(from: &reqwest::Url, to: &reqwest::Url) -> bool {
+    match to.scheme() {
+        "https" => true,
+        "http" => from.scheme() == "http" && allowed(to.as_str()) && from.origin() == to.origin(),
+        _ => false,
+    }
+}
+
+/// How many redirects a download follows.
+const MAX_REDIRECTS: usize = 10;
+
+/// Reads a local component or index: a regular file only (a FIFO or a device is refused
+/// before it is read, so nothing can hang or stream forever), at most [`MAX_DOWNLOAD`] bytes,
+/// the same cap as a download.
 ///
 /// # Errors
 ///
-/// A URL that is not https (or local http), a connection failure, a status other than 2xx, a
-/// body too large.
+/// A file that cannot be opened, is not a regular file, or is larger than the cap.
+pub fn read_local(path: &Path) -> Result<Vec<u8>, InstallError> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let shown = || path.display().to_string();
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|source| InstallError::Read { path: shown(), source })?;
+    let meta = file.metadata().map_err(|source| InstallError::Read { path: shown(), source })?;
+    if !meta.is_file() {
+        let kind = if meta.is_dir() { "a directory" } else { "not a regular file" };
+        return Err(InstallError::NotAComponent { path: shown(), reason: format!("it is {kind}") });
+    }
+    if meta.len() > MAX_DOWNLOAD as u64 {
+        return Err(InstallError::NotAComponent {
+            path: shown(),
+            reason: format!("it is larger than {} MiB", MAX_DOWNLOAD >> 20),
+        });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_DOWNLOAD as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| InstallError::Read { path: shown(), source })?;
+    if bytes.len() > MAX_DOWNLOAD {
+        return Err(InstallError::NotAComponent {
+            path: shown(),
+            reason: format!("it is larger than {} MiB", MAX_DOWNLOAD >> 20),
+        });
+    }
+    Ok(bytes)
+}
+
+/// A registry entry's path as a relative path inside the registry: no scheme, no leading
+/// `/`, no `..` or `.` segments, no backslashes.
+fn inside(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains('\\')
+        && !path.contains("://")
+        && path.split('/').all(|segment| !segment.is_empty() && segment != ".." && segment != ".")
+}
+
+/// Downloads `url` (at most [`MAX_DOWNLOAD`] bytes), following redirects only where
+/// [`may_redirect`] allows.
+///
+/// # Errors
+///
+/// A URL that is not https (or local http), a redirect elsewhere, a connection failure, a
+/// status other than 2xx, a body too large.
 pub fn fetch(url: &str) -> Result<Vec<u8>, InstallError> {
     if !allowed(url) {
         return Err(InstallError::Insecure { url: url.to_owned() });
@@ -218,8 +305,22 @@ pub fn fetch(url: &str) -> Result<Vec<u8>, InstallError> {
         .build()
         .map_err(|e| fail(format!("cannot start the HTTP client: {e}")))?;
     runtime.block_on(async {
+        let policy = reqwest::redirect::Policy::custom(|attempt| {
+            let refused = attempt.previous().last().map(|from| !may_redirect(from, attempt.url()));
+            if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+            } else if refused.unwrap_or(true) {
+                let to = attempt.url().to_string();
+                attempt.error(format!(
+                    "it redirects to `{to}`, which is not allowed (redirects are followed to https, or within the same 127.0.0.1 or localhost origin, never from https to http)"
+                ))
+            } else {
+                attempt.follow()
+            }
+        });
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(120))
+            .redirect(policy)
             .build()
             .map_err(|e| fail(chain(&e)))?;
         let mut response = client.get(url).send().await.map_err(|e| fail(chain(&e)))?;
@@ -275,9 +376,7 @@ impl Registry {
         let (base, index) = self.base(project_dir);
         let bytes = match base {
             Base::Url(_) => fetch(&index).map_err(|e| self.error(e.to_string()))?,
-            Base::Dir(_) => {
-                std::fs::read(&index).map_err(|e| self.error(format!("cannot read `{index}`: {e}")))?
-            }
+            Base::Dir(_) => read_local(Path::new(&index)).map_err(|e| self.error(e.to_string()))?,
         };
         serde_json::from_slice(&bytes).map_err(|e| {
             self.error(format!(
@@ -293,17 +392,40 @@ impl Registry {
     /// A component that cannot be read or downloaded, or whose checksum differs.
     pub fn component(&self, project_dir: &Path, entry: &IndexEntry) -> Result<Vec<u8>, InstallError> {
         let (base, _) = self.base(project_dir);
+        let outside = || InstallError::OutsideRegistry {
+            registry: self.name.clone(),
+            plugin: format!("`{}` {}", entry.name, entry.version),
+            path: entry.path.clone(),
+        };
         let (bytes, shown) = match base {
             Base::Url(dir) => {
-                let url =
-                    if is_url(&entry.path) { entry.path.clone() } else { format!("{dir}/{}", entry.path) };
+                // A full URL is taken only when it is under the registry's own location.
+                let url = if is_url(&entry.path) {
+                    let rest = entry.path.strip_prefix(&format!("{dir}/")).ok_or_else(outside)?;
+                    if !inside(rest) {
+                        return Err(outside());
+                    }
+                    entry.path.clone()
+                } else if inside(&entry.path) {
+                    format!("{dir}/{}", entry.path)
+                } else {
+                    return Err(outside());
+                };
                 (fetch(&url)?, url)
             }
             Base::Dir(dir) => {
+                if !inside(&entry.path) {
+                    return Err(outside());
+                }
                 let path = dir.join(&entry.path);
-                let bytes = std::fs::read(&path)
-                    .map_err(|source| InstallError::Read { path: path.display().to_string(), source })?;
-                (bytes, path.display().to_string())
+                // A symbolic link inside the registry must not lead out of it either.
+                let (Ok(real), Ok(root)) = (std::fs::canonicalize(&path), std::fs::canonicalize(&dir)) else {
+                    return Err(read_local(&path).err().unwrap_or_else(outside));
+                };
+                if !real.starts_with(&root) {
+                    return Err(outside());
+                }
+                (read_local(&real)?, path.display().to_string())
             }
         };
         verify(&bytes, &shown, &entry.sha256, &format!("the index of registry `{}`", self.name))?;

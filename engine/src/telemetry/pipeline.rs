@@ -363,11 +363,12 @@ impl Pipeline {
         let meters = self.meters.take();
         // The SDK's shutdowns wait on their exporters; a thread of their own lets exit go on
         // when a collector holds them.
-        let (ended_tx, flushed) = std::sync::mpsc::channel::<()>();
+        let had_tracer = tracer.is_some();
+        // The thread says whether the traces were flushed, then ends (its sender dropped).
+        let (flushed_tx, flushed) = std::sync::mpsc::channel::<bool>();
         let flushing = std::thread::Builder::new().name("ralph-telemetry-flush".into()).spawn(move || {
-            let _ended = ended_tx;
             if let Some(tracer) = tracer {
-                let _ = tracer.shutdown_with_timeout(patience);
+                let _ = flushed_tx.send(tracer.shutdown_with_timeout(patience).is_ok());
             }
             if let Some(meters) = meters {
                 let _ = meters.shutdown_with_timeout(patience);
@@ -383,9 +384,25 @@ impl Pipeline {
             }
             warnings.extend(log.failure());
         }
+        let left = || deadline.saturating_duration_since(std::time::Instant::now());
+        let mut traces_flushed = true;
         if flushing.is_ok() {
-            // Returns when the thread does (its sender is dropped), or at the deadline.
-            let _ = flushed.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
+            if had_tracer {
+                traces_flushed = flushed.recv_timeout(left()).unwrap_or(false);
+            }
+            // Returns when the thread does, or at the deadline.
+            let _ = flushed.recv_timeout(left());
+        }
+        if let (false, Some((endpoint, failures))) = (traces_flushed, &self.span_failures) {
+            // A collector that takes the connection and never answers fails no export before
+            // the deadline: without this, its spans would be lost without a word.
+            if failures.count.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                warnings.push(format!(
+                    "spans could not be delivered to {}: the collector did not answer within {:?}; the run was not affected",
+                    self.redactor.redact(endpoint),
+                    patience
+                ));
+            }
         }
         if let Some((endpoint, failures)) = &self.span_failures {
             let count = failures.count.load(std::sync::atomic::Ordering::Relaxed);

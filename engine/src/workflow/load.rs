@@ -3,6 +3,7 @@
 //! The result keeps the tree next to the model so that any later check can turn a field path
 //! back into `file:line:column`.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -128,7 +129,8 @@ pub fn load_source(source: SourceFile, kind: SchemaKind) -> LoadedFile {
         file.diagnostics.push(d);
         return file;
     }
-    let checker = Checker::new(schema_for(kind));
+    let name = file.source.name().to_owned();
+    let checker = Checker::new(schema_for(kind)).in_file(&name);
     let mut structural = checker.check(root);
     for d in &mut structural {
         file.place(d);
@@ -136,11 +138,7 @@ pub fn load_source(source: SourceFile, kind: SchemaKind) -> LoadedFile {
     // Type what is typeable: drop the mapping entries that failed, so that the other checks
     // can still run and every error of the file is reported at once.
     let mut pruned = root.clone();
-    for d in structural.iter().filter(|d| d.is_error()) {
-        if let Some(path) = &d.path {
-            prune(&mut pruned, path.segments());
-        }
-    }
+    prune_all(&mut pruned, structural.iter().filter(|d| d.is_error()).filter_map(|d| d.path.as_ref()));
     file.diagnostics.extend(structural);
     // What the schema let through but serde refused (rare): report it, drop it, try again.
     let mut typed = yaml::deserialize::<Document>(&pruned);
@@ -186,6 +184,35 @@ pub fn load_source(source: SourceFile, kind: SchemaKind) -> LoadedFile {
     }
     file.diagnostics.sort_by_key(Diagnostic::sort_key);
     file
+}
+
+/// Removes the mapping entries that `paths` end in, each mapping rewritten once: thousands of
+/// unknown keys in one mapping are one pass over it, not one pass each.
+fn prune_all<'p>(root: &mut Node, paths: impl Iterator<Item = &'p FieldPath>) {
+    let mut by_parent: HashMap<&[Segment], HashSet<&str>> = HashMap::new();
+    for path in paths {
+        if let Some((Segment::Key(key), parent)) = path.segments().split_last() {
+            by_parent.entry(parent).or_default().insert(key.as_str());
+        }
+    }
+    for (parent, keys) in by_parent {
+        if let Some(Node { value: Value::Map(entries), .. }) = descend(root, parent) {
+            entries.retain(|e| e.key.scalar_text().is_none_or(|k| !keys.contains(k)));
+        }
+    }
+}
+
+/// The node `path` leads to, if the tree has it.
+fn descend<'n>(node: &'n mut Node, path: &[Segment]) -> Option<&'n mut Node> {
+    let Some((first, rest)) = path.split_first() else { return Some(node) };
+    let child = match (first, &mut node.value) {
+        (Segment::Key(k), Value::Map(entries)) => {
+            entries.iter_mut().find(|e| e.key.scalar_text() == Some(k.as_str())).map(|e| &mut e.value)
+        }
+        (Segment::Index(i), Value::Seq(items)) => items.get_mut(*i),
+        _ => None,
+    }?;
+    descend(child, rest)
 }
 
 /// Removes the mapping entry that a path ends in; paths ending in a list index are left alone,

@@ -3,29 +3,48 @@
 /// The known name closest to `name`, if it is close enough to be a likely typo.
 pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let lower = name.to_lowercase();
+    let length = lower.chars().count();
     let mut best: Option<(f64, &str)> = None;
     for candidate in known {
         if candidate == name {
             continue;
         }
-        let score = if candidate.to_lowercase() == lower {
-            1.0
-        } else {
-            strsim::jaro_winkler(&lower, &candidate.to_lowercase())
-        };
-        let distance = strsim::damerau_levenshtein(&lower, &candidate.to_lowercase());
+        let folded = candidate.to_lowercase();
+        let other = folded.chars().count();
+        let similarity = || if folded == lower { 1.0 } else { strsim::jaro_winkler(&lower, &folded) };
         // Short names are close only by one edit, a swap counting as one (`tpye` → `type`, but
         // not `base` → `name`); longer ones by similarity or two or three edits.
-        let shortest = lower.chars().count().min(candidate.chars().count());
+        let shortest = length.min(other);
         // A name cut short (`plan` for `planning`) is close too.
-        let prefix = lower.chars().count() >= 3 && candidate.to_lowercase().starts_with(&lower);
-        let close = prefix
-            || if shortest <= 4 {
-                distance <= 1
-            } else {
-                score >= 0.85 || distance <= 2 || (distance <= 3 && shortest >= 8)
-            };
-        if close && best.is_none_or(|(s, _)| score > s) {
+        let prefix = length >= 3 && folded.starts_with(&lower);
+        let most_edits = if shortest <= 4 {
+            1
+        } else if shortest >= 8 {
+            3
+        } else {
+            2
+        };
+        // The edit distance is at least the difference in length: past the most edits that
+        // count, it is not computed (a file of thousands of unknown keys asks this for each).
+        let within = || {
+            length.abs_diff(other) <= most_edits && strsim::damerau_levenshtein(&lower, &folded) <= most_edits
+        };
+        // The similarity can reach 0.85 only if the lengths are near enough and the names share
+        // a prefix: Jaro is at most (m/a + m/b + 1)/3 with m the shorter length, and Winkler adds
+        // 0.1 of what is left per common leading character (up to four).
+        let similar_enough = || {
+            let m = shortest as f64;
+            let jaro = (m / length.max(1) as f64 + m / other.max(1) as f64 + 1.0) / 3.0;
+            let common = lower.chars().zip(folded.chars()).take(4).take_while(|(a, b)| a == b).count();
+            let bound = jaro + common as f64 * 0.1 * (1.0 - jaro);
+            bound >= 0.85 && similarity() >= 0.85
+        };
+        let close = prefix || within() || (shortest > 4 && similar_enough());
+        if !close {
+            continue;
+        }
+        let score = similarity();
+        if best.is_none_or(|(s, _)| score > s) {
             best = Some((score, candidate));
         }
     }

@@ -193,6 +193,9 @@ pub struct Parsed {
 
 /// Parses one YAML document.
 pub fn parse(file: &SourceFile) -> Parsed {
+    if let Some(d) = forbidden_character(file) {
+        return Parsed { root: None, diagnostics: vec![d] };
+    }
     let mut builder = Builder::new(file);
     let mut parser = Parser::new_from_str(file.text());
     let result = parser.load(&mut builder, true);
@@ -253,6 +256,33 @@ pub fn parse(file: &SourceFile) -> Parsed {
     }
     diagnostics.sort_by_key(Diagnostic::sort_key);
     Parsed { root, diagnostics }
+}
+
+/// The first character YAML does not allow in a stream (C0 controls other than tab, line feed
+/// and carriage return, DEL, C1 controls other than NEL, U+FFFE and U+FFFF), as an error at its
+/// place. The parser would stop at a NUL as if the file ended there, and blame whatever was
+/// open then ("a quoted string may be missing its closing quote").
+fn forbidden_character(file: &SourceFile) -> Option<Diagnostic> {
+    let forbidden = |c: char| {
+        matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{7f}')
+            || (('\u{80}'..='\u{9f}').contains(&c) && c != '\u{85}')
+            || matches!(c, '\u{fffe}' | '\u{ffff}')
+    };
+    let at = file.text().find(forbidden)?;
+    let before = &file.text()[..at];
+    let line = before.matches('\n').count() as u32 + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u32 + 1;
+    let c = file.text()[at..].chars().next()?;
+    let what = if c == '\0' { "a NUL character".to_owned() } else { "a control character".to_owned() };
+    Some(
+        Diagnostic::error(
+            "yaml-forbidden-character",
+            format!("the file holds {what} (U+{:04X}), which YAML does not allow", u32::from(c)),
+        )
+        .located(file.name(), Span::on_line(Pos { line, col }, 1))
+        .note("remove it; inside a double-quoted string, write it as an escape such as `\\0` or `\\x07`")
+        .note("fix this first: no other check runs on a file that does not parse"),
+    )
 }
 
 /// Turns the tree into a typed value through serde. On failure, returns the path of the value
@@ -697,6 +727,21 @@ mod tests {
         assert_eq!(kind("e"), ScalarKind::Str);
         assert_eq!(kind("f"), ScalarKind::Bool(true));
         assert_eq!(kind("g"), ScalarKind::Int(31));
+    }
+
+    #[test]
+    fn a_nul_or_control_character_is_named_where_it_is() {
+        let parsed = parse(&SourceFile::new("w.yaml", "a: 1\nb: \"x\u{0}y\"\n"));
+        assert!(parsed.root.is_none());
+        let d = &parsed.diagnostics[0];
+        assert_eq!(d.code, "yaml-forbidden-character");
+        assert!(d.message.contains("NUL character (U+0000)"), "{}", d.message);
+        let at = d.location.as_ref().unwrap().span.start;
+        assert_eq!((at.line, at.col), (2, 6));
+        let parsed = parse(&SourceFile::new("w.yaml", "a: \u{7}\n"));
+        assert!(parsed.diagnostics[0].message.contains("control character (U+0007)"));
+        // Tabs, line ends and NEL are allowed.
+        assert!(parse(&SourceFile::new("w.yaml", "a: \"x\ty\u{85}\"\r\n")).root.is_some());
     }
 
     #[test]

@@ -171,6 +171,11 @@ fn a_wrong_checksum_in_the_index_installs_nothing() {
 
 /// Serves `files` on 127.0.0.1 (one request per connection) until the test process ends.
 fn serve(files: BTreeMap<String, Vec<u8>>) -> String {
+    serve_with(files, BTreeMap::new())
+}
+
+/// Like [`serve`], and answers the paths of `redirects` with a 302 to their URL.
+fn serve_with(files: BTreeMap<String, Vec<u8>>, redirects: BTreeMap<String, String>) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -190,8 +195,16 @@ fn serve(files: BTreeMap<String, Vec<u8>>) -> String {
                 Some(body) => ("200 OK", body.clone()),
                 None => ("404 Not Found", b"not found".to_vec()),
             };
-            let head =
-                format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let head = match redirects.get(&path) {
+                Some(to) => format!(
+                    "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                ),
+                None => format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                ),
+            };
+            let body = if redirects.contains_key(&path) { Vec::new() } else { body };
             let _ = stream.write_all(head.as_bytes());
             let _ = stream.write_all(&body);
         }
@@ -429,4 +442,88 @@ fn a_new_plugin_builds_as_it_is_and_loads() {
         shown
     );
     assert!(!dir.path().join("built").exists(), "the vetoed step did not run");
+}
+
+#[test]
+fn redirects_are_followed_only_within_the_same_loopback_origin_or_to_https() {
+    let bytes = std::fs::read(plugin_wasm("hostile")).unwrap();
+    let sha = sha256(&bytes);
+    // Another local server, a different origin: an allowed URL must not bounce there (nor to a
+    // host plain http may not reach).
+    let other = serve(BTreeMap::from([("hostile.wasm".to_owned(), bytes.clone())]));
+    let index = |path: &str| {
+        serde_json::json!({"plugins": [{"name": "hostile", "version": "0.1.0", "sha256": sha, "path": path}]})
+            .to_string()
+            .into_bytes()
+    };
+    let base = serve_with(
+        BTreeMap::from([
+            ("hostile.wasm".to_owned(), bytes.clone()),
+            ("via-index.json".to_owned(), index("away.wasm")),
+            ("same.json".to_owned(), index("moved.wasm")),
+        ]),
+        BTreeMap::from([
+            ("away.wasm".to_owned(), format!("{other}/hostile.wasm")),
+            ("far.wasm".to_owned(), "http://example.com/hostile.wasm".to_owned()),
+            ("far.json".to_owned(), "http://example.com/index.json".to_owned()),
+            ("moved.wasm".to_owned(), "/hostile.wasm".to_owned()),
+        ]),
+    );
+    let dir = project(&[]);
+    for url in [format!("{base}/away.wasm"), format!("{base}/far.wasm")] {
+        let out = ralph(["plugin", "install", &url, "--sha256", &sha]).current_dir(dir.path()).expect(4);
+        assert!(out.stderr.contains("redirects to") && out.stderr.contains("not allowed"), "{}", out.stderr);
+        nothing_installed(dir.path());
+    }
+    // A registry index behind a refused redirect, and an index whose entry redirects away.
+    for url in [format!("{base}/far.json"), format!("{base}/via-index.json")] {
+        let out = ralph(["plugin", "install", &url]).current_dir(dir.path()).expect(4);
+        assert!(out.stderr.contains("not allowed"), "{url}: {}", out.stderr);
+        nothing_installed(dir.path());
+    }
+    // Within the same origin, a redirect is followed.
+    ralph(["plugin", "install", &format!("{base}/same.json")]).current_dir(dir.path()).expect(0);
+    assert_eq!(installed(dir.path(), "hostile").unwrap()["sha256"], sha.as_str());
+}
+
+#[test]
+fn a_registry_s_paths_stay_inside_it_and_only_regular_files_are_read() {
+    let dir = project(&[("ralph.yaml", REGISTRY_YAML)]);
+    registry(dir.path(), None);
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let evil = std::fs::read(plugin_wasm("hostile")).unwrap();
+    std::fs::write(outside.join("evil.wasm"), &evil).unwrap();
+    std::os::unix::fs::symlink(outside.join("evil.wasm"), dir.path().join("registry/link.wasm")).unwrap();
+    let shadow_like = outside.join("secret.txt");
+    std::fs::write(&shadow_like, "root:$6$not-for-your-eyes\n").unwrap();
+    let secret_digest = sha256(b"root:$6$not-for-your-eyes\n");
+    for path in [
+        "../outside/evil.wasm".to_owned(),
+        outside.join("evil.wasm").display().to_string(),
+        "/dev/zero".to_owned(),
+        "link.wasm".to_owned(),
+        shadow_like.display().to_string(),
+    ] {
+        let index = serde_json::json!({"plugins": [
+            {"name": "evil", "version": "1.0.0", "sha256": "0".repeat(64), "path": path}
+        ]});
+        std::fs::write(dir.path().join("registry/index.json"), index.to_string()).unwrap();
+        let out = ralph(["plugin", "install", "evil"]).current_dir(dir.path()).expect(3);
+        assert!(out.stderr.contains("must stay inside"), "{path}: {}", out.stderr);
+        assert!(!out.stderr.contains(&secret_digest), "{path}: a file outside was read: {}", out.stderr);
+        nothing_installed(dir.path());
+    }
+    // A path given on the command line is read only when it is a regular file.
+    let fifo = dir.path().join("pipe.wasm");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for (path, says) in [
+        ("pipe.wasm", "not a regular file"),
+        ("/dev/zero", "not a regular file"),
+        ("outside/", "a directory"),
+    ] {
+        let out = ralph(["plugin", "install", path]).current_dir(dir.path()).expect(2);
+        assert!(out.stderr.contains(says), "{path}: {}", out.stderr);
+    }
+    nothing_installed(dir.path());
 }

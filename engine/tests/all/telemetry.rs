@@ -300,6 +300,34 @@ fn a_collector_that_is_down_does_not_fail_the_run() {
     assert!(out.stderr.contains("the run was not affected"), "{}", out.stderr);
 }
 
+#[test]
+fn a_collector_that_never_answers_is_named_at_the_end_for_both_protocols() {
+    // It takes connections and says nothing: no export fails before the run's patience ends,
+    // and the spans must not be lost without a word (gRPC and HTTP alike).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    for protocol in ["grpc", "http/protobuf"] {
+        let (dir, path) = a_project(WORKFLOW);
+        let out = ralph(["loop", "--workflow", "w.yaml"])
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://127.0.0.1:{port}"))
+            .env("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+            .expect(0);
+        assert!(out.stderr.contains("Succeeded"), "{protocol}: {}", out.stderr);
+        let named = out.stderr.contains(&format!("delivered to http://127.0.0.1:{port}"))
+            || out.stderr.contains(&format!("could not be sent to http://127.0.0.1:{port}"));
+        assert!(named, "{protocol}: {}", out.stderr);
+        assert!(out.stderr.contains("the run was not affected"), "{protocol}: {}", out.stderr);
+    }
+}
+
 fn promtool(text: &str, what: &str) {
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
