@@ -16,7 +16,12 @@ pub fn write(path: &Path, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
     // A missing file is the common case; anything that cannot be removed (a directory) makes
     // the exclusive create below fail with a clear error.
     let _ = std::fs::remove_file(path);
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(crate::private::FILE_MODE)
+        .open(path)?;
     file.write_all(bytes.as_ref())
 }
 

@@ -458,7 +458,7 @@ fn redirects_are_followed_only_within_the_same_loopback_origin_or_to_https() {
     };
     let base = serve_with(
         BTreeMap::from([
-            ("hostile.wasm".to_owned(), bytes.clone()),
+            ("hostile.wasm".to_owned(), bytes),
             ("via-index.json".to_owned(), index("away.wasm")),
             ("same.json".to_owned(), index("moved.wasm")),
         ]),
