@@ -26,6 +26,8 @@ const STATUS_EVERY: Duration = Duration::from_millis(20);
 /// Who stands for the `.ralph/pause` and `.ralph/hint` files in the journal.
 const PAUSE_FILE: &str = "the file .ralph/pause";
 const HINT_FILE: &str = "the file .ralph/hint";
+/// The most of `.ralph/hint` read as a hint.
+const HINT_BYTES: u64 = 64 * 1024;
 /// Who stands for the circuit breaker's `pause_loop` and `resume_loop`.
 pub(super) const BREAKER: &str = "circuit_breaker";
 
@@ -449,8 +451,17 @@ impl Runner {
     /// `.ralph/pause` pauses the loop until it is removed; `.ralph/hint` is a hint, moved to the
     /// archive once it is journaled.
     async fn poll_files(&mut self) {
+        // Once an agent of this run has started, a file in `.ralph/` may be its doing: the files
+        // steer a loop only from before its first step (a person's `touch .ralph/pause` or the
+        // `hint` left for the next run); while agents run, people use the control socket, which
+        // knows who is asking.
+        let agents_ran = self.state.invocations > 0;
         let pause = self.live.dot_ralph.join("pause");
         match (&self.state.paused, pause.exists()) {
+            (None, true) if agents_ran => {
+                let _ = std::fs::remove_file(&pause);
+                self.refuse_file(Signal::Pause, PAUSE_FILE, "ralph-loop pause");
+            }
             (None, true) => {
                 let _ = self.take_signal(Signal::Pause, PAUSE_FILE).await;
             }
@@ -460,23 +471,53 @@ impl Runner {
             _ => {}
         }
         let hint = self.live.dot_ralph.join("hint");
-        if let Ok(text) = std::fs::read_to_string(&hint) {
-            let text = text.trim().to_owned();
-            if !text.is_empty()
-                && self.take_signal(Signal::Hint { text: text.clone() }, HINT_FILE).await.is_ok()
-            {
-                // Journaled (durably) before the file goes: a crash in between delivers it twice
-                // at worst, never loses it.
-                // The archive keeps it masked and owner-only, as the journal does.
-                let archive = self.live.dot_ralph.join("hints");
-                let _ = crate::private::create_dir_all(&archive);
-                let name = format!("{}-received.md", stamp());
-                let _ = crate::private::write(&archive.join(name), self.redactor.redact(&text).as_bytes());
+        // Read without blocking (a FIFO put there would hold the loop), at most 64 KiB.
+        let read = crate::agent::result_file::read_sync(&hint, HINT_BYTES);
+        let text = match read {
+            Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+            Ok(None) => return,
+            Err(_) => {
+                // Not a regular file, or too large: not a hint; it goes, so it is not read again.
                 let _ = std::fs::remove_file(&hint);
-            } else if text.is_empty() {
-                let _ = std::fs::remove_file(&hint);
+                self.refuse_file(Signal::Hint { text: String::new() }, HINT_FILE, "ralph-loop hint");
+                return;
             }
+        };
+        let archive = self.live.dot_ralph.join("hints");
+        // The archive keeps it masked and owner-only, as the journal does.
+        let keep = |redactor: &crate::redact::Redactor, outcome: &str| {
+            let _ = crate::private::create_dir_all(&archive);
+            let name = format!("{}-{outcome}.md", stamp());
+            let _ = crate::private::write(&archive.join(name), redactor.redact(&text).as_bytes());
+        };
+        if text.is_empty() {
+            let _ = std::fs::remove_file(&hint);
+        } else if agents_ran {
+            keep(&self.redactor, "refused");
+            let _ = std::fs::remove_file(&hint);
+            self.refuse_file(Signal::Hint { text: text.clone() }, HINT_FILE, "ralph-loop hint");
+        } else if self.take_signal(Signal::Hint { text: text.clone() }, HINT_FILE).await.is_ok() {
+            // Journaled (durably) before the file goes: a crash in between delivers it twice
+            // at worst, never loses it.
+            keep(&self.redactor, "received");
+            let _ = std::fs::remove_file(&hint);
         }
+    }
+
+    /// Journals a control file that appeared while agents ran as refused, and says so.
+    fn refuse_file(&mut self, signal: Signal, file: &str, command: &str) {
+        let reason = format!(
+            "{file} appeared while this run's agents were running, and an agent can write it: it was removed, not obeyed; people steer a running loop with `{command}`"
+        );
+        let at = self.now();
+        self.emit(&Event::ControlRefused {
+            signal,
+            by: file.to_owned(),
+            pid: None,
+            from_step: None,
+            reason,
+            at,
+        });
     }
 
     /// A check between steps: takes waiting signals, then waits while the loop is paused.
