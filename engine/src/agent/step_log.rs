@@ -337,6 +337,10 @@ mod tests {
         nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
         let mut log = StepLog::new(Some(&path), LogLimit::default());
         log.redactor = Box::leak(Box::new(Redactor::default()));
-        assert!(matches!(log.write(Stream::Out, b"hello").await, Err(ProcessError::Log { .. })));
+        // A whole line is written at once (an unfinished one waits for its end, or `finish`).
+        assert!(matches!(log.write(Stream::Out, b"hello\n").await, Err(ProcessError::Log { .. })));
+        let mut log = StepLog::new(Some(&path), LogLimit::default());
+        log.write(Stream::Out, b"no end").await.unwrap();
+        assert!(matches!(log.finish().await, Err(ProcessError::Log { .. })));
     }
 }

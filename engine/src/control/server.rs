@@ -137,12 +137,13 @@ impl Server {
                 Err(_) => std::fs::remove_file(&path).map_err(io)?,
             }
         }
-        // The socket is created under an owner-only umask so that it is never, even for a
-        // moment, reachable by other users; the mode is then set explicitly as well.
-        let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
-        let bound = std::os::unix::net::UnixListener::bind(&path);
-        nix::sys::stat::umask(old);
-        let listener = bound.map_err(io)?;
+        // The socket's directory is made owner-only first, so the socket is never, even for a
+        // moment, reachable by other users; its own mode is then set as well. (Not through the
+        // umask: it is the process's, and a file another thread creates meanwhile — a log, a
+        // hook an agent's test writes — would get the socket's mode.)
+        std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|source| ControlError::Io { path: state_dir.to_owned(), source })?;
+        let listener = std::os::unix::net::UnixListener::bind(&path).map_err(io)?;
         let file = SocketFile(path.clone());
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
         listener.set_nonblocking(true).map_err(io)?;
