@@ -133,7 +133,8 @@ impl EventSink for Progress {
         let width = self.total.to_string().len();
         match event {
             Event::RunStarted { run_id, workflow, kind, .. } => {
-                self.line(&format!("run {run_id}: {workflow} ({kind}, {} steps)", self.total));
+                let steps = if self.total == 1 { "1 step".to_owned() } else { format!("{} steps", self.total) };
+                self.line(&format!("run {run_id}: {workflow} ({kind}, {steps})"));
             }
             Event::IterationStarted { iteration, task: Some(task), .. } => {
                 self.line(&format!("iteration {iteration}: task {}: {}", task.id, task.title));
