@@ -26,6 +26,8 @@ pub mod human;
 pub mod ledger;
 mod live;
 pub(crate) mod log;
+mod notify;
+mod notifying;
 pub mod packet;
 pub mod performer;
 mod plugins;

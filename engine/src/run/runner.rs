@@ -252,6 +252,8 @@ pub struct Runner {
     pub(super) plugin_config: serde_json::Value,
     /// Configured plugins that are not loaded, journaled when the run begins.
     pub(super) plugin_problems: Vec<PluginProblem>,
+    /// The `notifications:` section's channels, sending in the background.
+    pub(super) notifier: super::notify::Notifier,
     /// Plugins' webhook calls on their way.
     pub(super) notifying: Vec<tokio::task::JoinHandle<Option<String>>>,
     /// The run's spans, measurements and log lines, made from its events.
@@ -632,6 +634,12 @@ impl Runner {
         .started_at(&options.record.started_at);
         let performer = std::mem::take(&mut options.performer);
         let clock = Arc::clone(&options.clock);
+        // A scripted run (`replay`, the differential tests) sends nothing: it is not happening now.
+        let (notifier, channel_problems) = if scripted {
+            super::notify::Notifier::new(None, &run_dir)
+        } else {
+            super::notify::Notifier::new(doc.notifications.as_ref(), &run_dir)
+        };
         let mut runner = Runner {
             plan,
             state,
@@ -674,12 +682,13 @@ impl Runner {
             plugin_config,
             plugin_problems,
             notifying: Vec::new(),
+            notifier,
             telemetry,
             redactor: crate::redact::Redactor::for_document(doc),
             clock,
             resuming: None,
             resumed_ledger: None,
-            pending_warnings: Vec::new(),
+            pending_warnings: channel_problems,
             git_failed: false,
             picked_from: None,
             iteration_start: None,
@@ -1023,6 +1032,11 @@ impl Runner {
                 });
                 self.report_plugin_problems();
                 self.plugins_on_start();
+                self.notify_run(
+                    "on_start",
+                    format!("run `{}` of `{}` started", self.state.run_id, self.options.workflow),
+                    None,
+                );
             }
         }
         for warning in std::mem::take(&mut self.pending_warnings) {
@@ -1034,7 +1048,11 @@ impl Runner {
     /// Emits `run_finished`, makes the journal durable and records how the run ended.
     pub async fn end(&mut self, status: RunStatus, reason: String, class: Option<FailureClass>) {
         self.plugins_on_end(status, &reason);
+        self.notify_end(status, &reason);
         self.notifications_sent().await;
+        for warning in self.notifier.finish().await {
+            self.warn(warning);
+        }
         let at = self.now();
         self.emit(&Event::RunFinished { status, reason: reason.clone(), class, at });
         self.settle().await;

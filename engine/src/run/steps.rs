@@ -243,6 +243,7 @@ impl Runner {
                 at,
             });
             if !self.performer.is_script() {
+                self.notify_review(&id);
                 let _ = action::record_notification(
                     &self.run_dir,
                     &id,

@@ -44,6 +44,9 @@ pub struct Channel {
     /// Recipient addresses.
     #[serde(default, skip_serializing_if = "OneOrMany::is_empty")]
     pub to: OneOrMany<String>,
+    /// Extra HTTP headers of a `webhook` channel, e.g. `Authorization: Bearer ${TOKEN}`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub headers: IndexMap<String, EnvString>,
 }
 
 /// A channel named in an event's list, alone (`- slack`) or with options (`- slack: {mention: "@here"}`).
