@@ -13,6 +13,7 @@ mod fuzz;
 mod init;
 mod inspect;
 mod monitoring;
+mod notify;
 mod plugin_runs;
 mod plugins;
 mod replay;
