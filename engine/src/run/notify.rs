@@ -213,7 +213,7 @@ fn body(target: &Target, event: &str, happening: &Happening, mention: Option<&st
             "text": text,
             "step": happening.step,
             "status": happening.status,
-            "at": crate::clock::now().to_string(),
+            "at": crate::clock::now(),
         }),
     }
 }

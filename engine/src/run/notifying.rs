@@ -7,7 +7,7 @@ use super::runner::Runner;
 
 impl Runner {
     /// Sends a run-wide event (`on_start`, `on_complete`, `on_failure`) with `text`.
-    pub(super) fn notify_run(&mut self, event: &str, text: String, status: Option<RunStatus>) {
+    pub(super) fn notify_run(&mut self, event: &str, text: &str, status: Option<RunStatus>) {
         if !self.notifier.wants(event) {
             return;
         }
@@ -30,14 +30,14 @@ impl Runner {
             RunStatus::Succeeded => {
                 self.notify_run(
                     "on_complete",
-                    format!("run `{id}` of `{workflow}` completed: {reason}"),
+                    &format!("run `{id}` of `{workflow}` completed: {reason}"),
                     Some(status),
                 );
             }
             RunStatus::Failed => {
                 self.notify_run(
                     "on_failure",
-                    format!("run `{id}` of `{workflow}` failed: {reason}"),
+                    &format!("run `{id}` of `{workflow}` failed: {reason}"),
                     Some(status),
                 );
             }

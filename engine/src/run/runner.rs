@@ -1034,7 +1034,7 @@ impl Runner {
                 self.plugins_on_start();
                 self.notify_run(
                     "on_start",
-                    format!("run `{}` of `{}` started", self.state.run_id, self.options.workflow),
+                    &format!("run `{}` of `{}` started", self.state.run_id, self.options.workflow),
                     None,
                 );
             }
