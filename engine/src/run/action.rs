@@ -4,8 +4,8 @@
 //! An action ends with an [`Outcome`] like any agent, so the runner treats both alike. Three of
 //! them steer the run rather than the work: `stop` ends it (class `stopped`), `fail` fails the
 //! step, and `approve`/`auto_approve`/`reject` report the named results `approved`/`rejected`.
-//! Notifications are recorded in the run's `notifications.log` (and shown): delivery to Slack,
-//! email or webhooks belongs to the observability work.
+//! The `notify` actions are recorded in the run's `notifications.log` (and shown); the
+//! `notifications:` section's events are delivered to their channels by `run/notify.rs`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
