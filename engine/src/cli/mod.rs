@@ -11,6 +11,7 @@ mod init;
 mod inspect;
 mod logs;
 mod metrics;
+mod notify;
 mod plugin;
 mod progress;
 mod replay;
@@ -129,6 +130,9 @@ pub enum Command {
     /// Manage WebAssembly plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Check the `notifications:` channels.
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
     /// Show the current run's metrics.
     Metrics(metrics::MetricsArgs),
     /// Show a run's span tree (from its journal), with durations and attributes.
@@ -259,6 +263,7 @@ fn run(command: Command, env: &Env) -> anyhow::Result<Exit> {
         Command::Plugin(command) => plugin::run(&command, env),
         Command::Traces(args) => traces::run(&args, env),
         Command::Metrics(args) => metrics::run(&args, env),
+        Command::Notify(command) => notify::run(&command, env),
         Command::Dashboard(args) => dashboard::run(&args, env),
     }
 }

@@ -26,7 +26,7 @@ pub mod human;
 pub mod ledger;
 mod live;
 pub(crate) mod log;
-mod notify;
+pub mod notify;
 mod notifying;
 pub mod packet;
 pub mod performer;

@@ -119,7 +119,7 @@ impl Notifier {
             let (name, target, event) = (name.clone(), target.clone(), event.to_owned());
             let run_dir = self.run_dir.clone();
             self.sending.push(handle.spawn(async move {
-                let failure = deliver(&name, &target, &event, body, &run_dir).await;
+                let failure = deliver(&name, &target, &event, body, Some(&run_dir)).await;
                 (name, failure)
             }));
         }
@@ -158,6 +158,37 @@ impl Notifier {
             })
             .collect()
     }
+}
+
+/// Sends a test message to `only` (or every channel of `section`) and waits for each: the
+/// channel's name and why it was not delivered, if it was not. For `ralph-loop notify test`.
+pub async fn test(
+    section: &Notifications,
+    only: Option<&str>,
+    project: &str,
+) -> Vec<(String, Option<String>)> {
+    let mut results = Vec::new();
+    for (name, channel) in &section.channels {
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
+        let target = match resolve(name, channel, &|var| std::env::var(var).ok()) {
+            Ok(Some(target)) => target,
+            Ok(None) => continue,
+            Err(problem) => {
+                results.push((name.clone(), Some(problem)));
+                continue;
+            }
+        };
+        let happening = Happening {
+            text: format!("ralph-loop: a test message from `{project}` to channel `{name}`"),
+            ..Happening::default()
+        };
+        let body = body(&target, "test", &happening, None);
+        let failure = deliver(name, &target, "test", body, None).await;
+        results.push((name.clone(), failure));
+    }
+    results
 }
 
 /// Resolves a channel's settings; `None` for a kind this module does not deliver (email).
@@ -219,7 +250,13 @@ fn body(target: &Target, event: &str, happening: &Happening, mention: Option<&st
 }
 
 /// Tries a send up to [`ATTEMPTS`] times, logging each attempt; the last failure, if any.
-async fn deliver(name: &str, target: &Target, event: &str, body: Value, run_dir: &Path) -> Option<String> {
+async fn deliver(
+    name: &str,
+    target: &Target,
+    event: &str,
+    body: Value,
+    run_dir: Option<&Path>,
+) -> Option<String> {
     let client = match reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT).build() {
         Ok(client) => client,
         Err(e) => return Some(format!("cannot make an HTTP client: {e}")),
@@ -243,11 +280,13 @@ async fn deliver(name: &str, target: &Target, event: &str, body: Value, run_dir:
                 format!("failed: {why}")
             }
         };
-        let _ = super::action::record_notification(
-            run_dir,
-            "notify",
-            &format!("{event} -> `{name}`: attempt {attempt}/{ATTEMPTS} {said}"),
-        );
+        if let Some(run_dir) = run_dir {
+            let _ = super::action::record_notification(
+                run_dir,
+                "notify",
+                &format!("{event} -> `{name}`: attempt {attempt}/{ATTEMPTS} {said}"),
+            );
+        }
         if result.is_ok() {
             return None;
         }

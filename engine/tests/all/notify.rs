@@ -190,3 +190,34 @@ fn a_channel_that_is_down_delays_nothing_and_is_reported_once_at_the_end() {
     let journal = ralph(["logs", "--json"]).current_dir(dir.path()).expect(0).stdout;
     assert_eq!(journal.matches("could not be reached").count(), 1, "journaled once");
 }
+
+#[test]
+fn notify_test_sends_to_the_named_channel_and_says_whether_it_arrived() {
+    let yaml = format!(
+        "workflow:\n  nodes:\n    - id: build\n      agent: t\nagents:\n  t:\n    command: \"true\"\n{CHANNELS}  events:\n    on_start: [slack]\n"
+    );
+    let dir = project(&[("w.yaml", &yaml)]);
+    let (url, caught) = catcher();
+    let test = |args: &[&str], hook: &str| {
+        ralph(["notify", "test", "--workflow", "w.yaml"])
+            .args_from(args)
+            .env("HOOK_URL", hook)
+            .env("NOTIFY_TOKEN", "tok-77")
+            .current_dir(dir.path())
+    };
+    let out = test(&["slack"], &url).expect(0);
+    assert_eq!(out.stdout.trim(), "`slack`: sent");
+    let slack = caught_at(&caught, "/slack");
+    assert_eq!(slack.len(), 1);
+    assert!(slack[0].body["text"].as_str().unwrap().contains("a test message"), "{:?}", slack[0].body);
+    assert!(caught_at(&caught, "/ops").is_empty(), "only the named channel");
+    let all = test(&[], &url).expect(0);
+    assert!(all.stdout.contains("`ops`: sent"), "{}", all.stdout);
+    assert_eq!(caught_at(&caught, "/ops")[0].body["event"], "test");
+    let unknown = test(&["pager"], &url).expect(2);
+    assert!(unknown.stderr.contains("no notification channel `pager`"), "{}", unknown.stderr);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let down = test(&["ops"], &format!("http://{closed}")).expect(1);
+    assert!(down.stderr.contains("`ops`: not sent: cannot connect"), "{}", down.stderr);
+    assert!(!down.stderr.contains(&closed.to_string()), "the URL is masked: {}", down.stderr);
+}
