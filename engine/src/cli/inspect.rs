@@ -33,16 +33,24 @@ pub fn run(args: &InspectArgs, env: &Env) -> anyhow::Result<Exit> {
         true => source.runs()?.0,
         false => vec![source.select_run(args.run.as_deref())?],
     };
-    let (mut executions, mut skipped, mut known) = (Vec::new(), 0, Vec::new());
+    let mut histories = Vec::new();
+    let mut known: Vec<String> = Vec::new();
     for record in &records {
         let history = History::from_events(&source.journal(&record.run_id)?);
-        executions.extend(phase::executions(&record.run_id, &history, &args.phase));
-        skipped += history.skips.iter().filter(|s| s.step == args.phase).count();
         for name in phase::known(&history) {
             if !known.contains(&name) {
                 known.push(name);
             }
         }
+        histories.push((record.run_id.clone(), history));
+    }
+    // `--phase build` finds the state `building` (the seed's own example names phases by their
+    // verb; states are named by the gerund or by the role's phase).
+    let wanted = phase::resolve(&args.phase, &known);
+    let (mut executions, mut skipped) = (Vec::new(), 0);
+    for (run_id, history) in &histories {
+        executions.extend(phase::executions(run_id, history, &wanted));
+        skipped += history.skips.iter().filter(|s| s.step == wanted).count();
     }
     let scope = match (args.all_runs, records.first()) {
         (false, Some(record)) => format!("run {}", record.run_id),

@@ -121,7 +121,7 @@ pub enum Command {
     /// Raise the running loop's max_iterations.
     AddIterations(control::AddIterationsArgs),
     /// Approve a human-review state of the running loop.
-    Approve(review::ReviewArgs),
+    Approve(review::ApproveArgs),
     /// Reject a human-review state of the running loop.
     Reject(review::ReviewArgs),
     /// Check, draw and list workflows.
@@ -253,8 +253,8 @@ fn run(command: Command, env: &Env) -> anyhow::Result<Exit> {
         Command::Redirect(args) => control::redirect(&args, env),
         Command::Hint(args) => control::hint(&args, env),
         Command::AddIterations(args) => control::add_iterations(&args, env),
-        Command::Approve(args) => review::run(&args, true, env),
-        Command::Reject(args) => review::run(&args, false, env),
+        Command::Approve(args) => review::run(&args.review, Some(args.with_changes), env),
+        Command::Reject(args) => review::run(&args, None, env),
         Command::Replay(args) => replay::run(&args, env),
         Command::Retry(args) => retry::run(&args, env),
         Command::Snapshots(args) => snapshots::run(&args, env),

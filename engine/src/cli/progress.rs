@@ -190,6 +190,31 @@ impl EventSink for Progress {
                 self.line(&format!("{step}: {decision}{by}"));
             }
             Event::ControlRefused { reason, .. } => self.line(&format!("refused: {reason}")),
+            // Every wait and every steer is said on the loop's own stderr, terminal or not, with
+            // who asked: a log of a loop that sat paused must not show silence.
+            Event::Control { signal, by, display_name, .. } => {
+                use crate::run::core::signal::{Signal, sender};
+                let who = sender(by.as_deref(), display_name.as_deref());
+                let text = match signal {
+                    Signal::Pause => format!("paused by {who}: the loop waits after the steps in flight (`ralph-loop resume` goes on)"),
+                    Signal::Resume => format!("resumed by {who}"),
+                    Signal::Interrupt => format!("interrupted by {who}: the running agents were stopped; the loop waits (`ralph-loop resume` goes on)"),
+                    Signal::Redirect { to } => format!("redirected to `{to}` by {who}"),
+                    Signal::Hint { .. } => format!("a hint from {who} goes to the next agent"),
+                    Signal::AddIterations { n } => format!("{n} more iteration(s) allowed by {who}"),
+                    // Decisions are said by `ReviewDecided`.
+                    Signal::Approve { .. } | Signal::Reject { .. } => return,
+                };
+                self.line(&text);
+            }
+            Event::Escalating { reason } => {
+                self.line(&format!("the circuit breaker opened ({reason}): its escalation agents run now"));
+            }
+            Event::Escalated { agents, succeeded } => self.line(&format!(
+                "escalation ({}) {}",
+                agents.join(", "),
+                if *succeeded { "succeeded: the run goes on with a probe" } else { "failed: the run stops" }
+            )),
             Event::Signal { step, signal, message: Some(message), .. } => {
                 self.line(&format!("{step}: {signal}: {message}"));
             }

@@ -18,20 +18,24 @@ pub struct ReviewArgs {
     /// A comment for the agents.
     #[arg(long, short = 'm')]
     pub comment: Option<String>,
-    /// `approve` only: approve on condition that the comment's changes are made (the
-    /// `approved_with_changes` result).
-    #[arg(long)]
-    pub with_changes: bool,
     /// A name recorded beside your OS user (which is always recorded), e.g. `--as "Ana Lima"`.
     #[arg(long = "as", value_name = "NAME")]
     pub display_name: Option<String>,
 }
 
-/// Sends the decision.
-pub fn run(args: &ReviewArgs, approve: bool, env: &Env) -> anyhow::Result<Exit> {
-    if args.with_changes && !approve {
-        return Err(super::exit::usage("`--with-changes` goes with `approve`, not `reject`"));
-    }
+/// Arguments of `approve`: those of a decision, and the condition only an approval has.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    #[command(flatten)]
+    pub review: ReviewArgs,
+    /// Approve on condition that the comment's changes are made (the `approved_with_changes`
+    /// result).
+    #[arg(long)]
+    pub with_changes: bool,
+}
+
+/// Sends the decision: an approval (with or without changes asked for), or a rejection.
+pub fn run(args: &ReviewArgs, approve: Option<bool>, env: &Env) -> anyhow::Result<Exit> {
     let no_loop = "a review waits only while its loop runs; start it again with `ralph-loop resume`, then decide while `ralph-loop status` shows it waiting";
     let Some(reply) = crate::control::client::ask(&env.state_dir, &crate::control::Request::Status)? else {
         return Ok(super::control::report(env, Sent::NoLoop, no_loop));
@@ -46,10 +50,9 @@ pub fn run(args: &ReviewArgs, approve: bool, env: &Env) -> anyhow::Result<Exit> 
             env.state_dir.display()
         )));
     }
-    let signal = if approve {
-        crate::control::Signal::Approve { comment: args.comment.clone(), with_changes: args.with_changes }
-    } else {
-        crate::control::Signal::Reject { comment: args.comment.clone() }
+    let signal = match approve {
+        Some(with_changes) => crate::control::Signal::Approve { comment: args.comment.clone(), with_changes },
+        None => crate::control::Signal::Reject { comment: args.comment.clone() },
     };
     let sent = super::control::send_as(env, signal, args.display_name.clone())?;
     Ok(super::control::report(env, sent, no_loop))

@@ -22,6 +22,9 @@ pub struct ValidateArgs {
     /// `human` (diagnostics on stderr) or `json` (one document on stdout).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// The same as `--format json`, as the other verbs spell it.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
     /// Report agents and plugins that cannot be found as errors, as `loop` does.
     #[arg(long)]
     pub strict: bool,
@@ -132,6 +135,7 @@ pub fn print_diagnostics(validation: &Validation, env: &Env) {
 
 /// Validates each file; exit 3 when any has an error.
 pub fn validate(args: &ValidateArgs, env: &Env) -> anyhow::Result<Exit> {
+    let format = if args.json { Format::Json } else { args.format };
     let options = options(&args.config, env, args.strict);
     let mut any_invalid = false;
     let mut reports = Vec::new();
@@ -140,7 +144,7 @@ pub fn validate(args: &ValidateArgs, env: &Env) -> anyhow::Result<Exit> {
         let (errors, warnings) = summary(&validation.diagnostics);
         let invalid = errors > 0 || (args.deny_warnings && warnings > 0);
         any_invalid |= invalid;
-        match args.format {
+        match format {
             Format::Human => {
                 print_diagnostics(&validation, env);
                 let verdict = if invalid { "invalid" } else { "valid" };
@@ -164,7 +168,7 @@ pub fn validate(args: &ValidateArgs, env: &Env) -> anyhow::Result<Exit> {
             })),
         }
     }
-    if args.format == Format::Json {
+    if format == Format::Json {
         let out = serde_json::json!({ "valid": !any_invalid, "files": reports });
         super::out(&format!("{}\n", serde_json::to_string_pretty(&out)?));
     }

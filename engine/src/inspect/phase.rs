@@ -129,6 +129,29 @@ pub fn known(history: &History) -> Vec<String> {
     names
 }
 
+/// The step `phase` names: itself when a step of that name ran, else the one step that ran
+/// whose name is its gerund (`build` → `building`, `plan` → `planning`, `merge` → `merging`) or
+/// whose role it is (`builder` → `building`); else `phase` unchanged (and unknown).
+pub fn resolve(phase: &str, known: &[String]) -> String {
+    if known.iter().any(|k| k == phase) {
+        return phase.to_owned();
+    }
+    let stem = phase.strip_suffix('e').unwrap_or(phase);
+    let doubled = phase.chars().last().map(|c| format!("{phase}{c}ing")).unwrap_or_default();
+    let mut names = vec![format!("{phase}ing"), format!("{stem}ing"), doubled];
+    names.extend(
+        crate::workflow::vocabulary::PHASE_ROLES
+            .iter()
+            .filter(|(_, role)| *role == phase)
+            .map(|(state, _)| (*state).to_owned()),
+    );
+    let found: Vec<&String> = known.iter().filter(|k| names.contains(k)).collect();
+    match found.as_slice() {
+        [one] => (*one).clone(),
+        _ => phase.to_owned(),
+    }
+}
+
 /// The message for a phase that never ran.
 pub(super) fn unknown_message(
     phase: &str,
@@ -154,6 +177,21 @@ pub fn unknown(phase: &str, scope: String, known: Vec<String>) -> super::Inspect
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_phase_named_by_its_verb_or_role_finds_its_state() {
+        let known: Vec<String> = ["planning", "building", "verifying", "merging", "build_docs"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert_eq!(resolve("build", &known), "building");
+        assert_eq!(resolve("plan", &known), "planning");
+        assert_eq!(resolve("verify", &known), "verifying");
+        assert_eq!(resolve("merge", &known), "merging");
+        assert_eq!(resolve("builder", &known), "building");
+        assert_eq!(resolve("build_docs", &known), "build_docs");
+        assert_eq!(resolve("deploy", &known), "deploy", "nothing like it ran");
+    }
 
     fn run(duration_ms: Option<u64>, status: ExecutionStatus) -> PhaseExecution {
         PhaseExecution {

@@ -9,7 +9,7 @@ use petgraph::algo::toposort;
 use super::packet::outcome_names;
 use crate::plan::{NodeRole, Plan};
 use crate::prompt::{self, stack};
-use crate::workflow::model::{AgentKind, Backend, Document, WorkflowKind};
+use crate::workflow::model::{AgentKind, Backend, Document, StateKind, WorkflowKind};
 
 /// The text of a dry run: for each step in the order it would first run, its packet and, per
 /// agent, the command it would run or the stacked prompt it would be sent.
@@ -44,7 +44,17 @@ pub fn dry_run(
         }
         let _ = writeln!(out, "## Step `{}`\n", step.id);
         if step.agents.is_empty() {
-            let _ = writeln!(out, "(no agent: the run ends here)\n");
+            // Only a terminal state ends the run; a person's review and a state of built-in
+            // actions (`on_enter`) go on to the states after them.
+            let what = match &step.role {
+                NodeRole::State { kind: StateKind::Human | StateKind::HumanInTheLoop, .. } => {
+                    "(a person approves or rejects here; the run waits for them, then goes on)"
+                }
+                NodeRole::State { terminal: true, .. }
+                | NodeRole::State { kind: StateKind::Terminal, .. } => "(no agent: the run ends here)",
+                _ => "(no agent: its built-in actions run, if it has any, and the run goes on)",
+            };
+            let _ = writeln!(out, "{what}\n");
             continue;
         }
         let packet = super::packet::build(

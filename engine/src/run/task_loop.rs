@@ -446,7 +446,19 @@ impl Runner {
                 ),
             )
         } else if state.iteration == 0 {
-            (RunStatus::Succeeded, format!("no task is ready in `{}`{waiting}", file.path().display()))
+            // A list of plain bullets reads as a to-do list to a person: say why none is a task.
+            let unboxed = match file.unboxed() {
+                [] => String::new(),
+                [(line, text), rest @ ..] => format!(
+                    "; {} list item(s) have no checkbox and are not tasks (line {line}: `{text}`{}): write each as `- [ ] …`",
+                    rest.len() + 1,
+                    if rest.is_empty() { String::new() } else { ", …".to_owned() }
+                ),
+            };
+            (
+                RunStatus::Succeeded,
+                format!("no task is ready in `{}`{waiting}{unboxed}", file.path().display()),
+            )
         } else {
             (RunStatus::Succeeded, format!("no task is ready: {} done{waiting}", state.tasks_done.len()))
         }

@@ -489,6 +489,14 @@ impl TaskFile {
         self.source
     }
 
+    /// `TODO.md`'s list items that are not tasks for want of a checkbox, with their lines.
+    pub fn unboxed(&self) -> &[(u32, String)] {
+        match &self.doc {
+            Doc::Todo(doc) => &doc.unboxed,
+            Doc::Json(_) | Doc::Kanban(_) => &[],
+        }
+    }
+
     /// Every task, in file order.
     pub fn tasks(&self) -> &[Task] {
         match &self.doc {

@@ -14,6 +14,9 @@ use super::{Task, TaskError, TaskStatus};
 pub(super) struct TodoDoc {
     pub tasks: Vec<Task>,
     items: Vec<Item>,
+    /// List items outside any task that have no checkbox (`- write it`, `- [] fix it`): not
+    /// tasks, and said so when no task is ready, with their line numbers.
+    pub unboxed: Vec<(u32, String)>,
 }
 
 /// Where a task's editable parts are in the text.
@@ -66,7 +69,7 @@ const MARKER_STATUSES: [TaskStatus; 3] = [TaskStatus::InProgress, TaskStatus::Fa
 
 impl TodoDoc {
     pub fn parse(path: &Path, text: &str) -> Result<TodoDoc, TaskError> {
-        let mut doc = TodoDoc { tasks: Vec::new(), items: Vec::new() };
+        let mut doc = TodoDoc { tasks: Vec::new(), items: Vec::new(), unboxed: Vec::new() };
         let mut section: Option<String> = None;
         // Open items that later lines may nest under: (indent, task index).
         let mut open: Vec<(usize, usize)> = Vec::new();
@@ -129,6 +132,9 @@ impl TodoDoc {
             // Indented text, or a plain bullet: the description of the item it is indented under.
             while open.last().is_some_and(|&(open_indent, _)| open_indent >= indent) {
                 open.pop();
+            }
+            if open.is_empty() && LIST_ITEM.is_match(content) {
+                doc.unboxed.push((line, trimmed.trim_end().to_owned()));
             }
             if let Some(&(_, owner)) = open.last() {
                 let description = doc.tasks[owner].description.get_or_insert_with(String::new);

@@ -231,3 +231,23 @@ fn a_misspelled_agent_definition_left_unused_is_named_at_both_places_and_loop_re
         ralph(["workflow", "validate", "--strict", "workflows/w.yaml"]).current_dir(dir.path()).expect(0);
     assert!(out.stderr.is_empty(), "{}", out.stderr);
 }
+
+#[test]
+fn options_show_only_where_they_apply_and_json_is_spelled_alike() {
+    // `--with-changes` is an approval's condition: `reject` does not offer it.
+    let reject = ralph(["reject", "--help"]).expect(0);
+    assert!(!reject.stdout.contains("--with-changes"), "{}", reject.stdout);
+    assert!(ralph(["approve", "--help"]).expect(0).stdout.contains("--with-changes"));
+    ralph(["reject", "--with-changes"]).expect(2);
+    // `workflow validate --json` is `--format json`, as the other verbs spell it.
+    let dir = crate::support::project(&[(
+        "w.yaml",
+        "workflow:\n  nodes:\n    - id: a\n      agent: t\nagents:\n  t:\n    command: \"true\"\n",
+    )]);
+    let out = ralph(["workflow", "validate", "w.yaml", "--json"]).current_dir(dir.path()).expect(0);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["valid"], true, "{}", out.stdout);
+    ralph(["workflow", "validate", "w.yaml", "--json", "--format", "human"])
+        .current_dir(dir.path())
+        .expect(2);
+}

@@ -315,3 +315,27 @@ fn pause_loop_on_open_pauses_until_the_breaker_lets_its_probe_through() {
     assert!(!status.success(), "T-1 failed before the pause");
     assert!(std::fs::read_to_string(dir.path().join("TODO.md")).unwrap().contains("- [x] T-2"));
 }
+
+#[test]
+fn a_pause_and_its_end_are_said_on_the_loop_s_stderr_when_it_is_not_a_terminal() {
+    let dir = project(&[
+        (
+            "w.yaml",
+            "workflow:\n  nodes:\n    - id: only\n      agent: t\nagents:\n  t:\n    command: \"true\"\n",
+        ),
+        (".ralph/pause", ""),
+    ]);
+    let log = dir.path().join("stderr.txt");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ralph-loop"))
+        .args(["--color", "never", "loop", "--workflow", "w.yaml"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let said = |what: &str| std::fs::read_to_string(&log).unwrap_or_default().contains(what);
+    wait_for("the pause to be said", 60, || said("paused by the file .ralph/pause"));
+    std::fs::remove_file(dir.path().join(".ralph/pause")).unwrap();
+    assert!(finish(child).success());
+    assert!(said("resumed by the file .ralph/pause (removed)"), "{}", std::fs::read_to_string(&log).unwrap());
+}

@@ -753,3 +753,17 @@ fn an_agent_keeps_what_the_engine_was_started_ignoring_and_gets_the_rest_at_defa
     assert!(!bit(13), "SIGPIPE is at its default: {line}");
     assert!(!bit(2) && !bit(15), "SIGINT and SIGTERM are at their default: {line}");
 }
+
+#[test]
+fn dry_run_says_a_review_waits_for_a_person_and_only_a_terminal_state_ends_the_run() {
+    let dir = project(&[]);
+    let advanced = crate::support::repo().join("workflows/advanced.yaml");
+    let out = ralph(["loop", "--workflow"]).arg(&advanced).arg("--dry-run").current_dir(dir.path()).expect(0);
+    let after = |step: &str| {
+        let at = out.stdout.find(&format!("## Step `{step}`")).unwrap_or_else(|| panic!("{}", out.stdout));
+        out.stdout[at..].lines().nth(2).unwrap_or_default().to_owned()
+    };
+    assert!(after("human_review").contains("a person approves or rejects here"), "{}", out.stdout);
+    assert!(after("complete").contains("the run ends here"), "{}", out.stdout);
+    assert_eq!(out.stdout.matches("the run ends here").count(), 1, "{}", out.stdout);
+}
