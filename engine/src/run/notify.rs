@@ -68,6 +68,9 @@ pub struct Notifier {
     routes: IndexMap<String, Vec<(String, Option<String>)>>,
     run_dir: PathBuf,
     sending: Vec<JoinHandle<Sent>>,
+    /// Set when the run ends: a send waits for no more backoff then (one that failed is
+    /// reported at once), so a dead channel does not lengthen the run.
+    ending: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Notifier {
@@ -75,7 +78,11 @@ impl Notifier {
     /// cannot use (a variable that is not set, a kind it does not deliver), to be shown as
     /// warnings: a notification must never stop the run.
     pub fn new(section: Option<&Notifications>, run_dir: &Path) -> (Notifier, Vec<String>) {
-        let mut notifier = Notifier { run_dir: run_dir.to_owned(), ..Notifier::default() };
+        let mut notifier = Notifier {
+            run_dir: run_dir.to_owned(),
+            ending: Some(tokio::sync::watch::channel(false).0),
+            ..Notifier::default()
+        };
         let mut problems = Vec::new();
         let Some(section) = section else { return (notifier, problems) };
         for (name, channel) in &section.channels {
@@ -113,13 +120,14 @@ impl Notifier {
     pub fn notify(&mut self, event: &str, happening: &Happening) {
         let Some(routes) = self.routes.get(event) else { return };
         let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+        let Some(ending) = self.ending.as_ref().map(tokio::sync::watch::Sender::subscribe) else { return };
         for (name, mention) in routes {
             let Some(target) = self.targets.get(name) else { continue };
             let body = body(target, event, happening, mention.as_deref());
             let (name, target, event) = (name.clone(), target.clone(), event.to_owned());
-            let run_dir = self.run_dir.clone();
+            let (run_dir, ending) = (self.run_dir.clone(), ending.clone());
             self.sending.push(handle.spawn(async move {
-                let failure = deliver(&name, &target, &event, body, Some(&run_dir)).await;
+                let failure = deliver(&name, &target, &event, body, Some(&run_dir), Some(ending)).await;
                 (name, failure)
             }));
         }
@@ -129,6 +137,9 @@ impl Notifier {
     /// that could not be reached.
     pub async fn finish(&mut self) -> Vec<String> {
         let deadline = tokio::time::Instant::now() + END_WAIT;
+        if let Some(ending) = &self.ending {
+            ending.send_replace(true);
+        }
         let mut down: BTreeMap<String, (usize, String)> = BTreeMap::new();
         for mut sending in std::mem::take(&mut self.sending) {
             match tokio::time::timeout_at(deadline, &mut sending).await {
@@ -147,12 +158,13 @@ impl Notifier {
         }
         down.into_iter()
             .map(|(name, (lost, why))| {
-                let lost = if lost == 1 { "1 notification".to_owned() } else { format!("{lost} notifications") };
+                let lost =
+                    if lost == 1 { "1 notification".to_owned() } else { format!("{lost} notifications") };
                 if name == "(unfinished)" {
                     format!("{lost} still sending when the run ended ({}s) were dropped", END_WAIT.as_secs())
                 } else {
                     format!(
-                        "notification channel `{name}` could not be reached ({lost} not delivered after {ATTEMPTS} attempts): {why}"
+                        "notification channel `{name}` could not be reached ({lost} not delivered): {why}"
                     )
                 }
             })
@@ -185,7 +197,7 @@ pub async fn test(
             ..Happening::default()
         };
         let body = body(&target, "test", &happening, None);
-        let failure = deliver(name, &target, "test", body, None).await;
+        let failure = deliver(name, &target, "test", body, None, None).await;
         results.push((name.clone(), failure));
     }
     results
@@ -249,13 +261,15 @@ fn body(target: &Target, event: &str, happening: &Happening, mention: Option<&st
     }
 }
 
-/// Tries a send up to [`ATTEMPTS`] times, logging each attempt; the last failure, if any.
+/// Tries a send up to [`ATTEMPTS`] times, logging each attempt; the last failure, if any. Once
+/// `ending` turns true (the run is ending) it tries no more after a failure.
 async fn deliver(
     name: &str,
     target: &Target,
     event: &str,
     body: Value,
     run_dir: Option<&Path>,
+    mut ending: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> Option<String> {
     let client = match reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT).build() {
         Ok(client) => client,
@@ -290,10 +304,22 @@ async fn deliver(
         if result.is_ok() {
             return None;
         }
-        if attempt < ATTEMPTS {
-            tokio::time::sleep(backoff).await;
-            backoff *= 2;
+        if attempt == ATTEMPTS {
+            break;
         }
+        match ending.as_mut() {
+            Some(ending) => {
+                if *ending.borrow() {
+                    break;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    _ = ending.wait_for(|ended| *ended) => break,
+                }
+            }
+            None => tokio::time::sleep(backoff).await,
+        }
+        backoff *= 2;
     }
     last
 }
