@@ -240,7 +240,7 @@ fn options_show_only_where_they_apply_and_json_is_spelled_alike() {
     assert!(ralph(["approve", "--help"]).expect(0).stdout.contains("--with-changes"));
     ralph(["reject", "--with-changes"]).expect(2);
     // `workflow validate --json` is `--format json`, as the other verbs spell it.
-    let dir = crate::support::project(&[(
+    let dir = project(&[(
         "w.yaml",
         "workflow:\n  nodes:\n    - id: a\n      agent: t\nagents:\n  t:\n    command: \"true\"\n",
     )]);

@@ -168,14 +168,14 @@ fn agents_see_their_task_and_iteration_in_the_environment_alongside_their_own_va
 
 #[test]
 fn list_items_without_a_checkbox_are_named_when_no_task_is_ready() {
-    let dir = crate::support::project(&[
+    let dir = project(&[
         ("TODO.md", "# Work\n\n- write the parser\n- [] fix the bug\n"),
         (
             "w.yaml",
             "workflow:\n  nodes:\n    - id: a\n      agent: t\nagents:\n  t:\n    command: \"true\"\n",
         ),
     ]);
-    let out = crate::support::ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);
+    let out = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);
     assert!(
         out.stderr.contains("2 list item(s) have no checkbox")
             && out.stderr.contains("line 3: `- write the parser`")
