@@ -32,18 +32,20 @@ pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) ->
         // The similarity can reach 0.85 only if the lengths are near enough and the names share
         // a prefix: Jaro is at most (m/a + m/b + 1)/3 with m the shorter length, and Winkler adds
         // 0.1 of what is left per common leading character (up to four).
-        let similar_enough = || {
+        // The similarity, once computed, is kept for the ranking below.
+        let mut computed = None;
+        let mut similar_enough = || {
             let m = shortest as f64;
             let jaro = (m / length.max(1) as f64 + m / other.max(1) as f64 + 1.0) / 3.0;
             let common = lower.chars().zip(folded.chars()).take(4).take_while(|(a, b)| a == b).count();
             let bound = jaro + common as f64 * 0.1 * (1.0 - jaro);
-            bound >= 0.85 && similarity() >= 0.85
+            bound >= 0.85 && *computed.insert(similarity()) >= 0.85
         };
         let close = prefix || within() || (shortest > 4 && similar_enough());
         if !close {
             continue;
         }
-        let score = similarity();
+        let score = computed.unwrap_or_else(similarity);
         if best.is_none_or(|(s, _)| score > s) {
             best = Some((score, candidate));
         }
