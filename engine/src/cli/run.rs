@@ -447,6 +447,13 @@ pub fn run_loaded(
             eprintln!("metrics: http://{addr}/metrics");
         }
     }
+    if settings.metrics_twice() {
+        eprintln!(
+            "note: metrics go to the OTLP collector and to /metrics; if one Prometheus receives both (as \
+             monitoring/docker-compose.yml does) every series is stored twice: drop `--metrics-addr`, or \
+             set OTEL_METRICS_EXPORTER=none to send only traces over OTLP"
+        );
+    }
     let mut telemetry = crate::telemetry::run::RunTelemetry::new(
         &doc,
         &workflow_name,
