@@ -207,6 +207,33 @@ impl EventSink for Progress {
                 };
                 self.line(&text);
             }
+            Event::Breaker { state: breaker, reason, agent, .. } => {
+                // What the loop does about its own breaker (stop, pause, escalate) is said by
+                // the events that follow; an agent's open breaker fails its steps at once.
+                let whose = agent
+                    .as_deref()
+                    .map_or("the loop's circuit breaker".to_owned(), |a| format!("the circuit breaker of agent `{a}`"));
+                // An agent's reason starts with its name, which `whose` already says.
+                let reason = match (reason.as_deref(), agent.as_deref()) {
+                    (Some(r), Some(a)) => r.strip_prefix(&format!("agent `{a}`")).map(|r| r.trim_start_matches(": ")),
+                    (r, None) => r,
+                    _ => None,
+                };
+                let why = reason.filter(|r| !r.is_empty()).map(|r| format!(" ({r})")).unwrap_or_default();
+                let text = match (breaker.as_str(), agent) {
+                    ("open", Some(_)) => format!(
+                        "{whose} opened{why}: its steps fail at once (`circuit_open`) until its timeout lets a probe through"
+                    ),
+                    ("open", None) => format!("{whose} opened{why}"),
+                    ("half_open", _) => format!("{whose} is half-open{why}: the next step is the probe"),
+                    _ => format!("{whose} closed{why}"),
+                };
+                self.line(&text);
+            }
+            Event::Waiting { step, seconds, reason } => {
+                let wait = humantime::format_duration(Duration::from_secs(*seconds));
+                self.line(&format!("{step}: waiting {wait} before it starts ({reason}); the loop goes on by itself"));
+            }
             Event::Escalating { reason } => {
                 self.line(&format!("the circuit breaker opened ({reason}): its escalation agents run now"));
             }
