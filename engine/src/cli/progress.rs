@@ -11,6 +11,7 @@ use crate::diagnostic::Styles;
 use crate::run::core::event::Event;
 use crate::run::core::projection::{RunState, StepStatus};
 use crate::run::runner::EventSink;
+use crate::workflow::model::WorkflowKind;
 
 /// What the status line shows.
 #[derive(Debug, Default)]
@@ -59,14 +60,21 @@ fn status_line(status: &Status, elapsed: Duration) -> String {
 /// The progress display.
 pub struct Progress {
     total: usize,
+    /// A state machine: its states may be visited any number of times, so a step's line shows
+    /// how many steps the pass has taken, not a fraction of the states.
+    revisits: bool,
+    /// Steps ended in this pass (for `revisits`).
+    taken: usize,
     styles: Styles,
     live: Option<Arc<Mutex<Status>>>,
     started: Instant,
 }
 
 impl Progress {
-    /// A display for a plan of `total` steps; `live` draws the status line (on a terminal).
-    pub fn new(total: usize, dag: bool, styles: Styles, live: bool) -> Self {
+    /// A display for a plan of `total` steps (states, for a state machine, whose steps are
+    /// counted as taken instead); `live` draws the status line (on a terminal).
+    pub fn new(total: usize, kind: WorkflowKind, styles: Styles, live: bool) -> Self {
+        let dag = kind == WorkflowKind::Dag;
         let started = Instant::now();
         let live = live.then(|| {
             let status = Arc::new(Mutex::new(Status { total, dag, ..Status::default() }));
@@ -84,7 +92,7 @@ impl Progress {
             });
             status
         });
-        Progress { total, styles, live, started }
+        Progress { total, revisits: kind == WorkflowKind::StateMachine, taken: 0, styles, live, started }
     }
 
     /// Prints a line above the status line.
@@ -132,8 +140,19 @@ impl EventSink for Progress {
         let (ok, bad) = (self.styles.gutter, self.styles.error);
         let width = self.total.to_string().len();
         match event {
+            Event::IterationStarted { .. } | Event::RunStarted { .. } => self.taken = 0,
+            Event::StepFinished { .. } | Event::StepSkipped { .. } => self.taken += 1,
+            _ => {}
+        }
+        // `[3/5]` of a DAG or saga; `[7]` of a state machine (the seventh step of the pass).
+        let counter = match self.revisits {
+            true => format!("[{}]", self.taken),
+            false => format!("[{done:>width$}/{}]", self.total),
+        };
+        match event {
             Event::RunStarted { run_id, workflow, kind, .. } => {
-                let steps = if self.total == 1 { "1 step".to_owned() } else { format!("{} steps", self.total) };
+                let noun = if self.revisits { "state" } else { "step" };
+                let steps = if self.total == 1 { format!("1 {noun}") } else { format!("{} {noun}s", self.total) };
                 self.line(&format!("run {run_id}: {workflow} ({kind}, {steps})"));
             }
             Event::IterationStarted { iteration, task: Some(task), .. } => {
@@ -159,8 +178,7 @@ impl EventSink for Progress {
                     .map(|t| format!(" [tests: {} passed, {} failed]", t.passed, t.failed))
                     .unwrap_or_default();
                 self.line(&format!(
-                    "[{done:>width$}/{}] {}{mark}{} {step} ({:.2}s){result}{tests}{error}",
-                    self.total,
+                    "{counter} {}{mark}{} {step} ({:.2}s){result}{tests}{error}",
                     style.render(),
                     style.render_reset(),
                     outcome.duration_ms as f64 / 1000.0,
@@ -174,7 +192,7 @@ impl EventSink for Progress {
                 ));
             }
             Event::StepSkipped { step, reason, .. } => {
-                self.line(&format!("[{done:>width$}/{}] skipped {step}: {reason}", self.total));
+                self.line(&format!("{counter} skipped {step}: {reason}"));
             }
             Event::ActionFinished { step, hook, action, outcome, .. } if !outcome.success => {
                 self.line(&format!("{step} {hook} `{action}` failed: {}", outcome.error.as_deref().unwrap_or("")));
