@@ -25,7 +25,8 @@ pub struct ValidateArgs {
     /// The same as `--format json`, as the other verbs spell it.
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
-    /// Report agents and plugins that cannot be found as errors, as `loop` does.
+    /// Report agents and plugins that cannot be found as errors, as `loop` does, and keys that
+    /// are accepted but have no effect (`inert-key`).
     #[arg(long)]
     pub strict: bool,
     /// Treat warnings as errors.
@@ -74,7 +75,9 @@ pub struct ListArgs {
 }
 
 fn options(config: &ConfigArgs, env: &Env, strict: bool) -> Options {
-    Options { config: config.config.clone(), project_dir: env.project_dir.clone(), strict }
+    // `--strict` also makes keys that have no effect errors; `loop` (strict about agents) runs
+    // with them, reported.
+    Options { config: config.config.clone(), project_dir: env.project_dir.clone(), strict, inert_errors: strict }
 }
 
 fn summary(diagnostics: &[Diagnostic]) -> (usize, usize) {

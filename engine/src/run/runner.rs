@@ -48,6 +48,9 @@ pub type Cancel = tokio::sync::watch::Receiver<Option<String>>;
 pub struct RunOptions {
     /// DAG nodes run at once.
     pub jobs: usize,
+    /// Whether a parallel state's agents run at once (`loop.parallel_agents`, default true);
+    /// when false they run one after the other, with the same `require_all` rule.
+    pub parallel_agents: bool,
     /// The project directory: agents work here.
     pub project_dir: PathBuf,
     /// Where runs are kept (`.ralph/runs/<run-id>/`).
@@ -81,6 +84,7 @@ impl RunOptions {
     pub fn new(project_dir: PathBuf, state_dir: PathBuf, workflow: String) -> RunOptions {
         RunOptions {
             jobs: 1,
+            parallel_agents: true,
             runs_dir: runs_dir(&project_dir),
             project_dir,
             workflow,
