@@ -22,6 +22,8 @@ pub struct InertKey {
     pub when: &'static str,
     /// What does not happen; completes "… has no effect: ".
     pub why: &'static str,
+    /// Whether the keys under it are reported with it (`notification` and its `slack`, `email`…).
+    pub with_children: bool,
     /// What to use instead, one sentence.
     pub instead: &'static str,
     /// A minimal file that uses the key where it has no effect (the tests validate it).
@@ -54,6 +56,7 @@ pub const INERT_KEYS: &[InertKey] = &[
         key: "state.persistence.type",
         when: "`database`",
         why: "runs are kept only in the embedded store; there is no database store",
+        with_children: false,
         instead: "leave out `type` and `url`; `state.persistence.path` sets the store's directory",
         example: "state:\n  persistence:\n    type: database\n",
         find: |doc| {
@@ -70,6 +73,7 @@ pub const INERT_KEYS: &[InertKey] = &[
         key: "state.persistence.url",
         when: "always",
         why: "no store is reached by URL; runs are kept in the embedded store",
+        with_children: false,
         instead: "leave out `url`; `state.persistence.path` sets the store's directory",
         example: "state:\n  persistence:\n    url: ${DATABASE_URL}\n",
         find: |doc| {
@@ -81,6 +85,7 @@ pub const INERT_KEYS: &[InertKey] = &[
         key: "observability.provider",
         when: "anything but `opentelemetry`",
         why: "telemetry is always OpenTelemetry",
+        with_children: false,
         instead: "write `provider: opentelemetry` or leave it out; exporters say where data goes",
         example: "observability:\n  provider: datadog\n",
         find: |doc| {
@@ -97,6 +102,7 @@ pub const INERT_KEYS: &[InertKey] = &[
         key: "observability.exporters.*",
         when: "a kind (its `type`, else its name) other than `otlp`, `jaeger` or `prometheus` (e.g. `cloudwatch`)",
         why: "nothing is exported to it",
+        with_children: false,
         instead: "use an `otlp` exporter (an OpenTelemetry Collector forwards to CloudWatch and others) or `prometheus`",
         example: "observability:\n  exporters:\n    cloudwatch:\n      region: us-east-1\n",
         find: |doc| {
@@ -113,6 +119,7 @@ pub const INERT_KEYS: &[InertKey] = &[
         key: "observability.metrics.exporters[].type",
         when: "a kind other than `otlp`, `jaeger` or `prometheus` (e.g. `cloudwatch`)",
         why: "nothing is exported to it",
+        with_children: false,
         instead: "use an `otlp` exporter (an OpenTelemetry Collector forwards to CloudWatch and others) or `prometheus`",
         example: "observability:\n  metrics:\n    exporters:\n      - type: cloudwatch\n",
         find: |doc| {
@@ -126,6 +133,7 @@ pub const INERT_KEYS: &[InertKey] = &[
         key: "observability.exporters.*.region",
         when: "always",
         why: "no exporter reads a region (there is no CloudWatch exporter)",
+        with_children: false,
         instead: "use an `otlp` exporter and set the region in the OpenTelemetry Collector it sends to",
         example: "observability:\n  exporters:\n    otlp:\n      endpoint: http://localhost:4317\n      region: us-east-1\n",
         find: |doc| {
@@ -142,6 +150,7 @@ pub const INERT_KEYS: &[InertKey] = &[
         key: "observability.metrics.exporters[].region",
         when: "always",
         why: "no exporter reads a region (there is no CloudWatch exporter)",
+        with_children: false,
         instead: "use an `otlp` exporter and set the region in the OpenTelemetry Collector it sends to",
         example: "observability:\n  metrics:\n    exporters:\n      - type: cloudwatch\n        region: us-east-1\n",
         find: |doc| {
@@ -155,6 +164,7 @@ pub const INERT_KEYS: &[InertKey] = &[
         key: "observability.dashboard.enabled",
         when: "always",
         why: "no dashboard is started or stopped by the engine",
+        with_children: false,
         instead: "run `ralph-loop dashboard` (it checks the monitoring stack and `--write` writes the Grafana dashboards); `observability.dashboard.url` says where Grafana is",
         example: "observability:\n  dashboard:\n    enabled: true\n",
         find: |doc| dashboard_key(doc, "enabled", |d| d.enabled.is_some()),
@@ -163,6 +173,7 @@ pub const INERT_KEYS: &[InertKey] = &[
         key: "observability.dashboard.type",
         when: "always",
         why: "the dashboards are always Grafana's, from `monitoring/`",
+        with_children: false,
         instead: "run `ralph-loop dashboard`; `observability.dashboard.url` says where Grafana is",
         example: "observability:\n  dashboard:\n    type: grafana\n",
         find: |doc| dashboard_key(doc, "type", |d| d.kind.is_some()),
@@ -171,6 +182,7 @@ pub const INERT_KEYS: &[InertKey] = &[
         key: "observability.dashboard.config",
         when: "always",
         why: "no dashboard configuration file is read",
+        with_children: false,
         instead: "`ralph-loop dashboard --write` writes the Grafana dashboards and provisioning to edit",
         example: "observability:\n  dashboard:\n    config: ./grafana/dashboard.yaml\n",
         find: |doc| dashboard_key(doc, "config", |d| d.config.is_some()),
@@ -179,6 +191,7 @@ pub const INERT_KEYS: &[InertKey] = &[
         key: "workflow.states[].ui.type",
         when: "anything but `cli` (e.g. `web`)",
         why: "there is no web review form yet",
+        with_children: false,
         instead: "a person reviews with `ralph-loop approve` or `ralph-loop reject`; leave out `ui` or write `ui: {type: cli}`",
         example: "workflow:\n  states:\n    - id: review\n      type: human\n      ui:\n        type: web\n",
         find: |doc| {
@@ -194,6 +207,7 @@ pub const INERT_KEYS: &[InertKey] = &[
         key: "workflow.states[].ui.template",
         when: "always",
         why: "there is no web review form yet to use a template",
+        with_children: false,
         instead: "a person reviews with `ralph-loop approve` or `ralph-loop reject`; what they review is in `ralph-loop status` and the run's files",
         example: "workflow:\n  states:\n    - id: review\n      type: human\n      ui:\n        type: cli\n        template: review_form.html\n",
         find: |doc| {
@@ -207,6 +221,7 @@ pub const INERT_KEYS: &[InertKey] = &[
         key: "agents.*.temperature",
         when: "a backend other than `openai` (the agent CLIs take no temperature)",
         why: "only the `openai` backend sends a temperature",
+        with_children: false,
         instead: "set `backend: openai` to send it, or leave it out: the agent CLIs choose their own",
         example: "agents:\n  builder:\n    backend: claude\n    temperature: 0.7\n",
         find: |doc| {
@@ -220,6 +235,7 @@ pub const INERT_KEYS: &[InertKey] = &[
         key: "agents.*.tools",
         when: "a backend other than `claude` (or a command agent)",
         why: "only Claude Code is given the allowed tools (`--allowedTools`)",
+        with_children: false,
         instead: "give other backends their tools in their own configuration, or through `args`",
         example: "agents:\n  builder:\n    backend: codex\n    tools: [Read, Edit]\n",
         find: |doc| {
@@ -238,6 +254,7 @@ pub const INERT_KEYS: &[InertKey] = &[
         key: "agents.*.parallel",
         when: "always",
         why: "whether agents run at once is decided by the state or the DAG, not by the agent",
+        with_children: false,
         instead: "list the agents under a state's `agents:` with `parallel: true`, or make them DAG nodes (`--jobs` bounds how many run at once)",
         example: "agents:\n  builder:\n    parallel: true\n",
         find: |doc| {
@@ -247,7 +264,77 @@ pub const INERT_KEYS: &[InertKey] = &[
                 .collect()
         },
     },
+    InertKey {
+        key: "workflow.states[].notification",
+        when: "always (with everything under it)",
+        why: "a state's own recipients are not sent anything; the review request goes to the `on_human_review_needed` event's channels",
+        with_children: true,
+        instead: "route `on_human_review_needed` to channels under `notifications.events` (`- slack: {mention: \"@here\"}`)",
+        example: "workflow:\n  states:\n    - id: review\n      type: human\n      notification:\n        slack: \"#reviews\"\n",
+        find: |doc| {
+            states(doc)
+                .filter(|(_, state)| state.notification.is_some())
+                .map(|(path, _)| (path.key("notification"), None))
+                .collect()
+        },
+    },
+    InertKey {
+        key: "agents.*.notification",
+        when: "always (with everything under it)",
+        why: "an agent's own recipients are not sent anything; the review request goes to the `on_human_review_needed` event's channels",
+        with_children: true,
+        instead: "route `on_human_review_needed` to channels under `notifications.events` (`- slack: {mention: \"@here\"}`)",
+        example: "agents:\n  reviewer:\n    type: human\n    notification:\n      email: [lead@example.com]\n",
+        find: |doc| {
+            agents(doc)
+                .filter(|(_, agent, _)| agent.notification.is_some())
+                .map(|(path, _, _)| (path.key("notification"), None))
+                .collect()
+        },
+    },
+    InertKey {
+        key: "notifications.channels.*.smtp",
+        when: "always (email is not delivered yet)",
+        why: "no email is sent; the run reports the channel as not delivered",
+        with_children: false,
+        instead: "use a `slack` or `webhook` channel",
+        example: "notifications:\n  channels:\n    email:\n      smtp: smtp.example.com\n",
+        find: |doc| channel_key(doc, "smtp", |c| c.smtp.is_some()),
+    },
+    InertKey {
+        key: "notifications.channels.*.from",
+        when: "always (email is not delivered yet)",
+        why: "no email is sent; the run reports the channel as not delivered",
+        with_children: false,
+        instead: "use a `slack` or `webhook` channel",
+        example: "notifications:\n  channels:\n    email:\n      from: ralph@example.com\n",
+        find: |doc| channel_key(doc, "from", |c| c.from.is_some()),
+    },
+    InertKey {
+        key: "notifications.channels.*.to",
+        when: "always (email is not delivered yet)",
+        why: "no email is sent; the run reports the channel as not delivered",
+        with_children: false,
+        instead: "use a `slack` or `webhook` channel",
+        example: "notifications:\n  channels:\n    email:\n      to: [team@example.com]\n",
+        find: |doc| channel_key(doc, "to", |c| !c.to.is_empty()),
+    },
 ];
+
+fn channel_key(
+    doc: &Document,
+    key: &str,
+    set: fn(&super::model::Channel) -> bool,
+) -> Vec<(FieldPath, Option<String>)> {
+    let Some(notifications) = &doc.notifications else { return Vec::new() };
+    let at = root().key("notifications").key("channels");
+    notifications
+        .channels
+        .iter()
+        .filter(|(_, channel)| set(channel))
+        .map(|(name, _)| (at.key(name).key(key), None))
+        .collect()
+}
 
 /// Whether an exporter of `observability.exporters` (named `name`) or of
 /// `observability.metrics.exporters` (`name` empty) is one telemetry sends to.
@@ -335,7 +422,7 @@ pub fn check(doc: &Document, strict: bool) -> Vec<Diagnostic> {
             if strict {
                 d.severity = Severity::Error;
             } else {
-                d = d.note("`--strict` makes this an error");
+                d = d.note("`workflow validate --strict` makes this an error");
             }
             out.push(d);
         }

@@ -12,6 +12,7 @@ mod exit_status;
 mod fuzz;
 mod init;
 mod inspect;
+mod keys;
 mod monitoring;
 mod notify;
 mod plugin_runs;
