@@ -246,6 +246,8 @@ pub struct Runner {
     pub(super) escalations: Vec<(String, Vec<StepAgent>)>,
     /// The agent with `on_failure: always` (the planner), resolved.
     pub(super) on_failure: Option<(String, Vec<StepAgent>)>,
+    /// The agents with hooks (`agents.<name>.hooks`), resolved.
+    pub(super) hook_agents: Vec<super::hook_agents::HookAgent>,
     /// Who performs the steps.
     pub(super) performer: Performer,
     /// The control channel: signals from other terminals, the status and events they see.
@@ -512,6 +514,7 @@ impl Runner {
             Some((name, _)) => Some((name.clone(), agents::resolve(doc, name)?)),
             None => None,
         };
+        let hook_agents = super::hook_agents::resolve(doc)?;
         let mut escalations = Vec::new();
         for action in doc.circuit_breaker.iter().flat_map(|c| c.on_open.as_slice()) {
             if let Some(unit) = agents::resolve_escalation(doc, action)? {
@@ -680,6 +683,7 @@ impl Runner {
                 .unwrap_or_default(),
             escalations,
             on_failure,
+            hook_agents,
             performer,
             live,
             plugins,

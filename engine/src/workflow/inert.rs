@@ -319,6 +319,27 @@ pub const INERT_KEYS: &[InertKey] = &[
         example: "notifications:\n  channels:\n    email:\n      to: [team@example.com]\n",
         find: |doc| channel_key(doc, "to", |c| !c.to.is_empty()),
     },
+    InertKey {
+        key: "agents.*.hooks",
+        when: "`workflow.*` and `state.on_change` (agents run at a step's hooks)",
+        why: "agents run only at a step's hooks: `phase.before_<phase>`, `phase.after_<phase>`, `agent.on_invoke`",
+        with_children: false,
+        instead: "name a step's hook (`phase.before_build`), or write a plugin for the run's hooks (`ralph-loop plugin new`)",
+        example: "agents:\n  announcer:\n    command: \"true\"\n    hooks: [workflow.on_start]\n",
+        find: |doc| {
+            agents(doc)
+                .filter_map(|(path, agent, _)| {
+                    let elsewhere: Vec<String> = agent
+                        .hooks
+                        .iter()
+                        .filter(|h| h.parse::<ralph_plugin_sdk::Hook>().is_ok_and(|h| !super::vocabulary::agents_run_at(&h)))
+                        .map(|h| format!("`{h}`"))
+                        .collect();
+                    (!elsewhere.is_empty()).then(|| (path.key("hooks"), Some(elsewhere.join(", "))))
+                })
+                .collect()
+        },
+    },
 ];
 
 fn channel_key(

@@ -10,6 +10,7 @@ mod durable;
 mod environment;
 mod exit_status;
 mod fuzz;
+mod hook_agents;
 mod init;
 mod inspect;
 mod keys;
