@@ -204,7 +204,8 @@ fn configured_state_dir(project_dir: &Path) -> Option<PathBuf> {
     if !config.is_file() {
         return None;
     }
-    let loaded = crate::workflow::load::load_path(&config, crate::workflow::schema::SchemaKind::Config).ok()?;
+    let loaded =
+        crate::workflow::load::load_path(&config, crate::workflow::schema::SchemaKind::Config).ok()?;
     let named = loaded.document?.state?.persistence?.path?;
     let named = PathBuf::from(named);
     Some(if named.is_absolute() { named } else { config.parent().unwrap_or(project_dir).join(named) })

@@ -77,7 +77,12 @@ pub struct ListArgs {
 fn options(config: &ConfigArgs, env: &Env, strict: bool) -> Options {
     // `--strict` also makes keys that have no effect errors; `loop` (strict about agents) runs
     // with them, reported.
-    Options { config: config.config.clone(), project_dir: env.project_dir.clone(), strict, inert_errors: strict }
+    Options {
+        config: config.config.clone(),
+        project_dir: env.project_dir.clone(),
+        strict,
+        inert_errors: strict,
+    }
 }
 
 fn summary(diagnostics: &[Diagnostic]) -> (usize, usize) {

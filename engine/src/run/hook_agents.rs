@@ -37,8 +37,12 @@ pub struct HookAgent {
 pub fn resolve(doc: &Document) -> Result<Vec<HookAgent>, AgentError> {
     let mut out = Vec::new();
     for (name, agent) in &doc.agents {
-        let hooks: Vec<Hook> =
-            agent.hooks.iter().filter_map(|h| h.parse::<Hook>().ok()).filter(vocabulary::agents_run_at).collect();
+        let hooks: Vec<Hook> = agent
+            .hooks
+            .iter()
+            .filter_map(|h| h.parse::<Hook>().ok())
+            .filter(vocabulary::agents_run_at)
+            .collect();
         if hooks.is_empty() {
             continue;
         }
@@ -82,14 +86,16 @@ impl Runner {
             .filter_map(|a| hooks.iter().find(|h| a.hooks.contains(h)).map(|h| (a.clone(), h.clone())))
             .collect();
         for (agent, hook) in due {
-            let call = HookCall { name: hook.as_str().into_owned(), can_veto: hook.can_veto(), context: context(self) };
+            let call = HookCall {
+                name: hook.as_str().into_owned(),
+                can_veto: hook.can_veto(),
+                context: context(self),
+            };
             let outcome = self.call_hook_agent(node, &agent, &call).await;
             let vetoed = !outcome.success || outcome.result.as_deref() == Some(VETO);
             if call.can_veto && vetoed {
-                let reason = outcome
-                    .error
-                    .or(outcome.summary)
-                    .unwrap_or_else(|| format!("it reported `{VETO}`"));
+                let reason =
+                    outcome.error.or(outcome.summary).unwrap_or_else(|| format!("it reported `{VETO}`"));
                 return Some(format!("vetoed by agent `{}` at `{}`: {reason}", agent.name, call.name));
             }
         }
@@ -100,7 +106,8 @@ impl Runner {
     /// `agent.on_invoke` when an agent is invoked.
     pub(super) fn before_hooks(&self, node: NodeIndex, invokes: bool) -> Vec<Hook> {
         let graph = &self.plan.graph[node];
-        let mut hooks: Vec<Hook> = phases(&graph.id, &graph.agents).into_iter().map(Hook::before_phase).collect();
+        let mut hooks: Vec<Hook> =
+            phases(&graph.id, &graph.agents).into_iter().map(Hook::before_phase).collect();
         if invokes {
             hooks.push(Hook::AgentOnInvoke);
         }
@@ -125,7 +132,8 @@ impl Runner {
         let iteration = self.state.iteration;
         let outcome = if self.performer.is_script() {
             // `replay --check`: the recorded outcome of this hook, if it ran then.
-            self.scripted(&id, Some(&call.name), 1, 1).unwrap_or_else(|| Outcome { success: true, ..Outcome::default() })
+            self.scripted(&id, Some(&call.name), 1, 1)
+                .unwrap_or_else(|| Outcome { success: true, ..Outcome::default() })
         } else {
             self.run_hook_agent(node, &id, agent, call).await
         };
@@ -141,7 +149,13 @@ impl Runner {
         outcome
     }
 
-    async fn run_hook_agent(&mut self, node: NodeIndex, id: &str, agent: &HookAgent, call: &HookCall) -> Outcome {
+    async fn run_hook_agent(
+        &mut self,
+        node: NodeIndex,
+        id: &str,
+        agent: &HookAgent,
+        call: &HookCall,
+    ) -> Outcome {
         let step = format!("{id}.{}", call.name);
         let evidence = self.evidence_so_far(None).await;
         let mut packet = self.packet_for(node, evidence);
@@ -157,7 +171,10 @@ impl Runner {
                 "To stop the step, fail or report the outcome `{VETO}` with the reason as the summary."
             ));
         } else {
-            packet.instructions.constraints.push("This hook only observes: your outcome stops nothing.".into());
+            packet
+                .instructions
+                .constraints
+                .push("This hook only observes: your outcome stops nothing.".into());
         }
         if let Some(masked) = self.redactor.redact_value(&packet) {
             packet = masked;
@@ -166,7 +183,8 @@ impl Runner {
         if let Some(masked) = self.redactor.redact_value(&call.context) {
             call.context = masked;
         }
-        let text = serde_json::to_string_pretty(&HookPacket { packet: &packet, hook: &call }).unwrap_or_default();
+        let text =
+            serde_json::to_string_pretty(&HookPacket { packet: &packet, hook: &call }).unwrap_or_default();
         let packet_file = self.run_dir.join("packets").join(format!("{}.json", self.stem(&step)));
         let mut invocation = self.invocation(node, Some(text), Some(packet_file));
         invocation.step.clone_from(&step);

@@ -221,9 +221,8 @@ impl Runner {
         let hooks = self.before_hooks(node, invokes);
         if veto.is_none() && self.wants_hook_agents(&hooks) {
             let agent_names = names.join(", ");
-            veto = self
-                .hook_agents(node, &hooks, |r| r.step_context(node, &agent_names, attempt).into())
-                .await;
+            veto =
+                self.hook_agents(node, &hooks, |r| r.step_context(node, &agent_names, attempt).into()).await;
         }
         if let Some(packet) = packet.as_mut() {
             // What the run observed (an agent's output, a test log) may quote a secret.
@@ -291,7 +290,13 @@ impl Runner {
 
     /// A script's outcome for a step (or a hook's action); `None` when agents perform it. A
     /// script without an outcome there stops the run (`replay --check`: the recording ends).
-    pub(super) fn scripted(&mut self, step: &str, hook: Option<&str>, visit: u32, attempt: u32) -> Option<Outcome> {
+    pub(super) fn scripted(
+        &mut self,
+        step: &str,
+        hook: Option<&str>,
+        visit: u32,
+        attempt: u32,
+    ) -> Option<Outcome> {
         let iteration = self.state.iteration;
         let Performer::Script(script) = &mut self.performer else { return None };
         let what = Perform { iteration, step, hook, visit, attempt };
@@ -577,7 +582,12 @@ impl Runner {
         }
         let environment = (outcome.class == Some(FailureClass::Environment)).then(|| outcome.error.clone());
         let (iteration, at) = (self.state.iteration, self.now());
-        self.emit(&Event::StepFinished { step: id.clone(), outcome: Box::new(outcome.clone()), iteration, at });
+        self.emit(&Event::StepFinished {
+            step: id.clone(),
+            outcome: Box::new(outcome.clone()),
+            iteration,
+            at,
+        });
         if let Some(decided) = decided {
             self.emit(&decided);
         }

@@ -6,11 +6,12 @@
 //! than an error, so nothing is accepted in silence. Like the rest of `workflow/`, this module
 //! knows nothing about agents' processes, the store or telemetry: it reads the typed document.
 
-use super::model::{
-    AgentKind, Backend, Document, ExporterSpec, PersistenceKind, StateDef, Toggle,
-};
+use super::model::{AgentKind, Backend, Document, ExporterSpec, PersistenceKind, StateDef, Toggle};
 use super::path::{FieldPath, Segment};
 use crate::diagnostic::{Diagnostic, Severity};
+
+/// Where a key is used without effect, with what was found there (for `found`).
+pub type Places = Vec<(FieldPath, Option<String>)>;
 
 /// A key that is accepted but has no effect, in some or all of its uses.
 #[derive(Debug)]
@@ -29,12 +30,12 @@ pub struct InertKey {
     /// A minimal file that uses the key where it has no effect (the tests validate it).
     pub example: &'static str,
     /// Where `doc` uses the key without effect, with what it found there.
-    find: fn(&Document) -> Vec<(FieldPath, Option<String>)>,
+    find: fn(&Document) -> Places,
 }
 
 impl InertKey {
     /// The places in `doc` where this key has no effect.
-    pub fn places(&self, doc: &Document) -> Vec<(FieldPath, Option<String>)> {
+    pub fn places(&self, doc: &Document) -> Places {
         (self.find)(doc)
     }
 }
@@ -198,7 +199,8 @@ pub const INERT_KEYS: &[InertKey] = &[
             states(doc)
                 .filter_map(|(path, state)| {
                     let ui = state.ui.as_ref()?;
-                    (!ui.kind.eq_ignore_ascii_case("cli")).then(|| (path.key("ui").key("type"), quoted(&ui.kind)))
+                    (!ui.kind.eq_ignore_ascii_case("cli"))
+                        .then(|| (path.key("ui").key("type"), quoted(&ui.kind)))
                 })
                 .collect()
         },
@@ -226,7 +228,9 @@ pub const INERT_KEYS: &[InertKey] = &[
         example: "agents:\n  builder:\n    backend: claude\n    temperature: 0.7\n",
         find: |doc| {
             agents(doc)
-                .filter(|(_, agent, backend)| agent.temperature.is_some() && *backend != Some(Backend::Openai))
+                .filter(|(_, agent, backend)| {
+                    agent.temperature.is_some() && *backend != Some(Backend::Openai)
+                })
                 .map(|(path, _, _)| (path.key("temperature"), None))
                 .collect()
         },
@@ -332,7 +336,10 @@ pub const INERT_KEYS: &[InertKey] = &[
                     let elsewhere: Vec<String> = agent
                         .hooks
                         .iter()
-                        .filter(|h| h.parse::<ralph_plugin_sdk::Hook>().is_ok_and(|h| !super::vocabulary::agents_run_at(&h)))
+                        .filter(|h| {
+                            h.parse::<ralph_plugin_sdk::Hook>()
+                                .is_ok_and(|h| !super::vocabulary::agents_run_at(&h))
+                        })
                         .map(|h| format!("`{h}`"))
                         .collect();
                     (!elsewhere.is_empty()).then(|| (path.key("hooks"), Some(elsewhere.join(", "))))
@@ -342,11 +349,7 @@ pub const INERT_KEYS: &[InertKey] = &[
     },
 ];
 
-fn channel_key(
-    doc: &Document,
-    key: &str,
-    set: fn(&super::model::Channel) -> bool,
-) -> Vec<(FieldPath, Option<String>)> {
+fn channel_key(doc: &Document, key: &str, set: fn(&super::model::Channel) -> bool) -> Places {
     let Some(notifications) = &doc.notifications else { return Vec::new() };
     let at = root().key("notifications").key("channels");
     notifications
@@ -377,11 +380,7 @@ fn metric_exporters(doc: &Document) -> impl Iterator<Item = (FieldPath, &Exporte
     list.iter().enumerate().map(move |(i, spec)| (at.index(i), spec))
 }
 
-fn dashboard_key(
-    doc: &Document,
-    key: &str,
-    set: fn(&super::model::Dashboard) -> bool,
-) -> Vec<(FieldPath, Option<String>)> {
+fn dashboard_key(doc: &Document, key: &str, set: fn(&super::model::Dashboard) -> bool) -> Places {
     let dashboard = doc.observability.as_ref().and_then(|o| o.dashboard.as_ref());
     match dashboard {
         Some(d) if set(d) => vec![(root().key("observability").key("dashboard").key(key), None)],
@@ -405,7 +404,9 @@ fn agents(doc: &Document) -> impl Iterator<Item = (FieldPath, &super::model::Age
     doc.agents.iter().map(move |(name, agent)| {
         let backend = match agent.backend {
             Some(b) => Some(b),
-            None if agent.kind == Some(AgentKind::Command) || agent.command.is_some() => Some(Backend::Command),
+            None if agent.kind == Some(AgentKind::Command) || agent.command.is_some() => {
+                Some(Backend::Command)
+            }
             None => default,
         };
         (root().key("agents").key(name), agent, backend)
@@ -417,7 +418,8 @@ fn agents(doc: &Document) -> impl Iterator<Item = (FieldPath, &super::model::Age
 pub fn matches(pattern: &str, path: &FieldPath) -> bool {
     let mut want: Vec<&str> = Vec::new();
     for part in pattern.split('.') {
-        let (key, indices) = part.split_once("[]").map_or((part, 0), |(k, rest)| (k, 1 + rest.matches("[]").count()));
+        let (key, indices) =
+            part.split_once("[]").map_or((part, 0), |(k, rest)| (k, 1 + rest.matches("[]").count()));
         want.push(key);
         want.extend(std::iter::repeat_n("[]", indices));
     }
@@ -467,7 +469,8 @@ mod tests {
     #[test]
     fn every_example_is_found_where_its_key_is() {
         for inert in INERT_KEYS {
-            let doc: Document = serde_yaml::from_str(inert.example).unwrap_or_else(|e| panic!("{}: {e}", inert.key));
+            let doc: Document =
+                serde_yaml::from_str(inert.example).unwrap_or_else(|e| panic!("{}: {e}", inert.key));
             let places = inert.places(&doc);
             assert!(!places.is_empty(), "{}: its example is not found", inert.key);
             for (path, _) in places {

@@ -39,7 +39,10 @@ fn a_hook_agent_runs_at_its_hook_with_the_hooks_context_in_its_packet() {
     let position = |pred: &dyn Fn(&serde_json::Value) -> bool| events.iter().position(pred).unwrap();
     let hooked = |hook: &'static str| {
         move |e: &serde_json::Value| {
-            e["event"] == "action_finished" && e["hook"] == hook && e["action"] == "scanner" && e["step"] == "build"
+            e["event"] == "action_finished"
+                && e["hook"] == hook
+                && e["action"] == "scanner"
+                && e["step"] == "build"
         }
     };
     let started = position(&|e| e["event"] == "step_started" && e["step"] == "build");
@@ -74,17 +77,25 @@ fn a_vetoing_hook_agent_stops_the_step_with_the_agent_named() {
         "vetoed by agent `scanner` at `phase.after_build`: the build left a secret"
     );
     assert!(dir.path().join("built").exists(), "the step ran before it was vetoed");
-    assert!(!events.iter().any(|e| e["event"] == "step_started" && e["step"] == "after"), "its dependents do not run");
+    assert!(
+        !events.iter().any(|e| e["event"] == "step_started" && e["step"] == "after"),
+        "its dependents do not run"
+    );
 }
 
 #[test]
 fn a_hook_agent_where_agents_do_not_run_is_reported_and_cannot_veto() {
     // `workflow.on_start` is a hook of the run, not of a step: no agent runs there, so this one's
     // failure can stop nothing, and `validate` says so (an error with `--strict`).
-    let scanner = "    hooks: [workflow.on_start, state.on_change]\n    command: \"touch scanner-ran; exit 1\"\n";
+    let scanner =
+        "    hooks: [workflow.on_start, state.on_change]\n    command: \"touch scanner-ran; exit 1\"\n";
     let dir = project(&[("w.yaml", &workflow(scanner))]);
     let out = ralph(["workflow", "validate", "w.yaml"]).current_dir(dir.path()).expect(0);
-    assert!(out.stderr.contains("warning[inert-key]: `agents.scanner.hooks` has no effect"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("warning[inert-key]: `agents.scanner.hooks` has no effect"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("`workflow.on_start`, `state.on_change`"), "{}", out.stderr);
     ralph(["workflow", "validate", "--strict", "w.yaml"]).current_dir(dir.path()).expect(3);
     ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);

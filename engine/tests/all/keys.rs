@@ -10,13 +10,19 @@ use ralph_loop::workflow::schema::{SchemaKind, generate};
 
 use crate::support::{events, project, ralph, repo};
 
+/// A table of keys with the proof that each acts: (key, test name).
+type Proofs = &'static [(&'static str, &'static str)];
+
 /// Where a retry policy can be written, with the test that proves a policy there is used.
 const POLICY_AT: &[(&str, &str)] = &[
     ("retry", "a_step_finds_its_policy_in_order"),
     ("retry.*", "a_step_finds_its_policy_in_order"),
     ("agents.*.retry_policy", "a_step_finds_its_policy_in_order"),
     ("workflow.states[].retry", "a_step_finds_its_policy_in_order"),
-    ("workflow.nodes[].retry", "an_agent_that_fails_twice_then_succeeds_finishes_with_its_attempts_and_delays_recorded"),
+    (
+        "workflow.nodes[].retry",
+        "an_agent_that_fails_twice_then_succeeds_finishes_with_its_attempts_and_delays_recorded",
+    ),
     ("workflow.steps[].retry", "a_step_finds_its_policy_in_order"),
 ];
 
@@ -42,7 +48,10 @@ const ACTIONS_AT: &[(&str, &str)] = &[
     ("workflow.states[].on_timeout", "hooks_run_around_a_state_and_a_review_timeout_auto_approves"),
     ("circuit_breaker.on_open", "pause_loop_on_open_pauses_until_the_breaker_lets_its_probe_through"),
     ("circuit_breaker.on_close", "pause_loop_on_open_pauses_until_the_breaker_lets_its_probe_through"),
-    ("compensation.on_failure", "a_failed_saga_compensates_in_reverse_and_git_reset_restores_the_tree_keeping_the_work_in_a_ref"),
+    (
+        "compensation.on_failure",
+        "a_failed_saga_compensates_in_reverse_and_git_reset_restores_the_tree_keeping_the_work_in_a_ref",
+    ),
 ];
 
 /// An action's keys.
@@ -123,7 +132,10 @@ const ACTS: &[(&str, &str)] = &[
     ("loop.max_runtime", "max_runtime_stops_the_loop_between_steps"),
     ("loop.auto_commit", "commit_makes_one_commit_per_task_with_the_configured_message"),
     ("loop.commit_message", "commit_makes_one_commit_per_task_with_the_configured_message"),
-    ("loop.parallel_agents", "parallel_agents_false_runs_one_agent_at_a_time_in_a_dag_and_in_a_parallel_state"),
+    (
+        "loop.parallel_agents",
+        "parallel_agents_false_runs_one_agent_at_a_time_in_a_dag_and_in_a_parallel_state",
+    ),
     ("loop.backend", "ralph_yaml_in_the_project_defines_agents_for_workflows"),
     ("loop.tasks", "tasks_json_follows_priority_and_dependencies_and_keeps_its_formatting"),
     ("timeouts", "an_initial_state_named_conditions_and_timeouts_by_agent_act"),
@@ -155,8 +167,14 @@ const ACTS: &[(&str, &str)] = &[
     ("workflow.states[].parallel", "a_parallel_state_with_require_all_needs_every_agent"),
     ("workflow.states[].timeout", "hooks_run_around_a_state_and_a_review_timeout_auto_approves"),
     ("workflow.states[].reminder_interval", "a_review_waiting_sends_the_approve_and_reject_commands"),
-    ("workflow.states[].ui", "approve_reaches_a_running_review_over_the_socket_and_logs_follow_ends_with_the_run"),
-    ("workflow.states[].ui.type", "approve_reaches_a_running_review_over_the_socket_and_logs_follow_ends_with_the_run"),
+    (
+        "workflow.states[].ui",
+        "approve_reaches_a_running_review_over_the_socket_and_logs_follow_ends_with_the_run",
+    ),
+    (
+        "workflow.states[].ui.type",
+        "approve_reaches_a_running_review_over_the_socket_and_logs_follow_ends_with_the_run",
+    ),
     ("workflow.transitions", "a_state_machine_follows_outcomes_else_edges_and_counts_retries"),
     ("workflow.transitions[].from", "a_state_machine_follows_outcomes_else_edges_and_counts_retries"),
     ("workflow.transitions[].to", "a_state_machine_follows_outcomes_else_edges_and_counts_retries"),
@@ -166,17 +184,29 @@ const ACTS: &[(&str, &str)] = &[
     ("workflow.nodes[].id", "independent_dag_nodes_run_in_parallel"),
     ("workflow.nodes[].agent", "independent_dag_nodes_run_in_parallel"),
     ("workflow.nodes[].depends_on", "a_failed_node_skips_its_descendants_and_fails_the_run"),
-    ("workflow.nodes[].condition", "a_dag_of_quiet_commands_asks_git_once_for_its_work_tree_and_a_condition_on_the_branch_looks"),
-    ("workflow.nodes[].timeout", "a_timed_out_agent_loses_its_children_even_those_ignoring_sigterm_and_invalid_utf8_is_fine"),
+    (
+        "workflow.nodes[].condition",
+        "a_dag_of_quiet_commands_asks_git_once_for_its_work_tree_and_a_condition_on_the_branch_looks",
+    ),
+    (
+        "workflow.nodes[].timeout",
+        "a_timed_out_agent_loses_its_children_even_those_ignoring_sigterm_and_invalid_utf8_is_fine",
+    ),
     ("workflow.nodes[].continue_on", "a_failed_node_skips_its_descendants_and_fails_the_run"),
     ("workflow.steps", "a_saga_whose_third_step_fails_compensates_the_first_two_in_reverse_order"),
     ("workflow.steps[].name", "a_saga_whose_third_step_fails_compensates_the_first_two_in_reverse_order"),
     ("workflow.steps[].action", "a_saga_whose_third_step_fails_compensates_the_first_two_in_reverse_order"),
-    ("workflow.steps[].compensate", "a_saga_whose_third_step_fails_compensates_the_first_two_in_reverse_order"),
+    (
+        "workflow.steps[].compensate",
+        "a_saga_whose_third_step_fails_compensates_the_first_two_in_reverse_order",
+    ),
     ("workflow.steps[].timeout", "a_saga_stopped_by_max_runtime_is_not_compensated_but_a_failed_one_is"),
     ("agents", "agents_get_their_files_and_report_a_named_result"),
     ("agents.*", "agents_get_their_files_and_report_a_named_result"),
-    ("agents.*.type", "an_agent_cannot_approve_its_own_review_by_inbox_file_run_dir_file_or_cli_and_a_person_still_can"),
+    (
+        "agents.*.type",
+        "an_agent_cannot_approve_its_own_review_by_inbox_file_run_dir_file_or_cli_and_a_person_still_can",
+    ),
     ("agents.*.prompt", "the_claude_backend_stacks_the_prompt_and_reads_the_stream"),
     ("agents.*.system_prompt", "stacks_system_agents_steering_and_role_in_that_order"),
     ("agents.*.backend", "the_codex_backend_reads_turn_completed_and_turn_failed"),
@@ -195,7 +225,10 @@ const ACTS: &[(&str, &str)] = &[
     ("agents.*.approver", "an_approver_agent_may_decide_a_review_from_inside_its_step"),
     ("agents.*.args", "the_codex_backend_reads_turn_completed_and_turn_failed"),
     ("agents.*.env", "agents_see_their_task_and_iteration_in_the_environment_alongside_their_own_variables"),
-    ("agents.*.env.*", "agents_see_their_task_and_iteration_in_the_environment_alongside_their_own_variables"),
+    (
+        "agents.*.env.*",
+        "agents_see_their_task_and_iteration_in_the_environment_alongside_their_own_variables",
+    ),
     ("agents.*.base_url", "the_openai_backend_streams_from_a_local_server_and_reads_the_status_block"),
     ("agents.*.api_key_env", "the_openai_backend_streams_from_a_local_server_and_reads_the_status_block"),
     ("chains", "a_check_command_decides_success_and_chains_run_in_order"),
@@ -209,22 +242,43 @@ const ACTS: &[(&str, &str)] = &[
     ("budget.calls_per_hour", "cooldown_and_calls_per_hour_make_the_loop_wait"),
     ("budget.cooldown", "cooldown_and_calls_per_hour_make_the_loop_wait"),
     ("budget.usage_limit_wait", "a_usage_limit_in_each_backends_format_makes_the_loop_wait_not_fail"),
-    ("circuit_breaker", "an_always_failing_agent_is_stopped_by_the_breaker_and_status_says_why_even_after_a_restart"),
-    ("circuit_breaker.enabled", "an_always_failing_agent_is_stopped_by_the_breaker_and_status_says_why_even_after_a_restart"),
-    ("circuit_breaker.failure_threshold", "an_always_failing_agent_is_stopped_by_the_breaker_and_status_says_why_even_after_a_restart"),
+    (
+        "circuit_breaker",
+        "an_always_failing_agent_is_stopped_by_the_breaker_and_status_says_why_even_after_a_restart",
+    ),
+    (
+        "circuit_breaker.enabled",
+        "an_always_failing_agent_is_stopped_by_the_breaker_and_status_says_why_even_after_a_restart",
+    ),
+    (
+        "circuit_breaker.failure_threshold",
+        "an_always_failing_agent_is_stopped_by_the_breaker_and_status_says_why_even_after_a_restart",
+    ),
     ("circuit_breaker.failure_rate", "a_failure_rate_over_a_full_window_opens_it"),
     ("circuit_breaker.window", "a_failure_rate_over_a_full_window_opens_it"),
-    ("circuit_breaker.timeout", "after_its_timeout_the_breaker_lets_a_probe_through_and_a_probe_that_times_out_opens_it_again"),
+    (
+        "circuit_breaker.timeout",
+        "after_its_timeout_the_breaker_lets_a_probe_through_and_a_probe_that_times_out_opens_it_again",
+    ),
     ("circuit_breaker.half_open_max_calls", "consecutive_failures_open_it_and_its_timeout_half_opens_it"),
-    ("circuit_breaker.half_open_timeout", "after_its_timeout_the_breaker_lets_a_probe_through_and_a_probe_that_times_out_opens_it_again"),
+    (
+        "circuit_breaker.half_open_timeout",
+        "after_its_timeout_the_breaker_lets_a_probe_through_and_a_probe_that_times_out_opens_it_again",
+    ),
     ("circuit_breaker.no_progress_iterations", "the_same_error_and_idle_iterations_open_it_with_a_reason"),
     ("circuit_breaker.output_shrink", "output_shrinking_sharply_opens_the_breaker_with_a_reason"),
     ("circuit_breaker.same_error_threshold", "the_same_error_and_idle_iterations_open_it_with_a_reason"),
-    ("compensation", "a_failed_saga_compensates_in_reverse_and_git_reset_restores_the_tree_keeping_the_work_in_a_ref"),
+    (
+        "compensation",
+        "a_failed_saga_compensates_in_reverse_and_git_reset_restores_the_tree_keeping_the_work_in_a_ref",
+    ),
     ("observability", "a_run_seen_by_an_otlp_receiver_has_its_full_span_tree_over_grpc_and_over_http"),
     ("observability.provider", "the_seeds_jaeger_ui_endpoint_sends_otlp_to_its_host"),
     ("observability.traces", "the_seeds_jaeger_ui_endpoint_sends_otlp_to_its_host"),
-    ("observability.traces.enabled", "a_run_seen_by_an_otlp_receiver_has_its_full_span_tree_over_grpc_and_over_http"),
+    (
+        "observability.traces.enabled",
+        "a_run_seen_by_an_otlp_receiver_has_its_full_span_tree_over_grpc_and_over_http",
+    ),
     ("observability.traces.include_content", "planted_secrets_never_show_up_in_any_output"),
     ("observability.metrics", "the_seeds_jaeger_ui_endpoint_sends_otlp_to_its_host"),
     ("observability.metrics.enabled", "the_seeds_jaeger_ui_endpoint_sends_otlp_to_its_host"),
@@ -336,7 +390,7 @@ fn walk(
 /// Every key that acts, with its proof: the families expanded, then the single keys.
 fn acting() -> Vec<(String, &'static str)> {
     let mut out: Vec<(String, &'static str)> = Vec::new();
-    let families: [(&[(&str, &str)], &[(&str, &str)]); 6] = [
+    let families: [(Proofs, Proofs); 6] = [
         (POLICY_AT, POLICY_KEYS),
         (ACTIONS_AT, ACTION_KEYS),
         (EXPORTERS_AT, EXPORTER_KEYS),
@@ -383,7 +437,8 @@ fn test_names() -> BTreeSet<String> {
                 let mut rest = text.as_str();
                 while let Some(at) = rest.find("fn ") {
                     rest = &rest[at + 3..];
-                    let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                    let name: String =
+                        rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
                     names.insert(name);
                 }
             }
@@ -413,7 +468,7 @@ fn every_schema_key_acts_or_is_reported() {
                 "`{key}` is neither acting (add it to `ACTS` with the test that proves it) nor reported (add it to `INERT_KEYS` in engine/src/workflow/inert.rs)"
             )),
             (1.., true) if !conditional => {
-                problems.push(format!("`{key}` is both acting and reported as having no effect"))
+                problems.push(format!("`{key}` is both acting and reported as having no effect"));
             }
             (2.., _) => problems.push(format!("`{key}` is classified more than once")),
             _ => {}
@@ -452,15 +507,20 @@ fn every_inert_key_is_reported_by_validate_and_is_an_error_with_strict() {
         let diagnostics = report["files"][0]["diagnostics"].as_array().unwrap();
         let found = diagnostics.iter().find(|d| {
             d["code"] == "inert-key"
-                && d["path"].as_str().is_some_and(|p| {
-                    matches(inert.key, &ralph_loop::workflow::path::FieldPath::parse(p))
-                })
+                && d["path"]
+                    .as_str()
+                    .is_some_and(|p| matches(inert.key, &ralph_loop::workflow::path::FieldPath::parse(p)))
         });
         let d = found.unwrap_or_else(|| panic!("{}: not reported in {diagnostics:#?}", inert.key));
         assert_eq!(d["severity"], "warning", "{}", inert.key);
         let text = d.to_string();
-        assert!(text.contains(inert.instead.split('`').nth(1).unwrap_or(inert.instead)), "{}: {text}", inert.key);
-        let strict = ralph(["workflow", "validate", "--strict", "ralph.yaml"]).current_dir(dir.path()).output();
+        assert!(
+            text.contains(inert.instead.split('`').nth(1).unwrap_or(inert.instead)),
+            "{}: {text}",
+            inert.key
+        );
+        let strict =
+            ralph(["workflow", "validate", "--strict", "ralph.yaml"]).current_dir(dir.path()).output();
         assert_eq!(strict.code, 3, "{}: --strict\n{}", inert.key, strict.stderr);
         assert!(strict.stderr.contains("error[inert-key]"), "{}: {}", inert.key, strict.stderr);
         // `loop` reports such a key and runs anyway: it is no reason not to run.
@@ -479,7 +539,10 @@ fn a_key_that_acts_in_its_use_is_not_reported() {
 fn the_store_is_where_state_persistence_path_says_for_every_verb() {
     let dir = project(&[
         ("ralph.yaml", "state:\n  persistence:\n    path: mystore\n"),
-        ("w.yaml", "workflow:\n  nodes:\n    - id: a\n      agent: t\nagents:\n  t:\n    command: \"true\"\n"),
+        (
+            "w.yaml",
+            "workflow:\n  nodes:\n    - id: a\n      agent: t\nagents:\n  t:\n    command: \"true\"\n",
+        ),
     ]);
     ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);
     assert!(dir.path().join("mystore").is_dir(), "the store is `mystore`");
@@ -488,8 +551,14 @@ fn the_store_is_where_state_persistence_path_says_for_every_verb() {
     let listed: serde_json::Value = serde_json::from_str(&runs.stdout).unwrap();
     let id = listed["runs"][0]["run_id"].as_str().map(str::to_owned);
     let id = id.unwrap_or_else(|| panic!("one run listed: {}", runs.stdout));
-    let verbs: [&[&str]; 6] =
-        [&["status"], &["inspect", "--phase", "a"], &["debug", "--iteration", "1"], &["logs"], &["metrics"], &["traces"]];
+    let verbs: [&[&str]; 6] = [
+        &["status"],
+        &["inspect", "--phase", "a"],
+        &["debug", "--iteration", "1"],
+        &["logs"],
+        &["metrics"],
+        &["traces"],
+    ];
     for verb in verbs {
         let out = ralph(verb).current_dir(dir.path()).output();
         assert_eq!(out.code, 0, "{verb:?} finds the run in `mystore`: {}{}", out.stdout, out.stderr);
@@ -521,11 +590,15 @@ fn parallel_agents_false_runs_one_agent_at_a_time_in_a_dag_and_in_a_parallel_sta
         ("ralph.yaml", "loop:\n  parallel_agents: false\n"),
         (
             "dag.yaml",
-            &format!("workflow:\n  nodes:\n    - id: a\n      agent: alone\n    - id: b\n      agent: alone\n    - id: c\n      agent: alone\n{agents}"),
+            &format!(
+                "workflow:\n  nodes:\n    - id: a\n      agent: alone\n    - id: b\n      agent: alone\n    - id: c\n      agent: alone\n{agents}"
+            ),
         ),
         (
             "sm.yaml",
-            &format!("workflow:\n  states:\n    - id: check\n      type: parallel\n      agents: [alone, alone2, alone3]\n    - id: done\n      type: terminal\n{agents}  alone2:\n    command: \"{alone}\"\n  alone3:\n    command: \"{alone}\"\n"),
+            &format!(
+                "workflow:\n  states:\n    - id: check\n      type: parallel\n      agents: [alone, alone2, alone3]\n    - id: done\n      type: terminal\n{agents}  alone2:\n    command: \"{alone}\"\n  alone3:\n    command: \"{alone}\"\n"
+            ),
         ),
     ]);
     let out = ralph(["loop", "--workflow", "dag.yaml", "--json"]).current_dir(dir.path()).expect(0);
@@ -557,7 +630,8 @@ fn an_initial_state_named_conditions_and_timeouts_by_agent_act() {
     let events = events(&out.stdout);
     assert!(!dir.path().join("first-ran").exists(), "`initial: second` skips `first`");
     let third = events.iter().find(|e| e["event"] == "step_finished" && e["step"] == "third");
-    let third = third.unwrap_or_else(|| panic!("the named condition `fine` leads to `third`: {}", out.stdout));
+    let third =
+        third.unwrap_or_else(|| panic!("the named condition `fine` leads to `third`: {}", out.stdout));
     assert_eq!(third["outcome"]["class"], "timeout", "`timeouts.slow: 1s`: {third}");
 }
 
