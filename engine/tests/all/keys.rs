@@ -280,6 +280,7 @@ const ACTS: &[(&str, &str)] = &[
         "a_run_seen_by_an_otlp_receiver_has_its_full_span_tree_over_grpc_and_over_http",
     ),
     ("observability.traces.include_content", "planted_secrets_never_show_up_in_any_output"),
+    ("observability.traces.sampling_rate", "the_sampling_rate_of_traces_is_read_and_the_environment_wins"),
     ("observability.metrics", "the_seeds_jaeger_ui_endpoint_sends_otlp_to_its_host"),
     ("observability.metrics.enabled", "the_seeds_jaeger_ui_endpoint_sends_otlp_to_its_host"),
     ("observability.metrics.exporters", "metrics_are_served_on_loopback_unless_an_address_says_otherwise"),
@@ -309,6 +310,14 @@ const ACTS: &[(&str, &str)] = &[
     ("state.persistence.path", "the_store_is_where_state_persistence_path_says_for_every_verb"),
     ("state.snapshots", "snapshots_are_kept_up_to_the_retention_count"),
     ("state.snapshots.triggers", "snapshots_are_kept_up_to_the_retention_count"),
+    (
+        "state.snapshots.enabled",
+        "snapshots_enabled_false_takes_none_and_an_interval_takes_them_between_triggers",
+    ),
+    (
+        "state.snapshots.interval",
+        "snapshots_enabled_false_takes_none_and_an_interval_takes_them_between_triggers",
+    ),
 ];
 
 /// Keys that say what something is for, to people reading the file (`workflow list` shows the
@@ -332,9 +341,6 @@ const ACTS_UNPROVEN: &[(&str, &str)] = &[
     ("budget.prices.*", "run/steps.rs `price`"),
     ("budget.prices.*.input", "run/steps.rs `price`"),
     ("budget.prices.*.output", "run/steps.rs `price`"),
-    ("observability.traces.sampling_rate", "telemetry/pipeline.rs samples traces at this ratio"),
-    ("state.snapshots.enabled", "run/snapshots.rs takes no snapshot when false"),
-    ("state.snapshots.interval", "run/snapshots.rs takes one at least this often"),
 ];
 
 /// Every key path of the schema: `a.b`, `*` for a map's entries, `[]` for a list's items.
@@ -641,4 +647,33 @@ fn the_language_documentation_lists_every_inert_key() {
     for inert in INERT_KEYS {
         assert!(doc.contains(&format!("`{}`", inert.key)), "docs/language.md does not list `{}`", inert.key);
     }
+}
+
+#[test]
+fn snapshots_enabled_false_takes_none_and_an_interval_takes_them_between_triggers() {
+    let workflow = |state: &str| {
+        format!(
+            "{state}workflow:\n  nodes:\n    - id: slow\n      agent: slow\n    - id: next\n      agent: quick\n      depends_on: slow\nagents:\n  slow:\n    command: \"sleep 0.3\"\n  quick:\n    command: \"true\"\n"
+        )
+    };
+    let snapshots = |dir: &std::path::Path| -> Vec<serde_json::Value> {
+        let out = ralph(["snapshots", "--json"]).current_dir(dir).expect(0);
+        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+    };
+    let off = project(&[(
+        "w.yaml",
+        &workflow("state:\n  snapshots:\n    enabled: false\n    triggers: [phase_complete, run_complete]\n"),
+    )]);
+    ralph(["loop", "--workflow", "w.yaml"]).current_dir(off.path()).expect(0);
+    assert!(snapshots(off.path()).is_empty(), "`enabled: false` takes no snapshot");
+    // Only `run_complete` is a trigger; the interval passes while `slow` runs, so the next event
+    // after it takes one.
+    let every = project(&[(
+        "w.yaml",
+        &workflow("state:\n  snapshots:\n    triggers: [run_complete]\n    interval: 100ms\n"),
+    )]);
+    ralph(["loop", "--workflow", "w.yaml"]).current_dir(every.path()).expect(0);
+    let taken = snapshots(every.path());
+    assert!(taken.iter().any(|s| s["trigger"] == "interval"), "{taken:?}");
+    assert!(taken.iter().any(|s| s["trigger"] == "run_complete"), "{taken:?}");
 }
