@@ -352,6 +352,15 @@ fn step_retries(doc: &Document) -> HashMap<&str, &crate::workflow::model::Policy
     states.chain(nodes).chain(steps).collect()
 }
 
+/// The time limits of DAG nodes and saga steps (`timeout`), by id; a state's is read with the
+/// state, where a human state's means something else.
+fn step_timeouts(doc: &Document) -> HashMap<&str, Duration> {
+    let Some(workflow) = doc.workflow.as_ref() else { return Default::default() };
+    let nodes = workflow.nodes.iter().filter_map(|n| Some((n.id.as_str(), n.timeout?.0)));
+    let steps = workflow.steps.iter().filter_map(|s| Some((s.name.as_str(), s.timeout?.0)));
+    nodes.chain(steps).collect()
+}
+
 /// How events and displays name a unit: its agents in order.
 pub(super) fn unit_name(unit: &[StepAgent]) -> String {
     unit.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(" → ")
@@ -403,6 +412,7 @@ fn prepare(doc: &Document, plan: &Plan) -> Result<Vec<NodePrep>, AgentError> {
         .map(|w| w.states.iter().filter_map(|s| s.state().map(|st| (s.id(), st))).collect())
         .unwrap_or_default();
     let retries = step_retries(doc);
+    let timeouts = step_timeouts(doc);
     let mut resolved: HashMap<String, Vec<StepAgent>> = HashMap::new();
     let mut nodes = Vec::with_capacity(plan.graph.node_count());
     for (index, node) in plan.nodes() {
@@ -475,6 +485,15 @@ fn prepare(doc: &Document, plan: &Plan) -> Result<Vec<NodePrep>, AgentError> {
                         agent.timeout = Some(agent.timeout.map_or(limit.0, |t| t.min(limit.0)));
                     }
                 }
+            }
+        }
+        // A DAG node's or a saga step's time limit caps each of its agents', as a state's does.
+        if let Some(limit) = timeouts
+            .get(node.id.as_str())
+            .filter(|_| matches!(node.role, NodeRole::Node { .. } | NodeRole::Step))
+        {
+            for agent in prep.units.iter_mut().flatten() {
+                agent.timeout = Some(agent.timeout.map_or(*limit, |t| t.min(*limit)));
             }
         }
         prep.ai = prep.units.iter().flatten().any(|a| a.backing.is_ai());

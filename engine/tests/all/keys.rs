@@ -124,13 +124,11 @@ const PLUGIN_KEYS: &[(&str, &str)] = &[
 const ACTS: &[(&str, &str)] = &[
     ("version", "cases/invalid/53-unsupported-version.yaml"),
     ("name", "workflow_list_shows_type_and_description"),
-    ("project", "a_run_is_a_tree_of_spans_named_by_the_genai_and_cicd_conventions"),
-    ("project.name", "a_run_is_a_tree_of_spans_named_by_the_genai_and_cicd_conventions"),
     ("loop", "max_iterations_bounds_invocations_across_tasks_and_commit_needs_git"),
     ("loop.workflow", "loop_runs_the_workflow_ralph_yaml_names_and_says_how_to_choose_when_none_is"),
     ("loop.max_iterations", "max_iterations_bounds_invocations_across_tasks_and_commit_needs_git"),
     ("loop.max_runtime", "max_runtime_stops_the_loop_between_steps"),
-    ("loop.auto_commit", "commit_makes_one_commit_per_task_with_the_configured_message"),
+    ("loop.auto_commit", "auto_commit_commits_each_task_like_commit_and_a_terminal_state_ends_the_run"),
     ("loop.commit_message", "commit_makes_one_commit_per_task_with_the_configured_message"),
     (
         "loop.parallel_agents",
@@ -146,7 +144,6 @@ const ACTS: &[(&str, &str)] = &[
     ("logging.format", "logging_settings_reach_the_log_file_and_the_flag_picks_the_format"),
     ("plugins", "the_secret_guard_vetoes_a_step_whose_diff_adds_a_credential"),
     ("plugins[].entry", "the_secret_guard_vetoes_a_step_whose_diff_adds_a_credential"),
-    ("plugins.directory", "install_from_a_path_then_list_info_disable_enable_remove"),
     ("plugins.registry", "install_from_a_registry_picks_the_highest_matching_version"),
     ("plugins.registry[].name", "install_from_a_registry_picks_the_highest_matching_version"),
     ("plugins.registry[].url", "install_from_a_registry_picks_the_highest_matching_version"),
@@ -157,7 +154,7 @@ const ACTS: &[(&str, &str)] = &[
     ("workflow.type", "a_state_machine_follows_outcomes_else_edges_and_counts_retries"),
     ("workflow.name", "a_run_is_a_tree_of_spans_named_by_the_genai_and_cicd_conventions"),
     ("workflow.initial", "an_initial_state_named_conditions_and_timeouts_by_agent_act"),
-    ("workflow.terminal", "dry_run_says_a_review_waits_for_a_person_and_only_a_terminal_state_ends_the_run"),
+    ("workflow.terminal", "auto_commit_commits_each_task_like_commit_and_a_terminal_state_ends_the_run"),
     ("workflow.states", "a_state_machine_follows_outcomes_else_edges_and_counts_retries"),
     ("workflow.states[].id", "a_state_machine_follows_outcomes_else_edges_and_counts_retries"),
     ("workflow.states[].type", "a_parallel_state_with_require_all_needs_every_agent"),
@@ -166,7 +163,6 @@ const ACTS: &[(&str, &str)] = &[
     ("workflow.states[].require_all", "a_parallel_state_with_require_all_needs_every_agent"),
     ("workflow.states[].parallel", "a_parallel_state_with_require_all_needs_every_agent"),
     ("workflow.states[].timeout", "hooks_run_around_a_state_and_a_review_timeout_auto_approves"),
-    ("workflow.states[].reminder_interval", "a_review_waiting_sends_the_approve_and_reject_commands"),
     (
         "workflow.states[].ui",
         "approve_reaches_a_running_review_over_the_socket_and_logs_follow_ends_with_the_run",
@@ -188,10 +184,7 @@ const ACTS: &[(&str, &str)] = &[
         "workflow.nodes[].condition",
         "a_dag_of_quiet_commands_asks_git_once_for_its_work_tree_and_a_condition_on_the_branch_looks",
     ),
-    (
-        "workflow.nodes[].timeout",
-        "a_timed_out_agent_loses_its_children_even_those_ignoring_sigterm_and_invalid_utf8_is_fine",
-    ),
+    ("workflow.nodes[].timeout", "a_dag_node_or_saga_step_past_its_timeout_fails_and_a_saga_is_compensated"),
     ("workflow.nodes[].continue_on", "a_failed_node_skips_its_descendants_and_fails_the_run"),
     ("workflow.steps", "a_saga_whose_third_step_fails_compensates_the_first_two_in_reverse_order"),
     ("workflow.steps[].name", "a_saga_whose_third_step_fails_compensates_the_first_two_in_reverse_order"),
@@ -200,7 +193,7 @@ const ACTS: &[(&str, &str)] = &[
         "workflow.steps[].compensate",
         "a_saga_whose_third_step_fails_compensates_the_first_two_in_reverse_order",
     ),
-    ("workflow.steps[].timeout", "a_saga_stopped_by_max_runtime_is_not_compensated_but_a_failed_one_is"),
+    ("workflow.steps[].timeout", "a_dag_node_or_saga_step_past_its_timeout_fails_and_a_saga_is_compensated"),
     ("agents", "agents_get_their_files_and_report_a_named_result"),
     ("agents.*", "agents_get_their_files_and_report_a_named_result"),
     (
@@ -212,18 +205,18 @@ const ACTS: &[(&str, &str)] = &[
     ("agents.*.backend", "the_codex_backend_reads_turn_completed_and_turn_failed"),
     ("agents.*.command", "agents_get_their_files_and_report_a_named_result"),
     ("agents.*.model", "an_open_breaker_escalates_to_a_named_agent_on_another_model_and_the_probe_closes_it"),
-    ("agents.*.temperature", "the_openai_backend_streams_from_a_local_server_and_reads_the_status_block"),
+    ("agents.*.temperature", "a_streamed_reply_is_logged_summarised_and_counted"),
     ("agents.*.timeout", "a_hung_agent_is_killed_at_its_timeout"),
     ("agents.*.heartbeat_timeout", "an_agent_silent_past_its_heartbeat_timeout_is_hung_and_killed"),
     ("agents.*.max_retries", "a_step_finds_its_policy_in_order"),
     ("agents.*.on_failure", "the_planner_gets_every_failure_and_the_seeds_retries_edge_reaches_human_review"),
     ("agents.*.condition", "conditional_agents_follow_the_files_the_run_changed"),
-    ("agents.*.tools", "the_claude_backend_stacks_the_prompt_and_reads_the_stream"),
+    ("agents.*.tools", "tools_are_allowed_tools_and_args_follow"),
     ("agents.*.hooks", "a_hook_agent_runs_at_its_hook_with_the_hooks_context_in_its_packet"),
     ("agents.*.check", "a_check_command_decides_success_and_chains_run_in_order"),
     ("agents.*.reads_packet", "a_script_that_reads_the_packet_gets_it_with_reads_packet"),
     ("agents.*.approver", "an_approver_agent_may_decide_a_review_from_inside_its_step"),
-    ("agents.*.args", "the_codex_backend_reads_turn_completed_and_turn_failed"),
+    ("agents.*.args", "tools_are_allowed_tools_and_args_follow"),
     ("agents.*.env", "agents_see_their_task_and_iteration_in_the_environment_alongside_their_own_variables"),
     (
         "agents.*.env.*",
@@ -236,7 +229,6 @@ const ACTS: &[(&str, &str)] = &[
     ("conditions", "an_initial_state_named_conditions_and_timeouts_by_agent_act"),
     ("conditions.*", "an_initial_state_named_conditions_and_timeouts_by_agent_act"),
     ("budget", "a_loop_over_budget_stops_before_the_invocation_and_a_restart_keeps_the_spend"),
-    ("budget.max_tokens", "a_run_is_a_tree_of_spans_named_by_the_genai_and_cicd_conventions"),
     ("budget.max_cost_usd", "a_loop_over_budget_stops_before_the_invocation_and_a_restart_keeps_the_spend"),
     ("budget.daily_cost_usd", "spend_is_counted_by_day_and_the_average_is_per_reporting_invocation"),
     ("budget.calls_per_hour", "cooldown_and_calls_per_hour_make_the_loop_wait"),
@@ -306,7 +298,7 @@ const ACTS: &[(&str, &str)] = &[
     ("notifications.events.*[].*.mention", "a_review_waiting_sends_the_approve_and_reject_commands"),
     ("state", "snapshots_are_kept_up_to_the_retention_count"),
     ("state.persistence", "the_store_is_where_state_persistence_path_says_for_every_verb"),
-    ("state.persistence.type", "the_store_is_where_state_persistence_path_says_for_every_verb"),
+    ("state.persistence.type", "a_key_that_acts_in_its_use_is_not_reported"),
     ("state.persistence.path", "the_store_is_where_state_persistence_path_says_for_every_verb"),
     ("state.snapshots", "snapshots_are_kept_up_to_the_retention_count"),
     ("state.snapshots.triggers", "snapshots_are_kept_up_to_the_retention_count"),
@@ -337,6 +329,14 @@ const FOR_PEOPLE: &[&str] = &[
 /// that the gap is visible, and never to grow (a new key must come with its test).
 const ACTS_UNPROVEN: &[(&str, &str)] = &[
     ("plugins.auto_discover", "plugin/catalog.rs loads every plugin of `directory`"),
+    ("plugins.directory", "plugin/catalog.rs and `plugin install` read and write plugins there"),
+    ("project", "cli/run.rs gives telemetry the project's name"),
+    ("project.name", "telemetry/pipeline.rs sets the `ralph.project.name` resource attribute"),
+    ("budget.max_tokens", "run/guard.rs checks the tokens spent before each AI invocation"),
+    (
+        "workflow.states[].reminder_interval",
+        "run/human.rs records a reminder in notifications.log at each interval",
+    ),
     ("budget.prices", "run/steps.rs `price` costs tokens by the model's price"),
     ("budget.prices.*", "run/steps.rs `price`"),
     ("budget.prices.*.input", "run/steps.rs `price`"),
@@ -676,4 +676,41 @@ fn snapshots_enabled_false_takes_none_and_an_interval_takes_them_between_trigger
     let taken = snapshots(every.path());
     assert!(taken.iter().any(|s| s["trigger"] == "interval"), "{taken:?}");
     assert!(taken.iter().any(|s| s["trigger"] == "run_complete"), "{taken:?}");
+}
+
+#[test]
+fn auto_commit_commits_each_task_like_commit_and_a_terminal_state_ends_the_run() {
+    // `terminal: work` ends the run after `work`: without it, the next listed state would run.
+    let dir = project(&[
+        ("ralph.yaml", "loop:\n  auto_commit: true\n"),
+        (
+            "w.yaml",
+            "workflow:\n  terminal: [work]\n  states:\n    - id: work\n      agent: worker\n    - id: extra\n      agent: never\nagents:\n  worker:\n    command: \"echo done >> work.txt\"\n  never:\n    command: \"touch extra-ran\"\n",
+        ),
+        ("TODO.md", "- [ ] one\n- [ ] two\n"),
+    ]);
+    crate::support::git_repo(dir.path());
+    ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);
+    let log = crate::support::sh(dir.path(), "git log --format=%s");
+    assert_eq!(log.lines().count(), 3, "one commit per task after the first: {log}");
+    assert!(!dir.path().join("extra-ran").exists(), "`terminal: [work]` ends the run at `work`");
+}
+
+#[test]
+fn a_dag_node_or_saga_step_past_its_timeout_fails_and_a_saga_is_compensated() {
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  steps:\n    - name: first\n      action: ok\n      compensate: undo\n    - name: slow\n      action: sleeper\n      timeout: 1s\nagents:\n  ok:\n    command: \"true\"\n  undo:\n    command: \"touch undone\"\n  sleeper:\n    command: \"sleep 30\"\n",
+    )]);
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(1);
+    let slow = events(&out.stdout).into_iter().find(|e| e["event"] == "step_finished" && e["step"] == "slow");
+    assert_eq!(slow.unwrap()["outcome"]["class"], "timeout");
+    assert!(dir.path().join("undone").exists(), "the first step is compensated");
+    let dag = project(&[(
+        "w.yaml",
+        "workflow:\n  nodes:\n    - id: slow\n      agent: sleeper\n      timeout: 1s\nagents:\n  sleeper:\n    command: \"sleep 30\"\n",
+    )]);
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dag.path()).expect(1);
+    let slow = events(&out.stdout).into_iter().find(|e| e["event"] == "step_finished" && e["step"] == "slow");
+    assert_eq!(slow.unwrap()["outcome"]["class"], "timeout");
 }
