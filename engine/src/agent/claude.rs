@@ -273,10 +273,10 @@ mod tests {
 
     #[test]
     fn tools_are_allowed_tools_and_args_follow() {
-        let argv = argv("claude", Some("sonnet"), &["Read".into(), "Edit".into()], &["--verbose-x".into()]);
-        let at = argv.iter().position(|a| a == "--allowedTools").expect("--allowedTools");
-        assert_eq!(argv[at + 1], "Read,Edit");
-        assert_eq!(argv.last().map(String::as_str), Some("--verbose-x"));
+        let line = argv("claude", Some("sonnet"), &["Read".into(), "Edit".into()], &["--verbose-x".into()]);
+        let at = line.iter().position(|a| a == "--allowedTools").expect("--allowedTools");
+        assert_eq!(line[at + 1], "Read,Edit");
+        assert_eq!(line.last().map(String::as_str), Some("--verbose-x"));
         assert!(!argv("claude", None, &[], &[]).iter().any(|a| a == "--allowedTools"));
     }
 
