@@ -8,6 +8,7 @@
 //! `fail_open` carries on, `fail_closed` vetoes what the hook guards — and a disabled
 //! `fail_closed` plugin stops the run, since nothing it guards could be let through.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -112,7 +113,14 @@ impl PluginSet {
         };
         for spec in enabled {
             let fatal = spec.on_error == OnPluginError::FailClosed;
-            let loaded = std::fs::read(&spec.file)
+            // A bundled plugin's component is in the binary and compiled once per machine, in
+            // the user's cache (the project's when there is no home).
+            let (bytes, cache) = match spec.bundled {
+                Some(b) => (Ok(Cow::Borrowed(b.bytes)), super::bundled::cache_dir()),
+                None => (std::fs::read(&spec.file).map(Cow::Owned), None),
+            };
+            let cache = cache.unwrap_or_else(|| cache_dir.to_path_buf());
+            let loaded = bytes
                 .map_err(|source| PluginError::Read {
                     plugin: spec.name.clone(),
                     path: spec.file.display().to_string(),
@@ -131,7 +139,7 @@ impl PluginSet {
                             });
                         }
                     }
-                    runtime.load(&spec.name, &bytes, Some(cache_dir), spec.limits)
+                    runtime.load(&spec.name, &bytes, Some(&cache), spec.limits)
                 });
             match loaded {
                 Ok(loaded) => {
@@ -191,7 +199,7 @@ impl PluginSet {
             call(active, hook, json, &mut fired, parent);
         }
         let redact = |text: &mut String| {
-            if let std::borrow::Cow::Owned(masked) = self.redactor.redact(text) {
+            if let Cow::Owned(masked) = self.redactor.redact(text) {
                 *text = masked;
             }
         };

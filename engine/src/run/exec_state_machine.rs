@@ -121,7 +121,7 @@ impl Runner {
             }
             Started::Running(ticket, future) => {
                 let outcome = self.await_step(future).await;
-                self.finish(ticket, outcome.clone()).await;
+                let outcome = self.finish(ticket, outcome).await;
                 // The outcome is durable before the transition it causes.
                 self.settle().await;
                 Ok(outcome)

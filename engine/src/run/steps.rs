@@ -476,8 +476,11 @@ impl Runner {
         outcome
     }
 
-    /// Finishes a step: its evidence from git, its completed packet, `step_finished`.
-    pub(super) async fn finish(&mut self, ticket: Ticket, mut outcome: Outcome) {
+    /// Finishes a step: its evidence from git, its completed packet, `step_finished`. Returns
+    /// the outcome as journaled — a plugin's veto at `phase.after_<phase>` fails a step that
+    /// succeeded, and what follows (a transition, the DAG's next nodes) must see that, as a
+    /// resumed run, which reads the journal, does.
+    pub(super) async fn finish(&mut self, ticket: Ticket, mut outcome: Outcome) -> Outcome {
         self.drain_signals();
         let id = self.plan.graph[ticket.node].id.clone();
         // What the agent said is bounded before anything else reads it (a gigabyte summary
@@ -545,7 +548,12 @@ impl Runner {
         }
         let environment = (outcome.class == Some(FailureClass::Environment)).then(|| outcome.error.clone());
         let (iteration, at) = (self.state.iteration, self.now());
-        self.emit(&Event::StepFinished { step: id.clone(), outcome: Box::new(outcome), iteration, at });
+        self.emit(&Event::StepFinished {
+            step: id.clone(),
+            outcome: Box::new(outcome.clone()),
+            iteration,
+            at,
+        });
         if let Some(decided) = decided {
             self.emit(&decided);
         }
@@ -555,6 +563,7 @@ impl Runner {
             let error = error.unwrap_or_else(|| "the agent cannot work here".into());
             self.halt(RunStatus::Stopped, format!("`{id}`: {error}"), Some(FailureClass::Environment));
         }
+        outcome
     }
 
     /// Prices an AI invocation from `budget.prices` when the backend reported tokens but no
