@@ -230,6 +230,8 @@ pub struct CallRecord {
     pub seconds: f64,
     /// How it failed (`PluginError::kind`), if it did.
     pub error: Option<&'static str>,
+    /// What it answered (`Decision::kind`), when it answered.
+    pub decision: Option<&'static str>,
 }
 
 /// A metric as a `metric` event says it, whether emitted or answered: `name value k=v,k=v`.
@@ -305,10 +307,11 @@ fn call(active: &mut Active, hook: &Hook, json: &str, fired: &mut Fired, parent:
         span.set_attribute(crate::telemetry::semconv::ERROR_TYPE, kind);
         span.set_status(opentelemetry::trace::Status::error(kind));
     }
-    if let Ok(decision) = &answer {
-        span.set_attribute("ralph.plugin.decision", decision.kind());
+    let decision = answer.as_ref().ok().map(Decision::kind);
+    if let Some(kind) = decision {
+        span.set_attribute("ralph.plugin.decision", kind);
     }
-    fired.calls.push(CallRecord { plugin: name.clone(), hook: hook_name.clone(), seconds, error });
+    fired.calls.push(CallRecord { plugin: name.clone(), hook: hook_name.clone(), seconds, error, decision });
     match answer {
         Ok(decision) => {
             active.failures = 0;
