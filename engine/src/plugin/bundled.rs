@@ -93,8 +93,12 @@ mod tests {
     #[test]
     fn each_bundled_plugin_describes_itself_as_listed() {
         let runtime = Runtime::shared().unwrap();
+        // Compiled once per checkout, in the cache the integration tests share (a debug build
+        // takes seconds per component).
+        let cache = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/test-plugins/cache/ralph-loop/plugins");
         for bundled in ALL {
-            let loaded = runtime.load(bundled.name, bundled.bytes, None, Limits::DEFAULT).unwrap();
+            let loaded = runtime.load(bundled.name, bundled.bytes, Some(&cache), Limits::DEFAULT).unwrap();
             let d = loaded.descriptor();
             assert_eq!(d.name, bundled.name);
             assert_eq!(d.version, bundled.version, "{}", bundled.name);

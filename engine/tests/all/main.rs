@@ -2,6 +2,7 @@
 //! directories, one module per feature area.
 
 mod bounds;
+mod bundled;
 mod cases;
 mod cli;
 mod control;
