@@ -116,7 +116,7 @@ status=0
 for name in "${plugins[@]}"; do
     wasm="$out/${name//-/_}.wasm"
     if [[ ! -f "$wasm" ]]; then
-        echo "error: $name built no component at $wasm (is its crate-type cdylib?)" >&2
+        echo "error: \`$name\` built no component at \`$wasm\`: is its crate-type cdylib?" >&2
         status=1
         continue
     fi
@@ -124,10 +124,10 @@ for name in "${plugins[@]}"; do
     size=$(wc -c <"$built/$name.wasm")
     if [[ "$mode" == check ]]; then
         if [[ ! -f "$dist/$name.wasm" ]]; then
-            echo "error: plugins/dist/$name.wasm is not there: run \`plugins/build.sh --update\` and commit plugins/dist/" >&2
+            echo "error: \`plugins/dist/$name.wasm\` is not there: run \`plugins/build.sh --update\` and commit plugins/dist/" >&2
             status=1
         elif ! cmp -s "$built/$name.wasm" "$dist/$name.wasm"; then
-            echo "error: plugins/dist/$name.wasm does not match its sources (built $size bytes, committed $(wc -c <"$dist/$name.wasm")): run \`plugins/build.sh --update\` and commit plugins/dist/" >&2
+            echo "error: \`plugins/dist/$name.wasm\` does not match its sources (built $size bytes, committed $(wc -c <"$dist/$name.wasm")): run \`plugins/build.sh --update\` and commit plugins/dist/" >&2
             status=1
         else
             printf '%-20s %8d bytes  plugins/dist/%s.wasm matches its sources\n' "$name" "$size" "$name"
