@@ -12,6 +12,7 @@ mod environment;
 mod exit_status;
 mod fuzz;
 mod init;
+mod init_options;
 mod inspect;
 mod monitoring;
 mod notify;
