@@ -255,7 +255,7 @@ fn list(args: &ListArgs, project: &Project) -> anyhow::Result<Exit> {
             "granted": [],
             "origin": "bundled (not in ralph.yaml)",
             "bundled": true,
-            "file": format!("<bundled>/{}.wasm", b.name),
+            "file": catalog::bundled_file(b.name).display().to_string(),
         }));
     }
     let missing: Vec<_> =
@@ -360,7 +360,7 @@ fn target(plugin: &str, project: &Project) -> Result<Target, String> {
     if let Some(b) = bundled::get(plugin) {
         return Ok(Target {
             name: plugin.to_owned(),
-            file: PathBuf::from(format!("<bundled>/{plugin}.wasm")),
+            file: catalog::bundled_file(plugin),
             spec: None,
             manifest: None,
             bundled: Some(b),

@@ -234,19 +234,16 @@ fn listed(
     entry: &PluginEntry,
     missing: &mut Vec<Missing>,
 ) -> Option<PluginSpec> {
-    let bundled = match entry.entry.as_deref() {
-        Some(_) => None,
+    // No `entry`: the bundled plugin of that name.
+    let (file, bundled) = match entry.entry.as_deref() {
+        Some(path) => (project_dir.join(path), None),
         None => match bundled::get(&entry.name) {
-            Some(b) => Some(b),
+            Some(b) => (bundled_file(&entry.name), Some(b)),
             None => {
                 missing.push(Missing { name: entry.name.clone(), reason: not_bundled(&entry.name) });
                 return None;
             }
         },
-    };
-    let file = match (entry.entry.as_deref(), bundled) {
-        (Some(path), _) => project_dir.join(path),
-        (None, _) => bundled_file(&entry.name),
     };
     let (config, secrets) = config(&entry.name, &entry.config, missing)?;
     Some(PluginSpec {
@@ -269,7 +266,7 @@ fn listed(
 }
 
 /// What `file` shows for a bundled plugin.
-fn bundled_file(name: &str) -> PathBuf {
+pub fn bundled_file(name: &str) -> PathBuf {
     PathBuf::from(format!("<bundled>/{name}.wasm"))
 }
 
