@@ -2,8 +2,9 @@
 # The test command: installs what the tests need on a fresh Debian machine (Graphviz for the
 # diagram tests, promtool for /metrics and the monitoring stack, rotel as the OTLP receiver,
 # check-jsonschema as an independent JSON Schema validator, the Mermaid parser and Claude Code
-# from npm, the wasm32-wasip2 target for the plugins),
-# builds the plugins, then runs the formatting check, clippy and the whole test suite.
+# from npm, the pinned toolchain's wasm32-wasip2 target for the plugins),
+# checks that the committed plugin components match their sources, then runs the formatting
+# check, clippy and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,10 +41,12 @@ if [ ! -x engine/tests/agents/node_modules/.bin/claude ]; then
   (cd engine/tests/agents && npm ci --silent --no-audit --no-fund)
 fi
 
-# The plugins, as WebAssembly components (installs the wasm32-wasip2 target when missing),
-# into the target dir the tests build their plugins in, so they find them built.
-echo "==> building the plugins (plugins/build.sh)"
-CARGO_TARGET_DIR="$PWD/target/test-plugins" bash plugins/build.sh
+# The bundled plugins the binary embeds (plugins/dist/*.wasm) must be what their sources build:
+# rebuilt reproducibly (pinned toolchain, installed with the wasm32-wasip2 target when missing)
+# into a temporary directory and compared byte for byte. On a mismatch it names the plugin and
+# says how to refresh them (`plugins/build.sh --update`, then commit plugins/dist/).
+echo "==> checking the bundled plugins against their sources (plugins/build.sh --check)"
+bash plugins/build.sh --check
 
 echo "==> cargo fmt --check"
 cargo fmt --all --check

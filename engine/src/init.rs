@@ -4,6 +4,7 @@
 //! compiled in, so a project made by any build is the same as what that build was tested with.
 
 pub mod monitoring;
+pub mod test_stage;
 
 /// The templates `init --template` accepts, with the workflow each starts from.
 pub const TEMPLATES: &[(&str, &str, &str)] = &[
@@ -20,8 +21,11 @@ pub struct InitOptions {
     pub name: String,
     /// One of [`TEMPLATES`].
     pub template: String,
-    /// Add a `plugins/` folder and the `plugins:` section.
+    /// Enable the bundled secret guard and add an example plugin crate to edit
+    /// (`plugins/example-guard/`, what `plugin new example-guard` makes).
     pub with_plugins: bool,
+    /// Add a test stage the workflow gates on, running this command (`init --with-tests`).
+    pub with_tests: Option<test_stage::TestCommand>,
     /// Add the `observability:` section and the monitoring stack in `monitoring/`.
     pub with_dashboard: bool,
 }
@@ -91,10 +95,45 @@ const SAGA_SCRIPTS: &[(&str, &str)] = &[
 
 const GITIGNORE: &str = "# ralph-loop keeps its runs here\n.ralph/\n";
 
+/// The example plugin crate `init --with-plugins` writes under `plugins/`.
+pub const EXAMPLE_PLUGIN: &str = "example-guard";
+
 const PLUGINS_README: &str = "# Plugins
 
-WebAssembly plugins called at lifecycle hooks (`workflow.on_start`, `phase.before_verify`, …)
-go in this folder and are listed under `plugins:` in `ralph.yaml`.
+WebAssembly plugins are called at lifecycle hooks (`workflow.on_start`, `phase.after_build`, …)
+and listed under `plugins:` in `ralph.yaml`.
+
+## Bundled with ralph-loop
+
+`secret-guard`, `budget-guard`, `notifier` and `metrics-exporter` are built into `ralph-loop`:
+name one under `plugins:` and it runs, with no build (`ralph-loop plugin list` shows them).
+`ralph.yaml` enables `secret-guard`, which fails a build step whose changes add credentials.
+
+## Your own: `example-guard/`
+
+A Rust plugin crate to edit, as `ralph-loop plugin new example-guard` makes it (the SDK is
+vendored in it). Its `src/lib.rs` vetoes build steps when its `block` setting is `true`, and
+otherwise annotates them. Build it (needs `rustup target add wasm32-wasip2`):
+
+```sh
+cd plugins/example-guard && cargo build --target wasm32-wasip2 --release
+```
+
+then enable it in `ralph.yaml` (the lines are there, commented out):
+
+```yaml
+plugins:
+  - secret-guard
+  - name: example-guard
+    entry: plugins/example-guard/target/wasm32-wasip2/release/example_guard.wasm
+    capabilities: [veto]
+    config:
+      block: \"false\"
+```
+
+`ralph-loop plugin call plugins/example-guard/target/wasm32-wasip2/release/example_guard.wasm
+phase.before_build --config block=true` tries it without a run. For a plugin in another
+language, see `ralph-loop plugin new --help`.
 ";
 
 fn ralph_yaml(options: &InitOptions, workflow: &str) -> String {
@@ -132,8 +171,14 @@ loop:
         text.push_str(
             "
 plugins:
-  directory: ./plugins
-  auto_discover: true
+  # Bundled with ralph-loop (no build): fails a build step whose changes add credentials.
+  - secret-guard
+  # The example plugin in plugins/example-guard/, once built (see plugins/README.md):
+  # - name: example-guard
+  #   entry: plugins/example-guard/target/wasm32-wasip2/release/example_guard.wasm
+  #   capabilities: [veto]
+  #   config:
+  #     block: \"false\"
 ",
         );
     }
@@ -162,9 +207,14 @@ pub fn files(options: &InitOptions) -> Result<Vec<(String, String)>, String> {
         let names: Vec<&str> = TEMPLATES.iter().map(|(n, ..)| *n).collect();
         return Err(format!("unknown template `{}`; choose one of {}", options.template, names.join(", ")));
     };
+    let path = format!("workflows/{workflow}");
+    let (text, agents) = match &options.with_tests {
+        Some(tests) => test_stage::add(&options.template, text, tests).map_err(|e| e.to_string())?,
+        None => ((*text).to_owned(), String::new()),
+    };
     let mut files = vec![
-        ("ralph.yaml".to_owned(), ralph_yaml(options, workflow)),
-        (format!("workflows/{workflow}"), (*text).to_owned()),
+        ("ralph.yaml".to_owned(), ralph_yaml(options, workflow) + &agents),
+        (path, text),
         ("TODO.md".to_owned(), TODO.to_owned()),
         ("SPEC.md".to_owned(), SPEC.to_owned()),
         (".gitignore".to_owned(), GITIGNORE.to_owned()),
@@ -183,6 +233,10 @@ pub fn files(options: &InitOptions) -> Result<Vec<(String, String)>, String> {
     }
     if options.with_plugins {
         files.push(("plugins/README.md".to_owned(), PLUGINS_README.to_owned()));
+        let example = crate::plugin::scaffold::files(EXAMPLE_PLUGIN);
+        files.extend(
+            example.into_iter().map(|(p, t)| (format!("plugins/{EXAMPLE_PLUGIN}/{}", p.display()), t)),
+        );
     }
     if options.with_dashboard {
         // The whole monitoring stack, as `ralph-loop dashboard --write monitoring` writes it.

@@ -16,9 +16,15 @@ pub struct InitArgs {
     /// The workflow template: basic, advanced, dag or saga.
     #[arg(long, default_value = "basic")]
     pub template: String,
-    /// Include an example plugin.
+    /// Enable the bundled `secret-guard` plugin and add an example plugin crate to edit
+    /// (`plugins/example-guard/`).
     #[arg(long)]
     pub with_plugins: bool,
+    /// Add a test stage the workflow gates on, running the project's tests (`cargo test`,
+    /// `npm test`, `go test ./...`, pytest or `make test`, from its build files; else a
+    /// placeholder that fails until it is edited).
+    #[arg(long)]
+    pub with_tests: bool,
     /// Include the `observability:` section and the monitoring stack (compose file, Grafana
     /// dashboards) in `monitoring/`.
     #[arg(long)]
@@ -37,7 +43,17 @@ pub fn run(args: &InitArgs, env: &Env) -> anyhow::Result<Exit> {
         name,
         template: args.template.clone(),
         with_plugins: args.with_plugins,
+        with_tests: None,
         with_dashboard: args.with_dashboard,
+    };
+    let workflow_file = crate::init::TEMPLATES
+        .iter()
+        .find(|(n, ..)| *n == args.template)
+        .map(|(_, file, _)| format!("workflows/{file}"))
+        .unwrap_or_default();
+    let options = InitOptions {
+        with_tests: args.with_tests.then(|| crate::init::test_stage::detect(&dir, &workflow_file)),
+        ..options
     };
     let files = files(&options).map_err(super::exit::usage)?;
     let (mut created, mut kept) = (Vec::new(), Vec::new());
@@ -65,6 +81,15 @@ pub fn run(args: &InitArgs, env: &Env) -> anyhow::Result<Exit> {
     }
     let workflow =
         files.iter().find(|(p, _)| p.starts_with("workflows/")).map(|(p, _)| p.as_str()).unwrap_or("");
+    if let Some(tests) = &options.with_tests {
+        match tests.found_in {
+            Some(file) => eprintln!("\ntests: `{}` (from {file}) gates the workflow", tests.command),
+            None => eprintln!(
+                "\ntests: no build file says how this project is tested: edit the `{}` agent in {workflow}",
+                crate::init::test_stage::AGENT
+            ),
+        }
+    }
     eprintln!(
         "\nnext: add tasks to TODO.md, then\n  ralph-loop workflow validate {workflow}\n  ralph-loop loop"
     );

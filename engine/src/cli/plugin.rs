@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::exit::usage;
 use super::{Env, Exit};
+use crate::plugin::bundled::{self, Bundled};
 use crate::plugin::catalog::{self, Catalog, Manifest, Origin, PluginSpec};
 use crate::plugin::install::{self, Install, InstallError, Registry};
 use crate::plugin::{CallEnv, CallOutput, Limits, Loaded, PluginError, Runtime, scaffold};
@@ -22,7 +23,8 @@ use crate::workflow::model::{Document, PluginsSection};
 /// `ralph-loop plugin …`
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// List the project's plugins: configured, installed, and configured ones that are missing.
+    /// List the plugins: configured, installed, bundled with the engine, and configured ones that
+    /// are missing.
     List(ListArgs),
     /// Load a plugin and show what it is: hooks, capabilities requested and granted, limits.
     Info(InfoArgs),
@@ -188,8 +190,9 @@ impl Project {
     }
 }
 
-fn origin(origin: &Origin) -> &'static str {
-    match origin {
+fn origin(spec: &PluginSpec) -> &'static str {
+    match &spec.origin {
+        _ if spec.bundled.is_some() => "bundled (in ralph.yaml)",
         Origin::Listed(_) => "ralph.yaml (entry)",
         Origin::Installed(_) => "installed",
         Origin::Discovered => "discovered",
@@ -204,18 +207,22 @@ fn list(args: &ListArgs, project: &Project) -> anyhow::Result<Exit> {
     let mut rows = Vec::new();
     for spec in &project.catalog.plugins {
         let manifest = spec.manifest.as_ref();
-        let hooks = if spec.hooks.is_empty() {
-            manifest.map(|m| m.hooks.clone()).unwrap_or_default()
-        } else {
-            spec.hooks.clone()
+        let bundled = spec.bundled;
+        let own_hooks = || match (manifest, bundled) {
+            (Some(m), _) => m.hooks.clone(),
+            (None, Some(b)) => b.hooks.iter().map(|h| (*h).to_owned()).collect(),
+            (None, None) => Vec::new(),
         };
+        let hooks = if spec.hooks.is_empty() { own_hooks() } else { spec.hooks.clone() };
+        let version = manifest.map(|m| m.version.clone()).or(bundled.map(|b| b.version.to_owned()));
         rows.push(json!({
             "name": spec.name,
-            "version": manifest.map(|m| m.version.clone()),
+            "version": version,
             "enabled": spec.enabled,
             "hooks": hooks,
             "granted": spec.capabilities,
-            "origin": origin(&spec.origin),
+            "origin": origin(spec),
+            "bundled": bundled.is_some(),
             "file": project.shown(&spec.file),
         }));
     }
@@ -231,7 +238,24 @@ fn list(args: &ListArgs, project: &Project) -> anyhow::Result<Exit> {
             "hooks": manifest.hooks,
             "granted": [],
             "origin": "installed, not in ralph.yaml",
+            "bundled": false,
             "file": project.shown(&project.catalog.directory.join(&manifest.name).join(catalog::COMPONENT)),
+        }));
+    }
+    // The plugins shipped in the binary that ralph.yaml does not enable: `plugins: [NAME]` does.
+    for b in bundled::ALL {
+        if project.spec(b.name).is_some() || rows.iter().any(|r| r["name"] == b.name) {
+            continue;
+        }
+        rows.push(json!({
+            "name": b.name,
+            "version": b.version,
+            "enabled": false,
+            "hooks": b.hooks,
+            "granted": [],
+            "origin": "bundled (not in ralph.yaml)",
+            "bundled": true,
+            "file": catalog::bundled_file(b.name).display().to_string(),
         }));
     }
     let missing: Vec<_> =
@@ -300,6 +324,7 @@ struct Target {
     file: PathBuf,
     spec: Option<PluginSpec>,
     manifest: Option<Manifest>,
+    bundled: Option<&'static Bundled>,
 }
 
 /// Finds `plugin`: a `.wasm` file, a plugin of the catalog, or one installed in the directory.
@@ -311,7 +336,7 @@ fn target(plugin: &str, project: &Project) -> Result<Target, String> {
             return Err(format!("`{plugin}` is not a file"));
         }
         let name = as_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        return Ok(Target { name, file: as_path.to_path_buf(), spec: None, manifest: None });
+        return Ok(Target { name, file: as_path.to_path_buf(), spec: None, manifest: None, bundled: None });
     }
     if let Some(spec) = project.spec(plugin) {
         return Ok(Target {
@@ -319,6 +344,7 @@ fn target(plugin: &str, project: &Project) -> Result<Target, String> {
             file: spec.file.clone(),
             spec: Some(spec.clone()),
             manifest: spec.manifest.clone(),
+            bundled: spec.bundled,
         });
     }
     let home = project.catalog.directory.join(plugin);
@@ -328,25 +354,42 @@ fn target(plugin: &str, project: &Project) -> Result<Target, String> {
             file: home.join(catalog::COMPONENT),
             spec: None,
             manifest: Some(manifest),
+            bundled: None,
+        });
+    }
+    if let Some(b) = bundled::get(plugin) {
+        return Ok(Target {
+            name: plugin.to_owned(),
+            file: catalog::bundled_file(plugin),
+            spec: None,
+            manifest: None,
+            bundled: Some(b),
         });
     }
     if let Some(missing) = project.catalog.missing.iter().find(|m| m.name == plugin) {
         return Err(format!("plugin `{plugin}` cannot be loaded: {}", missing.reason));
     }
     Err(format!(
-        "no plugin `{plugin}`: it is neither configured in ralph.yaml nor installed in `{}` (`ralph-loop plugin list` shows the plugins; give a path to a `.wasm` file to load one directly)",
+        "no plugin `{plugin}`: it is not bundled, not configured in ralph.yaml and not installed in `{}` (`ralph-loop plugin list` shows the plugins; give a path to a `.wasm` file to load one directly)",
         project.shown(&project.catalog.directory)
     ))
 }
 
 /// Loads a target, checking an installed component against its manifest's checksum.
 fn load(target: &Target, limits: Limits, project: &Project) -> Result<(Loaded, u64), PluginError> {
-    let bytes = std::fs::read(&target.file).map_err(|source| PluginError::Read {
-        plugin: target.name.clone(),
-        path: target.file.display().to_string(),
-        source,
-    })?;
-    let loaded = Runtime::shared()?.load(&target.name, &bytes, Some(&project.cache), limits)?;
+    let (bytes, cache) = match target.bundled {
+        Some(b) => (std::borrow::Cow::Borrowed(b.bytes), bundled::cache_dir()),
+        None => {
+            let bytes = std::fs::read(&target.file).map_err(|source| PluginError::Read {
+                plugin: target.name.clone(),
+                path: target.file.display().to_string(),
+                source,
+            })?;
+            (std::borrow::Cow::Owned(bytes), None)
+        }
+    };
+    let cache = cache.unwrap_or_else(|| project.cache.clone());
+    let loaded = Runtime::shared()?.load(&target.name, &bytes, Some(&cache), limits)?;
     if let Some(manifest) = &target.manifest {
         if !manifest.sha256.eq_ignore_ascii_case(loaded.sha256()) {
             return Err(PluginError::Invalid {
@@ -389,7 +432,7 @@ fn info(args: &InfoArgs, project: &Project, env: &Env) -> anyhow::Result<Exit> {
     };
     let config_keys: Vec<String> = spec.map(|s| s.config.keys().cloned().collect()).unwrap_or_default();
     let enabled = spec.map(|s| s.enabled).or(target.manifest.as_ref().map(|m| m.enabled));
-    let configured = spec.map(|s| origin(&s.origin));
+    let configured = spec.map(origin);
     if args.json {
         let doc = json!({
             "name": target.name,
@@ -430,7 +473,13 @@ fn info(args: &InfoArgs, project: &Project, env: &Env) -> anyhow::Result<Exit> {
     out.push_str(&format!("requests:     {}\n", joined(&d.capabilities)));
     out.push_str(&format!("granted:      {}\n", joined(&granted)));
     let ungranted: Vec<String> = d.capabilities.iter().filter(|c| !granted.contains(c)).cloned().collect();
-    if !ungranted.is_empty() {
+    if !ungranted.is_empty() && target.bundled.is_some() && spec.is_none() {
+        out.push_str(&format!(
+            "  note: bundled with the engine; `plugins: [{}]` in ralph.yaml enables it with {}\n",
+            target.name,
+            ungranted.join(", ")
+        ));
+    } else if !ungranted.is_empty() {
         out.push_str(&format!(
             "  note: not granted: {}; ralph.yaml grants them with `capabilities: [{}]`\n",
             ungranted.join(", "),

@@ -102,7 +102,7 @@ impl EventSink for JsonLines {
             | Event::Forked { .. } => "run",
             Event::Warning { .. } => "warning",
             Event::Signal { .. } | Event::Control { .. } | Event::ControlRefused { .. } => "signal",
-            Event::Plugin { .. } => "plugin",
+            Event::Plugin { .. } | Event::PluginCalled { .. } => "plugin",
             Event::StepStarted { .. }
             | Event::StepFinished { .. }
             | Event::StepSkipped { .. }

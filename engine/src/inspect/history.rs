@@ -75,6 +75,31 @@ pub struct Execution {
     pub signals: Vec<SignalNote>,
     /// What the runner did after it (and while it ran: a review's decision).
     pub decisions: Vec<Decision>,
+    /// The plugins called about it: before it (`phase.before_*`, `agent.on_invoke`) and after.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plugin_calls: Vec<PluginCall>,
+}
+
+/// A plugin's call at a hook: a span of the run's trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginCall {
+    /// The plugin.
+    pub plugin: String,
+    /// The hook.
+    pub hook: String,
+    /// The iteration it was called in (0 before the first).
+    pub iteration: u32,
+    /// What it answered, when it answered.
+    pub decision: Option<String>,
+    /// How it failed, if it did.
+    pub error: Option<String>,
+    /// When the hook was reached.
+    pub at: String,
+    /// How long the call took, in microseconds.
+    pub duration_us: u64,
+    /// The notes it gave (`annotate`), for the step's packet.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Execution {
@@ -344,6 +369,9 @@ pub struct History {
     pub resumed: u32,
     /// How the run ended, if the journal says.
     pub end: Option<(RunStatus, String)>,
+    /// Plugin calls about no step (`workflow.*`, `state.on_change`), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plugin_calls: Vec<PluginCall>,
 }
 
 impl History {
@@ -355,6 +383,8 @@ impl History {
         let mut current: HashMap<String, usize> = HashMap::new();
         // The execution that finished last: what events naming no step follow from.
         let mut last_finished: Option<usize> = None;
+        // Calls about a step that has not started yet (`phase.before_*`): its next execution's.
+        let mut before: HashMap<String, Vec<PluginCall>> = HashMap::new();
         for (seq, event) in events {
             if let Some(at) = event.at() {
                 h.last_at = Some(at.to_owned());
@@ -411,6 +441,7 @@ impl History {
                         outcome: None,
                         signals: Vec::new(),
                         decisions: Vec::new(),
+                        plugin_calls: before.remove(step).unwrap_or_default(),
                     });
                     current.insert(step.clone(), index);
                 }
@@ -526,6 +557,20 @@ impl History {
                 // Log lines, metrics and notes are the plugin's business; what it decided or how
                 // it failed is the run's.
                 Event::Plugin { plugin, hook, kind, message, step } => {
+                    if kind == "annotate" {
+                        // A note follows the call that gave it: the latest of that plugin there.
+                        let calls = match step {
+                            Some(s) if before.contains_key(s) => before.get_mut(s),
+                            Some(s) => current.get(s).map(|&i| &mut h.executions[i].plugin_calls),
+                            None => Some(&mut h.plugin_calls),
+                        };
+                        let call = calls.and_then(|c| {
+                            c.iter_mut().rev().find(|c| c.plugin == *plugin && c.hook == *hook)
+                        });
+                        if let Some(call) = call {
+                            call.notes.push(message.clone());
+                        }
+                    }
                     if !matches!(kind.as_str(), "log" | "metric" | "annotate" | "notify") {
                         let at = step.as_deref().map_or(last_finished, about);
                         let decision = Decision::Plugin {
@@ -545,6 +590,39 @@ impl History {
                 Event::Escalated { agents, succeeded } => {
                     let decision = Decision::Escalated { agents: agents.clone(), succeeded: *succeeded };
                     note = Some((last_finished, decision));
+                }
+                Event::PluginCalled {
+                    plugin,
+                    hook,
+                    step,
+                    iteration: n,
+                    decision,
+                    error,
+                    duration_us,
+                    at,
+                } => {
+                    let call = PluginCall {
+                        plugin: plugin.clone(),
+                        hook: hook.clone(),
+                        iteration: *n,
+                        decision: decision.clone(),
+                        error: error.clone(),
+                        at: at.clone(),
+                        duration_us: *duration_us,
+                        notes: Vec::new(),
+                    };
+                    match step {
+                        // A step that is running: a call after it (or about its agent).
+                        Some(step)
+                            if current
+                                .get(step)
+                                .is_some_and(|&i| h.executions[i].status == ExecutionStatus::Unfinished) =>
+                        {
+                            h.executions[current[step]].plugin_calls.push(call);
+                        }
+                        Some(step) => before.entry(step.clone()).or_default().push(call),
+                        None => h.plugin_calls.push(call),
+                    }
                 }
                 Event::Forked { .. }
                 | Event::ReviewRequested { .. }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::history::{Decision, Execution, ExecutionStatus, History};
+use super::history::{Decision, Execution, ExecutionStatus, History, PluginCall};
 use super::millis_between;
 use crate::run::core::event::RunStatus;
 use crate::store::RunRecord;
@@ -115,8 +115,41 @@ fn step_span(execution: &Execution, doc: Option<&Document>) -> Span {
         status,
         attributes,
         events: execution.decisions.iter().map(event).collect(),
+        children: execution.plugin_calls.iter().map(plugin_span).collect(),
+    }
+}
+
+/// A plugin's call at a hook, named as the live export names it: `plugin {plugin} {hook}`.
+fn plugin_span(call: &PluginCall) -> Span {
+    let mut attributes = BTreeMap::new();
+    attributes.insert("ralph.plugin.name".into(), json!(call.plugin));
+    attributes.insert("ralph.plugin.hook".into(), json!(call.hook));
+    attributes.insert("ralph.plugin.duration_us".into(), json!(call.duration_us));
+    if let Some(decision) = &call.decision {
+        attributes.insert("ralph.plugin.decision".into(), json!(decision));
+    }
+    if let Some(error) = &call.error {
+        attributes.insert(semconv::ERROR_TYPE.into(), json!(error));
+    }
+    Span {
+        name: format!("plugin {} {}", call.plugin, call.hook),
+        start: call.at.clone(),
+        duration_ms: Some(call.duration_us / 1000),
+        status: if call.error.is_some() { "error" } else { "ok" },
+        attributes,
+        events: call
+            .notes
+            .iter()
+            .map(|n| SpanEvent { name: "annotate".into(), description: format!("note: {n}") })
+            .collect(),
         children: Vec::new(),
     }
+}
+
+/// Whether a call about no step is the run's rather than an iteration's: the hooks that
+/// begin and end the run (the live export parents them on the run's span as well).
+fn of_the_run(call: &PluginCall) -> bool {
+    matches!(call.hook.as_str(), "workflow.on_start" | "workflow.on_complete" | "workflow.on_failure")
 }
 
 /// The span tree of a run: its journal read as `history`, its agents from the definition it
@@ -155,6 +188,16 @@ pub fn tree(record: &RunRecord, history: &History, doc: Option<&Document>) -> Sp
         };
         let duration_ms =
             iteration.finished_at.as_deref().and_then(|end| millis_between(&iteration.started_at, end));
+        let mut steps: Vec<Span> =
+            history.iteration(iteration.iteration).map(|e| step_span(e, doc)).collect();
+        let calls =
+            history.plugin_calls.iter().filter(|c| c.iteration == iteration.iteration && !of_the_run(c));
+        let before = steps.len();
+        steps.extend(calls.map(plugin_span));
+        if steps.len() > before {
+            // Stable: spans that began in the same instant keep the journal's order.
+            steps.sort_by(|a, b| a.start.cmp(&b.start));
+        }
         children.push(Span {
             name: format!("iteration {}", iteration.iteration),
             start: iteration.started_at.clone(),
@@ -162,8 +205,15 @@ pub fn tree(record: &RunRecord, history: &History, doc: Option<&Document>) -> Sp
             status,
             attributes,
             events: Vec::new(),
-            children: history.iteration(iteration.iteration).map(|e| step_span(e, doc)).collect(),
+            children: steps,
         });
+    }
+    let in_an_iteration =
+        |c: &PluginCall| !of_the_run(c) && history.iterations.iter().any(|i| i.iteration == c.iteration);
+    let before = children.len();
+    children.extend(history.plugin_calls.iter().filter(|c| !in_an_iteration(c)).map(plugin_span));
+    if children.len() > before {
+        children.sort_by(|a, b| a.start.cmp(&b.start));
     }
     Span {
         name: format!("invoke_workflow {}", record.workflow),
@@ -198,6 +248,11 @@ fn line(span: &Span, first: &str, rest: &str, out: &mut String) {
     }
     if let Some(cost) = span.attributes.get("ralph.cost_usd").and_then(Value::as_f64) {
         detail.push(format!("${cost:.4}"));
+    }
+    if let Some(decision) =
+        span.attributes.get("ralph.plugin.decision").and_then(Value::as_str).filter(|d| *d != "continue")
+    {
+        detail.push(decision.to_owned());
     }
     if let Some(step) = span.attributes.get("ralph.step").and_then(Value::as_str) {
         detail.insert(0, format!("[{step}]"));

@@ -2,6 +2,10 @@
 //! `hooks`, `config`) and the managed form (`directory`, `auto_discover`, `installed` with
 //! version requirements). `plugin list` and a run see the same catalog.
 //!
+//! A list item without `entry` (or a bare name) is the plugin of that name bundled with the
+//! engine ([`super::bundled`]); so is an `installed` plugin that the plugin directory does not
+//! hold, when its version fits.
+//!
 //! An installed plugin lives in `<directory>/<name>/`: its component `plugin.wasm` and its
 //! manifest `plugin.json` ([`Manifest`]), written by `ralph-loop plugin install`.
 
@@ -10,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::bundled::{self, Bundled};
 use super::limits::Limits;
 use crate::workflow::model::{
     Document, EnvString, InstalledPlugin, OnPluginError, PluginEntry, PluginsSection,
@@ -95,8 +100,10 @@ pub enum Origin {
 pub struct PluginSpec {
     /// Its name.
     pub name: String,
-    /// Its component file.
+    /// Its component file (for a bundled plugin, a name to show: `<bundled>/NAME.wasm`).
     pub file: PathBuf,
+    /// The bundled plugin it is, whose component is in the binary.
+    pub bundled: Option<&'static Bundled>,
     /// Where it is configured.
     pub origin: Origin,
     /// The hooks ralph.yaml names (empty: the ones the plugin asks for).
@@ -227,16 +234,27 @@ fn listed(
     entry: &PluginEntry,
     missing: &mut Vec<Missing>,
 ) -> Option<PluginSpec> {
-    let file = project_dir.join(entry.entry.as_deref()?);
+    // No `entry`: the bundled plugin of that name.
+    let (file, bundled) = match entry.entry.as_deref() {
+        Some(path) => (project_dir.join(path), None),
+        None => match bundled::get(&entry.name) {
+            Some(b) => (bundled_file(&entry.name), Some(b)),
+            None => {
+                missing.push(Missing { name: entry.name.clone(), reason: not_bundled(&entry.name) });
+                return None;
+            }
+        },
+    };
     let (config, secrets) = config(&entry.name, &entry.config, missing)?;
     Some(PluginSpec {
         name: entry.name.clone(),
         file,
+        bundled,
         origin: Origin::Listed(i),
         hooks: entry.hooks.clone(),
         config,
         secrets,
-        capabilities: entry.capabilities.clone(),
+        capabilities: granted(&entry.capabilities, bundled),
         on_error: entry.on_error.unwrap_or(OnPluginError::FailOpen),
         enabled: entry.enabled.unwrap_or(true),
         limits: limits(entry.timeout, entry.memory, entry.fuel),
@@ -245,6 +263,41 @@ fn listed(
         version: None,
         from: None,
     })
+}
+
+/// What `file` shows for a bundled plugin.
+pub fn bundled_file(name: &str) -> PathBuf {
+    PathBuf::from(format!("<bundled>/{name}.wasm"))
+}
+
+/// Why a list item without `entry` cannot be loaded.
+pub fn not_bundled(name: &str) -> String {
+    let names: Vec<String> = bundled::names().map(|n| format!("`{n}`")).collect();
+    format!(
+        "`{name}` has no `entry` and is not a bundled plugin ({}): give its component file as `entry`",
+        names.join(", ")
+    )
+}
+
+/// The capabilities a plugin gets: those ralph.yaml lists, else, for a bundled plugin, those it
+/// ships asking for (the engine's own plugins, which `plugins: [secret-guard]` must make work).
+fn granted(listed: &[String], bundled: Option<&Bundled>) -> Vec<String> {
+    match bundled {
+        Some(b) if listed.is_empty() => b.capabilities.iter().map(|c| (*c).to_owned()).collect(),
+        _ => listed.to_vec(),
+    }
+}
+
+/// An `installed` plugin the directory does not hold, served by the bundled one of its name
+/// when its version fits the requirement.
+fn installed_bundled(plugin: &InstalledPlugin) -> Option<&'static Bundled> {
+    let b = bundled::get(&plugin.name)?;
+    let fits = match plugin.version.as_deref() {
+        None => true,
+        Some(req) => semver::VersionReq::parse(req)
+            .is_ok_and(|r| semver::Version::parse(b.version).is_ok_and(|v| r.matches(&v))),
+    };
+    fits.then_some(b)
 }
 
 fn installed(
@@ -260,6 +313,27 @@ fn installed(
     };
     let manifest = match Manifest::read(&home) {
         Ok(m) => m,
+        Err(_) if !home.exists() && installed_bundled(plugin).is_some() => {
+            let bundled = installed_bundled(plugin);
+            let (config, secrets) = config(&plugin.name, &plugin.config, missing)?;
+            return Some(PluginSpec {
+                name: plugin.name.clone(),
+                file: bundled_file(&plugin.name),
+                bundled,
+                origin: Origin::Installed(i),
+                hooks: plugin.hooks.clone(),
+                config,
+                secrets,
+                capabilities: granted(&plugin.capabilities, bundled),
+                on_error: plugin.on_error.unwrap_or(OnPluginError::FailOpen),
+                enabled: plugin.enabled.unwrap_or(true),
+                limits: limits(plugin.timeout, plugin.memory, plugin.fuel),
+                max_failures: plugin.max_failures.unwrap_or(DEFAULT_MAX_FAILURES).max(1),
+                manifest: None,
+                version: plugin.version.clone(),
+                from: plugin.from.clone(),
+            });
+        }
         Err(_) if !home.exists() => {
             let req = plugin.version.as_deref().map(|v| format!(" {v}")).unwrap_or_default();
             missing.push(Missing {
@@ -297,6 +371,7 @@ fn installed(
     Some(PluginSpec {
         name: plugin.name.clone(),
         file: home.join(COMPONENT),
+        bundled: None,
         origin: Origin::Installed(i),
         hooks: plugin.hooks.clone(),
         config,
@@ -352,6 +427,7 @@ pub fn catalog(project_dir: &Path, doc: &Document) -> Catalog {
                     catalog.plugins.push(PluginSpec {
                         name: manifest.name.clone(),
                         file: home.join(COMPONENT),
+                        bundled: None,
                         origin: Origin::Discovered,
                         hooks: Vec::new(),
                         config: BTreeMap::new(),

@@ -3,6 +3,7 @@
 //!
 //! - [`runtime`]: the host — one wasmtime engine, a fresh store per call with a memory limit,
 //!   fuel and a deadline, a WASI context that grants nothing;
+//! - [`bundled`]: the plugins shipped inside the binary, enabled by name;
 //! - [`cache`]: compiled components on disk, keyed by content hash and engine compatibility;
 //! - [`catalog`]: which plugins a project has, as ralph.yaml configures them;
 //! - [`install`]: installing from a path, a registry or a URL, checksums always checked;
@@ -10,6 +11,7 @@
 //! - [`set`]: the plugins of a run as `ralph.yaml` configures them — hooks, granted
 //!   capabilities, `on_error`, disabling after repeated failures — and what their decisions do.
 
+pub mod bundled;
 pub mod cache;
 pub mod catalog;
 pub mod error;

@@ -8,6 +8,7 @@
 //! `fail_open` carries on, `fail_closed` vetoes what the hook guards — and a disabled
 //! `fail_closed` plugin stops the run, since nothing it guards could be let through.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -112,7 +113,14 @@ impl PluginSet {
         };
         for spec in enabled {
             let fatal = spec.on_error == OnPluginError::FailClosed;
-            let loaded = std::fs::read(&spec.file)
+            // A bundled plugin's component is in the binary and compiled once per machine, in
+            // the user's cache (the project's when there is no home).
+            let (bytes, cache) = match spec.bundled {
+                Some(b) => (Ok(Cow::Borrowed(b.bytes)), super::bundled::cache_dir()),
+                None => (std::fs::read(&spec.file).map(Cow::Owned), None),
+            };
+            let cache = cache.unwrap_or_else(|| cache_dir.to_path_buf());
+            let loaded = bytes
                 .map_err(|source| PluginError::Read {
                     plugin: spec.name.clone(),
                     path: spec.file.display().to_string(),
@@ -131,7 +139,7 @@ impl PluginSet {
                             });
                         }
                     }
-                    runtime.load(&spec.name, &bytes, Some(cache_dir), spec.limits)
+                    runtime.load(&spec.name, &bytes, Some(&cache), spec.limits)
                 });
             match loaded {
                 Ok(loaded) => {
@@ -191,7 +199,7 @@ impl PluginSet {
             call(active, hook, json, &mut fired, parent);
         }
         let redact = |text: &mut String| {
-            if let std::borrow::Cow::Owned(masked) = self.redactor.redact(text) {
+            if let Cow::Owned(masked) = self.redactor.redact(text) {
                 *text = masked;
             }
         };
@@ -222,6 +230,8 @@ pub struct CallRecord {
     pub seconds: f64,
     /// How it failed (`PluginError::kind`), if it did.
     pub error: Option<&'static str>,
+    /// What it answered (`Decision::kind`), when it answered.
+    pub decision: Option<&'static str>,
 }
 
 /// A metric as a `metric` event says it, whether emitted or answered: `name value k=v,k=v`.
@@ -297,10 +307,11 @@ fn call(active: &mut Active, hook: &Hook, json: &str, fired: &mut Fired, parent:
         span.set_attribute(crate::telemetry::semconv::ERROR_TYPE, kind);
         span.set_status(opentelemetry::trace::Status::error(kind));
     }
-    if let Ok(decision) = &answer {
-        span.set_attribute("ralph.plugin.decision", decision.kind());
+    let decision = answer.as_ref().ok().map(Decision::kind);
+    if let Some(kind) = decision {
+        span.set_attribute("ralph.plugin.decision", kind);
     }
-    fired.calls.push(CallRecord { plugin: name.clone(), hook: hook_name.clone(), seconds, error });
+    fired.calls.push(CallRecord { plugin: name.clone(), hook: hook_name.clone(), seconds, error, decision });
     match answer {
         Ok(decision) => {
             active.failures = 0;

@@ -212,6 +212,7 @@ impl Runner {
             };
             let Some(ticket) = tickets[slot].take() else { continue };
             let (node, attempt) = (ticket.node, ticket.attempt);
+            // The outcome as finished: a plugin's veto after the step fails it.
             let outcome = self.finish(ticket, outcome).await;
             let end = if outcome.success { NodeEnd::Succeeded } else { NodeEnd::Failed };
             if self.halt_class() == Some(FailureClass::Environment) {

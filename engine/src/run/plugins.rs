@@ -86,9 +86,21 @@ impl Runner {
         }
         let context = context(self);
         let parent = self.telemetry.hook_parent(step);
+        let at = self.now();
         let mut fired = self.plugins.fire(hooks, &context, parent.as_ref());
+        // Each call is journaled as a span (`traces` reads them there), before what it did.
         for call in std::mem::take(&mut fired.calls) {
             self.telemetry.plugin_call(&call.plugin, &call.hook, call.seconds, call.error);
+            self.emit(&Event::PluginCalled {
+                plugin: call.plugin,
+                hook: call.hook,
+                step: step.map(str::to_owned),
+                iteration: self.state.iteration,
+                decision: call.decision.map(str::to_owned),
+                error: call.error.map(str::to_owned),
+                duration_us: (call.seconds * 1e6).round() as u64,
+                at: at.clone(),
+            });
         }
         for Report { plugin, hook, kind, message } in std::mem::take(&mut fired.reports) {
             self.emit(&Event::Plugin {

@@ -1112,6 +1112,25 @@ impl<'a> Checker<'a> {
                         self.hook(hook, pp.key("hooks").index(j));
                     }
                     self.capabilities(&plugin.capabilities, &pp);
+                    if plugin.entry.is_none() && crate::plugin::bundled::get(&plugin.name).is_none() {
+                        let names: Vec<&str> = crate::plugin::bundled::names().collect();
+                        self.out.push(
+                            Diagnostic::error(
+                                "missing-plugin",
+                                format!(
+                                    "plugin `{}` has no `entry` and is not a bundled plugin",
+                                    plugin.name
+                                ),
+                            )
+                            .at(pp.clone())
+                            .suggest(did_you_mean(&plugin.name, names.iter().copied()))
+                            .expected(format!(
+                                "a bundled plugin ({}) or an `entry:` file",
+                                backticked(&names)
+                            ))
+                            .note("`ralph-loop plugin list` shows the bundled plugins"),
+                        );
+                    }
                     if let Some(entry) = &plugin.entry {
                         let file = self.cx.project_dir.join(entry);
                         if !file.is_file() {

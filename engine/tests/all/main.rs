@@ -2,6 +2,7 @@
 //! directories, one module per feature area.
 
 mod bounds;
+mod bundled;
 mod cases;
 mod cli;
 mod control;
@@ -12,6 +13,7 @@ mod exit_status;
 mod fuzz;
 mod hook_agents;
 mod init;
+mod init_options;
 mod inspect;
 mod keys;
 mod monitoring;

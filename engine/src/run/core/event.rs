@@ -484,6 +484,31 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         step: Option<String>,
     },
+    /// A plugin was called at a hook: a span of the run's trace (`plugin {plugin} {hook}`),
+    /// which `traces` shows as an OpenTelemetry export does. What the call did besides is in
+    /// `plugin` events.
+    PluginCalled {
+        /// The plugin.
+        plugin: String,
+        /// The hook.
+        hook: String,
+        /// The step it was about, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        /// The iteration it was called in (0 before the first).
+        iteration: u32,
+        /// What it answered: `continue`, `veto`, `modify`, `annotate`, `metrics`; none when it
+        /// failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decision: Option<String>,
+        /// How it failed (`timeout`, `out_of_fuel`, `trapped`, …), if it did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        /// How long it took, instantiation included, in microseconds.
+        duration_us: u64,
+        /// When the hook was reached.
+        at: String,
+    },
     /// The run ended.
     RunFinished {
         /// How.
@@ -534,6 +559,7 @@ impl Event {
             | Event::Control { at, .. }
             | Event::ControlRefused { at, .. }
             | Event::Warning { at, .. }
+            | Event::PluginCalled { at, .. }
             | Event::RunFinished { at, .. } => Some(at),
             Event::ActionFinished { at, .. } if !at.is_empty() => Some(at),
             _ => None,

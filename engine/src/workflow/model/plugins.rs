@@ -10,10 +10,61 @@ use super::{Duration, Size};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum PluginsSection {
-    /// Each plugin with its entry file, hooks and configuration.
-    List(Vec<PluginEntry>),
+    /// Each plugin with its entry file, hooks and configuration; a bare name (or an entry
+    /// without `entry`) is a plugin bundled with the engine, e.g. `[secret-guard]`.
+    List(
+        #[serde(deserialize_with = "entries")]
+        #[schemars(with = "Vec<EntryOrName>")]
+        Vec<PluginEntry>,
+    ),
     /// A plugin directory, registries and installed plugins with version requirements.
     Managed(PluginRegistry),
+}
+
+/// The list form's items: a plugin's name alone, or its entry. The name alone deserializes
+/// as an entry with only `name` set, so the rest of the engine sees one shape.
+fn entries<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<PluginEntry>, D::Error> {
+    let items: Vec<EntryOrName> = Deserialize::deserialize(deserializer)?;
+    Ok(items.into_iter().map(|i| i.0).collect())
+}
+
+/// One item of the list form (see [`entries`]).
+struct EntryOrName(PluginEntry);
+
+impl<'de> Deserialize<'de> for EntryOrName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = EntryOrName;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a bundled plugin's name or a plugin entry (`name`, `entry`, `hooks`, `config`)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<EntryOrName, E> {
+                Ok(EntryOrName(PluginEntry { name: v.to_owned(), ..PluginEntry::default() }))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<EntryOrName, A::Error> {
+                // Deserialized by the derived code, so its errors (unknown keys) stay as they are.
+                PluginEntry::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(EntryOrName)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl JsonSchema for EntryOrName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PluginEntryOrName".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let entry = generator.subschema_for::<PluginEntry>();
+        schemars::json_schema!({
+            "description": "A plugin bundled with the engine, by name (`secret-guard`, `budget-guard`, `notifier`, `metrics-exporter`), or a plugin entry.",
+            "anyOf": [
+                { "type": "string", "description": "The name of a plugin bundled with the engine." },
+                entry
+            ]
+        })
+    }
 }
 
 /// What a plugin does when it fails (trap, timeout, out of memory).
@@ -32,7 +83,8 @@ pub enum OnPluginError {
 pub struct PluginEntry {
     /// The plugin's name.
     pub name: String,
-    /// The plugin's component file (`.wasm`) or module path.
+    /// The plugin's component file (`.wasm`) or module path; without it, the bundled plugin of
+    /// that name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry: Option<String>,
     /// The hooks it is called at, e.g. `workflow.on_start`.
