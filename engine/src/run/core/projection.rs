@@ -704,7 +704,11 @@ impl RunState {
                 self.reason = Some(reason.clone());
                 self.end_class = *class;
             }
-            Event::Signal { .. } | Event::Plugin { .. } | Event::Waiting { .. } | Event::Warning { .. } => {}
+            Event::Signal { .. }
+            | Event::Plugin { .. }
+            | Event::Waiting { .. }
+            | Event::Warning { .. }
+            | Event::Notification { .. } => {}
         }
     }
 }
