@@ -86,7 +86,11 @@ impl Runner {
     /// A budget stops the run: `on_budget_exceeded`.
     pub(super) fn notify_budget(&mut self, reason: &str) {
         let id = self.state.run_id.clone();
-        self.notify_run("on_budget_exceeded", &format!("run `{id}` stops: {reason}"), Some(RunStatus::Stopped));
+        self.notify_run(
+            "on_budget_exceeded",
+            &format!("run `{id}` stops: {reason}"),
+            Some(RunStatus::Stopped),
+        );
     }
 
     /// A provider's usage limit: the loop waits `seconds` before `step` (`on_usage_limit`).
@@ -97,7 +101,9 @@ impl Runner {
         let id = self.state.run_id.clone();
         let wait = humantime::format_duration(std::time::Duration::from_secs(seconds));
         let happening = self.happening(
-            format!("run `{id}` reached a usage limit at `{step}` and waits {wait} before trying again: {reason}"),
+            format!(
+                "run `{id}` reached a usage limit at `{step}` and waits {wait} before trying again: {reason}"
+            ),
             Some(step),
             None,
         );

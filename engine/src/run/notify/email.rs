@@ -102,10 +102,16 @@ impl Settings {
             Some(file) => {
                 let path = base.map_or_else(|| Path::new(file).to_owned(), |b| b.join(file));
                 let pem = std::fs::read(&path).map_err(|e| {
-                    format!("notification channel `{name}`: `tls.ca_file` `{}` cannot be read: {e}", path.display())
+                    format!(
+                        "notification channel `{name}`: `tls.ca_file` `{}` cannot be read: {e}",
+                        path.display()
+                    )
                 })?;
                 Certificate::from_pem(&pem).map_err(|e| {
-                    format!("notification channel `{name}`: `tls.ca_file` `{}` holds no PEM certificate: {e}", path.display())
+                    format!(
+                        "notification channel `{name}`: `tls.ca_file` `{}` holds no PEM certificate: {e}",
+                        path.display()
+                    )
                 })?;
                 Some(pem)
             }
@@ -163,7 +169,12 @@ impl Mail {
         line("step", happening.step.as_deref());
         line("status", happening.status.as_deref());
         body.push_str("\n-- \nsent by ralph-loop\n");
-        Mail { event: event.to_owned(), subject: format!("[ralph-loop] {subject}"), body, to: to.map(<[String]>::to_vec) }
+        Mail {
+            event: event.to_owned(),
+            subject: format!("[ralph-loop] {subject}"),
+            body,
+            to: to.map(<[String]>::to_vec),
+        }
     }
 }
 
@@ -261,16 +272,14 @@ mod tests {
         let s = Settings::resolve("email", &channel, &expand, None).unwrap();
         assert_eq!((s.host.as_str(), s.port), ("127.0.0.1", 2525));
         channel.smtp = Some(EnvString("mail.example.com".into()));
-        channel.tls = Some(crate::workflow::model::ChannelTls { mode: Some(TlsMode::Implicit), ca_file: None });
+        channel.tls =
+            Some(crate::workflow::model::ChannelTls { mode: Some(TlsMode::Implicit), ca_file: None });
         assert_eq!(Settings::resolve("email", &channel, &expand, None).unwrap().port, 465);
     }
 
     #[test]
     fn bad_settings_are_named() {
-        let channel = Channel {
-            smtp: Some(EnvString("h:x".into())),
-            ..Channel::default()
-        };
+        let channel = Channel { smtp: Some(EnvString("h:x".into())), ..Channel::default() };
         let err = Settings::resolve("email", &channel, &expand, None).unwrap_err();
         assert!(err.contains("`x` is not a port number"), "{err}");
         let channel = Channel {

@@ -75,7 +75,12 @@ pub(super) fn body(target: &Target, route: &Route, event: &str, happening: &Happ
 
 /// One POST of `body` to the channel: the status it answered, or why it failed (never with the
 /// URL, which may be the channel's secret).
-pub(super) async fn post(clients: &Clients, target: &Target, event: &str, body: &str) -> Result<String, String> {
+pub(super) async fn post(
+    clients: &Clients,
+    target: &Target,
+    event: &str,
+    body: &str,
+) -> Result<String, String> {
     let client = clients.for_url(&target.url).await?;
     let mut request = client
         .post(&target.url)

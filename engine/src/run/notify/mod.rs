@@ -359,7 +359,11 @@ impl Notifier {
 }
 
 fn lost_text(lost: usize) -> String {
-    if lost == 1 { "1 notification not delivered".to_owned() } else { format!("{lost} notifications not delivered") }
+    if lost == 1 {
+        "1 notification not delivered".to_owned()
+    } else {
+        format!("{lost} notifications not delivered")
+    }
 }
 
 /// The routes an event's list names.
@@ -709,7 +713,8 @@ mod tests {
             [("chat".to_owned(), target(Kind::Slack)), ("mail".to_owned(), target(Kind::Email))]
                 .into_iter()
                 .collect();
-        let mut routes = vec![Route { channel: "chat".into(), mention: Some("@here".into()), ..Route::default() }];
+        let mut routes =
+            vec![Route { channel: "chat".into(), mention: Some("@here".into()), ..Route::default() }];
         let notification = Notification {
             slack: Some("#reviews".into()),
             email: crate::workflow::model::OneOrMany::Many(vec!["lead@example.com".into()]),
