@@ -9,7 +9,7 @@ use super::runner::Runner;
 
 impl Runner {
     /// What every message of this run carries.
-    fn happening(&self, text: String, step: Option<&str>, status: Option<RunStatus>) -> Happening {
+    fn happening(&self, text: &str, step: Option<&str>, status: Option<RunStatus>) -> Happening {
         Happening {
             run_id: self.state.run_id.clone(),
             workflow: self.options.workflow.clone(),
@@ -25,7 +25,7 @@ impl Runner {
         if !self.notifier.wants(event) {
             return;
         }
-        let happening = self.happening(text.to_owned(), None, status);
+        let happening = self.happening(text, None, status);
         self.notifier.notify(event, &happening);
     }
 
@@ -62,7 +62,7 @@ impl Runner {
         }
         let id = self.state.run_id.clone();
         let happening = self.happening(
-            format!(
+            &format!(
                 "`{step}` of run `{id}` is waiting for review: `ralph-loop approve {id}` or `ralph-loop reject {id}`"
             ),
             Some(step),
@@ -101,7 +101,7 @@ impl Runner {
         let id = self.state.run_id.clone();
         let wait = humantime::format_duration(std::time::Duration::from_secs(seconds));
         let happening = self.happening(
-            format!(
+            &format!(
                 "run `{id}` reached a usage limit at `{step}` and waits {wait} before trying again: {reason}"
             ),
             Some(step),
@@ -117,7 +117,7 @@ impl Runner {
         }
         let id = self.state.run_id.clone();
         let happening = self.happening(
-            format!("iteration {iteration} of run `{id}` {}: {reason}", status.as_str()),
+            &format!("iteration {iteration} of run `{id}` {}: {reason}", status.as_str()),
             None,
             Some(status),
         );

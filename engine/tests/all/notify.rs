@@ -593,7 +593,7 @@ fn the_breaker_opening_a_budget_stop_and_a_usage_limit_are_each_notified() {
             "w.yaml",
             &format!(
                 "circuit_breaker:\n  failure_threshold: 2\n  timeout: 1h\nworkflow:\n  nodes:\n    - id: build\n      agent: broken\nagents:\n  broken:\n    command: \"exit 1\"\n{}",
-                ops_channel("    on_circuit_open: [ops]\n")
+                ops_channel("    on_circuit_open: [ops]\n    on_iteration: [ops]\n")
             ),
         ),
         ("TODO.md", &todo(3)),

@@ -123,6 +123,10 @@ impl Settings {
     /// The TLS settings, made once (on a blocking thread: loading the system's certificate
     /// authorities takes a while).
     async fn tls(&self) -> Result<TlsParameters, String> {
+        if !self.tls.initialized() {
+            // A dead server costs no certificate loading.
+            super::reachable(&self.host, self.port).await?;
+        }
         let made = self
             .tls
             .get_or_init(|| async {

@@ -24,6 +24,14 @@ impl Clients {
     async fn for_url(&self, url: &str) -> Result<&reqwest::Client, String> {
         let tls = !url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://"));
         let cell = if tls { &self.tls } else { &self.plain };
+        if tls && !cell.initialized() {
+            // A dead `https://` channel costs no certificate loading.
+            if let Ok(parsed) = reqwest::Url::parse(url) {
+                if let (Some(host), Some(port)) = (parsed.host_str(), parsed.port_or_known_default()) {
+                    super::reachable(host, port).await?;
+                }
+            }
+        }
         let made = cell
             .get_or_init(|| async move {
                 let build = move || {

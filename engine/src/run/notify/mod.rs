@@ -58,6 +58,19 @@ struct Target {
     email: Option<Arc<email::Settings>>,
 }
 
+/// Whether a TCP connection to `host:port` can be made, before the TLS settings a channel needs
+/// are made for it: they cost tens of milliseconds of CPU (the system's certificate
+/// authorities), which a channel that is down must not cost the run. Asked only until the
+/// settings exist, so a channel that works sees one extra connection per run at most.
+async fn reachable(host: &str, port: u16) -> Result<(), String> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match tokio::time::timeout(ATTEMPT_TIMEOUT, tokio::net::TcpStream::connect((host, port))).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("cannot connect: {e}")),
+        Err(_) => Err("timed out".to_owned()),
+    }
+}
+
 /// Where one event goes: a channel and what this event changes of it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Route {
