@@ -164,8 +164,10 @@ impl Sender {
             let channel = route.channel.clone();
             handle.spawn(async move {
                 let failure = deliver(&shared, &channel, &message).await;
-                shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+                // Reported before it stops counting as in flight: the run's end, which stops
+                // waiting when nothing is in flight, finds the report there.
                 let _ = shared.reports.send(Report::Done { channel, failure });
+                shared.in_flight.fetch_sub(1, Ordering::SeqCst);
             });
         }
     }
@@ -342,10 +344,11 @@ impl Notifier {
         let deadline = tokio::time::Instant::now() + END_WAIT;
         let mut attempts = Vec::new();
         loop {
+            let idle = self.sender.shared.in_flight.load(Ordering::SeqCst) == 0;
             while let Ok(report) = self.reports.try_recv() {
                 attempts.extend(self.take(report));
             }
-            if self.sender.shared.in_flight.load(Ordering::SeqCst) == 0 {
+            if idle {
                 break;
             }
             match tokio::time::timeout_at(deadline, self.reports.recv()).await {
