@@ -712,6 +712,41 @@ mod tests {
         assert!(err.contains("`pager`") && err.contains("`email`"), "{err}");
     }
 
+    #[tokio::test]
+    async fn the_runs_end_reports_every_attempt_and_a_channel_that_stayed_down_once() {
+        // A port nobody listens on: connections are refused at once.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let section = Notifications {
+            channels: [(
+                "ops".to_owned(),
+                Channel {
+                    kind: Some("webhook".into()),
+                    url: Some(EnvString(format!("http://{closed}/hook"))),
+                    ..Channel::default()
+                },
+            )]
+            .into_iter()
+            .collect(),
+            events: [("on_start".to_owned(), vec![ChannelRef::Name("ops".into())])].into_iter().collect(),
+        };
+        let mut redactor = Redactor::default();
+        let (mut notifier, problems) = Notifier::new(Some(&section), &[], None, None, &mut redactor);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(notifier.wants("on_start") && !notifier.wants("on_complete"));
+        notifier.notify("on_start", &Happening { text: "started".into(), ..Happening::default() });
+        notifier.notify("on_start", &Happening { text: "again".into(), ..Happening::default() });
+        let (attempts, warnings) = notifier.finish().await;
+        assert!(attempts.len() >= 2, "each send's attempts: {attempts:?}");
+        assert!(attempts.iter().all(|a| !a.delivered && a.detail.starts_with("failed: cannot connect")));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with(
+                "notification channel `ops` could not be reached (2 notifications not delivered): cannot connect"
+            ),
+            "{warnings:?}"
+        );
+    }
+
     fn target(kind: Kind) -> Target {
         Target {
             kind,
