@@ -6,7 +6,9 @@
 #
 # Runs in a git work tree like the other benches (engine/benches/worktree.py), interleaved
 # (none, webhook, email, none, …) after a warm-up of each; each ratio is the median of the
-# rounds' ratios. Every run is checked: exit status 0, and for a dead channel the one warning
+# rounds' ratios. The CPU time (user + system, the agents' processes included) is printed beside
+# the wall time: on a loaded machine it says what the channel costs when the wall time is noise.
+# Every run is checked: exit status 0, and for a dead channel the one warning
 # that it could not be reached.
 #
 #   bash engine/benches/notify_dead_channel.sh [STEPS] [ROUNDS]   (defaults: 50 steps, 15 rounds)
@@ -45,16 +47,24 @@ for name, text in settings.items():
         f.write(text)
 
 def wall(name):
+    """The run's wall time, and its CPU time (user + system, its agents' processes included)."""
     shutil.rmtree(".ralph", ignore_errors=True)
     start = time.perf_counter()
-    run = subprocess.run([bin, "loop", "--workflow", f"notify-{name}.yaml"], capture_output=True, text=True)
+    run = subprocess.Popen([bin, "loop", "--workflow", f"notify-{name}.yaml"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    stderr = run.stderr.read()
+    _, status, usage = os.wait4(run.pid, 0)
     took = time.perf_counter() - start
-    if run.returncode != 0 or (name != "none" and "could not be reached" not in run.stderr):
-        sys.exit(f"BENCH INVALID: {name}: exit {run.returncode}\n{run.stderr}")
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0 or (name != "none" and "could not be reached" not in stderr):
+        sys.exit(f"BENCH INVALID: {name}: exit {code}\n{stderr}")
+    cpu_times[name].append(usage.ru_utime + usage.ru_stime)
     return took
 
+cpu_times = {name: [] for name in settings}
 for name in settings:  # warm-up: page cache, first-run costs
     wall(name)
+cpu_times = {name: [] for name in settings}
 times = {name: [] for name in settings}
 for _ in range(rounds):
     for name in settings:
@@ -62,9 +72,10 @@ for _ in range(rounds):
 load = os.getloadavg()[0]
 print(f"{steps}-step chain of `true` in a git work tree, on_start and on_complete to a dead channel ({rounds} interleaved rounds, load {load:.2f})")
 for name in settings:
-    t = times[name]
-    print(f"  {name:<8} median {statistics.median(t) * 1000:7.1f} ms  (min {min(t) * 1000:.1f}, max {max(t) * 1000:.1f})")
+    t, c = times[name], cpu_times[name]
+    print(f"  {name:<8} wall median {statistics.median(t) * 1000:7.1f} ms (min {min(t) * 1000:.1f}, max {max(t) * 1000:.1f}); CPU median {statistics.median(c) * 1000:6.1f} ms")
 for name in ("webhook", "email"):
     ratios = sorted(a / b for a, b in zip(times[name], times["none"]))
-    print(f"  {name} / none  {statistics.median(ratios):6.3f}x, median of the rounds (range {ratios[0]:.3f}-{ratios[-1]:.3f}; target: at most 1.05x)")
+    cpu = sorted(a / b for a, b in zip(cpu_times[name], cpu_times["none"]))
+    print(f"  {name} / none  wall {statistics.median(ratios):6.3f}x, median of the rounds (range {ratios[0]:.3f}-{ratios[-1]:.3f}; target: at most 1.05x); CPU {statistics.median(cpu):6.3f}x")
 PY
