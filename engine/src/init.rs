@@ -147,9 +147,8 @@ observability:
   exporters:
     otlp:
       endpoint: http://localhost:4317
+  # Where Grafana is, for `ralph-loop dashboard` (its dashboards are in monitoring/).
   dashboard:
-    enabled: true
-    type: grafana
     url: http://localhost:3000
 ",
         );

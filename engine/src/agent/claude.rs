@@ -271,6 +271,15 @@ mod tests {
     use super::*;
     use crate::agent::cli::testing::exit;
 
+    #[test]
+    fn tools_are_allowed_tools_and_args_follow() {
+        let line = argv("claude", Some("sonnet"), &["Read".into(), "Edit".into()], &["--verbose-x".into()]);
+        let at = line.iter().position(|a| a == "--allowedTools").expect("--allowedTools");
+        assert_eq!(line[at + 1], "Read,Edit");
+        assert_eq!(line.last().map(String::as_str), Some("--verbose-x"));
+        assert!(!argv("claude", None, &[], &[]).iter().any(|a| a == "--allowedTools"));
+    }
+
     fn parse(fixture: &str) -> ClaudeStream {
         crate::agent::cli::testing::parse(fixture)
     }

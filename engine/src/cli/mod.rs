@@ -30,7 +30,7 @@ mod traces;
 mod workflow;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -65,7 +65,8 @@ pub struct Cli {
     )]
     pub project_dir: PathBuf,
 
-    /// The run store (journal, snapshots, runs); defaults to `.ralph/state` in the project.
+    /// The run store (journal, snapshots, runs); defaults to `state.persistence.path` of
+    /// ralph.yaml, else `.ralph/state` in the project.
     #[arg(long, global = true, value_name = "DIR", env = "RALPH_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
 
@@ -194,6 +195,27 @@ pub fn schema_text(config: bool) -> String {
     schema::text(if config { schema::Which::Config } else { schema::Which::Workflow })
 }
 
+/// The store's directory the project configuration names (`state.persistence.path` of
+/// `RALPH_CONFIG`, else of `ralph.yaml` in the project directory), relative to that file's
+/// directory; `None` when it names none. Every verb opens the store this way, so `status`,
+/// `inspect`, `resume`, `replay` … find the runs `loop` kept there. A configuration that does
+/// not load leaves the default: the verbs that read it (`loop`, `validate`) report why.
+fn configured_state_dir(project_dir: &Path) -> Option<PathBuf> {
+    let config = match std::env::var_os("RALPH_CONFIG").filter(|v| !v.is_empty()) {
+        // As `--config` takes it: relative to the current directory.
+        Some(path) => PathBuf::from(path),
+        None => project_dir.join("ralph.yaml"),
+    };
+    if !config.is_file() {
+        return None;
+    }
+    let loaded =
+        crate::workflow::load::load_path(&config, crate::workflow::schema::SchemaKind::Config).ok()?;
+    let named = loaded.document?.state?.persistence?.path?;
+    let named = PathBuf::from(named);
+    Some(if named.is_absolute() { named } else { config.parent().unwrap_or(project_dir).join(named) })
+}
+
 /// Says what went wrong on stderr, as every error is said (`error: …`).
 pub fn say_error(env: &Env, message: &str) {
     let style = env.styles.error;
@@ -235,6 +257,7 @@ pub fn command() -> clap::Command {
 
 /// Parses the command line, runs the command, and maps the outcome to an exit status.
 pub fn main() -> ExitCode {
+    crate::tls::ensure_provider();
     let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&command().get_matches()) {
         Ok(cli) => cli,
         Err(err) => err.exit(),
@@ -247,7 +270,8 @@ pub fn main() -> ExitCode {
     let state_dir = match &cli.state_dir {
         Some(dir) if dir.is_relative() => cli.project_dir.join(dir),
         Some(dir) => dir.clone(),
-        None => crate::store::default_dir(&cli.project_dir),
+        None => configured_state_dir(&cli.project_dir)
+            .unwrap_or_else(|| crate::store::default_dir(&cli.project_dir)),
     };
     let env = Env {
         project_dir: cli.project_dir.clone(),

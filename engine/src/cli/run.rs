@@ -273,7 +273,7 @@ pub fn load(args: &LoopArgs, env: &Env) -> anyhow::Result<Result<Loaded, Exit>> 
     let Some(workflow) = choose_workflow(args, env) else {
         return Err(no_workflow(args, env));
     };
-    let options = Options { config, project_dir: env.project_dir.clone(), strict: true };
+    let options = Options { config, project_dir: env.project_dir.clone(), strict: true, inert_errors: false };
     let validation = validate(&workflow, &options)?;
     super::workflow::print_diagnostics(&validation, env);
     if !validation.is_valid() {
@@ -325,7 +325,13 @@ pub fn run_loaded(
         ));
         return Ok(Exit::Ok);
     }
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    // `loop.parallel_agents: false` runs one agent at a time: a DAG one node at a time (unless
+    // `--jobs` says otherwise), a parallel state's agents one after the other.
+    let parallel_agents = doc.loop_settings.as_ref().and_then(|l| l.parallel_agents) != Some(false);
+    let jobs = args.jobs.unwrap_or_else(|| match parallel_agents {
+        true => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        false => 1,
+    });
     // What a person counts: a state machine's states (its steps are counted as taken), a DAG's
     // nodes, a saga's steps (compensations run only when it fails); `stop` is no step.
     let total = plan
@@ -346,6 +352,7 @@ pub fn run_loaded(
     let workflow_name = name.clone();
     let mut options = RunOptions::new(env.project_dir.clone(), env.state_dir.clone(), name);
     options.jobs = jobs;
+    options.parallel_agents = parallel_agents;
     options.prompt_dirs = crate::prompt::search_dirs(Some(&workflow), &env.project_dir);
     // A backstop for runaway loops: `loop.max_iterations`, else the larger of 100 and the
     // number of plan nodes (a DAG runs each node once).

@@ -27,7 +27,8 @@ pub struct ValidateArgs {
     /// diagnostics on stderr.
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
-    /// Report agents and plugins that cannot be found as errors, as `loop` does.
+    /// Report agents and plugins that cannot be found as errors, as `loop` does, and keys that
+    /// are accepted but have no effect (`inert-key`).
     #[arg(long)]
     pub strict: bool,
     /// Treat warnings as errors.
@@ -79,7 +80,14 @@ pub struct ListArgs {
 }
 
 fn options(config: &ConfigArgs, env: &Env, strict: bool) -> Options {
-    Options { config: config.config.clone(), project_dir: env.project_dir.clone(), strict }
+    // `--strict` also makes keys that have no effect errors; `loop` (strict about agents) runs
+    // with them, reported.
+    Options {
+        config: config.config.clone(),
+        project_dir: env.project_dir.clone(),
+        strict,
+        inert_errors: strict,
+    }
 }
 
 fn summary(diagnostics: &[Diagnostic]) -> (usize, usize) {

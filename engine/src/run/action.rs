@@ -88,8 +88,23 @@ async fn shell(command: &str, ctx: &ActionContext, started: Instant) -> Outcome 
     }
 }
 
-/// Runs a built-in action.
+/// Runs a built-in action; with `notify: true`, its end is also recorded as a notification (as
+/// a `notify` action records one), so that a person reading `notifications.log` sees it.
 pub async fn run(spec: &ActionSpec, ctx: &ActionContext) -> Outcome {
+    let outcome = perform(spec, ctx).await;
+    let notifies = spec.action.starts_with("notify");
+    if spec.notify == Some(true) && !notifies {
+        let how = match (&outcome.success, &outcome.error) {
+            (true, _) => outcome.summary.clone().unwrap_or_else(|| "done".to_owned()),
+            (false, Some(error)) => format!("failed: {error}"),
+            (false, None) => "failed".to_owned(),
+        };
+        let _ = record_notification(&ctx.run_dir, &ctx.step, &format!("`{}` ran: {how}", spec.action));
+    }
+    outcome
+}
+
+async fn perform(spec: &ActionSpec, ctx: &ActionContext) -> Outcome {
     let started = Instant::now();
     let name = spec.action.as_str();
     match name {

@@ -491,8 +491,12 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("workflow.yaml");
     std::fs::write(&path, &case.yaml).unwrap();
-    let options =
-        crate::workflow::validate::Options { config: None, project_dir: dir.path().to_owned(), strict: true };
+    let options = crate::workflow::validate::Options {
+        config: None,
+        project_dir: dir.path().to_owned(),
+        strict: true,
+        inert_errors: false,
+    };
     let validation = crate::workflow::validate::validate(&path, &options).unwrap();
     prop_assert!(
         validation.is_valid(),

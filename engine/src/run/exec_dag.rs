@@ -216,8 +216,8 @@ impl Runner {
             };
             let Some(ticket) = tickets[slot].take() else { continue };
             let (node, attempt) = (ticket.node, ticket.attempt);
+            let outcome = self.finish(ticket, outcome).await;
             let end = if outcome.success { NodeEnd::Succeeded } else { NodeEnd::Failed };
-            self.finish(ticket, outcome.clone()).await;
             if self.halt_class() == Some(FailureClass::Environment) {
                 // An agent that cannot work here: the others are stopped now, not waited for.
                 self.interrupt_dag(
@@ -329,7 +329,7 @@ impl Runner {
         while running.join_next().await.is_some() {}
         for ticket in tickets.iter_mut().filter_map(Option::take) {
             let node = ticket.node;
-            self.finish(ticket, super::live::interrupted(by)).await;
+            let _ = self.finish(ticket, super::live::interrupted(by)).await;
             queue.push_front(node);
         }
         self.settle().await;

@@ -121,7 +121,7 @@ impl Runner {
             }
             Started::Running(ticket, future) => {
                 let outcome = self.await_step(future).await;
-                self.finish(ticket, outcome.clone()).await;
+                let outcome = self.finish(ticket, outcome).await;
                 // The outcome is durable before the transition it causes.
                 self.settle().await;
                 Ok(outcome)
@@ -178,6 +178,7 @@ impl Runner {
                     format!("max_iterations ({}) reached in `{id}`", self.max_invocations()),
                 );
             }
+            let parallel = parallel && self.options.parallel_agents;
             let mut outcome = self.perform(current, parallel, require_all).await;
             if self.state.redirect.is_some() {
                 // A person redirected the run while this state ran: its `on_exit` runs, then

@@ -339,6 +339,7 @@ mod tests {
             config: None,
             project_dir: dir.path().to_owned(),
             strict: true,
+            inert_errors: false,
         };
         let validation = crate::workflow::validate::validate(&dir.path().join("w.yaml"), &options).unwrap();
         let (doc, plan) = (validation.document.unwrap(), validation.plan.unwrap());

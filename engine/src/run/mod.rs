@@ -22,6 +22,7 @@ mod exec_state_machine;
 pub mod fork;
 mod git_actions;
 mod guard;
+pub mod hook_agents;
 pub mod human;
 pub mod ledger;
 mod live;

@@ -155,7 +155,7 @@ impl Runner {
         self.fire(&[Hook::StateOnChange], Some(from), |_| context.into());
     }
 
-    fn step_context(&self, node: NodeIndex, agent: &str, attempt: u32) -> PhaseContext {
+    pub(super) fn step_context(&self, node: NodeIndex, agent: &str, attempt: u32) -> PhaseContext {
         let id = &self.plan.graph[node].id;
         PhaseContext {
             phase: phases(id, &self.plan.graph[node].agents).pop().unwrap_or_default(),
@@ -299,6 +299,7 @@ fn send(
 ) -> Option<tokio::task::JoinHandle<Option<String>>> {
     let handle = tokio::runtime::Handle::try_current().ok()?;
     let sending = handle.spawn(async move {
+        crate::tls::ensure_provider();
         let client = reqwest::Client::builder().timeout(NOTIFY_TIMEOUT).build();
         let result = match client {
             Ok(client) => client

@@ -48,6 +48,9 @@ pub type Cancel = tokio::sync::watch::Receiver<Option<String>>;
 pub struct RunOptions {
     /// DAG nodes run at once.
     pub jobs: usize,
+    /// Whether a parallel state's agents run at once (`loop.parallel_agents`, default true);
+    /// when false they run one after the other, with the same `require_all` rule.
+    pub parallel_agents: bool,
     /// The project directory: agents work here.
     pub project_dir: PathBuf,
     /// Where runs are kept (`.ralph/runs/<run-id>/`).
@@ -81,6 +84,7 @@ impl RunOptions {
     pub fn new(project_dir: PathBuf, state_dir: PathBuf, workflow: String) -> RunOptions {
         RunOptions {
             jobs: 1,
+            parallel_agents: true,
             runs_dir: runs_dir(&project_dir),
             project_dir,
             workflow,
@@ -244,6 +248,8 @@ pub struct Runner {
     pub(super) escalations: Vec<(String, Vec<StepAgent>)>,
     /// The agent with `on_failure: always` (the planner), resolved.
     pub(super) on_failure: Option<(String, Vec<StepAgent>)>,
+    /// The agents with hooks (`agents.<name>.hooks`), resolved.
+    pub(super) hook_agents: Vec<super::hook_agents::HookAgent>,
     /// Who performs the steps.
     pub(super) performer: Performer,
     /// The control channel: signals from other terminals, the status and events they see.
@@ -348,6 +354,15 @@ fn step_retries(doc: &Document) -> HashMap<&str, &crate::workflow::model::Policy
     states.chain(nodes).chain(steps).collect()
 }
 
+/// The time limits of DAG nodes and saga steps (`timeout`), by id; a state's is read with the
+/// state, where a human state's means something else.
+fn step_timeouts(doc: &Document) -> HashMap<&str, Duration> {
+    let Some(workflow) = doc.workflow.as_ref() else { return Default::default() };
+    let nodes = workflow.nodes.iter().filter_map(|n| Some((n.id.as_str(), n.timeout?.0)));
+    let steps = workflow.steps.iter().filter_map(|s| Some((s.name.as_str(), s.timeout?.0)));
+    nodes.chain(steps).collect()
+}
+
 /// How events and displays name a unit: its agents in order.
 pub(super) fn unit_name(unit: &[StepAgent]) -> String {
     unit.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(" → ")
@@ -420,6 +435,7 @@ fn prepare(doc: &Document, plan: &Plan) -> Result<Vec<NodePrep>, AgentError> {
         .map(|w| w.states.iter().filter_map(|s| s.state().map(|st| (s.id(), st))).collect())
         .unwrap_or_default();
     let retries = step_retries(doc);
+    let timeouts = step_timeouts(doc);
     let mut resolved: HashMap<String, Vec<StepAgent>> = HashMap::new();
     let mut nodes = Vec::with_capacity(plan.graph.node_count());
     for (index, node) in plan.nodes() {
@@ -495,6 +511,15 @@ fn prepare(doc: &Document, plan: &Plan) -> Result<Vec<NodePrep>, AgentError> {
                 }
             }
         }
+        // A DAG node's or a saga step's time limit caps each of its agents', as a state's does.
+        if let Some(limit) = timeouts
+            .get(node.id.as_str())
+            .filter(|_| matches!(node.role, NodeRole::Node { .. } | NodeRole::Step))
+        {
+            for agent in prep.units.iter_mut().flatten() {
+                agent.timeout = Some(agent.timeout.map_or(*limit, |t| t.min(*limit)));
+            }
+        }
         prep.ai = prep.units.iter().flatten().any(|a| a.backing.is_ai());
         prep.model = node.agents.first().and_then(|a| doc.agents.get(a)).and_then(|a| a.model.clone());
         prep.retry = crate::policy::retry::Retry::for_step(
@@ -532,6 +557,7 @@ impl Runner {
             Some((name, _)) => Some((name.clone(), agents::resolve(doc, name)?)),
             None => None,
         };
+        let hook_agents = super::hook_agents::resolve(doc)?;
         let mut escalations = Vec::new();
         for action in doc.circuit_breaker.iter().flat_map(|c| c.on_open.as_slice()) {
             if let Some(unit) = agents::resolve_escalation(doc, action)? {
@@ -707,6 +733,7 @@ impl Runner {
                 .unwrap_or_default(),
             escalations,
             on_failure,
+            hook_agents,
             performer,
             live,
             plugins,

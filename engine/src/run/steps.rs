@@ -59,11 +59,11 @@ impl Runner {
 
     /// The name a step's files start with: numbered by invocation, so that a later visit of the
     /// same step never overwrites an earlier one's files.
-    fn stem(&self, step: &str) -> String {
+    pub(super) fn stem(&self, step: &str) -> String {
         format!("{:04}-{}", self.state.invocations, file_name(step))
     }
 
-    fn invocation(
+    pub(super) fn invocation(
         &self,
         node: NodeIndex,
         packet: Option<String>,
@@ -107,7 +107,7 @@ impl Runner {
     /// Evidence for conditions and packets before a step: what the iteration has changed so
     /// far (from the work tree when the run looked at it, else from its steps' own lists) —
     /// never what was dirty before it and left alone.
-    async fn evidence_so_far(&mut self, now: Option<&Snapshot>) -> Evidence {
+    pub(super) async fn evidence_so_far(&mut self, now: Option<&Snapshot>) -> Evidence {
         let mut evidence = Evidence { test_results: self.state.context.test_results, ..Evidence::default() };
         let since = self.iteration_start.as_ref().or(self.run_start.as_ref());
         if let (Some(tree), Some(since), Some(now)) = (&self.tree, since, now) {
@@ -123,7 +123,7 @@ impl Runner {
     }
 
     /// The packet of a step of `node`, before it runs.
-    fn packet_for(&self, node: NodeIndex, evidence: Evidence) -> SteeringPacket {
+    pub(super) fn packet_for(&self, node: NodeIndex, evidence: Evidence) -> SteeringPacket {
         let id = &self.plan.graph[node].id;
         let is_named = |n: &str| self.named_conditions.iter().any(|c| c == n);
         let outcomes = packet::outcome_names(&self.plan, node, is_named);
@@ -224,6 +224,14 @@ impl Runner {
             invokes,
             packet.as_mut().filter(|_| reads),
         );
+        // Agents at the step's hooks run after its plugins, and veto likewise.
+        let mut veto = veto;
+        let hooks = self.before_hooks(node, invokes);
+        if veto.is_none() && self.wants_hook_agents(&hooks) {
+            let agent_names = names.join(", ");
+            veto =
+                self.hook_agents(node, &hooks, |r| r.step_context(node, &agent_names, attempt).into()).await;
+        }
         if let Some(packet) = packet.as_mut() {
             // What the run observed (an agent's output, a test log) may quote a secret.
             if let Some(masked) = self.redactor.redact_value(&*packet) {
@@ -290,7 +298,13 @@ impl Runner {
 
     /// A script's outcome for a step (or a hook's action); `None` when agents perform it. A
     /// script without an outcome there stops the run (`replay --check`: the recording ends).
-    fn scripted(&mut self, step: &str, hook: Option<&str>, visit: u32, attempt: u32) -> Option<Outcome> {
+    pub(super) fn scripted(
+        &mut self,
+        step: &str,
+        hook: Option<&str>,
+        visit: u32,
+        attempt: u32,
+    ) -> Option<Outcome> {
         let iteration = self.state.iteration;
         let Performer::Script(script) = &mut self.performer else { return None };
         let what = Perform { iteration, step, hook, visit, attempt };
@@ -357,7 +371,7 @@ impl Runner {
 
     /// Stacks the prompt of every AI agent in `units` from `packet`; the error names the first
     /// prompt that cannot be built.
-    fn stack_prompts(
+    pub(super) fn stack_prompts(
         &self,
         units: &mut [Vec<StepAgent>],
         packet: Option<&SteeringPacket>,
@@ -482,8 +496,10 @@ impl Runner {
         outcome
     }
 
-    /// Finishes a step: its evidence from git, its completed packet, `step_finished`.
-    pub(super) async fn finish(&mut self, ticket: Ticket, mut outcome: Outcome) {
+    /// Finishes a step: its evidence from git, its completed packet, `step_finished`. Returns
+    /// the outcome as journaled — after plugins and hook agents had their say (a veto after the
+    /// step fails it) — which is the one the executors decide from, as a resumed run would.
+    pub(super) async fn finish(&mut self, ticket: Ticket, mut outcome: Outcome) -> Outcome {
         self.drain_signals();
         let id = self.plan.graph[ticket.node].id.clone();
         // What the agent said is bounded before anything else reads it (a gigabyte summary
@@ -526,6 +542,27 @@ impl Runner {
             )
             .await;
         }
+        // Agents at `phase.after_*` see what the step did, and may fail it as a plugin may.
+        let hooks = self.after_hooks(ticket.node);
+        if outcome.class != Some(FailureClass::PluginVeto) && self.wants_hook_agents(&hooks) {
+            let agent = self.plan.graph[ticket.node].agents.join(", ");
+            let seen = outcome.clone();
+            let veto = self
+                .hook_agents(ticket.node, &hooks, |r| {
+                    let mut context = r.step_context(ticket.node, &agent, ticket.attempt);
+                    context.duration_ms = Some(seen.duration_ms);
+                    context.success = Some(seen.success);
+                    context.output = seen.summary.clone().or_else(|| seen.error.clone());
+                    context.files_changed.clone_from(&seen.evidence.files_changed);
+                    context.into()
+                })
+                .await;
+            if let Some(reason) = veto {
+                outcome.success = false;
+                outcome.class = Some(FailureClass::PluginVeto);
+                outcome.error = Some(reason);
+            }
+        }
         // A person's decision is the step's outcome: it is journaled with it (then announced).
         let decided = match (&self.nodes[ticket.node.index()].human, &outcome.result) {
             (Some(_), Some(decision)) => Some(Event::ReviewDecided {
@@ -551,7 +588,12 @@ impl Runner {
         }
         let environment = (outcome.class == Some(FailureClass::Environment)).then(|| outcome.error.clone());
         let (iteration, at) = (self.state.iteration, self.now());
-        self.emit(&Event::StepFinished { step: id.clone(), outcome: Box::new(outcome), iteration, at });
+        self.emit(&Event::StepFinished {
+            step: id.clone(),
+            outcome: Box::new(outcome.clone()),
+            iteration,
+            at,
+        });
         if let Some(decided) = decided {
             self.emit(&decided);
         }
@@ -561,6 +603,7 @@ impl Runner {
             let error = error.unwrap_or_else(|| "the agent cannot work here".into());
             self.halt(RunStatus::Stopped, format!("`{id}`: {error}"), Some(FailureClass::Environment));
         }
+        outcome
     }
 
     /// Prices an AI invocation from `budget.prices` when the backend reported tokens but no

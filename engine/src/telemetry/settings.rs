@@ -387,6 +387,18 @@ mod tests {
     }
 
     #[test]
+    fn the_sampling_rate_of_traces_is_read_and_the_environment_wins() {
+        let yaml = "observability:\n  traces:\n    sampling_rate: 0.25\n";
+        assert_eq!(resolve(yaml, &[], &Flags::default()).unwrap().sampling_rate, 0.25);
+        let vars = [("OTEL_TRACES_SAMPLER_ARG", "0.5")];
+        assert_eq!(resolve(yaml, &vars, &Flags::default()).unwrap().sampling_rate, 0.5);
+        assert_eq!(
+            resolve("observability:\n  traces: true\n", &[], &Flags::default()).unwrap().sampling_rate,
+            1.0
+        );
+    }
+
+    #[test]
     fn nothing_is_exported_unless_an_endpoint_is_given() {
         let s = resolve("observability:\n  traces: true\n  metrics: true\n", &[], &Flags::default()).unwrap();
         assert!(!s.exports());

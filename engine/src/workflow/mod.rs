@@ -6,6 +6,7 @@
 pub mod condition;
 pub mod diff;
 pub mod durations;
+pub mod inert;
 pub mod load;
 pub mod merge;
 pub mod model;

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use super::inert;
 use super::load::{LoadedFile, load_path};
 use super::merge::merge;
 use super::model::Document;
@@ -22,11 +23,14 @@ pub struct Options {
     pub project_dir: PathBuf,
     /// For `loop`: agents and plugins that cannot be found are errors, not warnings.
     pub strict: bool,
+    /// `validate --strict`: keys that are accepted but have no effect (`inert-key`) are errors,
+    /// not warnings. `loop` leaves this off: such a key is reported, never a reason not to run.
+    pub inert_errors: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { config: None, project_dir: PathBuf::from("."), strict: false }
+        Options { config: None, project_dir: PathBuf::from("."), strict: false, inert_errors: false }
     }
 }
 
@@ -132,7 +136,7 @@ pub fn validate_loaded(workflow_file: LoadedFile, options: &Options) -> Result<V
             strict: options.strict,
             local_agents,
         };
-        for mut d in semantic::check(doc, &cx) {
+        for mut d in semantic::check(doc, &cx).into_iter().chain(inert::check(doc, options.inert_errors)) {
             place(&files, &mut d);
             diagnostics.push(d);
         }
@@ -142,7 +146,7 @@ pub fn validate_loaded(workflow_file: LoadedFile, options: &Options) -> Result<V
         // A file without a `workflow:` of its own is configuration whatever its name.
         let is_config =
             config_index == Some(i) || file.document.as_ref().is_some_and(|d| d.workflow.is_none());
-        for mut d in loop_workflow(file, is_config) {
+        for mut d in loop_workflow(file, is_config).into_iter().chain(store_path(file, is_config)) {
             file.place(&mut d);
             diagnostics.push(d);
         }
@@ -158,6 +162,22 @@ pub fn validate_loaded(workflow_file: LoadedFile, options: &Options) -> Result<V
     let valid = !diagnostics.iter().any(Diagnostic::is_error);
     let plan = if valid { document.as_ref().and_then(plan::compile) } else { None };
     Ok(Validation { files, document, plan, diagnostics })
+}
+
+/// `state.persistence.path` names the store every verb opens, so it is read from the project
+/// configuration only: `status` or `inspect` know no workflow file to find it in.
+fn store_path(file: &LoadedFile, is_config: bool) -> Option<Diagnostic> {
+    let doc = file.document.as_ref()?;
+    doc.state.as_ref()?.persistence.as_ref()?.path.as_ref()?;
+    if is_config {
+        return None;
+    }
+    let at = FieldPath::root().key("state").key("persistence").key("path");
+    Some(
+        Diagnostic::warning("ignored-field", "`state.persistence.path` is read from `ralph.yaml` only")
+            .at_key(at)
+            .note("it names the store every verb opens (`status`, `inspect`, `resume` …), so it belongs in the project configuration; `--state-dir` names one for a single command"),
+    )
 }
 
 /// The checks of `loop.workflow`, the workflow file `ralph-loop loop` runs: it is read from

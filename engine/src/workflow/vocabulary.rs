@@ -117,3 +117,11 @@ pub fn phase_role(state: &str) -> Option<&'static str> {
 pub fn is_builtin_action(name: &str) -> bool {
     BUILTIN_ACTIONS.iter().any(|(n, _)| *n == name)
 }
+
+/// Whether an agent named with `hooks:` runs at `hook`: agents run at a step's hooks
+/// (`phase.before_*`, `phase.after_*`, `agent.on_invoke`), where they have a step to look at;
+/// the run's hooks (`workflow.*`) and `state.on_change` are for plugins.
+pub fn agents_run_at(hook: &ralph_plugin_sdk::Hook) -> bool {
+    use ralph_plugin_sdk::Hook;
+    matches!(hook, Hook::BeforePhase(_) | Hook::AfterPhase(_) | Hook::AgentOnInvoke)
+}

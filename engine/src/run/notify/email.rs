@@ -132,6 +132,7 @@ impl Settings {
             .get_or_init(|| async {
                 let (host, ca) = (self.host.clone(), self.ca.clone());
                 tokio::task::spawn_blocking(move || {
+                    crate::tls::ensure_provider();
                     let mut builder = TlsParameters::builder(host);
                     if let Some(pem) = ca {
                         let cert = Certificate::from_pem(&pem).map_err(|e| format!("`tls.ca_file`: {e}"))?;

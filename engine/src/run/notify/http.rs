@@ -35,6 +35,7 @@ impl Clients {
         let made = cell
             .get_or_init(|| async move {
                 let build = move || {
+                    crate::tls::ensure_provider();
                     let builder = reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT);
                     // No certificate authority is needed where there is no TLS.
                     let builder = if tls { builder } else { builder.tls_certs_only([]) };
