@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need on a fresh Debian machine (Graphviz for the
 # diagram tests, promtool for /metrics and the monitoring stack, rotel as the OTLP receiver,
+# aiosmtpd as the SMTP server and openssl for its certificates (the email notification tests),
 # check-jsonschema as an independent JSON Schema validator, the Mermaid parser and Claude Code
 # from npm, the pinned toolchain's wasm32-wasip2 target for the plugins),
 # checks that the committed plugin components match their sources, then runs the formatting
@@ -30,6 +31,16 @@ fi
 if ! python3 -c "import rotel" >/dev/null 2>&1; then
   echo "==> installing rotel (a real OTLP receiver the export tests send to over gRPC and HTTP)"
   python3 -m pip install --quiet --disable-pip-version-check --pre rotel
+fi
+
+if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
+  echo "==> installing aiosmtpd (a real SMTP server the email notification tests send to)"
+  python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
+fi
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "==> installing openssl (the STARTTLS test makes a throw-away certificate authority)"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
 fi
 
 if [ ! -d engine/tests/mermaid/node_modules/mermaid ]; then

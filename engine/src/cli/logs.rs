@@ -36,6 +36,9 @@ fn line(seq: u64, event: &Event) -> String {
             format!("{step} {how}{result}{why} in {} ms", outcome.duration_ms)
         }
         Event::Transition { from, to, .. } => format!("{from} → {to}"),
+        Event::Notification { notification, channel, attempt, attempts, detail, .. } => {
+            format!("{notification} → `{channel}`: attempt {attempt}/{attempts} {detail}")
+        }
         Event::Forked { from_run, from_seq, why, definition, .. } => {
             format!("from run {from_run} up to event {from_seq} ({why}; {definition} definition)")
         }

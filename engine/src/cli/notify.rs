@@ -56,10 +56,11 @@ pub fn run(command: &NotifyCommand, env: &Env) -> anyhow::Result<Exit> {
             return Ok(Exit::Usage);
         }
     }
-    let redactor = crate::redact::Redactor::for_document(&loaded.doc);
+    let mut redactor = crate::redact::Redactor::for_document(&loaded.doc);
     let project = env.project_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let results = runtime.block_on(crate::run::notify::test(section, args.channel.as_deref(), &project));
+    let results =
+        runtime.block_on(crate::run::notify::test(section, args.channel.as_deref(), &project, &mut redactor));
     let mut failed = false;
     for (name, failure) in results {
         match failure {

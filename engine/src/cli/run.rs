@@ -101,6 +101,7 @@ impl EventSink for JsonLines {
             | Event::Resumed { .. }
             | Event::Forked { .. } => "run",
             Event::Warning { .. } => "warning",
+            Event::Notification { .. } => "notification",
             Event::Signal { .. } | Event::Control { .. } | Event::ControlRefused { .. } => "signal",
             Event::Plugin { .. } | Event::PluginCalled { .. } => "plugin",
             Event::StepStarted { .. }

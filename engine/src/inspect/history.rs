@@ -630,6 +630,7 @@ impl History {
                 | Event::CommitIntended { .. }
                 | Event::AgentStarted { .. }
                 | Event::Escalating { .. }
+                | Event::Notification { .. }
                 | Event::Warning { .. } => {}
             }
             if let Some((Some(i), decision)) = note {

@@ -381,6 +381,7 @@ fn decisions(events: &[Event]) -> Vec<String> {
             | Event::Signal { .. }
             | Event::Waiting { .. }
             | Event::AgentStarted { .. }
+            | Event::Notification { .. }
             | Event::Plugin { .. } => continue,
             Event::StepInterrupted { step, .. } => {
                 let start = format!("start {step} ");

@@ -197,6 +197,10 @@ impl Runner {
                         self.on_spawned(spawned);
                         continue;
                     }
+                    Some(report) = self.notifier.reports.recv() => {
+                        self.on_notification(report);
+                        continue;
+                    }
                     Some(order) = self.live.orders.recv() => {
                         if let Some(by) = self.take_order(order).await {
                             self.interrupt_dag(&mut running, &mut tickets, &mut queue, &by).await;

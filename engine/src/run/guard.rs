@@ -141,6 +141,9 @@ impl Runner {
             return Ok(());
         }
         if let Some(reason) = self.over_budget() {
+            if self.state.halt.is_none() {
+                self.notify_budget(&reason);
+            }
             return Err(self.stop(reason));
         }
         let wait = rate_wait(&self.budget, &self.state.ledger, self.clock.unix());
@@ -251,6 +254,7 @@ impl Runner {
                 agent: None,
                 all: false,
             });
+            self.notify_breaker(state, reason.as_deref());
             let escalates = !self.escalations.is_empty() && !self.state.escalated;
             let actions = match change {
                 // `pause_loop`: the loop waits instead of stopping, until a person resumes it or

@@ -1,5 +1,6 @@
 //! Human review: a human state (or `escalate_to_human`) waits for `ralph-loop approve` or
-//! `reject`, reminding the reviewer every `reminder_interval`, until its `timeout`.
+//! `reject`, reminding the reviewer every `reminder_interval` (through the notification
+//! channels, see [`super::notify::Reminder`]), until its `timeout`.
 //!
 //! A decision reaches the waiting step only from the runner, which takes it from the control
 //! socket (where the sender is known by its OS user, and refused when it is an agent), journals
@@ -117,17 +118,21 @@ pub fn waiting(run_dir: &Path) -> Option<String> {
     std::fs::read_to_string(marker(run_dir)).ok()
 }
 
+/// Every how long to remind the reviewer, and the message to send then (none: only the line in
+/// `notifications.log`).
+pub type Reminders = (Duration, Option<super::notify::Reminder>);
+
 /// Waits for a decision on `step`, laid on `desk`.
 pub async fn wait(
     desk: &Desk,
     run_dir: &Path,
     step: &str,
     timeout: Option<Duration>,
-    reminder_every: Option<Duration>,
+    reminders: Option<Reminders>,
 ) -> Review {
     let started = tokio::time::Instant::now();
     mark_waiting(run_dir, step);
-    let review = wait_for_decision(desk, run_dir, step, started, timeout, reminder_every).await;
+    let review = wait_for_decision(desk, run_dir, step, started, timeout, reminders).await;
     let _ = std::fs::remove_file(marker(run_dir));
     review
 }
@@ -138,10 +143,15 @@ async fn wait_for_decision(
     step: &str,
     started: tokio::time::Instant,
     timeout: Option<Duration>,
-    reminder_every: Option<Duration>,
+    reminders: Option<Reminders>,
 ) -> Review {
     let deadline = timeout.map(|t| started + t);
+    let (reminder_every, remind) = match reminders {
+        Some((every, remind)) => (Some(every), remind),
+        None => (None, None),
+    };
     let mut next_reminder = reminder_every.map(|every| started + every);
+    let mut sent = 0;
     let decision = desk.decision(step);
     tokio::pin!(decision);
     loop {
@@ -171,6 +181,10 @@ async fn wait_for_decision(
                     step,
                     &format!("reminder: `{step}` is waiting for review (ralph-loop approve | reject)"),
                 );
+                sent += 1;
+                if let Some(remind) = &remind {
+                    remind.remind(sent, now - started);
+                }
                 next_reminder = Some(at + every);
             }
         }
@@ -206,7 +220,7 @@ mod tests {
             dir.path(),
             "review",
             Some(Duration::from_millis(500)),
-            Some(Duration::from_millis(150)),
+            Some((Duration::from_millis(150), None)),
         )
         .await;
         assert_eq!(review, Review::TimedOut);

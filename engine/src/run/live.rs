@@ -418,6 +418,7 @@ impl Runner {
                 done = &mut work => return Ok(done),
                 Some(report) = self.signals_rx.recv() => self.on_signal(report),
                 Some(spawned) = self.spawned_rx.recv() => self.on_spawned(spawned),
+                Some(report) = self.notifier.reports.recv() => self.on_notification(report),
                 Some(order) = self.live.orders.recv() => {
                     if let Some(by) = self.take_order(order).await {
                         if interruptible {
@@ -541,6 +542,7 @@ impl Runner {
                     self.take_order(order).await;
                 }
                 Some(report) = self.signals_rx.recv() => self.on_signal(report),
+                Some(report) = self.notifier.reports.recv() => self.on_notification(report),
                 _ = tokio::time::sleep(PAUSED_POLL) => {
                     self.poll_files().await;
                     self.breaker_timeout_passed().await;

@@ -1,23 +1,31 @@
-//! When the runner notifies: the run's start and end and a step waiting for review, turned into
-//! the events of the `notifications:` section ([`super::notify`] delivers them).
+//! When the runner notifies: the run's start and end, an iteration's end, a step waiting for
+//! review (with its reminders), the circuit breaker opening and closing, a budget stop and a
+//! provider's usage limit, turned into the events of the `notifications:` section
+//! ([`super::notify`] delivers them); and every delivery attempt journaled as it comes back.
 
-use super::core::event::RunStatus;
-use super::notify::Happening;
+use super::core::event::{Event, RunStatus};
+use super::notify::{Attempt, Happening, Reminder, Report};
 use super::runner::Runner;
 
 impl Runner {
-    /// Sends a run-wide event (`on_start`, `on_complete`, `on_failure`) with `text`.
+    /// What every message of this run carries.
+    fn happening(&self, text: &str, step: Option<&str>, status: Option<RunStatus>) -> Happening {
+        Happening {
+            run_id: self.state.run_id.clone(),
+            workflow: self.options.workflow.clone(),
+            text: format!("ralph-loop: {text}"),
+            step: step.map(str::to_owned),
+            status: status.map(|s| s.as_str().to_owned()),
+            reminder: 0,
+        }
+    }
+
+    /// Sends a run-wide event (`on_start`, `on_complete`, …) with `text`.
     pub(super) fn notify_run(&mut self, event: &str, text: &str, status: Option<RunStatus>) {
         if !self.notifier.wants(event) {
             return;
         }
-        let happening = Happening {
-            run_id: self.state.run_id.clone(),
-            workflow: self.options.workflow.clone(),
-            text: format!("ralph-loop: {text}"),
-            step: None,
-            status: status.map(|s| s.as_str().to_owned()),
-        };
+        let happening = self.happening(text, None, status);
         self.notifier.notify(event, &happening);
     }
 
@@ -45,21 +53,113 @@ impl Runner {
         }
     }
 
-    /// A step waits for a person: `on_human_review_needed`, with the commands that decide it.
-    pub(super) fn notify_review(&mut self, step: &str) {
-        if !self.notifier.wants("on_human_review_needed") {
+    /// A step waits for a person (a human state, `escalate_to_human`): `on_human_review_needed`
+    /// and the state's own `notification:`, with the commands that decide it. Returns the
+    /// reminders to send while it waits.
+    pub(super) fn notify_review(&mut self, step: &str) -> Option<Reminder> {
+        if self.performer.is_script() {
+            return None;
+        }
+        let id = self.state.run_id.clone();
+        let happening = self.happening(
+            &format!(
+                "`{step}` of run `{id}` is waiting for review: `ralph-loop approve {id}` or `ralph-loop reject {id}`"
+            ),
+            Some(step),
+            None,
+        );
+        self.notifier.review(step, &happening)
+    }
+
+    /// The loop's circuit breaker opened or closed: `on_circuit_open`, `on_circuit_close`.
+    pub(super) fn notify_breaker(&mut self, state: &str, reason: Option<&str>) {
+        let event = match state {
+            "open" => "on_circuit_open",
+            "closed" => "on_circuit_close",
+            _ => return,
+        };
+        let id = self.state.run_id.clone();
+        let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
+        self.notify_run(event, &format!("the circuit breaker of run `{id}` is {state}{why}"), None);
+    }
+
+    /// A budget stops the run: `on_budget_exceeded`.
+    pub(super) fn notify_budget(&mut self, reason: &str) {
+        let id = self.state.run_id.clone();
+        self.notify_run(
+            "on_budget_exceeded",
+            &format!("run `{id}` stops: {reason}"),
+            Some(RunStatus::Stopped),
+        );
+    }
+
+    /// A provider's usage limit: the loop waits `seconds` before `step` (`on_usage_limit`).
+    pub(super) fn notify_usage_limit(&mut self, step: &str, seconds: u64, reason: &str) {
+        if !self.notifier.wants("on_usage_limit") {
             return;
         }
         let id = self.state.run_id.clone();
-        let happening = Happening {
-            run_id: id.clone(),
-            workflow: self.options.workflow.clone(),
-            text: format!(
-                "ralph-loop: `{step}` of run `{id}` is waiting for review: `ralph-loop approve {id}` or `ralph-loop reject {id}`"
+        let wait = humantime::format_duration(std::time::Duration::from_secs(seconds));
+        let happening = self.happening(
+            &format!(
+                "run `{id}` reached a usage limit at `{step}` and waits {wait} before trying again: {reason}"
             ),
-            step: Some(step.to_owned()),
-            status: None,
-        };
-        self.notifier.notify("on_human_review_needed", &happening);
+            Some(step),
+            None,
+        );
+        self.notifier.notify("on_usage_limit", &happening);
+    }
+
+    /// An iteration ended: `on_iteration`.
+    pub(super) fn notify_iteration(&mut self, iteration: u32, status: RunStatus, reason: &str) {
+        if !self.notifier.wants("on_iteration") {
+            return;
+        }
+        let id = self.state.run_id.clone();
+        let happening = self.happening(
+            &format!("iteration {iteration} of run `{id}` {}: {reason}", status.as_str()),
+            None,
+            Some(status),
+        );
+        self.notifier.notify("on_iteration", &happening);
+    }
+
+    /// A send reported back: an attempt is journaled (masked, like every event).
+    pub(super) fn on_notification(&mut self, report: Report) {
+        if let Some(attempt) = self.notifier.take(report) {
+            self.journal_attempt(attempt);
+        }
+    }
+
+    /// Takes the reports that came back, without waiting for any.
+    pub(super) fn drain_notifications(&mut self) {
+        while let Ok(report) = self.notifier.reports.try_recv() {
+            self.on_notification(report);
+        }
+    }
+
+    fn journal_attempt(&mut self, attempt: Attempt) {
+        let at = self.now();
+        self.emit(&Event::Notification {
+            notification: attempt.event,
+            channel: attempt.channel,
+            attempt: attempt.attempt,
+            attempts: attempt.attempts,
+            delivered: attempt.delivered,
+            detail: attempt.detail,
+            at,
+        });
+    }
+
+    /// The run ends: the sends in flight are waited for (briefly), their attempts journaled,
+    /// and each channel that stayed down is one warning.
+    pub(super) async fn notifications_finished(&mut self) {
+        let (attempts, warnings) = self.notifier.finish().await;
+        for attempt in attempts {
+            self.journal_attempt(attempt);
+        }
+        for warning in warnings {
+            self.warn(warning);
+        }
     }
 }

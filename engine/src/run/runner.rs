@@ -162,6 +162,8 @@ impl RunError {
 pub(super) struct HumanSpec {
     pub timeout: Option<Duration>,
     pub reminder: Option<Duration>,
+    /// The reminders' messages, set when the review opens (none: no channel to send to).
+    pub remind: Option<super::notify::Reminder>,
     /// `on_timeout`, in order.
     pub on_timeout: Vec<OnTimeout>,
 }
@@ -402,6 +404,27 @@ fn conditions_read(doc: &Document, reads: &dyn Fn(&str) -> bool) -> bool {
         || doc.conditions.values().any(|c| reads(c))
 }
 
+/// The `notification:` of each human state (or of the human agent a step names), by step.
+fn review_notifications(doc: &Document) -> Vec<(String, crate::workflow::model::Notification)> {
+    let Some(workflow) = doc.workflow.as_ref() else { return Vec::new() };
+    let mut out = Vec::new();
+    for state in &workflow.states {
+        let Some(st) = state.state() else { continue };
+        let from_agent = || {
+            st.agent
+                .iter()
+                .chain(st.agents.as_slice())
+                .filter_map(|a| doc.agents.get(a.as_str()))
+                .find(|a| a.kind == Some(AgentKind::Human))
+                .and_then(|a| a.notification.clone())
+        };
+        if let Some(notification) = st.notification.clone().or_else(from_agent) {
+            out.push((state.id().to_owned(), notification));
+        }
+    }
+    out
+}
+
 /// Resolves what every plan node runs, before the first step.
 fn prepare(doc: &Document, plan: &Plan) -> Result<Vec<NodePrep>, AgentError> {
     let state_ids: Vec<&str> =
@@ -443,6 +466,7 @@ fn prepare(doc: &Document, plan: &Plan) -> Result<Vec<NodePrep>, AgentError> {
             prep.human = Some(HumanSpec {
                 timeout: state.and_then(|s| s.timeout).map(|d| d.0),
                 reminder: state.and_then(|s| s.reminder_interval).map(|d| d.0),
+                remind: None,
                 on_timeout,
             });
         } else {
@@ -661,10 +685,17 @@ impl Runner {
         let performer = std::mem::take(&mut options.performer);
         let clock = Arc::clone(&options.clock);
         // A scripted run (`replay`, the differential tests) sends nothing: it is not happening now.
+        let mut redactor = crate::redact::Redactor::for_document(doc);
         let (notifier, channel_problems) = if scripted {
-            super::notify::Notifier::new(None, &run_dir)
+            (super::notify::Notifier::none(), Vec::new())
         } else {
-            super::notify::Notifier::new(doc.notifications.as_ref(), &run_dir)
+            super::notify::Notifier::new(
+                doc.notifications.as_ref(),
+                &review_notifications(doc),
+                Some(&run_dir),
+                Some(&options.project_dir),
+                &mut redactor,
+            )
         };
         let mut runner = Runner {
             plan,
@@ -711,7 +742,7 @@ impl Runner {
             notifying: Vec::new(),
             notifier,
             telemetry,
-            redactor: crate::redact::Redactor::for_document(doc),
+            redactor,
             clock,
             resuming: None,
             resumed_ledger: None,
@@ -885,6 +916,7 @@ impl Runner {
         while let Ok(spawned) = self.spawned_rx.try_recv() {
             self.on_spawned(spawned);
         }
+        self.drain_notifications();
     }
 
     /// An agent's process group started: journaled, so a loop that takes over from this one
@@ -1077,9 +1109,7 @@ impl Runner {
         self.plugins_on_end(status, &reason);
         self.notify_end(status, &reason);
         self.notifications_sent().await;
-        for warning in self.notifier.finish().await {
-            self.warn(warning);
-        }
+        self.notifications_finished().await;
         let at = self.now();
         self.emit(&Event::RunFinished { status, reason: reason.clone(), class, at });
         self.settle().await;

@@ -150,7 +150,7 @@ impl Runner {
             false => None,
         };
         let prep = &self.nodes[node.index()];
-        let human = prep.human.clone();
+        let mut human = prep.human.clone();
         let ai = prep.ai;
         let mut units = prep.units.clone();
         // Conditional agents: `condition:` is tested against what the run has changed so far.
@@ -251,7 +251,7 @@ impl Runner {
         let actions = self.action_context(&id);
         let scripted = self.scripted(&id, None, visit, attempt);
         let ticket = Ticket { node, attempt, packet, packet_file, before };
-        if let Some(spec) = &human {
+        if let Some(spec) = human.as_mut() {
             let at = self.now();
             self.emit(&Event::ReviewRequested {
                 step: id.clone(),
@@ -259,7 +259,7 @@ impl Runner {
                 at,
             });
             if !self.performer.is_script() {
-                self.notify_review(&id);
+                spec.remind = self.notify_review(&id);
                 let _ = action::record_notification(
                     &self.run_dir,
                     &id,
@@ -348,11 +348,9 @@ impl Runner {
                 Some(at) => Duration::from_secs(at - now),
                 None => fallback,
             };
-            self.emit(&Event::Waiting {
-                step: id,
-                seconds: wait.as_secs(),
-                reason: outcome.error.clone().unwrap_or_else(|| "usage limit reached".into()),
-            });
+            let reason = outcome.error.clone().unwrap_or_else(|| "usage limit reached".into());
+            self.emit(&Event::Waiting { step: id.clone(), seconds: wait.as_secs(), reason: reason.clone() });
+            self.notify_usage_limit(&id, wait.as_secs(), &reason);
             return Some(wait);
         }
         let retry = &self.nodes[node.index()].retry;
@@ -673,6 +671,8 @@ impl Runner {
             if escalates {
                 let at = self.now();
                 self.emit(&Event::ReviewRequested { step: id.to_owned(), timeout_secs: None, at });
+                // `escalate_to_human` waits for a person like a human state: they are told.
+                let _ = self.notify_review(id);
             }
             let invocation = self.invocation(node, None, None);
             // Hooks are short and not steps: an interrupt pauses the loop after them.
@@ -757,7 +757,8 @@ fn units_have_conditions(units: &[Vec<StepAgent>]) -> bool {
 /// A human review as a step: wait for the decision; at the timeout, `on_timeout` decides.
 async fn review(spec: HumanSpec, invocation: Invocation, actions: &ActionContext) -> Outcome {
     let started = std::time::Instant::now();
-    match human::wait(&actions.desk, &actions.run_dir, &actions.step, spec.timeout, spec.reminder).await {
+    let reminders = spec.reminder.map(|every| (every, spec.remind.clone()));
+    match human::wait(&actions.desk, &actions.run_dir, &actions.step, spec.timeout, reminders).await {
         human::Review::Decided(decided) => Outcome {
             success: true,
             result: Some(decided.decision),

@@ -131,6 +131,7 @@ impl Runner {
         let files = self.iteration_files().await;
         let at = self.now();
         self.emit(&Event::IterationFinished { iteration, status, reason: reason.clone(), files, at });
+        self.notify_iteration(iteration, status, &reason);
         (status, reason, self.halt_class())
     }
 

@@ -85,6 +85,7 @@ pub const NOTIFICATION_EVENTS: &[&str] = &[
     "on_circuit_open",
     "on_circuit_close",
     "on_budget_exceeded",
+    "on_usage_limit",
 ];
 
 /// Plugin capabilities a configuration can grant.

@@ -468,6 +468,25 @@ pub enum Event {
         /// When.
         at: String,
     },
+    /// One attempt to deliver a notification (the `notifications:` section's events) to a
+    /// channel, and its result. It changes nothing of the run: it is the record that a person
+    /// was (or was not) told.
+    Notification {
+        /// The notification event (`on_start`, `on_human_review_needed`, …).
+        notification: String,
+        /// The channel.
+        channel: String,
+        /// Which attempt, from 1.
+        attempt: u32,
+        /// How many attempts a send gets.
+        attempts: u32,
+        /// Whether this attempt delivered it.
+        delivered: bool,
+        /// The server's answer (`200`, `250 OK`) or why it failed, masked.
+        detail: String,
+        /// When.
+        at: String,
+    },
     /// A plugin did something the run records: a veto (and whether it took effect), a change of
     /// the packet, a note, a metric, a log line, a failure, being disabled.
     Plugin {
@@ -560,6 +579,7 @@ impl Event {
             | Event::ControlRefused { at, .. }
             | Event::Warning { at, .. }
             | Event::PluginCalled { at, .. }
+            | Event::Notification { at, .. }
             | Event::RunFinished { at, .. } => Some(at),
             Event::ActionFinished { at, .. } if !at.is_empty() => Some(at),
             _ => None,

@@ -719,7 +719,8 @@ impl RunState {
             | Event::Plugin { .. }
             | Event::PluginCalled { .. }
             | Event::Waiting { .. }
-            | Event::Warning { .. } => {}
+            | Event::Warning { .. }
+            | Event::Notification { .. } => {}
         }
     }
 }

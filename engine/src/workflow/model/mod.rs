@@ -23,7 +23,7 @@ pub use agent::{Agent, AgentKind, Backend, Notification, OnFailure};
 pub use budget::{Budget, Price};
 pub use dag::{ContinueOn, DagNode};
 pub use document::Document;
-pub use notifications::{Channel, ChannelRef, Notifications};
+pub use notifications::{Channel, ChannelRef, ChannelTls, Notifications, TlsMode};
 pub use observability::{
     Dashboard, ExporterSpec, LogsSettings, MetricsSettings, Observability, Rotation, Toggle, TracesSettings,
 };

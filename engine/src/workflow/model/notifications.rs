@@ -13,8 +13,9 @@ pub struct Notifications {
     /// Channels by name, e.g. `slack`, `email`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub channels: IndexMap<String, Channel>,
-    /// Events (`on_start`, `on_failure`, `on_complete`, `on_human_review_needed`, …) and the
-    /// channels they go to.
+    /// Events and the channels they go to: `on_start`, `on_iteration`, `on_complete`,
+    /// `on_failure`, `on_human_review_needed`, `on_circuit_open`, `on_circuit_close`,
+    /// `on_budget_exceeded`, `on_usage_limit`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub events: IndexMap<String, Vec<ChannelRef>>,
 }
@@ -35,18 +36,63 @@ pub struct Channel {
     /// Slack channel, e.g. `#builds`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
-    /// SMTP server; usually `${SMTP_SERVER}`.
+    /// SMTP server, `host` or `host:port`; usually `${SMTP_SERVER}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp: Option<EnvString>,
-    /// Sender address.
+    /// SMTP port when `smtp` names none; default 587 (submission), 465 with `tls: {mode: implicit}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// SMTP user name for AUTH (PLAIN or LOGIN); usually `${SMTP_USER}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<EnvString>,
+    /// SMTP password for AUTH; usually `${SMTP_PASSWORD}`. Never written anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<EnvString>,
+    /// Sender address; default `ralph-loop@localhost`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     /// Recipient addresses.
     #[serde(default, skip_serializing_if = "OneOrMany::is_empty")]
     pub to: OneOrMany<String>,
+    /// How an `email` channel uses TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ChannelTls>,
     /// Extra HTTP headers of a `webhook` channel, e.g. `Authorization: Bearer ${TOKEN}`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub headers: IndexMap<String, EnvString>,
+    /// A `webhook` channel's signing key, usually `${WEBHOOK_SECRET}`: each request carries
+    /// `X-Ralph-Signature-256: sha256=<hex>`, the HMAC-SHA256 of its exact body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<EnvString>,
+}
+
+/// TLS of an `email` channel.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelTls {
+    /// `starttls` (the default: STARTTLS when the server offers it, and required when
+    /// `username`/`password` are set, so a password never crosses in clear), `required`
+    /// (STARTTLS or no mail), `implicit` (TLS from the first byte, port 465), `none` (plain text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<TlsMode>,
+    /// A PEM file of certificate authorities to trust besides the system's (a company CA, a
+    /// test server's own certificate); relative to the project directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+}
+
+/// How an `email` channel uses TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsMode {
+    /// STARTTLS when the server offers it (required when credentials are set).
+    Starttls,
+    /// STARTTLS, or the message is not sent.
+    Required,
+    /// TLS from the first byte (SMTPS, port 465).
+    Implicit,
+    /// No TLS.
+    None,
 }
 
 /// A channel named in an event's list, alone (`- slack`) or with options (`- slack: {mention: "@here"}`).
