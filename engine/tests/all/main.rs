@@ -14,6 +14,7 @@ mod init;
 mod inspect;
 mod monitoring;
 mod notify;
+mod plugin_langs;
 mod plugin_runs;
 mod plugins;
 mod replay;
