@@ -14,11 +14,13 @@ use serde_json::json;
 
 use super::exit::usage;
 use super::{Env, Exit};
+use crate::plugin::build::{self as plugin_build, BuildError};
 use crate::plugin::catalog::{self, Catalog, Manifest, Origin, PluginSpec};
 use crate::plugin::install::{self, Install, InstallError, Registry};
-use crate::plugin::build::{self as plugin_build, BuildError};
 use crate::plugin::source::{self, Language};
-use crate::plugin::{CallEnv, CallOutput, Limits, Loaded, PluginError, Runtime, scaffold, scaffold_lang, toolchain};
+use crate::plugin::{
+    CallEnv, CallOutput, Limits, Loaded, PluginError, Runtime, scaffold, scaffold_lang, toolchain,
+};
 use crate::workflow::model::{Document, PluginsSection};
 
 /// `ralph-loop plugin …`
@@ -986,13 +988,15 @@ fn build(args: &BuildArgs, env: &Env) -> anyhow::Result<Exit> {
         Some(o) => o.clone(),
         None => source.root.join("dist").join(format!("{}.wasm", source.name)),
     };
-    let bytes = std::fs::read(&built.wasm).with_context(|| format!("cannot read `{}`", built.wasm.display()))?;
+    let bytes =
+        std::fs::read(&built.wasm).with_context(|| format!("cannot read `{}`", built.wasm.display()))?;
     if let Some(parent) = output.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create `{}`", parent.display()))?;
     }
     let unchanged = std::fs::read(&output).is_ok_and(|old| old == bytes);
     if !unchanged {
-        crate::atomic_file::write(&output, &bytes).with_context(|| format!("cannot write `{}`", output.display()))?;
+        crate::atomic_file::write(&output, &bytes)
+            .with_context(|| format!("cannot write `{}`", output.display()))?;
     }
     let shown = output.strip_prefix(&env.project_dir).unwrap_or(&output).display().to_string();
     if args.json {

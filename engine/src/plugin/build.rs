@@ -115,7 +115,8 @@ pub fn build(source: &Source, cache_dir: &Path) -> Result<Built, BuildError> {
 /// Builds the plugins of `catalog` whose `entry:` is a Python, JavaScript or TypeScript
 /// source (into `cache_dir`, reused while nothing changed) and points them at their
 /// components; answers what was built. A plugin that does not build stops it all: a run must
-/// not start without a plugin its configuration names.
+/// not start without a plugin its configuration names. A source file that is not there is
+/// left to the loader, which reports it like a missing component.
 ///
 /// # Errors
 ///
@@ -131,6 +132,12 @@ pub fn prepare(
             continue;
         }
         let Some(source) = super::source::of_entry(project_dir, &spec.file) else { continue };
+        if !source.entry.is_file() {
+            // A missing file is reported as any missing component is (the plugin is not
+            // loaded, and the run goes on unless it fails closed), under its real name.
+            spec.file.clone_from(&source.entry);
+            continue;
+        }
         let done = build(&source, cache_dir).map_err(|e| (spec.name.clone(), e))?;
         spec.file.clone_from(&done.wasm);
         built.push((spec.name.clone(), done));
@@ -232,7 +239,10 @@ fn generated(source: &Source, entry: &Path, work: &Path) -> Vec<(PathBuf, String
         _ => {
             out.push((PathBuf::from("ralph-plugins.js"), guest::JS_LIBRARY.to_owned()));
             let library = work.join("ralph-plugins.js");
-            out.push((PathBuf::from("bundle.config.mjs"), guest::js_bundle_config(&library.to_string_lossy())));
+            out.push((
+                PathBuf::from("bundle.config.mjs"),
+                guest::js_bundle_config(&library.to_string_lossy()),
+            ));
             let main = guest::js_main(&entry.to_string_lossy(), source.class.as_deref());
             out.push((PathBuf::from("main.js"), main));
         }
@@ -310,7 +320,14 @@ fn build_guest(source: &Source, tool: &Tool, cache_dir: &Path) -> Result<Built, 
             // imports only what the engine's sandbox offers.
             command
                 .args(["componentize", "main.js", "--wit", "wit", "--world-name", guest::WORLD])
-                .args(["--disable", "http", "fetch-event", "--bundle", "--bundle-config", "bundle.config.mjs"])
+                .args([
+                    "--disable",
+                    "http",
+                    "fetch-event",
+                    "--bundle",
+                    "--bundle-config",
+                    "bundle.config.mjs",
+                ])
                 .arg("-o")
                 .arg(&out);
         }
@@ -328,12 +345,7 @@ fn build_guest(source: &Source, tool: &Tool, cache_dir: &Path) -> Result<Built, 
     // Renamed into place: a reader never sees half a component, and two builds of the same
     // key write the same bytes.
     std::fs::rename(&out, &wasm).map_err(io("write", &wasm))?;
-    Ok(Built {
-        wasm,
-        toolchain: tool.version.clone(),
-        fresh: true,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    Ok(Built { wasm, toolchain: tool.version.clone(), fresh: true, seconds: started.elapsed().as_secs_f64() })
 }
 
 /// The crate name in a `Cargo.toml`, read line by line (`name = "…"` under `[package]`).
@@ -354,17 +366,19 @@ fn crate_name(manifest: &str) -> Option<String> {
 fn build_rust(source: &Source, tool: &Tool) -> Result<Built, BuildError> {
     let started = Instant::now();
     let manifest = std::fs::read_to_string(&source.entry).map_err(io("read", &source.entry))?;
-    let name = crate_name(&manifest).ok_or_else(|| {
-        NotASource(format!("`{}` has no `[package]` `name`", source.entry.display()))
-    })?;
+    let name = crate_name(&manifest)
+        .ok_or_else(|| NotASource(format!("`{}` has no `[package]` `name`", source.entry.display())))?;
     let mut command = Command::new(&tool.program);
     command.args(["build", "--target", "wasm32-wasip2", "--release"]).current_dir(&source.root);
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map_or_else(|| source.root.join("target"), |t| if t.is_absolute() { t } else { source.root.join(t) });
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).map_or_else(
+        || source.root.join("target"),
+        |t| if t.is_absolute() { t } else { source.root.join(t) },
+    );
     let logs = tempfile::tempdir().map_err(io("create", Path::new("a temporary directory")))?;
     match run(command, &tool.version, &source.entry, logs.path()) {
-        Err(BuildError::Failed { output, .. }) if output.contains("wasm32-wasip2") && output.contains("target may not be installed") => {
+        Err(BuildError::Failed { output, .. })
+            if output.contains("wasm32-wasip2") && output.contains("target may not be installed") =>
+        {
             return Err(Missing {
                 language: "Rust",
                 tool: toolchain::tool_name(Language::Rust),
@@ -394,7 +408,10 @@ fn run(mut command: Command, tool: &str, entry: &Path, logs: &Path) -> Result<()
             Some(status) => break status,
             None if Instant::now() > deadline => {
                 if let Ok(pid) = i32::try_from(child.id()) {
-                    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::signal::killpg(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
                 let _ = child.wait();
                 return Err(BuildError::TimedOut { tool: tool.to_owned(), entry: entry_text });
@@ -432,7 +449,8 @@ mod tests {
 
     #[test]
     fn crate_names_are_read_from_the_package_section() {
-        let manifest = "[workspace]\nname = \"no\"\n[package]\nname = \"commit-guard\"\nversion = \"0.1.0\"\n";
+        let manifest =
+            "[workspace]\nname = \"no\"\n[package]\nname = \"commit-guard\"\nversion = \"0.1.0\"\n";
         assert_eq!(crate_name(manifest).as_deref(), Some("commit-guard"));
         assert_eq!(crate_name("[dependencies]\nname = \"x\"\n"), None);
     }

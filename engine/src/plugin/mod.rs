@@ -24,8 +24,8 @@ pub mod limits;
 pub mod runtime;
 pub mod scaffold;
 pub mod scaffold_lang;
-pub mod source;
 pub mod set;
+pub mod source;
 pub mod toolchain;
 
 pub use error::PluginError;

@@ -187,7 +187,8 @@ fn fill(template: &str, name: &str, lang: Lang) -> String {
         ),
         Lang::JavaScript => (
             "JavaScript",
-            "npm install                      # once: jco and componentize-js, as package.json pins them".to_owned(),
+            "npm install                      # once: jco and componentize-js, as package.json pins them"
+                .to_owned(),
             "`ralph/plugins`",
             "jco and componentize-js",
             "plugin.js",
@@ -248,7 +249,9 @@ mod tests {
     #[test]
     fn scaffolds_name_their_class_and_pin_their_toolchain() {
         let py = files("commit-guard", Lang::Python);
-        assert!(py[0].1.contains("class CommitGuard(Plugin):") && py[0].1.contains("name = \"commit-guard\""));
+        assert!(
+            py[0].1.contains("class CommitGuard(Plugin):") && py[0].1.contains("name = \"commit-guard\"")
+        );
         let js = files("commit-guard", Lang::JavaScript);
         assert!(js[0].1.contains("export default class CommitGuard extends Plugin"));
         assert!(js[1].1.contains(&format!("\"@bytecodealliance/jco\": \"{JCO}\"")));

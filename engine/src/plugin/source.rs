@@ -119,7 +119,8 @@ pub fn detect(path: &Path) -> Result<Source, NotASource> {
         .ok()
         .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
         .and_then(|json| json.get("main").and_then(|m| m.as_str()).map(str::to_owned));
-    let candidates = main.into_iter().chain(["plugin.ts", "plugin.js", "index.ts", "index.js"].map(String::from));
+    let candidates =
+        main.into_iter().chain(["plugin.ts", "plugin.js", "index.ts", "index.js"].map(String::from));
     for candidate in candidates {
         let entry = path.join(&candidate);
         if let Some(language) = Language::of_file(&entry).filter(|_| entry.is_file()) {
@@ -136,12 +137,17 @@ pub fn detect(path: &Path) -> Result<Source, NotASource> {
 /// `plugins/my_plugin.py` and the class `MyPlugin`), when `entry` has that form: no `/`, no
 /// known extension, at least one dot, identifiers between them.
 pub fn dotted(entry: &str) -> Option<(PathBuf, Option<String>)> {
-    if entry.contains(['/', '\\']) || entry.ends_with(".wasm") || Language::of_file(Path::new(entry)).is_some() {
+    if entry.contains(['/', '\\'])
+        || entry.ends_with(".wasm")
+        || Language::of_file(Path::new(entry)).is_some()
+    {
         return None;
     }
     let parts: Vec<&str> = entry.split('.').collect();
-    let identifier =
-        |p: &str| p.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_') && p.chars().all(|c| c.is_alphanumeric() || c == '_');
+    let identifier = |p: &str| {
+        p.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            && p.chars().all(|c| c.is_alphanumeric() || c == '_')
+    };
     if parts.len() < 2 || !parts.iter().all(|p| identifier(p)) {
         return None;
     }

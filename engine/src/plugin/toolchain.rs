@@ -116,9 +116,7 @@ pub fn find(language: Language, dir: &Path) -> Result<Tool, Missing> {
     };
     let program = match language {
         Language::Python => on_path("componentize-py"),
-        Language::JavaScript | Language::TypeScript => {
-            in_node_modules(dir, "jco").or_else(|| on_path("jco"))
-        }
+        Language::JavaScript | Language::TypeScript => in_node_modules(dir, "jco").or_else(|| on_path("jco")),
         Language::Rust => on_path("cargo"),
     }
     .ok_or_else(missing)?;

@@ -300,9 +300,8 @@ fn load_plugins(
     let cache = options.project_dir.join(".ralph").join("cache").join("plugins");
     // `.py`, `.js` and `.ts` entries are built first (cached by content); one that does not
     // build stops the run with the build's own error, whatever its `on_error`.
-    crate::plugin::build::prepare(&options.project_dir, &mut catalog, &cache.join("builds")).map_err(
-        |(name, error)| RunError::Plugin(format!("plugin `{name}` could not be built: {error}")),
-    )?;
+    crate::plugin::build::prepare(&options.project_dir, &mut catalog, &cache.join("builds"))
+        .map_err(|(name, error)| RunError::Plugin(format!("plugin `{name}` could not be built: {error}")))?;
     let (set, failures) = crate::plugin::PluginSet::load(&catalog, &cache);
     for failure in failures {
         if failure.fatal {

@@ -195,7 +195,8 @@ fn a_python_plugin_reads_no_file_and_no_environment() {
     let notes = plugin_events(&events, "annotate");
     assert_eq!(notes.len(), 1, "{}", out.stdout);
     assert_eq!(notes[0]["message"], "snooped: []");
-    let logs: Vec<&str> = plugin_events(&events, "log").iter().filter_map(|l| l["message"].as_str()).collect();
+    let logs: Vec<&str> =
+        plugin_events(&events, "log").iter().filter_map(|l| l["message"].as_str()).collect();
     assert!(logs.iter().any(|l| l.starts_with("[stdout] snoop: /etc/passwd:")), "{logs:?}");
     assert!(logs.iter().any(|l| l.starts_with("[stdout] snoop: secret.txt:")), "{logs:?}");
 }
@@ -229,7 +230,10 @@ fn the_spec_python_plugin_is_built_when_the_run_starts_and_runs_as_written() {
     // Its entry in the spec's dotted form; `send_notification` posts to `webhook`.
     let yaml = "workflow:\n  name: spec-example\n  nodes:\n    - id: build\n      agent: ok\nagents:\n  ok:\n    command: \"true\"\nplugins:\n  - name: my-plugin\n    entry: plugins.my_plugin.MyPlugin\n    capabilities: [notify]\n    config:\n      webhook: http://127.0.0.1:9/hook\n";
     let dir = project(&[("w.yaml", yaml), ("plugins/my_plugin.py", SPEC_PLUGIN)]);
-    let validate = ralph(["workflow", "validate", "w.yaml"]).current_dir(dir.path()).env("PATH", toolchain_path()).expect(0);
+    let validate = ralph(["workflow", "validate", "w.yaml"])
+        .current_dir(dir.path())
+        .env("PATH", toolchain_path())
+        .expect(0);
     assert!(
         validate.stderr.contains("note: plugin `my-plugin`: `plugins.my_plugin.MyPlugin` is a Python source, built with componentize-py 0.25.1 when a run starts"),
         "{}",
@@ -240,7 +244,8 @@ fn the_spec_python_plugin_is_built_when_the_run_starts_and_runs_as_written() {
         .env("PATH", toolchain_path())
         .expect(0);
     let events = crate::support::events(&out.stdout);
-    let logs: Vec<&str> = plugin_events(&events, "log").iter().filter_map(|l| l["message"].as_str()).collect();
+    let logs: Vec<&str> =
+        plugin_events(&events, "log").iter().filter_map(|l| l["message"].as_str()).collect();
     assert!(logs.contains(&"[stdout] Starting workflow: spec-example"), "{}", out.stdout);
     let notify = plugin_events(&events, "notify");
     assert_eq!(notify.len(), 1, "{}", out.stdout);
@@ -262,7 +267,10 @@ fn the_spec_python_plugin_is_built_when_the_run_starts_and_runs_as_written() {
     let before = listing();
     assert_eq!(before.len(), 1, "{before:?}");
     let started = std::time::Instant::now();
-    ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).env("PATH", toolchain_path()).expect(0);
+    ralph(["loop", "--workflow", "w.yaml", "--json"])
+        .current_dir(dir.path())
+        .env("PATH", toolchain_path())
+        .expect(0);
     assert_eq!(listing(), before, "nothing was rebuilt");
     assert!(started.elapsed().as_secs() < 15, "a cached plugin starts at once: {:?}", started.elapsed());
 }
@@ -272,9 +280,16 @@ fn a_python_entry_that_does_not_build_stops_the_run_with_the_build_error() {
     let yaml = "workflow:\n  nodes:\n    - id: build\n      agent: ok\nagents:\n  ok:\n    command: \"touch ran\"\nplugins:\n  - name: broken\n    entry: plugins/broken.py\n";
     let plugin = "from ralph.plugins import Plugin, hook\n\nclass Broken(Plugin):\n    @hook(\"phase.before_build\")\n    def before(self, context)\n        return None\n";
     let dir = project(&[("w.yaml", yaml), ("plugins/broken.py", plugin)]);
-    let out = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).env("PATH", toolchain_path()).output();
+    let out = ralph(["loop", "--workflow", "w.yaml"])
+        .current_dir(dir.path())
+        .env("PATH", toolchain_path())
+        .output();
     assert_eq!(out.code, 3, "{}{}", out.stdout, out.stderr);
-    assert!(out.stderr.contains("plugin `broken` could not be built: componentize-py 0.25.1 could not build"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("plugin `broken` could not be built: componentize-py 0.25.1 could not build"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("SyntaxError"), "the build's own error: {}", out.stderr);
     assert!(!dir.path().join("ran").exists(), "the run did not start");
 }
@@ -295,5 +310,10 @@ fn a_missing_toolchain_is_reported_with_the_command_that_installs_it() {
     ralph(["plugin", "new", "j", "--lang", "javascript", "--dir"]).arg(&made).expect(0);
     let out = ralph(["plugin", "build"]).arg(&made).env("PATH", "/usr/bin:/bin").output();
     assert_eq!(out.code, 4, "{}{}", out.stdout, out.stderr);
-    assert!(out.stderr.contains("npm install -g @bytecodealliance/jco@1.34.0 @bytecodealliance/componentize-js@0.22.0"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("npm install -g @bytecodealliance/jco@1.34.0 @bytecodealliance/componentize-js@0.22.0"),
+        "{}",
+        out.stderr
+    );
 }
