@@ -1,9 +1,9 @@
 //! `ralph-loop completions <shell>`
 
-use clap::{Args, CommandFactory};
+use clap::Args;
 use clap_complete::Shell;
 
-use super::{Cli, Exit};
+use super::Exit;
 
 /// Arguments of `completions`.
 #[derive(Debug, Args)]
@@ -15,7 +15,7 @@ pub struct CompletionsArgs {
 
 /// Prints the completion script on stdout.
 pub fn run(args: &CompletionsArgs) -> anyhow::Result<Exit> {
-    let mut command = Cli::command();
+    let mut command = super::command();
     clap_complete::generate(args.shell, &mut command, "ralph-loop", &mut std::io::stdout());
     Ok(Exit::Ok)
 }

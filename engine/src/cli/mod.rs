@@ -20,6 +20,7 @@ mod resume;
 mod retry;
 mod review;
 mod run;
+mod run_again;
 mod runs;
 mod schema;
 mod snapshots;
@@ -108,7 +109,8 @@ pub enum Command {
     Runs(runs::RunsArgs),
     /// Remove the loop's state (run store, ledger, run directories); asks first, or --yes.
     Reset(reset::ResetArgs),
-    /// Continue a crashed or stopped run, or resume a paused one.
+    /// Continue a crashed or stopped run, or resume a paused one (the same run goes on).
+    #[command(after_help = run_again::HELP)]
     Resume(resume::ResumeArgs),
     /// Pause the running loop after its current step.
     Pause(control::SignalArgs),
@@ -141,9 +143,11 @@ pub enum Command {
     Dashboard(dashboard::DashboardArgs),
     /// Show one iteration: its packet, prompt, agent output, outcome and decision.
     Debug(debug::DebugArgs),
-    /// Replay a run from a snapshot, or re-check a run against a changed workflow.
+    /// Start a new run from a snapshot, or re-check a run against a changed workflow.
+    #[command(after_help = run_again::HELP)]
     Replay(replay::ReplayArgs),
     /// Start a new run from a step of an ended one: the steps before it keep their outcomes.
+    #[command(after_help = run_again::HELP)]
     Retry(retry::RetryArgs),
     /// List the snapshots a replay can start from.
     Snapshots(snapshots::SnapshotsArgs),
@@ -207,9 +211,34 @@ pub fn out(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
+/// The verbs that never open the run store: `--state-dir` is hidden from their help (it is
+/// global, so it is still accepted anywhere).
+const STORELESS: [&str; 7] = ["init", "workflow", "plugin", "notify", "dashboard", "schema", "completions"];
+/// The verbs that do not read the project either: `--project-dir` is hidden from their help too.
+const PROJECTLESS: [&str; 2] = ["schema", "completions"];
+
+/// The command line's definition, with each verb's help showing only the options that apply
+/// to it. clap shows a global option in every verb's help; a verb that has its own (hidden) copy
+/// of a global option does not get the shown one, and the value still reaches the same field.
+pub fn command() -> clap::Command {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    for (id, verbs) in [("state_dir", &STORELESS[..]), ("project_dir", &PROJECTLESS[..])] {
+        let Some(global) = command.get_arguments().find(|arg| arg.get_id() == id).cloned() else {
+            continue;
+        };
+        for verb in verbs {
+            command = command.mut_subcommand(verb, |sub| sub.arg(global.clone().hide(true)));
+        }
+    }
+    command
+}
+
 /// Parses the command line, runs the command, and maps the outcome to an exit status.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     let color = match cli.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,

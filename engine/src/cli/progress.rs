@@ -11,6 +11,7 @@ use crate::diagnostic::Styles;
 use crate::run::core::event::Event;
 use crate::run::core::projection::{RunState, StepStatus};
 use crate::run::runner::EventSink;
+use crate::workflow::model::WorkflowKind;
 
 /// What the status line shows.
 #[derive(Debug, Default)]
@@ -59,14 +60,21 @@ fn status_line(status: &Status, elapsed: Duration) -> String {
 /// The progress display.
 pub struct Progress {
     total: usize,
+    /// A state machine: its states may be visited any number of times, so a step's line shows
+    /// how many steps the pass has taken, not a fraction of the states.
+    revisits: bool,
+    /// Steps ended in this pass (for `revisits`).
+    taken: usize,
     styles: Styles,
     live: Option<Arc<Mutex<Status>>>,
     started: Instant,
 }
 
 impl Progress {
-    /// A display for a plan of `total` steps; `live` draws the status line (on a terminal).
-    pub fn new(total: usize, dag: bool, styles: Styles, live: bool) -> Self {
+    /// A display for a plan of `total` steps (states, for a state machine, whose steps are
+    /// counted as taken instead); `live` draws the status line (on a terminal).
+    pub fn new(total: usize, kind: WorkflowKind, styles: Styles, live: bool) -> Self {
+        let dag = kind == WorkflowKind::Dag;
         let started = Instant::now();
         let live = live.then(|| {
             let status = Arc::new(Mutex::new(Status { total, dag, ..Status::default() }));
@@ -84,7 +92,7 @@ impl Progress {
             });
             status
         });
-        Progress { total, styles, live, started }
+        Progress { total, revisits: kind == WorkflowKind::StateMachine, taken: 0, styles, live, started }
     }
 
     /// Prints a line above the status line.
@@ -132,8 +140,19 @@ impl EventSink for Progress {
         let (ok, bad) = (self.styles.gutter, self.styles.error);
         let width = self.total.to_string().len();
         match event {
+            Event::IterationStarted { .. } | Event::RunStarted { .. } => self.taken = 0,
+            Event::StepFinished { .. } | Event::StepSkipped { .. } => self.taken += 1,
+            _ => {}
+        }
+        // `[3/5]` of a DAG or saga; `[7]` of a state machine (the seventh step of the pass).
+        let counter = match self.revisits {
+            true => format!("[{}]", self.taken),
+            false => format!("[{done:>width$}/{}]", self.total),
+        };
+        match event {
             Event::RunStarted { run_id, workflow, kind, .. } => {
-                let steps = if self.total == 1 { "1 step".to_owned() } else { format!("{} steps", self.total) };
+                let noun = if self.revisits { "state" } else { "step" };
+                let steps = if self.total == 1 { format!("1 {noun}") } else { format!("{} {noun}s", self.total) };
                 self.line(&format!("run {run_id}: {workflow} ({kind}, {steps})"));
             }
             Event::IterationStarted { iteration, task: Some(task), .. } => {
@@ -159,8 +178,7 @@ impl EventSink for Progress {
                     .map(|t| format!(" [tests: {} passed, {} failed]", t.passed, t.failed))
                     .unwrap_or_default();
                 self.line(&format!(
-                    "[{done:>width$}/{}] {}{mark}{} {step} ({:.2}s){result}{tests}{error}",
-                    self.total,
+                    "{counter} {}{mark}{} {step} ({:.2}s){result}{tests}{error}",
                     style.render(),
                     style.render_reset(),
                     outcome.duration_ms as f64 / 1000.0,
@@ -174,7 +192,7 @@ impl EventSink for Progress {
                 ));
             }
             Event::StepSkipped { step, reason, .. } => {
-                self.line(&format!("[{done:>width$}/{}] skipped {step}: {reason}", self.total));
+                self.line(&format!("{counter} skipped {step}: {reason}"));
             }
             Event::ActionFinished { step, hook, action, outcome, .. } if !outcome.success => {
                 self.line(&format!("{step} {hook} `{action}` failed: {}", outcome.error.as_deref().unwrap_or("")));
@@ -206,6 +224,33 @@ impl EventSink for Progress {
                     Signal::Approve { .. } | Signal::Reject { .. } => return,
                 };
                 self.line(&text);
+            }
+            Event::Breaker { state: breaker, reason, agent, .. } => {
+                // What the loop does about its own breaker (stop, pause, escalate) is said by
+                // the events that follow; an agent's open breaker fails its steps at once.
+                let whose = agent
+                    .as_deref()
+                    .map_or("the loop's circuit breaker".to_owned(), |a| format!("the circuit breaker of agent `{a}`"));
+                // An agent's reason starts with its name, which `whose` already says.
+                let reason = match (reason.as_deref(), agent.as_deref()) {
+                    (Some(r), Some(a)) => r.strip_prefix(&format!("agent `{a}`")).map(|r| r.trim_start_matches(": ")),
+                    (r, None) => r,
+                    _ => None,
+                };
+                let why = reason.filter(|r| !r.is_empty()).map(|r| format!(" ({r})")).unwrap_or_default();
+                let text = match (breaker.as_str(), agent) {
+                    ("open", Some(_)) => format!(
+                        "{whose} opened{why}: its steps fail at once (`circuit_open`) until its timeout lets a probe through"
+                    ),
+                    ("open", None) => format!("{whose} opened{why}"),
+                    ("half_open", _) => format!("{whose} is half-open{why}: the next step is the probe"),
+                    _ => format!("{whose} closed{why}"),
+                };
+                self.line(&text);
+            }
+            Event::Waiting { step, seconds, reason } => {
+                let wait = humantime::format_duration(Duration::from_secs(*seconds));
+                self.line(&format!("{step}: waiting {wait} before it starts ({reason}); the loop goes on by itself"));
             }
             Event::Escalating { reason } => {
                 self.line(&format!("the circuit breaker opened ({reason}): its escalation agents run now"));

@@ -1,5 +1,6 @@
 //! `ralph-loop loop`: validate strictly, compile, run, report.
 
+use crate::plan::NodeRole;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -324,17 +325,22 @@ pub fn run_loaded(
         return Ok(Exit::Ok);
     }
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let total = plan.graph.node_count();
+    // What a person counts: a state machine's states (its steps are counted as taken), a DAG's
+    // nodes, a saga's steps (compensations run only when it fails); `stop` is no step.
+    let total = plan
+        .graph
+        .node_weights()
+        .filter(|node| match &node.role {
+            NodeRole::State { .. } => true,
+            NodeRole::Stop | NodeRole::Compensation { .. } | NodeRole::FinalCompensation => false,
+            NodeRole::Node { .. } | NodeRole::Step => true,
+        })
+        .count();
     let live = std::io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
     let sink: Box<dyn EventSink> = if args.json {
         Box::new(JsonLines)
     } else {
-        Box::new(Progress::new(
-            total,
-            plan.kind == crate::workflow::model::WorkflowKind::Dag,
-            env.styles,
-            live,
-        ))
+        Box::new(Progress::new(total, plan.kind, env.styles, live))
     };
     let workflow_name = name.clone();
     let mut options = RunOptions::new(env.project_dir.clone(), env.state_dir.clone(), name);
@@ -446,6 +452,13 @@ pub fn run_loaded(
         if !args.json {
             eprintln!("metrics: http://{addr}/metrics");
         }
+    }
+    if settings.metrics_twice() {
+        eprintln!(
+            "note: metrics go to the OTLP collector and to /metrics; if one Prometheus receives both (as \
+             monitoring/docker-compose.yml does) every series is stored twice: drop `--metrics-addr`, or \
+             set OTEL_METRICS_EXPORTER=none to send only traces over OTLP"
+        );
     }
     let mut telemetry = crate::telemetry::run::RunTelemetry::new(
         &doc,

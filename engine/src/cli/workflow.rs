@@ -19,10 +19,12 @@ pub struct ValidateArgs {
     /// The workflow files (or ralph.yaml) to check.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// `human` (diagnostics on stderr) or `json` (one document on stdout).
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    /// The older spelling of `--json` (`--format json`), still accepted; hidden because two
+    /// formats do not need a `--format` and every other verb says `--json`.
+    #[arg(long, value_enum, default_value_t = Format::Human, hide = true)]
     pub format: Format,
-    /// The same as `--format json`, as the other verbs spell it.
+    /// One JSON document on stdout (the diagnostics with their positions), instead of
+    /// diagnostics on stderr.
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
     /// Report agents and plugins that cannot be found as errors, as `loop` does.
@@ -68,9 +70,12 @@ pub struct ListArgs {
     /// The directory to list; defaults to `workflows/` in the project directory.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// `human` (a table) or `json`.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    /// The older spelling of `--json` (`--format json`), still accepted.
+    #[arg(long, value_enum, default_value_t = Format::Human, hide = true)]
     pub format: Format,
+    /// One JSON array on stdout, instead of a table.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
 }
 
 fn options(config: &ConfigArgs, env: &Env, strict: bool) -> Options {
@@ -106,7 +111,7 @@ fn describe_plan(validation: &Validation) -> String {
 }
 
 /// How many diagnostics a person is shown; past that, a count. A generated file with 200,000
-/// unknown keys would otherwise print for minutes; `--format json` lists them all.
+/// unknown keys would otherwise print for minutes; `--json` lists them all.
 pub const SHOWN_DIAGNOSTICS: usize = 50;
 
 /// Prints the first [`SHOWN_DIAGNOSTICS`] diagnostics, in their order (by file and position),
@@ -127,7 +132,7 @@ pub fn print_diagnostics(validation: &Validation, env: &Env) {
             parts.push(plural(warnings, "more warning"));
         }
         eprintln!(
-            "... {} not shown (`ralph-loop workflow validate --format json` lists them all)\n",
+            "... {} not shown (`ralph-loop workflow validate --json` lists them all)\n",
             parts.join(" and ")
         );
     }
@@ -279,7 +284,8 @@ pub fn render_listing(rows: &[Listed]) -> String {
 pub fn list(args: &ListArgs, env: &Env) -> anyhow::Result<Exit> {
     let dir = args.dir.clone().unwrap_or_else(|| env.project_dir.join("workflows"));
     let rows = listing(&dir)?;
-    match args.format {
+    let format = if args.json { Format::Json } else { args.format };
+    match format {
         Format::Json => {
             let list: Vec<_> = rows
                 .iter()

@@ -589,6 +589,7 @@ mod tests {
             attempt,
             at: "2026-01-01T00:00:01Z".into(),
             ai: false,
+            human: false,
             iteration: 1,
         }
     }

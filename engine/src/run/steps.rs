@@ -190,7 +190,15 @@ impl Runner {
         let visit =
             self.state.pass().and_then(|p| p.visits.get(&id)).copied().unwrap_or(0) + u32::from(attempt <= 1);
         let at = self.now();
-        self.emit(&Event::StepStarted { step: id.clone(), agent, attempt, ai, iteration, at });
+        self.emit(&Event::StepStarted {
+            step: id.clone(),
+            agent,
+            attempt,
+            ai,
+            human: human.is_some(),
+            iteration,
+            at,
+        });
         // The packet is built once, and only for steps whose agents read it (or when the
         // display streams packets): a DAG of thousands of quiet commands should not build
         // thousands of unread packets.

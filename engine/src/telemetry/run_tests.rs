@@ -117,6 +117,7 @@ fn a_run() -> Vec<Event> {
             attempt: 1,
             at: at(1),
             ai: false,
+            human: false,
             iteration: 1,
         },
         Event::StepFinished {
@@ -140,6 +141,7 @@ fn a_run() -> Vec<Event> {
             attempt: 2,
             at: at(3),
             ai: false,
+            human: false,
             iteration: 1,
         },
         Event::StepFinished {
@@ -160,6 +162,7 @@ fn a_run() -> Vec<Event> {
             attempt: 1,
             at: at(6),
             ai: false,
+            human: false,
             iteration: 1,
         },
         Event::StepFinished {

@@ -332,6 +332,13 @@ impl Settings {
         })
     }
 
+    /// Metrics go both ways, over OTLP and on `/metrics`: where one Prometheus receives both (as
+    /// the bundled monitoring stack does), every series is stored twice and sums double, so the
+    /// loop says so when it starts.
+    pub fn metrics_twice(&self) -> bool {
+        self.metrics.is_some() && self.metrics_addr.is_some()
+    }
+
     /// Whether anything leaves the process.
     pub fn exports(&self) -> bool {
         self.traces.is_some() || self.metrics.is_some() || self.metrics_addr.is_some()
@@ -434,6 +441,11 @@ mod tests {
     fn metrics_are_served_on_loopback_unless_an_address_says_otherwise() {
         let flags = Flags { metrics_addr: Some("9464".into()), ..Flags::default() };
         assert_eq!(resolve("", &[], &flags).unwrap().metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
+        assert!(!resolve("", &[], &flags).unwrap().metrics_twice(), "/metrics alone is one way");
+        let otlp = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317")];
+        assert!(resolve("", &otlp, &flags).unwrap().metrics_twice(), "OTLP and /metrics are two");
+        let otlp_traces_only = [otlp[0], ("OTEL_METRICS_EXPORTER", "none")];
+        assert!(!resolve("", &otlp_traces_only, &flags).unwrap().metrics_twice());
         let flags = Flags { metrics_addr: Some("0.0.0.0:9464".into()), ..Flags::default() };
         assert_eq!(resolve("", &[], &flags).unwrap().metrics_addr, Some("0.0.0.0:9464".parse().unwrap()));
         let flags = Flags { metrics_addr: Some("nine".into()), ..Flags::default() };

@@ -48,6 +48,23 @@ fn every_verb_of_the_seed_has_help() {
 }
 
 #[test]
+fn each_verbs_help_shows_only_the_options_that_apply_to_it_and_globals_still_work_anywhere() {
+    let help = |verb: &[&str]| ralph(verb.iter().copied()).arg("--help").expect(0).stdout;
+    let status = help(&["status"]);
+    assert!(status.contains("--state-dir") && status.contains("--project-dir"), "{status}");
+    let validate = help(&["workflow", "validate"]);
+    assert!(!validate.contains("--state-dir") && validate.contains("--project-dir"), "{validate}");
+    let schema = help(&["schema"]);
+    assert!(!schema.contains("--state-dir") && !schema.contains("--project-dir"), "{schema}");
+    // Hidden is not refused: a global option given before the verb or after it still acts.
+    let dir = project(&[]);
+    let out = ralph(["--state-dir", "elsewhere", "schema", "workflow"]).current_dir(dir.path()).expect(0);
+    assert!(out.stdout.starts_with('{'), "{}", out.stdout);
+    let out = ralph(["runs", "--state-dir", "elsewhere", "--json"]).current_dir(dir.path()).expect(0);
+    assert!(out.stdout.contains("\"runs\": []"), "{}", out.stdout);
+}
+
+#[test]
 fn plugin_verbs_are_built() {
     let dir = project(&[]);
     let out = ralph(["plugin", "list"]).current_dir(dir.path()).expect(0);
@@ -90,7 +107,7 @@ fn workflow_list_shows_type_and_description() {
     assert!(lines[0].starts_with("a.yaml") && lines[0].contains("dag") && lines[0].contains("Builds things"));
     assert!(lines[1].contains("state_machine") && lines[1].contains("Plans then builds"));
     assert!(lines[2].contains("invalid"));
-    let json = ralph(["workflow", "list", "--format", "json"]).current_dir(dir.path()).expect(0);
+    let json = ralph(["workflow", "list", "--json"]).current_dir(dir.path()).expect(0);
     let list: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(list[0]["type"], "dag");
 }
@@ -149,7 +166,7 @@ fn ralph_yaml_in_the_project_defines_agents_for_workflows() {
 fn json_output_is_machine_readable() {
     let dir =
         project(&[("w.yaml", "workflow:\n  type: dag\n  nodes:\n    - id: a\n      depends_on: [b]\n")]);
-    let out = ralph(["workflow", "validate", "--format", "json", "w.yaml"]).current_dir(dir.path()).expect(3);
+    let out = ralph(["workflow", "validate", "--json", "w.yaml"]).current_dir(dir.path()).expect(3);
     let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let diagnostics = report["files"][0]["diagnostics"].as_array().unwrap();
     let d = diagnostics.iter().find(|d| d["severity"] == "error").unwrap();

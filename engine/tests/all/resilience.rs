@@ -213,6 +213,39 @@ fn a_usage_limit_in_each_backends_format_makes_the_loop_wait_not_fail() {
 }
 
 #[test]
+fn a_usage_limit_wait_and_an_opening_breaker_are_said_on_the_loops_own_stderr() {
+    let fixtures = crate::support::repo().join("engine/tests/fixtures/claude");
+    let dir = project(&[
+        (
+            "w.yaml",
+            "budget:\n  usage_limit_wait: 1s\nworkflow:\n  nodes:\n    - id: build\n      agent: builder\nagents:\n  builder:\n    backend: claude\n    prompt: PROMPT-BUILDER.md\n",
+        ),
+        ("bin/claude", LIMITED_ONCE),
+    ]);
+    crate::support::executable(&dir.path().join("bin/claude"));
+    let out = ralph(["loop", "--workflow", "w.yaml"])
+        .current_dir(dir.path())
+        .env("PATH", crate::support::path_with(&dir.path().join("bin")))
+        .env("LIMITED", fixtures.join("reconstructed/usage-limit.jsonl"))
+        .env("SUCCESS", fixtures.join("success.jsonl"))
+        .expect(0);
+    assert!(out.stderr.contains("build: waiting 1s before it starts ("), "{}", out.stderr);
+    let dir = project(&[
+        (
+            "w.yaml",
+            "circuit_breaker:\n  failure_threshold: 2\nworkflow:\n  nodes:\n    - id: build\n      agent: broken\nagents:\n  broken:\n    command: \"exit 1\"\n",
+        ),
+        ("TODO.md", &todo(3)),
+    ]);
+    let out = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(1);
+    assert!(
+        out.stderr.contains("the loop's circuit breaker opened (2 consecutive failures"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn an_agent_silent_past_its_heartbeat_timeout_is_hung_and_killed() {
     let dir = project(&[(
         "w.yaml",

@@ -618,6 +618,32 @@ fn hooks_run_around_a_state_and_a_review_timeout_auto_approves() {
 }
 
 #[test]
+fn a_human_review_is_not_an_agent_invocation_and_does_not_spend_max_iterations() {
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  states:\n    - id: review\n      type: human\n      timeout: 50ms\n      on_timeout: [auto_approve]\n    - id: work\n      agent: worker\n    - id: done\n      type: terminal\n  transitions:\n    - from: review\n      to: work\n    - from: work\n      to: done\nagents:\n  worker:\n    command: \"touch worked\"\nloop:\n  max_iterations: 1\n",
+    )]);
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(0);
+    let events = events(&out.stdout);
+    assert!(dir.path().join("worked").exists(), "the one agent invocation allowed ran after the review");
+    assert_eq!(events.last().unwrap()["reason"], "reached the terminal state `done`");
+}
+
+#[test]
+fn a_state_machines_steps_are_counted_as_taken_through_revisits_and_its_states_named_in_the_header() {
+    let dir = project(&[(
+        "w.yaml",
+        "workflow:\n  states:\n    - id: build\n      agent: a\n    - id: verify\n      agent: v\n    - id: done\n      type: terminal\n  transitions:\n    - from: build\n      to: verify\n    - from: verify\n      to: done\n      condition: success\n      else: build\nagents:\n  a:\n    command: \"echo x >> n\"\n  v:\n    command: \"[ $(wc -l < n) -ge 3 ]\"\n",
+    )]);
+    let out = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);
+    assert!(out.stderr.contains("(state_machine, 3 states)"), "{}", out.stderr);
+    let counters: Vec<&str> =
+        out.stderr.lines().filter(|l| l.starts_with('[')).map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(counters, ["[1]", "[2]", "[3]", "[4]", "[5]", "[6]"], "{}", out.stderr);
+    assert!(out.stderr.contains("[6] ok verify"), "{}", out.stderr);
+}
+
+#[test]
 fn a_review_nobody_answers_is_escalated_to_a_named_agent_on_another_model_whose_result_decides() {
     for (verdict, next) in [("approved", "done"), ("rejected", "rework")] {
         let dir = project(&[(

@@ -231,6 +231,10 @@ pub enum Event {
         /// An AI agent performs it (budgets and rate limits count it).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         ai: bool,
+        /// A person performs it (a human review): no agent is invoked, so it does not count
+        /// against `max_iterations`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        human: bool,
         /// The iteration.
         #[serde(default)]
         iteration: u32,

@@ -60,6 +60,8 @@ pub struct StepRecord {
     pub retrying: bool,
     /// The delay before that retry, in milliseconds.
     pub retry_delay_ms: u64,
+    /// A person performs it (a human review), not an agent.
+    pub human: bool,
 }
 
 impl StepRecord {
@@ -71,6 +73,7 @@ impl StepRecord {
             skip_reason: None,
             retrying: false,
             retry_delay_ms: 0,
+            human: false,
         }
     }
 
@@ -545,8 +548,11 @@ impl RunState {
             Event::Committed { commit, iteration, .. } => {
                 self.pass_mut(*iteration).commit = CommitState::Made(commit.clone());
             }
-            Event::StepStarted { step, attempt, iteration, .. } => {
-                self.invocations += 1;
+            Event::StepStarted { step, attempt, iteration, human, .. } => {
+                // `max_iterations` counts agent invocations: a person's review is none.
+                if !human {
+                    self.invocations += 1;
+                }
                 let pass = self.pass_mut(*iteration);
                 // A retry is another attempt of the same visit.
                 if *attempt <= 1 {
@@ -554,6 +560,7 @@ impl RunState {
                 }
                 let record = pass.record(step, StepStatus::Running);
                 record.attempts = (*attempt).max(1);
+                record.human = *human;
                 record.retrying = false;
                 record.skip_reason = None;
                 record.outcome = None;
@@ -567,7 +574,11 @@ impl RunState {
             Event::StepInterrupted { step, attempt, iteration } => {
                 // The step runs again as the same attempt (and visit), started anew: the cut-short
                 // invocation does not count against `max_iterations` either.
-                self.invocations = self.invocations.saturating_sub(1);
+                let pass = self.pass_mut(*iteration);
+                let human = pass.steps.get(step).is_some_and(|r| r.human);
+                if !human {
+                    self.invocations = self.invocations.saturating_sub(1);
+                }
                 let pass = self.pass_mut(*iteration);
                 if *attempt <= 1 {
                     if let Some(visits) = pass.visits.get_mut(step) {

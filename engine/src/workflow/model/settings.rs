@@ -27,7 +27,8 @@ pub struct LoopSettings {
     /// only; `--workflow` wins over it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<String>,
-    /// The most agent invocations a loop makes in total.
+    /// The most agent invocations a loop makes in total (each start of an agent or command,
+    /// retries included; a human review is not one), not passes of the workflow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub max_iterations: Option<u64>,
