@@ -120,9 +120,9 @@ ralph-loop plugin build          # in this directory: writes dist/@NAME@.wasm
 ```
 
 `plugin build` writes the engine's WIT world (`ralph:plugin@1.0.0`) and its guest library
-(`@LIBRARY@`) next to a copy of the plugin and builds it with @TOOL@. A build is cached by the
-content of the sources, the guest library, the WIT and the toolchain's version: building an
-unchanged plugin again takes no time.
+(`@LIBRARY@`) into `build/` and builds the plugin with them, with @TOOL@. A build is cached in
+`build/` by the content of the sources, the guest library, the WIT and the toolchain's version:
+building an unchanged plugin again takes no time.
 
 ## Try it
 
