@@ -24,4 +24,5 @@ pub mod source;
 pub mod store;
 pub mod task;
 pub mod telemetry;
+pub mod tls;
 pub mod workflow;

@@ -362,6 +362,7 @@ async fn exchange(
     reply: &mut Reply,
     idle: Option<std::time::Duration>,
 ) -> Result<(), Failure> {
+    crate::tls::ensure_provider();
     let client = reqwest::Client::builder().build().map_err(|e| {
         Failure::new(FailureClass::SpawnError, format!("cannot set up the HTTP client: {}", chain(&e)))
     })?;

@@ -235,6 +235,7 @@ pub fn command() -> clap::Command {
 
 /// Parses the command line, runs the command, and maps the outcome to an exit status.
 pub fn main() -> ExitCode {
+    crate::tls::ensure_provider();
     let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&command().get_matches()) {
         Ok(cli) => cli,
         Err(err) => err.exit(),

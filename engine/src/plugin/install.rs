@@ -318,6 +318,7 @@ pub fn fetch(url: &str) -> Result<Vec<u8>, InstallError> {
                 attempt.follow()
             }
         });
+        crate::tls::ensure_provider();
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(120))
             .redirect(policy)

@@ -271,6 +271,7 @@ async fn deliver(
     run_dir: Option<&Path>,
     mut ending: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> Option<String> {
+    crate::tls::ensure_provider();
     let client = match reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT).build() {
         Ok(client) => client,
         Err(e) => return Some(format!("cannot make an HTTP client: {e}")),

@@ -299,6 +299,7 @@ fn send(
 ) -> Option<tokio::task::JoinHandle<Option<String>>> {
     let handle = tokio::runtime::Handle::try_current().ok()?;
     let sending = handle.spawn(async move {
+        crate::tls::ensure_provider();
         let client = reqwest::Client::builder().timeout(NOTIFY_TIMEOUT).build();
         let result = match client {
             Ok(client) => client

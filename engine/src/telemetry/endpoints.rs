@@ -291,6 +291,7 @@ pub fn check_all(endpoints: &[Endpoint], timeout: Duration) -> std::io::Result<V
     // current-thread runtime, on which the spawned probes still wait on the network together.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
+        crate::tls::ensure_provider();
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)

@@ -196,6 +196,7 @@ impl HttpClient {
         self.0
             .get_or_init(|| {
                 // reqwest's blocking client must not be made on an async runtime's thread.
+                crate::tls::ensure_provider();
                 let made =
                     std::thread::spawn(move || reqwest::blocking::Client::builder().timeout(timeout).build());
                 match made.join() {
