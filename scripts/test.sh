@@ -3,9 +3,9 @@
 # diagram tests, promtool for /metrics and the monitoring stack, rotel as the OTLP receiver,
 # aiosmtpd as the SMTP server and openssl for its certificates (the email notification tests),
 # check-jsonschema as an independent JSON Schema validator, the Mermaid parser and Claude Code
-# from npm, the pinned toolchain's wasm32-wasip2 target for the plugins),
-# checks that the committed plugin components match their sources, then runs the formatting
-# check, clippy and the whole test suite.
+# from npm, the pinned toolchain's wasm32-wasip2 target for the plugins, componentize-py and jco /
+# componentize-js for the Python and JavaScript plugins), checks that the committed plugin
+# components match their sources, then runs the formatting check, clippy and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +41,19 @@ if ! command -v openssl >/dev/null 2>&1; then
   echo "==> installing openssl (the STARTTLS test makes a throw-away certificate authority)"
   sudo_if_needed apt-get update -qq
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+fi
+# The plugin toolchains, pinned to the releases the guest libraries are written against
+# (engine/src/plugin/toolchain.rs): componentize-py for Python plugins, jco with
+# componentize-js (npm ci in engine/tests/plugin-langs) for JavaScript and TypeScript ones.
+if [ "$(componentize-py --version 2>/dev/null)" != "componentize-py 0.25.1" ]; then
+  echo "==> installing componentize-py (builds the Python plugins the tests run)"
+  python3 -m pip install --quiet --disable-pip-version-check componentize-py==0.25.1
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+  export PATH="$(python3 -m site --user-base)/bin:$PATH"
+fi
+if [ ! -x engine/tests/plugin-langs/node_modules/.bin/jco ]; then
+  echo "==> installing jco and componentize-js (npm ci in engine/tests/plugin-langs)"
+  (cd engine/tests/plugin-langs && npm ci --silent --no-audit --no-fund)
 fi
 
 if [ ! -d engine/tests/mermaid/node_modules/mermaid ]; then

@@ -15,9 +15,13 @@ use serde_json::json;
 use super::exit::usage;
 use super::{Env, Exit};
 use crate::plugin::bundled::{self, Bundled};
+use crate::plugin::build::{self as plugin_build, BuildError};
 use crate::plugin::catalog::{self, Catalog, Manifest, Origin, PluginSpec};
 use crate::plugin::install::{self, Install, InstallError, Registry};
-use crate::plugin::{CallEnv, CallOutput, Limits, Loaded, PluginError, Runtime, scaffold};
+use crate::plugin::source::{self, Language};
+use crate::plugin::{
+    CallEnv, CallOutput, Limits, Loaded, PluginError, Runtime, scaffold, scaffold_lang, toolchain,
+};
 use crate::workflow::model::{Document, PluginsSection};
 
 /// `ralph-loop plugin …`
@@ -38,8 +42,10 @@ pub enum PluginCommand {
     Disable(NameArgs),
     /// Remove an installed plugin.
     Remove(NameArgs),
-    /// Create a new plugin crate that builds as it is.
+    /// Create a new plugin (Rust, Python or JavaScript) that builds as it is.
     New(NewArgs),
+    /// Build a plugin's source (Python, JavaScript, TypeScript or Rust) into a component.
+    Build(BuildArgs),
     /// Call a plugin's hook in this process and report what it did (for trying and testing).
     Call(CallArgs),
 }
@@ -97,9 +103,39 @@ pub struct NameArgs {
 pub struct NewArgs {
     /// The plugin's name, e.g. `commit-guard`.
     pub name: String,
-    /// Where to create the crate (default: `./<name>`).
+    /// Where to create it (default: `./<name>`).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// The language it is written in.
+    #[arg(long, value_enum, default_value_t = NewLang::Rust)]
+    pub lang: NewLang,
+}
+
+/// The languages `plugin new` scaffolds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NewLang {
+    /// A crate using the Rust SDK, built with cargo for `wasm32-wasip2`.
+    Rust,
+    /// `plugin.py` using `ralph.plugins`, built with componentize-py.
+    Python,
+    /// `plugin.js` using `ralph/plugins`, built with jco and componentize-js.
+    #[value(alias = "js")]
+    Javascript,
+}
+
+/// Arguments of `plugin build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// A plugin's directory (`plugin.py`, `package.json` / `plugin.js` / `plugin.ts`,
+    /// `Cargo.toml`) or its entry file (`.py`, `.js`, `.ts`).
+    #[arg(value_name = "DIR|FILE", default_value = ".")]
+    pub path: PathBuf,
+    /// Where to write the component (default: `dist/<name>.wasm` in the plugin's directory).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// One JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `plugin call`.
@@ -138,6 +174,9 @@ pub fn run(command: &PluginCommand, env: &Env) -> anyhow::Result<Exit> {
     if let PluginCommand::New(args) = command {
         return new(args, env);
     }
+    if let PluginCommand::Build(args) = command {
+        return build(args, env);
+    }
     let project = Project::open(env)?;
     match command {
         PluginCommand::List(args) => list(args, &project),
@@ -147,7 +186,7 @@ pub fn run(command: &PluginCommand, env: &Env) -> anyhow::Result<Exit> {
         PluginCommand::Disable(args) => toggle(&args.name, false, &project, env),
         PluginCommand::Remove(args) => remove(&args.name, &project, env),
         PluginCommand::Call(args) => call(args, &project, env),
-        PluginCommand::New(_) => unreachable!("handled above"),
+        PluginCommand::New(_) | PluginCommand::Build(_) => unreachable!("handled above"),
     }
 }
 
@@ -330,18 +369,20 @@ struct Target {
 /// Finds `plugin`: a `.wasm` file, a plugin of the catalog, or one installed in the directory.
 fn target(plugin: &str, project: &Project) -> Result<Target, String> {
     let as_path = Path::new(plugin);
-    let looks_like_file = plugin.ends_with(".wasm") || plugin.contains('/');
+    let looks_like_file =
+        plugin.ends_with(".wasm") || plugin.contains('/') || Language::of_file(as_path).is_some();
     if looks_like_file {
         if !as_path.is_file() {
             return Err(format!("`{plugin}` is not a file"));
         }
         let name = as_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        return Ok(Target { name, file: as_path.to_path_buf(), spec: None, manifest: None, bundled: None });
+        let file = built_entry(project, as_path)?;
+        return Ok(Target { name, file, spec: None, manifest: None, bundled: None });
     }
     if let Some(spec) = project.spec(plugin) {
         return Ok(Target {
             name: spec.name.clone(),
-            file: spec.file.clone(),
+            file: built_entry(project, &spec.file)?,
             spec: Some(spec.clone()),
             manifest: spec.manifest.clone(),
             bundled: spec.bundled,
@@ -373,6 +414,17 @@ fn target(plugin: &str, project: &Project) -> Result<Target, String> {
         "no plugin `{plugin}`: it is not bundled, not configured in ralph.yaml and not installed in `{}` (`ralph-loop plugin list` shows the plugins; give a path to a `.wasm` file to load one directly)",
         project.shown(&project.catalog.directory)
     ))
+}
+
+/// The component of a plugin file: the file itself, or — a Python, JavaScript or TypeScript
+/// source — its build (cached in the project's `.ralph/cache/plugins/builds/`, as a run's).
+fn built_entry(project: &Project, file: &Path) -> Result<PathBuf, String> {
+    match source::of_entry(&project.dir, file) {
+        None => Ok(file.to_path_buf()),
+        Some(source) => plugin_build::build(&source, &project.cache.join("builds"))
+            .map(|b| b.wasm)
+            .map_err(|e| e.to_string()),
+    }
 }
 
 /// Loads a target, checking an installed component against its manifest's checksum.
@@ -700,6 +752,30 @@ fn new(args: &NewArgs, env: &Env) -> anyhow::Result<Exit> {
         Some(d) => d.clone(),
         None => env.project_dir.join(&args.name),
     };
+    let lang = match args.lang {
+        NewLang::Rust => None,
+        NewLang::Python => Some(scaffold_lang::Lang::Python),
+        NewLang::Javascript => Some(scaffold_lang::Lang::JavaScript),
+    };
+    if let Some(lang) = lang {
+        let files = scaffold_lang::scaffold(&args.name, lang, &dir).map_err(usage)?;
+        let (language, install) = match lang {
+            scaffold_lang::Lang::Python => ("Python", toolchain::install_command(Language::Python)),
+            scaffold_lang::Lang::JavaScript => {
+                ("JavaScript", format!("(cd {} && npm install)", dir.display()))
+            }
+        };
+        let mut out = format!("created {language} plugin `{}` in {}\n", args.name, dir.display());
+        for f in &files {
+            out.push_str(&format!("  {}\n", f.display()));
+        }
+        out.push_str(&format!(
+            "toolchain:  {install}\nbuild it:   ralph-loop plugin build {dir}\nthen point `entry:` in ralph.yaml at it and grant it `veto` (see {dir}/README.md)\n",
+            dir = dir.display(),
+        ));
+        super::out(&out);
+        return Ok(Exit::Ok);
+    }
     match scaffold::scaffold(&args.name, &dir) {
         Ok(files) => {
             let mut out = format!("created plugin crate `{}` in {}\n", args.name, dir.display());
@@ -927,5 +1003,75 @@ fn call(args: &CallArgs, project: &Project, env: &Env) -> anyhow::Result<Exit> {
         }
     }
     super::out(&out);
+    Ok(Exit::Ok)
+}
+
+/// Where `plugin build` keeps its cache for a plugin in `root`: `build/` next to its sources.
+fn build_cache(root: &Path) -> PathBuf {
+    root.join("build")
+}
+
+/// Says a build failed: a missing toolchain is the environment's (4), a plugin that does not
+/// build is invalid (3), a path that is no plugin is a usage error (2).
+fn build_failed(env: &Env, error: &BuildError) -> Exit {
+    super::say_error(env, &error.to_string());
+    match error {
+        BuildError::Source(_) => Exit::Usage,
+        BuildError::Toolchain(_) | BuildError::Io { .. } | BuildError::TimedOut { .. } => Exit::Environment,
+        BuildError::Failed { .. } | BuildError::TooLarge { .. } => Exit::Invalid,
+    }
+}
+
+fn build(args: &BuildArgs, env: &Env) -> anyhow::Result<Exit> {
+    let path = if args.path.is_relative() { env.project_dir.join(&args.path) } else { args.path.clone() };
+    let source = match source::detect(&path) {
+        Ok(s) => s,
+        Err(e) => return Ok(build_failed(env, &BuildError::Source(e))),
+    };
+    let built = match plugin_build::build(&source, &build_cache(&source.root)) {
+        Ok(b) => b,
+        Err(e) => return Ok(build_failed(env, &e)),
+    };
+    let output = match &args.output {
+        Some(o) if o.is_relative() => env.project_dir.join(o),
+        Some(o) => o.clone(),
+        None => source.root.join("dist").join(format!("{}.wasm", source.name)),
+    };
+    let bytes =
+        std::fs::read(&built.wasm).with_context(|| format!("cannot read `{}`", built.wasm.display()))?;
+    if let Some(parent) = output.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create `{}`", parent.display()))?;
+    }
+    let unchanged = std::fs::read(&output).is_ok_and(|old| old == bytes);
+    if !unchanged {
+        crate::atomic_file::write(&output, &bytes)
+            .with_context(|| format!("cannot write `{}`", output.display()))?;
+    }
+    let shown = output.strip_prefix(&env.project_dir).unwrap_or(&output).display().to_string();
+    if args.json {
+        let doc = json!({
+            "language": source.language.name(),
+            "entry": source.entry.strip_prefix(&env.project_dir).unwrap_or(&source.entry).display().to_string(),
+            "output": shown,
+            "size": bytes.len(),
+            "sha256": crate::plugin::cache::sha256_hex(&bytes),
+            "toolchain": built.toolchain,
+            "cached": !built.fresh,
+            "seconds": built.seconds,
+        });
+        super::out(&format!("{}\n", serde_json::to_string_pretty(&doc)?));
+        return Ok(Exit::Ok);
+    }
+    let how = if built.fresh {
+        format!("built in {:.1} s", built.seconds)
+    } else {
+        "up to date (cached build)".to_owned()
+    };
+    super::out(&format!(
+        "{shown}: {} plugin, {how} with {} ({:.1} MB)\n",
+        source.language.name(),
+        built.toolchain,
+        bytes.len() as f64 / 1e6
+    ));
     Ok(Exit::Ok)
 }

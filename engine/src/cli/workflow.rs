@@ -160,6 +160,11 @@ pub fn validate(args: &ValidateArgs, env: &Env) -> anyhow::Result<Exit> {
         match format {
             Format::Human => {
                 print_diagnostics(&validation, env);
+                if let Some(doc) = &validation.document {
+                    for (warning, text) in crate::plugin::build::source_notes(&env.project_dir, doc) {
+                        eprintln!("{}: {text}", if warning { "warning" } else { "note" });
+                    }
+                }
                 let verdict = if invalid { "invalid" } else { "valid" };
                 let mut line = format!("{}: {verdict} ({}", file.display(), describe_plan(&validation));
                 if errors > 0 {

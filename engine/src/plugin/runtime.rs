@@ -110,6 +110,8 @@ pub struct CallOutput {
     pub notifications: Vec<Notification>,
     /// Calls the plugin made that were refused (`notify` without the capability).
     pub refused: Vec<String>,
+    /// Whether the call asked for more memory than its limit (and was refused).
+    pub memory_limit_hit: bool,
 }
 
 /// The state of one call's store.
@@ -501,7 +503,11 @@ impl Loaded {
             }
         }
         match result {
-            Ok(value) => Ok((value, std::mem::take(&mut store.data_mut().out))),
+            Ok(value) => {
+                let state = store.data_mut();
+                state.out.memory_limit_hit = state.limiter.hit;
+                Ok((value, std::mem::take(&mut state.out)))
+            }
             Err(e) => Err(self.classify(hook, &e, store.data())),
         }
     }
@@ -526,6 +532,15 @@ impl Loaded {
     pub fn call(&self, hook: &str, context_json: &str, env: CallEnv) -> Result<CallOutput, PluginError> {
         let (decision, mut out) =
             self.with_instance(hook, env, |p, store| p.call_on_hook(store, hook, context_json))?;
+        // An interpreter (Python, JavaScript) turns a refused allocation into an exception the
+        // plugin answers as an error: that error is the memory limit's doing, as a trap is.
+        if decision.is_err() && out.memory_limit_hit {
+            return Err(PluginError::OutOfMemory {
+                plugin: self.name.clone(),
+                hook: hook.to_owned(),
+                limit_mib: self.limits.memory_bytes >> 20,
+            });
+        }
         out.decision = Some(decision);
         Ok(out)
     }

@@ -243,6 +243,21 @@ pub fn files(name: &str) -> Vec<(PathBuf, String)> {
     out
 }
 
+/// Refuses a name that cannot be a plugin's, and a directory that is there and not empty.
+///
+/// # Errors
+///
+/// [`ScaffoldError::BadName`], [`ScaffoldError::Exists`].
+pub fn check(name: &str, dir: &Path) -> Result<(), ScaffoldError> {
+    if !valid(name) {
+        return Err(ScaffoldError::BadName(name.to_owned()));
+    }
+    if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(ScaffoldError::Exists(dir.display().to_string()));
+    }
+    Ok(())
+}
+
 /// Writes a new plugin crate `name` into `dir` (which must not exist or be empty); answers the
 /// files written.
 ///
@@ -250,12 +265,7 @@ pub fn files(name: &str) -> Vec<(PathBuf, String)> {
 ///
 /// A name that cannot be a crate, a directory in the way, a file that cannot be written.
 pub fn scaffold(name: &str, dir: &Path) -> Result<Vec<PathBuf>, ScaffoldError> {
-    if !valid(name) {
-        return Err(ScaffoldError::BadName(name.to_owned()));
-    }
-    if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
-        return Err(ScaffoldError::Exists(dir.display().to_string()));
-    }
+    check(name, dir)?;
     let mut written = Vec::new();
     for (relative, text) in files(name) {
         let path = dir.join(&relative);

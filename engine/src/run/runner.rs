@@ -298,7 +298,7 @@ fn load_plugins(
     doc: &Document,
     options: &RunOptions,
 ) -> Result<(crate::plugin::PluginSet, Vec<PluginProblem>), RunError> {
-    let catalog = crate::plugin::catalog::catalog(&options.project_dir, doc);
+    let mut catalog = crate::plugin::catalog::catalog(&options.project_dir, doc);
     let mut problems: Vec<PluginProblem> =
         catalog.missing.iter().map(|m| (m.name.clone(), "missing", m.reason.clone())).collect();
     if catalog.plugins.is_empty() {
@@ -306,6 +306,10 @@ fn load_plugins(
     }
     // The same cache the `plugin` verbs fill: a plugin `plugin install` compiled loads at once.
     let cache = options.project_dir.join(".ralph").join("cache").join("plugins");
+    // `.py`, `.js` and `.ts` entries are built first (cached by content); one that does not
+    // build stops the run with the build's own error, whatever its `on_error`.
+    crate::plugin::build::prepare(&options.project_dir, &mut catalog, &cache.join("builds"))
+        .map_err(|(name, error)| RunError::Plugin(format!("plugin `{name}` could not be built: {error}")))?;
     let (set, failures) = crate::plugin::PluginSet::load(&catalog, &cache);
     for failure in failures {
         if failure.fatal {

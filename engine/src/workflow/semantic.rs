@@ -1132,11 +1132,20 @@ impl<'a> Checker<'a> {
                         );
                     }
                     if let Some(entry) = &plugin.entry {
-                        let file = self.cx.project_dir.join(entry);
+                        // The spec's dotted Python form names a module file.
+                        let (relative, module) = match crate::plugin::source::dotted(entry) {
+                            Some((file, _)) => (file.display().to_string(), Some(entry)),
+                            None => (entry.clone(), None),
+                        };
+                        let file = self.cx.project_dir.join(&relative);
                         if !file.is_file() {
-                            let mut d = Diagnostic::error("missing-plugin", format!("plugin `{}` has no file at `{entry}`", plugin.name))
+                            let what = match module {
+                                Some(module) => format!("`{relative}` (the module of `{module}`)"),
+                                None => format!("`{relative}`"),
+                            };
+                            let mut d = Diagnostic::error("missing-plugin", format!("plugin `{}` has no file at {what}", plugin.name))
                                 .at(pp.key("entry"))
-                                .note("plugins are WebAssembly components (`.wasm`); build one with `ralph-loop plugin new`");
+                                .note("an entry is a WebAssembly component (`.wasm`), or a Python (`.py`), JavaScript (`.js`) or TypeScript (`.ts`) source that is built when the run starts; `ralph-loop plugin new --lang python NAME` makes one");
                             d.severity = self.missing();
                             self.out.push(d);
                         }

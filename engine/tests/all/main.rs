@@ -18,6 +18,7 @@ mod inspect;
 mod keys;
 mod monitoring;
 mod notify;
+mod plugin_langs;
 mod plugin_runs;
 mod plugins;
 mod replay;
