@@ -26,6 +26,9 @@ pub struct TestArgs {
     /// The project configuration; defaults to `ralph.yaml` in the project directory.
     #[arg(long, value_name = "FILE", env = "RALPH_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Print one JSON object per channel (`channel`, `sent`, `error`) instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `loop`'s arguments with their defaults, to load the workflow the way `loop` does.
@@ -52,7 +55,11 @@ pub fn run(command: &NotifyCommand, env: &Env) -> anyhow::Result<Exit> {
     if let Some(name) = &args.channel {
         if !section.channels.contains_key(name) {
             let known: Vec<String> = section.channels.keys().map(|k| format!("`{k}`")).collect();
-            eprintln!("no notification channel `{name}`: the channels are {}", known.join(", "));
+            let hint =
+                crate::workflow::suggest::did_you_mean(name, section.channels.keys().map(String::as_str))
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+            eprintln!("no notification channel `{name}`{hint}: the channels are {}", known.join(", "));
             return Ok(Exit::Usage);
         }
     }
@@ -63,12 +70,15 @@ pub fn run(command: &NotifyCommand, env: &Env) -> anyhow::Result<Exit> {
         runtime.block_on(crate::run::notify::test(section, args.channel.as_deref(), &project, &mut redactor));
     let mut failed = false;
     for (name, failure) in results {
-        match failure {
+        let why = failure.map(|why| redactor.redact(&why).into_owned());
+        failed |= why.is_some();
+        if args.json {
+            println!("{}", serde_json::json!({"channel": name, "sent": why.is_none(), "error": why}));
+            continue;
+        }
+        match why {
             None => println!("`{name}`: sent"),
-            Some(why) => {
-                failed = true;
-                eprintln!("`{name}`: not sent: {}", redactor.redact(&why));
-            }
+            Some(why) => eprintln!("`{name}`: not sent: {why}"),
         }
     }
     Ok(if failed { Exit::Failed } else { Exit::Ok })

@@ -14,8 +14,8 @@ use serde_json::json;
 
 use super::exit::usage;
 use super::{Env, Exit};
-use crate::plugin::bundled::{self, Bundled};
 use crate::plugin::build::{self as plugin_build, BuildError};
+use crate::plugin::bundled::{self, Bundled};
 use crate::plugin::catalog::{self, Catalog, Manifest, Origin, PluginSpec};
 use crate::plugin::install::{self, Install, InstallError, Registry};
 use crate::plugin::source::{self, Language};

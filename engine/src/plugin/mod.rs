@@ -15,8 +15,8 @@
 //! - [`set`]: the plugins of a run as `ralph.yaml` configures them — hooks, granted
 //!   capabilities, `on_error`, disabling after repeated failures — and what their decisions do.
 
-pub mod bundled;
 pub mod build;
+pub mod bundled;
 pub mod cache;
 pub mod catalog;
 pub mod error;

@@ -269,61 +269,6 @@ pub const INERT_KEYS: &[InertKey] = &[
         },
     },
     InertKey {
-        key: "workflow.states[].notification",
-        when: "always (with everything under it)",
-        why: "a state's own recipients are not sent anything; the review request goes to the `on_human_review_needed` event's channels",
-        with_children: true,
-        instead: "route `on_human_review_needed` to channels under `notifications.events` (`- slack: {mention: \"@here\"}`)",
-        example: "workflow:\n  states:\n    - id: review\n      type: human\n      notification:\n        slack: \"#reviews\"\n",
-        find: |doc| {
-            states(doc)
-                .filter(|(_, state)| state.notification.is_some())
-                .map(|(path, _)| (path.key("notification"), None))
-                .collect()
-        },
-    },
-    InertKey {
-        key: "agents.*.notification",
-        when: "always (with everything under it)",
-        why: "an agent's own recipients are not sent anything; the review request goes to the `on_human_review_needed` event's channels",
-        with_children: true,
-        instead: "route `on_human_review_needed` to channels under `notifications.events` (`- slack: {mention: \"@here\"}`)",
-        example: "agents:\n  reviewer:\n    type: human\n    notification:\n      email: [lead@example.com]\n",
-        find: |doc| {
-            agents(doc)
-                .filter(|(_, agent, _)| agent.notification.is_some())
-                .map(|(path, _, _)| (path.key("notification"), None))
-                .collect()
-        },
-    },
-    InertKey {
-        key: "notifications.channels.*.smtp",
-        when: "always (email is not delivered yet)",
-        why: "no email is sent; the run reports the channel as not delivered",
-        with_children: false,
-        instead: "use a `slack` or `webhook` channel",
-        example: "notifications:\n  channels:\n    email:\n      smtp: smtp.example.com\n",
-        find: |doc| channel_key(doc, "smtp", |c| c.smtp.is_some()),
-    },
-    InertKey {
-        key: "notifications.channels.*.from",
-        when: "always (email is not delivered yet)",
-        why: "no email is sent; the run reports the channel as not delivered",
-        with_children: false,
-        instead: "use a `slack` or `webhook` channel",
-        example: "notifications:\n  channels:\n    email:\n      from: ralph@example.com\n",
-        find: |doc| channel_key(doc, "from", |c| c.from.is_some()),
-    },
-    InertKey {
-        key: "notifications.channels.*.to",
-        when: "always (email is not delivered yet)",
-        why: "no email is sent; the run reports the channel as not delivered",
-        with_children: false,
-        instead: "use a `slack` or `webhook` channel",
-        example: "notifications:\n  channels:\n    email:\n      to: [team@example.com]\n",
-        find: |doc| channel_key(doc, "to", |c| !c.to.is_empty()),
-    },
-    InertKey {
         key: "agents.*.hooks",
         when: "`workflow.*` and `state.on_change` (agents run at a step's hooks)",
         why: "agents run only at a step's hooks: `phase.before_<phase>`, `phase.after_<phase>`, `agent.on_invoke`",
@@ -348,17 +293,6 @@ pub const INERT_KEYS: &[InertKey] = &[
         },
     },
 ];
-
-fn channel_key(doc: &Document, key: &str, set: fn(&super::model::Channel) -> bool) -> Places {
-    let Some(notifications) = &doc.notifications else { return Vec::new() };
-    let at = root().key("notifications").key("channels");
-    notifications
-        .channels
-        .iter()
-        .filter(|(_, channel)| set(channel))
-        .map(|(name, _)| (at.key(name).key(key), None))
-        .collect()
-}
 
 /// Whether an exporter of `observability.exporters` (named `name`) or of
 /// `observability.metrics.exporters` (`name` empty) is one telemetry sends to.

@@ -289,7 +289,67 @@ const ACTS: &[(&str, &str)] = &[
     ("notifications.channels.*.type", "slack_and_webhook_channels_receive_the_runs_start_and_completion"),
     ("notifications.channels.*.webhook", "slack_and_webhook_channels_receive_the_runs_start_and_completion"),
     ("notifications.channels.*.url", "slack_and_webhook_channels_receive_the_runs_start_and_completion"),
-    ("notifications.channels.*.channel", "a_slack_body_carries_the_text_the_mention_and_the_channel"),
+    (
+        "notifications.channels.*.channel",
+        "a_slack_body_carries_the_text_and_the_channel_a_review_may_override",
+    ),
+    (
+        "notifications.channels.*.smtp",
+        "an_email_channel_sends_the_event_to_every_recipient_through_a_local_smtp_server",
+    ),
+    (
+        "notifications.channels.*.from",
+        "an_email_channel_sends_the_event_to_every_recipient_through_a_local_smtp_server",
+    ),
+    (
+        "notifications.channels.*.to",
+        "an_email_channel_sends_the_event_to_every_recipient_through_a_local_smtp_server",
+    ),
+    ("notifications.channels.*.port", "the_server_may_carry_its_port_and_defaults_to_submission"),
+    (
+        "notifications.channels.*.username",
+        "an_email_channel_upgrades_with_starttls_logs_in_and_never_writes_the_password",
+    ),
+    (
+        "notifications.channels.*.password",
+        "an_email_channel_upgrades_with_starttls_logs_in_and_never_writes_the_password",
+    ),
+    (
+        "notifications.channels.*.tls",
+        "an_email_channel_upgrades_with_starttls_logs_in_and_never_writes_the_password",
+    ),
+    (
+        "notifications.channels.*.tls.ca_file",
+        "an_email_channel_upgrades_with_starttls_logs_in_and_never_writes_the_password",
+    ),
+    (
+        "notifications.channels.*.tls.mode",
+        "an_email_channel_sends_the_event_to_every_recipient_through_a_local_smtp_server",
+    ),
+    ("notifications.channels.*.secret", "slack_and_webhook_channels_receive_the_runs_start_and_completion"),
+    ("workflow.states[].notification", "a_review_reminds_through_the_states_own_channel_until_it_is_decided"),
+    (
+        "workflow.states[].notification.slack",
+        "a_review_reminds_through_the_states_own_channel_until_it_is_decided",
+    ),
+    (
+        "workflow.states[].notification.mention",
+        "a_review_reminds_through_the_states_own_channel_until_it_is_decided",
+    ),
+    (
+        "workflow.states[].notification.email",
+        "a_human_states_notification_overrides_the_review_routes_of_its_kind",
+    ),
+    ("workflow.states[].notification.webhook", "a_human_agents_own_notification_reaches_its_webhook"),
+    (
+        "workflow.states[].reminder_interval",
+        "a_review_reminds_through_the_states_own_channel_until_it_is_decided",
+    ),
+    ("agents.*.notification", "a_human_agents_own_notification_reaches_its_webhook"),
+    ("agents.*.notification.webhook", "a_human_agents_own_notification_reaches_its_webhook"),
+    ("agents.*.notification.slack", "a_human_states_notification_overrides_the_review_routes_of_its_kind"),
+    ("agents.*.notification.email", "a_human_states_notification_overrides_the_review_routes_of_its_kind"),
+    ("agents.*.notification.mention", "a_human_states_notification_overrides_the_review_routes_of_its_kind"),
     ("notifications.channels.*.headers", "settings_expand_variables_and_a_missing_one_is_named"),
     ("notifications.channels.*.headers.*", "settings_expand_variables_and_a_missing_one_is_named"),
     ("notifications.events", "slack_and_webhook_channels_receive_the_runs_start_and_completion"),
@@ -333,10 +393,6 @@ const ACTS_UNPROVEN: &[(&str, &str)] = &[
     ("project", "cli/run.rs gives telemetry the project's name"),
     ("project.name", "telemetry/pipeline.rs sets the `ralph.project.name` resource attribute"),
     ("budget.max_tokens", "run/guard.rs checks the tokens spent before each AI invocation"),
-    (
-        "workflow.states[].reminder_interval",
-        "run/human.rs records a reminder in notifications.log at each interval",
-    ),
     ("budget.prices", "run/steps.rs `price` costs tokens by the model's price"),
     ("budget.prices.*", "run/steps.rs `price`"),
     ("budget.prices.*.input", "run/steps.rs `price`"),

@@ -302,6 +302,16 @@ fn notify_test_sends_to_the_named_channel_and_says_whether_it_arrived() {
     let down = test(&["ops"], &format!("http://{closed}")).expect(1);
     assert!(down.stderr.contains("`ops`: not sent: cannot connect"), "{}", down.stderr);
     assert!(!down.stderr.contains(&closed.to_string()), "the URL is masked: {}", down.stderr);
+    let typo = test(&["slak"], &url).expect(2);
+    assert!(typo.stderr.contains("did you mean `slack`?"), "{}", typo.stderr);
+    let json = test(&["--json"], &format!("http://{closed}")).expect(1);
+    let lines: Vec<serde_json::Value> =
+        json.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "one object per channel: {}", json.stdout);
+    let ops = lines.iter().find(|l| l["channel"] == "ops").unwrap();
+    assert_eq!(ops["sent"], false);
+    assert!(ops["error"].as_str().unwrap().starts_with("cannot connect"), "{ops}");
+    assert!(!json.stdout.contains(&closed.to_string()), "the URL is masked: {}", json.stdout);
 }
 
 /// A real SMTP server on 127.0.0.1 (`engine/tests/smtp/catcher.py`, Python's aiosmtpd), ended
@@ -389,6 +399,15 @@ fn an_email_channel_sends_the_event_to_every_recipient_through_a_local_smtp_serv
     let attempt = journal(dir.path()).into_iter().find(|e| e["event"] == "notification").unwrap();
     assert_eq!((attempt["channel"].as_str(), attempt["delivered"].as_bool()), (Some("email"), Some(true)));
     assert!(attempt["detail"].as_str().unwrap().starts_with("delivered (250"), "{attempt}");
+    // `tls: {mode: required}` sends nothing to a server that offers no STARTTLS.
+    let required = yaml.replace("      from:", "      tls: {mode: required}\n      from:");
+    let strict = project(&[("w.yaml", &required)]);
+    let out = ralph(["loop", "--workflow", "w.yaml"])
+        .env("SMTP_SERVER", smtp.address())
+        .current_dir(strict.path())
+        .expect(0);
+    assert!(out.stderr.contains("notification channel `email` could not be reached"), "{}", out.stderr);
+    assert_eq!(smtp.messages().len(), 1, "nothing more arrived");
 }
 
 /// A throw-away certificate authority and a server certificate for 127.0.0.1 it signed, in
@@ -549,6 +568,23 @@ fn a_review_reminds_through_the_states_own_channel_until_it_is_decided() {
         .filter(|e| e["event"] == "notification" && e["notification"] == "on_human_review_needed")
         .count();
     assert_eq!(journaled, after, "every message is journaled");
+}
+
+#[test]
+fn a_human_agents_own_notification_reaches_its_webhook() {
+    let yaml = "workflow:\n  states:\n    - id: review\n      agent: lead\n    - id: done\n      type: terminal\n  transitions:\n    - from: review\n      to: done\nagents:\n  lead:\n    type: human\n    notification:\n      webhook: ${HOOK_URL}/lead\n";
+    let dir = project(&[("w.yaml", yaml)]);
+    let (url, caught) = catcher();
+    let child = ralph(["loop", "--workflow", "w.yaml"]).env("HOOK_URL", &url).current_dir(dir.path()).spawn();
+    wait_for("the reviewer's webhook", 60, || !caught_at(&caught, "/lead").is_empty());
+    let body = caught_at(&caught, "/lead")[0].body.clone();
+    assert_eq!(body["event"], "on_human_review_needed", "{body}");
+    let text = body["text"].as_str().unwrap().to_owned();
+    assert!(text.contains("`review` of run `") && text.contains("ralph-loop approve "), "{text}");
+    let id = text.split("ralph-loop approve ").nth(1).unwrap().split('`').next().unwrap().to_owned();
+    wait_for("the loop to answer", 60, || live(dir.path()).is_some());
+    ralph(["approve", &id]).current_dir(dir.path()).expect(0);
+    assert!(finish(child).success());
 }
 
 #[test]

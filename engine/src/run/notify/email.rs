@@ -277,6 +277,11 @@ mod tests {
         let s = Settings::resolve("email", &channel, &expand, None).unwrap();
         assert_eq!((s.host.as_str(), s.port), ("127.0.0.1", 2525));
         channel.smtp = Some(EnvString("mail.example.com".into()));
+        channel.port = Some(2526);
+        let s = Settings::resolve("email", &channel, &expand, None).unwrap();
+        assert_eq!((s.host.as_str(), s.port), ("mail.example.com", 2526), "`port` when `smtp` names none");
+        channel.port = None;
+        channel.smtp = Some(EnvString("mail.example.com".into()));
         channel.tls =
             Some(crate::workflow::model::ChannelTls { mode: Some(TlsMode::Implicit), ca_file: None });
         assert_eq!(Settings::resolve("email", &channel, &expand, None).unwrap().port, 465);
