@@ -421,9 +421,11 @@ fn target(plugin: &str, project: &Project) -> Result<Target, String> {
 fn built_entry(project: &Project, file: &Path) -> Result<PathBuf, String> {
     match source::of_entry(&project.dir, file) {
         None => Ok(file.to_path_buf()),
-        Some(source) => plugin_build::build(&source, &project.cache.join("builds"))
-            .map(|b| b.wasm)
-            .map_err(|e| e.to_string()),
+        Some(source) => {
+            plugin_build::build(&source, &project.cache.join("builds"), &|t: &str| eprintln!("{t}"))
+                .map(|b| b.wasm)
+                .map_err(|e| e.to_string())
+        }
     }
 }
 
@@ -1028,7 +1030,7 @@ fn build(args: &BuildArgs, env: &Env) -> anyhow::Result<Exit> {
         Ok(s) => s,
         Err(e) => return Ok(build_failed(env, &BuildError::Source(e))),
     };
-    let built = match plugin_build::build(&source, &build_cache(&source.root)) {
+    let built = match plugin_build::build(&source, &build_cache(&source.root), &|t: &str| eprintln!("{t}")) {
         Ok(b) => b,
         Err(e) => return Ok(build_failed(env, &e)),
     };

@@ -353,6 +353,7 @@ pub fn run_loaded(
     let mut options = RunOptions::new(env.project_dir.clone(), env.state_dir.clone(), name);
     options.jobs = jobs;
     options.parallel_agents = parallel_agents;
+    options.notice = Some(|text: &str| eprintln!("{text}"));
     options.prompt_dirs = crate::prompt::search_dirs(Some(&workflow), &env.project_dir);
     // A backstop for runaway loops: `loop.max_iterations`, else the larger of 100 and the
     // number of plan nodes (a DAG runs each node once).

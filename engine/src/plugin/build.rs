@@ -102,12 +102,17 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BuildEr
 ///
 /// A missing toolchain (with the command that installs it), a failed build (with its
 /// output), too many source files, or a file that cannot be read or written.
-pub fn build(source: &Source, cache_dir: &Path) -> Result<Built, BuildError> {
+/// `notice` is told, before a build that takes time starts, what is being built: a person
+/// waiting on a run's start or on `plugin build` sees why.
+pub fn build(source: &Source, cache_dir: &Path, notice: &dyn Fn(&str)) -> Result<Built, BuildError> {
     let tool = toolchain::find(source.language, &source.root)?;
     match source.language {
-        Language::Rust => build_rust(source, &tool),
+        Language::Rust => {
+            notice(&format!("building {} with cargo…", source.root.display()));
+            build_rust(source, &tool)
+        }
         Language::Python | Language::JavaScript | Language::TypeScript => {
-            build_guest(source, &tool, cache_dir)
+            build_guest(source, &tool, cache_dir, notice)
         }
     }
 }
@@ -125,6 +130,7 @@ pub fn prepare(
     project_dir: &Path,
     catalog: &mut super::catalog::Catalog,
     cache_dir: &Path,
+    notice: &dyn Fn(&str),
 ) -> Result<Vec<(String, Built)>, (String, BuildError)> {
     let mut built = Vec::new();
     for spec in catalog.plugins.iter_mut().filter(|s| s.enabled) {
@@ -138,7 +144,8 @@ pub fn prepare(
             spec.file.clone_from(&source.entry);
             continue;
         }
-        let done = build(&source, cache_dir).map_err(|e| (spec.name.clone(), e))?;
+        let named = |text: &str| notice(&format!("plugin `{}`: {text}", spec.name));
+        let done = build(&source, cache_dir, &named).map_err(|e| (spec.name.clone(), e))?;
         spec.file.clone_from(&done.wasm);
         built.push((spec.name.clone(), done));
     }
@@ -254,7 +261,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn build_guest(source: &Source, tool: &Tool, cache_dir: &Path) -> Result<Built, BuildError> {
+fn build_guest(
+    source: &Source,
+    tool: &Tool,
+    cache_dir: &Path,
+    notice: &dyn Fn(&str),
+) -> Result<Built, BuildError> {
     let started = Instant::now();
     if !source.entry.is_file() {
         return Err(NotASource(format!("`{}` does not exist", source.entry.display())).into());
@@ -286,6 +298,11 @@ fn build_guest(source: &Source, tool: &Tool, cache_dir: &Path) -> Result<Built, 
     if wasm.is_file() {
         return Ok(Built { wasm, toolchain: tool.version.clone(), fresh: false, seconds: 0.0 });
     }
+    notice(&format!(
+        "building {} with {} (once per change of its sources)…",
+        source.entry.display(),
+        tool.version
+    ));
     std::fs::create_dir_all(cache_dir).map_err(io("create", cache_dir))?;
     let work = tempfile::Builder::new()
         .prefix(&format!("work-{key}-"))

@@ -87,10 +87,15 @@ pub struct LoadFailure {
     pub fatal: bool,
 }
 
+/// Components larger than this are said before their first compilation (a Rust plugin of a few
+/// hundred KB compiles in well under a second; an interpreter's component takes seconds).
+const COMPILE_NOTICE_BYTES: usize = 1 << 20;
+
 impl PluginSet {
     /// Loads the enabled plugins of `catalog` (compiled components cached in `cache_dir`).
     /// A plugin that cannot be loaded is left out; the failures say whether that is fatal.
-    pub fn load(catalog: &Catalog, cache_dir: &Path) -> (PluginSet, Vec<LoadFailure>) {
+    /// `notice` is told before a large component is compiled for the first time.
+    pub fn load(catalog: &Catalog, cache_dir: &Path, notice: &dyn Fn(&str)) -> (PluginSet, Vec<LoadFailure>) {
         let mut set = PluginSet::default();
         let mut failures = Vec::new();
         let enabled: Vec<&PluginSpec> = catalog.plugins.iter().filter(|p| p.enabled).collect();
@@ -137,6 +142,18 @@ impl PluginSet {
                                     manifest.sha256
                                 ),
                             });
+                        }
+                    }
+                    // A Python or JavaScript component carries its interpreter: compiling it
+                    // takes seconds, once per machine and engine version.
+                    if bytes.len() > COMPILE_NOTICE_BYTES {
+                        let sha = super::cache::sha256_hex(&bytes);
+                        if !super::cache::artifact_path(&cache, runtime.engine(), &sha).is_file() {
+                            notice(&format!(
+                                "plugin `{}`: compiling its {:.1} MB component for this machine (once: it is cached)…",
+                                spec.name,
+                                bytes.len() as f64 / 1e6
+                            ));
                         }
                     }
                     runtime.load(&spec.name, &bytes, Some(&cache), spec.limits)

@@ -76,6 +76,9 @@ pub struct RunOptions {
     pub control: bool,
     /// SIGINT/SIGTERM, watched by the CLI from before the run starts.
     pub cancel: Option<Cancel>,
+    /// Told what takes time before the run's first event (a plugin's source being built or
+    /// its component compiled), so a person is not left waiting in silence.
+    pub notice: Option<fn(&str)>,
 }
 
 impl RunOptions {
@@ -97,6 +100,7 @@ impl RunOptions {
             clock: Arc::new(crate::clock::SystemClock),
             control: true,
             cancel: None,
+            notice: None,
         }
     }
 }
@@ -308,9 +312,14 @@ fn load_plugins(
     let cache = options.project_dir.join(".ralph").join("cache").join("plugins");
     // `.py`, `.js` and `.ts` entries are built first (cached by content); one that does not
     // build stops the run with the build's own error, whatever its `on_error`.
-    crate::plugin::build::prepare(&options.project_dir, &mut catalog, &cache.join("builds"))
+    let notice = |text: &str| {
+        if let Some(notice) = options.notice {
+            notice(text);
+        }
+    };
+    crate::plugin::build::prepare(&options.project_dir, &mut catalog, &cache.join("builds"), &notice)
         .map_err(|(name, error)| RunError::Plugin(format!("plugin `{name}` could not be built: {error}")))?;
-    let (set, failures) = crate::plugin::PluginSet::load(&catalog, &cache);
+    let (set, failures) = crate::plugin::PluginSet::load(&catalog, &cache, &notice);
     for failure in failures {
         if failure.fatal {
             return Err(RunError::Plugin(format!(

@@ -1147,6 +1147,9 @@ impl<'a> Checker<'a> {
                                 .at(pp.key("entry"))
                                 .note("an entry is a WebAssembly component (`.wasm`), or a Python (`.py`), JavaScript (`.js`) or TypeScript (`.ts`) source that is built when the run starts; `ralph-loop plugin new --lang python NAME` makes one");
                             d.severity = self.missing();
+                            if !self.cx.strict {
+                                d = d.note("`ralph-loop loop` refuses to start until it is there");
+                            }
                             self.out.push(d);
                         }
                     }

@@ -243,6 +243,13 @@ fn the_spec_python_plugin_is_built_when_the_run_starts_and_runs_as_written() {
         .current_dir(dir.path())
         .env("PATH", toolchain_path())
         .expect(0);
+    // The wait before the run's first line is said, not silent.
+    assert!(
+        out.stderr.contains("plugin `my-plugin`: building ")
+            && out.stderr.contains("with componentize-py 0.25.1"),
+        "{}",
+        out.stderr
+    );
     let events = crate::support::events(&out.stdout);
     let logs: Vec<&str> =
         plugin_events(&events, "log").iter().filter_map(|l| l["message"].as_str()).collect();
@@ -267,11 +274,12 @@ fn the_spec_python_plugin_is_built_when_the_run_starts_and_runs_as_written() {
     let before = listing();
     assert_eq!(before.len(), 1, "{before:?}");
     let started = std::time::Instant::now();
-    ralph(["loop", "--workflow", "w.yaml", "--json"])
+    let again = ralph(["loop", "--workflow", "w.yaml", "--json"])
         .current_dir(dir.path())
         .env("PATH", toolchain_path())
         .expect(0);
     assert_eq!(listing(), before, "nothing was rebuilt");
+    assert!(!again.stderr.contains("building") && !again.stderr.contains("compiling"), "{}", again.stderr);
     assert!(started.elapsed().as_secs() < 15, "a cached plugin starts at once: {:?}", started.elapsed());
 }
 
