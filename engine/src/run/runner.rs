@@ -417,22 +417,26 @@ fn conditions_read(doc: &Document, reads: &dyn Fn(&str) -> bool) -> bool {
         || doc.conditions.values().any(|c| reads(c))
 }
 
-/// The `notification:` of each human state (or of the human agent a step names), by step.
-fn review_notifications(doc: &Document) -> Vec<(String, crate::workflow::model::Notification)> {
-    let Some(workflow) = doc.workflow.as_ref() else { return Vec::new() };
+/// The `notification:` of each human state, or of the human agent a step names (a state's,
+/// a DAG node's or a saga step's), by step.
+fn review_notifications(doc: &Document, plan: &Plan) -> Vec<(String, crate::workflow::model::Notification)> {
+    let own: BTreeMap<&str, &crate::workflow::model::Notification> = doc
+        .workflow
+        .iter()
+        .flat_map(|w| w.states.iter())
+        .filter_map(|s| Some((s.id(), s.state()?.notification.as_ref()?)))
+        .collect();
     let mut out = Vec::new();
-    for state in &workflow.states {
-        let Some(st) = state.state() else { continue };
+    for (_, node) in plan.nodes() {
         let from_agent = || {
-            st.agent
+            node.agents
                 .iter()
-                .chain(st.agents.as_slice())
                 .filter_map(|a| doc.agents.get(a.as_str()))
                 .find(|a| a.kind == Some(AgentKind::Human))
-                .and_then(|a| a.notification.clone())
+                .and_then(|a| a.notification.as_ref())
         };
-        if let Some(notification) = st.notification.clone().or_else(from_agent) {
-            out.push((state.id().to_owned(), notification));
+        if let Some(notification) = own.get(node.id.as_str()).copied().or_else(from_agent) {
+            out.push((node.id.clone(), notification.clone()));
         }
     }
     out
@@ -704,7 +708,7 @@ impl Runner {
         } else {
             super::notify::Notifier::new(
                 doc.notifications.as_ref(),
-                &review_notifications(doc),
+                &review_notifications(doc, &plan),
                 Some(&run_dir),
                 Some(&options.project_dir),
                 &mut redactor,

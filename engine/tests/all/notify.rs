@@ -572,7 +572,18 @@ fn a_review_reminds_through_the_states_own_channel_until_it_is_decided() {
 
 #[test]
 fn a_human_agents_own_notification_reaches_its_webhook() {
-    let yaml = "workflow:\n  states:\n    - id: review\n      agent: lead\n    - id: done\n      type: terminal\n  transitions:\n    - from: review\n      to: done\nagents:\n  lead:\n    type: human\n    notification:\n      webhook: ${HOOK_URL}/lead\n";
+    let lead = "agents:\n  lead:\n    type: human\n    notification:\n      webhook: ${HOOK_URL}/lead\n";
+    // A state performed by the human agent, and a DAG node.
+    let state_machine = format!(
+        "workflow:\n  states:\n    - id: review\n      agent: lead\n    - id: done\n      type: terminal\n  transitions:\n    - from: review\n      to: done\n{lead}"
+    );
+    let dag = format!("workflow:\n  nodes:\n    - id: review\n      agent: lead\n{lead}");
+    for yaml in [state_machine, dag] {
+        reviewer_is_told(&yaml);
+    }
+}
+
+fn reviewer_is_told(yaml: &str) {
     let dir = project(&[("w.yaml", yaml)]);
     let (url, caught) = catcher();
     let child = ralph(["loop", "--workflow", "w.yaml"]).env("HOOK_URL", &url).current_dir(dir.path()).spawn();
