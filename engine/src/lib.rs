@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod atomic_file;
+pub mod bounded_file;
 pub mod cli;
 pub mod clock;
 pub mod control;

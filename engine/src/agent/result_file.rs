@@ -14,10 +14,10 @@
 //! returns bytes or a typed error.
 
 use std::fs::File;
-use std::io::Read as _;
-use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use crate::bounded_file::{self, Refused};
 
 /// The largest result file read. A result is an outcome name, a one-paragraph summary and
 /// small details: megabytes are a bug or an attack, and the step fails with a clear message.
@@ -93,52 +93,26 @@ pub fn human_size(bytes: u64) -> String {
 /// Opens `path` for reading if it is a regular file of at most `cap` bytes (`None`: there is
 /// no file). Never blocks on a FIFO and never follows a symbolic link.
 fn open(path: &Path, cap: u64) -> Result<Option<(File, u64)>, ResultFileError> {
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-        .open(path)
-    {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        // `O_NOFOLLOW` on a symbolic link.
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(ResultFileError::NotRegular { path: path.to_owned(), kind: "a symbolic link" });
-        }
-        Err(source) => return Err(ResultFileError::Read { path: path.to_owned(), source }),
-    };
-    let meta = file.metadata().map_err(|source| ResultFileError::Read { path: path.to_owned(), source })?;
-    let kind = meta.file_type();
-    if !kind.is_file() {
-        let kind = if kind.is_fifo() {
-            "a FIFO"
-        } else if kind.is_dir() {
-            "a directory"
-        } else if kind.is_socket() {
-            "a socket"
-        } else if kind.is_char_device() || kind.is_block_device() {
-            "a device"
-        } else {
-            "not a file"
-        };
-        return Err(ResultFileError::NotRegular { path: path.to_owned(), kind });
+    match bounded_file::open(path, cap, false) {
+        Ok(opened) => Ok(Some(opened)),
+        Err(Refused::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(refused) => Err(refusal(path, refused, cap)),
     }
-    if meta.len() > cap {
-        return Err(ResultFileError::TooLarge { path: path.to_owned(), size: meta.len(), cap });
-    }
-    Ok(Some((file, meta.len())))
 }
 
 /// Reads at most `cap + 1` bytes: a file that grew past the cap after it was checked is
 /// refused too, and never read whole.
 fn read_capped(path: &Path, file: File, cap: u64) -> Result<Vec<u8>, ResultFileError> {
-    let mut bytes = Vec::new();
-    file.take(cap + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|source| ResultFileError::Read { path: path.to_owned(), source })?;
-    if bytes.len() as u64 > cap {
-        return Err(ResultFileError::TooLarge { path: path.to_owned(), size: bytes.len() as u64, cap });
+    bounded_file::read(file, cap).map_err(|refused| refusal(path, refused, cap))
+}
+
+fn refusal(path: &Path, refused: Refused, cap: u64) -> ResultFileError {
+    let path = path.to_owned();
+    match refused {
+        Refused::NotRegular(kind) => ResultFileError::NotRegular { path, kind },
+        Refused::TooLarge(size) => ResultFileError::TooLarge { path, size, cap },
+        Refused::Io(source) => ResultFileError::Read { path, source },
     }
-    Ok(bytes)
 }
 
 /// The result file's bytes (`None`: there is none), on the calling thread. For readers that

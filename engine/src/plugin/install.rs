@@ -243,37 +243,22 @@ const MAX_REDIRECTS: usize = 10;
 ///
 /// A file that cannot be opened, is not a regular file, or is larger than the cap.
 pub fn read_local(path: &Path) -> Result<Vec<u8>, InstallError> {
-    use std::io::Read as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let shown = || path.display().to_string();
-    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|source| InstallError::Read { path: shown(), source })?;
-    let meta = file.metadata().map_err(|source| InstallError::Read { path: shown(), source })?;
-    if !meta.is_file() {
-        let kind = if meta.is_dir() { "a directory" } else { "not a regular file" };
-        return Err(InstallError::NotAComponent { path: shown(), reason: format!("it is {kind}") });
-    }
-    if meta.len() > MAX_DOWNLOAD as u64 {
-        return Err(InstallError::NotAComponent {
-            path: shown(),
-            reason: format!("it is larger than {} MiB", MAX_DOWNLOAD >> 20),
-        });
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_DOWNLOAD as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|source| InstallError::Read { path: shown(), source })?;
-    if bytes.len() > MAX_DOWNLOAD {
-        return Err(InstallError::NotAComponent {
-            path: shown(),
-            reason: format!("it is larger than {} MiB", MAX_DOWNLOAD >> 20),
-        });
-    }
-    Ok(bytes)
+    use crate::bounded_file::{self, Refused};
+    let refusal = |refused: Refused| {
+        let path = path.display().to_string();
+        match refused {
+            Refused::NotRegular(kind) => {
+                InstallError::NotAComponent { path, reason: format!("it is {kind}, not a regular file") }
+            }
+            Refused::TooLarge(_) => InstallError::NotAComponent {
+                path,
+                reason: format!("it is larger than {} MiB", MAX_DOWNLOAD >> 20),
+            },
+            Refused::Io(source) => InstallError::Read { path, source },
+        }
+    };
+    let (file, _) = bounded_file::open(path, MAX_DOWNLOAD as u64, true).map_err(refusal)?;
+    bounded_file::read(file, MAX_DOWNLOAD as u64).map_err(refusal)
 }
 
 /// A registry entry's path as a relative path inside the registry: no scheme, no leading
