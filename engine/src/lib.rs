@@ -8,6 +8,7 @@ pub mod bounded_file;
 pub mod cli;
 pub mod clock;
 pub mod control;
+pub mod dashboard;
 pub mod diagnostic;
 pub mod error_text;
 pub mod file_lock;

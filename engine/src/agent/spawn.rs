@@ -83,9 +83,16 @@ static UNREAPED: Mutex<Vec<libc::pid_t>> = Mutex::new(Vec::new());
 
 fn base() -> &'static [(OsString, CString)] {
     BASE.get_or_init(|| {
-        std::env::vars_os().filter_map(|(name, value)| Some((name.clone(), encode(&name, &value)?))).collect()
+        std::env::vars_os()
+            .filter(|(name, _)| !WITHHELD.iter().any(|w| OsStr::new(w) == name))
+            .filter_map(|(name, value)| Some((name.clone(), encode(&name, &value)?)))
+            .collect()
     })
 }
+
+/// The engine's variables an agent never gets: the web dashboard's token would let an agent
+/// approve its own work through the page.
+const WITHHELD: &[&str] = &["RALPH_DASHBOARD_TOKEN"];
 
 /// `NAME=value`, or `None` when either holds a NUL (no process can be given it).
 fn encode(name: &OsStr, value: &OsStr) -> Option<CString> {

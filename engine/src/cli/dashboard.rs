@@ -36,10 +36,33 @@ pub struct DashboardArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Serve the built-in web dashboard of this project's loop at ADDR (default
+    /// 127.0.0.1:8080) until Ctrl-C: live while a loop runs, the store's runs otherwise.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = crate::dashboard::DEFAULT_ADDR,
+        conflicts_with_all = ["write", "no_check", "json"]
+    )]
+    pub serve: Option<std::net::SocketAddr>,
+    /// With --serve: the token every request must carry (`Authorization: Bearer …` or
+    /// `?token=…`); generated and printed once when ADDR is not loopback and none is given.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "RALPH_DASHBOARD_TOKEN",
+        requires = "serve",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 }
 
 /// Shows the dashboards and checks the endpoints, or writes the stack.
 pub fn run(args: &DashboardArgs, env: &Env) -> anyhow::Result<Exit> {
+    if let Some(addr) = args.serve {
+        return serve(addr, args.token.clone(), env);
+    }
     if let Some(dir) = &args.write {
         return write(&in_project(env, dir), args);
     }
@@ -233,5 +256,80 @@ fn write(dir: &Path, args: &DashboardArgs) -> anyhow::Result<Exit> {
             dir.join("docker-compose.yml").display()
         );
     }
+    Ok(Exit::Ok)
+}
+
+/// A web dashboard being served, on a runtime of its own (two threads: the loop's runtime is
+/// left alone). Stops when dropped.
+pub struct Served {
+    // Dropped first: the server's task is aborted while its runtime still runs.
+    dashboard: crate::dashboard::Dashboard,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// Serves the web dashboard of `env`'s project at `addr` and says where. Changes always need
+/// a token, and reads too off loopback or when one is given: without one, one is made and
+/// printed once, in the page's address.
+pub fn start(addr: std::net::SocketAddr, token: Option<String>, env: &Env) -> anyhow::Result<Served> {
+    let chosen = token.is_some();
+    let token = match token {
+        Some(token) => token,
+        None => crate::dashboard::auth::new_token()?,
+    };
+    let open_reads = addr.ip().is_loopback() && !chosen;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("dashboard")
+        .enable_all()
+        .build()?;
+    let options = crate::dashboard::Options {
+        addr,
+        token: token.clone(),
+        open_reads,
+        project_dir: env.project_dir.clone(),
+        state_dir: env.state_dir.clone(),
+    };
+    let dashboard = match runtime.block_on(crate::dashboard::serve(options)) {
+        Ok(d) => d,
+        Err(e @ crate::dashboard::ServeError::Bind { .. }) => {
+            return Err(super::exit::environment(format!(
+                "{e}: is another dashboard or server on that port? `--serve 127.0.0.1:0` picks a free one"
+            )));
+        }
+        Err(e) => return Err(super::exit::usage(e)),
+    };
+    let shown = if dashboard.addr().ip().is_unspecified() {
+        // Every interface: shown under this machine's name, as another machine reaches it.
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned());
+        format!(
+            "http://{}:{}/",
+            host.ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "localhost".into()),
+            dashboard.addr().port()
+        )
+    } else {
+        format!("http://{}/", dashboard.addr())
+    };
+    let project = std::fs::canonicalize(&env.project_dir).unwrap_or_else(|_| env.project_dir.clone());
+    if chosen {
+        eprintln!(
+            "dashboard of `{}`: {shown} (Ctrl-C stops it); it takes the token you gave",
+            project.display()
+        );
+    } else {
+        let reads =
+            if open_reads { "changes (pause, hint, approve, …) need" } else { "every request needs" };
+        eprintln!(
+            "dashboard of `{}`: {shown}?token={token} (Ctrl-C stops it)\n  {reads} this token, shown once: open the page at that address, or send `Authorization: Bearer <token>`; RALPH_DASHBOARD_TOKEN chooses one",
+            project.display()
+        );
+    }
+    Ok(Served { dashboard, runtime })
+}
+
+/// `dashboard --serve`: the web dashboard until Ctrl-C.
+fn serve(addr: std::net::SocketAddr, token: Option<String>, env: &Env) -> anyhow::Result<Exit> {
+    let served = start(addr, token, env)?;
+    let _ = served.runtime.block_on(tokio::signal::ctrl_c());
+    drop(served.dashboard);
     Ok(Exit::Ok)
 }

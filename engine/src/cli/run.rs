@@ -67,6 +67,10 @@ pub struct TelemetryArgs {
     /// `trace_id` and `span_id`).
     #[arg(long, value_enum, value_name = "FORMAT", env = "RALPH_LOG_FORMAT")]
     pub log_format: Option<super::Format>,
+    /// Serve the web dashboard at ADDR (default 127.0.0.1:8080) while the loop runs; off
+    /// loopback it needs a token (RALPH_DASHBOARD_TOKEN, or one made and printed once).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = crate::dashboard::DEFAULT_ADDR)]
+    pub dashboard: Option<std::net::SocketAddr>,
 }
 
 impl TelemetryArgs {
@@ -462,6 +466,11 @@ pub fn run_loaded(
             eprintln!("metrics: http://{addr}/metrics");
         }
     }
+    // Served beside the run, on its own threads, through the same control socket as any page.
+    let _dashboard = match args.telemetry.dashboard {
+        Some(addr) => Some(super::dashboard::start(addr, std::env::var("RALPH_DASHBOARD_TOKEN").ok(), env)?),
+        None => None,
+    };
     if settings.metrics_twice() {
         eprintln!(
             "note: metrics go to the OTLP collector and to /metrics; if one Prometheus receives both (as \

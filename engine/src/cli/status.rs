@@ -6,6 +6,7 @@
 use clap::Args;
 
 use super::{Env, Exit};
+use crate::inspect::status;
 use crate::policy::breaker::BreakerState;
 use crate::run::ledger::{Ledger, today};
 
@@ -15,43 +16,6 @@ pub struct StatusArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-/// The latest run: its id, a summary (`status`, `reason`) and the step waiting for review. The
-/// store is read when no loop owns it; a running loop's run is reported as running, with its
-/// pid. A directory without a store has no runs (and gets no store).
-fn latest_run(env: &Env) -> anyhow::Result<Option<(String, serde_json::Value, Option<String>)>> {
-    let runs = env.project_dir.join(".ralph").join("runs");
-    let (id, summary) = match crate::store::Store::open_existing(&env.state_dir) {
-        Ok(None) => return Ok(None),
-        Ok(Some(store)) => match store.runs()?.pop() {
-            Some(record) => {
-                let status =
-                    if record.status == "running" { "interrupted (resume it)" } else { &record.status };
-                (record.run_id.clone(), serde_json::json!({"status": status, "reason": record.reason}))
-            }
-            None => return Ok(None),
-        },
-        Err(crate::store::StoreError::Locked { pid, .. }) => {
-            let Some(id) = crate::run::runner::run_ids(&runs).ok().and_then(|mut ids| ids.pop()) else {
-                return Ok(None);
-            };
-            let by = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
-            (id, serde_json::json!({"status": "running", "reason": format!("a loop is running{by}")}))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let waiting = crate::run::human::waiting(&runs.join(&id));
-    Ok(Some((id, summary, waiting)))
-}
-
-/// A running loop's own account of itself, over its control socket.
-fn live(env: &Env) -> anyhow::Result<Option<crate::control::LiveStatus>> {
-    match crate::control::client::ask(&env.state_dir, &crate::control::Request::Status)? {
-        None => Ok(None),
-        Some(crate::control::Reply::Status { status }) => Ok(Some(*status)),
-        Some(other) => anyhow::bail!("the loop answered `{}` to `status`", serde_json::to_string(&other)?),
-    }
 }
 
 fn live_text(s: &crate::control::LiveStatus) -> String {
@@ -92,16 +56,6 @@ fn live_text(s: &crate::control::LiveStatus) -> String {
     text
 }
 
-/// The ledger's spend, for `--json` (the same with or without a running loop).
-fn spend_json(ledger: &Ledger) -> serde_json::Value {
-    serde_json::json!({
-        "tokens": ledger.tokens,
-        "cost_usd": ledger.cost_usd,
-        "today_cost_usd": ledger.daily_cost_usd.get(&today()).copied().unwrap_or(0.0),
-        "ai_invocations": ledger.ai_invocations,
-    })
-}
-
 /// The ledger's spend, for people.
 fn spend_line(ledger: &Ledger) -> String {
     format!(
@@ -115,28 +69,15 @@ fn spend_line(ledger: &Ledger) -> String {
 
 /// Prints the status.
 pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<Exit> {
-    let ledger =
-        crate::run::ledger::load(&crate::run::ledger::path(&env.project_dir)).map_err(anyhow::Error::msg)?;
-    if let Some(status) = live(env)? {
+    let ledger = status::ledger(&env.project_dir)?;
+    if let Some(live) = status::live(&env.state_dir)? {
         if args.json {
-            let value = serde_json::json!({
-                "latest_run": {
-                    "run_id": status.run_id,
-                    "status": if status.paused { "paused" } else { "running" },
-                    "reason": status.paused_by.as_ref().map(|by| format!("paused by {by}")),
-                    "waiting_for_review": status.waiting_for_review,
-                },
-                "live": status,
-                "breaker": ledger.breaker,
-                "agent_breakers": ledger.agents,
-                "spend": spend_json(&ledger),
-            });
-            super::out(&format!("{}\n", serde_json::to_string_pretty(&value)?));
+            super::out(&format!("{}\n", serde_json::to_string_pretty(&status::live_json(&live, &ledger))?));
             return Ok(Exit::Ok);
         }
-        super::out(&live_text(&status));
-        let mut text = format!("circuit breaker: {}", status.breaker);
-        if let Some(reason) = &status.breaker_reason {
+        super::out(&live_text(&live));
+        let mut text = format!("circuit breaker: {}", live.breaker);
+        if let Some(reason) = &live.breaker_reason {
             text.push_str(&format!(" — {reason}"));
         }
         text.push('\n');
@@ -144,26 +85,18 @@ pub fn run(args: &StatusArgs, env: &Env) -> anyhow::Result<Exit> {
         super::out(&text);
         return Ok(Exit::Ok);
     }
-    let latest = latest_run(env)?;
+    let latest = status::latest_run(&env.project_dir, &env.state_dir)?;
     if args.json {
-        let value = serde_json::json!({
-            "latest_run": latest.as_ref().map(|(id, end, waiting)| serde_json::json!({
-                "run_id": id, "status": end["status"], "reason": end["reason"], "waiting_for_review": waiting,
-            })),
-            "breaker": ledger.breaker,
-            "agent_breakers": ledger.agents,
-            "spend": spend_json(&ledger),
-        });
+        let value = status::stored_json(latest.as_ref(), &ledger);
         super::out(&format!("{}\n", serde_json::to_string_pretty(&value)?));
         return Ok(Exit::Ok);
     }
     let mut text = String::new();
     match &latest {
-        Some((id, end, waiting)) => {
-            let status = end["status"].as_str().unwrap_or("unknown");
-            let reason = end["reason"].as_str().map(|r| format!(" — {r}")).unwrap_or_default();
-            text.push_str(&format!("latest run: {id}: {status}{reason}\n"));
-            if let Some(step) = waiting {
+        Some(l) => {
+            let reason = l.reason.as_deref().map(|r| format!(" — {r}")).unwrap_or_default();
+            text.push_str(&format!("latest run: {}: {}{reason}\n", l.run_id, l.status));
+            if let Some(step) = &l.waiting_for_review {
                 text.push_str(&format!("waiting for review: `{step}` (ralph-loop approve | reject)\n"));
             }
         }

@@ -18,6 +18,7 @@ pub mod phase;
 pub mod reset;
 pub mod runs;
 pub mod source;
+pub mod status;
 pub mod trace;
 
 use std::path::{Path, PathBuf};

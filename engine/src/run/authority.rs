@@ -9,6 +9,9 @@
 //! when it was started with this run's `RALPH_RUN_ID`. A sender whose process cannot be read
 //! is not placed, and is refused too: an agent could connect and exit before it is looked at.
 //!
+//! The loop's own process is not an agent: it is where `loop --dashboard` serves the web
+//! dashboard, which relays people's requests under its own access rules.
+//!
 //! What this cannot see: a process an agent detached from everything the engine can trace
 //! (`setsid` after a double fork, with its environment scrubbed). The socket is owner-only, so
 //! such a process still runs as the user; the journal keeps its pid and user.
@@ -41,6 +44,12 @@ pub(super) fn place(peer: &Peer, loop_pid: i32, run_id: &str, groups: &BTreeMap<
     let Some(pid) = peer.pid else { return Sender::Unplaced };
     if peer.line.first().is_none_or(|p| p.pid != pid) {
         return Sender::Unplaced;
+    }
+    // The loop's own process: its web dashboard (`loop --dashboard`), relaying what people ask
+    // under the dashboard's own access rules. No agent runs as the loop's process; its agents
+    // are its children, placed below.
+    if pid == loop_pid {
+        return Sender::Person;
     }
     for proc in &peer.line {
         if let Some(step) = groups.get(&proc.pgrp).or_else(|| groups.get(&proc.session)) {
@@ -92,6 +101,9 @@ mod tests {
         // A process that left the group but not the session the agent made.
         let session = peer(&[(701, 1, 701, 500), (1, 0, 1, 1)]);
         assert!(matches!(place(&session, 100, "r1", &groups), Sender::Agent { .. }));
+        // The loop itself (its own dashboard) is not one of its agents.
+        let itself = peer(&[(100, 50, 100, 50), (50, 1, 50, 50), (1, 0, 1, 1)]);
+        assert_eq!(place(&itself, 100, "r1", &groups), Sender::Person);
         // An agent whose group the runner has not heard of yet: it descends from the loop.
         let early = peer(&[(702, 600, 600, 50), (600, 100, 600, 50), (100, 50, 100, 50)]);
         assert!(matches!(place(&early, 100, "r1", &BTreeMap::new()), Sender::Agent { .. }));

@@ -7,6 +7,7 @@ mod cases;
 mod cli;
 mod control;
 mod control_hostile;
+mod dashboard;
 mod durable;
 mod environment;
 mod exit_status;

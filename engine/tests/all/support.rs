@@ -73,6 +73,15 @@ impl Run {
             .expect("the ralph-loop binary runs")
     }
 
+    /// Starts it with its stderr piped (to read what it says as it runs), stdout discarded.
+    pub fn spawn_reading_stderr(mut self) -> std::process::Child {
+        self.command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the ralph-loop binary runs")
+    }
+
     /// Runs and captures everything.
     pub fn output(mut self) -> Output {
         let out = self.command.output().expect("the ralph-loop binary runs");

@@ -1,0 +1,152 @@
+//! The project's status as `status --json` and the dashboard's `/api/status` give it: the
+//! running loop's own account over its control socket when one runs, else the latest run in
+//! the store, with the ledger's circuit breakers and spend. One builder, so the two never
+//! disagree on a field name.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::control::{ControlError, LiveStatus, Reply, Request};
+use crate::run::ledger::{Ledger, today};
+use crate::store::{Store, StoreError};
+
+/// Why the status cannot be told.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// The ledger (`.ralph/ledger.json`) cannot be read.
+    #[error("{0}")]
+    Ledger(String),
+    /// The store cannot be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The running loop did not answer as it should.
+    #[error(transparent)]
+    Live(#[from] ControlError),
+}
+
+/// The latest run when no loop answers for it: its id, `status`, `reason`, and the step
+/// waiting for review.
+#[derive(Debug, Clone)]
+pub struct LatestRun {
+    /// The run.
+    pub run_id: String,
+    /// `succeeded`, `failed`, …, `interrupted (resume it)`, or `running` (a loop holds the
+    /// store but did not answer).
+    pub status: String,
+    /// Why it ended as it did.
+    pub reason: Option<String>,
+    /// The step waiting for a person's review, if one is.
+    pub waiting_for_review: Option<String>,
+}
+
+/// A running loop's own account of itself, over its control socket (`None`: no loop runs).
+///
+/// # Errors
+///
+/// The socket cannot be reached, or the loop answers something else.
+pub fn live(state_dir: &Path) -> Result<Option<LiveStatus>, ControlError> {
+    match crate::control::client::ask(state_dir, &Request::Status)? {
+        None => Ok(None),
+        Some(Reply::Status { status }) => Ok(Some(*status)),
+        Some(other) => Err(ControlError::Protocol(format!(
+            "the loop answered `{}` to `status`",
+            serde_json::to_string(&other).unwrap_or_default()
+        ))),
+    }
+}
+
+/// The latest run, read from the store when no loop owns it; a loop's run is reported as
+/// running, with its pid. A directory without a store has no runs (and gets no store).
+///
+/// # Errors
+///
+/// The store cannot be read.
+pub fn latest_run(project_dir: &Path, state_dir: &Path) -> Result<Option<LatestRun>, StoreError> {
+    let runs = crate::run::runner::runs_dir(project_dir);
+    let (run_id, status, reason) = match Store::open_existing(state_dir) {
+        Ok(None) => return Ok(None),
+        Ok(Some(store)) => match store.runs()?.pop() {
+            Some(record) => {
+                let status = if record.status == "running" {
+                    "interrupted (resume it)".to_owned()
+                } else {
+                    record.status
+                };
+                (record.run_id, status, record.reason)
+            }
+            None => return Ok(None),
+        },
+        Err(StoreError::Locked { pid, .. }) => {
+            let Some(id) = crate::run::runner::run_ids(&runs).ok().and_then(|mut ids| ids.pop()) else {
+                return Ok(None);
+            };
+            let by = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+            (id, "running".to_owned(), Some(format!("a loop is running{by}")))
+        }
+        Err(e) => return Err(e),
+    };
+    let waiting_for_review = crate::run::human::waiting(&runs.join(&run_id));
+    Ok(Some(LatestRun { run_id, status, reason, waiting_for_review }))
+}
+
+/// The ledger's spend, the same with or without a running loop.
+pub fn spend_json(ledger: &Ledger) -> Value {
+    json!({
+        "tokens": ledger.tokens,
+        "cost_usd": ledger.cost_usd,
+        "today_cost_usd": ledger.daily_cost_usd.get(&today()).copied().unwrap_or(0.0),
+        "ai_invocations": ledger.ai_invocations,
+    })
+}
+
+/// The project's ledger (`.ralph/ledger.json`).
+///
+/// # Errors
+///
+/// It exists but cannot be read or understood.
+pub fn ledger(project_dir: &Path) -> Result<Ledger, StatusError> {
+    crate::run::ledger::load(&crate::run::ledger::path(project_dir)).map_err(StatusError::Ledger)
+}
+
+/// `status --json`: `latest_run`, `live` (when a loop answers), `breaker`, `agent_breakers`,
+/// `spend`.
+///
+/// # Errors
+///
+/// The ledger, the store or the loop's socket cannot be read.
+pub fn json(project_dir: &Path, state_dir: &Path) -> Result<Value, StatusError> {
+    let ledger = ledger(project_dir)?;
+    Ok(match live(state_dir)? {
+        Some(status) => live_json(&status, &ledger),
+        None => stored_json(latest_run(project_dir, state_dir)?.as_ref(), &ledger),
+    })
+}
+
+/// The status of a running loop.
+pub fn live_json(status: &LiveStatus, ledger: &Ledger) -> Value {
+    json!({
+        "latest_run": {
+            "run_id": status.run_id,
+            "status": if status.paused { "paused" } else { "running" },
+            "reason": status.paused_by.as_ref().map(|by| format!("paused by {by}")),
+            "waiting_for_review": status.waiting_for_review,
+        },
+        "live": status,
+        "breaker": ledger.breaker,
+        "agent_breakers": ledger.agents,
+        "spend": spend_json(ledger),
+    })
+}
+
+/// The status when no loop runs.
+pub fn stored_json(latest: Option<&LatestRun>, ledger: &Ledger) -> Value {
+    json!({
+        "latest_run": latest.map(|l| json!({
+            "run_id": l.run_id, "status": l.status, "reason": l.reason, "waiting_for_review": l.waiting_for_review,
+        })),
+        "breaker": ledger.breaker,
+        "agent_breakers": ledger.agents,
+        "spend": spend_json(ledger),
+    })
+}

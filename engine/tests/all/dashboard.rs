@@ -1,0 +1,277 @@
+//! The web dashboard's server and JSON API, driven over HTTP against the real binary:
+//! `dashboard --serve` beside a running loop, and its access rules.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::process::Child;
+
+use crate::control::{finish, live, wait_for};
+use crate::support::{project, ralph};
+
+/// A `dashboard --serve` process, its address and its token, killed when dropped.
+struct Served {
+    child: Child,
+    base: String,
+    token: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Serves the dashboard of `dir` on `addr` (port 0: a free one), and reads where it listens
+/// and its token from what it says.
+fn serve(dir: &std::path::Path, addr: &str) -> Served {
+    let mut child = ralph(["dashboard", "--serve", addr]).current_dir(dir).spawn_reading_stderr();
+    let mut reader = BufReader::new(child.stderr.take().unwrap());
+    let line = said_address(&mut reader);
+    // The rest of what it says is drained, so that it never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = reader.read_to_string(&mut rest);
+    });
+    let (base, token) = address_and_token(&line);
+    Served { child, base, token }
+}
+
+/// Reads what a process says until the line with the dashboard's address.
+fn said_address(reader: &mut impl std::io::BufRead) -> String {
+    let mut line = String::new();
+    while !line.contains("dashboard of") {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "it ended before saying where its dashboard is");
+    }
+    line
+}
+
+/// `http://127.0.0.1:PORT` and the token, from `dashboard of …: http://ADDR/?token=T (Ctrl-C…`.
+fn address_and_token(line: &str) -> (String, String) {
+    let url = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap();
+    let (addr, rest) = url.split_once('/').unwrap();
+    let port = addr.rsplit(':').next().unwrap();
+    let token = rest.strip_prefix("?token=").unwrap_or_default().to_owned();
+    (format!("http://127.0.0.1:{port}"), token)
+}
+
+fn client() -> reqwest::blocking::Client {
+    ralph_loop::tls::ensure_provider();
+    reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(20)).build().unwrap()
+}
+
+fn get(url: &str) -> (u16, serde_json::Value) {
+    let response = client().get(url).send().unwrap();
+    (response.status().as_u16(), response.json().unwrap())
+}
+
+fn post(url: &str, token: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let response = client().post(url).bearer_auth(token).json(body).send().unwrap();
+    (response.status().as_u16(), response.json().unwrap())
+}
+
+const REVIEWED: &str = "workflow:\n  states:\n    - id: work\n      agent: worker\n    - id: review\n      type: human\n    - id: done\n      type: terminal\n  transitions:\n    - from: work\n      to: review\n    - from: review\n      to: done\n      condition: approved\n      else: work\nagents:\n  worker:\n    command: \"true\"\n";
+
+#[test]
+fn the_api_shows_a_running_loop_streams_its_events_and_takes_its_signals() {
+    let dir = project(&[("w.yaml", REVIEWED)]);
+    let served = serve(dir.path(), "127.0.0.1:0");
+    let (code, before) = get(&format!("{}/api/status", served.base));
+    assert_eq!((code, &before["latest_run"]), (200, &serde_json::Value::Null), "no run yet: {before}");
+    let page = client().get(&served.base).send().unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().unwrap().contains("<title>ralph-loop</title>"));
+
+    let child = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).spawn();
+    wait_for("the review to wait", 60, || {
+        live(dir.path()).is_some_and(|s| s["waiting_for_review"] == "review")
+    });
+    // The same fields as `status --json`.
+    let (code, status) = get(&format!("{}/api/status", served.base));
+    assert_eq!(code, 200);
+    let cli: serde_json::Value =
+        serde_json::from_str(&ralph(["status", "--json"]).current_dir(dir.path()).expect(0).stdout).unwrap();
+    assert_eq!(status["latest_run"], cli["latest_run"]);
+    assert_eq!(status["live"]["run_id"], cli["live"]["run_id"]);
+    assert_eq!(status["live"]["waiting_for_review"], "review");
+    let run = status["latest_run"]["run_id"].as_str().unwrap().to_owned();
+
+    // The live feed: the run so far as server-sent events, with the journal's sequence numbers.
+    let feed = client().get(format!("{}/api/events", served.base)).send().unwrap();
+    assert_eq!(feed.headers()["content-type"], "text/event-stream");
+    let mut lines = BufReader::new(feed).lines();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(data) = line.strip_prefix("data: ") {
+            seen.push(serde_json::from_str::<serde_json::Value>(data).unwrap());
+        }
+    }
+    assert_eq!(seen[0]["run_id"], run.as_str(), "the `run` frame first: {seen:?}");
+    assert_eq!(seen[1]["event"], "run_started", "then the journal from its start: {seen:?}");
+
+    // Signals go through the control channel and are journaled under the dashboard's name.
+    let (code, hint) = post(
+        &format!("{}/api/control", served.base),
+        &served.token,
+        &serde_json::json!({"signal": "hint", "text": "mind the tests"}),
+    );
+    assert_eq!((code, hint["accepted"].as_bool()), (200, Some(true)), "{hint}");
+    let (code, bad) =
+        post(&format!("{}/api/control", served.base), &served.token, &serde_json::json!({"signal": "dance"}));
+    assert_eq!(code, 400, "{bad}");
+    let (code, redirect) = post(
+        &format!("{}/api/control", served.base),
+        &served.token,
+        &serde_json::json!({"signal": "redirect", "to": "nowhere"}),
+    );
+    assert_eq!((code, redirect["accepted"].as_bool()), (409, Some(false)), "refused by the loop: {redirect}");
+    // Without the token, a change is refused even on loopback: an agent runs on this machine.
+    let anyone = client()
+        .post(format!("{}/api/control", served.base))
+        .json(&serde_json::json!({"signal": "approve"}))
+        .send()
+        .unwrap();
+    assert_eq!(anyone.status().as_u16(), 401);
+    let (code, approved) = post(
+        &format!("{}/api/control", served.base),
+        &served.token,
+        &serde_json::json!({"signal": "approve", "comment": "looks right"}),
+    );
+    assert_eq!(code, 200, "{approved}");
+    assert!(finish(child).success());
+
+    let (code, events) = get(&format!("{}/api/runs/{run}/events", served.base));
+    assert_eq!(code, 200);
+    let controls: Vec<&serde_json::Value> =
+        events["events"].as_array().unwrap().iter().filter(|e| e["event"] == "control").collect();
+    assert!(controls.iter().any(|c| c["signal"] == "hint"), "{controls:?}");
+    assert!(
+        controls.iter().all(|c| c["display_name"] == "web dashboard"),
+        "recorded under the dashboard's name: {controls:?}"
+    );
+    let (code, runs) = get(&format!("{}/api/runs", served.base));
+    assert_eq!(code, 200);
+    assert_eq!(runs["runs"][0]["run_id"], run.as_str());
+    assert_eq!(runs["runs"][0]["status"], "succeeded");
+    let (code, none) =
+        post(&format!("{}/api/control", served.base), &served.token, &serde_json::json!({"signal": "pause"}));
+    assert_eq!(code, 503, "no loop now: {none}");
+    let (code, _) = get(&format!("{}/api/runs/no-such-run/events", served.base));
+    assert_eq!(code, 404);
+    let (code, _) = get(&format!("{}/api/nothing", served.base));
+    assert_eq!(code, 404);
+}
+
+#[test]
+fn off_loopback_a_token_is_required_checked_and_never_written_down() {
+    let dir = project(&[("w.yaml", REVIEWED)]);
+    let served = serve(dir.path(), "0.0.0.0:0");
+    let token = served.token.clone();
+    assert_eq!(token.len(), 64);
+    let url = format!("{}/api/status", served.base);
+    let (code, refused) = get(&url);
+    assert_eq!(code, 401, "no token: {refused}");
+    let wrong = client().get(&url).bearer_auth("0".repeat(64)).send().unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    let right = client().get(&url).bearer_auth(&token).send().unwrap();
+    assert_eq!(right.status().as_u16(), 200);
+    let (code, _) = get(&format!("{url}?token={token}"));
+    assert_eq!(code, 200, "the token in the URL, as a browser's first load gives it");
+
+    let child = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).spawn();
+    wait_for("the review to wait", 60, || {
+        live(dir.path()).is_some_and(|s| s["waiting_for_review"] == "review")
+    });
+    let control = format!("{}/api/control", served.base);
+    let foreign = client()
+        .post(&control)
+        .bearer_auth(&token)
+        .header("Origin", "http://evil.example")
+        .json(&serde_json::json!({"signal": "reject"}))
+        .send()
+        .unwrap();
+    assert_eq!(foreign.status().as_u16(), 403, "a cross-origin change is refused even with the token");
+    let form = client().post(&control).bearer_auth(&token).body("signal=approve").send().unwrap();
+    assert_eq!(form.status().as_u16(), 415, "a body that is not JSON is refused");
+    let own = client()
+        .post(&control)
+        .bearer_auth(&token)
+        .header("Origin", served.base.as_str())
+        .json(&serde_json::json!({"signal": "approve"}))
+        .send()
+        .unwrap();
+    assert_eq!(own.status().as_u16(), 200);
+    assert!(finish(child).success());
+    // The token is in no file the run or the dashboard wrote, nor in the journal.
+    let journal = ralph(["logs", "--json"]).current_dir(dir.path()).expect(0).stdout;
+    assert!(!journal.contains(&token));
+    for entry in walk(&dir.path().join(".ralph")) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&bytes).contains(&token), "the token is in {}", entry.display());
+    }
+}
+
+#[test]
+fn a_loopback_dashboard_refuses_a_page_that_rebinds_its_name_to_loopback() {
+    let dir = project(&[]);
+    let served = serve(dir.path(), "127.0.0.1:0");
+    let response =
+        client().get(format!("{}/api/status", served.base)).header("Host", "evil.example").send().unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let body: serde_json::Value = response.json().unwrap();
+    assert!(body["error"].as_str().unwrap().contains("not a loopback name"), "{body}");
+    let busy = ralph(["dashboard", "--serve", &served.base.replace("http://", "")])
+        .current_dir(dir.path())
+        .expect(4);
+    assert!(busy.stderr.contains("cannot listen on"), "{}", busy.stderr);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
+}
+
+#[test]
+fn loop_dashboard_serves_the_running_loop_and_a_review_is_approved_from_it() {
+    // The worker writes down its environment: the dashboard's token is not in it.
+    let yaml = REVIEWED.replace("command: \"true\"", "command: \"env > seen-env.txt\"");
+    let dir = project(&[("w.yaml", &yaml)]);
+    let mut child = ralph(["loop", "--workflow", "w.yaml", "--dashboard", "127.0.0.1:0"])
+        .env("RALPH_DASHBOARD_TOKEN", "tok-4f9e1c")
+        .current_dir(dir.path())
+        .spawn_reading_stderr();
+    let mut reader = BufReader::new(child.stderr.take().unwrap());
+    let line = said_address(&mut reader);
+    assert!(line.contains("the token you gave") && !line.contains("tok-4f9e1c"), "{line}");
+    let (base, _) = address_and_token(&line);
+    let drained = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = reader.read_to_string(&mut rest);
+        rest
+    });
+    let status = |token: &str| {
+        let response = client().get(format!("{base}/api/status")).bearer_auth(token).send().unwrap();
+        (response.status().as_u16(), response.json::<serde_json::Value>().unwrap())
+    };
+    assert_eq!(status("wrong").0, 401, "a chosen token guards reading too");
+    wait_for("the review to wait", 60, || {
+        status("tok-4f9e1c").1["latest_run"]["waiting_for_review"] == "review"
+    });
+    let env = std::fs::read_to_string(dir.path().join("seen-env.txt")).unwrap();
+    assert!(env.contains("RALPH_RUN_ID=") && !env.contains("RALPH_DASHBOARD_TOKEN"), "{env}");
+    let (code, approved) = post(
+        &format!("{base}/api/control"),
+        "tok-4f9e1c",
+        &serde_json::json!({"signal": "approve", "comment": "ok"}),
+    );
+    assert_eq!(code, 200, "{approved}");
+    assert!(child.wait().unwrap().success());
+    let said = drained.join().unwrap();
+    assert!(said.contains("approved by"), "the loop says who approved: {said}");
+}
