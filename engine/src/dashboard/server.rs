@@ -19,6 +19,10 @@ use super::feed::{Feed, frame};
 /// The largest request body read (a hint or a review comment).
 const MAX_BODY: usize = 64 * 1024;
 
+/// How long a status answer is reused: however many pages ask, the loop is asked at most this
+/// often (a page asks after events, at most every 300 ms).
+const STATUS_FRESH: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// What to serve and how.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -74,6 +78,9 @@ struct Shared {
     options: Options,
     access: Access,
     feed: Arc<Feed>,
+    /// The last status answer and when it was taken; the lock is held while it is taken, so
+    /// pages asking at once wait for one answer instead of each asking the loop.
+    status: tokio::sync::Mutex<Option<(std::time::Instant, Answer)>>,
 }
 
 /// Serves the dashboard. Must be called inside a multi-threaded tokio runtime.
@@ -92,6 +99,7 @@ pub async fn serve(options: Options) -> Result<Dashboard, ServeError> {
     let shared = Arc::new(Shared {
         access: Access { token: options.token.clone(), open_reads: options.open_reads },
         feed: Feed::start(options.state_dir.clone()),
+        status: tokio::sync::Mutex::new(None),
         options,
     });
     let task = tokio::spawn(async move {
@@ -176,7 +184,17 @@ async fn answer(request: Request<Incoming>, shared: &Shared) -> Response<Reply> 
     match (method.as_str(), segments.as_slice()) {
         ("GET" | "HEAD", [""]) => asset("index.html"),
         ("GET" | "HEAD", ["assets", name]) => asset(name),
-        ("GET", ["api", "status"]) => blocking(move || api::status(&project, &state)).await,
+        ("GET", ["api", "status"]) => {
+            let mut last = shared.status.lock().await;
+            if let Some((_, answer)) = last.as_ref().filter(|(at, _)| at.elapsed() < STATUS_FRESH) {
+                return json(answer.clone());
+            }
+            let answer = tokio::task::spawn_blocking(move || api::status(&project, &state))
+                .await
+                .unwrap_or_else(|e| Answer::error(500, e));
+            *last = Some((std::time::Instant::now(), answer.clone()));
+            json(answer)
+        }
         ("GET", ["api", "runs"]) => blocking(move || api::runs(&state)).await,
         ("GET", ["api", "runs", run, "events"]) => {
             let run = (*run).to_owned();
