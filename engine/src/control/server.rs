@@ -240,6 +240,13 @@ fn evict_idlest(slots: &mut std::collections::VecDeque<Slot>) -> bool {
     slots.remove(i).is_some_and(|slot| slot.evict.send(()).is_ok())
 }
 
+/// Appends `reply` as a line to `batch`.
+fn push(batch: &mut Vec<u8>, reply: &Reply) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *batch, reply).map_err(std::io::Error::other)?;
+    batch.push(b'\n');
+    Ok(())
+}
+
 async fn write(stream: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(reply).map_err(std::io::Error::other)?;
     line.push(b'\n');
@@ -440,13 +447,18 @@ async fn subscribe(
     }
     let mut closing = hub.closing.clone();
     let mut byte = [0u8; 1];
+    // An event taken from the channel while draining it that must wait for a gap to be read.
+    let mut pending: Option<(u64, serde_json::Value)> = None;
     loop {
-        let received = tokio::select! {
-            received = live.recv() => received,
-            _ = closing.changed() => Err(broadcast::error::RecvError::Closed),
-            // A subscriber sends nothing more: its side closing (or anything it sends) ends the
-            // subscription now, not at the next event, so that its place is free.
-            _ = input.read(&mut byte) => return Ok(()),
+        let received = match pending.take() {
+            Some(event) => Ok(event),
+            None => tokio::select! {
+                received = live.recv() => received,
+                _ = closing.changed() => Err(broadcast::error::RecvError::Closed),
+                // A subscriber sends nothing more: its side closing (or anything it sends) ends the
+                // subscription now, not at the next event, so that its place is free.
+                _ = input.read(&mut byte) => return Ok(()),
+            },
         };
         match received {
             Ok((seq, event)) => {
@@ -464,11 +476,34 @@ async fn subscribe(
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 }
-                let finished = event["event"] == "run_finished";
-                write(out, &Reply::Event { seq, event }).await?;
+                // This event and every one already waiting go out in one write: a busy run
+                // journals events faster than one write each would keep up with cheaply, and
+                // the loop's own thread does the writing.
+                let mut batch = Vec::new();
+                let mut finished = event["event"] == "run_finished";
+                push(&mut batch, &Reply::Event { seq, event })?;
                 next = seq + 1;
+                while !finished {
+                    match live.try_recv() {
+                        Ok((seq, _)) if seq < next => {}
+                        Ok((seq, event)) if seq == next => {
+                            finished = event["event"] == "run_finished";
+                            push(&mut batch, &Reply::Event { seq, event })?;
+                            next = seq + 1;
+                        }
+                        Ok(later) => {
+                            pending = Some(later);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
                 if finished {
-                    return write(out, &Reply::End).await;
+                    push(&mut batch, &Reply::End)?;
+                }
+                out.write_all(&batch).await?;
+                if finished {
+                    return Ok(());
                 }
             }
             Err(broadcast::error::RecvError::Lagged(missed)) => {

@@ -95,7 +95,8 @@ impl Feed {
             frames.run = Some(run.clone());
             frames.events.clear();
         }
-        self.publish(frame("run", None, &serde_json::json!({"run_id": run, "live": true})), false);
+        // Kept too: a page that opens later learns which run the events are of first.
+        self.publish(frame("run", None, &serde_json::json!({"run_id": run, "live": true})), true);
         let mut next = match client.subscribe(1, true) {
             Ok(reply) => Some(reply),
             Err(_) => return,

@@ -208,6 +208,8 @@ async fn answer(request: Request<Incoming>, shared: &Shared) -> Response<Reply> 
                     return json(Answer::error(413, format!("the body is over {} KiB", MAX_BODY / 1024)));
                 }
             };
+            // The page reads the status again after a signal: it must see the signal's effect.
+            *shared.status.lock().await = None;
             blocking(move || api::control(&state, &body)).await
         }
         (_, ["api", ..]) => {
@@ -249,7 +251,12 @@ fn events(shared: &Shared) -> Response<Reply> {
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             };
-            if sender.send(next).await.is_err() {
+            // The frames already waiting go out with it, in one write.
+            let mut batch = next.to_vec();
+            while let Ok(more) = live.try_recv() {
+                batch.extend_from_slice(&more);
+            }
+            if sender.send(Bytes::from(batch)).await.is_err() {
                 return;
             }
         }

@@ -83,8 +83,10 @@ fn the_api_shows_a_running_loop_streams_its_events_and_takes_its_signals() {
     assert!(page.text().unwrap().contains("<title>ralph-loop</title>"));
 
     let child = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).spawn();
+    // A status answer may be up to 250 ms old: however many pages ask, the loop is asked at
+    // most four times a second.
     wait_for("the review to wait", 60, || {
-        live(dir.path()).is_some_and(|s| s["waiting_for_review"] == "review")
+        get(&format!("{}/api/status", served.base)).1["latest_run"]["waiting_for_review"] == "review"
     });
     // The same fields as `status --json`.
     let (code, status) = get(&format!("{}/api/status", served.base));
