@@ -19,6 +19,9 @@ use super::feed::{Feed, frame};
 /// The largest request body read (a hint or a review comment).
 const MAX_BODY: usize = 64 * 1024;
 
+/// How often a page is sent what happened, at most.
+const PAGE_TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// How long a status answer is reused: however many pages ask, the loop is asked at most this
 /// often (a page asks after events, at most every 300 ms).
 const STATUS_FRESH: std::time::Duration = std::time::Duration::from_millis(250);
@@ -251,7 +254,10 @@ fn events(shared: &Shared) -> Response<Reply> {
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             };
-            // The frames already waiting go out with it, in one write.
+            // A page is updated at most ten times a second: the frames of the next 100 ms go
+            // out with this one, in one write. A busy run journals thousands of events a
+            // second, and each write to each page costs CPU the run's agents need.
+            tokio::time::sleep(PAGE_TICK).await;
             let mut batch = next.to_vec();
             while let Ok(more) = live.try_recv() {
                 batch.extend_from_slice(&more);
