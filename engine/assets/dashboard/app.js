@@ -120,4 +120,15 @@ function scheduleRefresh() {
   pending = setTimeout(() => { pending = null; refreshStatus(); }, 300);
 }
 
+$("copy").addEventListener("click", async () => {
+  const response = await fetch("/api/status?format=text", { headers });
+  const text = await response.text();
+  try {
+    await navigator.clipboard.writeText(text);
+    $("said").textContent = "status copied";
+  } catch (_) {
+    $("said").textContent = text;  // no clipboard (not a secure context): shown to copy by hand
+  }
+});
+
 refreshStatus(); refreshRuns(); follow();

@@ -47,6 +47,12 @@ pub fn status(project_dir: &Path, state_dir: &Path) -> Answer {
     }
 }
 
+/// `GET /api/status?format=text`: what `ralph-loop status` prints, for the page's "copy
+/// status" (plain text to paste into a chat or an issue). `Err` is an error answer.
+pub fn status_text(project_dir: &Path, state_dir: &Path) -> Result<String, Answer> {
+    crate::inspect::status::text(project_dir, state_dir).map_err(|e| Answer::error(500, e))
+}
+
 /// `GET /api/runs`: what `runs --json` prints (newest first).
 pub fn runs(state_dir: &Path) -> Answer {
     let read = || -> Result<Value, crate::inspect::InspectError> {

@@ -187,6 +187,17 @@ async fn answer(request: Request<Incoming>, shared: &Shared) -> Response<Reply> 
     match (method.as_str(), segments.as_slice()) {
         ("GET" | "HEAD", [""]) => asset("index.html"),
         ("GET" | "HEAD", ["assets", name]) => asset(name),
+        ("GET", ["api", "status"])
+            if request.uri().query().is_some_and(|q| q.split('&').any(|p| p == "format=text")) =>
+        {
+            match tokio::task::spawn_blocking(move || api::status_text(&project, &state)).await {
+                Ok(Ok(text)) => {
+                    respond(200, "text/plain; charset=utf-8", Reply::Full(Full::new(Bytes::from(text))))
+                }
+                Ok(Err(answer)) => json(answer),
+                Err(e) => json(Answer::error(500, e)),
+            }
+        }
         ("GET", ["api", "status"]) => {
             let mut last = shared.status.lock().await;
             if let Some((_, answer)) = last.as_ref().filter(|(at, _)| at.elapsed() < STATUS_FRESH) {

@@ -97,6 +97,12 @@ fn the_api_shows_a_running_loop_streams_its_events_and_takes_its_signals() {
     assert_eq!(status["live"]["run_id"], cli["live"]["run_id"]);
     assert_eq!(status["live"]["waiting_for_review"], "review");
     let run = status["latest_run"]["run_id"].as_str().unwrap().to_owned();
+    // "Copy status": the words of `ralph-loop status`.
+    let text = client().get(format!("{}/api/status?format=text", served.base)).send().unwrap();
+    assert_eq!(text.headers()["content-type"], "text/plain; charset=utf-8");
+    let text = text.text().unwrap();
+    assert!(text.starts_with(&format!("run {run}: running")), "{text}");
+    assert!(text.contains("waiting for review: `review`"), "{text}");
 
     // The live feed: the run so far as server-sent events, with the journal's sequence numbers.
     let feed = client().get(format!("{}/api/events", served.base)).send().unwrap();
