@@ -4,8 +4,7 @@ use clap::Args;
 
 use super::table::{Align, Table, time};
 use super::{Env, Exit};
-use crate::inspect::history::History;
-use crate::inspect::runs::{RunSummary, summarize};
+use crate::inspect::runs::newest;
 use crate::inspect::source::Source;
 
 /// Arguments of `runs`.
@@ -31,14 +30,7 @@ fn seconds(ms: Option<u64>) -> String {
 
 /// Lists the runs.
 pub fn run(args: &RunsArgs, env: &Env) -> anyhow::Result<Exit> {
-    let mut source = Source::open(&env.state_dir)?;
-    let (records, live) = source.runs()?;
-    // Only the runs shown have their journals read.
-    let mut summaries: Vec<RunSummary> = Vec::new();
-    for record in records.iter().rev().take(args.limit.unwrap_or(usize::MAX)) {
-        let history = History::from_events(&source.journal(&record.run_id)?);
-        summaries.push(summarize(record, &history, live.as_deref() == Some(record.run_id.as_str())));
-    }
+    let summaries = newest(&mut Source::open(&env.state_dir)?, args.limit)?;
     if args.json {
         let value = serde_json::json!({ "runs": summaries });
         super::out(&format!("{}\n", serde_json::to_string_pretty(&value)?));

@@ -11,8 +11,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::control::{Reply, Request};
-use crate::inspect::history::History;
-use crate::inspect::runs::summarize;
+use crate::inspect::runs::newest;
 use crate::inspect::source::Source;
 use crate::run::core::signal::Signal;
 
@@ -55,17 +54,8 @@ pub fn status_text(project_dir: &Path, state_dir: &Path) -> Result<String, Answe
 
 /// `GET /api/runs`: what `runs --json` prints (newest first).
 pub fn runs(state_dir: &Path) -> Answer {
-    let read = || -> Result<Value, crate::inspect::InspectError> {
-        let mut source = Source::open(state_dir)?;
-        let (records, live) = source.runs()?;
-        let mut summaries = Vec::with_capacity(records.len());
-        for record in records.iter().rev() {
-            let history = History::from_events(&source.journal(&record.run_id)?);
-            summaries.push(summarize(record, &history, live.as_deref() == Some(record.run_id.as_str())));
-        }
-        Ok(json!({ "runs": summaries }))
-    };
-    read().map_or_else(|e| Answer::error(500, e), Answer::ok)
+    let read = || newest(&mut Source::open(state_dir)?, None);
+    read().map_or_else(|e| Answer::error(500, e), |summaries| Answer::ok(json!({ "runs": summaries })))
 }
 
 /// `GET /api/runs/{id}/events`: the run's journal, each event as `logs --json` prints it, with

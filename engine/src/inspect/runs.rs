@@ -79,6 +79,25 @@ pub struct RunSummary {
     pub reason: Option<String>,
 }
 
+/// The newest `limit` runs of `source` (all with `None`), newest first, each summed up: what
+/// `runs --json` and the dashboard's `/api/runs` list. Only those runs' journals are read.
+///
+/// # Errors
+///
+/// The store or the running loop cannot be read.
+pub fn newest(
+    source: &mut super::source::Source,
+    limit: Option<usize>,
+) -> Result<Vec<RunSummary>, super::InspectError> {
+    let (records, live) = source.runs()?;
+    let mut summaries = Vec::new();
+    for record in records.iter().rev().take(limit.unwrap_or(usize::MAX)) {
+        let history = History::from_events(&source.journal(&record.run_id)?);
+        summaries.push(summarize(record, &history, live.as_deref() == Some(record.run_id.as_str())));
+    }
+    Ok(summaries)
+}
+
 /// Sums up a run from its record and its journal; `running` when a loop is running it now.
 pub fn summarize(record: &RunRecord, history: &History, running: bool) -> RunSummary {
     let status = Condition::of(&record.status, running);

@@ -266,8 +266,14 @@ pub fn check(name: &str, dir: &Path) -> Result<(), ScaffoldError> {
 /// A name that cannot be a crate, a directory in the way, a file that cannot be written.
 pub fn scaffold(name: &str, dir: &Path) -> Result<Vec<PathBuf>, ScaffoldError> {
     check(name, dir)?;
+    write(dir, files(name))
+}
+
+/// Writes each `(relative path, text)` under `dir`, making directories as needed; answers the
+/// relative paths written. Shared by every language's scaffold.
+pub(super) fn write(dir: &Path, files: Vec<(PathBuf, String)>) -> Result<Vec<PathBuf>, ScaffoldError> {
     let mut written = Vec::new();
-    for (relative, text) in files(name) {
+    for (relative, text) in files {
         let path = dir.join(&relative);
         let fail = |source| ScaffoldError::Write { path: path.display().to_string(), source };
         if let Some(parent) = path.parent() {

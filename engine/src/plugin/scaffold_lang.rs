@@ -229,17 +229,7 @@ pub fn files(name: &str, lang: Lang) -> Vec<(PathBuf, String)> {
 /// A name that cannot be a plugin's, a directory in the way, a file that cannot be written.
 pub fn scaffold(name: &str, lang: Lang, dir: &Path) -> Result<Vec<PathBuf>, ScaffoldError> {
     super::scaffold::check(name, dir)?;
-    let mut written = Vec::new();
-    for (relative, text) in files(name, lang) {
-        let path = dir.join(&relative);
-        let fail = |source| ScaffoldError::Write { path: path.display().to_string(), source };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(fail)?;
-        }
-        std::fs::write(&path, text).map_err(fail)?;
-        written.push(relative);
-    }
-    Ok(written)
+    super::scaffold::write(dir, files(name, lang))
 }
 
 #[cfg(test)]

@@ -214,9 +214,8 @@ fn off_loopback_a_token_is_required_checked_and_never_written_down() {
     // The token is in no file the run or the dashboard wrote, nor in the journal.
     let journal = ralph(["logs", "--json"]).current_dir(dir.path()).expect(0).stdout;
     assert!(!journal.contains(&token));
-    for entry in walk(&dir.path().join(".ralph")) {
-        let bytes = std::fs::read(&entry).unwrap_or_default();
-        assert!(!String::from_utf8_lossy(&bytes).contains(&token), "the token is in {}", entry.display());
+    for (path, text) in crate::support::files_as_text(&dir.path().join(".ralph")) {
+        assert!(!text.contains(&token), "the token is in {}", path.display());
     }
 }
 
@@ -233,16 +232,6 @@ fn a_loopback_dashboard_refuses_a_page_that_rebinds_its_name_to_loopback() {
         .current_dir(dir.path())
         .expect(4);
     assert!(busy.stderr.contains("cannot listen on"), "{}", busy.stderr);
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
-    }
-    out
 }
 
 #[test]

@@ -100,22 +100,7 @@ fn run_dir(dir: &Path) -> PathBuf {
 
 /// Every file the run wrote under `.ralph/runs/`, as text (lossy), with its path.
 fn run_files(dir: &Path) -> Vec<(PathBuf, String)> {
-    fn walk(path: &Path, out: &mut Vec<(PathBuf, String)>) {
-        for entry in std::fs::read_dir(path).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else {
-                out.push((
-                    path.clone(),
-                    String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned(),
-                ));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&dir.join(".ralph/runs"), &mut out);
-    out
+    crate::support::files_as_text(&dir.join(".ralph/runs"))
 }
 
 #[test]

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::support::{plugin_target_dir, project, ralph, repo};
+use crate::support::{copy_tree, plugin_target_dir, project, ralph, repo};
 
 /// `PATH` with the JavaScript toolchain of `engine/tests/plugin-langs/` first.
 fn toolchain_path() -> String {
@@ -26,20 +26,6 @@ fn toolchain_path() -> String {
 
 fn langs_dir() -> PathBuf {
     plugin_target_dir().join("langs")
-}
-
-/// Copies every file of `from` into `to` (created), replacing what is there.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// A plugin built once per test process: `dir` holds its sources (kept across test runs so

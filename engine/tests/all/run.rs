@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{events, project, ralph};
+use crate::support::{copy_tree, events, project, ralph};
 
 /// The one file of `dir` named `<NNNN>-<step><suffix>` (a step's files are numbered by visit).
 fn step_file(dir: &std::path::Path, step: &str, suffix: &str) -> std::path::PathBuf {
@@ -316,19 +316,6 @@ fn claude_success_with_denied_tools_fails_the_step() {
     let out = with_fake_claude(&dir).expect(1);
     let build = finished(&events(&out.stdout), "build").unwrap().clone();
     assert!(build["outcome"]["error"].as_str().unwrap().contains("denied"), "{build}");
-}
-
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]
