@@ -4,7 +4,8 @@
 # aiosmtpd as the SMTP server and openssl for its certificates (the email notification tests),
 # check-jsonschema as an independent JSON Schema validator, the Mermaid parser and Claude Code
 # from npm, the pinned toolchain's wasm32-wasip2 target for the plugins, componentize-py and jco /
-# componentize-js for the Python and JavaScript plugins), checks that the committed plugin
+# componentize-js for the Python and JavaScript plugins, Chromium and its ChromeDriver for the
+# dashboard's browser test), checks that the committed plugin
 # components match their sources, then runs the formatting check, clippy and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +57,11 @@ if [ ! -x engine/tests/plugin-langs/node_modules/.bin/jco ]; then
   (cd engine/tests/plugin-langs && npm ci --silent --no-audit --no-fund)
 fi
 
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "==> installing chromium and chromium-driver (the dashboard's end-to-end test drives a real headless browser)"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 if [ ! -d engine/tests/mermaid/node_modules/mermaid ]; then
   echo "==> installing the Mermaid parser (npm ci in engine/tests/mermaid)"
   (cd engine/tests/mermaid && npm ci --silent --no-audit --no-fund)

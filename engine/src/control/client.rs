@@ -94,11 +94,19 @@ impl Client {
     /// The next answer, or `None` when the loop closed the connection.
     pub fn read_reply(&mut self) -> Result<Option<Reply>, ControlError> {
         let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) => Ok(None),
-            Ok(_) => serde_json::from_str(&line)
-                .map(Some)
-                .map_err(|e| ControlError::Protocol(format!("{e}: {line}"))),
+        if !self.read_line(&mut line)? {
+            return Ok(None);
+        }
+        serde_json::from_str(&line).map(Some).map_err(|e| ControlError::Protocol(format!("{e}: {line}")))
+    }
+
+    /// The next answer's line as it came (JSON and its newline), appended to `line`: for a
+    /// reader that passes events on without parsing them; `false` when the loop closed the
+    /// connection.
+    pub fn read_line(&mut self, line: &mut String) -> Result<bool, ControlError> {
+        match self.reader.read_line(line) {
+            Ok(0) => Ok(false),
+            Ok(_) => Ok(true),
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
                 Err(ControlError::Io {
                     path: self.path.clone(),

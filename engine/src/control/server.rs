@@ -97,7 +97,7 @@ pub struct Hub {
     /// The runner's latest status.
     pub status: watch::Receiver<LiveStatus>,
     /// Every event as it is journaled, with its sequence number.
-    pub events: broadcast::Sender<(u64, serde_json::Value)>,
+    pub events: broadcast::Sender<(u64, LiveEvent)>,
     /// The journal so far.
     pub history: History,
     /// Set when the run has ended: the server stops.
@@ -241,6 +241,31 @@ fn evict_idlest(slots: &mut std::collections::VecDeque<Slot>) -> bool {
 }
 
 /// Appends `reply` as a line to `batch`.
+/// A journaled event as the runner broadcasts it: its JSON, serialized once for every
+/// subscriber (a busy DAG journals thousands a second, and a tree of values built for each only
+/// to be written out again cost the loop's thread a measurable share with a dashboard open).
+pub type LiveEvent = Arc<str>;
+
+/// Serializes an event for [`Hub::events`].
+pub fn live_event(event: &impl serde::Serialize) -> Option<LiveEvent> {
+    serde_json::to_string(event).ok().map(LiveEvent::from)
+}
+
+/// The line [`Reply::Event`] serializes to, written around the event's JSON as it is: the
+/// tag, the sequence number, the event (a test holds it to serde's own output).
+fn push_event(batch: &mut Vec<u8>, seq: u64, event: &str) {
+    batch.extend_from_slice(br#"{"reply":"event","seq":"#);
+    batch.extend_from_slice(seq.to_string().as_bytes());
+    batch.extend_from_slice(br#","event":"#);
+    batch.extend_from_slice(event.as_bytes());
+    batch.extend_from_slice(b"}\n");
+}
+
+/// Whether the event's JSON is the run's last event (the tag comes first).
+fn is_last(event: &str) -> bool {
+    event.starts_with(r#"{"event":"run_finished""#)
+}
+
 fn push(batch: &mut Vec<u8>, reply: &Reply) -> std::io::Result<()> {
     serde_json::to_writer(&mut *batch, reply).map_err(std::io::Error::other)?;
     batch.push(b'\n');
@@ -448,7 +473,7 @@ async fn subscribe(
     let mut closing = hub.closing.clone();
     let mut byte = [0u8; 1];
     // An event taken from the channel while draining it that must wait for a gap to be read.
-    let mut pending: Option<(u64, serde_json::Value)> = None;
+    let mut pending: Option<(u64, LiveEvent)> = None;
     loop {
         let received = match pending.take() {
             Some(event) => Ok(event),
@@ -480,15 +505,15 @@ async fn subscribe(
                 // journals events faster than one write each would keep up with cheaply, and
                 // the loop's own thread does the writing.
                 let mut batch = Vec::new();
-                let mut finished = event["event"] == "run_finished";
-                push(&mut batch, &Reply::Event { seq, event })?;
+                let mut finished = is_last(&event);
+                push_event(&mut batch, seq, &event);
                 next = seq + 1;
                 while !finished {
                     match live.try_recv() {
                         Ok((seq, _)) if seq < next => {}
                         Ok((seq, event)) if seq == next => {
-                            finished = event["event"] == "run_finished";
-                            push(&mut batch, &Reply::Event { seq, event })?;
+                            finished = is_last(&event);
+                            push_event(&mut batch, seq, &event);
                             next = seq + 1;
                         }
                         Ok(later) => {
@@ -510,11 +535,13 @@ async fn subscribe(
                 write(out, &Reply::Lagged { missed }).await?;
             }
             Err(broadcast::error::RecvError::Closed) => {
+                let mut batch = Vec::new();
                 while let Ok((seq, event)) = live.try_recv() {
                     if seq >= next {
-                        write(out, &Reply::Event { seq, event }).await?;
+                        push_event(&mut batch, seq, &event);
                     }
                 }
+                out.write_all(&batch).await?;
                 return write(out, &Reply::End).await;
             }
         }
@@ -525,6 +552,27 @@ async fn subscribe(
 mod tests {
     use super::*;
     use std::io::{BufRead as _, Write as _};
+
+    #[test]
+    fn an_event_line_is_what_serde_writes_for_the_reply() {
+        let event = crate::run::core::event::Event::RunFinished {
+            status: crate::run::core::event::RunStatus::Succeeded,
+            reason: "done \"quoted\" ✓".into(),
+            class: None,
+            at: "2026-01-01T00:00:00Z".into(),
+        };
+        let json = live_event(&event).unwrap();
+        let mut line = Vec::new();
+        push_event(&mut line, 42, &json);
+        let value = serde_json::to_value(&event).unwrap();
+        let mut expected = serde_json::to_vec(&Reply::Event { seq: 42, event: value }).unwrap();
+        expected.push(b'\n');
+        assert_eq!(String::from_utf8(line).unwrap(), String::from_utf8(expected).unwrap());
+        assert!(is_last(&json));
+        let started =
+            crate::run::core::event::Event::Warning { message: "run_finished".into(), at: String::new() };
+        assert!(!is_last(&live_event(&started).unwrap()));
+    }
 
     struct NoStore;
 

@@ -40,8 +40,23 @@ struct Frames {
 
 /// An SSE frame: `event: <kind>`, an id when there is one, and one `data:` line of JSON.
 pub fn frame(kind: &str, id: Option<u64>, data: &serde_json::Value) -> Bytes {
+    raw_frame(kind, id, &data.to_string())
+}
+
+/// An SSE frame around JSON already written (compact JSON has no raw newline).
+fn raw_frame(kind: &str, id: Option<u64>, json: &str) -> Bytes {
     let id = id.map(|id| format!("id: {id}\n")).unwrap_or_default();
-    Bytes::from(format!("event: {kind}\n{id}data: {data}\n\n"))
+    Bytes::from(format!("event: {kind}\n{id}data: {json}\n\n"))
+}
+
+/// The sequence number and the event's JSON of a socket line that is an event
+/// (`{"reply":"event","seq":N,"event":{…}}`, the way the loop writes them), without parsing the
+/// event: the feed passes it on as it came. Any other line is `None`, and parsed whole.
+fn event_line(line: &str) -> Option<(u64, &str)> {
+    let rest = line.strip_prefix(r#"{"reply":"event","seq":"#)?;
+    let (seq, rest) = rest.split_once(',')?;
+    let event = rest.strip_prefix(r#""event":"#)?.trim_end().strip_suffix('}')?;
+    Some((seq.parse().ok()?, event))
 }
 
 impl Feed {
@@ -101,13 +116,24 @@ impl Feed {
             Ok(reply) => Some(reply),
             Err(_) => return,
         };
+        let mut line = String::new();
         loop {
             let reply = match next.take() {
                 Some(reply) => reply,
-                None => match client.read_reply() {
-                    Ok(Some(reply)) => reply,
-                    Ok(None) | Err(_) => break,
-                },
+                None => {
+                    line.clear();
+                    if !matches!(client.read_line(&mut line), Ok(true)) {
+                        break;
+                    }
+                    if let Some((seq, event)) = event_line(&line) {
+                        self.publish(raw_frame("event", Some(seq), event), true);
+                        continue;
+                    }
+                    match serde_json::from_str(&line) {
+                        Ok(reply) => reply,
+                        Err(_) => break,
+                    }
+                }
             };
             match reply {
                 Reply::Event { seq, event } => self.publish(frame("event", Some(seq), &event), true),
@@ -119,5 +145,22 @@ impl Feed {
             }
         }
         self.publish(frame("end", None, &serde_json::json!({ "run_id": run })), false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_line_is_passed_on_as_the_frame_a_parsed_one_makes() {
+        let event = serde_json::json!({"event": "warning", "message": "a } and a \"quote\"\nline", "at": ""});
+        let line =
+            format!("{}\n", serde_json::to_string(&Reply::Event { seq: 7, event: event.clone() }).unwrap());
+        let (seq, json) = event_line(&line).expect("an event line");
+        assert_eq!(seq, 7);
+        assert_eq!(raw_frame("event", Some(seq), json), frame("event", Some(7), &event));
+        assert_eq!(event_line("{\"reply\":\"end\"}\n"), None);
+        assert_eq!(event_line("{\"reply\":\"event\",\"seq\":x,\"event\":{}}\n"), None);
     }
 }

@@ -77,6 +77,10 @@ pub struct RunSummary {
     pub resumed: u32,
     /// Why it ended.
     pub reason: Option<String>,
+    /// The OpenTelemetry trace its spans were exported under (when the run exported any):
+    /// the id to look up in Jaeger or Grafana.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// The newest `limit` runs of `source` (all with `None`), newest first, each summed up: what
@@ -125,7 +129,14 @@ pub fn summarize(record: &RunRecord, history: &History, running: bool) -> RunSum
         steps_failed: failed,
         resumed: history.resumed,
         reason,
+        trace_id: record.traceparent.as_deref().and_then(trace_id),
     }
+}
+
+/// The trace id of a W3C `traceparent` (`00-<trace>-<span>-<flags>`).
+fn trace_id(traceparent: &str) -> Option<String> {
+    let id = traceparent.split('-').nth(1)?;
+    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_owned())
 }
 
 #[cfg(test)]
@@ -137,5 +148,13 @@ mod tests {
         assert_eq!(Condition::of("running", false), Condition::Crashed);
         assert_eq!(Condition::of("running", true), Condition::Running);
         assert_eq!(Condition::of("stopped", false), Condition::Stopped);
+    }
+
+    #[test]
+    fn the_trace_id_is_the_traceparents_second_field() {
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(trace_id(parent).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(trace_id("00-xyz-00f067aa0ba902b7-01"), None);
+        assert_eq!(trace_id(""), None);
     }
 }

@@ -44,7 +44,7 @@ pub(super) struct Live {
     stale: bool,
     /// When the status was last published.
     published: std::time::Instant,
-    events: broadcast::Sender<(u64, serde_json::Value)>,
+    events: broadcast::Sender<(u64, crate::control::server::LiveEvent)>,
     closing: watch::Sender<bool>,
     /// The bound socket and the journal reader, until the loop's runtime serves them.
     server: Option<(Server, History)>,
@@ -121,8 +121,8 @@ impl Runner {
     /// The journaled event with its sequence number, to `logs --follow` subscribers.
     pub(super) fn broadcast(&self, seq: u64, event: &Event) {
         if self.live.events.receiver_count() > 0 {
-            if let Ok(value) = serde_json::to_value(event) {
-                let _ = self.live.events.send((seq, value));
+            if let Some(json) = crate::control::server::live_event(event) {
+                let _ = self.live.events.send((seq, json));
             }
         }
     }

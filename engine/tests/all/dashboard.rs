@@ -8,10 +8,10 @@ use crate::control::{finish, live, wait_for};
 use crate::support::{project, ralph};
 
 /// A `dashboard --serve` process, its address and its token, killed when dropped.
-struct Served {
+pub(crate) struct Served {
     child: Child,
-    base: String,
-    token: String,
+    pub(crate) base: String,
+    pub(crate) token: String,
 }
 
 impl Drop for Served {
@@ -23,7 +23,7 @@ impl Drop for Served {
 
 /// Serves the dashboard of `dir` on `addr` (port 0: a free one), and reads where it listens
 /// and its token from what it says.
-fn serve(dir: &std::path::Path, addr: &str) -> Served {
+pub(crate) fn serve(dir: &std::path::Path, addr: &str) -> Served {
     let mut child = ralph(["dashboard", "--serve", addr]).current_dir(dir).spawn_reading_stderr();
     let mut reader = BufReader::new(child.stderr.take().unwrap());
     let line = said_address(&mut reader);
@@ -37,7 +37,7 @@ fn serve(dir: &std::path::Path, addr: &str) -> Served {
 }
 
 /// Reads what a process says until the line with the dashboard's address.
-fn said_address(reader: &mut impl std::io::BufRead) -> String {
+pub(crate) fn said_address(reader: &mut impl std::io::BufRead) -> String {
     let mut line = String::new();
     while !line.contains("dashboard of") {
         line.clear();
@@ -47,7 +47,7 @@ fn said_address(reader: &mut impl std::io::BufRead) -> String {
 }
 
 /// `http://127.0.0.1:PORT` and the token, from `dashboard of …: http://ADDR/?token=T (Ctrl-C…`.
-fn address_and_token(line: &str) -> (String, String) {
+pub(crate) fn address_and_token(line: &str) -> (String, String) {
     let url = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap();
     let (addr, rest) = url.split_once('/').unwrap();
     let port = addr.rsplit(':').next().unwrap();

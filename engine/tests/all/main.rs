@@ -2,12 +2,14 @@
 //! directories, one module per feature area.
 
 mod bounds;
+mod browser;
 mod bundled;
 mod cases;
 mod cli;
 mod control;
 mod control_hostile;
 mod dashboard;
+mod dashboard_browser;
 mod durable;
 mod environment;
 mod exit_status;
