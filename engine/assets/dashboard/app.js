@@ -337,9 +337,17 @@ render.overview = () => {
   const ok = finished.filter((x) => x.outcome.success).length;
   const end = p.finishedAt ? when(p.finishedAt) : (live ? Date.now() : when(p.lastAt));
   const elapsed = p.startedAt ? end - when(p.startedAt) : undefined;
-  const progress = pace && pace.tasks_remaining !== undefined && pace.tasks_remaining !== null
-    ? pace.tasks_done + " of " + (pace.tasks_done + pace.tasks_remaining) + " tasks"
-    : (p.steps.size ? [...p.steps.values()].filter((x) => x.status === "succeeded").length + " of " + p.steps.size + " steps" : undefined);
+  // Progress: through the task file when there is one, else through a DAG's or saga's nodes (a
+  // state machine's states are a cycle, not a distance).
+  const planned = model.plans[shownRun()];
+  if (planned === undefined && shownRun()) plan(shownRun());
+  let progress;
+  if (pace && pace.tasks_remaining !== undefined && pace.tasks_remaining !== null) {
+    progress = pace.tasks_done + " of " + (pace.tasks_done + pace.tasks_remaining) + " tasks";
+  } else if (planned && planned.nodes && planned.kind !== "state_machine") {
+    const done = planned.nodes.filter((n) => ["succeeded", "skipped"].includes((p.steps.get(n.id) || {}).status)).length;
+    progress = done + " of " + planned.nodes.length + " nodes";
+  }
   $("cards").replaceChildren(
     card("state", live ? live.state : p.state, live && live.running ? live.running + " running" : undefined),
     card("iteration", live ? live.iteration : p.iteration, live ? live.invocations + " of " + live.max_iterations + " invocations" : undefined),
@@ -370,9 +378,12 @@ render.overview = () => {
   if (waiting) {
     $("review").replaceChildren("`" + waiting + "` waits for your review: decide below, or ", el("a", { href: "/review", id: "review-link", text: "open its review form" }), ".");
   }
-  const plan = model.plans[shownRun()];
+  // The controls act on a running loop only.
+  const running = !!live;
+  for (const c of $("controls").querySelectorAll("button, input, select")) c.disabled = !running;
+  $("controls-note").hidden = running;
   const select = $("redirect-to");
-  const states = plan && plan.kind === "state_machine" ? plan.nodes.filter((n) => n.role === "state").map((n) => n.id) : [];
+  const states = planned && planned.kind === "state_machine" ? planned.nodes.filter((n) => n.role === "state").map((n) => n.id) : [];
   $("redirect-form").hidden = !states.length;
   if (select.options.length !== states.length) select.replaceChildren(...states.map((id) => el("option", { value: id, text: id })));
   const recent = shownEvents().slice(-30);
