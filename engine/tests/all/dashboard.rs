@@ -97,6 +97,13 @@ fn the_api_shows_a_running_loop_streams_its_events_and_takes_its_signals() {
     assert_eq!(status["live"]["run_id"], cli["live"]["run_id"]);
     assert_eq!(status["live"]["waiting_for_review"], "review");
     let run = status["latest_run"]["run_id"].as_str().unwrap().to_owned();
+    // The run views read the running loop's store through it.
+    let (code, steps) = get(&format!("{}/api/runs/{run}/steps", served.base));
+    assert_eq!((code, &steps["executions"][0]["step"]), (200, &"work".into()), "{steps}");
+    let (code, plan) = get(&format!("{}/api/runs/{run}/plan", served.base));
+    assert_eq!((code, &plan["initial"]), (200, &"work".into()), "{plan}");
+    let (code, trace) = get(&format!("{}/api/runs/{run}/trace", served.base));
+    assert_eq!((code, &trace["status"]), (200, &"unset".into()), "not ended yet: {trace}");
     // "Copy status": the words of `ralph-loop status`.
     let text = client().get(format!("{}/api/status?format=text", served.base)).send().unwrap();
     assert_eq!(text.headers()["content-type"], "text/plain; charset=utf-8");
