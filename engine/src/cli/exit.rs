@@ -107,9 +107,10 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
             | InspectError::AmbiguousRun { .. }
             | InspectError::UnknownIteration { .. }
             | InspectError::UnknownPhase { .. } => Exit::Usage,
-            InspectError::LoopRunning { .. } | InspectError::Store(_) | InspectError::Journal(_) => {
-                Exit::Environment
-            }
+            InspectError::LoopRunning { .. }
+            | InspectError::Store(_)
+            | InspectError::Journal(_)
+            | InspectError::NoDefinition { .. } => Exit::Environment,
             InspectError::Live(_) => Exit::Environment,
         });
     }

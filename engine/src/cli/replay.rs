@@ -1,6 +1,7 @@
 //! `ralph-loop replay --from-state <snapshot>`: a new run from a snapshot of another, and
-//! `ralph-loop replay --check <run> --workflow <file>`: a finished run's recorded outcomes
-//! re-decided by a (changed) workflow, without invoking any agent.
+//! `ralph-loop replay --check <run> [--workflow <file>]`: a finished run's recorded outcomes
+//! re-decided by a (changed) workflow — or by the definition it ran — without invoking any
+//! agent.
 
 use std::path::PathBuf;
 
@@ -26,12 +27,13 @@ pub struct ReplayArgs {
     /// the one the snapshot was taken with, or the file as it is now.
     #[arg(long, value_enum, value_name = "WHICH", requires = "from_state")]
     pub definition: Option<Definition>,
-    /// Re-decide this finished run's recorded outcomes with `--workflow`, invoking no agent,
-    /// and report the first step where the decisions differ.
-    #[arg(long, value_name = "RUN", requires = "workflow")]
+    /// Re-decide this finished run's recorded outcomes with `--workflow` (default: the
+    /// definition the run ran, as the store keeps it), invoking no agent, and report the first
+    /// step where the decisions differ.
+    #[arg(long, value_name = "RUN")]
     pub check: Option<String>,
     /// The workflow to check the run against.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "check")]
     pub workflow: Option<PathBuf>,
     /// The project configuration to check with (default: the run's).
     #[arg(long, value_name = "FILE")]

@@ -14,8 +14,6 @@ use crate::run::core::outcome::FailureClass;
 use crate::run::core::projection::{RunState, StepStatus};
 use crate::run::runner::{EventSink, RunOptions, Runner};
 use crate::run::task_loop;
-use crate::workflow::load::load_path;
-use crate::workflow::schema::SchemaKind;
 use crate::workflow::validate::{Options, validate};
 
 /// Arguments of `loop`.
@@ -187,45 +185,20 @@ pub struct Loaded {
     pub workflow: PathBuf,
 }
 
-/// Which workflow file `loop` runs: `--workflow`; else the `loop.workflow` of the project
-/// configuration (relative to it); else the configuration itself, when it has a `workflow:`.
-/// `None` when nothing names one.
+/// Which workflow file `loop` runs: `--workflow`; else the one the project configuration
+/// names (see [`crate::workflow::load::configured_workflow`]). `None` when nothing names one.
 fn choose_workflow(args: &LoopArgs, env: &Env) -> Option<PathBuf> {
     if let Some(workflow) = &args.workflow {
         return Some(workflow.clone());
     }
     let config = args.config.clone().unwrap_or_else(|| in_project(env, "ralph.yaml"));
-    // A configuration that cannot be read or typed is validated as the workflow: its
-    // diagnostics say what is wrong with it.
-    let Ok(loaded) = load_path(&config, SchemaKind::Config) else {
-        return config.exists().then_some(config);
-    };
-    let Some(doc) = loaded.document.as_ref() else { return Some(config) };
-    match doc.loop_settings.as_ref().and_then(|l| l.workflow.as_deref()) {
-        // A name that is not there is the configuration's error: validating it says so.
-        Some(named) => {
-            let named = relative_to(&config, Path::new(named));
-            Some(if named.exists() { named } else { config })
-        }
-        None if doc.workflow.is_some() || loaded.has_errors() => Some(config),
-        None => None,
-    }
+    crate::workflow::load::configured_workflow(&config)
 }
 
 /// A path of the project as the user can type it: relative ones under the project directory,
 /// without the `./` of the default one.
 fn in_project(env: &Env, path: &str) -> PathBuf {
     if env.project_dir == Path::new(".") { PathBuf::from(path) } else { env.project_dir.join(path) }
-}
-
-/// `path` as written in the file `base`: relative to the directory that holds it.
-fn relative_to(base: &Path, path: &Path) -> PathBuf {
-    match base.parent() {
-        Some(dir) if !path.is_absolute() && !dir.as_os_str().is_empty() && dir != Path::new(".") => {
-            dir.join(path)
-        }
-        _ => path.to_path_buf(),
-    }
 }
 
 /// Says how to choose a workflow, with the ones `workflows/` holds.

@@ -11,6 +11,7 @@ Resume, retry or replay?
                                 prompt or an agent, say)
   replay --from-state RUN@SEQ   a new run from any snapshot (`ralph-loop snapshots`): the state
                                 exactly as it was after that event, then onward
-  replay --check RUN --workflow FILE
+  replay --check RUN [--workflow FILE]
                                 no new run and no agent: re-decides the run's recorded outcomes
-                                with a changed workflow and reports the first step that differs";
+                                with a changed workflow (default: the definition it ran) and
+                                reports the first step that differs";

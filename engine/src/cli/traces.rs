@@ -4,7 +4,6 @@
 use clap::Args;
 
 use super::{Env, Exit};
-use crate::inspect::history::History;
 use crate::inspect::source::Source;
 use crate::inspect::trace;
 
@@ -23,15 +22,8 @@ pub struct TracesArgs {
 pub fn run(args: &TracesArgs, env: &Env) -> anyhow::Result<Exit> {
     let mut source = Source::open(&env.state_dir)?;
     let record = source.select_run(args.run.as_deref())?;
-    let history = History::from_events(&source.journal(&record.run_id)?);
-    // The agents' providers and models come from the definition the run ran.
-    let doc = source
-        .definition(&record.definition_hash)
-        .ok()
-        .flatten()
-        .and_then(|d| serde_json::from_value::<crate::workflow::model::Document>(d.document).ok());
+    let tree = trace::read(&mut source, &record)?;
     drop(source);
-    let tree = trace::tree(&record, &history, doc.as_ref());
     if args.json {
         super::out(&format!("{}\n", serde_json::to_string_pretty(&tree)?));
     } else {

@@ -214,6 +214,35 @@ async fn answer(request: Request<Incoming>, shared: &Shared) -> Response<Reply> 
             let run = (*run).to_owned();
             blocking(move || api::events(&state, &run)).await
         }
+        ("GET", ["api", "plan"]) => blocking(move || api::current_plan(&project)).await,
+        ("GET", ["api", "runs", run, "plan"]) => {
+            let run = (*run).to_owned();
+            blocking(move || api::run_plan(&state, &run)).await
+        }
+        ("GET", ["api", "runs", run, "trace"]) => {
+            let run = (*run).to_owned();
+            blocking(move || api::trace(&state, &run)).await
+        }
+        ("GET", ["api", "runs", run, "steps"]) => {
+            let run = (*run).to_owned();
+            blocking(move || api::steps(&state, &run)).await
+        }
+        ("GET", ["api", "runs", run, "steps", invocation, step]) => {
+            let Some(step) = api::decode_segment(step) else {
+                return json(Answer::error(400, format!("`{step}` is not a step id")));
+            };
+            let lines = match query_value(request.uri().query(), "lines").map(str::parse::<usize>) {
+                None => api::DEFAULT_LINES,
+                Some(Ok(lines)) => lines,
+                Some(Err(_)) => return json(Answer::error(400, "`lines` is a number of lines")),
+            };
+            let (run, invocation) = ((*run).to_owned(), (*invocation).to_owned());
+            blocking(move || api::step_files(&project, &state, &run, &invocation, &step, lines)).await
+        }
+        ("GET", ["api", "runs", run, "replay-check"]) => {
+            let run = (*run).to_owned();
+            blocking(move || api::replay_check(&project, &state, &run)).await
+        }
         ("GET", ["api", "events"]) => events(shared),
         ("POST", ["api", "control"]) => {
             let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
@@ -231,6 +260,11 @@ async fn answer(request: Request<Incoming>, shared: &Shared) -> Response<Reply> 
         }
         _ => json(Answer::error(404, format!("no `{path}` here"))),
     }
+}
+
+/// The value of `name` in a query string (`lines=50&token=…`).
+fn query_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
 }
 
 fn asset(name: &str) -> Response<Reply> {

@@ -144,17 +144,30 @@ pub fn tail(path: &Path, lines: Option<usize>) -> std::io::Result<Excerpt> {
     Ok(Excerpt { text: join_lines(keep), truncated, bytes })
 }
 
-/// The first `lines` lines of a file (all of it when `lines` is `None`).
+/// How much of a file's start is read for its first lines: a prompt is read whole unless it is
+/// larger than this.
+const HEAD_WINDOW: u64 = 1024 * 1024;
+
+/// The first `lines` lines of a file (all of it when `lines` is `None`), from at most its first
+/// [`HEAD_WINDOW`] bytes when `lines` is given.
 pub fn head(path: &Path, lines: Option<usize>) -> std::io::Result<Excerpt> {
-    let bytes = std::fs::metadata(path)?.len();
-    let text = String::from_utf8_lossy(&std::fs::read(path)?).into_owned();
-    match lines {
-        Some(n) if text.lines().count() > n => {
-            let keep: Vec<&str> = text.lines().take(n).collect();
-            Ok(Excerpt { text: join_lines(&keep), truncated: true, bytes })
-        }
-        _ => Ok(Excerpt { text, truncated: false, bytes }),
+    let file = std::fs::File::open(path)?;
+    let bytes = file.metadata()?.len();
+    let Some(lines) = lines else {
+        let text = String::from_utf8_lossy(&std::fs::read(path)?).into_owned();
+        return Ok(Excerpt { text, truncated: false, bytes });
+    };
+    let mut buf = Vec::new();
+    file.take(HEAD_WINDOW).read_to_end(&mut buf)?;
+    let cut = (buf.len() as u64) < bytes;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let all: Vec<&str> = text.lines().collect();
+    // A window that ends mid-file ends mid-line: that last piece is not a line.
+    let whole = if cut { &all[..all.len().saturating_sub(1)] } else { &all[..] };
+    if !cut && whole.len() <= lines {
+        return Ok(Excerpt { text, truncated: false, bytes });
     }
+    Ok(Excerpt { text: join_lines(&whole[..whole.len().min(lines)]), truncated: true, bytes })
 }
 
 fn join_lines(lines: &[&str]) -> String {
@@ -220,5 +233,14 @@ mod tests {
         assert_eq!(tail(&path, Some(2)).unwrap().text, "00099998\n00099999\n");
         let h = head(&path, Some(1)).unwrap();
         assert_eq!((h.text.as_str(), h.truncated), ("00000000\n", true));
+        // A head never reads more than its window, and cuts at a whole line.
+        let huge: String = (0..300_000).map(|i| format!("{i:08}\n")).collect();
+        std::fs::write(&path, &huge).unwrap();
+        let h = head(&path, Some(usize::MAX)).unwrap();
+        assert!(h.truncated && h.text.len() as u64 <= HEAD_WINDOW && h.text.ends_with('\n'));
+        assert_eq!(h.bytes, huge.len() as u64);
+        std::fs::write(&path, "one\ntwo").unwrap();
+        let h = head(&path, Some(5)).unwrap();
+        assert_eq!((h.text.as_str(), h.truncated), ("one\ntwo", false));
     }
 }

@@ -51,10 +51,14 @@ pub struct StepReport {
     pub packet_file: Option<PathBuf>,
     /// The packet the step was given.
     pub packet: Option<serde_json::Value>,
+    /// The packet file's size in bytes.
+    pub packet_bytes: Option<u64>,
     /// The completed packet file.
     pub completed_packet_file: Option<PathBuf>,
     /// The packet completed with the outcome.
     pub completed_packet: Option<serde_json::Value>,
+    /// The completed packet file's size in bytes.
+    pub completed_packet_bytes: Option<u64>,
     /// Each agent's files.
     pub units: Vec<UnitReport>,
 }
@@ -72,6 +76,8 @@ pub struct UnitReport {
     pub result_file: Option<PathBuf>,
     /// What the agent wrote to it.
     pub result: Option<serde_json::Value>,
+    /// The result file's size in bytes.
+    pub result_bytes: Option<u64>,
     /// The output log.
     pub log_file: Option<PathBuf>,
     /// Its last lines (all of it when asked).
@@ -84,6 +90,58 @@ fn json(path: Option<&PathBuf>) -> Option<serde_json::Value> {
     // Read as the loop reads it: never blocking on a FIFO, never more than the cap.
     use crate::agent::result_file::{MAX_RESULT_BYTES, read_sync};
     serde_json::from_slice(&read_sync(path?, MAX_RESULT_BYTES).ok()??).ok()
+}
+
+/// One execution with its files, read as `detail` says (`debug --json`'s steps, `GET
+/// /api/runs/{run}/steps/{invocation}/{step}`).
+pub fn step(execution: &Execution, files: &RunFiles, detail: Detail) -> StepReport {
+    let found = files.of(execution.invocation, &execution.step);
+    let units = found
+        .units
+        .into_iter()
+        .map(|u| UnitReport {
+            prompt: u.prompt.as_deref().and_then(|p| head(p, detail.prompt_lines).ok()),
+            result: json(u.result.as_ref()),
+            result_bytes: size(u.result.as_ref()),
+            log: u.log.as_deref().and_then(|p| tail(p, detail.log_lines).ok()),
+            name: u.name,
+            prompt_file: u.prompt,
+            result_file: u.result,
+            log_file: u.log,
+        })
+        .collect();
+    StepReport {
+        execution: execution.clone(),
+        packet: json(found.packet.as_ref()),
+        packet_bytes: size(found.packet.as_ref()),
+        completed_packet: json(found.completed_packet.as_ref()),
+        completed_packet_bytes: size(found.completed_packet.as_ref()),
+        packet_file: found.packet,
+        completed_packet_file: found.completed_packet,
+        units,
+    }
+}
+
+fn size(path: Option<&PathBuf>) -> Option<u64> {
+    std::fs::metadata(path?).ok().map(|m| m.len())
+}
+
+impl StepReport {
+    /// Its files' paths relative to `base` (the project), as a person would type them.
+    pub fn relative_to(&mut self, base: &Path) {
+        let strip = |path: &mut Option<PathBuf>| {
+            if let Some(relative) = path.as_deref().and_then(|p| p.strip_prefix(base).ok()) {
+                *path = Some(relative.to_owned());
+            }
+        };
+        strip(&mut self.packet_file);
+        strip(&mut self.completed_packet_file);
+        for unit in &mut self.units {
+            strip(&mut unit.prompt_file);
+            strip(&mut unit.result_file);
+            strip(&mut unit.log_file);
+        }
+    }
 }
 
 /// The report of iteration `n` of a run.
@@ -103,33 +161,7 @@ pub fn report(
         });
     };
     let files = RunFiles::scan(run_dir);
-    let steps = history
-        .iteration(n)
-        .map(|e| {
-            let found = files.of(e.invocation, &e.step);
-            let units = found
-                .units
-                .into_iter()
-                .map(|u| UnitReport {
-                    prompt: u.prompt.as_deref().and_then(|p| head(p, detail.prompt_lines).ok()),
-                    result: json(u.result.as_ref()),
-                    log: u.log.as_deref().and_then(|p| tail(p, detail.log_lines).ok()),
-                    name: u.name,
-                    prompt_file: u.prompt,
-                    result_file: u.result,
-                    log_file: u.log,
-                })
-                .collect();
-            StepReport {
-                execution: e.clone(),
-                packet: json(found.packet.as_ref()),
-                completed_packet: json(found.completed_packet.as_ref()),
-                packet_file: found.packet,
-                completed_packet_file: found.completed_packet,
-                units,
-            }
-        })
-        .collect();
+    let steps = history.iteration(n).map(|e| step(e, &files, detail)).collect();
     Ok(IterationReport {
         run_id: record.run_id.clone(),
         workflow: record.workflow.clone(),

@@ -15,6 +15,7 @@ pub mod files;
 pub mod history;
 pub mod iteration;
 pub mod phase;
+pub mod plan;
 pub mod reset;
 pub mod runs;
 pub mod source;
@@ -80,6 +81,14 @@ pub enum InspectError {
         dir: PathBuf,
         /// The newest runs' ids.
         known: Vec<String>,
+    },
+    /// The store does not hold the definition a run ran.
+    #[error("the store does not hold the definition run {run} ran ({hash})")]
+    NoDefinition {
+        /// The run.
+        run: String,
+        /// The definition's hash.
+        hash: String,
     },
     /// The run has no such iteration.
     #[error("run {run} has no iteration {asked}; {}", iterations(known))]

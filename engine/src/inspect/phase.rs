@@ -14,6 +14,8 @@ pub struct PhaseExecution {
     pub iteration: u32,
     /// The iteration's task.
     pub task: Option<String>,
+    /// The step: the phase's state, node or saga step.
+    pub step: String,
     /// The run's invocation number (its files' number).
     pub invocation: u64,
     /// The attempt, from 1.
@@ -65,34 +67,35 @@ pub struct PhaseSummary {
 
 /// The executions of `phase` in one run.
 pub fn executions(run_id: &str, history: &History, phase: &str) -> Vec<PhaseExecution> {
-    history
-        .executions
-        .iter()
-        .filter(|e| e.step == phase)
-        .map(|e| {
-            let outcome = e.outcome.as_ref();
-            PhaseExecution {
-                run_id: run_id.to_owned(),
-                iteration: e.iteration,
-                task: history
-                    .iterations
-                    .iter()
-                    .find(|i| i.iteration == e.iteration)
-                    .and_then(|i| i.task.as_ref().map(|t| t.id.clone())),
-                invocation: e.invocation,
-                attempt: e.attempt,
-                agent: e.agent.clone(),
-                started_at: e.started_at.clone(),
-                duration_ms: e.duration_ms(),
-                status: e.status,
-                result: outcome.and_then(|o| o.result.clone()),
-                class: outcome.and_then(|o| o.class).map(|c| c.as_str().to_owned()),
-                error: outcome.and_then(|o| o.error.clone()),
-                tokens: e.tokens(),
-                cost_usd: e.cost_usd(),
-            }
-        })
-        .collect()
+    all(run_id, history).filter(|e| e.step == phase).collect()
+}
+
+/// Every execution of one run, of every step, in the order they began.
+pub fn all<'a>(run_id: &'a str, history: &'a History) -> impl Iterator<Item = PhaseExecution> + 'a {
+    history.executions.iter().map(move |e| {
+        let outcome = e.outcome.as_ref();
+        PhaseExecution {
+            run_id: run_id.to_owned(),
+            iteration: e.iteration,
+            task: history
+                .iterations
+                .iter()
+                .find(|i| i.iteration == e.iteration)
+                .and_then(|i| i.task.as_ref().map(|t| t.id.clone())),
+            step: e.step.clone(),
+            invocation: e.invocation,
+            attempt: e.attempt,
+            agent: e.agent.clone(),
+            started_at: e.started_at.clone(),
+            duration_ms: e.duration_ms(),
+            status: e.status,
+            result: outcome.and_then(|o| o.result.clone()),
+            class: outcome.and_then(|o| o.class).map(|c| c.as_str().to_owned()),
+            error: outcome.and_then(|o| o.error.clone()),
+            tokens: e.tokens(),
+            cost_usd: e.cost_usd(),
+        }
+    })
 }
 
 /// Sums up executions; `skipped` is how often the phase was skipped.
@@ -198,6 +201,7 @@ mod tests {
             run_id: "r".into(),
             iteration: 1,
             task: None,
+            step: "s".into(),
             invocation: 1,
             attempt: 1,
             agent: "a".into(),

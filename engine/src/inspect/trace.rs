@@ -20,6 +20,15 @@ use crate::workflow::model::Document;
 /// One span.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Span {
+    /// On the run's span only: the id of the run's trace in its OpenTelemetry export (32 hex
+    /// digits, from the `traceparent` the run recorded), to find it in Jaeger; absent when the
+    /// run was not traced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// Its id in this tree (16 hex digits): derived from the run's id and where the span comes
+    /// from in the journal, so it stays the same while the run grows (a page keys its rows by
+    /// it). It is not the exporter's span id, which the journal does not keep.
+    pub span_id: String,
     /// Its name, e.g. `invoke_agent builder`.
     pub name: String,
     /// When it began (RFC 3339).
@@ -72,7 +81,7 @@ fn event(decision: &Decision) -> SpanEvent {
     SpanEvent { name: name.into(), description: decision.to_string() }
 }
 
-fn step_span(execution: &Execution, doc: Option<&Document>) -> Span {
+fn step_span(run_id: &str, execution: &Execution, doc: Option<&Document>) -> Span {
     let agent = execution.agent.clone();
     let info = semconv::agent_info(doc, &agent);
     let operation = info.operation;
@@ -108,19 +117,28 @@ fn step_span(execution: &Execution, doc: Option<&Document>) -> Span {
         status = "error";
         attributes.insert("error.type".into(), json!("interrupted"));
     }
+    let span_id = span_id(run_id, &format!("step {}", execution.seq));
+    let children = execution
+        .plugin_calls
+        .iter()
+        .enumerate()
+        .map(|(i, call)| plugin_span(call, self::span_id(run_id, &format!("{span_id} plugin {i}"))))
+        .collect();
     Span {
+        trace_id: None,
+        span_id,
         name: format!("{operation} {agent}"),
         start: execution.started_at.clone(),
         duration_ms: execution.duration_ms(),
         status,
         attributes,
         events: execution.decisions.iter().map(event).collect(),
-        children: execution.plugin_calls.iter().map(plugin_span).collect(),
+        children,
     }
 }
 
 /// A plugin's call at a hook, named as the live export names it: `plugin {plugin} {hook}`.
-fn plugin_span(call: &PluginCall) -> Span {
+fn plugin_span(call: &PluginCall, span_id: String) -> Span {
     let mut attributes = BTreeMap::new();
     attributes.insert("ralph.plugin.name".into(), json!(call.plugin));
     attributes.insert("ralph.plugin.hook".into(), json!(call.hook));
@@ -132,6 +150,8 @@ fn plugin_span(call: &PluginCall) -> Span {
         attributes.insert(semconv::ERROR_TYPE.into(), json!(error));
     }
     Span {
+        trace_id: None,
+        span_id,
         name: format!("plugin {} {}", call.plugin, call.hook),
         start: call.at.clone(),
         duration_ms: Some(call.duration_us / 1000),
@@ -155,6 +175,7 @@ fn of_the_run(call: &PluginCall) -> bool {
 /// The span tree of a run: its journal read as `history`, its agents from the definition it
 /// ran (`doc`, when the store has it).
 pub fn tree(record: &RunRecord, history: &History, doc: Option<&Document>) -> Span {
+    let run_id = record.run_id.as_str();
     let mut attributes = BTreeMap::new();
     attributes.insert("gen_ai.operation.name".into(), json!("invoke_workflow"));
     attributes.insert("gen_ai.workflow.name".into(), json!(record.workflow));
@@ -188,17 +209,22 @@ pub fn tree(record: &RunRecord, history: &History, doc: Option<&Document>) -> Sp
         };
         let duration_ms =
             iteration.finished_at.as_deref().and_then(|end| millis_between(&iteration.started_at, end));
+        let id = span_id(run_id, &format!("iteration {}", iteration.iteration));
         let mut steps: Vec<Span> =
-            history.iteration(iteration.iteration).map(|e| step_span(e, doc)).collect();
+            history.iteration(iteration.iteration).map(|e| step_span(run_id, e, doc)).collect();
         let calls =
             history.plugin_calls.iter().filter(|c| c.iteration == iteration.iteration && !of_the_run(c));
         let before = steps.len();
-        steps.extend(calls.map(plugin_span));
+        steps.extend(
+            calls.enumerate().map(|(i, c)| plugin_span(c, span_id(run_id, &format!("{id} plugin {i}")))),
+        );
         if steps.len() > before {
             // Stable: spans that began in the same instant keep the journal's order.
             steps.sort_by(|a, b| a.start.cmp(&b.start));
         }
         children.push(Span {
+            trace_id: None,
+            span_id: id,
             name: format!("iteration {}", iteration.iteration),
             start: iteration.started_at.clone(),
             duration_ms,
@@ -211,11 +237,21 @@ pub fn tree(record: &RunRecord, history: &History, doc: Option<&Document>) -> Sp
     let in_an_iteration =
         |c: &PluginCall| !of_the_run(c) && history.iterations.iter().any(|i| i.iteration == c.iteration);
     let before = children.len();
-    children.extend(history.plugin_calls.iter().filter(|c| !in_an_iteration(c)).map(plugin_span));
+    let root_id = span_id(run_id, "run");
+    children.extend(
+        history
+            .plugin_calls
+            .iter()
+            .filter(|c| !in_an_iteration(c))
+            .enumerate()
+            .map(|(i, c)| plugin_span(c, span_id(run_id, &format!("{root_id} plugin {i}")))),
+    );
     if children.len() > before {
         children.sort_by(|a, b| a.start.cmp(&b.start));
     }
     Span {
+        trace_id: record.traceparent.as_deref().and_then(trace_of).map(str::to_owned),
+        span_id: root_id,
         name: format!("invoke_workflow {}", record.workflow),
         start,
         duration_ms,
@@ -224,6 +260,36 @@ pub fn tree(record: &RunRecord, history: &History, doc: Option<&Document>) -> Sp
         events: Vec::new(),
         children,
     }
+}
+
+/// The span tree of run `record` (`traces --json`, `GET /api/runs/{run}/trace`): its journal,
+/// and its agents' providers and models from the definition it ran.
+pub fn read(source: &mut super::source::Source, record: &RunRecord) -> Result<Span, super::InspectError> {
+    let history = History::from_events(&source.journal(&record.run_id)?);
+    let doc = source
+        .definition(&record.definition_hash)
+        .ok()
+        .flatten()
+        .and_then(|d| serde_json::from_value::<Document>(d.document).ok());
+    Ok(tree(record, &history, doc.as_ref()))
+}
+
+/// A span's id in the tree of run `run_id`: FNV-1a (64 bits) of the run's id and `key`, which
+/// names where the span comes from (`step <journal seq>`, `iteration <n>`, …).
+fn span_id(run_id: &str, key: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in run_id.bytes().chain([0]).chain(key.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    // An id of all zeros is an invalid one in W3C trace context.
+    format!("{:016x}", hash.max(1))
+}
+
+/// The trace id of a W3C `traceparent` (`00-<trace>-<span>-<flags>`).
+fn trace_of(traceparent: &str) -> Option<&str> {
+    let trace = traceparent.split('-').nth(1)?;
+    (trace.len() == 32 && trace.bytes().all(|b| b.is_ascii_hexdigit())).then_some(trace)
 }
 
 /// The tree as text: one line per span with its duration and outcome, its events under it.
@@ -271,5 +337,50 @@ fn line(span: &Span, first: &str, rest: &str, out: &mut String) {
         let last = i + 1 == children;
         let (branch, more) = if last { ("└─ ", "   ") } else { ("├─ ", "│  ") };
         line(child, &format!("{rest}{branch}"), &format!("{rest}{more}"), out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(traceparent: Option<&str>) -> RunRecord {
+        RunRecord {
+            run_id: "0190aa00-0000-7000-8000-000000000001".into(),
+            workflow: "w".into(),
+            workflow_file: "w.yaml".into(),
+            config_file: None,
+            definition_hash: "h".into(),
+            kind: "dag".into(),
+            tasks: None,
+            commit: false,
+            jobs: 1,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            base_commit: None,
+            traceparent: traceparent.map(str::to_owned),
+            status: "running".into(),
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn span_ids_are_stable_distinct_and_never_zero() {
+        let a = span_id("r1", "step 4");
+        assert_eq!(a, span_id("r1", "step 4"));
+        assert_eq!(a.len(), 16);
+        assert_ne!(a, span_id("r1", "step 5"));
+        assert_ne!(a, span_id("r2", "step 4"), "another run's span");
+        assert_ne!(span_id("r1", "run"), "0000000000000000");
+    }
+
+    #[test]
+    fn the_run_span_carries_the_trace_id_of_its_export_when_it_was_traced() {
+        let traced = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let history = History::default();
+        let root = tree(&record(Some(traced)), &history, None);
+        assert_eq!(root.trace_id.as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(root.span_id, span_id("0190aa00-0000-7000-8000-000000000001", "run"));
+        assert_eq!(tree(&record(None), &history, None).trace_id, None);
+        assert_eq!(trace_of("00-xyz-00f067aa0ba902b7-01"), None);
     }
 }

@@ -16,6 +16,8 @@
 //! anyway.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
@@ -23,9 +25,124 @@ use super::core::event::{Event, RunStatus};
 use super::core::outcome::FailureClass;
 use super::core::outcome::Outcome;
 use super::core::projection::RunState;
-use super::performer::{Perform, Script};
-use super::runner::Runner;
-use crate::workflow::model::WorkflowKind;
+use super::performer::{Perform, Performer, Script};
+use super::runner::{EventSink, LogChoice, RunError, RunOptions, Runner};
+use crate::plan::Plan;
+use crate::store::RunRecord;
+use crate::workflow::model::{Document, WorkflowKind};
+
+/// What a check found: what `replay --check --json` prints and `GET
+/// /api/runs/{run}/replay-check` answers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// The run checked.
+    pub run: String,
+    /// The workflow file it was checked against (the one it ran, for its stored definition).
+    pub workflow: PathBuf,
+    /// `stored`: the definition the run ran, as the store keeps it; `file`: the workflow file
+    /// as it is now.
+    pub definition: &'static str,
+    /// Whether the workflow makes the same decisions as the run did.
+    pub same: bool,
+    /// How many step outcomes the run recorded.
+    pub outcomes: usize,
+    /// Where the decisions first differ.
+    pub divergence: Option<Divergence>,
+    /// Why the check stopped early: the workflow ran a step the recording has no outcome for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+}
+
+/// Why a check cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The run and the workflow are of different kinds.
+    #[error(
+        "run {run} ran a {run_kind} workflow and `{}` is a {kind}: their decisions cannot be compared",
+        workflow.display()
+    )]
+    KindMismatch {
+        /// The run.
+        run: String,
+        /// Its kind.
+        run_kind: String,
+        /// The workflow file.
+        workflow: PathBuf,
+        /// Its kind.
+        kind: &'static str,
+    },
+    /// The workflow cannot be run.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The scratch directory or the runtime cannot be made.
+    #[error("cannot set up the check: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Keeps the check run's events.
+struct Collect(Arc<Mutex<Vec<Event>>>);
+
+impl EventSink for Collect {
+    fn event(&mut self, event: &Event, _: &RunState) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(event.clone());
+    }
+}
+
+/// Re-decides the run recorded as `record` (its journal's events: `recorded`) with the
+/// workflow `doc`/`plan` read from `workflow` (`definition`: `stored` or `file`), invoking no
+/// agent. Blocks: it runs the runner on a runtime of its own.
+pub fn check(
+    project_dir: &Path,
+    record: &RunRecord,
+    recorded: &[Event],
+    (doc, plan, workflow): (&Document, Plan, &Path),
+    definition: &'static str,
+) -> Result<Report, CheckError> {
+    let kind = plan.kind;
+    if kind.as_str() != record.kind {
+        return Err(CheckError::KindMismatch {
+            run: record.run_id.clone(),
+            run_kind: record.kind.clone(),
+            workflow: workflow.to_owned(),
+            kind: kind.as_str(),
+        });
+    }
+    let scratch = tempfile::tempdir()?;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let mut options =
+        RunOptions::new(project_dir.to_owned(), scratch.path().join("state"), record.workflow.clone());
+    options.jobs = record.jobs.max(1);
+    options.runs_dir = scratch.path().join("runs");
+    // The recording bounds the check, not a budget.
+    options.max_invocations = u64::MAX;
+    options.prompt_dirs = crate::prompt::search_dirs(Some(workflow), project_dir);
+    options.performer = Performer::Script(Box::new(Oracle::from_events(recorded)));
+    // The check's journal is thrown away: it lives in memory, and nobody can signal it.
+    options.log = LogChoice::Memory(Default::default());
+    options.control = false;
+    let runner = Runner::new(doc, plan, options, Box::new(Collect(Arc::clone(&events))))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(runner.run_recorded(iterations(recorded)));
+    let new_events = std::mem::take(&mut *events.lock().unwrap_or_else(|p| p.into_inner()));
+    let divergence = compare(kind, &decisions(recorded), &decisions(&new_events));
+    let stopped = match new_events.last() {
+        Some(Event::RunFinished { reason, .. })
+            if divergence.is_some() && reason.contains("the recording has no outcome") =>
+        {
+            Some(reason.clone())
+        }
+        _ => None,
+    };
+    Ok(Report {
+        run: record.run_id.clone(),
+        workflow: workflow.to_owned(),
+        definition,
+        same: divergence.is_none(),
+        outcomes: recorded.iter().filter(|e| matches!(e, Event::StepFinished { .. })).count(),
+        divergence,
+        stopped,
+    })
+}
 
 /// Recorded outcomes, handed out in order.
 #[derive(Debug, Clone, Default)]

@@ -4,7 +4,7 @@
 //! back into `file:line:column`.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde_json::Value as Json;
@@ -244,6 +244,36 @@ fn looks_like_github_actions(root: &Node) -> bool {
     root.get("jobs").is_some()
         && (root.get("on").is_some() || root.get("runs-on").is_some() || root.get("name").is_some())
         && root.get("workflow").is_none()
+}
+
+/// The workflow file the project configuration `config` names for `loop` to run: its
+/// `loop.workflow` (relative to it); else the configuration itself, when it has a `workflow:`
+/// or cannot be read or typed (validating it then says what is wrong). `None` when it names
+/// none, or does not exist.
+pub fn configured_workflow(config: &Path) -> Option<PathBuf> {
+    let Ok(loaded) = load_path(config, SchemaKind::Config) else {
+        return config.exists().then(|| config.to_owned());
+    };
+    let Some(doc) = loaded.document.as_ref() else { return Some(config.to_owned()) };
+    match doc.loop_settings.as_ref().and_then(|l| l.workflow.as_deref()) {
+        // A name that is not there is the configuration's error: validating it says so.
+        Some(named) => {
+            let named = relative_to(config, Path::new(named));
+            Some(if named.exists() { named } else { config.to_owned() })
+        }
+        None if doc.workflow.is_some() || loaded.has_errors() => Some(config.to_owned()),
+        None => None,
+    }
+}
+
+/// `path` as written in the file `base`: relative to the directory that holds it.
+fn relative_to(base: &Path, path: &Path) -> PathBuf {
+    match base.parent() {
+        Some(dir) if !path.is_absolute() && !dir.as_os_str().is_empty() && dir != Path::new(".") => {
+            dir.join(path)
+        }
+        _ => path.to_path_buf(),
+    }
 }
 
 #[cfg(test)]

@@ -97,6 +97,13 @@ fn the_api_shows_a_running_loop_streams_its_events_and_takes_its_signals() {
     assert_eq!(status["live"]["run_id"], cli["live"]["run_id"]);
     assert_eq!(status["live"]["waiting_for_review"], "review");
     let run = status["latest_run"]["run_id"].as_str().unwrap().to_owned();
+    // The run views read the running loop's store through it.
+    let (code, steps) = get(&format!("{}/api/runs/{run}/steps", served.base));
+    assert_eq!((code, &steps["executions"][0]["step"]), (200, &"work".into()), "{steps}");
+    let (code, plan) = get(&format!("{}/api/runs/{run}/plan", served.base));
+    assert_eq!((code, &plan["initial"]), (200, &"work".into()), "{plan}");
+    let (code, trace) = get(&format!("{}/api/runs/{run}/trace", served.base));
+    assert_eq!((code, &trace["status"]), (200, &"unset".into()), "not ended yet: {trace}");
     // "Copy status": the words of `ralph-loop status`.
     let text = client().get(format!("{}/api/status?format=text", served.base)).send().unwrap();
     assert_eq!(text.headers()["content-type"], "text/plain; charset=utf-8");
@@ -186,6 +193,11 @@ fn off_loopback_a_token_is_required_checked_and_never_written_down() {
     assert_eq!(right.status().as_u16(), 200);
     let (code, _) = get(&format!("{url}?token={token}"));
     assert_eq!(code, 200, "the token in the URL, as a browser's first load gives it");
+    for view in
+        ["plan", "runs/x/plan", "runs/x/trace", "runs/x/steps", "runs/x/steps/1/a", "runs/x/replay-check"]
+    {
+        assert_eq!(get(&format!("{}/api/{view}", served.base)).0, 401, "{view} without the token");
+    }
 
     let child = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).spawn();
     wait_for("the review to wait", 60, || {
@@ -271,4 +283,175 @@ fn loop_dashboard_serves_the_running_loop_and_a_review_is_approved_from_it() {
     assert!(child.wait().unwrap().success());
     let said = drained.join().unwrap();
     assert!(said.contains("approved by"), "the loop says who approved: {said}");
+}
+
+/// A state machine whose one working step says something, named by `ralph.yaml` as `loop` finds
+/// it.
+const SAYS: &str = "workflow:\n  states:\n    - id: work\n      agent: worker\n    - id: done\n      type: terminal\n  transitions:\n    - from: work\n      to: done\nagents:\n  worker:\n    command: \"echo hello-from-work; echo second line\"\n";
+
+/// A DAG of two nodes, the second after the first.
+const TWO_NODES: &str = "workflow:\n  nodes:\n    - id: fetch\n      agent: fetcher\n    - id: report\n      agent: reporter\n      depends_on: fetch\nagents:\n  fetcher:\n    command: \"echo fetched-it\"\n  reporter:\n    command: \"echo reported-it\"\n";
+
+fn cli_json<const N: usize>(dir: &std::path::Path, args: [&str; N], code: i32) -> serde_json::Value {
+    serde_json::from_str(&ralph(args).current_dir(dir).expect(code).stdout).unwrap()
+}
+
+#[test]
+fn the_run_views_show_a_finished_state_machine_run_as_the_cli_does() {
+    let dir =
+        project(&[("ralph.yaml", "loop:\n  workflow: workflows/says.yaml\n"), ("workflows/says.yaml", SAYS)]);
+    let served = serve(dir.path(), "127.0.0.1:0");
+    let base = &served.base;
+    // Before any run, the plan of the workflow `loop` would run.
+    let (code, plan) = get(&format!("{base}/api/plan"));
+    assert_eq!(code, 200, "{plan}");
+    assert_eq!(
+        (&plan["workflow"], &plan["kind"], &plan["initial"]),
+        (&"says".into(), &"state_machine".into(), &"work".into())
+    );
+    assert_eq!(plan["file"], "workflows/says.yaml");
+    assert!(plan.get("run_id").is_none());
+
+    // Traced (to a collector that is not there): the run records its trace's id.
+    ralph(["loop"])
+        .current_dir(dir.path())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+        .expect(0);
+    let (_, runs) = get(&format!("{base}/api/runs"));
+    let run = runs["runs"][0]["run_id"].as_str().unwrap().to_owned();
+
+    let (code, plan) = get(&format!("{base}/api/runs/{run}/plan"));
+    assert_eq!(code, 200, "{plan}");
+    assert_eq!(plan["run_id"], run.as_str());
+    let ids: Vec<&str> =
+        plan["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["work", "done"], "{plan}");
+    // The nodes and edges `workflow visualize --format json` draws.
+    let drawn = cli_json(dir.path(), ["workflow", "visualize", "workflows/says.yaml", "--format", "json"], 0);
+    assert_eq!((&plan["nodes"], &plan["edges"]), (&drawn["nodes"], &drawn["edges"]));
+
+    let (code, trace) = get(&format!("{base}/api/runs/{run}/trace"));
+    assert_eq!(code, 200, "{trace}");
+    assert_eq!(
+        trace,
+        cli_json(dir.path(), ["traces", "--run", &run, "--json"], 0),
+        "what `traces --json` prints"
+    );
+    assert_eq!(trace["trace_id"].as_str().map(str::len), Some(32), "{trace}");
+    let step = &trace["children"][0]["children"][0];
+    assert_eq!(
+        (&step["name"], step["span_id"].as_str().map(str::len)),
+        (&"invoke_agent worker".into(), Some(16))
+    );
+
+    let (code, steps) = get(&format!("{base}/api/runs/{run}/steps"));
+    assert_eq!(code, 200, "{steps}");
+    let phase = cli_json(dir.path(), ["inspect", "--phase", "work", "--run", &run, "--json"], 0);
+    assert_eq!(steps["executions"], phase["executions"], "what `inspect --phase work --json` gives");
+    let work = &steps["executions"][0];
+    assert_eq!(
+        (&work["step"], &work["status"], &work["attempt"]),
+        (&"work".into(), &"succeeded".into(), &1.into())
+    );
+    let invocation = work["invocation"].as_u64().unwrap();
+
+    let (code, files) = get(&format!("{base}/api/runs/{run}/steps/{invocation}/work"));
+    assert_eq!(code, 200, "{files}");
+    let unit = &files["units"][0];
+    assert!(unit["log"]["text"].as_str().unwrap().contains("hello-from-work"), "{files}");
+    let log_file = unit["log_file"].as_str().unwrap();
+    assert!(log_file.starts_with(".ralph/runs/"), "relative to the project: {log_file}");
+    assert_eq!(unit["log"]["bytes"], std::fs::metadata(dir.path().join(log_file)).unwrap().len());
+    let (_, last) = get(&format!("{base}/api/runs/{run}/steps/{invocation}/work?lines=1"));
+    assert_eq!(last["units"][0]["log"]["text"], "second line\n");
+    assert_eq!(last["units"][0]["log"]["truncated"], true);
+
+    let (code, check) = get(&format!("{base}/api/runs/{run}/replay-check"));
+    assert_eq!(code, 200, "{check}");
+    assert_eq!(
+        (&check["same"], &check["definition"], &check["outcomes"]),
+        (&true.into(), &"stored".into(), &1.into())
+    );
+    assert_eq!(
+        check,
+        cli_json(dir.path(), ["replay", "--check", &run, "--json"], 0),
+        "what `replay --check --json` prints"
+    );
+
+    // Unknown runs, steps and paths outside the run.
+    let (code, none) = get(&format!("{base}/api/runs/nope/trace"));
+    assert_eq!((code, none["error"].as_str()), (404, Some("no run `nope`")));
+    let typo = format!("{}x{}", &run[..run.len() - 1], "");
+    let (code, close) = get(&format!("{base}/api/runs/{typo}/plan"));
+    assert_eq!(code, 404);
+    assert!(close["error"].as_str().unwrap().contains(&format!("did you mean `{run}`?")), "{close}");
+    for endpoint in ["plan", "steps", "replay-check", "steps/1/work"] {
+        assert_eq!(get(&format!("{base}/api/runs/nope/{endpoint}")).0, 404, "{endpoint}");
+    }
+    let (code, _) = get(&format!("{base}/api/runs/{run}/steps/{invocation}/nothing"));
+    assert_eq!(code, 404);
+    let (code, refused) = get(&format!("{base}/api/runs/{run}/steps/{invocation}/..%2F..%2Fralph.yaml"));
+    assert_eq!(code, 400, "{refused}");
+    let (code, _) = get(&format!("{base}/api/runs/{run}/steps/x/work"));
+    assert_eq!(code, 400);
+}
+
+#[test]
+fn the_run_views_show_a_dag_run_its_edges_and_each_nodes_output() {
+    let dir = project(&[("w.yaml", TWO_NODES)]);
+    let served = serve(dir.path(), "127.0.0.1:0");
+    let base = &served.base;
+    let (code, none) = get(&format!("{base}/api/plan"));
+    assert_eq!(code, 404, "no ralph.yaml names a workflow: {none}");
+    ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);
+    let (_, runs) = get(&format!("{base}/api/runs"));
+    let run = runs["runs"][0]["run_id"].as_str().unwrap().to_owned();
+
+    let (_, plan) = get(&format!("{base}/api/runs/{run}/plan"));
+    assert_eq!(
+        (&plan["kind"], &plan["workflow"], &plan["file"]),
+        (&"dag".into(), &"w".into(), &"w.yaml".into())
+    );
+    let edges = plan["edges"].as_array().unwrap();
+    assert!(edges.iter().any(|e| e["from"] == "fetch" && e["to"] == "report"), "{plan}");
+
+    let (_, steps) = get(&format!("{base}/api/runs/{run}/steps"));
+    let order: Vec<&str> =
+        steps["executions"].as_array().unwrap().iter().map(|e| e["step"].as_str().unwrap()).collect();
+    assert_eq!(order, ["fetch", "report"], "in the order they began");
+    for (execution, said) in steps["executions"].as_array().unwrap().iter().zip(["fetched-it", "reported-it"])
+    {
+        let url = format!(
+            "{base}/api/runs/{run}/steps/{}/{}",
+            execution["invocation"],
+            execution["step"].as_str().unwrap()
+        );
+        let (code, files) = get(&url);
+        assert_eq!(code, 200, "{files}");
+        assert_eq!(files["step"], execution["step"]);
+        assert!(files["units"][0]["log"]["text"].as_str().unwrap().contains(said), "{files}");
+    }
+
+    let (_, trace) = get(&format!("{base}/api/runs/{run}/trace"));
+    assert!(trace.get("trace_id").is_none(), "not traced: {trace}");
+    let spans: Vec<&str> = trace["children"][0]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(spans, ["invoke_agent fetcher", "invoke_agent reporter"]);
+
+    let (code, check) = get(&format!("{base}/api/runs/{run}/replay-check"));
+    assert_eq!((code, &check["same"]), (200, &true.into()), "{check}");
+    // The definition the run ran, not the file as it is now.
+    std::fs::write(
+        dir.path().join("w.yaml"),
+        "workflow:\n  nodes:\n    - id: other\n      agent: x\nagents:\n  x:\n    command: \"true\"\n",
+    )
+    .unwrap();
+    let (_, plan) = get(&format!("{base}/api/runs/{run}/plan"));
+    assert_eq!(plan["nodes"].as_array().unwrap().len(), 2, "{plan}");
+    let (_, check) = get(&format!("{base}/api/runs/{run}/replay-check"));
+    assert_eq!(check["same"], true, "{check}");
 }
