@@ -348,16 +348,20 @@ render.overview = () => {
     const done = planned.nodes.filter((n) => ["succeeded", "skipped"].includes((p.steps.get(n.id) || {}).status)).length;
     progress = done + " of " + planned.nodes.length + " nodes";
   }
+  // What the journal says (state, iteration, task, spend) is as fresh as the last event; the
+  // loop's own status adds what only it knows (invocations left, who paused it).
+  const tokens = p.executions.reduce((a, x) => a + (x.tokens || 0), 0), cost = p.executions.reduce((a, x) => a + (x.cost || 0), 0);
+  const running = p.executions.filter((x) => !x.outcome && !x.interrupted && !x.human).length;
   $("cards").replaceChildren(
-    card("state", live ? live.state : p.state, live && live.running ? live.running + " running" : undefined),
-    card("iteration", live ? live.iteration : p.iteration, live ? live.invocations + " of " + live.max_iterations + " invocations" : undefined),
-    card("task", live ? live.task : taskName(p.task)),
+    card("state", p.waitingReview || p.state, p.waitingReview ? "waiting for review" : running ? running + " running" : undefined),
+    card("iteration", p.iteration, live ? live.invocations + " of " + live.max_iterations + " invocations" : undefined),
+    card("task", taskName(p.task)),
     card("progress", progress),
     card("success rate", finished.length ? Math.round((100 * ok) / finished.length) + "%" : undefined, finished.length ? ok + " of " + finished.length + " steps" : undefined),
     card("elapsed", elapsed !== undefined ? ms(elapsed) : undefined),
     card("ETA", pace && pace.eta_ms !== undefined && pace.eta_ms !== null ? ms(pace.eta_ms) : undefined, pace && pace.velocity_per_hour ? Number(pace.velocity_per_hour).toFixed(1) + " tasks/h" : undefined),
     card("breaker", live ? live.breaker : p.breaker),
-    card("spend", live ? live.tokens + " tokens" : s.spend ? s.spend.tokens + " tokens" : undefined, live ? usd(live.cost_usd) : s.spend ? usd(s.spend.cost_usd) + " all runs" : undefined),
+    card("spend", tokens.toLocaleString() + " tokens", usd(cost) + " this run"),
   );
   const dl = $("facts"); dl.replaceChildren();
   const fact = (name, value) => { if (value !== undefined && value !== null && value !== "") dl.append(el("dt", { text: name }), el("dd", { text: value })); };
@@ -379,9 +383,8 @@ render.overview = () => {
     $("review").replaceChildren("`" + waiting + "` waits for your review: decide below, or ", el("a", { href: "/review", id: "review-link", text: "open its review form" }), ".");
   }
   // The controls act on a running loop only.
-  const running = !!live;
-  for (const c of $("controls").querySelectorAll("button, input, select")) c.disabled = !running;
-  $("controls-note").hidden = running;
+  for (const c of $("controls").querySelectorAll("button, input, select")) c.disabled = !live;
+  $("controls-note").hidden = !!live;
   const select = $("redirect-to");
   const states = planned && planned.kind === "state_machine" ? planned.nodes.filter((n) => n.role === "state").map((n) => n.id) : [];
   $("redirect-form").hidden = !states.length;
@@ -576,18 +579,21 @@ async function stepDetail() {
   const d = picked.detail;
   const box = $("step-detail");
   if (d.error) { box.textContent = d.error; return; }
-  const block = (title, text, id) => (text === undefined || text === null ? null : el("details", { open: true }, el("summary", { text: title }), el("pre", { id, text: typeof text === "string" ? text : JSON.stringify(text, null, 2) })));
-  const body = (f) => (f && typeof f === "object" && "text" in f ? f.text : f);
+  const block = (title, text, id, note) => (text === undefined || text === null ? null : el("details", { open: true },
+    el("summary", {}, title, note ? el("span", { class: "muted small", text: " " + note }) : null),
+    el("pre", { id, text: typeof text === "string" ? text : JSON.stringify(text, null, 2) })));
+  // A file's excerpt: its text, and whether the file holds more.
+  const excerpt = (f) => (f ? f.text : undefined);
+  const more = (f, what) => (f && f.truncated ? what + " of " + f.bytes.toLocaleString() + " bytes" : "");
   const units = (d.units || []).map((u) => el("div", { class: "unit" },
-    u.agent ? el("h3", { text: u.agent }) : null,
-    block("rendered prompt", body(u.prompt)),
-    block("result file", body(u.result)),
-    block(running ? "output (live tail)" : "output", body(u.output), "output-tail")));
-  const outcome = x.outcome || (projection().executions.find((y) => y.step === x.step && y.attempt === x.attempt && y.iteration === x.iteration) || {}).outcome;
+    u.name ? el("h3", { text: u.name }) : null,
+    block("rendered prompt", excerpt(u.prompt), undefined, more(u.prompt, "the start")),
+    block("result file", u.result),
+    block(running ? "output (live tail)" : "output", excerpt(u.log), "output-tail", more(u.log, "the end"))));
   box.replaceChildren(el("h2", { text: x.step + " · attempt " + x.attempt + " · " + x.status }),
     el("p", { class: "muted", text: [x.agent, ms(x.duration_ms), x.class, x.error].filter(Boolean).join(" · ") }),
-    block("outcome and evidence", outcome),
-    block("steering packet", body(d.completed_packet) || body(d.packet)),
+    block("outcome and evidence", d.outcome),
+    block("steering packet", d.completed_packet || d.packet),
     ...units);
 }
 
@@ -724,8 +730,8 @@ function checkCell(run) {
   if (!c) return el("button", { class: "small", onclick: () => check(run), text: "check" });
   if (c.pending) return "checking…";
   if (c.error) return el("span", { class: "st failed", text: c.error });
-  const same = c.ok ?? c.matches ?? c.consistent;
-  return el("span", { class: "st " + (same ? "succeeded" : "failed"), title: JSON.stringify(c, null, 1).slice(0, 2000), text: same ? "replays the same" : (c.message || c.summary || "differs") });
+  const same = c.same;
+  return el("span", { class: "st " + (same ? "succeeded" : "failed"), title: JSON.stringify(c, null, 1).slice(0, 2000), text: same ? "replays the same (" + c.outcomes + " outcomes)" : "diverges" + (c.divergence ? " in iteration " + c.divergence.iteration + ": recorded " + (c.divergence.recorded || "nothing") + ", now " + (c.divergence.new || "nothing") : "") });
 }
 
 render.runs = () => {
@@ -746,9 +752,14 @@ async function pick(run) {
 // ---------------------------------------------------------------------------------------------
 // Status, controls and the live feed
 
-let statusAsked = 0;
+// After events, the status is read again within 300 ms: once for a burst, and always after the
+// burst's last event.
+let statusTimer = null;
+function statusSoon() {
+  if (!statusTimer) statusTimer = setTimeout(() => { statusTimer = null; refreshStatus(); }, 300);
+}
+
 async function refreshStatus() {
-  statusAsked = Date.now();
   const { ok, json } = await api("/api/status");
   if (!ok) { $("said").textContent = json.error || "status unavailable"; return; }
   model.status = json;
@@ -808,7 +819,7 @@ function follow() {
     const last = model.liveEvents[model.liveEvents.length - 1];
     if (last && last.seq >= e.seq) return; // read already, by a resync
     model.liveEvents.push(e);
-    if (Date.now() - statusAsked > 500) refreshStatus();
+    statusSoon();
     schedule();
   });
   // Fell behind the feed: the run so far is read again from the store, and the feed goes on.
