@@ -1100,19 +1100,21 @@ impl<'a> Checker<'a> {
             return;
         }
         let Some(file) = form::find_template(name, self.cx.workflow_file, self.cx.project_dir) else {
-            let beside = self
-                .cx
-                .workflow_file
-                .and_then(Path::parent)
-                .map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d })
-                .map(|d| format!("`{}/`, then ", d.display()))
-                .unwrap_or_default();
+            let mut dirs: Vec<String> = Vec::new();
+            let beside = self.cx.workflow_file.and_then(Path::parent);
+            let beside = beside.map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d });
+            for dir in beside.into_iter().chain([self.cx.project_dir]) {
+                let shown = format!("`{}/`", dir.display());
+                if !dirs.contains(&shown) {
+                    dirs.push(shown);
+                }
+            }
             self.out.push(
                 Diagnostic::error("missing-template", format!("review form template `{name}` does not exist"))
                     .at(path.key("template"))
                     .note(format!(
-                        "looked in {beside}`{}/`; leave `template` out for the built-in form",
-                        self.cx.project_dir.display()
+                        "looked in {} (beside the workflow file, then in the project); leave `template` out for the built-in form",
+                        dirs.join(", then ")
                     )),
             );
             return;

@@ -108,7 +108,7 @@ pub struct State {
 pub struct UiSpec {
     /// `cli` (the default: `ralph-loop approve` / `reject`) or `web` (also a form at the web
     /// dashboard's `/review`).
-    #[serde(rename = "type")]
+    #[serde(default, rename = "type")]
     pub kind: UiKind,
     /// With `type: web`: the review form's minijinja template (HTML), relative to the workflow
     /// file's directory, else the project's; without it, the built-in form.
@@ -117,10 +117,11 @@ pub struct UiSpec {
 }
 
 /// How a person reviews.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UiKind {
     /// `ralph-loop approve` / `reject` (and the dashboard's buttons).
+    #[default]
     Cli,
     /// A form in the web dashboard (`GET /review`), rendered from `template`.
     Web,
