@@ -46,7 +46,13 @@ fn para(text: &str) -> String {
 }
 
 fn nothing(text: &str) -> Page {
-    (200, form::page("Nothing waits for review", &format!("<p id=\"nothing-waits\">{}</p>", form::escape(text))))
+    (
+        200,
+        form::page(
+            "Nothing waits for review",
+            &format!("<p id=\"nothing-waits\">{}</p>", form::escape(text)),
+        ),
+    )
 }
 
 /// The form's template: the state's own (its name and where it was looked for), or the
@@ -166,11 +172,8 @@ fn gather(
         None => Template::BuiltIn,
         Some(name) => {
             let found = form::find_template(&name, Some(&workflow_file), project_dir);
-            let searched = format!(
-                "the directory of `{}`, then `{}`",
-                workflow_file.display(),
-                project_dir.display()
-            );
+            let searched =
+                format!("the directory of `{}`, then `{}`", workflow_file.display(), project_dir.display());
             Template::Own { name, found, searched }
         }
     };

@@ -190,7 +190,9 @@ async fn answer(request: Request<Incoming>, shared: &Shared) -> Response<Reply> 
         ("GET" | "HEAD", ["review"]) => {
             let (status, html) = tokio::task::spawn_blocking(move || super::review::page(&project, &state))
                 .await
-                .unwrap_or_else(|e| (500, super::form::page("The review form failed", &super::form::escape(&e.to_string()))));
+                .unwrap_or_else(|e| {
+                    (500, super::form::page("The review form failed", &super::form::escape(&e.to_string())))
+                });
             respond(status, "text/html; charset=utf-8", Reply::Full(Full::new(Bytes::from(html))))
         }
         ("GET", ["api", "status"])

@@ -1124,9 +1124,12 @@ impl<'a> Checker<'a> {
             .and_then(|source| form::check(name, &source).map_err(|e| format!("{e:#}")));
         if let Err(why) = checked {
             self.out.push(
-                Diagnostic::error("invalid-template", format!("review form template `{name}` cannot be used"))
-                    .at(path.key("template"))
-                    .note(why.lines().next().unwrap_or_default().to_owned()),
+                Diagnostic::error(
+                    "invalid-template",
+                    format!("review form template `{name}` cannot be used"),
+                )
+                .at(path.key("template"))
+                .note(why.lines().next().unwrap_or_default().to_owned()),
             );
         }
     }
