@@ -53,7 +53,12 @@ async function refreshStatus() {
   fact(dl, "spend (all runs)", json.spend.tokens + " tokens, $" + Number(json.spend.cost_usd).toFixed(4));
   $("review").hidden = !(latest && latest.waiting_for_review);
   if (latest && latest.waiting_for_review) {
-    $("review").textContent = "`" + latest.waiting_for_review + "` waits for your review.";
+    $("review").textContent = "`" + latest.waiting_for_review + "` waits for your review: ";
+    const form = document.createElement("a");
+    form.href = "/review";
+    form.id = "review-link";
+    form.textContent = "open the review form";
+    $("review").appendChild(form);
   }
 }
 
