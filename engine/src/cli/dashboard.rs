@@ -265,6 +265,16 @@ pub struct Served {
     // Dropped first: the server's task is aborted while its runtime still runs.
     dashboard: crate::dashboard::Dashboard,
     runtime: tokio::runtime::Runtime,
+    /// Its address as people open it (`http://127.0.0.1:8080/`), without the token.
+    shown: String,
+}
+
+impl Served {
+    /// The review form's address (`http://ADDR/review`), without the token: for the
+    /// notifications of a review.
+    pub fn review_url(&self) -> String {
+        format!("{}review", self.shown)
+    }
 }
 
 /// Serves the web dashboard of `env`'s project at `addr` and says where. Changes always need
@@ -323,7 +333,7 @@ pub fn start(addr: std::net::SocketAddr, token: Option<String>, env: &Env) -> an
             project.display()
         );
     }
-    Ok(Served { dashboard, runtime })
+    Ok(Served { dashboard, runtime, shown })
 }
 
 /// `dashboard --serve`: the web dashboard until Ctrl-C.

@@ -440,10 +440,20 @@ pub fn run_loaded(
         }
     }
     // Served beside the run, on its own threads, through the same control socket as any page.
-    let _dashboard = match args.telemetry.dashboard {
+    let served = match args.telemetry.dashboard {
         Some(addr) => Some(super::dashboard::start(addr, std::env::var("RALPH_DASHBOARD_TOKEN").ok(), env)?),
         None => None,
     };
+    // A review's notification links its form there (the token stays with the person who
+    // started the loop).
+    runner.set_review_url(served.as_ref().map(super::dashboard::Served::review_url));
+    if served.is_none() && !args.json {
+        if let Some(state) = web_review(&doc) {
+            eprintln!(
+                "note: `{state}` is reviewed in a web form (`ui: {{type: web}}`): `loop --dashboard` serves it at /review (or `ralph-loop dashboard --serve` beside this loop); `ralph-loop approve` / `reject` decide too"
+            );
+        }
+    }
     if settings.metrics_twice() {
         eprintln!(
             "note: metrics go to the OTLP collector and to /metrics; if one Prometheus receives both (as \
@@ -504,6 +514,16 @@ pub fn run_loaded(
         );
     }
     Ok(run_exit(&state))
+}
+
+/// The first human state reviewed in a web form (`ui: {type: web}`).
+fn web_review(doc: &crate::workflow::model::Document) -> Option<&str> {
+    let states = doc.workflow.as_ref().map(|w| w.states.as_slice()).unwrap_or_default();
+    states
+        .iter()
+        .filter_map(crate::workflow::model::StateDef::state)
+        .find(|s| s.ui.as_ref().is_some_and(|ui| ui.kind == crate::workflow::model::UiKind::Web))
+        .map(|s| s.id.as_str())
 }
 
 /// Whether two paths name the same directory (resolved where they exist).

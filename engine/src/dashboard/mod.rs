@@ -8,6 +8,9 @@
 //!   over the same control channel.
 //! - [`feed`]: one subscription to the running loop's events, fanned out to every open page.
 //! - [`assets`]: the page, compiled in.
+//! - [`review`]: `GET /review`, the form of the review the running loop waits for, gathered
+//!   from the loop's status and the run's journal; [`form`] renders it from the human state's
+//!   `ui.template` (or the built-in form), escaping every value.
 //!
 //! **Architecture invariant:** the dashboard holds nothing of a run: it never keeps the store
 //! open between requests (a loop can always start) and changes a run only through the control
@@ -17,6 +20,8 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod feed;
+pub mod form;
+pub mod review;
 pub mod server;
 
 pub use server::{Dashboard, Options, ServeError, serve};

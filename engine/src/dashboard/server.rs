@@ -1,5 +1,5 @@
-//! The dashboard's HTTP server (hyper, HTTP/1.1): the page and its assets, the JSON API and the
-//! live feed, behind [`super::auth`].
+//! The dashboard's HTTP server (hyper, HTTP/1.1): the page and its assets, the review form
+//! (`/review`), the JSON API and the live feed, behind [`super::auth`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -187,6 +187,14 @@ async fn answer(request: Request<Incoming>, shared: &Shared) -> Response<Reply> 
     match (method.as_str(), segments.as_slice()) {
         ("GET" | "HEAD", [""]) => asset("index.html"),
         ("GET" | "HEAD", ["assets", name]) => asset(name),
+        ("GET" | "HEAD", ["review"]) => {
+            let (status, html) = tokio::task::spawn_blocking(move || super::review::page(&project, &state))
+                .await
+                .unwrap_or_else(|e| {
+                    (500, super::form::page("The review form failed", &super::form::escape(&e.to_string())))
+                });
+            respond(status, "text/html; charset=utf-8", Reply::Full(Full::new(Bytes::from(html))))
+        }
         ("GET", ["api", "status"])
             if request.uri().query().is_some_and(|q| q.split('&').any(|p| p == "format=text")) =>
         {

@@ -17,6 +17,7 @@ impl Runner {
             step: step.map(str::to_owned),
             status: status.map(|s| s.as_str().to_owned()),
             reminder: 0,
+            review_url: None,
         }
     }
 
@@ -54,20 +55,23 @@ impl Runner {
     }
 
     /// A step waits for a person (a human state, `escalate_to_human`): `on_human_review_needed`
-    /// and the state's own `notification:`, with the commands that decide it. Returns the
+    /// and the state's own `notification:`, with the commands that decide it and, when the loop
+    /// serves a dashboard, the form's address. Returns the
     /// reminders to send while it waits.
     pub(super) fn notify_review(&mut self, step: &str) -> Option<Reminder> {
         if self.performer.is_script() {
             return None;
         }
         let id = self.state.run_id.clone();
-        let happening = self.happening(
+        let mut happening = self.happening(
             &format!(
-                "`{step}` of run `{id}` is waiting for review: `ralph-loop approve {id}` or `ralph-loop reject {id}`"
+                "`{step}` of run `{id}` is waiting for review: `ralph-loop approve {id}` or `ralph-loop reject {id}`{}",
+                super::notify::review_link(self.review_url.as_deref())
             ),
             Some(step),
             None,
         );
+        happening.review_url = self.review_url.clone();
         self.notifier.review(step, &happening)
     }
 

@@ -291,6 +291,9 @@ pub struct Runner {
     pub(super) evidence_read: bool,
     /// Whether some condition reads the branch or the tag.
     pub(super) git_vars_read: bool,
+    /// The review form's address when the loop serves a dashboard (`loop --dashboard`): a
+    /// review's notification carries it.
+    pub(super) review_url: Option<String>,
 }
 
 /// A configured plugin that is not loaded: its name, `missing` or `load_error`, and why.
@@ -769,6 +772,7 @@ impl Runner {
             iteration_start: None,
             evidence_read: false,
             git_vars_read: false,
+            review_url: None,
             options,
         };
         runner.evidence_read = reads_evidence(doc);
@@ -790,6 +794,12 @@ impl Runner {
     /// Replaces the run's telemetry (the default records nothing): before [`Runner::begin`].
     pub fn set_telemetry(&mut self, telemetry: crate::telemetry::run::RunTelemetry) {
         self.telemetry = telemetry.started_at(&self.options.record.started_at);
+    }
+
+    /// Where the review form is served (the dashboard's address and `/review`, without its
+    /// token): a review's notifications carry it.
+    pub fn set_review_url(&mut self, url: Option<String>) {
+        self.review_url = url;
     }
 
     /// The run's id.

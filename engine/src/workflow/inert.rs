@@ -6,7 +6,7 @@
 //! than an error, so nothing is accepted in silence. Like the rest of `workflow/`, this module
 //! knows nothing about agents' processes, the store or telemetry: it reads the typed document.
 
-use super::model::{AgentKind, Backend, Document, ExporterSpec, PersistenceKind, StateDef, Toggle};
+use super::model::{AgentKind, Backend, Document, ExporterSpec, PersistenceKind, Toggle};
 use super::path::{FieldPath, Segment};
 use crate::diagnostic::{Diagnostic, Severity};
 
@@ -17,7 +17,7 @@ pub type Places = Vec<(FieldPath, Option<String>)>;
 #[derive(Debug)]
 pub struct InertKey {
     /// The key as a schema path: `*` stands for any name of a map, `[]` for any list index
-    /// (`agents.*.temperature`, `workflow.states[].ui.type`).
+    /// (`agents.*.temperature`, `workflow.states[].timeout`).
     pub key: &'static str,
     /// When it has no effect, for the documentation (`always`, "with a backend other than `openai`").
     pub when: &'static str,
@@ -189,37 +189,6 @@ pub const INERT_KEYS: &[InertKey] = &[
         find: |doc| dashboard_key(doc, "config", |d| d.config.is_some()),
     },
     InertKey {
-        key: "workflow.states[].ui.type",
-        when: "anything but `cli` (e.g. `web`)",
-        why: "there is no web review form yet",
-        with_children: false,
-        instead: "a person reviews with `ralph-loop approve` or `ralph-loop reject`; leave out `ui` or write `ui: {type: cli}`",
-        example: "workflow:\n  states:\n    - id: review\n      type: human\n      ui:\n        type: web\n",
-        find: |doc| {
-            states(doc)
-                .filter_map(|(path, state)| {
-                    let ui = state.ui.as_ref()?;
-                    (!ui.kind.eq_ignore_ascii_case("cli"))
-                        .then(|| (path.key("ui").key("type"), quoted(&ui.kind)))
-                })
-                .collect()
-        },
-    },
-    InertKey {
-        key: "workflow.states[].ui.template",
-        when: "always",
-        why: "there is no web review form yet to use a template",
-        with_children: false,
-        instead: "a person reviews with `ralph-loop approve` or `ralph-loop reject`; what they review is in `ralph-loop status` and the run's files",
-        example: "workflow:\n  states:\n    - id: review\n      type: human\n      ui:\n        type: cli\n        template: review_form.html\n",
-        find: |doc| {
-            states(doc)
-                .filter(|(_, state)| state.ui.as_ref().is_some_and(|u| u.template.is_some()))
-                .map(|(path, _)| (path.key("ui").key("template"), None))
-                .collect()
-        },
-    },
-    InertKey {
         key: "agents.*.temperature",
         when: "a backend other than `openai` (the agent CLIs take no temperature)",
         why: "only the `openai` backend sends a temperature",
@@ -320,15 +289,6 @@ fn dashboard_key(doc: &Document, key: &str, set: fn(&super::model::Dashboard) ->
         Some(d) if set(d) => vec![(root().key("observability").key("dashboard").key(key), None)],
         _ => Vec::new(),
     }
-}
-
-fn states(doc: &Document) -> impl Iterator<Item = (FieldPath, &super::model::State)> {
-    let list = doc.workflow.as_ref().map_or(&[][..], |w| w.states.as_slice());
-    let at = root().key("workflow").key("states");
-    list.iter().enumerate().filter_map(move |(i, s)| match s {
-        StateDef::Full(state) => Some((at.index(i), &**state)),
-        StateDef::Name(_) => None,
-    })
 }
 
 /// Each agent with its path and its backend as far as the file says (`loop.backend` for

@@ -2,7 +2,8 @@
 //! reachable, names resolve, expressions compile, prompts exist.
 //!
 //! Every finding carries a field path; the caller turns paths into `file:line:column`. Nothing
-//! here reads a file except to ask whether a prompt or plugin exists.
+//! here reads a file except to ask whether a prompt or plugin exists, and to parse a review
+//! form's template.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -13,11 +14,12 @@ use indexmap::IndexMap;
 use super::condition::{self, Condition, ConditionKind};
 use super::model::{
     Action, AgentKind, Backend, Document, OnFailure, OneOrMany, PluginsSection, PolicyRef, RetryPolicy,
-    StateKind, Strategy, Workflow, WorkflowKind,
+    StateKind, Strategy, UiKind, UiSpec, Workflow, WorkflowKind,
 };
 use super::path::FieldPath;
 use super::suggest::did_you_mean;
 use super::vocabulary::{self, STOP_TARGET};
+use crate::dashboard::form;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::prompt;
 
@@ -683,6 +685,9 @@ impl<'a> Checker<'a> {
                     Some("add `type: human_in_the_loop` to the state"),
                 );
             }
+            if let (true, Some(ui)) = (human, &state.ui) {
+                self.review_form(ui, &sp.key("ui"));
+            }
             if let Some(agent) = &state.agent {
                 self.agent_ref(agent, || sp.key("agent"), false);
             }
@@ -1079,6 +1084,53 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
+        }
+    }
+
+    /// A human state's `ui`: a web form's template must exist and parse (it is read again on
+    /// every `GET /review`, where a later break is shown on the page).
+    fn review_form(&mut self, ui: &UiSpec, path: &FieldPath) {
+        let Some(name) = &ui.template else { return };
+        if ui.kind == UiKind::Cli {
+            self.out.push(
+                Diagnostic::warning("ignored-field", "`template` is used only by the web review form")
+                    .at_key(path.key("template"))
+                    .note("write `type: web` to serve the form at the web dashboard's `/review`"),
+            );
+            return;
+        }
+        let Some(file) = form::find_template(name, self.cx.workflow_file, self.cx.project_dir) else {
+            let mut dirs: Vec<String> = Vec::new();
+            let beside = self.cx.workflow_file.and_then(Path::parent);
+            let beside = beside.map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d });
+            for dir in beside.into_iter().chain([self.cx.project_dir]) {
+                let shown = format!("`{}/`", dir.display());
+                if !dirs.contains(&shown) {
+                    dirs.push(shown);
+                }
+            }
+            self.out.push(
+                Diagnostic::error("missing-template", format!("review form template `{name}` does not exist"))
+                    .at(path.key("template"))
+                    .note(format!(
+                        "looked in {} (beside the workflow file, then in the project); leave `template` out for the built-in form",
+                        dirs.join(", then ")
+                    )),
+            );
+            return;
+        };
+        let checked = std::fs::read_to_string(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|source| form::check(name, &source).map_err(|e| format!("{e:#}")));
+        if let Err(why) = checked {
+            self.out.push(
+                Diagnostic::error(
+                    "invalid-template",
+                    format!("review form template `{name}` cannot be used"),
+                )
+                .at(path.key("template"))
+                .note(why.lines().next().unwrap_or_default().to_owned()),
+            );
         }
     }
 

@@ -455,3 +455,145 @@ fn the_run_views_show_a_dag_run_its_edges_and_each_nodes_output() {
     let (_, check) = get(&format!("{base}/api/runs/{run}/replay-check"));
     assert_eq!(check["same"], true, "{check}");
 }
+
+/// A loop serving its dashboard (`loop --dashboard 127.0.0.1:0`): the process, the dashboard's
+/// base address and the token it printed; what it says after is drained in the background.
+fn loop_with_dashboard(dir: &std::path::Path, env: &[(&str, &str)]) -> (Child, String, String) {
+    let mut command = ralph(["loop", "--workflow", "w.yaml", "--dashboard", "127.0.0.1:0"]);
+    for (k, v) in env {
+        command = command.env(k, v);
+    }
+    let mut child = command.current_dir(dir).spawn_reading_stderr();
+    let mut reader = BufReader::new(child.stderr.take().unwrap());
+    let line = said_address(&mut reader);
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = reader.read_to_string(&mut rest);
+    });
+    let (base, token) = address_and_token(&line);
+    (child, base, token)
+}
+
+/// `GET /review`: its status and its page.
+fn review_page(base: &str) -> (u16, String) {
+    let response = client().get(format!("{base}/review")).send().unwrap();
+    let status = response.status().as_u16();
+    assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+    (status, response.text().unwrap())
+}
+
+/// A worker whose summary has markup in it, and a human state reviewed in a web form.
+const WEB_REVIEWED: &str = "workflow:\n  states:\n    - id: work\n      agent: worker\n    - id: review\n      type: human\n      description: \"Check <b>the</b> work\"\n      ui:\n        type: web\n        template: forms/review_form.html\n    - id: done\n      type: terminal\n  transitions:\n    - from: work\n      to: review\n    - from: review\n      to: done\n      condition: approved\n      else: work\nagents:\n  worker:\n    command: \"sh work.sh\"\n";
+
+const WORKER: &str = "printf '{\"summary\": \"made <i>it</i>\"}' > \"$RALPH_RESULT_FILE\"\n";
+
+const FORM: &str = "<html><body>\n<p id=\"ctx\">{{ step }}|{{ run_id }}|{{ description }}|{{ iteration }}</p>\n{% for s in steps %}<p class=\"step\">{{ s.id }}: {{ s.summary }}</p>{% endfor %}\n<p id=\"action\">{{ action.method }} {{ action.url }}</p>\n<textarea id=\"comment\"></textarea><button id=\"approve\">ok</button>\n</body></html>\n";
+
+#[test]
+fn a_web_review_form_renders_its_template_and_decides_through_the_api() {
+    let channels = "notifications:\n  channels:\n    ops:\n      type: webhook\n      url: ${HOOK_URL}/ops\n  events:\n    on_human_review_needed: [ops]\n";
+    let yaml = format!("{WEB_REVIEWED}{channels}");
+    let dir = project(&[("w.yaml", &yaml), ("work.sh", WORKER), ("forms/review_form.html", FORM)]);
+    let (hook, caught) = crate::notify::catcher();
+    let (child, base, token) = loop_with_dashboard(dir.path(), &[("HOOK_URL", hook.as_str())]);
+    assert_eq!(token.len(), 64, "a token was made and printed");
+    wait_for("the form", 60, || review_page(&base).1.contains("id=\"ctx\""));
+    let (code, page) = review_page(&base);
+    assert_eq!(code, 200, "{page}");
+    let run = get(&format!("{base}/api/status")).1["latest_run"]["run_id"].as_str().unwrap().to_owned();
+    // Every value escaped, the agent's words too.
+    assert!(
+        page.contains(&format!("<p id=\"ctx\">review|{run}|Check &lt;b&gt;the&lt;&#x2f;b&gt; work|1</p>")),
+        "{page}"
+    );
+    assert!(page.contains("<p class=\"step\">work: made &lt;i&gt;it&lt;&#x2f;i&gt;</p>"), "{page}");
+    assert!(page.contains("<p id=\"action\">POST &#x2f;api&#x2f;control</p>"), "{page}");
+    assert!(
+        page.contains("<script src=\"/assets/review.js\" defer></script>\n</body>"),
+        "the script is added: {page}"
+    );
+    let script = client().get(format!("{base}/assets/review.js")).send().unwrap();
+    assert_eq!(script.status().as_u16(), 200);
+    assert!(script.text().unwrap().contains("ralph-token"));
+
+    // The review's notification links the form, never with the token.
+    wait_for("the review's notification", 60, || !crate::notify::caught_at(&caught, "/ops").is_empty());
+    let sent = crate::notify::caught_at(&caught, "/ops").remove(0);
+    let form = format!("{base}/review");
+    assert_eq!(sent.body["review_url"], form.as_str(), "{}", sent.body);
+    assert!(
+        sent.body["text"].as_str().unwrap().ends_with(&format!(", or decide at {form}")),
+        "{}",
+        sent.body
+    );
+    assert!(!String::from_utf8_lossy(&sent.raw).contains(&token));
+
+    // The form's decision: what its script sends, from the page's own origin.
+    let decided = client()
+        .post(format!("{base}/api/control"))
+        .bearer_auth(&token)
+        .header("Origin", base.as_str())
+        .json(&serde_json::json!({"signal": "approve", "comment": "ship <it>"}))
+        .send()
+        .unwrap();
+    assert_eq!(decided.status().as_u16(), 200);
+    assert!(finish(child).success());
+    let journal = crate::control::journal(dir.path());
+    let review = journal.iter().find(|e| e["event"] == "review_decided").expect("a review_decided event");
+    assert_eq!(review["decision"], "approved", "{review}");
+    assert_eq!(review["comment"], "ship <it>", "{review}");
+    assert_eq!(review["display_name"], "web dashboard", "{review}");
+}
+
+#[test]
+fn the_built_in_form_serves_a_review_without_a_template_and_says_when_nothing_waits() {
+    let dir = project(&[("w.yaml", REVIEWED)]);
+    let served = serve(dir.path(), "127.0.0.1:0");
+    let (code, idle) = review_page(&served.base);
+    assert_eq!(code, 200);
+    assert!(idle.contains("id=\"nothing-waits\"") && idle.contains("No loop is running"), "{idle}");
+
+    let child = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).spawn();
+    wait_for("the form", 60, || review_page(&served.base).1.contains("id=\"approve-with-changes\""));
+    let (code, page) = review_page(&served.base);
+    assert_eq!(code, 200, "{page}");
+    let run = live(dir.path()).unwrap()["run_id"].as_str().unwrap().to_owned();
+    for id in ["approve", "approve-with-changes", "reject", "comment", "decided", "step", "run-id"] {
+        assert!(page.contains(&format!("id=\"{id}\"")), "no #{id}: {page}");
+    }
+    assert!(page.contains(&format!("<code id=\"run-id\">{run}</code>")), "{page}");
+    assert!(page.contains("<code id=\"step\">review</code>"), "{page}");
+    assert!(page.contains("/assets/review.js"), "{page}");
+    let (code, _) = post(
+        &format!("{}/api/control", served.base),
+        &served.token,
+        &serde_json::json!({"signal": "approve", "comment": "fine"}),
+    );
+    assert_eq!(code, 200);
+    assert!(finish(child).success());
+    let (_, after) = review_page(&served.base);
+    assert!(after.contains("id=\"nothing-waits\""), "{after}");
+}
+
+#[test]
+fn a_broken_review_template_is_shown_on_the_page_and_the_loop_goes_on() {
+    let dir = project(&[("w.yaml", WEB_REVIEWED), ("work.sh", WORKER), ("forms/review_form.html", FORM)]);
+    let (child, base, token) = loop_with_dashboard(dir.path(), &[]);
+    wait_for("the form", 60, || review_page(&base).1.contains("id=\"ctx\""));
+    // The template is read on every request: a person editing it sees the error at once.
+    let template = dir.path().join("forms/review_form.html");
+    std::fs::write(&template, "<p>{{ step }}</p>\n{% if %}never{% endif %}\n").unwrap();
+    let (code, page) = review_page(&base);
+    assert_eq!(code, 500);
+    assert!(page.contains("id=\"form-error\"") && page.contains("review_form.html"), "{page}");
+    assert!(page.contains("syntax error") && page.contains("(in forms/review_form.html:2)"), "{page}");
+    std::fs::remove_file(&template).unwrap();
+    let (code, page) = review_page(&base);
+    assert_eq!(code, 500);
+    assert!(page.contains("does not exist"), "{page}");
+    // Neither the dashboard nor the loop is the worse for it.
+    assert_eq!(get(&format!("{base}/api/status")).0, 200);
+    let (code, _) = post(&format!("{base}/api/control"), &token, &serde_json::json!({"signal": "approve"}));
+    assert_eq!(code, 200);
+    assert!(finish(child).success());
+}

@@ -163,14 +163,9 @@ const ACTS: &[(&str, &str)] = &[
     ("workflow.states[].require_all", "a_parallel_state_with_require_all_needs_every_agent"),
     ("workflow.states[].parallel", "a_parallel_state_with_require_all_needs_every_agent"),
     ("workflow.states[].timeout", "hooks_run_around_a_state_and_a_review_timeout_auto_approves"),
-    (
-        "workflow.states[].ui",
-        "approve_reaches_a_running_review_over_the_socket_and_logs_follow_ends_with_the_run",
-    ),
-    (
-        "workflow.states[].ui.type",
-        "approve_reaches_a_running_review_over_the_socket_and_logs_follow_ends_with_the_run",
-    ),
+    ("workflow.states[].ui", "a_web_review_form_renders_its_template_and_decides_through_the_api"),
+    ("workflow.states[].ui.type", "a_web_review_form_renders_its_template_and_decides_through_the_api"),
+    ("workflow.states[].ui.template", "a_web_review_form_renders_its_template_and_decides_through_the_api"),
     ("workflow.transitions", "a_state_machine_follows_outcomes_else_edges_and_counts_retries"),
     ("workflow.transitions[].from", "a_state_machine_follows_outcomes_else_edges_and_counts_retries"),
     ("workflow.transitions[].to", "a_state_machine_follows_outcomes_else_edges_and_counts_retries"),

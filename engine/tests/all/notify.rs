@@ -14,12 +14,12 @@ use crate::support::{events, project, ralph};
 
 /// One request the catcher received.
 #[derive(Debug, Clone)]
-struct Caught {
-    path: String,
+pub(crate) struct Caught {
+    pub(crate) path: String,
     headers: Vec<(String, String)>,
-    body: serde_json::Value,
+    pub(crate) body: serde_json::Value,
     /// The body's bytes as sent (what a signature is computed over).
-    raw: Vec<u8>,
+    pub(crate) raw: Vec<u8>,
 }
 
 impl Caught {
@@ -29,7 +29,7 @@ impl Caught {
 }
 
 /// Receives POSTs on 127.0.0.1 (one request per connection) and keeps them; answers 200.
-fn catcher() -> (String, Arc<Mutex<Vec<Caught>>>) {
+pub(crate) fn catcher() -> (String, Arc<Mutex<Vec<Caught>>>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     let caught = Arc::new(Mutex::new(Vec::new()));
@@ -75,7 +75,7 @@ fn catcher() -> (String, Arc<Mutex<Vec<Caught>>>) {
     (format!("http://{address}"), caught)
 }
 
-fn caught_at(caught: &Arc<Mutex<Vec<Caught>>>, path: &str) -> Vec<Caught> {
+pub(crate) fn caught_at(caught: &Arc<Mutex<Vec<Caught>>>, path: &str) -> Vec<Caught> {
     caught.lock().unwrap().iter().filter(|c| c.path == path).cloned().collect()
 }
 

@@ -65,6 +65,13 @@ fn every_seed_workflow_runs_to_its_end_with_a_fake_agent() {
         let dir =
             project(&[("w.yaml", &std::fs::read_to_string(&seed).unwrap()), ("bin/claude", FAKE_CLAUDE)]);
         crate::support::executable(&dir.path().join("bin/claude"));
+        // The files a seed names beside it (`review_form.html`) are there too.
+        for entry in std::fs::read_dir(seed.parent().unwrap()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "html") {
+                std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+            }
+        }
         define_missing_agents(dir.path());
         let path = crate::support::path_with(&dir.path().join("bin"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_ralph-loop"))

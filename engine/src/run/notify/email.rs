@@ -173,6 +173,7 @@ impl Mail {
         line("workflow", Some(&happening.workflow));
         line("step", happening.step.as_deref());
         line("status", happening.status.as_deref());
+        line("review form", happening.review_url.as_deref());
         body.push_str("\n-- \nsent by ralph-loop\n");
         Mail {
             event: event.to_owned(),

@@ -77,6 +77,9 @@ pub(super) fn body(target: &Target, route: &Route, event: &str, happening: &Happ
             if happening.reminder > 0 {
                 body["reminder"] = json!(happening.reminder);
             }
+            if let Some(url) = &happening.review_url {
+                body["review_url"] = json!(url);
+            }
             body
         }
     }

@@ -90,6 +90,8 @@ pub struct Happening {
     pub status: Option<String>,
     /// A review's reminder: which one (from 1); 0 for the first message.
     pub reminder: u32,
+    /// A review: its web form (`loop --dashboard`'s address and `/review`; never the token).
+    pub review_url: Option<String>,
 }
 
 /// What came back from a send: one attempt, or the send's end.
@@ -180,11 +182,17 @@ impl Reminder {
         let step = happening.step.clone().unwrap_or_default();
         let id = &happening.run_id;
         happening.text = format!(
-            "ralph-loop: reminder {n}: `{step}` of run `{id}` has been waiting for review for {}: `ralph-loop approve {id}` or `ralph-loop reject {id}`",
-            humantime::format_duration(Duration::from_secs(waited.as_secs()))
+            "ralph-loop: reminder {n}: `{step}` of run `{id}` has been waiting for review for {}: `ralph-loop approve {id}` or `ralph-loop reject {id}`{}",
+            humantime::format_duration(Duration::from_secs(waited.as_secs())),
+            review_link(happening.review_url.as_deref())
         );
         self.sender.send(REVIEW_EVENT, &self.routes, &happening);
     }
+}
+
+/// What a review's text ends with when its form is served: `, or decide at <url>`.
+pub fn review_link(url: Option<&str>) -> String {
+    url.map(|url| format!(", or decide at {url}")).unwrap_or_default()
 }
 
 /// The event of a review waiting.

@@ -36,6 +36,6 @@ pub use policy::{
 };
 pub use saga::SagaStep;
 pub use settings::{LogFormat, LogLevel, Logging, LoopSettings, Project};
-pub use states::{State, StateDef, StateKind, Transition, UiSpec};
+pub use states::{State, StateDef, StateKind, Transition, UiKind, UiSpec};
 pub use values::{Duration, EnvString, FORMAT_KEY, OneOrMany, Size, ValueError};
 pub use workflow::{Workflow, WorkflowKind};

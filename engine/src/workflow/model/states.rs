@@ -106,12 +106,25 @@ pub struct State {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UiSpec {
-    /// `web` or `cli`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// A template file for the review form.
+    /// `cli` (the default: `ralph-loop approve` / `reject`) or `web` (also a form at the web
+    /// dashboard's `/review`).
+    #[serde(default, rename = "type")]
+    pub kind: UiKind,
+    /// With `type: web`: the review form's minijinja template (HTML), relative to the workflow
+    /// file's directory, else the project's; without it, the built-in form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+}
+
+/// How a person reviews.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UiKind {
+    /// `ralph-loop approve` / `reject` (and the dashboard's buttons).
+    #[default]
+    Cli,
+    /// A form in the web dashboard (`GET /review`), rendered from `template`.
+    Web,
 }
 
 /// A transition between two states.
