@@ -303,6 +303,8 @@ function draw() {
 
 function header() {
   const s = model.status, p = projection();
+  $("feed").textContent = !model.connected ? "○ reconnecting" : model.live ? "● live" : "○ no loop running";
+  $("feed").title = model.live ? "following the running loop's events as they happen" : "the page follows the next loop that starts here";
   const run = shownRun();
   const latest = s && s.latest_run;
   $("run").textContent = run ? "run " + run + (model.picked ? " (picked)" : "") : "no run yet";
@@ -459,7 +461,9 @@ render.workflow = () => {
   const p = projection();
   const { pos, W, H, width, height } = layout(planned);
   const taken = new Set(p.path.map((t) => t.from + "\u0000" + t.to));
-  const status = (id) => (p.steps.get(id) || {}).status || "pending";
+  // A terminal state runs nothing: it is reached when a transition enters it.
+  const entered = new Set(p.path.map((t) => t.to));
+  const status = (id) => (p.steps.get(id) || {}).status || (entered.has(id) ? "succeeded" : "pending");
   const label = planned.edges.length < 80;
   let svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="workflow graph">`;
   svg += `<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="arrowhead"/></marker></defs>`;
@@ -523,7 +527,7 @@ render.timeline = () => {
   const W = Math.max(600, $("gantt").clientWidth - 260), span = t1 - t0;
   const scale = (t) => ((t - t0) / span) * W;
   let html = `<div class="axis" style="margin-left:240px;width:${W}px">`;
-  for (let i = 0; i <= 5; i++) html += `<span style="left:${(i * W) / 5}px">${esc(ms((span * i) / 5))}</span>`;
+  for (let i = 0; i <= 5; i++) html += `<span style="left:${(i * W) / 5}px"${i === 5 ? ' class="last"' : ""}>${i ? esc(ms((span * i) / 5)) : "0"}</span>`;
   html += "</div>";
   if (shown.length < xs.length) html += `<p class="muted">the last ${shown.length} of ${xs.length} executions</p>`;
   for (const x of shown) {
@@ -805,8 +809,8 @@ $("copy").addEventListener("click", async () => {
 function follow() {
   const url = "/api/events" + (token ? "?token=" + encodeURIComponent(token) : "");
   const source = new EventSource(url);
-  source.onopen = () => { $("feed").textContent = "● live"; };
-  source.onerror = () => { $("feed").textContent = "○ reconnecting"; };
+  source.onopen = () => { model.connected = true; schedule(); };
+  source.onerror = () => { model.connected = false; schedule(); };
   source.addEventListener("run", (m) => {
     const run = JSON.parse(m.data).run_id;
     model.liveRun = run; model.live = true; model.liveEvents = []; model.projected = null;
@@ -836,6 +840,8 @@ function follow() {
   source.addEventListener("end", () => { model.live = false; refreshStatus(); refreshRuns(true); });
 }
 
-// The elapsed time and a running step's bar move on their own.
+// The elapsed time and a running step's bar move on their own; without a loop to send events,
+// the status is read every few seconds (a loop that ended, or one that starts).
 setInterval(() => { if (model.live) schedule(); }, 1000);
+setInterval(() => { if (!model.live) refreshStatus(); }, 3000);
 refreshStatus(); refreshRuns(true); follow(); draw();

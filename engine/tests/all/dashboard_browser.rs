@@ -78,7 +78,7 @@ const REVIEW_FORM: &str = r#"<!doctype html>
 const TASKS: &str = r#"{"tasks": [
   {"id": "T1", "title": "Set up the project", "status": "completed", "priority": 1},
   {"id": "T2", "title": "Parse the config file", "status": "pending", "priority": 2, "depends_on": ["T1"]},
-  {"id": "T3", "title": "Document the flags", "status": "pending", "priority": 1, "depends_on": ["T2"]}
+  {"id": "T3", "title": "Document the flags", "status": "blocked", "priority": 1, "depends_on": ["T2"]}
 ]}
 "#;
 
@@ -163,7 +163,7 @@ fn a_person_follows_pauses_hints_and_approves_a_loop_in_the_browser() {
         60,
         r#"return document.querySelector('#graph g.node.running[data-id="planning"]')"#,
     );
-    assert!(browser.text("#feed").contains("live"), "the live feed is open");
+    browser.wait("the live feed open", 30, r#"return document.querySelector("#feed").textContent === "● live""#);
     let url = browser.eval("return location.href");
     assert!(!url.as_str().unwrap().contains(&token), "the token leaves the address bar: {url}");
 
