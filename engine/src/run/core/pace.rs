@@ -85,8 +85,9 @@ pub struct PaceLog {
     baseline: Vec<u64>,
     /// The latest [`RECENT_TASKS`] completions.
     recent: VecDeque<Completion>,
-    /// Iterations in flight with a task: the task's id and when the iteration began.
-    running: BTreeMap<u32, (String, u64)>,
+    /// Iterations in flight with a task: the iteration, the task's id and when it began (a
+    /// list, not a map: it travels as JSON, whose keys are strings).
+    running: Vec<(u32, String, u64)>,
     /// Tasks worked on and not completed.
     work: BTreeMap<String, Work>,
     /// The latest iteration begun (events of older journals name iteration 0: this one).
@@ -110,7 +111,8 @@ impl PaceLog {
             Event::IterationStarted { iteration, task, .. } => {
                 self.latest = *iteration;
                 if let (Some(task), Some(at)) = (task, at) {
-                    self.running.insert(*iteration, (task.id.clone(), at));
+                    self.running.retain(|(n, _, _)| n != iteration);
+                    self.running.push((*iteration, task.id.clone(), at));
                     self.work.entry(task.id.clone()).or_insert(Work { started_ms: at, ..Work::default() });
                 }
             }
@@ -120,7 +122,8 @@ impl PaceLog {
                     self.iterations_succeeded += 1;
                 }
                 let iteration = if *iteration == 0 { self.latest } else { *iteration };
-                if let (Some((task, began)), Some(at)) = (self.running.remove(&iteration), at) {
+                let ended = self.running.iter().position(|(n, _, _)| *n == iteration);
+                if let (Some((_, task, began)), Some(at)) = (ended.map(|i| self.running.remove(i)), at) {
                     let done = self.work.get_mut(&task).is_some_and(|work| {
                         work.spent_ms += at.saturating_sub(began);
                         work.finished_ms = at;
@@ -133,7 +136,7 @@ impl PaceLog {
             }
             Event::TaskMarked { task, status, iteration } => {
                 let iteration = if *iteration == 0 { self.latest } else { *iteration };
-                let in_flight = self.running.get(&iteration).is_some_and(|(id, _)| *id == task.id);
+                let in_flight = self.running.iter().any(|(n, id, _)| *n == iteration && *id == task.id);
                 match status {
                     Mark::Done => {
                         self.tasks_done += 1;
@@ -169,8 +172,11 @@ impl PaceLog {
 
     fn complete(&mut self, task: &str) {
         let Some(work) = self.work.remove(task) else { return };
-        let completion =
-            Completion { duration_ms: work.spent_ms, started_ms: work.started_ms, finished_ms: work.finished_ms };
+        let completion = Completion {
+            duration_ms: work.spent_ms,
+            started_ms: work.started_ms,
+            finished_ms: work.finished_ms,
+        };
         self.completed += 1;
         self.total_ms += completion.duration_ms;
         if self.baseline.len() < BASELINE_TASKS {
@@ -204,11 +210,15 @@ impl PaceLog {
         };
         let tasks_remaining = tasks.map(|t| t.remaining);
         let eta_ms = match (tasks_remaining, velocity_per_hour) {
-            (Some(remaining), Some(velocity)) => Some((f64::from(remaining) * 3_600_000.0 / velocity).round() as u64),
+            (Some(remaining), Some(velocity)) => {
+                Some((f64::from(remaining) * 3_600_000.0 / velocity).round() as u64)
+            }
             _ => None,
         };
         let eta_at = match (eta_ms, now) {
-            (Some(eta), Some(now)) => Some(humantime::format_rfc3339_millis(now + Duration::from_millis(eta)).to_string()),
+            (Some(eta), Some(now)) => {
+                Some(humantime::format_rfc3339_millis(now + Duration::from_millis(eta)).to_string())
+            }
             _ => None,
         };
         let drift = match (mean(self.baseline.iter().copied()), recent_ms) {
@@ -221,8 +231,8 @@ impl PaceLog {
         let stall = now_ms.and_then(|now| {
             let (task, running_ms) = self
                 .running
-                .values()
-                .map(|(task, began)| {
+                .iter()
+                .map(|(_, task, began)| {
                     let spent = self.work.get(task).map_or(0, |w| w.spent_ms);
                     (task.clone(), spent + now.saturating_sub(*began))
                 })
@@ -390,7 +400,10 @@ mod tests {
         assert_eq!(pace.tasks_remaining, Some(4));
         assert_eq!(pace.success_rate, None);
         assert_eq!(pace.elapsed_ms, 0);
-        assert_eq!((pace.average_task_ms, pace.velocity_per_hour, pace.eta_ms, pace.eta_at), (None, None, None, None));
+        assert_eq!(
+            (pace.average_task_ms, pace.velocity_per_hour, pace.eta_ms, pace.eta_at),
+            (None, None, None, None)
+        );
         assert_eq!((pace.drift, pace.stall), (None, None));
         let started = PaceLog::from_events(&journal(&[]));
         assert_eq!(started.pace(None, Some(time(T0 + 90_000))).elapsed_ms, 90_000);
@@ -417,7 +430,10 @@ mod tests {
         assert_eq!(pace.success_rate, Some(1.0));
         // A run that ended: elapsed to its last event, an ETA's length but no time, no stall.
         let ended = log.pace(counts(3, 2), None);
-        assert_eq!((ended.elapsed_ms, ended.eta_ms, ended.eta_at, ended.stall), (240_000, Some(160_000), None, None));
+        assert_eq!(
+            (ended.elapsed_ms, ended.eta_ms, ended.eta_at, ended.stall),
+            (240_000, Some(160_000), None, None)
+        );
         // No task file: nothing remaining is known, so no ETA.
         let untracked = log.pace(None, Some(time(now)));
         assert_eq!((untracked.tasks_done, untracked.tasks_remaining, untracked.eta_ms), (3, None, None));
@@ -451,7 +467,10 @@ mod tests {
             ("5", 50, Some(70), done),
         ]));
         let drift = steady.pace(None, None).drift.unwrap();
-        assert_eq!((drift.baseline_ms, drift.recent_ms, drift.ratio, drift.warning), (10_000, 14_000, 1.4, false));
+        assert_eq!(
+            (drift.baseline_ms, drift.recent_ms, drift.ratio, drift.warning),
+            (10_000, 14_000, 1.4, false)
+        );
         // One more of 40 s: the recent five (10, 10, 20, 20, 40) average 20 s, 2×.
         let mut behind = steady.clone();
         behind.apply(&Event::IterationStarted {
@@ -474,7 +493,10 @@ mod tests {
             iteration: 6,
         });
         let drift = behind.pace(None, None).drift.unwrap();
-        assert_eq!((drift.baseline_ms, drift.recent_ms, drift.ratio, drift.warning), (10_000, 20_000, 2.0, true));
+        assert_eq!(
+            (drift.baseline_ms, drift.recent_ms, drift.ratio, drift.warning),
+            (10_000, 20_000, 2.0, true)
+        );
     }
 
     #[test]
@@ -494,7 +516,10 @@ mod tests {
         ]));
         // Task 3 began at 20 s; the average is 10 s, so the threshold is 30 s.
         let calm = log.pace(counts(2, 2), Some(time(T0 + 50_000))).stall.unwrap();
-        assert_eq!(calm, Stall { task: "3".into(), running_ms: 30_000, threshold_ms: Some(30_000), warning: false });
+        assert_eq!(
+            calm,
+            Stall { task: "3".into(), running_ms: 30_000, threshold_ms: Some(30_000), warning: false }
+        );
         let stalled = log.pace(counts(2, 2), Some(time(T0 + 50_001))).stall.unwrap();
         assert!(stalled.warning, "{stalled:?}");
         // A run that ended has nothing running now.
