@@ -80,8 +80,10 @@ pub fn latest_run(project_dir: &Path, state_dir: &Path) -> Result<Option<LatestR
                 // A journal that cannot be read leaves the pace out, not the status.
                 let pace = super::journal(&store, &record.run_id).ok().map(|events| {
                     let log = PaceLog::from_events(events.iter().map(|(_, e)| e));
-                    let counts =
-                        record.tasks.as_deref().and_then(|f| super::tasks::counts_at(&project_dir.join(f)));
+                    let counts = record
+                        .tasks
+                        .as_deref()
+                        .and_then(|f| super::tasks::counts_at(&super::tasks::resolve(project_dir, f)));
                     log.pace(counts, None)
                 });
                 (record.run_id, status, record.reason, pace)
@@ -136,7 +138,10 @@ pub fn json(project_dir: &Path, state_dir: &Path) -> Result<Value, StatusError> 
 
 /// A running loop's pace, now: the task file is read for its counts.
 pub fn live_pace(project_dir: &Path, status: &LiveStatus) -> Option<Pace> {
-    let counts = status.task_file.as_deref().and_then(|f| super::tasks::counts_at(&project_dir.join(f)));
+    let counts = status
+        .task_file
+        .as_deref()
+        .and_then(|f| super::tasks::counts_at(&super::tasks::resolve(project_dir, f)));
     status.pace_log.as_ref().map(|log| log.pace(counts, Some(std::time::SystemTime::now())))
 }
 
@@ -280,10 +285,10 @@ pub fn pace_text(p: &Pace) -> String {
     if p.iterations_finished == 0 && p.tasks_remaining.is_none() && p.stall.is_none() {
         return text;
     }
-    let mut first = match p.tasks_remaining {
-        Some(remaining) => format!("{} of {} tasks done", p.tasks_done, p.tasks_done + remaining),
-        None => format!("{} tasks done", p.tasks_done),
-    };
+    let mut first = format!("{} tasks done", p.tasks_done);
+    if let Some(remaining) = p.tasks_remaining {
+        first.push_str(&format!(", {remaining} remaining"));
+    }
     if let Some(rate) = p.success_rate {
         first.push_str(&format!(", {:.0}% of {} iterations succeeded", rate * 100.0, p.iterations_finished));
     }
@@ -291,7 +296,7 @@ pub fn pace_text(p: &Pace) -> String {
     text.push_str(&format!("pace: {first}\n"));
     if let (Some(average), Some(velocity)) = (p.average_task_ms, p.velocity_per_hour) {
         let mut line = format!("  average task {}, recent velocity {velocity:.1} tasks/h", ms(average));
-        if let Some(eta) = p.eta_ms {
+        if let Some(eta) = p.eta_ms.filter(|_| p.tasks_remaining != Some(0)) {
             line.push_str(&format!(", ETA {}", ms(eta)));
             if let Some(at) = &p.eta_at {
                 line.push_str(&format!(" (at {at})"));

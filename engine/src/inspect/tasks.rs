@@ -111,7 +111,7 @@ pub fn board(project_dir: &Path, state_dir: &Path) -> Result<Option<Board>, Boar
     let used = runs
         .iter()
         .rev()
-        .find_map(|r| r.tasks.as_deref().map(|t| project_dir.join(t)))
+        .find_map(|r| r.tasks.as_deref().map(|t| resolve(project_dir, t)))
         .filter(|p| p.is_file());
     let Some(path) = used.or_else(|| TaskFile::discover_path(project_dir)) else {
         return Ok(None);
@@ -119,7 +119,7 @@ pub fn board(project_dir: &Path, state_dir: &Path) -> Result<Option<Board>, Boar
     let file = TaskFile::open(&path)?;
     let mut history: BTreeMap<String, Vec<Attempt>> = BTreeMap::new();
     for run in
-        runs.iter().filter(|r| r.tasks.as_deref().is_some_and(|t| same_file(&project_dir.join(t), &path)))
+        runs.iter().filter(|r| r.tasks.as_deref().is_some_and(|t| same_file(&resolve(project_dir, t), &path)))
     {
         for (task, attempt) in attempts(&run.run_id, &source.journal(&run.run_id)?) {
             history.entry(task).or_default().push(attempt);
@@ -146,6 +146,12 @@ pub fn board(project_dir: &Path, state_dir: &Path) -> Result<Option<Board>, Boar
         })
         .collect();
     Ok(Some(Board { file: path, source: file.source().to_string(), counts, tasks }))
+}
+
+/// A task file as a run's record names it (relative to the project, as `loop` was given it),
+/// without its `./`s.
+pub fn resolve(project_dir: &Path, file: &Path) -> PathBuf {
+    project_dir.join(file).components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

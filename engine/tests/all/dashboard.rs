@@ -336,7 +336,7 @@ fn status_tells_the_pace_with_a_stall_and_the_board_tells_each_tasks_history() {
     assert_eq!(pace["drift"], serde_json::Value::Null, "two completions are all baseline: {pace}");
     assert!(status["live"].get("pace_log").is_none(), "the raw fold stays inside: {status}");
     let text = ralph(["status"]).current_dir(dir.path()).expect(0).stdout;
-    assert!(text.contains("pace: 2 of 3 tasks done, 67% of 3 iterations succeeded"), "{text}");
+    assert!(text.contains("pace: 2 tasks done, 1 remaining, 67% of 3 iterations succeeded"), "{text}");
     assert!(text.contains("stall: task d has run"), "{text}");
     let (code, api) = get(&format!("{}/api/status", served.base));
     assert_eq!(code, 200);

@@ -472,7 +472,7 @@ mod tests {
             (10_000, 14_000, 1.4, false)
         );
         // One more of 40 s: the recent five (10, 10, 20, 20, 40) average 20 s, 2×.
-        let mut behind = steady.clone();
+        let mut behind = steady;
         behind.apply(&Event::IterationStarted {
             iteration: 6,
             task: Some(TaskRef { id: "6".into(), title: String::new() }),
@@ -562,5 +562,41 @@ mod tests {
         assert_eq!(pace.eta_ms, Some(10_000));
         assert_eq!(pace.average_task_ms, Some(55_000));
         assert!(pace.drift.unwrap().ratio < 1.0);
+    }
+
+    proptest::proptest! {
+        /// In a loop that takes one task at a time, back to back, the ETA is the remaining tasks
+        /// times the recent average, the velocity its inverse, and folding is the same whether
+        /// the journal is read whole or event by event.
+        #[test]
+        fn back_to_back_tasks_give_eta_remaining_times_the_recent_average(
+            durations in proptest::collection::vec(1u64..100_000, 1..12),
+            remaining in 0u32..20,
+        ) {
+            let done = Some(Mark::Done);
+            let ids: Vec<String> = (0..durations.len()).map(|i| i.to_string()).collect();
+            let mut start = 0;
+            let mut rows = Vec::new();
+            for (id, d) in ids.iter().zip(&durations) {
+                rows.push((id.as_str(), start, Some(start + d), done));
+                start += d;
+            }
+            let events = journal(&rows);
+            let log = PaceLog::from_events(&events);
+            let mut stepwise = PaceLog::default();
+            for event in &events {
+                stepwise.apply(event);
+            }
+            proptest::prop_assert_eq!(&log, &stepwise);
+            let pace = log.pace(counts(0, remaining), None);
+            let recent: Vec<u64> = durations.iter().rev().take(RECENT_TASKS).map(|d| d * 1000).collect();
+            let recent_sum: u64 = recent.iter().sum();
+            // remaining × span / k, where the span of back-to-back tasks is their sum.
+            let expected = (f64::from(remaining) * recent_sum as f64 / recent.len() as f64).round() as u64;
+            let eta = pace.eta_ms.unwrap();
+            proptest::prop_assert!(eta.abs_diff(expected) <= 1, "{} vs {}", eta, expected);
+            proptest::prop_assert_eq!(pace.recent_ms, Some(recent_sum / recent.len() as u64));
+            proptest::prop_assert_eq!(pace.tasks_done_in_run as usize, durations.len());
+        }
     }
 }
