@@ -615,18 +615,17 @@ render.tasks = async () => {
   if (t.error) { $("tasks-caption").textContent = t.error; $("board").replaceChildren(); return; }
   const tasks = t.tasks || [];
   $("tasks-caption").textContent = (t.source || t.file || "tasks") + " · " + tasks.length + " tasks";
-  const columns = ["pending", "in_progress", "completed", "failed", "blocked"];
+  const columns = ["pending", "in_progress", "done", "failed", "blocked"];
   for (const task of tasks) if (!columns.includes(task.status)) columns.push(task.status);
   $("board").replaceChildren(...columns.map((c) => {
-    const mine = tasks.filter((task) => task.status === c || (c === "completed" && task.status === "done"));
-    if (c === "done") return null;
+    const mine = tasks.filter((task) => task.status === c);
     return el("div", { class: "column " + c }, el("h3", { text: c.replace("_", " ") + " (" + mine.length + ")" }), ...mine.map((task) => {
       const h = task.history || [];
       return el("div", { class: "task" }, el("b", { text: task.id }), " ", task.title || task.description || "",
         el("div", { class: "muted small", text: [task.priority !== undefined && task.priority !== null ? "priority " + task.priority : "", task.depends_on && task.depends_on.length ? "after " + task.depends_on.join(", ") : "", h.length ? h.length + " attempt(s)" : ""].filter(Boolean).join(" · ") }),
-        h.length ? el("ul", { class: "small" }, ...h.slice(-3).map((a) => el("li", { text: [a.run_id ? "run " + String(a.run_id).slice(0, 8) : "", "it. " + a.iteration, a.status, a.commit ? String(a.commit).slice(0, 8) : ""].filter(Boolean).join(" · ") }))) : null);
+        h.length ? el("ul", { class: "small" }, ...h.slice(-3).map((a) => el("li", { text: ["iteration " + a.iteration, a.status || "running", a.mark ? "marked " + a.mark : "", a.started_at && a.finished_at ? ms(when(a.finished_at) - when(a.started_at)) : "", a.commit ? String(a.commit).slice(0, 8) : ""].filter(Boolean).join(" · ") }))) : null);
     }));
-  }).filter(Boolean));
+  }));
 };
 
 // ----- Metrics

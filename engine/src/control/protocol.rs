@@ -181,6 +181,13 @@ pub struct LiveStatus {
     /// The last request refused because an agent sent it, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_refused: Option<String>,
+    /// The task file the run works through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_file: Option<std::path::PathBuf>,
+    /// What the run's pace is computed from, when it is asked for (`status` computes it with
+    /// the time of the asking, so a stall grows between the loop's events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace_log: Option<crate::run::core::pace::PaceLog>,
 }
 
 #[cfg(test)]

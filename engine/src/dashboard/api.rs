@@ -59,6 +59,23 @@ pub fn status_text(project_dir: &Path, state_dir: &Path) -> Result<String, Answe
     crate::inspect::status::text(project_dir, state_dir).map_err(|e| Answer::error(500, e))
 }
 
+/// `GET /api/tasks`: the project's task file as a board, each task with its history from the
+/// journals (`inspect/tasks.rs`); 404 when the project has no task file.
+pub fn tasks(project_dir: &Path, state_dir: &Path) -> Answer {
+    match crate::inspect::tasks::board(project_dir, state_dir) {
+        Ok(Some(board)) => Answer::ok(serde_json::to_value(board).unwrap_or_default()),
+        Ok(None) => Answer::error(
+            404,
+            format!(
+                "the project has no task file: no run used one, and there is no {} in `{}`",
+                crate::task::DISCOVERY_ORDER.join(", "),
+                project_dir.display()
+            ),
+        ),
+        Err(e) => Answer::error(500, e),
+    }
+}
+
 /// `GET /api/runs`: what `runs --json` prints (newest first).
 pub fn runs(state_dir: &Path) -> Answer {
     let read = || newest(&mut Source::open(state_dir)?, None);

@@ -218,6 +218,7 @@ async fn answer(request: Request<Incoming>, shared: &Shared) -> Response<Reply> 
             json(answer)
         }
         ("GET", ["api", "runs"]) => blocking(move || api::runs(&state)).await,
+        ("GET", ["api", "tasks"]) => blocking(move || api::tasks(&project, &state)).await,
         ("GET", ["api", "runs", run, "events"]) => {
             let run = (*run).to_owned();
             blocking(move || api::events(&state, &run)).await

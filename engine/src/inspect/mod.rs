@@ -20,6 +20,7 @@ pub mod reset;
 pub mod runs;
 pub mod source;
 pub mod status;
+pub mod tasks;
 pub mod trace;
 
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! The project's status as `status --json` and the dashboard's `/api/status` give it: the
 //! running loop's own account over its control socket when one runs, else the latest run in
-//! the store, with the ledger's circuit breakers and spend. One builder, so the two never
-//! disagree on a field name.
+//! the store, with the ledger's circuit breakers and spend, and the run's pace (velocity, ETA,
+//! drift, stalls: `run/core/pace.rs`). One builder, so the two never disagree on a field name.
 
 use std::path::Path;
 
@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::control::{ControlError, LiveStatus, Reply, Request};
 use crate::policy::breaker::BreakerState;
+use crate::run::core::pace::{Pace, PaceLog, STALL_FACTOR};
 use crate::run::ledger::{Ledger, today};
 use crate::store::{Store, StoreError};
 
@@ -39,6 +40,8 @@ pub struct LatestRun {
     pub reason: Option<String>,
     /// The step waiting for a person's review, if one is.
     pub waiting_for_review: Option<String>,
+    /// Its pace, from its journal (none for a run a loop holds but does not answer for).
+    pub pace: Option<Pace>,
 }
 
 /// A running loop's own account of itself, over its control socket (`None`: no loop runs).
@@ -65,7 +68,7 @@ pub fn live(state_dir: &Path) -> Result<Option<LiveStatus>, ControlError> {
 /// The store cannot be read.
 pub fn latest_run(project_dir: &Path, state_dir: &Path) -> Result<Option<LatestRun>, StoreError> {
     let runs = crate::run::runner::runs_dir(project_dir);
-    let (run_id, status, reason) = match Store::open_existing(state_dir) {
+    let (run_id, status, reason, pace) = match Store::open_existing(state_dir) {
         Ok(None) => return Ok(None),
         Ok(Some(store)) => match store.runs()?.pop() {
             Some(record) => {
@@ -74,7 +77,16 @@ pub fn latest_run(project_dir: &Path, state_dir: &Path) -> Result<Option<LatestR
                 } else {
                     record.status
                 };
-                (record.run_id, status, record.reason)
+                // A journal that cannot be read leaves the pace out, not the status.
+                let pace = super::journal(&store, &record.run_id).ok().map(|events| {
+                    let log = PaceLog::from_events(events.iter().map(|(_, e)| e));
+                    let counts = record
+                        .tasks
+                        .as_deref()
+                        .and_then(|f| super::tasks::counts_at(&super::tasks::resolve(project_dir, f)));
+                    log.pace(counts, None)
+                });
+                (record.run_id, status, record.reason, pace)
             }
             None => return Ok(None),
         },
@@ -83,12 +95,12 @@ pub fn latest_run(project_dir: &Path, state_dir: &Path) -> Result<Option<LatestR
                 return Ok(None);
             };
             let by = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
-            (id, "running".to_owned(), Some(format!("a loop is running{by}")))
+            (id, "running".to_owned(), Some(format!("a loop is running{by}")), None)
         }
         Err(e) => return Err(e),
     };
     let waiting_for_review = crate::run::human::waiting(&runs.join(&run_id));
-    Ok(Some(LatestRun { run_id, status, reason, waiting_for_review }))
+    Ok(Some(LatestRun { run_id, status, reason, waiting_for_review, pace }))
 }
 
 /// The ledger's spend, the same with or without a running loop.
@@ -110,8 +122,8 @@ pub fn ledger(project_dir: &Path) -> Result<Ledger, StatusError> {
     crate::run::ledger::load(&crate::run::ledger::path(project_dir)).map_err(StatusError::Ledger)
 }
 
-/// `status --json`: `latest_run`, `live` (when a loop answers), `breaker`, `agent_breakers`,
-/// `spend`.
+/// `status --json`: `latest_run`, `live` (when a loop answers), `pace`, `breaker`,
+/// `agent_breakers`, `spend`.
 ///
 /// # Errors
 ///
@@ -119,13 +131,27 @@ pub fn ledger(project_dir: &Path) -> Result<Ledger, StatusError> {
 pub fn json(project_dir: &Path, state_dir: &Path) -> Result<Value, StatusError> {
     let ledger = ledger(project_dir)?;
     Ok(match live(state_dir)? {
-        Some(status) => live_json(&status, &ledger),
+        Some(status) => live_json(project_dir, &status, &ledger),
         None => stored_json(latest_run(project_dir, state_dir)?.as_ref(), &ledger),
     })
 }
 
+/// A running loop's pace, now: the task file is read for its counts.
+pub fn live_pace(project_dir: &Path, status: &LiveStatus) -> Option<Pace> {
+    let counts = status
+        .task_file
+        .as_deref()
+        .and_then(|f| super::tasks::counts_at(&super::tasks::resolve(project_dir, f)));
+    status.pace_log.as_ref().map(|log| log.pace(counts, Some(std::time::SystemTime::now())))
+}
+
 /// The status of a running loop.
-pub fn live_json(status: &LiveStatus, ledger: &Ledger) -> Value {
+pub fn live_json(project_dir: &Path, status: &LiveStatus, ledger: &Ledger) -> Value {
+    // The pace's raw fold is the loop's business; its result is `pace`.
+    let mut live = serde_json::to_value(status).unwrap_or_default();
+    if let Value::Object(map) = &mut live {
+        map.remove("pace_log");
+    }
     json!({
         "latest_run": {
             "run_id": status.run_id,
@@ -133,7 +159,8 @@ pub fn live_json(status: &LiveStatus, ledger: &Ledger) -> Value {
             "reason": status.paused_by.as_ref().map(|by| format!("paused by {by}")),
             "waiting_for_review": status.waiting_for_review,
         },
-        "live": status,
+        "live": live,
+        "pace": live_pace(project_dir, status),
         "breaker": ledger.breaker,
         "agent_breakers": ledger.agents,
         "spend": spend_json(ledger),
@@ -146,6 +173,7 @@ pub fn stored_json(latest: Option<&LatestRun>, ledger: &Ledger) -> Value {
         "latest_run": latest.map(|l| json!({
             "run_id": l.run_id, "status": l.status, "reason": l.reason, "waiting_for_review": l.waiting_for_review,
         })),
+        "pace": latest.and_then(|l| l.pace.as_ref()),
         "breaker": ledger.breaker,
         "agent_breakers": ledger.agents,
         "spend": spend_json(ledger),
@@ -161,6 +189,9 @@ pub fn text(project_dir: &Path, state_dir: &Path) -> Result<String, StatusError>
     let ledger = ledger(project_dir)?;
     if let Some(live) = live(state_dir)? {
         let mut text = live_text(&live);
+        if let Some(pace) = live_pace(project_dir, &live) {
+            text.push_str(&pace_text(&pace));
+        }
         text.push_str(&format!("circuit breaker: {}", live.breaker));
         if let Some(reason) = &live.breaker_reason {
             text.push_str(&format!(" — {reason}"));
@@ -177,6 +208,9 @@ pub fn text(project_dir: &Path, state_dir: &Path) -> Result<String, StatusError>
             text.push_str(&format!("latest run: {}: {}{reason}\n", l.run_id, l.status));
             if let Some(step) = &l.waiting_for_review {
                 text.push_str(&format!("waiting for review: `{step}` (ralph-loop approve | reject)\n"));
+            }
+            if let Some(pace) = &l.pace {
+                text.push_str(&pace_text(pace));
             }
         }
         None => text.push_str("no runs yet\n"),
@@ -239,6 +273,52 @@ fn live_text(s: &LiveStatus) -> String {
     }
     if let Some(signal) = &s.last_signal {
         text.push_str(&format!("  last signal: {signal}\n"));
+    }
+    text
+}
+
+/// The pace, for people: nothing before an iteration has ended or a task is counted, and each
+/// line only when it has something to say.
+pub fn pace_text(p: &Pace) -> String {
+    let ms = crate::inspect::human_ms;
+    let mut text = String::new();
+    if p.iterations_finished == 0 && p.tasks_remaining.is_none() && p.stall.is_none() {
+        return text;
+    }
+    let mut first = format!("{} tasks done", p.tasks_done);
+    if let Some(remaining) = p.tasks_remaining {
+        first.push_str(&format!(", {remaining} remaining"));
+    }
+    if let Some(rate) = p.success_rate {
+        first.push_str(&format!(", {:.0}% of {} iterations succeeded", rate * 100.0, p.iterations_finished));
+    }
+    first.push_str(&format!(", {} elapsed", ms(p.elapsed_ms)));
+    text.push_str(&format!("pace: {first}\n"));
+    if let (Some(average), Some(velocity)) = (p.average_task_ms, p.velocity_per_hour) {
+        let mut line = format!("  average task {}, recent velocity {velocity:.1} tasks/h", ms(average));
+        if let Some(eta) = p.eta_ms.filter(|_| p.tasks_remaining != Some(0)) {
+            line.push_str(&format!(", ETA {}", ms(eta)));
+            if let Some(at) = &p.eta_at {
+                line.push_str(&format!(" (at {at})"));
+            }
+        }
+        text.push_str(&format!("{line}\n"));
+    }
+    if let Some(d) = p.drift.filter(|d| d.warning) {
+        text.push_str(&format!(
+            "  drift: recent tasks take {:.2}× the run's first ({} against {}): behind schedule\n",
+            d.ratio,
+            ms(d.recent_ms),
+            ms(d.baseline_ms)
+        ));
+    }
+    if let Some(s) = p.stall.as_ref().filter(|s| s.warning) {
+        text.push_str(&format!(
+            "  stall: task {} has run {}, more than {STALL_FACTOR}× the average task ({})\n",
+            s.task,
+            ms(s.running_ms),
+            ms(p.average_task_ms.unwrap_or_default())
+        ));
     }
     text
 }

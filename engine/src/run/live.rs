@@ -204,6 +204,8 @@ impl Runner {
             redirect: s.redirect.clone(),
             last_signal: s.last_signal.clone(),
             last_refused: s.last_refused.clone(),
+            task_file: self.options.record.tasks.clone(),
+            pace_log: Some(s.pace.clone()),
         };
         self.live.status.send_replace(status);
     }

@@ -176,6 +176,9 @@ fn the_api_shows_a_running_loop_streams_its_events_and_takes_its_signals() {
     assert_eq!(code, 404);
     let (code, _) = get(&format!("{}/api/nothing", served.base));
     assert_eq!(code, 404);
+    let (code, none) = get(&format!("{}/api/tasks", served.base));
+    assert_eq!(code, 404, "no task file: {none}");
+    assert!(none["error"].as_str().unwrap().contains("no task file"), "{none}");
 }
 
 #[test]
@@ -596,4 +599,107 @@ fn a_broken_review_template_is_shown_on_the_page_and_the_loop_goes_on() {
     let (code, _) = post(&format!("{base}/api/control"), &token, &serde_json::json!({"signal": "approve"}));
     assert_eq!(code, 200);
     assert!(finish(child).success());
+}
+
+/// A one-node workflow over a task file: task `b` fails, task `d` waits for the file `go`.
+const PACED: &str = r#"workflow:
+  nodes:
+    - id: work
+      agent: worker
+agents:
+  worker:
+    command: |
+      case "$RALPH_TASK_ID" in
+        b) exit 1 ;;
+        d) while [ ! -e go ]; do sleep 0.02; done ;;
+      esac
+"#;
+
+const FOUR_TASKS: &str = r#"{"tasks": [
+  {"id": "a", "title": "first", "status": "pending", "priority": 4},
+  {"id": "b", "title": "fails", "status": "pending", "priority": 3},
+  {"id": "c", "title": "third", "status": "pending", "priority": 2},
+  {"id": "d", "title": "slow", "description": "waits for go", "status": "pending", "priority": 1, "depends_on": ["a"]}
+]}
+"#;
+
+fn status_json(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&ralph(["status", "--json"]).current_dir(dir).expect(0).stdout).unwrap()
+}
+
+fn board_task<'a>(board: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    board["tasks"].as_array().unwrap().iter().find(|t| t["id"] == id).unwrap()
+}
+
+// See: issue 16 (the Overview's ETA, stall and drift; the Tasks board) and issue 17 (pace in
+// `status --json`).
+#[test]
+fn status_tells_the_pace_with_a_stall_and_the_board_tells_each_tasks_history() {
+    let dir = project(&[("w.yaml", PACED), ("tasks.json", FOUR_TASKS)]);
+    let served = serve(dir.path(), "127.0.0.1:0");
+    let child = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).spawn();
+    // `d` runs until `go` appears: once it has taken three times the average task, it stalls.
+    let mut status = serde_json::Value::Null;
+    wait_for("task d to stall", 60, || {
+        status = status_json(dir.path());
+        status["pace"]["stall"]["warning"] == true
+    });
+    let pace = &status["pace"];
+    assert_eq!(pace["stall"]["task"], "d", "{pace}");
+    assert_eq!((pace["tasks_done"].as_u64(), pace["tasks_remaining"].as_u64()), (Some(2), Some(1)), "{pace}");
+    assert_eq!(
+        (pace["tasks_done_in_run"].as_u64(), pace["tasks_failed_in_run"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!((pace["iterations_finished"].as_u64(), pace["success_rate"].as_f64()), (Some(3), Some(0.67)));
+    let average = pace["average_task_ms"].as_u64().unwrap();
+    assert_eq!(pace["stall"]["threshold_ms"].as_u64(), Some(3 * average), "{pace}");
+    assert!(pace["stall"]["running_ms"].as_u64().unwrap() > 3 * average, "{pace}");
+    assert!(pace["velocity_per_hour"].as_f64().unwrap() > 0.0, "{pace}");
+    assert!(pace["eta_ms"].is_u64() && pace["eta_at"].is_string(), "one task remains: {pace}");
+    assert!(pace["elapsed_ms"].is_u64(), "{pace}");
+    assert_eq!(pace["drift"], serde_json::Value::Null, "two completions are all baseline: {pace}");
+    assert!(status["live"].get("pace_log").is_none(), "the raw fold stays inside: {status}");
+    let text = ralph(["status"]).current_dir(dir.path()).expect(0).stdout;
+    assert!(text.contains("pace: 2 tasks done, 1 remaining, 67% of 3 iterations succeeded"), "{text}");
+    assert!(text.contains("stall: task d has run"), "{text}");
+    let (code, api) = get(&format!("{}/api/status", served.base));
+    assert_eq!(code, 200);
+    assert_eq!(api["pace"]["stall"]["task"], "d", "the dashboard has the same fields: {api}");
+
+    // The board while `d` runs: each task as the file says, with the iterations on it.
+    let (code, board) = get(&format!("{}/api/tasks", served.base));
+    assert_eq!(code, 200, "{board}");
+    assert_eq!(board["source"], "tasks.json");
+    assert!(board["file"].as_str().unwrap().ends_with("tasks.json"), "{board}");
+    let run = status["live"]["run_id"].as_str().unwrap().to_owned();
+    let a = board_task(&board, "a");
+    assert_eq!((&a["status"], &a["title"], &a["priority"]), (&"done".into(), &"first".into(), &4.into()));
+    let history = a["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1, "{a}");
+    assert_eq!((&history[0]["run_id"], &history[0]["iteration"]), (&run.as_str().into(), &1.into()));
+    assert_eq!((&history[0]["status"], &history[0]["mark"]), (&"succeeded".into(), &"done".into()));
+    assert!(history[0]["finished_at"].is_string() && history[0]["commit"].is_null(), "{a}");
+    let b = board_task(&board, "b");
+    assert_eq!((&b["status"], &b["history"][0]["mark"]), (&"failed".into(), &"failed".into()), "{b}");
+    let d = board_task(&board, "d");
+    assert_eq!(d["depends_on"], serde_json::json!(["a"]));
+    assert_eq!(d["description"], "waits for go");
+    assert_eq!(d["history"][0]["finished_at"], serde_json::Value::Null, "still running: {d}");
+    assert_eq!(board["counts"]["failed"], 1, "{board}");
+
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    assert!(!finish(child).success(), "task b failed");
+    // The stored run: its pace from the journal, nothing running, nothing remaining.
+    let stored = status_json(dir.path());
+    let pace = &stored["pace"];
+    assert_eq!((pace["tasks_done"].as_u64(), pace["tasks_remaining"].as_u64()), (Some(3), Some(0)), "{pace}");
+    assert_eq!((pace["iterations_finished"].as_u64(), pace["success_rate"].as_f64()), (Some(4), Some(0.75)));
+    assert_eq!(
+        (pace["eta_ms"].as_u64(), &pace["eta_at"], &pace["stall"]),
+        (Some(0), &serde_json::Value::Null, &serde_json::Value::Null)
+    );
+    let (_, board) = get(&format!("{}/api/tasks", served.base));
+    let d = board_task(&board, "d");
+    assert_eq!((&d["status"], &d["history"][0]["mark"]), (&"done".into(), &"done".into()), "{d}");
 }

@@ -163,7 +163,7 @@ fn a_person_follows_pauses_hints_and_approves_a_loop_in_the_browser() {
         60,
         r#"return document.querySelector('#graph g.node.running[data-id="planning"]')"#,
     );
-    browser.wait("the live feed open", 30, r#"return document.querySelector("#feed").textContent === "● live""#);
+    browser.wait("the live feed open", 30, r##"return document.querySelector("#feed").textContent === "● live""##);
     let url = browser.eval("return location.href");
     assert!(!url.as_str().unwrap().contains(&token), "the token leaves the address bar: {url}");
 

@@ -1,6 +1,6 @@
 //! The pure core of a run: its events, the outcome of a step with its failure class, the control
-//! signals, the ledger and circuit breaker, and the projection that folds events into the state
-//! every decision is taken from.
+//! signals, the ledger and circuit breaker, the pace (velocity, ETA, drift, stalls), and the
+//! projection that folds events into the state every decision is taken from.
 //!
 //! **Architecture invariant:** this module depends on nothing else in the crate (only on std,
 //! serde, humantime and the plugin SDK's data types), performs no I/O and reads no clock: a
@@ -11,6 +11,7 @@ pub mod breaker;
 pub mod event;
 pub mod ledger;
 pub mod outcome;
+pub mod pace;
 pub mod projection;
 pub mod signal;
 
@@ -25,6 +26,7 @@ mod purity_tests {
         ("event.rs", include_str!("event.rs")),
         ("ledger.rs", include_str!("ledger.rs")),
         ("outcome.rs", include_str!("outcome.rs")),
+        ("pace.rs", include_str!("pace.rs")),
         ("projection.rs", include_str!("projection.rs")),
         ("signal.rs", include_str!("signal.rs")),
     ];

@@ -16,6 +16,7 @@ use serde::Serialize;
 use super::event::{Event, Mark, RunStatus, TaskRef};
 use super::ledger::{Ledger, LedgerRules, Moved};
 use super::outcome::{FailureClass, Outcome};
+use super::pace::PaceLog;
 use super::signal::Signal;
 
 /// How many failures a packet's `failure_history` carries: the most recent ones. A loop left
@@ -275,6 +276,8 @@ pub struct RunState {
     pub cost_usd: f64,
     /// The project's spend and breakers: the ledger the run started from, with its events.
     pub ledger: Ledger,
+    /// What the run's pace (velocity, ETA, drift, stalls) is computed from.
+    pub pace: PaceLog,
     /// Paused (or pausing after the current step), and by whom.
     pub paused: Option<String>,
     /// Hints journaled and not yet delivered into a prompt, oldest first.
@@ -343,6 +346,7 @@ impl RunState {
             breaker: None,
             breaker_reason: None,
             invocations: 0,
+            pace: PaceLog::default(),
             tokens: 0,
             cost_usd: 0.0,
             ledger: Ledger::default(),
@@ -448,6 +452,7 @@ impl RunState {
         // The ledger folds first: an iteration's end is judged by what the pass changed.
         let changed = self.changed_by(event);
         self.fold.moved = self.ledger.apply(event, &self.fold.rules, changed);
+        self.pace.apply(event);
         match event {
             Event::RunStarted { run_id, workflow, ledger, at, .. } => {
                 self.run_id.clone_from(run_id);
