@@ -417,7 +417,11 @@ async fn order(hub: &Hub, signal: Signal, display_name: Option<String>, peer: Pe
         return Reply::Refused { message: "the loop is ending".into() };
     }
     let mut closing = hub.closing.clone();
+    // A reply sent before the loop closed wins: a decision that ends the run (an approval
+    // leading to a terminal state) closes the loop right after it is answered, and an unbiased
+    // select picked the closing half of the time when both were ready.
     tokio::select! {
+        biased;
         reply = rx => reply.unwrap_or(Reply::Refused { message: "the loop ended before acting on it".into() }),
         _ = closing.changed() => Reply::Refused { message: "the loop ended before acting on it".into() },
     }

@@ -539,7 +539,7 @@ fn a_web_review_form_renders_its_template_and_decides_through_the_api() {
         .json(&serde_json::json!({"signal": "approve", "comment": "ship <it>"}))
         .send()
         .unwrap();
-    assert_eq!(decided.status().as_u16(), 200);
+    assert_eq!(decided.status().as_u16(), 200, "{:?}", decided.text());
     assert!(finish(child).success());
     let journal = crate::control::journal(dir.path());
     let review = journal.iter().find(|e| e["event"] == "review_decided").expect("a review_decided event");
@@ -596,8 +596,9 @@ fn a_broken_review_template_is_shown_on_the_page_and_the_loop_goes_on() {
     assert!(page.contains("does not exist"), "{page}");
     // Neither the dashboard nor the loop is the worse for it.
     assert_eq!(get(&format!("{base}/api/status")).0, 200);
-    let (code, _) = post(&format!("{base}/api/control"), &token, &serde_json::json!({"signal": "approve"}));
-    assert_eq!(code, 200);
+    let (code, answer) =
+        post(&format!("{base}/api/control"), &token, &serde_json::json!({"signal": "approve"}));
+    assert_eq!(code, 200, "{answer}");
     assert!(finish(child).success());
 }
 
