@@ -633,7 +633,7 @@ render.tasks = async () => {
 function byAgent(p) {
   const models = {};
   const planned = model.plans[shownRun()];
-  if (planned && planned.agents) for (const [name, a] of Object.entries(planned.agents)) models[name] = a.model || a.backend || "";
+  if (planned && planned.agents) for (const [name, a] of Object.entries(planned.agents)) models[name] = [a.backend, a.model].filter(Boolean).join(" · ");
   return [...p.agents.values()].map((a) => ({ ...a, model: models[a.name] || "" }));
 }
 
@@ -655,7 +655,7 @@ render.metrics = () => {
   const points = xs.map((x) => { tk += x.tokens || 0; c += x.cost || 0; return [when(x.end), tk, c]; });
   const W = 640, H = 140, maxT = Math.max(1, tk), maxC = Math.max(1e-9, c);
   const line = (i, max) => points.map(([t, ...v]) => `${(((t - t0) / (t1 - t0)) * W).toFixed(1)},${(H - (v[i] / max) * H).toFixed(1)}`).join(" ");
-  $("spend-chart").innerHTML = `<svg width="${W + 80}" height="${H + 24}" role="img" aria-label="tokens and cost over time"><g transform="translate(10,6)">` +
+  $("spend-chart").innerHTML = `<svg width="${W + 160}" height="${H + 24}" role="img" aria-label="tokens and cost over time"><g transform="translate(10,6)">` +
     `<rect width="${W}" height="${H}" class="plot"/><polyline points="0,${H} ${line(0, maxT)}" class="series tokens"/><polyline points="0,${H} ${line(1, maxC)}" class="series cost"/>` +
     `<text x="${W + 6}" y="10" class="tokens-label">${esc(tk.toLocaleString())} tokens</text><text x="${W + 6}" y="26" class="cost-label">${esc(usd(c))}</text>` +
     `<text x="0" y="${H + 16}">0</text><text x="${W}" y="${H + 16}" text-anchor="end">${esc(ms(t1 - t0))}</text></g></svg>`;

@@ -176,13 +176,14 @@ fn open_run(state_dir: &Path, asked: &str) -> Result<(Source, RunRecord), Answer
 pub fn run_plan(state_dir: &Path, run: &str) -> Answer {
     let answer = || -> Result<Answer, Answer> {
         let (mut source, record) = open_run(state_dir, run)?;
-        let (_, plan) = match plan::stored(&mut source, &record) {
+        let (doc, plan) = match plan::stored(&mut source, &record) {
             Ok(stored) => stored,
             Err(e @ InspectError::NoDefinition { .. }) => return Err(Answer::error(404, e)),
             Err(e) => return Err(Answer::error(500, e)),
         };
         let mut body = plan::view(&plan, &record.workflow, &record.workflow_file);
         body["run_id"] = json!(record.run_id);
+        body["agents"] = plan::agents(&doc);
         Ok(Answer::ok(body))
     };
     answer().unwrap_or_else(|e| e)

@@ -24,6 +24,24 @@ pub fn view(plan: &Plan, workflow: &str, file: &Path) -> Value {
     value
 }
 
+/// The workflow's agents as the views name them: each one's `backend` (`command` for a
+/// command) and `model`, for the dashboard's metrics by agent and model.
+pub fn agents(doc: &Document) -> Value {
+    let agents: serde_json::Map<String, Value> = doc
+        .agents
+        .iter()
+        .map(|(name, agent)| {
+            let backend = match (agent.backend, &agent.command) {
+                (Some(backend), _) => Some(crate::run::agents::backend_name(backend)),
+                (None, Some(_)) => Some("command".to_owned()),
+                (None, None) => None,
+            };
+            (name.clone(), json!({ "backend": backend, "model": agent.model }))
+        })
+        .collect();
+    Value::Object(agents)
+}
+
 /// The definition run `record` ran, as the store keeps it, and its plan.
 pub fn stored(source: &mut Source, record: &RunRecord) -> Result<(Document, Plan), InspectError> {
     let hash = &record.definition_hash;

@@ -166,6 +166,27 @@ pub fn backend_name(backend: Backend) -> String {
     serde_json::to_value(backend).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
+thread_local! {
+    /// Set while `replay --check` builds its runner on this thread (see [`without_programs`]).
+    static PROGRAMS_OPTIONAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `build` with agents' programs optional: a check of a recorded run invokes no agent, so
+/// checking a run on a machine (or a dashboard's process) without `claude` on `PATH` is no
+/// error. Only this thread, and only while `build` runs: a loop resolving its agents beside
+/// it still needs its programs.
+pub fn without_programs<T>(build: impl FnOnce() -> T) -> T {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            PROGRAMS_OPTIONAL.set(false);
+        }
+    }
+    PROGRAMS_OPTIONAL.set(true);
+    let _reset = Reset;
+    build()
+}
+
 /// Resolves what a plan node names (an agent, a chain or a built-in action) to the agents that
 /// run, in order.
 pub fn resolve(doc: &Document, name: &str) -> Result<Vec<StepAgent>, AgentError> {
@@ -346,7 +367,10 @@ fn ai_agent(
         }
         cli => {
             let (program_info, program) = cli_program(cli).expect("every other backend is a CLI");
-            let Some(path) = find_program(&program) else {
+            let found = find_program(&program);
+            // A check invokes no agent: the program's name stands in for a program not here.
+            let found = found.or_else(|| PROGRAMS_OPTIONAL.get().then(|| program.clone().into()));
+            let Some(path) = found else {
                 return Err(AgentError::MissingProgram {
                     agent: name.to_owned(),
                     backend: backend_name(cli),

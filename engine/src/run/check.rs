@@ -120,7 +120,9 @@ pub fn check(
     // The check's journal is thrown away: it lives in memory, and nobody can signal it.
     options.log = LogChoice::Memory(Default::default());
     options.control = false;
-    let runner = Runner::new(doc, plan, options, Box::new(Collect(Arc::clone(&events))))?;
+    let runner = super::agents::without_programs(|| {
+        Runner::new(doc, plan, options, Box::new(Collect(Arc::clone(&events))))
+    })?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(runner.run_recorded(iterations(recorded)));
     let new_events = std::mem::take(&mut *events.lock().unwrap_or_else(|p| p.into_inner()));

@@ -163,7 +163,11 @@ fn a_person_follows_pauses_hints_and_approves_a_loop_in_the_browser() {
         60,
         r#"return document.querySelector('#graph g.node.running[data-id="planning"]')"#,
     );
-    browser.wait("the live feed open", 30, r##"return document.querySelector("#feed").textContent === "● live""##);
+    browser.wait(
+        "the live feed open",
+        30,
+        r##"return document.querySelector("#feed").textContent === "● live""##,
+    );
     let url = browser.eval("return location.href");
     assert!(!url.as_str().unwrap().contains(&token), "the token leaves the address bar: {url}");
 
@@ -279,6 +283,8 @@ fn a_person_follows_pauses_hints_and_approves_a_loop_in_the_browser() {
         "tokens summed: {}",
         browser.text("#metric-cards")
     );
+    let by_agent = browser.text("#by-agent");
+    assert!(by_agent.contains("claude · sonnet") && by_agent.contains("command"), "{by_agent}");
     browser.screenshot(&shots.join("metrics.png"));
     browser.open(&format!("{base}/#logs"));
     browser.wait("log lines", 30, "return document.querySelectorAll('#log-lines tbody tr').length > 10");
@@ -311,6 +317,13 @@ fn a_person_follows_pauses_hints_and_approves_a_loop_in_the_browser() {
     browser.open(&format!("{base}/#runs"));
     browser.wait("the run listed", 30, "return document.querySelector('#runs button')");
     browser.click("#runs button");
-    browser.wait("its replay check", 60, r#"return document.querySelector('#runs td span.st')"#);
+    // The check invokes no agent: the dashboard's process has no `claude` on its PATH, and
+    // needs none.
+    let check = browser.wait(
+        "its replay check",
+        60,
+        r#"return document.querySelector('#runs td span.st')?.textContent"#,
+    );
+    assert!(check.as_str().unwrap().starts_with("replays the same"), "{check}");
     browser.screenshot(&shots.join("runs.png"));
 }
