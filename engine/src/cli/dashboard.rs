@@ -36,13 +36,14 @@ pub struct DashboardArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    /// Serve the built-in web dashboard of this project's loop at ADDR (default
+    /// Serve the built-in web dashboard of this project's loop at ADDR (a port, or IP:PORT; default
     /// 127.0.0.1:8080) until Ctrl-C: live while a loop runs, the store's runs otherwise.
     #[arg(
         long,
         value_name = "ADDR",
         num_args = 0..=1,
         default_missing_value = crate::dashboard::DEFAULT_ADDR,
+        value_parser = crate::dashboard::parse_addr,
         conflicts_with_all = ["write", "no_check", "json"]
     )]
     pub serve: Option<std::net::SocketAddr>,

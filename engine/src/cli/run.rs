@@ -65,9 +65,15 @@ pub struct TelemetryArgs {
     /// `trace_id` and `span_id`).
     #[arg(long, value_enum, value_name = "FORMAT", env = "RALPH_LOG_FORMAT")]
     pub log_format: Option<super::Format>,
-    /// Serve the web dashboard at ADDR (default 127.0.0.1:8080) while the loop runs; off
+    /// Serve the web dashboard at ADDR (a port, or IP:PORT; default 127.0.0.1:8080) while the loop runs; off
     /// loopback it needs a token (RALPH_DASHBOARD_TOKEN, or one made and printed once).
-    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = crate::dashboard::DEFAULT_ADDR)]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = crate::dashboard::DEFAULT_ADDR,
+        value_parser = crate::dashboard::parse_addr
+    )]
     pub dashboard: Option<std::net::SocketAddr>,
 }
 

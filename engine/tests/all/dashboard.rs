@@ -247,6 +247,14 @@ fn a_loopback_dashboard_refuses_a_page_that_rebinds_its_name_to_loopback() {
         .current_dir(dir.path())
         .expect(4);
     assert!(busy.stderr.contains("cannot listen on"), "{}", busy.stderr);
+    // A port alone is the same address on loopback; a host name is answered with what to write.
+    let port = served.base.rsplit(':').next().unwrap();
+    let busy = ralph(["dashboard", "--serve", port]).current_dir(dir.path()).expect(4);
+    assert!(busy.stderr.contains(&format!("127.0.0.1:{port}")), "{}", busy.stderr);
+    let wrong = ralph(["loop", "--workflow", "w.yaml", "--dashboard", "example.com:80"])
+        .current_dir(dir.path())
+        .expect(2);
+    assert!(wrong.stderr.contains("write a port (`8080`), `127.0.0.1:8080`"), "{}", wrong.stderr);
 }
 
 #[test]
