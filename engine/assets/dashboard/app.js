@@ -14,8 +14,19 @@ if (params.get("token")) {
   sessionStorage.setItem("ralph-token", params.get("token"));
   history.replaceState(null, "", location.pathname + location.hash);
 }
-const token = sessionStorage.getItem("ralph-token");
+let token = sessionStorage.getItem("ralph-token");
 const headers = token ? { Authorization: "Bearer " + token } : {};
+
+// A change refused for want of the token (a page opened without `?token=`, or a dashboard
+// started again with a new one): the person is asked for it once, and the change is sent again.
+function askToken(message) {
+  const given = window.prompt(message + "\n\nPaste the token the dashboard printed where it was started:");
+  if (!given || !given.trim()) return false;
+  token = given.trim();
+  sessionStorage.setItem("ralph-token", token);
+  headers.Authorization = "Bearer " + token;
+  return true;
+}
 const $ = (id) => document.getElementById(id);
 
 async function api(path, body) {
@@ -773,7 +784,8 @@ async function refreshStatus() {
 }
 
 async function send(signal) {
-  const { json } = await api("/api/control", signal);
+  let { status, json } = await api("/api/control", signal);
+  if (status === 401 && askToken(json.error || "this needs the dashboard's token")) ({ status, json } = await api("/api/control", signal));
   $("said").textContent = json.message || json.error || "";
   refreshStatus();
 }

@@ -281,7 +281,13 @@ impl Served {
 /// Serves the web dashboard of `env`'s project at `addr` and says where. Changes always need
 /// a token, and reads too off loopback or when one is given: without one, one is made and
 /// printed once, in the page's address.
-pub fn start(addr: std::net::SocketAddr, token: Option<String>, env: &Env) -> anyhow::Result<Served> {
+/// `lasts` says how long it serves (`Ctrl-C stops it`, `it ends with the loop`).
+pub fn start(
+    addr: std::net::SocketAddr,
+    token: Option<String>,
+    lasts: &str,
+    env: &Env,
+) -> anyhow::Result<Served> {
     let chosen = token.is_some();
     let token = match token {
         Some(token) => token,
@@ -322,15 +328,12 @@ pub fn start(addr: std::net::SocketAddr, token: Option<String>, env: &Env) -> an
     };
     let project = std::fs::canonicalize(&env.project_dir).unwrap_or_else(|_| env.project_dir.clone());
     if chosen {
-        eprintln!(
-            "dashboard of `{}`: {shown} (Ctrl-C stops it); it takes the token you gave",
-            project.display()
-        );
+        eprintln!("dashboard of `{}`: {shown} ({lasts}); it takes the token you gave", project.display());
     } else {
         let reads =
             if open_reads { "changes (pause, hint, approve, …) need" } else { "every request needs" };
         eprintln!(
-            "dashboard of `{}`: {shown}?token={token} (Ctrl-C stops it)\n  {reads} this token, shown once: open the page at that address, or send `Authorization: Bearer <token>`; RALPH_DASHBOARD_TOKEN chooses one",
+            "dashboard of `{}`: {shown}?token={token} ({lasts})\n  {reads} this token, shown once: open the page at that address, or send `Authorization: Bearer <token>`; RALPH_DASHBOARD_TOKEN chooses one",
             project.display()
         );
     }
@@ -339,7 +342,7 @@ pub fn start(addr: std::net::SocketAddr, token: Option<String>, env: &Env) -> an
 
 /// `dashboard --serve`: the web dashboard until Ctrl-C.
 fn serve(addr: std::net::SocketAddr, token: Option<String>, env: &Env) -> anyhow::Result<Exit> {
-    let served = start(addr, token, env)?;
+    let served = start(addr, token, "Ctrl-C stops it", env)?;
     let _ = served.runtime.block_on(tokio::signal::ctrl_c());
     drop(served.dashboard);
     Ok(Exit::Ok)

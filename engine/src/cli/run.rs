@@ -447,7 +447,12 @@ pub fn run_loaded(
     }
     // Served beside the run, on its own threads, through the same control socket as any page.
     let served = match args.telemetry.dashboard {
-        Some(addr) => Some(super::dashboard::start(addr, std::env::var("RALPH_DASHBOARD_TOKEN").ok(), env)?),
+        Some(addr) => Some(super::dashboard::start(
+            addr,
+            std::env::var("RALPH_DASHBOARD_TOKEN").ok(),
+            "it ends with the loop; `ralph-loop dashboard --serve` shows the run after",
+            env,
+        )?),
         None => None,
     };
     // A review's notification links its form there (the token stays with the person who

@@ -56,7 +56,9 @@ impl Denied {
             Denied::MissingToken => {
                 "this needs the dashboard's token (printed where it was started): `Authorization: Bearer <token>`, or open the page at the address it printed, with `?token=`".into()
             }
-            Denied::WrongToken => "the token is not this dashboard's".into(),
+            Denied::WrongToken => {
+                "the token is not this dashboard's: one started again has a new token, so open the address it printed this time (or choose one with --token / RALPH_DASHBOARD_TOKEN)".into()
+            }
             Denied::ForeignHost(host) => format!(
                 "`{host}` is not a loopback name: open the dashboard at http://127.0.0.1 or http://localhost, or serve it with a token"
             ),
