@@ -26,6 +26,7 @@ pub fn run(args: &ReplayArgs, run: &str, env: &Env) -> anyhow::Result<Exit> {
                 commit: false,
                 tasks: None,
                 jobs: Some(record.jobs),
+                max_iterations: None,
                 dry_run: false,
                 json: false,
                 telemetry: Default::default(),

@@ -70,6 +70,7 @@ pub fn loop_args(record: &RunRecord, json: bool) -> LoopArgs {
         commit: record.commit,
         tasks: record.tasks.clone(),
         jobs: Some(record.jobs),
+        max_iterations: record.max_iterations,
         dry_run: false,
         json,
         telemetry: Default::default(),

@@ -35,6 +35,10 @@ pub struct LoopArgs {
     /// DAG nodes run at once (default: the number of cores).
     #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<usize>,
+    /// The most agent invocations this run makes (overrides `loop.max_iterations`; a resumed
+    /// run keeps it).
+    #[arg(long, value_name = "N", value_parser = parse_max_iterations)]
+    pub max_iterations: Option<u64>,
     /// Show each step's packet and prompt without invoking any agent.
     #[arg(long)]
     pub dry_run: bool,
@@ -43,6 +47,15 @@ pub struct LoopArgs {
     pub json: bool,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+}
+
+/// `--max-iterations`: a whole number of at least 1.
+fn parse_max_iterations(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(0) => Err("`0` would invoke no agent; give at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a number of agent invocations (e.g. 20)")),
+    }
 }
 
 /// `--jobs`: a whole number of at least 1 (0 would start nothing and wait forever).
@@ -340,8 +353,10 @@ pub fn run_loaded(
     options.prompt_dirs = crate::prompt::search_dirs(Some(&workflow), &env.project_dir);
     // A backstop for runaway loops: `loop.max_iterations`, else the larger of 100 and the
     // number of plan nodes (a DAG runs each node once).
-    options.max_invocations =
-        doc.loop_settings.as_ref().and_then(|l| l.max_iterations).unwrap_or_else(|| (total as u64).max(100));
+    options.max_invocations = args
+        .max_iterations
+        .or_else(|| doc.loop_settings.as_ref().and_then(|l| l.max_iterations))
+        .unwrap_or_else(|| (total as u64).max(100));
     let commit = args.commit || loop_settings.auto_commit == Some(true);
     let record = crate::store::RunRecord {
         run_id: String::new(),
@@ -353,6 +368,7 @@ pub fn run_loaded(
         tasks: tasks.as_ref().map(|t| t.path().to_owned()),
         commit,
         jobs,
+        max_iterations: args.max_iterations,
         started_at: String::new(),
         base_commit: None,
         traceparent: None,

@@ -355,6 +355,7 @@ mod tests {
             tasks: None,
             commit: false,
             jobs: 1,
+            max_iterations: None,
             started_at: "2026-01-01T00:00:00Z".into(),
             base_commit: None,
             traceparent: traceparent.map(str::to_owned),

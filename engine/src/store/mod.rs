@@ -106,6 +106,9 @@ pub struct RunRecord {
     pub commit: bool,
     /// DAG nodes run at once.
     pub jobs: usize,
+    /// `loop --max-iterations`, when given: a resumed run keeps the limit it started with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_iterations: Option<u64>,
     /// When it started, RFC 3339.
     pub started_at: String,
     /// The commit `HEAD` pointed at when it started.
@@ -376,6 +379,7 @@ mod tests {
             tasks: None,
             commit: false,
             jobs: 2,
+            max_iterations: None,
             started_at: "2026-11-22T00:00:00Z".into(),
             base_commit: None,
             traceparent: None,

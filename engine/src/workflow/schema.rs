@@ -31,5 +31,18 @@ pub fn generate(kind: SchemaKind) -> Value {
     if kind == SchemaKind::Workflow {
         object.insert("required".into(), serde_json::json!(["workflow"]));
     }
+    // The backend names a peer uses are accepted (with a note, see `structure.rs`): serde
+    // takes them as aliases, which schemars does not list.
+    if let Some(Value::Array(choices)) = value.pointer_mut("/$defs/Backend/oneOf") {
+        for name in ["claude_code", "api"] {
+            if let Some((peer, ours)) = super::model::backend_alias(name) {
+                choices.push(serde_json::json!({
+                    "type": "string",
+                    "const": name,
+                    "description": format!("{peer}'s name for `{ours}`: runs as `{ours}`, with a note."),
+                }));
+            }
+        }
+    }
     value
 }

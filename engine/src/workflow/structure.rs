@@ -259,10 +259,38 @@ impl<'s> Checker<'s> {
     }
 
     fn check_enum(&self, values: &[Json], node: &Node, path: PathRef<'_>, out: &mut Vec<Diagnostic>) {
+        // A peer's name for a backend (PyWiggum's `claude_code`, `api`) is taken — the schema
+        // lists it, so editors accept it too — with a note saying what to write instead.
+        let leaf_name = leaf(path);
+        if leaf_name.ends_with("backend")
+            && let Some((peer, ours)) = node.as_str().and_then(super::model::backend_alias)
+        {
+            out.push(
+                Diagnostic::warning(
+                    "peer-alias",
+                    format!(
+                        "`{leaf_name}`: `{}` is {peer}'s name for `{ours}`",
+                        node.as_str().unwrap_or_default()
+                    ),
+                )
+                .at(path.to_path())
+                .note(format!("it runs as `{ours}`; write `{ours}` to silence this")),
+            );
+            return;
+        }
         let found = to_json(node);
         if values.contains(&found) {
             return;
         }
+        // The peers' names are not offered: ours are what to write.
+        let values: Vec<Json> = values
+            .iter()
+            .filter(|v| {
+                !leaf_name.ends_with("backend") || v.as_str().and_then(super::model::backend_alias).is_none()
+            })
+            .cloned()
+            .collect();
+        let values = values.as_slice();
         let names: Vec<&str> = values.iter().filter_map(Json::as_str).collect();
         let suggestion = node.as_str().and_then(|t| did_you_mean(t, names.iter().copied()));
         out.push(

@@ -780,3 +780,21 @@ fn dry_run_says_a_review_waits_for_a_person_and_only_a_terminal_state_ends_the_r
     assert!(after("complete").contains("the run ends here"), "{}", out.stdout);
     assert_eq!(out.stdout.matches("the run ends here").count(), 1, "{}", out.stdout);
 }
+
+#[test]
+fn loop_max_iterations_overrides_the_configuration_and_a_resumed_run_keeps_it() {
+    let chain = "loop:\n  max_iterations: 10\nworkflow:\n  nodes:\n    - id: n1\n      agent: t\n    - id: n2\n      agent: t\n      depends_on: [n1]\n    - id: n3\n      agent: t\n      depends_on: [n2]\n    - id: n4\n      agent: t\n      depends_on: [n3]\nagents:\n  t:\n    command: \"echo $RALPH_STEP >> ran\"\n";
+    let dir = project(&[("w.yaml", chain)]);
+    let out =
+        ralph(["loop", "--workflow", "w.yaml", "--max-iterations", "2"]).current_dir(dir.path()).expect(1);
+    assert!(out.stderr.contains("max_iterations (2) reached"), "{}", out.stderr);
+    let ran = || std::fs::read_to_string(dir.path().join("ran")).unwrap().lines().count();
+    assert_eq!(ran(), 2, "two invocations, not the configuration's ten");
+    // The limit is the run's: resuming it does not fall back to the configuration's.
+    let again = ralph(["resume"]).current_dir(dir.path()).expect(1);
+    assert!(again.stderr.contains("max_iterations (2) reached"), "{}", again.stderr);
+    assert_eq!(ran(), 2);
+    let zero =
+        ralph(["loop", "--workflow", "w.yaml", "--max-iterations", "0"]).current_dir(dir.path()).expect(2);
+    assert!(zero.stderr.contains("`0` would invoke no agent; give at least 1"), "{}", zero.stderr);
+}

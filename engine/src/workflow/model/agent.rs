@@ -23,6 +23,7 @@ pub enum AgentKind {
 #[serde(rename_all = "snake_case")]
 pub enum Backend {
     /// Claude Code (`claude -p --output-format stream-json`).
+    #[serde(alias = "claude_code")]
     Claude,
     /// OpenAI Codex CLI (`codex exec --json`).
     Codex,
@@ -31,9 +32,19 @@ pub enum Backend {
     /// Gemini CLI (`gemini -p -o stream-json`).
     Gemini,
     /// Any OpenAI-compatible chat-completions server (Ollama, vLLM, llama.cpp, …).
+    #[serde(alias = "api")]
     Openai,
     /// A shell command (`command:`).
     Command,
+}
+
+/// A peer's name for one of our backends, accepted with a note: `(peer, ours)`.
+pub fn backend_alias(name: &str) -> Option<(&'static str, &'static str)> {
+    match name {
+        "claude_code" => Some(("PyWiggum", "claude")),
+        "api" => Some(("PyWiggum", "openai")),
+        _ => None,
+    }
 }
 
 /// When the planner (or another agent) is called on failures.

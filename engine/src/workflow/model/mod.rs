@@ -19,7 +19,7 @@ mod states;
 mod values;
 mod workflow;
 
-pub use agent::{Agent, AgentKind, Backend, Notification, OnFailure};
+pub use agent::{Agent, AgentKind, Backend, Notification, OnFailure, backend_alias};
 pub use budget::{Budget, Price};
 pub use dag::{ContinueOn, DagNode};
 pub use document::Document;
