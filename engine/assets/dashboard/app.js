@@ -87,14 +87,19 @@ function median(values) {
   return s[Math.floor((s.length - 1) / 2)];
 }
 
-// Fills a table body: a row per item, a cell per value (a <td> given is used as it is).
+// Fills a table body: a row per item, a cell per value (a <td> given is used as it is). Rows
+// that did not change are kept: a row being clicked is not replaced under the pointer.
 function rows(tbody, list, cells, each) {
-  tbody.replaceChildren(...list.map((item) => {
+  const fresh = list.map((item) => {
     const tr = el("tr");
     for (const c of cells(item)) tr.append(c instanceof Node && c.tagName === "TD" ? c : el("td", {}, c));
     if (each) each(tr, item);
     return tr;
-  }));
+  });
+  const sig = fresh.map((tr) => tr.outerHTML).join("");
+  if (tbody._sig === sig) return;
+  tbody._sig = sig;
+  tbody.replaceChildren(...fresh);
 }
 
 // ---------------------------------------------------------------------------------------------

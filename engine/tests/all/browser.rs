@@ -87,16 +87,43 @@ impl Browser {
     }
 
     fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body)
+            .unwrap_or_else(|(error, message)| panic!("WebDriver {path}: {error}: {message}"))
+    }
+
+    /// A WebDriver command: its value, or its error and message.
+    fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, (String, String)> {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let mut request = self.http.request(method, url);
         if let Some(body) = body {
             request = request.json(&body);
         }
         let answer: Value = request.send().unwrap().json().unwrap();
-        if let Some(error) = answer["value"].get("error") {
-            panic!("WebDriver {path}: {error}: {}", answer["value"]["message"]);
+        match answer["value"].get("error") {
+            Some(error) => {
+                Err((error.as_str().unwrap_or_default().to_owned(), answer["value"]["message"].to_string()))
+            }
+            None => Ok(answer["value"].clone()),
         }
-        answer["value"].clone()
+    }
+
+    /// Runs `act` on the element `css` selects, found again when the page redrew it in
+    /// between (the live views replace their rows as events arrive: a reference found a moment
+    /// ago may be stale by the time it is used).
+    fn on_element(&self, css: &str, act: impl Fn(&str) -> Result<Value, (String, String)>) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match act(&self.element(css)) {
+                Ok(value) => return value,
+                Err((error, _)) if error == "stale element reference" && Instant::now() < deadline => {}
+                Err((error, message)) => panic!("WebDriver on `{css}`: {error}: {message}"),
+            }
+        }
     }
 
     /// Opens `url`.
@@ -136,23 +163,27 @@ impl Browser {
 
     /// Clicks the element `css` selects, as a person would (WebDriver moves the pointer there).
     pub fn click(&self, css: &str) {
-        let id = self.element(css);
-        self.call(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({})));
+        self.on_element(css, |id| {
+            self.try_call(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({})))
+        });
     }
 
     /// Types `text` into the element `css` selects.
     pub fn type_into(&self, css: &str, text: &str) {
-        let id = self.element(css);
-        self.call(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({ "text": text })));
+        self.on_element(css, |id| {
+            self.try_call(
+                reqwest::Method::POST,
+                &format!("/element/{id}/value"),
+                Some(json!({ "text": text })),
+            )
+        });
     }
 
     /// The visible text of the element `css` selects.
     pub fn text(&self, css: &str) -> String {
-        let id = self.element(css);
-        self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None)
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        let text = self
+            .on_element(css, |id| self.try_call(reqwest::Method::GET, &format!("/element/{id}/text"), None));
+        text.as_str().unwrap_or_default().to_owned()
     }
 
     /// Saves a PNG of the window to `path`.
