@@ -66,10 +66,27 @@ fn tasks_json_follows_priority_and_dependencies_and_keeps_its_formatting() {
     let dir = project(&[("w.yaml", WORKFLOW), ("tasks.json", tasks)]);
     run(dir.path(), &[], 0);
     assert_eq!(std::fs::read_to_string(dir.path().join("work.txt")).unwrap(), "c\nb\na\n");
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("tasks.json")).unwrap(),
-        tasks.replace("\"pending\"", "\"done\"")
-    );
+    // Each task's status changed and its attempt was stamped after its last member; nothing else.
+    let after = std::fs::read_to_string(dir.path().join("tasks.json")).unwrap();
+    let (stripped, stamps) = without_member(&after, ", \"last_attempt_at\": ");
+    assert_eq!(stripped, tasks.replace("\"pending\"", "\"done\""));
+    assert_eq!(stamps.len(), 3, "{after}");
+}
+
+/// `text` without each `<prefix>"…"` (a string member written inline), and the strings taken out.
+fn without_member(text: &str, prefix: &str) -> (String, Vec<String>) {
+    let mut out = String::new();
+    let mut taken = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(prefix) {
+        out.push_str(&rest[..at]);
+        let value = &rest[at + prefix.len()..];
+        let end = value[1..].find('"').unwrap() + 2;
+        taken.push(value[1..end - 1].to_owned());
+        rest = &value[end..];
+    }
+    out.push_str(rest);
+    (out, taken)
 }
 
 #[test]
@@ -88,10 +105,10 @@ fn kanban_milestones_block_until_finished_and_criteria_reach_the_packet() {
     let dir = project(&[("w.yaml", WORKFLOW), ("kanban.json", board)]);
     let events = run(dir.path(), &[], 0);
     assert_eq!(std::fs::read_to_string(dir.path().join("work.txt")).unwrap(), "S1\nF1\n");
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("kanban.json")).unwrap(),
-        board.replace("\"todo\"", "\"done\"")
-    );
+    let after = std::fs::read_to_string(dir.path().join("kanban.json")).unwrap();
+    let (stripped, stamps) = without_member(&after, ", \"last_attempt_at\": ");
+    assert_eq!(stripped, board.replace("\"todo\"", "\"done\""));
+    assert_eq!(stamps.len(), 2, "{after}");
     let packet = events.iter().find(|e| e["type"] == "packet" && e["phase"] == "built").unwrap();
     assert_eq!(packet["packet"]["context"]["current_task"]["acceptance_criteria"][0], "cargo build passes");
     assert_eq!(packet["packet"]["instructions"]["success_criteria"][0], "cargo build passes");
