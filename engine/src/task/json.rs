@@ -52,6 +52,45 @@ impl JsonDoc {
     }
 }
 
+/// `text` with the task object `object` (one line, already JSON) appended to its list of tasks,
+/// after the last one and separated from it the way the last two are (or the list's first task
+/// from its bracket); nothing else changes.
+pub(super) fn append_task(path: &Path, text: &str, object: &str) -> Result<String, TaskError> {
+    let root = scan(path, text)?;
+    let list = match &root.kind {
+        Kind::Array(_) => &root,
+        _ => &root.get("tasks").ok_or_else(|| Bad::new(root.start, TASKS_SHAPE).at(path, text))?.value,
+    };
+    let Kind::Array(elements) = &list.kind else {
+        return Err(Bad::new(list.start, "`tasks` must be an array of tasks").at(path, text));
+    };
+    let (at, separator) = match elements.as_slice() {
+        [] => (list.start + 1, String::new()),
+        [.., before, last] => (last.end, text[before.end..last.start].to_owned()),
+        [only] => {
+            let lead = &text[list.start + 1..only.start];
+            (only.end, if lead.contains('\n') { format!(",{lead}") } else { ", ".to_owned() })
+        }
+    };
+    Ok([&text[..at], &separator, object, &text[at..]].concat())
+}
+
+/// `value` as JSON on one line, with a space after each comma and colon, as people write it.
+pub(super) fn inline(value: &Value) -> String {
+    match value {
+        Value::Array(items) => format!("[{}]", items.iter().map(inline).collect::<Vec<_>>().join(", ")),
+        Value::Object(members) => format!(
+            "{{{}}}",
+            members
+                .iter()
+                .map(|(k, v)| format!("{}: {}", Value::from(k.as_str()), inline(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        scalar => scalar.to_string(),
+    }
+}
+
 const TASKS_SHAPE: &str = "expected an array of tasks, or an object with a `tasks` array";
 
 /// A problem at a byte offset, before it is given its file and line.
@@ -372,7 +411,7 @@ impl Statuses {
         let object = &self.objects[index];
         let members = object.members().unwrap_or_default();
         let slot = member_slot(text, object, members, key);
-        fill(text, &slot, &value.to_string())
+        fill(text, &slot, &inline(value))
     }
 }
 

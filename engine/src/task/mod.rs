@@ -409,6 +409,14 @@ pub enum TaskError {
         /// The ids around the cycle, the first repeated at the end.
         cycle: Vec<String>,
     },
+    /// A task would be added past [`MAX_TASKS`].
+    #[error("{}: the file holds {max} tasks already, the most it may", path.display())]
+    Full {
+        /// The file.
+        path: PathBuf,
+        /// The cap.
+        max: usize,
+    },
     /// No task has this id.
     #[error("{}: no task `{id}`", path.display())]
     NoSuchTask {
@@ -448,6 +456,10 @@ enum Doc {
     Json(json::JsonDoc),
     Kanban(kanban::KanbanDoc),
 }
+
+/// The most tasks a file may hold when tasks are added to it (the agent-swarm seed's cap on
+/// runaway generation).
+pub const MAX_TASKS: usize = 500;
 
 /// The file names [`TaskFile::discover`] looks for, in order.
 pub const DISCOVERY_ORDER: [&str; 4] = ["tasks.json", "kanban.json", "TODO.md", "todo.md"];
@@ -705,6 +717,41 @@ impl TaskFile {
                 .map_err(|source| TaskError::Write { path: self.path.clone(), source })?;
         }
         *self = marked;
+        Ok(())
+    }
+
+    /// Appends a task to a `tasks.json`, as one line with these members in this order, after
+    /// the last task and laid out like it; the rest of the file is kept byte for byte. The file
+    /// is read afresh; the result must be a valid task file (a duplicate id, an unknown
+    /// dependency or a cycle is refused as [`TaskFile::open`] refuses it), and hold at most
+    /// [`MAX_TASKS`] tasks.
+    pub fn append(&mut self, members: &[(String, serde_json::Value)]) -> Result<(), TaskError> {
+        let text = read(&self.path)?;
+        let fresh = Self::parse(self.path.clone(), self.source, &text)?;
+        if fresh.source != TaskSource::Json {
+            return Err(TaskError::Invalid {
+                path: self.path.clone(),
+                line: 1,
+                column: 1,
+                message: format!(
+                    "adding tasks to a {} is not built yet; it works on a tasks.json",
+                    fresh.source
+                ),
+            });
+        }
+        if fresh.tasks().len() >= MAX_TASKS {
+            return Err(TaskError::Full { path: self.path.clone(), max: MAX_TASKS });
+        }
+        let object = members
+            .iter()
+            .map(|(key, value)| format!("{}: {}", serde_json::Value::from(key.as_str()), json::inline(value)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let new_text = json::append_task(&self.path, &text, &format!("{{{object}}}"))?;
+        let added = Self::parse(self.path.clone(), self.source, &new_text)?;
+        crate::atomic_file::write(&self.path, &new_text)
+            .map_err(|source| TaskError::Write { path: self.path.clone(), source })?;
+        *self = added;
         Ok(())
     }
 
