@@ -26,6 +26,7 @@ mod schema;
 mod snapshots;
 mod status;
 mod table;
+mod tasks;
 mod traces;
 mod workflow;
 
@@ -100,6 +101,12 @@ pub enum Format {
 pub enum Command {
     /// Run a workflow until its tasks are done.
     Loop(run::LoopArgs),
+    /// Show the task queue in the order `loop` takes it, each score's parts, and why the other
+    /// tasks wait.
+    Tasks(tasks::TasksArgs),
+    /// Add, show, edit, block or unblock a task of the project's task file.
+    #[command(subcommand)]
+    Task(tasks::TaskCommand),
     /// Create a project skeleton: ralph.yaml, TODO.md, AGENTS.md, prompts and workflows.
     Init(init::InitArgs),
     /// Show the current run: state, iteration, task, breaker and budgets.
@@ -293,6 +300,8 @@ fn run(command: Command, env: &Env) -> anyhow::Result<Exit> {
         Command::Workflow(WorkflowCommand::Visualize(args)) => workflow::visualize(&args, env),
         Command::Workflow(WorkflowCommand::List(args)) => workflow::list(&args, env),
         Command::Loop(args) => run::run(&args, env),
+        Command::Tasks(args) => tasks::list(&args, env),
+        Command::Task(command) => tasks::run(&command, env),
         Command::Init(args) => init::run(&args, env),
         Command::Status(args) => status::run(&args, env),
         Command::Logs(args) => logs::run(&args, env),

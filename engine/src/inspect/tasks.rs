@@ -16,6 +16,7 @@ use super::InspectError;
 use super::source::Source;
 use crate::run::core::event::Event;
 use crate::run::core::pace::TaskCounts;
+use crate::task::schedule::Score;
 use crate::task::{TaskError, TaskFile, TaskStatus};
 
 /// Why the board cannot be told.
@@ -107,13 +108,7 @@ pub fn counts_at(path: &Path) -> Option<TaskCounts> {
 pub fn board(project_dir: &Path, state_dir: &Path) -> Result<Option<Board>, BoardError> {
     let mut source = Source::open(state_dir)?;
     let (runs, _) = source.runs()?;
-    // A run's record names its task file as `loop` was given it: relative to the project.
-    let used = runs
-        .iter()
-        .rev()
-        .find_map(|r| r.tasks.as_deref().map(|t| resolve(project_dir, t)))
-        .filter(|p| p.is_file());
-    let Some(path) = used.or_else(|| TaskFile::discover_path(project_dir)) else {
+    let Some(path) = used_or_found(project_dir, &runs) else {
         return Ok(None);
     };
     let file = TaskFile::open(&path)?;
@@ -146,6 +141,114 @@ pub fn board(project_dir: &Path, state_dir: &Path) -> Result<Option<Board>, Boar
         })
         .collect();
     Ok(Some(Board { file: path, source: file.source().to_string(), counts, tasks }))
+}
+
+/// The task file the latest of `runs` used (a run's record names it as `loop` was given it:
+/// relative to the project), else the one `loop` would find in the project.
+fn used_or_found(project_dir: &Path, runs: &[crate::store::RunRecord]) -> Option<PathBuf> {
+    let used = runs
+        .iter()
+        .rev()
+        .find_map(|r| r.tasks.as_deref().map(|t| resolve(project_dir, t)))
+        .filter(|p| p.is_file());
+    used.or_else(|| TaskFile::discover_path(project_dir))
+}
+
+/// The project's task file, as the board finds it: the one the latest run used, else the one
+/// `loop` would find (`tasks.json`, `kanban.json`, `TODO.md`); `None` when there is none.
+///
+/// # Errors
+///
+/// The runs cannot be read.
+pub fn task_file(project_dir: &Path, state_dir: &Path) -> Result<Option<PathBuf>, InspectError> {
+    let (runs, _) = Source::open(state_dir)?.runs()?;
+    Ok(used_or_found(project_dir, &runs))
+}
+
+/// The scheduler's view of a task file: the ready tasks in the order `loop` takes them, each
+/// with its score's parts, and every other open task with why it is not ready.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Queue {
+    /// The file.
+    pub file: PathBuf,
+    /// Its kind: `TODO.md`, `tasks.json` or `kanban.json`.
+    pub source: String,
+    /// When the idle time was measured (RFC 3339).
+    pub at: String,
+    /// The ready tasks, first to run first.
+    pub ready: Vec<QueuedTask>,
+    /// The tasks that are not `done` and not ready, in file order, with why.
+    pub not_ready: Vec<WaitingTask>,
+}
+
+/// A ready task with its score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueuedTask {
+    /// 1 for the task `loop` takes next.
+    pub rank: usize,
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// `pending`, or `in_progress` (an interrupted task, taken up before any score).
+    pub status: TaskStatus,
+    /// Its score and each part's input and points.
+    pub score: Score,
+}
+
+/// A task that is neither `done` nor ready.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WaitingTask {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Its status.
+    pub status: TaskStatus,
+    /// Why it is not ready, for people.
+    pub reason: String,
+    /// The dependencies not done and the blocking milestones not finished.
+    pub waiting_on: Vec<String>,
+}
+
+/// The scheduler's queue of `file` at time `now`.
+pub fn queue(file: &TaskFile, now: std::time::SystemTime) -> Queue {
+    let ready: Vec<QueuedTask> = file
+        .queue(now)
+        .iter()
+        .enumerate()
+        .map(|(i, r)| QueuedTask {
+            rank: i + 1,
+            id: r.task.id.clone(),
+            title: r.task.title.clone(),
+            status: r.task.status,
+            score: r.score,
+        })
+        .collect();
+    let not_ready = file
+        .tasks()
+        .iter()
+        .filter(|t| t.status != TaskStatus::Done && !ready.iter().any(|r| r.id == t.id))
+        .map(|t| {
+            let waiting_on = file.waiting_on(t);
+            let reason = match t.status {
+                TaskStatus::Failed => "failed: it is not picked again until its status is reset".to_owned(),
+                TaskStatus::Blocked => "blocked: `ralph-loop task unblock` makes it pending".to_owned(),
+                _ => format!(
+                    "waits on {}",
+                    waiting_on.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")
+                ),
+            };
+            WaitingTask { id: t.id.clone(), title: t.title.clone(), status: t.status, reason, waiting_on }
+        })
+        .collect();
+    Queue {
+        file: file.path().to_path_buf(),
+        source: file.source().to_string(),
+        at: crate::clock::rfc3339(now),
+        ready,
+        not_ready,
+    }
 }
 
 /// A task file as a run's record names it (relative to the project, as `loop` was given it),

@@ -3,8 +3,9 @@
 //! **An iteration** is one pass of the workflow for one task: the state machine from its
 //! initial state to a terminal state (or `stop`), the DAG until every node has ended, the saga
 //! to its end or its compensation. Before it, the task file is read again (agents may have
-//! edited it) and the next ready task is marked `in_progress`; after it, the task is marked
-//! `done` when the pass succeeded and `failed` (with the reason) when it did not, and with
+//! edited it) and the first task of the scheduler's queue (`task::schedule`) is marked
+//! `in_progress`; after it, the task is marked `done` when the pass succeeded and `failed` (with
+//! the reason) when it did not, with `last_attempt_at` and `failed_attempts` in JSON files, and with
 //! `--commit` the work is committed as `{task_id}: {task_title}`.
 //!
 //! The loop is driven by the state: each turn does what the latest pass still needs — run (the
@@ -233,7 +234,8 @@ impl Runner {
             }
             // A task is tried once per run: if an agent reopened it, the next run takes it up.
             let tried = self.state.tried.iter().cloned().collect();
-            let Some(task) = tasks.file.next_ready(&tried).cloned() else {
+            // The scheduler's queue at the run's clock (see `task::schedule`).
+            let Some(task) = tasks.file.next_ready_at(&tried, self.clock.now()).cloned() else {
                 let (status, reason) = self.no_task_ready(&tasks.file);
                 break (status, reason, None);
             };
@@ -299,7 +301,10 @@ impl Runner {
                 Mark::Done => (TaskStatus::Done, None),
                 _ => (TaskStatus::Failed, Some(reason.as_str())),
             };
-            if let Err(e) = tasks.file.mark(&task.id, file_status, note) {
+            // The attempt is recorded with the mark (`last_attempt_at`, `failed_attempts`): the
+            // scheduler backs a failing task off by them once a person reopens it.
+            let at = self.now();
+            if let Err(e) = tasks.file.mark_attempt(&task.id, file_status, note, &at) {
                 let reason = format!("cannot mark task {} {}: {e}", task.id, mark.as_str());
                 return Err((RunStatus::Failed, reason, None));
             }

@@ -35,7 +35,7 @@ impl JsonDoc {
         let lines = LineIndex::new(text);
         for element in elements {
             let (task, slot) = read_task(text, &lines, element, None).map_err(|bad| bad.at(path, text))?;
-            statuses.push(&task, slot, text);
+            statuses.push(&task, slot, element, text);
             tasks.push(task);
         }
         Ok(JsonDoc { tasks, statuses })
@@ -44,6 +44,50 @@ impl JsonDoc {
     /// `text` with the status of task `index` set to `status`.
     pub fn set_status(&self, text: &str, index: usize, status: TaskStatus) -> String {
         self.statuses.set(text, index, status, status.as_str())
+    }
+
+    /// `text` with member `key` of task `index` set to `value`.
+    pub fn set_member(&self, text: &str, index: usize, key: &str, value: &Value) -> String {
+        self.statuses.set_member(text, index, key, value)
+    }
+}
+
+/// `text` with the task object `object` (one line, already JSON) appended to its list of tasks,
+/// after the last one and separated from it the way the last two are (or the list's first task
+/// from its bracket); nothing else changes.
+pub(super) fn append_task(path: &Path, text: &str, object: &str) -> Result<String, TaskError> {
+    let root = scan(path, text)?;
+    let list = match &root.kind {
+        Kind::Array(_) => &root,
+        _ => &root.get("tasks").ok_or_else(|| Bad::new(root.start, TASKS_SHAPE).at(path, text))?.value,
+    };
+    let Kind::Array(elements) = &list.kind else {
+        return Err(Bad::new(list.start, "`tasks` must be an array of tasks").at(path, text));
+    };
+    let (at, separator) = match elements.as_slice() {
+        [] => (list.start + 1, String::new()),
+        [.., before, last] => (last.end, text[before.end..last.start].to_owned()),
+        [only] => {
+            let lead = &text[list.start + 1..only.start];
+            (only.end, if lead.contains('\n') { format!(",{lead}") } else { ", ".to_owned() })
+        }
+    };
+    Ok([&text[..at], &separator, object, &text[at..]].concat())
+}
+
+/// `value` as JSON on one line, with a space after each comma and colon, as people write it.
+pub(super) fn inline(value: &Value) -> String {
+    match value {
+        Value::Array(items) => format!("[{}]", items.iter().map(inline).collect::<Vec<_>>().join(", ")),
+        Value::Object(members) => format!(
+            "{{{}}}",
+            members
+                .iter()
+                .map(|(k, v)| format!("{}: {}", Value::from(k.as_str()), inline(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        scalar => scalar.to_string(),
     }
 }
 
@@ -178,6 +222,49 @@ fn read_priority(text: &str, member: Option<&Member>) -> Result<Option<i64>, Bad
     }
 }
 
+/// A complexity: an integer from 1 (trivial) to 5 (hard); `null` counts as absent.
+fn read_complexity(text: &str, member: Option<&Member>) -> Result<Option<u8>, Bad> {
+    let Some(member) = member else { return Ok(None) };
+    match value(text, &member.value) {
+        Value::Null => Ok(None),
+        Value::Number(n) => match n.as_u64().and_then(|n| u8::try_from(n).ok()) {
+            Some(n @ COMPLEXITY_MIN..=COMPLEXITY_MAX) => Ok(Some(n)),
+            _ => Err(Bad::new(member.value.start, COMPLEXITY_RANGE)),
+        },
+        _ => Err(Bad::new(member.value.start, COMPLEXITY_RANGE)),
+    }
+}
+
+use super::schedule::{COMPLEXITY_MAX, COMPLEXITY_MIN};
+
+const COMPLEXITY_RANGE: &str = "`complexity` must be an integer from 1 (trivial) to 5 (hard)";
+
+/// A count such as `failed_attempts`: a non-negative integer; absent or `null` is 0.
+fn read_count(text: &str, member: Option<&Member>) -> Result<u32, Bad> {
+    let Some(member) = member else { return Ok(0) };
+    match value(text, &member.value) {
+        Value::Null => Ok(0),
+        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
+            Bad::new(member.value.start, format!("`{}` must be a non-negative integer", member.key))
+        }),
+        _ => Err(Bad::new(member.value.start, format!("`{}` must be a non-negative integer", member.key))),
+    }
+}
+
+/// A time such as `last_attempt_at`: an RFC 3339 string; absent or `null` is none.
+fn read_time(text: &str, member: Option<&Member>) -> Result<Option<String>, Bad> {
+    let time = read_string(text, member)?;
+    if let (Some(time), Some(member)) = (&time, member) {
+        if humantime::parse_rfc3339_weak(time).is_err() {
+            return Err(Bad::new(
+                member.value.start,
+                format!("`{}` must be an RFC 3339 time such as `2026-01-31T12:00:00Z`", member.key),
+            ));
+        }
+    }
+    Ok(time)
+}
+
 /// Where a task's status is written: over its `status` value, or, when it has none, inserted
 /// after its last member with this text before the value.
 #[derive(Debug, Clone)]
@@ -249,6 +336,10 @@ pub(super) fn read_task(
         role: read_string(text, get("role"))?,
         acceptance_criteria: read_strings(text, get("acceptance_criteria"))?,
         milestone,
+        complexity: read_complexity(text, get("complexity"))?,
+        failed_attempts: read_count(text, get("failed_attempts"))?,
+        last_attempt_at: read_time(text, get("last_attempt_at"))?,
+        labels: read_strings(text, get("labels"))?,
         line: lines.line(node.start),
     };
     Ok((task, slot(text, node, members)))
@@ -256,24 +347,31 @@ pub(super) fn read_task(
 
 /// Where the status of the task object `node` goes.
 fn slot(text: &str, node: &Node, members: &[Member]) -> Slot {
-    if let Some(status) = node.get("status") {
-        return Slot::Replace { start: status.value.start, end: status.value.end };
+    member_slot(text, node, members, "status")
+}
+
+/// Where the value of member `key` of the object `node` goes: over its value, or after the last
+/// member, written the way the object writes its members.
+fn member_slot(text: &str, node: &Node, members: &[Member], key: &str) -> Slot {
+    if let Some(member) = node.get(key) {
+        return Slot::Replace { start: member.value.start, end: member.value.end };
     }
     // `read_task` found an `id`, so there is a last member.
     let last = &members[members.len() - 1];
-    // Write `"status": ` the way this object writes its last member's key and colon.
+    // Write `"key": ` the way this object writes its last member's key and colon.
     let colon = &text[last.key_end..last.value.start];
     let line_start = text[..last.key_start].rfind('\n').map_or(0, |i| i + 1);
     let indent = &text[line_start..last.key_start];
+    let quoted = serde_json::to_string(key).unwrap_or_else(|_| format!("\"{key}\""));
     let prefix = if text[node.start..last.key_start].contains('\n') && indent.trim().is_empty() {
         let newline = if text[..line_start].ends_with("\r\n") { "\r\n" } else { "\n" };
-        format!(",{newline}{indent}\"status\"{colon}")
+        format!(",{newline}{indent}{quoted}{colon}")
     } else {
         let comma = match members {
             [first, second, ..] => &text[first.value.end..second.key_start],
             _ => ", ",
         };
-        format!("{comma}\"status\"{colon}")
+        format!("{comma}{quoted}{colon}")
     };
     Slot::Insert { at: last.value.end, prefix }
 }
@@ -282,12 +380,15 @@ fn slot(text: &str, node: &Node, members: &[Member]) -> Slot {
 #[derive(Debug, Clone, Default)]
 pub(super) struct Statuses {
     slots: Vec<Slot>,
+    /// Each task's object, to set its other members.
+    objects: Vec<Node>,
     spellings: HashMap<TaskStatus, String>,
 }
 
 impl Statuses {
-    /// Records the slot of the next task.
-    pub fn push(&mut self, task: &Task, slot: Slot, text: &str) {
+    /// Records the slot and the object of the next task.
+    pub fn push(&mut self, task: &Task, slot: Slot, object: &Node, text: &str) {
+        self.objects.push(object.clone());
         if let Slot::Replace { start, end } = &slot {
             if let Ok(word) = serde_json::from_str::<String>(&text[*start..*end]) {
                 self.spellings.entry(task.status).or_insert(word);
@@ -301,10 +402,24 @@ impl Statuses {
     pub fn set(&self, text: &str, index: usize, status: TaskStatus, default: &str) -> String {
         let word = self.spellings.get(&status).map_or(default, String::as_str);
         let quoted = serde_json::to_string(word).unwrap_or_else(|_| format!("\"{}\"", status.as_str()));
-        match &self.slots[index] {
-            Slot::Replace { start, end } => [&text[..*start], &quoted, &text[*end..]].concat(),
-            Slot::Insert { at, prefix } => [&text[..*at], prefix, &quoted, &text[*at..]].concat(),
-        }
+        fill(text, &self.slots[index], &quoted)
+    }
+
+    /// `text` with member `key` of task `index` set to the JSON `value`, replaced in place or
+    /// added after its last member.
+    pub fn set_member(&self, text: &str, index: usize, key: &str, value: &Value) -> String {
+        let object = &self.objects[index];
+        let members = object.members().unwrap_or_default();
+        let slot = member_slot(text, object, members, key);
+        fill(text, &slot, &inline(value))
+    }
+}
+
+/// `text` with `value` written in `slot`.
+fn fill(text: &str, slot: &Slot, value: &str) -> String {
+    match slot {
+        Slot::Replace { start, end } => [&text[..*start], value, &text[*end..]].concat(),
+        Slot::Insert { at, prefix } => [&text[..*at], prefix, value, &text[*at..]].concat(),
     }
 }
 

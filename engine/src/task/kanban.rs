@@ -52,7 +52,7 @@ impl KanbanDoc {
                 Kind::Array(tasks) => {
                     for node in tasks {
                         let (task, slot) = json::read_task(text, &lines, node, Some(&id))?;
-                        doc.statuses.push(&task, slot, text);
+                        doc.statuses.push(&task, slot, node, text);
                         doc.tasks.push(task);
                     }
                 }
@@ -68,6 +68,11 @@ impl KanbanDoc {
     pub fn set_status(&self, text: &str, index: usize, status: TaskStatus) -> String {
         let default = if status == TaskStatus::Pending { "todo" } else { status.as_str() };
         self.statuses.set(text, index, status, default)
+    }
+
+    /// `text` with member `key` of task `index` set to `value`.
+    pub fn set_member(&self, text: &str, index: usize, key: &str, value: &serde_json::Value) -> String {
+        self.statuses.set_member(text, index, key, value)
     }
 }
 
@@ -174,7 +179,8 @@ mod tests {
             }
             order
         };
-        assert_eq!(order, ["a2", "b1"], "a1 waits for b1");
+        // b1 unblocks a1, so the scheduler takes it before a2 (fan-out).
+        assert_eq!(order, ["b1", "a2"], "a1 waits for b1");
     }
 
     #[test]

@@ -35,8 +35,10 @@
 //!
 //! `failed` and `blocked` tasks are never ready, so a failed task is not picked again until a
 //! person resets it; a task that depends on one waits. [`TaskFile::next_ready`] returns, among
-//! the ready tasks not in its `skip` set, the first by: `in_progress` before `pending`, then
-//! higher priority first, then file order.
+//! the ready tasks not in its `skip` set, the first of the scheduler's queue
+//! ([`schedule`]): `in_progress` before `pending`, then the highest score — priority ×10,
+//! inverted complexity ×2, fan-out ×5, failed attempts ×−3, up to 60 points of idle time —
+//! then file order.
 //!
 //! **Priority** is an integer, and a higher number runs sooner (as the scheduler of the
 //! agent-swarm seed scores it). Names are accepted too, in any case, as integers around the
@@ -97,7 +99,9 @@
 //!
 //! `id` is required (a string or a number). `title` or `description` is required: without a
 //! `title`, the first line of the description is the title. `status` defaults to `pending`;
-//! `depends_on` (or `dependencies`) and `acceptance_criteria` default to empty. Unknown fields
+//! `depends_on` (or `dependencies`), `acceptance_criteria` and `labels` default to empty. The
+//! scheduler reads `complexity` (an integer from 1, trivial, to 5, hard; absent is 3),
+//! `failed_attempts` (absent is 0) and `last_attempt_at` (RFC 3339; absent is never). Unknown fields
 //! are allowed and kept. `milestone` is informational here: there are no milestones to block.
 //!
 //! # `kanban.json`
@@ -125,7 +129,10 @@
 //! indentation, number formatting, unknown fields and the final newline stay as they were. A
 //! task without a `status` gets one, after its last member, on a line of its own indented like
 //! that member (or inline, for a one-line object). JSON files have no place for a note; the run's
-//! journal keeps it.
+//! journal keeps it. When the loop marks the end of an attempt ([`TaskFile::mark_attempt`]) it
+//! sets `last_attempt_at` and, on a failure, `failed_attempts` the same way: each value replaced
+//! where it is, or the member added after the last one. An old file without these fields is
+//! rewritten byte for byte but for them.
 //!
 //! # Writing
 //!
@@ -138,6 +145,7 @@
 mod graph;
 mod json;
 mod kanban;
+pub mod schedule;
 mod spans;
 mod todo;
 
@@ -175,8 +183,25 @@ pub struct Task {
     /// The milestone the task belongs to (in `TODO.md`: the heading it is under).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub milestone: Option<String>,
+    /// How hard it is, from 1 (trivial) to 5 (hard); the scheduler prefers simpler tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complexity: Option<u8>,
+    /// How many times a loop tried it and failed (the loop counts them in the JSON kinds).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_attempts: u32,
+    /// When a loop last finished an attempt at it, RFC 3339 (the loop writes it in the JSON kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt_at: Option<String>,
+    /// Free-form labels, e.g. `backend`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
     /// The 1-based line where the task starts in its file.
     pub line: u32,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference.
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Where a task stands.
@@ -384,6 +409,14 @@ pub enum TaskError {
         /// The ids around the cycle, the first repeated at the end.
         cycle: Vec<String>,
     },
+    /// A task would be added past [`MAX_TASKS`].
+    #[error("{}: the file holds {max} tasks already, the most it may", path.display())]
+    Full {
+        /// The file.
+        path: PathBuf,
+        /// The cap.
+        max: usize,
+    },
     /// No task has this id.
     #[error("{}: no task `{id}`", path.display())]
     NoSuchTask {
@@ -423,6 +456,10 @@ enum Doc {
     Json(json::JsonDoc),
     Kanban(kanban::KanbanDoc),
 }
+
+/// The most tasks a file may hold when tasks are added to it (the agent-swarm seed's cap on
+/// runaway generation).
+pub const MAX_TASKS: usize = 500;
 
 /// The file names [`TaskFile::discover`] looks for, in order.
 pub const DISCOVERY_ORDER: [&str; 4] = ["tasks.json", "kanban.json", "TODO.md", "todo.md"];
@@ -530,18 +567,21 @@ impl TaskFile {
         graph::Waits::new(self.tasks(), self.milestones()).of(task)
     }
 
-    /// The next task to work on: the first ready task not in `skip`, by `in_progress` first,
-    /// then higher priority, then file order. `None` when no task is ready.
+    /// The next task to work on now: see [`TaskFile::next_ready_at`].
     pub fn next_ready(&self, skip: &HashSet<String>) -> Option<&Task> {
-        let waits = graph::Waits::new(self.tasks(), self.milestones());
-        self.tasks()
-            .iter()
-            .enumerate()
-            .filter(|(_, task)| task.status.is_open() && !skip.contains(&task.id) && waits.is_clear(task))
-            .min_by_key(|(index, task)| {
-                (task.status != TaskStatus::InProgress, std::cmp::Reverse(task.priority.unwrap_or(0)), *index)
-            })
-            .map(|(_, task)| task)
+        self.next_ready_at(skip, std::time::SystemTime::now())
+    }
+
+    /// The next task to work on at time `now`: the first ready task not in `skip` in the
+    /// scheduler's queue ([`schedule::queue`]: `in_progress` first, then the highest score,
+    /// then file order). `None` when no task is ready.
+    pub fn next_ready_at(&self, skip: &HashSet<String>, now: std::time::SystemTime) -> Option<&Task> {
+        self.queue(now).into_iter().find(|ranked| !skip.contains(&ranked.task.id)).map(|ranked| ranked.task)
+    }
+
+    /// The ready tasks in the order they run at time `now`, each with its score.
+    pub fn queue(&self, now: std::time::SystemTime) -> Vec<schedule::Ranked<'_>> {
+        schedule::queue(self.tasks(), self.milestones(), now)
     }
 
     /// Whether every task is `done` (true for a file without tasks).
@@ -593,22 +633,125 @@ impl TaskFile {
     /// a `failed`, `in_progress` or `blocked` task and ignored by the JSON kinds. Nothing is
     /// written when the status is already the one asked for (and, in `TODO.md`, the note too).
     pub fn mark(&mut self, id: &str, status: TaskStatus, note: Option<&str>) -> Result<(), TaskError> {
+        self.rewrite(id, Some((status, note)), |_| Vec::new())
+    }
+
+    /// Marks the end of an attempt at task `id` at time `at` (RFC 3339), as [`TaskFile::mark`]
+    /// does, and in the JSON kinds records it in the same write: `last_attempt_at` becomes `at`
+    /// and, when `status` is `failed`, `failed_attempts` grows by one. `TODO.md` has no place for
+    /// them: its tasks score as never attempted.
+    pub fn mark_attempt(
+        &mut self,
+        id: &str,
+        status: TaskStatus,
+        note: Option<&str>,
+        at: &str,
+    ) -> Result<(), TaskError> {
+        self.rewrite(id, Some((status, note)), |task| {
+            let mut members = vec![("last_attempt_at".to_owned(), serde_json::Value::from(at))];
+            if status == TaskStatus::Failed {
+                members
+                    .push(("failed_attempts".to_owned(), serde_json::Value::from(task.failed_attempts + 1)));
+            }
+            members
+        })
+    }
+
+    /// Sets members of task `id`'s object in a JSON kind, in place (replacing each value, or
+    /// adding the member after the last one), and reloads. The result must still be a valid task
+    /// file, or nothing is written. `TODO.md` has no members: only `status` can be set there,
+    /// through [`TaskFile::mark`].
+    pub fn set_members(
+        &mut self,
+        id: &str,
+        members: Vec<(String, serde_json::Value)>,
+    ) -> Result<(), TaskError> {
+        if let Doc::Todo(_) = self.doc {
+            if let Some((key, _)) = members.first() {
+                return Err(TaskError::Invalid {
+                    path: self.path.clone(),
+                    line: self.task(id).map_or(1, |t| t.line),
+                    column: 1,
+                    message: format!("a TODO.md task has no `{key}` to set; use a tasks.json for it"),
+                });
+            }
+        }
+        self.rewrite(id, None, move |_| members)
+    }
+
+    /// Re-reads the file, finds task `id` in it, sets its status (with `note`) and then the
+    /// members `members` gives for the fresh task, writes the file if that changed it, and
+    /// reloads.
+    fn rewrite(
+        &mut self,
+        id: &str,
+        status: Option<(TaskStatus, Option<&str>)>,
+        members: impl FnOnce(&Task) -> Vec<(String, serde_json::Value)>,
+    ) -> Result<(), TaskError> {
         let text = read(&self.path)?;
         let fresh = Self::parse(self.path.clone(), self.source, &text)?;
         let index = fresh.locate(id, self.task(id), self.is_positional(id))?;
-        let new_text = match &fresh.doc {
-            Doc::Todo(doc) => doc.set_status(&text, index, status, note),
-            Doc::Json(doc) => doc.set_status(&text, index, status),
-            Doc::Kanban(doc) => doc.set_status(&text, index, status),
+        let mut new_text = match (&fresh.doc, status) {
+            (_, None) => text.clone(),
+            (Doc::Todo(doc), Some((status, note))) => doc.set_status(&text, index, status, note),
+            (Doc::Json(doc), Some((status, _))) => doc.set_status(&text, index, status),
+            (Doc::Kanban(doc), Some((status, _))) => doc.set_status(&text, index, status),
         };
-        if new_text == text {
-            *self = fresh;
-            return Ok(());
+        let mut marked = if new_text == text {
+            fresh.clone()
+        } else {
+            Self::parse(self.path.clone(), self.source, &new_text)?
+        };
+        // Each member is set in the text as it is after the one before (the tasks do not move).
+        for (key, value) in members(&fresh.tasks()[index]) {
+            let changed = match &marked.doc {
+                Doc::Todo(_) => continue,
+                Doc::Json(doc) => doc.set_member(&new_text, index, &key, &value),
+                Doc::Kanban(doc) => doc.set_member(&new_text, index, &key, &value),
+            };
+            marked = Self::parse(self.path.clone(), self.source, &changed)?;
+            new_text = changed;
         }
-        let marked = Self::parse(self.path.clone(), self.source, &new_text)?;
+        if new_text != text {
+            crate::atomic_file::write(&self.path, &new_text)
+                .map_err(|source| TaskError::Write { path: self.path.clone(), source })?;
+        }
+        *self = marked;
+        Ok(())
+    }
+
+    /// Appends a task to a `tasks.json`, as one line with these members in this order, after
+    /// the last task and laid out like it; the rest of the file is kept byte for byte. The file
+    /// is read afresh; the result must be a valid task file (a duplicate id, an unknown
+    /// dependency or a cycle is refused as [`TaskFile::open`] refuses it), and hold at most
+    /// [`MAX_TASKS`] tasks.
+    pub fn append(&mut self, members: &[(String, serde_json::Value)]) -> Result<(), TaskError> {
+        let text = read(&self.path)?;
+        let fresh = Self::parse(self.path.clone(), self.source, &text)?;
+        if fresh.source != TaskSource::Json {
+            return Err(TaskError::Invalid {
+                path: self.path.clone(),
+                line: 1,
+                column: 1,
+                message: format!(
+                    "adding tasks to a {} is not built yet; it works on a tasks.json",
+                    fresh.source
+                ),
+            });
+        }
+        if fresh.tasks().len() >= MAX_TASKS {
+            return Err(TaskError::Full { path: self.path.clone(), max: MAX_TASKS });
+        }
+        let object = members
+            .iter()
+            .map(|(key, value)| format!("{}: {}", serde_json::Value::from(key.as_str()), json::inline(value)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let new_text = json::append_task(&self.path, &text, &format!("{{{object}}}"))?;
+        let added = Self::parse(self.path.clone(), self.source, &new_text)?;
         crate::atomic_file::write(&self.path, &new_text)
             .map_err(|source| TaskError::Write { path: self.path.clone(), source })?;
-        *self = marked;
+        *self = added;
         Ok(())
     }
 

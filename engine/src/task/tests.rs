@@ -568,3 +568,79 @@ proptest! {
         prop_assert_eq!(&marked[marked.len() - (text.len() - end)..], &text[end..]);
     }
 }
+
+/// See: issue 17. An old `tasks.json` (none of the scheduler's fields) is read unchanged and
+/// rewritten byte for byte but for the members an attempt changes.
+#[test]
+fn an_attempt_rewrites_an_old_file_only_where_its_fields_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = "{\n    \"version\": 1,\n    \"tasks\": [\n        {\n            \"id\": \"a\",\n            \"title\": \"A\",\n            \"status\": \"pending\",\n            \"cost\": 1.50\n        },\n        {\"id\": \"b\", \"title\": \"B\", \"status\": \"completed\"}\n    ]\n}\n";
+    let path = write(dir.path(), "tasks.json", old);
+    let mut file = TaskFile::open(&path).unwrap();
+    assert_eq!((file.tasks()[0].failed_attempts, file.tasks()[0].last_attempt_at.as_deref()), (0, None));
+
+    file.mark_attempt("a", TaskStatus::Failed, Some("tests fail"), "2026-01-01T10:00:00.000Z").unwrap();
+    let once = old.replace(
+        "\"status\": \"pending\",\n            \"cost\": 1.50",
+        "\"status\": \"failed\",\n            \"cost\": 1.50,\n            \"last_attempt_at\": \"2026-01-01T10:00:00.000Z\",\n            \"failed_attempts\": 1",
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), once);
+    assert_eq!(file.tasks()[0].failed_attempts, 1);
+
+    // A person reopens it; the next failure counts on, in place.
+    file.mark("a", TaskStatus::Pending, None).unwrap();
+    file.mark_attempt("a", TaskStatus::Failed, None, "2026-01-01T11:00:00.000Z").unwrap();
+    let twice = once
+        .replace("10:00:00.000Z", "11:00:00.000Z")
+        .replace("\"failed_attempts\": 1", "\"failed_attempts\": 2");
+    assert_eq!(fs::read_to_string(&path).unwrap(), twice);
+
+    // Done: the time moves, the count stays; the other task's `completed` spelling is reused.
+    file.mark_attempt("a", TaskStatus::Done, None, "2026-01-01T12:00:00.000Z").unwrap();
+    let done = twice.replace("\"failed\"", "\"completed\"").replace("11:00:00.000Z", "12:00:00.000Z");
+    assert_eq!(fs::read_to_string(&path).unwrap(), done);
+
+    // An inline object and a kanban board keep their own style.
+    let inline = r#"[{"id":"x","title":"X"}]"#;
+    let path = write(dir.path(), "inline.json", inline);
+    TaskFile::open(&path)
+        .unwrap()
+        .mark_attempt("x", TaskStatus::Failed, None, "2026-01-01T00:00:00Z")
+        .unwrap();
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        r#"[{"id":"x","title":"X","status":"failed","last_attempt_at":"2026-01-01T00:00:00Z","failed_attempts":1}]"#
+    );
+    let board = "{\"milestones\": [{\"id\": \"M\", \"tasks\": [\n  {\"id\": \"k\", \"title\": \"K\", \"status\": \"todo\"}\n]}]}\n";
+    let path = write(dir.path(), "kanban.json", board);
+    TaskFile::open(&path).unwrap().mark_attempt("k", TaskStatus::Done, None, "2026-01-01T00:00:00Z").unwrap();
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        board.replace("\"todo\"}", "\"done\", \"last_attempt_at\": \"2026-01-01T00:00:00Z\"}")
+    );
+
+    // TODO.md has no place for them: only the box changes.
+    let path = write(dir.path(), "TODO.md", "- [ ] T-1: one\n");
+    TaskFile::open(&path)
+        .unwrap()
+        .mark_attempt("T-1", TaskStatus::Done, None, "2026-01-01T00:00:00Z")
+        .unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), "- [x] T-1: one\n");
+}
+
+#[test]
+fn the_scheduler_fields_are_read_from_json_and_default_when_absent() {
+    let text = r#"[{"id": "a", "title": "A", "role": "evaluator", "complexity": 2, "failed_attempts": 3,
+                   "last_attempt_at": "2026-01-01T00:00:00Z", "labels": ["ui", "auth"],
+                   "acceptance_criteria": ["renders"]},
+                  {"id": "b", "title": "B", "complexity": null, "failed_attempts": null, "labels": null}]"#;
+    let file = TaskFile::parse("tasks.json", TaskSource::Json, text).unwrap();
+    let [a, b] = file.tasks() else { panic!() };
+    assert_eq!(a.role.as_deref(), Some("evaluator"));
+    assert_eq!(a.complexity, Some(2));
+    assert_eq!(a.failed_attempts, 3);
+    assert_eq!(a.last_attempt_at.as_deref(), Some("2026-01-01T00:00:00Z"));
+    assert_eq!(a.labels, ["ui", "auth"]);
+    assert_eq!(a.acceptance_criteria, ["renders"]);
+    assert_eq!((b.complexity, b.failed_attempts, b.labels.len()), (None, 0, 0));
+}

@@ -242,6 +242,10 @@ impl TodoDoc {
             depends_on: Vec::new(),
             role: None,
             acceptance_criteria: Vec::new(),
+            complexity: None,
+            failed_attempts: 0,
+            last_attempt_at: None,
+            labels: Vec::new(),
             milestone: None,
             line,
         }))

@@ -66,10 +66,27 @@ fn tasks_json_follows_priority_and_dependencies_and_keeps_its_formatting() {
     let dir = project(&[("w.yaml", WORKFLOW), ("tasks.json", tasks)]);
     run(dir.path(), &[], 0);
     assert_eq!(std::fs::read_to_string(dir.path().join("work.txt")).unwrap(), "c\nb\na\n");
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("tasks.json")).unwrap(),
-        tasks.replace("\"pending\"", "\"done\"")
-    );
+    // Each task's status changed and its attempt was stamped after its last member; nothing else.
+    let after = std::fs::read_to_string(dir.path().join("tasks.json")).unwrap();
+    let (stripped, stamps) = without_member(&after, ", \"last_attempt_at\": ");
+    assert_eq!(stripped, tasks.replace("\"pending\"", "\"done\""));
+    assert_eq!(stamps.len(), 3, "{after}");
+}
+
+/// `text` without each `<prefix>"…"` (a string member written inline), and the strings taken out.
+fn without_member(text: &str, prefix: &str) -> (String, Vec<String>) {
+    let mut out = String::new();
+    let mut taken = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(prefix) {
+        out.push_str(&rest[..at]);
+        let value = &rest[at + prefix.len()..];
+        let end = value[1..].find('"').unwrap() + 2;
+        taken.push(value[1..end - 1].to_owned());
+        rest = &value[end..];
+    }
+    out.push_str(rest);
+    (out, taken)
 }
 
 #[test]
@@ -88,10 +105,10 @@ fn kanban_milestones_block_until_finished_and_criteria_reach_the_packet() {
     let dir = project(&[("w.yaml", WORKFLOW), ("kanban.json", board)]);
     let events = run(dir.path(), &[], 0);
     assert_eq!(std::fs::read_to_string(dir.path().join("work.txt")).unwrap(), "S1\nF1\n");
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("kanban.json")).unwrap(),
-        board.replace("\"todo\"", "\"done\"")
-    );
+    let after = std::fs::read_to_string(dir.path().join("kanban.json")).unwrap();
+    let (stripped, stamps) = without_member(&after, ", \"last_attempt_at\": ");
+    assert_eq!(stripped, board.replace("\"todo\"", "\"done\""));
+    assert_eq!(stamps.len(), 2, "{after}");
     let packet = events.iter().find(|e| e["type"] == "packet" && e["phase"] == "built").unwrap();
     assert_eq!(packet["packet"]["context"]["current_task"]["acceptance_criteria"][0], "cargo build passes");
     assert_eq!(packet["packet"]["instructions"]["success_criteria"][0], "cargo build passes");
@@ -182,5 +199,163 @@ fn list_items_without_a_checkbox_are_named_when_no_task_is_ready() {
             && out.stderr.contains("`- [ ] …`"),
         "{}",
         out.stderr
+    );
+}
+
+/// Tasks where every factor of the score plays: `a` by priority, `e` by fan-out (it unblocks
+/// `d`), `b` by simplicity, `c` backed off by a failure; old attempts, so idle time is capped
+/// and the scores do not move with the clock. Listed out of their run order.
+const SCORED: &str = r#"{"tasks": [
+  {"id": "c", "title": "C", "failed_attempts": 1, "last_attempt_at": "2020-01-01T00:00:00Z"},
+  {"id": "d", "title": "D", "depends_on": ["e"]},
+  {"id": "b", "title": "B", "complexity": 1},
+  {"id": "a", "title": "A", "priority": 1},
+  {"id": "e", "title": "E"},
+  {"id": "x", "title": "X", "status": "blocked"},
+  {"id": "y", "title": "Y", "status": "failed", "depends_on": ["x"]}
+]}
+"#;
+
+fn json(out: &crate::support::Output) -> serde_json::Value {
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+}
+
+/// See: issue 17.
+#[test]
+fn tasks_json_ranks_the_ready_tasks_with_each_scores_parts_and_says_why_the_others_wait() {
+    let dir = project(&[("tasks.json", SCORED)]);
+    let queue = json(&ralph(["tasks", "--json"]).current_dir(dir.path()).expect(0));
+    let ranked: Vec<(String, i64)> = queue["ready"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["id"].as_str().unwrap().to_owned(), t["score"]["total"].as_i64().unwrap()))
+        .collect();
+    // a: 10 + 6 + 60; e: 6 + 5 + 60; b: 10 + 60; c: 6 − 3 + 60.
+    let expected = [("a", 76), ("e", 71), ("b", 70), ("c", 63)].map(|(id, s)| (id.to_owned(), s));
+    assert_eq!(ranked, expected);
+    let c = &queue["ready"][3]["score"];
+    assert_eq!(c["failed_attempts"], serde_json::json!({"value": 1, "points": -3}));
+    assert_eq!(c["idle"], serde_json::json!({"value": c["idle"]["value"], "points": 60}));
+    assert_eq!(queue["ready"][1]["score"]["fan_out"], serde_json::json!({"value": 1, "points": 5}));
+    let waits: Vec<(&str, &str)> = queue["not_ready"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["id"].as_str().unwrap(), t["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        waits,
+        [
+            ("d", "waits on `e`"),
+            ("x", "blocked: `ralph-loop task unblock` makes it pending"),
+            ("y", "failed: it is not picked again until its status is reset"),
+        ]
+    );
+    let table = ralph(["tasks"]).current_dir(dir.path()).expect(0).stdout;
+    assert!(table.contains("1  a        76"), "{table}");
+    assert!(table.contains("not ready: d (pending): waits on `e`"), "{table}");
+}
+
+/// See: issue 17.
+#[test]
+fn a_loop_takes_its_tasks_in_the_schedulers_order() {
+    let dir = project(&[("w.yaml", WORKFLOW), ("tasks.json", SCORED)]);
+    run(dir.path(), &[], 0);
+    // After `e` is done `d` is ready (6 + 60 = 66), between `b` (70) and `c` (63).
+    assert_eq!(std::fs::read_to_string(dir.path().join("work.txt")).unwrap(), "a\ne\nb\nd\nc\n");
+}
+
+/// See: issue 17.
+#[test]
+fn task_subcommands_change_the_file_in_place_and_nothing_else() {
+    let old = "{\n  \"tasks\": [\n    {\"id\": \"a\", \"title\": \"A\", \"status\": \"pending\", \"cost\": 1.50},\n    {\"id\": \"b\", \"title\": \"B\", \"status\": \"pending\"}\n  ]\n}\n";
+    let dir = project(&[("tasks.json", old)]);
+    let read = || std::fs::read_to_string(dir.path().join("tasks.json")).unwrap();
+    let task = |args: &[&str]| ralph(["task"]).args_from(args).current_dir(dir.path()).expect(0).stdout;
+
+    assert_eq!(
+        task(&[
+            "add",
+            "--title",
+            "C",
+            "--depends-on",
+            "a,b",
+            "--priority",
+            "2",
+            "--complexity",
+            "1",
+            "--role",
+            "evaluator",
+            "--label",
+            "qa"
+        ]),
+        "added task task-1 to ./tasks.json\n"
+    );
+    let added = old.replace(
+        "\"status\": \"pending\"}\n  ]",
+        "\"status\": \"pending\"},\n    {\"id\": \"task-1\", \"title\": \"C\", \"priority\": 2, \"complexity\": 1, \"depends_on\": [\"a\", \"b\"], \"role\": \"evaluator\", \"labels\": [\"qa\"], \"status\": \"pending\"}\n  ]",
+    );
+    assert_eq!(read(), added);
+    task(&["add", "--id", "d", "--title", "D"]);
+    let shown = json(&ralph(["task", "show", "task-1", "--json"]).current_dir(dir.path()).expect(0));
+    assert_eq!(shown["task"]["role"], "evaluator");
+    assert_eq!(shown["not_ready"], "waits on `a`, `b`");
+    let shown = json(&ralph(["task", "show", "d", "--json"]).current_dir(dir.path()).expect(0));
+    assert_eq!(shown["task"]["title"], "D");
+    assert_eq!(shown["rank"], 3, "a and b unblock task-1: 71 each, d 66: {shown}");
+
+    let before = read();
+    task(&["edit", "a", "--priority", "-1", "--title", "A2"]);
+    assert_eq!(
+        read(),
+        before.replace(
+            "{\"id\": \"a\", \"title\": \"A\", \"status\": \"pending\", \"cost\": 1.50}",
+            "{\"id\": \"a\", \"title\": \"A2\", \"status\": \"pending\", \"cost\": 1.50, \"priority\": -1}"
+        )
+    );
+    let before = read();
+    task(&["block", "b", "--reason", "waiting for the API"]);
+    assert_eq!(
+        read(),
+        before.replace("{\"id\": \"b\", \"title\": \"B\", \"status\": \"pending\"}", "{\"id\": \"b\", \"title\": \"B\", \"status\": \"blocked\", \"blocked_reason\": \"waiting for the API\"}")
+    );
+    task(&["unblock", "b"]);
+    assert!(read().contains("{\"id\": \"b\", \"title\": \"B\", \"status\": \"pending\", \"blocked_reason\""));
+}
+
+/// See: issue 17. Each refusal exits 1, says why, and leaves the file as it was.
+#[test]
+fn task_changes_that_would_break_the_file_are_refused() {
+    let old = "[\n  {\"id\": \"a\", \"title\": \"A\"},\n  {\"id\": \"b\", \"title\": \"B\", \"depends_on\": [\"a\"]}\n]\n";
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["add", "--id", "a", "--title", "again"],
+            "a task `a` exists already in `./tasks.json`; nothing was changed",
+        ),
+        (
+            &["add", "--id", "c", "--title", "C", "--depends-on", "zz"],
+            "./tasks.json:4: task `c` depends on unknown task `zz`; nothing was changed",
+        ),
+        (
+            &["edit", "a", "--depends-on", "b"],
+            "./tasks.json: dependency cycle: a → b → a; nothing was changed",
+        ),
+        (&["show", "bb"], "no task `bb` in `./tasks.json`; did you mean `b`?"),
+        (&["unblock", "a"], "task `a` is pending, not blocked"),
+    ];
+    let dir = project(&[("tasks.json", old)]);
+    for (args, message) in cases {
+        let out = ralph(["task"]).args_from(args).current_dir(dir.path()).expect(1);
+        assert_eq!(out.stderr.trim_end(), format!("error: {message}"), "{args:?}");
+        assert_eq!(std::fs::read_to_string(dir.path().join("tasks.json")).unwrap(), old, "{args:?}");
+    }
+    let full: Vec<String> = (0..500).map(|i| format!("{{\"id\": \"t{i}\", \"title\": \"T\"}}")).collect();
+    let full = format!("[{}]", full.join(", "));
+    let dir = project(&[("tasks.json", &full)]);
+    let out = ralph(["task", "add", "--title", "one too many"]).current_dir(dir.path()).expect(1);
+    assert_eq!(
+        out.stderr.trim_end(),
+        "error: ./tasks.json: the file holds 500 tasks already, the most it may; nothing was changed"
     );
 }
