@@ -138,6 +138,7 @@
 mod graph;
 mod json;
 mod kanban;
+pub mod learnings;
 mod spans;
 mod todo;
 
