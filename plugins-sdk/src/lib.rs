@@ -132,7 +132,7 @@ pub use patch::merge_patch;
 pub use plugin::{Descriptor, Plugin, Reply, dispatch, dispatch_json};
 pub use result::{ResultReport, env, outcome};
 pub use signal::{MessageSignal, Signal};
-pub use task::{Failure, Message, Task, TaskContext};
+pub use task::{Failure, Learning, Message, Task, TaskContext};
 
 /// Makes a [`Plugin`] the component's implementation of the `ralph:plugin` world.
 ///

@@ -69,6 +69,11 @@ pub struct ResultReport {
     /// Anything structured: tests run, files changed, findings, ...
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
+    /// What the agent learnt that later tasks should know, one short sentence each (e.g.
+    /// "the parser module needs utf8 normalization"). The engine keeps them per project and
+    /// gives the relevant ones to later tasks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub learnings: Vec<String>,
 }
 
 impl ResultReport {

@@ -83,6 +83,29 @@ pub struct TaskContext {
     /// Failed attempts, oldest first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failure_history: Vec<Failure>,
+    /// What agents learnt in earlier tasks that bears on this one, most relevant first (at
+    /// most five; each also a `memory` message of `prior_thread`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub learnings: Vec<Learning>,
+}
+
+/// A learning carried into a packet from an earlier task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Learning {
+    /// Its id in the project's store (`L3`), for `ralph-loop learnings forget|edit`.
+    pub id: String,
+    /// What was learnt.
+    pub text: String,
+    /// The task that first reported it, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// How many times it was reported.
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl TaskContext {

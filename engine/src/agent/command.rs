@@ -296,6 +296,12 @@ pub async fn finish(
     match inv.report().await {
         Ok(Some(report)) => {
             outcome.result = report.outcome;
+            outcome.learnings = report
+                .learnings
+                .iter()
+                .filter_map(|l| crate::task::learnings::clean(l))
+                .take(crate::task::learnings::MAX_PER_STEP)
+                .collect();
             if report.summary.is_some() {
                 outcome.summary = report.summary;
             }

@@ -36,6 +36,10 @@ fn line(seq: u64, event: &Event) -> String {
             format!("{step} {how}{result}{why} in {} ms", outcome.duration_ms)
         }
         Event::Transition { from, to, .. } => format!("{from} → {to}"),
+        Event::LearningReported { step, task, id, text, .. } => {
+            let task = task.as_deref().map(|t| format!(" (task {t})")).unwrap_or_default();
+            format!("{step}{task} {id}: {text}")
+        }
         Event::Notification { notification, channel, attempt, attempts, detail, .. } => {
             format!("{notification} → `{channel}`: attempt {attempt}/{attempts} {detail}")
         }

@@ -9,6 +9,7 @@ mod debug;
 pub mod exit;
 mod init;
 mod inspect;
+mod learnings;
 mod logs;
 mod metrics;
 mod notify;
@@ -159,6 +160,8 @@ pub enum Command {
     Retry(retry::RetryArgs),
     /// List the snapshots a replay can start from.
     Snapshots(snapshots::SnapshotsArgs),
+    /// List what agents learnt in this project; forget or edit one.
+    Learnings(learnings::LearningsArgs),
     /// Show every execution of a phase with timings and results.
     Inspect(inspect::InspectArgs),
     /// Print the JSON Schema of workflow files or of ralph.yaml.
@@ -320,6 +323,7 @@ fn run(command: Command, env: &Env) -> anyhow::Result<Exit> {
         Command::Replay(args) => replay::run(&args, env),
         Command::Retry(args) => retry::run(&args, env),
         Command::Snapshots(args) => snapshots::run(&args, env),
+        Command::Learnings(args) => learnings::run(&args, env),
         Command::Schema(args) => schema::run(&args),
         Command::Completions(args) => completions::run(&args),
         Command::Plugin(command) => plugin::run(&command, env),

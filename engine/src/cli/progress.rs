@@ -281,6 +281,7 @@ impl EventSink for Progress {
                 self.line(&format!("{}warning{}: {message}", style.render(), style.render_reset()));
             }
             Event::Halt { reason, .. } => self.line(&format!("the run stops after the steps in flight: {reason}")),
+            Event::LearningReported { step, id, text, .. } => self.line(&format!("{step} learnt {id}: {text}")),
             Event::RunFinished { status, reason, .. } => {
                 let spent = if state.tokens > 0 || state.cost_usd > 0.0 {
                     format!(" ({} tokens, ${:.4})", state.tokens, state.cost_usd)

@@ -136,6 +136,7 @@ impl EventSink for JsonLines {
             | Event::ActionFinished { .. }
             | Event::ReviewRequested { .. }
             | Event::ReviewDecided { .. }
+            | Event::LearningReported { .. }
             | Event::Transition { .. } => "step",
         };
         if let Ok(mut value) = serde_json::to_value(event) {

@@ -631,6 +631,7 @@ impl History {
                 | Event::AgentStarted { .. }
                 | Event::Escalating { .. }
                 | Event::Notification { .. }
+                | Event::LearningReported { .. }
                 | Event::Warning { .. } => {}
             }
             if let Some((Some(i), decision)) = note {

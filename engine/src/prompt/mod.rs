@@ -111,6 +111,16 @@ mod tests {
         });
         packet.instructions.primary = "Complete task-5".into();
         packet.instructions.outcomes = vec!["build_success".into(), "needs_planning".into()];
+        packet.context.learnings.push(ralph_plugin_sdk::Learning {
+            id: "L3".into(),
+            text: "Tokens are signed with the key in `config/jwt.pem`".into(),
+            task: Some("task-2".into()),
+            count: 2,
+        });
+        packet
+            .context
+            .prior_thread
+            .push(ralph_plugin_sdk::Message::new("memory", "L3 (learnt in task task-2): …"));
         let template = BUNDLED.iter().find(|(n, _)| *n == "PROMPT.md").expect("PROMPT.md is bundled").1;
         let mut env = minijinja::Environment::new();
         env.add_template("PROMPT.md", template).unwrap();
@@ -124,9 +134,13 @@ mod tests {
             "2 auth tests failed",
             "build_success",
             "/tmp/result.json",
+            "## Learnings from earlier tasks",
+            "- Tokens are signed with the key in `config/jwt.pem` (L3, from task task-2, reported 2 times)",
         ] {
             assert!(text.contains(needle), "rendered PROMPT.md lacks {needle:?}:\n{text}");
         }
+        // A learning is shown once: its `memory` message is not repeated as conversation.
+        assert!(!text.contains("Conversation so far"), "{text}");
     }
 
     #[test]

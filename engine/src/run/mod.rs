@@ -24,6 +24,7 @@ mod git_actions;
 mod guard;
 pub mod hook_agents;
 pub mod human;
+pub mod learnings;
 pub mod ledger;
 mod live;
 pub(crate) mod log;

@@ -294,6 +294,9 @@ pub struct Runner {
     /// The review form's address when the loop serves a dashboard (`loop --dashboard`): a
     /// review's notification carries it.
     pub(super) review_url: Option<String>,
+    /// The project's learnings (`.ralph/learnings.json`, `.ralph/learnings.md`); none for a
+    /// script, which neither reads nor changes the project's.
+    pub(super) learnings: Option<super::learnings::ProjectLearnings>,
 }
 
 /// A configured plugin that is not loaded: its name, `missing` or `load_error`, and why.
@@ -735,6 +738,7 @@ impl Runner {
             run_start: None,
             last_look: None,
             notes_commits: uses_git_actions(doc),
+            learnings: (!scripted).then(|| super::learnings::ProjectLearnings::new(&options.project_dir)),
             signals_tx,
             signals_rx,
             spawned_tx,

@@ -130,6 +130,7 @@ impl Runner {
         let mut packet =
             packet::build(&self.state, &self.options.workflow, id, outcomes, evidence, &self.now());
         packet.trace_id = self.telemetry.trace_id();
+        self.add_learnings(&mut packet);
         packet
     }
 
@@ -144,6 +145,7 @@ impl Runner {
         delay: Duration,
     ) -> Started<impl Future<Output = Outcome> + Send + 'static> {
         let id = self.plan.graph[node].id.clone();
+        self.mark_learnings();
         let before = if self.wants_evidence(node) { self.look().await } else { None };
         let so_far = match units_have_conditions(&self.nodes[node.index()].units) {
             true => Some(self.evidence_so_far(before.as_ref()).await),
@@ -502,6 +504,7 @@ impl Runner {
     pub(super) async fn finish(&mut self, ticket: Ticket, mut outcome: Outcome) -> Outcome {
         self.drain_signals();
         let id = self.plan.graph[ticket.node].id.clone();
+        self.gather_learnings(&mut outcome);
         // What the agent said is bounded before anything else reads it (a gigabyte summary
         // would otherwise be masked, packeted and journaled whole).
         outcome.bound();
@@ -594,6 +597,7 @@ impl Runner {
             iteration,
             at,
         });
+        self.keep_learnings(&id, &outcome);
         if let Some(decided) = decided {
             self.emit(&decided);
         }

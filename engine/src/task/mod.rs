@@ -145,6 +145,7 @@
 mod graph;
 mod json;
 mod kanban;
+pub mod learnings;
 pub mod schedule;
 mod spans;
 mod todo;

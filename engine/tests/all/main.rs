@@ -19,6 +19,7 @@ mod init;
 mod init_options;
 mod inspect;
 mod keys;
+mod learnings;
 mod monitoring;
 mod notify;
 mod plugin_langs;

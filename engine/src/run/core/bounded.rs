@@ -15,6 +15,10 @@ pub const MAX_TEXT: usize = 64 * 1024;
 pub const MAX_NAME: usize = 1024;
 /// The most evidence log lines kept.
 pub const MAX_LOGS: usize = 1000;
+/// The most learnings one step reports (the same as `task::learnings::MAX_PER_STEP`).
+pub const MAX_LEARNINGS: usize = 20;
+/// The longest learning, in bytes (a learning is kept to 500 characters).
+pub const MAX_LEARNING: usize = 2048;
 
 /// `text` cut to at most `limit` bytes of its own (on a character boundary), followed by a
 /// note of how long it was. A text within the limit is left as it is.
@@ -48,6 +52,10 @@ impl Outcome {
         }
         for line in logs.iter_mut() {
             cap_text(line, MAX_TEXT);
+        }
+        self.learnings.truncate(MAX_LEARNINGS);
+        for learning in &mut self.learnings {
+            cap_text(learning, MAX_LEARNING);
         }
     }
 }

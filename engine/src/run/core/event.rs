@@ -528,6 +528,24 @@ pub enum Event {
         /// When the hook was reached.
         at: String,
     },
+    /// An agent reported a learning in a step (through its result file's `learnings` or a
+    /// bullet it appended to `.ralph/learnings.md`); it is kept in the project's
+    /// `.ralph/learnings.json` under `id`.
+    LearningReported {
+        /// The step that reported it.
+        step: String,
+        /// The task the step worked on, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        task: Option<String>,
+        /// Its id in the project's store (a repeat keeps the first report's id); empty when the
+        /// store could not be written.
+        #[serde(default)]
+        id: String,
+        /// What was learnt.
+        text: String,
+        /// When.
+        at: String,
+    },
     /// The run ended.
     RunFinished {
         /// How.
@@ -558,7 +576,8 @@ impl Event {
             | Event::StepRetrying { step, .. }
             | Event::StepInterrupted { step, .. }
             | Event::Waiting { step, .. }
-            | Event::StepSkipped { step, .. } => Some(step),
+            | Event::StepSkipped { step, .. }
+            | Event::LearningReported { step, .. } => Some(step),
             Event::Transition { from, .. } => Some(from),
             _ => None,
         }
@@ -580,6 +599,7 @@ impl Event {
             | Event::Warning { at, .. }
             | Event::PluginCalled { at, .. }
             | Event::Notification { at, .. }
+            | Event::LearningReported { at, .. }
             | Event::RunFinished { at, .. } => Some(at),
             Event::ActionFinished { at, .. } if !at.is_empty() => Some(at),
             _ => None,

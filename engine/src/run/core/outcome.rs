@@ -163,6 +163,10 @@ pub struct Outcome {
     /// Files changed, test counts, tokens and cost.
     #[serde(default)]
     pub evidence: Evidence,
+    /// What the agent learnt, from its result file's `learnings` and the bullets it appended
+    /// to `.ralph/learnings.md` (cleaned, at most `learnings::MAX_PER_STEP`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub learnings: Vec<String>,
 }
 
 impl Outcome {

@@ -725,7 +725,9 @@ impl RunState {
             | Event::PluginCalled { .. }
             | Event::Waiting { .. }
             | Event::Warning { .. }
-            | Event::Notification { .. } => {}
+            | Event::Notification { .. }
+            // What was learnt is the project's (`.ralph/learnings.json`), not the run's state.
+            | Event::LearningReported { .. } => {}
         }
     }
 }
