@@ -160,7 +160,7 @@ function level(e) {
 }
 
 function stepOf(e) {
-  return e.step || e.from || (e.event === "plugin_called" ? e.step : undefined) || "";
+  return e.step || e.from || "";
 }
 
 function detail(e) {

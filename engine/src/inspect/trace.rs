@@ -346,21 +346,8 @@ mod tests {
 
     fn record(traceparent: Option<&str>) -> RunRecord {
         RunRecord {
-            run_id: "0190aa00-0000-7000-8000-000000000001".into(),
-            workflow: "w".into(),
-            workflow_file: "w.yaml".into(),
-            config_file: None,
-            definition_hash: "h".into(),
-            kind: "dag".into(),
-            tasks: None,
-            commit: false,
-            jobs: 1,
-            max_iterations: None,
-            started_at: "2026-01-01T00:00:00Z".into(),
-            base_commit: None,
             traceparent: traceparent.map(str::to_owned),
-            status: "running".into(),
-            reason: None,
+            ..RunRecord::sample("0190aa00-0000-7000-8000-000000000001")
         }
     }
 

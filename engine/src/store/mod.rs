@@ -365,10 +365,9 @@ impl Reader {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(id: &str) -> RunRecord {
+impl RunRecord {
+    /// A running DAG's record, for tests: the fields every record needs.
+    pub(crate) fn sample(id: &str) -> RunRecord {
         RunRecord {
             run_id: id.into(),
             workflow: "w".into(),
@@ -386,6 +385,15 @@ mod tests {
             status: "running".into(),
             reason: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> RunRecord {
+        RunRecord::sample(id)
     }
 
     #[test]

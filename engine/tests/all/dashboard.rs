@@ -25,29 +25,40 @@ impl Drop for Served {
 /// and its token from what it says.
 pub(crate) fn serve(dir: &std::path::Path, addr: &str) -> Served {
     let mut child = ralph(["dashboard", "--serve", addr]).current_dir(dir).spawn_reading_stderr();
-    let mut reader = BufReader::new(child.stderr.take().unwrap());
-    let line = said_address(&mut reader);
-    // The rest of what it says is drained, so that it never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = reader.read_to_string(&mut rest);
-    });
-    let (base, token) = address_and_token(&line);
+    let Announced { base, token, .. } = announced(&mut child);
     Served { child, base, token }
 }
 
-/// Reads what a process says until the line with the dashboard's address.
-pub(crate) fn said_address(reader: &mut impl std::io::BufRead) -> String {
+/// What a process serving a dashboard said: the line with its address, the base URL and the
+/// token in that line, and the rest of its stderr, read in the background (so that it never
+/// blocks on a full pipe) and given back when the process ends.
+pub(crate) struct Announced {
+    pub(crate) line: String,
+    pub(crate) base: String,
+    pub(crate) token: String,
+    pub(crate) rest: std::thread::JoinHandle<String>,
+}
+
+/// Reads what `child` (spawned reading its stderr) says until the line with its dashboard's
+/// address.
+pub(crate) fn announced(child: &mut Child) -> Announced {
+    let mut reader = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while !line.contains("dashboard of") {
         line.clear();
         assert!(reader.read_line(&mut line).unwrap() > 0, "it ended before saying where its dashboard is");
     }
-    line
+    let (base, token) = address_and_token(&line);
+    let rest = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = reader.read_to_string(&mut rest);
+        rest
+    });
+    Announced { line, base, token, rest }
 }
 
 /// `http://127.0.0.1:PORT` and the token, from `dashboard of …: http://ADDR/?token=T (Ctrl-C…`.
-pub(crate) fn address_and_token(line: &str) -> (String, String) {
+fn address_and_token(line: &str) -> (String, String) {
     let url = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap();
     let (addr, rest) = url.split_once('/').unwrap();
     let port = addr.rsplit(':').next().unwrap();
@@ -266,15 +277,8 @@ fn loop_dashboard_serves_the_running_loop_and_a_review_is_approved_from_it() {
         .env("RALPH_DASHBOARD_TOKEN", "tok-4f9e1c")
         .current_dir(dir.path())
         .spawn_reading_stderr();
-    let mut reader = BufReader::new(child.stderr.take().unwrap());
-    let line = said_address(&mut reader);
+    let Announced { line, base, rest: drained, .. } = announced(&mut child);
     assert!(line.contains("the token you gave") && !line.contains("tok-4f9e1c"), "{line}");
-    let (base, _) = address_and_token(&line);
-    let drained = std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = reader.read_to_string(&mut rest);
-        rest
-    });
     let status = |token: &str| {
         let response = client().get(format!("{base}/api/status")).bearer_auth(token).send().unwrap();
         (response.status().as_u16(), response.json::<serde_json::Value>().unwrap())
@@ -475,13 +479,7 @@ fn loop_with_dashboard(dir: &std::path::Path, env: &[(&str, &str)]) -> (Child, S
         command = command.env(k, v);
     }
     let mut child = command.current_dir(dir).spawn_reading_stderr();
-    let mut reader = BufReader::new(child.stderr.take().unwrap());
-    let line = said_address(&mut reader);
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = reader.read_to_string(&mut rest);
-    });
-    let (base, token) = address_and_token(&line);
+    let Announced { base, token, .. } = announced(&mut child);
     (child, base, token)
 }
 

@@ -4,12 +4,11 @@
 //! seen to finish. The screenshots it takes of every view are the ones in `docs/screenshots/`
 //! (`RALPH_SCREENSHOTS=1` writes them there; otherwise into the test's temporary directory).
 
-use std::io::{BufReader, Read as _};
 use std::path::{Path, PathBuf};
 
 use crate::browser::Browser;
 use crate::control::{finish, journal, live, wait_for};
-use crate::dashboard::{address_and_token, said_address, serve};
+use crate::dashboard::{Announced, announced, serve};
 use crate::support::{executable, path_with, ralph, repo, sh};
 
 /// A fake Claude Code: it reads its prompt (kept by the engine under `.ralph/runs/`), changes a
@@ -147,13 +146,7 @@ fn a_person_follows_pauses_hints_and_approves_a_loop_in_the_browser() {
             .env("PATH", path_with(&root.join("bin")))
             .spawn_reading_stderr(),
     ));
-    let mut reader = BufReader::new(child.0.as_mut().unwrap().stderr.take().unwrap());
-    let (base, token) = address_and_token(&said_address(&mut reader));
-    let said = std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = reader.read_to_string(&mut rest);
-        rest
-    });
+    let Announced { base, token, rest: said, .. } = announced(child.0.as_mut().unwrap());
 
     let browser = Browser::start(1400, 900);
     browser.open(&format!("{base}/?token={token}#workflow"));
