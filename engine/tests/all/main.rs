@@ -31,6 +31,7 @@ mod run;
 mod run_core;
 mod schema;
 mod seeds;
+mod self_planning;
 mod support;
 mod tasks;
 mod telemetry;

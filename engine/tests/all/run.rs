@@ -427,7 +427,7 @@ fn an_agent_printing_a_gigabyte_leaves_the_engine_under_100_mib_and_a_log_capped
 
 /// A chat-completions server on 127.0.0.1 that answers one streaming request with SSE, and
 /// hands back the request it got.
-fn chat_server(reply: &'static str) -> (u16, std::thread::JoinHandle<String>) {
+pub(crate) fn chat_server(reply: &'static str) -> (u16, std::thread::JoinHandle<String>) {
     use std::io::{BufRead as _, Read as _, Write as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
