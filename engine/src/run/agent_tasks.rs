@@ -97,6 +97,53 @@ impl Runner {
     }
 }
 
+impl Runner {
+    /// After an iteration, before the task file is marked or read again: tasks an agent wrote
+    /// into the file by hand that keep it from loading are taken out again (`task::repair`),
+    /// each journaled as refused for the next packet, their text kept in the run's
+    /// `refused-tasks.jsonl`. `Err` when the file is broken in a way no added task explains.
+    pub(super) fn repair_task_file(&mut self, tasks: &mut super::task_loop::TaskLoop) -> Result<(), String> {
+        let known: std::collections::HashSet<String> =
+            tasks.file.tasks().iter().map(|t| t.id.clone()).collect();
+        let removed =
+            tasks.file.repair_additions(&known).map_err(|e| format!("the task file cannot be read: {e}"))?;
+        if removed.is_empty() {
+            return Ok(());
+        }
+        let kept = self.run_dir.join("refused-tasks.jsonl");
+        let lines: String = removed
+            .iter()
+            .map(|r| format!("{}\n", serde_json::json!({"id": r.id, "reason": r.reason, "text": r.text})))
+            .collect();
+        let saved = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&kept)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, lines.as_bytes()));
+        let iteration = self.state.iteration;
+        for r in removed {
+            let at = self.now();
+            self.emit(&Event::TaskRefused {
+                task: r.id,
+                reason: format!("written into the task file by hand, and taken out again: {}", r.reason),
+                step: self.state.last_step.clone(),
+                by: None,
+                iteration,
+                at,
+            });
+        }
+        match saved {
+            Ok(()) => self.warn(format!(
+                "tasks written into `{}` by hand that it cannot hold were taken out again; their text is in `{}`",
+                tasks.file.path().display(),
+                kept.display()
+            )),
+            Err(e) => self.warn(format!("the refused tasks' text could not be kept in `{}`: {e}", kept.display())),
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

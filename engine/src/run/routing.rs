@@ -304,7 +304,7 @@ impl Runner {
         let trigger = self.routing.rules.escalation.as_ref().map_or(1, |e| e.trigger_after.max(1));
         if human
             && self.state.no_progress > 0
-            && self.state.no_progress % trigger == 0
+            && self.state.no_progress.is_multiple_of(trigger)
             && self.state.paused.is_none()
         {
             let by = format!("escalation ({})", choice.reason);

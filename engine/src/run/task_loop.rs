@@ -222,8 +222,8 @@ impl Runner {
             if let Some(halt) = self.halted() {
                 break (halt.0, halt.1, self.halt_class());
             }
-            if let Err(e) = tasks.file.reload() {
-                break (RunStatus::Failed, format!("the task file cannot be read: {e}"), None);
+            if let Err(reason) = self.repair_task_file(&mut tasks) {
+                break (RunStatus::Failed, reason, None);
             }
             if self.budget_spent() {
                 break (
@@ -299,6 +299,10 @@ impl Runner {
         if marked.is_none() {
             // The iteration's end is durable before the task file says so.
             self.settle().await;
+            // What the agent wrote into the task file must load before its task is marked in it.
+            if let Err(reason) = self.repair_task_file(tasks) {
+                return Err((RunStatus::Failed, reason, None));
+            }
             // An evaluator that sent work back is reopened with it, not marked done.
             if status == RunStatus::Succeeded && self.send_back(tasks, &task) {
                 return Ok(true);

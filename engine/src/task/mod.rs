@@ -147,6 +147,7 @@ mod graph;
 mod json;
 mod kanban;
 pub mod learnings;
+pub mod repair;
 pub mod schedule;
 mod spans;
 mod todo;

@@ -470,3 +470,83 @@ fn an_evaluator_sends_a_task_back_at_most_max_send_backs_times() {
         out.stderr
     );
 }
+
+#[test]
+fn tasks_an_agent_writes_into_the_file_by_hand_that_break_it_are_taken_out_and_the_loop_goes_on() {
+    // The agent of `a` edits tasks.json itself: a good task, a duplicate of `b`, one that
+    // depends on nothing known. Before, the duplicate stopped the whole loop.
+    let agent = r#"import json, os
+p = json.load(open(os.environ['RALPH_PACKET_FILE']))
+t = p['context']['current_task']['id']
+json.dump(p, open('packet-' + t + '.json', 'w'))
+if t == 'a':
+    text = open('tasks.json').read()
+    text = text.replace('\n]', ',\n  {"id": "c", "title": "Good"},\n  {"id": "b", "title": "Duplicate"},\n  {"id": "d", "title": "Dangling", "depends_on": ["zz"]}\n]')
+    open('tasks.json', 'w').write(text)
+"#;
+    let dir = in_a_work_tree(&[
+        (
+            "w.yaml",
+            "workflow:\n  nodes:\n    - id: work\n      agent: builder\nagents:\n  builder:\n    command: python3 agent.py\n    reads_packet: true\n",
+        ),
+        ("agent.py", agent),
+        (
+            "tasks.json",
+            "[\n  {\"id\": \"a\", \"title\": \"A\", \"priority\": 2},\n  {\"id\": \"b\", \"title\": \"B\"}\n]\n",
+        ),
+    ]);
+    let out = ralph(["loop", "--workflow", "w.yaml", "--json"]).current_dir(dir.path()).expect(0);
+    let refused: Vec<(String, String)> = events(&out.stdout)
+        .iter()
+        .filter(|e| e["event"] == "task_refused")
+        .map(|e| (e["task"].as_str().unwrap().to_owned(), e["reason"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            ("b".to_owned(), "written into the task file by hand, and taken out again: a task `b` exists already".to_owned()),
+            (
+                "d".to_owned(),
+                "written into the task file by hand, and taken out again: it depends on `zz`, which is not a task of the file"
+                    .to_owned()
+            )
+        ]
+    );
+    let text = std::fs::read_to_string(dir.path().join("tasks.json")).unwrap();
+    assert_eq!(
+        without_attempt_times(&text),
+        "[\n  {\"id\": \"a\", \"title\": \"A\", \"priority\": 2, \"status\": \"done\", \"last_attempt_at\": \"…\"},\n  {\"id\": \"b\", \"title\": \"B\", \"status\": \"done\", \"last_attempt_at\": \"…\"},\n  {\"id\": \"c\", \"title\": \"Good\", \"status\": \"done\", \"last_attempt_at\": \"…\"}\n]\n",
+        "the good addition ran; the rest of the file is as the agent left it"
+    );
+    // The next packet (iteration 2's) reports both.
+    let next: serde_json::Value = ["b", "c"]
+        .iter()
+        .map(|t| {
+            serde_json::from_str::<serde_json::Value>(
+                &std::fs::read_to_string(dir.path().join(format!("packet-{t}.json"))).unwrap(),
+            )
+            .unwrap()
+        })
+        .find(|p| p["workflow"]["iteration"] == 2)
+        .unwrap();
+    assert_eq!(next["context"]["task_refusals"].as_array().map(Vec::len), Some(2), "{next:#}");
+    let run = events(&out.stdout)[0]["run_id"].as_str().unwrap().to_owned();
+    let kept = std::fs::read_to_string(dir.path().join(".ralph/runs").join(run).join("refused-tasks.jsonl"))
+        .unwrap();
+    assert!(kept.contains("{\\\"id\\\": \\\"b\\\", \\\"title\\\": \\\"Duplicate\\\"}"), "{kept}");
+}
+
+/// `text` with the times of the `"last_attempt_at"` members the loop wrote shown as `…`.
+fn without_attempt_times(text: &str) -> String {
+    let key = "\"last_attempt_at\": \"";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(key) {
+        out.push_str(&rest[..at + key.len()]);
+        rest = &rest[at + key.len()..];
+        rest = &rest[rest.find('"').unwrap_or(0)..];
+        out.push('…');
+    }
+    out.push_str(rest);
+    out
+}
