@@ -4,6 +4,7 @@
 //! compiled in, so a project made by any build is the same as what that build was tested with.
 
 pub mod monitoring;
+pub mod wiggum;
 pub mod test_stage;
 
 /// The templates `init --template` accepts, with the workflow each starts from.
