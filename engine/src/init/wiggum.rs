@@ -329,6 +329,14 @@ impl Reader<'_> {
             Value::Scalar(s) => match s.kind {
                 ScalarKind::Null => None,
                 ScalarKind::Bool(b) => Some(b),
+                // PyWiggum reads its file with PyYAML, a YAML 1.1 parser, for which these are
+                // booleans too: the file means what PyWiggum took it to mean.
+                ScalarKind::Str if matches!(s.text.as_str(), "yes" | "Yes" | "YES" | "on" | "On" | "ON") => {
+                    Some(true)
+                }
+                ScalarKind::Str if matches!(s.text.as_str(), "no" | "No" | "NO" | "off" | "Off" | "OFF") => {
+                    Some(false)
+                }
                 _ => {
                     self.wrong(node, path, "`true` or `false`");
                     None
