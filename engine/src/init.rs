@@ -4,8 +4,8 @@
 //! compiled in, so a project made by any build is the same as what that build was tested with.
 
 pub mod monitoring;
-pub mod wiggum;
 pub mod test_stage;
+pub mod wiggum;
 
 /// The templates `init --template` accepts, with the workflow each starts from.
 pub const TEMPLATES: &[(&str, &str, &str)] = &[

@@ -117,7 +117,13 @@ fn write(dir: &Path, files: &[(String, String)]) -> anyhow::Result<Vec<String>> 
 /// hand into the files that were kept.
 fn from_wiggum(from: &Path, dir: &Path, name: &str, env: &Env) -> anyhow::Result<Exit> {
     use crate::init::wiggum::{self, Fate};
-    let text = match std::fs::read_to_string(from) {
+    // Relative to the project directory, as `loop --tasks` is; shown as typed.
+    let path = if from.is_absolute() || env.project_dir == Path::new(".") {
+        from.to_path_buf()
+    } else {
+        env.project_dir.join(from)
+    };
+    let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(super::exit::usage(format!(
@@ -127,7 +133,7 @@ fn from_wiggum(from: &Path, dir: &Path, name: &str, env: &Env) -> anyhow::Result
         }
         Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot read `{}`", from.display()))),
     };
-    let source = crate::source::SourceFile::new(from, text);
+    let source = crate::source::SourceFile::new(&path, text);
     let conversion = match wiggum::convert(&source, name) {
         Ok(conversion) => conversion,
         Err(e) => {
@@ -139,7 +145,8 @@ fn from_wiggum(from: &Path, dir: &Path, name: &str, env: &Env) -> anyhow::Result
     };
     let kept = write(dir, &conversion.files)?;
     let from_name = from.display();
-    let carried: Vec<_> = conversion.notes.iter().filter(|n| !matches!(n.fate, Fate::Dropped { .. })).collect();
+    let carried: Vec<_> =
+        conversion.notes.iter().filter(|n| !matches!(n.fate, Fate::Dropped { .. })).collect();
     let width = carried.iter().map(|n| n.setting.chars().count()).max().unwrap_or(0);
     if !carried.is_empty() {
         eprintln!("\ncarried over from {from_name}:");
@@ -154,7 +161,8 @@ fn from_wiggum(from: &Path, dir: &Path, name: &str, env: &Env) -> anyhow::Result
             Fate::Dropped { .. } => {}
         }
     }
-    let dropped: Vec<_> = conversion.notes.iter().filter(|n| matches!(n.fate, Fate::Dropped { .. })).collect();
+    let dropped: Vec<_> =
+        conversion.notes.iter().filter(|n| matches!(n.fate, Fate::Dropped { .. })).collect();
     if !dropped.is_empty() {
         eprintln!("\nnot carried over:");
     }
@@ -187,7 +195,10 @@ fn from_wiggum(from: &Path, dir: &Path, name: &str, env: &Env) -> anyhow::Result
     let kanban = &conversion.tasks;
     if !dir.join(kanban).exists() {
         let why = if tasks { "" } else { " (PyWiggum's default)" };
-        eprintln!("\nnote: the task file `{kanban}`{why} is not in {} yet: put the kanban there", dir.display());
+        eprintln!(
+            "\nnote: the task file `{kanban}`{why} is not in {} yet: put the kanban there",
+            dir.display()
+        );
     }
     eprintln!("\nnext:\n  ralph-loop workflow validate {}\n  ralph-loop loop", wiggum::WORKFLOW);
     Ok(Exit::Ok)

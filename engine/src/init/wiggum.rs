@@ -181,7 +181,11 @@ impl Reader<'_> {
     fn read(&mut self, root: &Node) -> Wiggum {
         let mut w = Wiggum::default();
         let Some(entries) = root.entries() else {
-            let d = wrong_type(root, &FieldPath::root(), "a mapping of sections (`project:`, `agent:`, `runner:`, …)");
+            let d = wrong_type(
+                root,
+                &FieldPath::root(),
+                "a mapping of sections (`project:`, `agent:`, `runner:`, …)",
+            );
             self.push(d, root);
             return w;
         };
@@ -238,7 +242,7 @@ impl Reader<'_> {
                     ("prompt", "conventions") => w.conventions = self.string(v, &at),
                     ("prompt", "extra_context") => w.extra_context = self.string(v, &at),
                     ("escalation", "trigger_after") => {
-                        w.escalation.trigger_after = self.count(v, &at, "a number of iterations")
+                        w.escalation.trigger_after = self.count(v, &at, "a number of iterations");
                     }
                     ("escalation", "model") => w.escalation.model = self.string(v, &at),
                     ("escalation", "api_key_env") => w.escalation.api_key_env = self.string(v, &at),
@@ -259,7 +263,10 @@ impl Reader<'_> {
             .at_key(path.clone())
             .suggest(did_you_mean(name, known.iter().copied()));
         if !known.is_empty() {
-            d = d.expected(format!("one of {}", known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")));
+            d = d.expected(format!(
+                "one of {}",
+                known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            ));
         }
         self.push(d.note("PyWiggum settings are listed in its README's Configuration section"), key);
     }
@@ -356,7 +363,9 @@ impl Reader<'_> {
         let names: Vec<&str> = BACKENDS.iter().map(|(n, _)| *n).collect();
         let d = Diagnostic::error("unknown-backend", format!("unknown agent backend `{name}`"))
             .at(path.clone())
-            .expected("`opencode`, `claude_code` or `api` (PyWiggum's), or `claude`, `openai`, `codex`, `gemini`")
+            .expected(
+                "`opencode`, `claude_code` or `api` (PyWiggum's), or `claude`, `openai`, `codex`, `gemini`",
+            )
             .suggest(did_you_mean(name, names));
         self.push(d, node);
         None
@@ -382,7 +391,11 @@ fn quoted(text: &str) -> String {
 
 /// Seconds as a duration of the workflow language.
 fn duration(seconds: f64) -> String {
-    if seconds.fract() == 0.0 { format!("{}s", seconds as u64) } else { format!("{}ms", (seconds * 1000.0).round() as u64) }
+    if seconds.fract() == 0.0 {
+        format!("{}s", seconds as u64)
+    } else {
+        format!("{}ms", (seconds * 1000.0).round() as u64)
+    }
 }
 
 /// Where a model string of PyWiggum's (`anthropic/claude-sonnet-4-5`, `vllm/qwen3-coder-next`)
@@ -396,11 +409,14 @@ fn place_model(model: &str) -> (Option<Backend>, String) {
     }
 }
 
-fn carry(notes: &mut Vec<Note>, setting: &str, file: &'static str, key: &str, remark: Option<String>) {
-    notes.push(Note { setting: setting.to_owned(), fate: Fate::Carried { file, key: key.to_owned(), remark } });
+fn carried(notes: &mut Vec<Note>, setting: &str, file: &'static str, key: &str, remark: Option<String>) {
+    notes.push(Note {
+        setting: setting.to_owned(),
+        fate: Fate::Carried { file, key: key.to_owned(), remark },
+    });
 }
 
-fn drop(notes: &mut Vec<Note>, setting: &str, why: String, instead: String) {
+fn not_carried(notes: &mut Vec<Note>, setting: &str, why: String, instead: String) {
     notes.push(Note { setting: setting.to_owned(), fate: Fate::Dropped { why, instead } });
 }
 
@@ -409,11 +425,11 @@ impl Wiggum {
         let mut notes = Vec::new();
         let name = self.name.clone().unwrap_or_else(|| default_name.to_owned());
         if self.name.is_some() {
-            carry(&mut notes, "project.name", "ralph.yaml", "project.name", None);
+            carried(&mut notes, "project.name", "ralph.yaml", "project.name", None);
         }
         let tasks = self.kanban.clone().unwrap_or_else(|| "kanban.json".to_owned());
         if self.kanban.is_some() {
-            carry(&mut notes, "project.kanban", "ralph.yaml", "loop.tasks", None);
+            carried(&mut notes, "project.kanban", "ralph.yaml", "loop.tasks", None);
         }
         let mut ralph = format!(
             "# yaml-language-server: $schema=schemas/config.schema.json
@@ -442,12 +458,19 @@ loop:
             ralph.push_str(&format!(
                 "  # The most agent invocations of one `loop` run: one per task with this workflow.\n  max_iterations: {n}\n"
             ));
-            let remark = "ralph-loop counts agent invocations, retries included: one per task with this workflow";
-            carry(&mut notes, "runner.max_iterations", "ralph.yaml", "loop.max_iterations", Some(remark.into()));
+            let remark =
+                "ralph-loop counts agent invocations, retries included: one per task with this workflow";
+            carried(
+                &mut notes,
+                "runner.max_iterations",
+                "ralph.yaml",
+                "loop.max_iterations",
+                Some(remark.into()),
+            );
         }
         if let Some(commit) = self.commit_after_task {
             ralph.push_str(&format!("  # Commit each finished task's work.\n  auto_commit: {commit}\n"));
-            carry(&mut notes, "runner.commit_after_task", "ralph.yaml", "loop.auto_commit", None);
+            carried(&mut notes, "runner.commit_after_task", "ralph.yaml", "loop.auto_commit", None);
         }
         if let Some(format) = &self.commit_format {
             ralph.push_str(&format!(
@@ -461,13 +484,17 @@ loop:
                 .collect();
             let remark = (!unknown.is_empty())
                 .then(|| format!("ralph-loop does not replace {}: it stays as written", unknown.join(", ")));
-            carry(&mut notes, "runner.commit_format", "ralph.yaml", "loop.commit_message", remark);
+            carried(&mut notes, "runner.commit_format", "ralph.yaml", "loop.commit_message", remark);
         }
         let backend = self.backend;
         if let (Some(b), Some(written)) = (backend, &self.backend_written) {
-            ralph.push_str(&format!("  # The agent program of every agent that names none.\n  backend: {}\n", b.name()));
-            let remark = (written != b.name()).then(|| format!("PyWiggum's `{written}` is ralph-loop's `{}`", b.name()));
-            carry(&mut notes, "agent.backend", "ralph.yaml", "loop.backend", remark);
+            ralph.push_str(&format!(
+                "  # The agent program of every agent that names none.\n  backend: {}\n",
+                b.name()
+            ));
+            let remark = (written != b.name())
+                .then(|| format!("PyWiggum's `{written}` is ralph-loop's `{}`", b.name()));
+            carried(&mut notes, "agent.backend", "ralph.yaml", "loop.backend", remark);
         }
         let agent = self.builder(&mut notes);
         ralph.push_str(&format!(
@@ -482,14 +509,16 @@ agents:
         ));
         ralph.push_str(&self.routing(&mut notes));
         ralph.push_str(&self.escalation(&mut notes));
-        self.drop_runner_and_dashboard(&mut notes);
+        self.runner_and_dashboard(&mut notes);
         match self.work_dir.as_deref() {
             None => {}
             Some("." | "./" | "") => notes.push(Note {
                 setting: "project.work_dir".into(),
-                fate: Fate::Implied { how: "agents run in the project directory, where ralph.yaml is".into() },
+                fate: Fate::Implied {
+                    how: "agents run in the project directory, where ralph.yaml is".into(),
+                },
             }),
-            Some(dir) => drop(
+            Some(dir) => not_carried(
                 &mut notes,
                 "project.work_dir",
                 "ralph-loop runs agents in the project directory, where ralph.yaml is".into(),
@@ -537,17 +566,18 @@ agents:
                         "Claude Code runs Anthropic's models only, not `{provider}`'s: name one, or use the `opencode` backend"
                     )),
                 ),
-                (Some(Backend::Opencode), None) => {
-                    (model.clone(), Some("OpenCode names models `provider/model`: add the provider".to_owned()))
-                }
+                (Some(Backend::Opencode), None) => (
+                    model.clone(),
+                    Some("OpenCode names models `provider/model`: add the provider".to_owned()),
+                ),
                 _ => (model.clone(), None),
             };
             agent.push_str(&format!("    model: {}\n", quoted(&model)));
-            carry(notes, "agent.model", "ralph.yaml", &format!("agents.{AGENT}.model"), remark);
+            carried(notes, "agent.model", "ralph.yaml", &format!("agents.{AGENT}.model"), remark);
         }
         if let Some(seconds) = self.timeout {
             agent.push_str(&format!("    timeout: {}\n", duration(seconds as f64)));
-            carry(notes, "agent.timeout", "ralph.yaml", &format!("agents.{AGENT}.timeout"), None);
+            carried(notes, "agent.timeout", "ralph.yaml", &format!("agents.{AGENT}.timeout"), None);
         }
         let settings = [
             ("agent.api_base_url", &self.api_base_url, "base_url"),
@@ -557,10 +587,11 @@ agents:
             let Some(value) = value else { continue };
             if backend == Some(Backend::Openai) {
                 agent.push_str(&format!("    {key}: {}\n", quoted(value)));
-                carry(notes, setting, "ralph.yaml", &format!("agents.{AGENT}.{key}"), None);
+                carried(notes, setting, "ralph.yaml", &format!("agents.{AGENT}.{key}"), None);
             } else {
-                let on = backend.map_or("the agent program installed".to_owned(), |b| format!("`{}`", b.name()));
-                drop(
+                let on =
+                    backend.map_or("the agent program installed".to_owned(), |b| format!("`{}`", b.name()));
+                not_carried(
                     notes,
                     setting,
                     format!("only the `api` backend uses it, and the builder runs on {on}"),
@@ -582,7 +613,9 @@ agents:
         for (kind, model) in &self.routing {
             let (target, name) = place_model(model);
             let value = match target {
-                Some(t) if Some(t) != self.backend => format!("{{backend: {}, model: {}}}", t.name(), quoted(&name)),
+                Some(t) if Some(t) != self.backend => {
+                    format!("{{backend: {}, model: {}}}", t.name(), quoted(&name))
+                }
                 _ => quoted(&name),
             };
             text.push_str(&format!("  {}: {value}\n", yaml_key(kind)));
@@ -592,7 +625,7 @@ agents:
                 }
                 _ => None,
             };
-            carry(notes, &format!("routing.{kind}"), "ralph.yaml", &format!("routing.{kind}"), remark);
+            carried(notes, &format!("routing.{kind}"), "ralph.yaml", &format!("routing.{kind}"), remark);
         }
         text
     }
@@ -602,7 +635,7 @@ agents:
         let e = &self.escalation;
         if e.trigger_after.is_none() && e.model.is_none() {
             if e.api_key_env.is_some() {
-                drop(
+                not_carried(
                     notes,
                     "escalation.api_key_env",
                     "the escalation names no model to use it with".into(),
@@ -612,10 +645,11 @@ agents:
             return String::new();
         }
         let mut text =
-            "\n# When the loop is stuck, the builder's next attempts run on a stronger model.\nescalation:\n".to_owned();
+            "\n# When the loop is stuck, the builder's next attempts run on a stronger model.\nescalation:\n"
+                .to_owned();
         if let Some(n) = e.trigger_after {
             text.push_str(&format!("  # Iterations without progress.\n  trigger_after: {n}\n"));
-            carry(notes, "escalation.trigger_after", "ralph.yaml", "escalation.trigger_after", None);
+            carried(notes, "escalation.trigger_after", "ralph.yaml", "escalation.trigger_after", None);
         }
         let placed = e.model.as_deref().map(|m| (m, place_model(m)));
         let target = placed.as_ref().and_then(|(_, (t, _))| t.or(self.backend));
@@ -628,16 +662,22 @@ agents:
                 Some(t) if name != model => Some(format!("`{model}` runs on `{}` as `{name}`", t.name())),
                 _ => None,
             };
-            carry(notes, "escalation.model", "ralph.yaml", "escalation.backend, escalation.model", remark);
+            carried(notes, "escalation.model", "ralph.yaml", "escalation.backend, escalation.model", remark);
         }
         if let Some(var) = &e.api_key_env {
             let why = match target {
-                Some(Backend::Claude) => "Claude Code uses its own login, or reads `ANTHROPIC_API_KEY` itself",
-                Some(Backend::Opencode) => "OpenCode reads a provider's key from its own configuration or the provider's variable",
-                Some(Backend::Openai) => "the escalation runs on the builder's server, with the builder's key",
+                Some(Backend::Claude) => {
+                    "Claude Code uses its own login, or reads `ANTHROPIC_API_KEY` itself"
+                }
+                Some(Backend::Opencode) => {
+                    "OpenCode reads a provider's key from its own configuration or the provider's variable"
+                }
+                Some(Backend::Openai) => {
+                    "the escalation runs on the builder's server, with the builder's key"
+                }
                 _ => "the agent program uses its own login and configuration",
             };
-            drop(
+            not_carried(
                 notes,
                 "escalation.api_key_env",
                 format!("it is not needed: {why}"),
@@ -648,10 +688,10 @@ agents:
     }
 
     /// The settings with no place here: the pause between tasks and the dashboard's.
-    fn drop_runner_and_dashboard(&self, notes: &mut Vec<Note>) {
-        let mut dropped = |setting: &str, why: String, instead: String| drop(notes, setting, why, instead);
+    fn runner_and_dashboard(&self, notes: &mut Vec<Note>) {
         if let Some(seconds) = self.sleep_between {
-            dropped(
+            not_carried(
+                notes,
                 "runner.sleep_between",
                 "ralph-loop has no pause between tasks: the next task starts when one ends".into(),
                 format!(
@@ -678,7 +718,8 @@ agents:
                 (Some(_), None) => "dashboard.port",
                 _ => "dashboard.host",
             };
-            dropped(
+            not_carried(
+                notes,
                 setting,
                 "the dashboard's address is chosen when it is served, not in ralph.yaml".into(),
                 format!(
@@ -687,7 +728,8 @@ agents:
             );
         }
         if self.refresh_interval.is_some() {
-            dropped(
+            not_carried(
+                notes,
                 "dashboard.refresh_interval",
                 "the web dashboard is live: the running loop's events reach the page as they happen".into(),
                 "nothing".into(),
@@ -725,7 +767,8 @@ agents:
             carry("prompt.tech_stack", "## 2. Tech stack");
         }
         if let Some(conventions) = self.conventions.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            text = replace_section(&text, "## 5. Conventions", &format!("## 5. Conventions\n\n{conventions}\n"));
+            text =
+                replace_section(&text, "## 5. Conventions", &format!("## 5. Conventions\n\n{conventions}\n"));
             carry("prompt.conventions", "## 5. Conventions");
         }
         (text, notes)
@@ -837,7 +880,14 @@ mod tests {
         };
         let (text, notes) = w.agents_md("Demo", "kanban.json");
         assert_eq!(notes.len(), 3);
-        for want in ["- **Name:** Demo", "`kanban.json` (a PyWiggum kanban", "A demo.", "## 2. Tech stack\n\nRust\n\n## 3.", "## 5. Conventions\n\none concept per file\n\n## 6.", "## 7. Task format (kanban.json)"] {
+        for want in [
+            "- **Name:** Demo",
+            "`kanban.json` (a PyWiggum kanban",
+            "A demo.",
+            "## 2. Tech stack\n\nRust\n\n## 3.",
+            "## 5. Conventions\n\none concept per file\n\n## 6.",
+            "## 7. Task format (kanban.json)",
+        ] {
             assert!(text.contains(want), "{want}:\n{text}");
         }
         assert!(!text.contains("FILL IN: one paragraph") && !text.contains("_e.g. axum 0.8_"), "{text}");
@@ -845,8 +895,14 @@ mod tests {
 
     #[test]
     fn anthropic_models_go_to_claude_other_providers_to_opencode_and_bare_names_stay() {
-        assert_eq!(place_model("anthropic/claude-sonnet-4-5"), (Some(Backend::Claude), "claude-sonnet-4-5".into()));
-        assert_eq!(place_model("vllm/qwen3-coder-next"), (Some(Backend::Opencode), "vllm/qwen3-coder-next".into()));
+        assert_eq!(
+            place_model("anthropic/claude-sonnet-4-5"),
+            (Some(Backend::Claude), "claude-sonnet-4-5".into())
+        );
+        assert_eq!(
+            place_model("vllm/qwen3-coder-next"),
+            (Some(Backend::Opencode), "vllm/qwen3-coder-next".into())
+        );
         assert_eq!(place_model("gpt-4"), (None, "gpt-4".into()));
     }
 

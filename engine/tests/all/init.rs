@@ -105,7 +105,10 @@ fn init_from_converts_the_pywiggum_example_into_a_project_that_validates_and_wor
         assert!(ralph_yaml.lines().any(|l| l == line), "`{line}` is not in ralph.yaml:\n{ralph_yaml}");
     }
     let agents = std::fs::read_to_string(dir.path().join("AGENTS.md")).unwrap();
-    assert!(agents.contains("## 2. Tech stack\n\nSvelteKit 5, TypeScript, better-sqlite3, Tailwind CSS\n"), "{agents}");
+    assert!(
+        agents.contains("## 2. Tech stack\n\nSvelteKit 5, TypeScript, better-sqlite3, Tailwind CSS\n"),
+        "{agents}"
+    );
     assert!(agents.contains("## 5. Conventions\n\nAll database code in src/lib/server/db.ts\n"), "{agents}");
     // The report: every setting of the file, carried over or not, the latter with what to do.
     let report = &out.stderr;
@@ -126,9 +129,14 @@ fn init_from_converts_the_pywiggum_example_into_a_project_that_validates_and_wor
     ] {
         let at = dropped.find(&format!("  {setting}: ")).unwrap_or_else(|| panic!("{setting}:\n{report}"));
         let instead_line = dropped[at..].lines().nth(1).unwrap();
-        assert!(instead_line.starts_with("    instead: ") && instead_line.contains(instead), "{setting}: {instead_line}");
+        assert!(
+            instead_line.starts_with("    instead: ") && instead_line.contains(instead),
+            "{setting}: {instead_line}"
+        );
     }
-    ralph(["workflow", "validate", "--strict", "--deny-warnings", "workflows/wiggum.yaml"]).current_dir(dir.path()).expect(0);
+    ralph(["workflow", "validate", "--strict", "--deny-warnings", "workflows/wiggum.yaml"])
+        .current_dir(dir.path())
+        .expect(0);
     // It runs: the fake OpenCode (the real program's captured events) works each task, the
     // loop marks the kanban's tasks done and commits each with PyWiggum's commit format.
     crate::support::git_repo(dir.path());
@@ -154,7 +162,11 @@ fn init_from_writes_our_backend_names_and_says_what_changed_and_what_has_no_plac
     let dir = crate::support::project(&[("wiggum.yaml", claude)]);
     let out = init_from(dir.path(), 0);
     let ralph_yaml = std::fs::read_to_string(dir.path().join("ralph.yaml")).unwrap();
-    assert!(ralph_yaml.contains("  backend: claude\n") && ralph_yaml.contains("    model: \"claude-sonnet-4-5\"\n"), "{ralph_yaml}");
+    assert!(
+        ralph_yaml.contains("  backend: claude\n")
+            && ralph_yaml.contains("    model: \"claude-sonnet-4-5\"\n"),
+        "{ralph_yaml}"
+    );
     assert!(ralph_yaml.contains("  auto_commit: true\n"), "PyYAML reads `yes` as true:\n{ralph_yaml}");
     for said in [
         "agent.backend             → ralph.yaml loop.backend (PyWiggum's `claude_code` is ralph-loop's `claude`)",
@@ -166,16 +178,25 @@ fn init_from_writes_our_backend_names_and_says_what_changed_and_what_has_no_plac
     ] {
         assert!(out.stderr.contains(said), "{said}:\n{}", out.stderr);
     }
-    ralph(["workflow", "validate", "--strict", "--deny-warnings", "workflows/wiggum.yaml"]).current_dir(dir.path()).expect(0);
+    ralph(["workflow", "validate", "--strict", "--deny-warnings", "workflows/wiggum.yaml"])
+        .current_dir(dir.path())
+        .expect(0);
     // `api` is the `openai` backend: the server and the key's variable are the agent's.
     let api = "agent:\n  backend: api\n  model: gpt-4\n  api_base_url: http://localhost:8000/v1\n  api_key_env: OPENAI_API_KEY\n";
     let dir = crate::support::project(&[("wiggum.yaml", api)]);
     init_from(dir.path(), 0);
     let ralph_yaml = std::fs::read_to_string(dir.path().join("ralph.yaml")).unwrap();
-    for line in ["  backend: openai", "    model: \"gpt-4\"", "    base_url: \"http://localhost:8000/v1\"", "    api_key_env: \"OPENAI_API_KEY\""] {
+    for line in [
+        "  backend: openai",
+        "    model: \"gpt-4\"",
+        "    base_url: \"http://localhost:8000/v1\"",
+        "    api_key_env: \"OPENAI_API_KEY\"",
+    ] {
         assert!(ralph_yaml.lines().any(|l| l == line), "`{line}`:\n{ralph_yaml}");
     }
-    ralph(["workflow", "validate", "--strict", "--deny-warnings", "workflows/wiggum.yaml"]).current_dir(dir.path()).expect(0);
+    ralph(["workflow", "validate", "--strict", "--deny-warnings", "workflows/wiggum.yaml"])
+        .current_dir(dir.path())
+        .expect(0);
 }
 
 #[test]
@@ -185,10 +206,25 @@ fn init_from_refuses_a_missing_file_bad_yaml_unknown_keys_and_backends_at_their_
     assert!(out.stderr.contains("`wiggum.yaml` does not exist"), "{}", out.stderr);
     let cases = [
         ("project:\n  name: \"x\nagent:\n  backend: opencode\n", "invalid YAML", "--> wiggum.yaml:2:9", None),
-        ("project:\n  name: x\nruner:\n  max_iterations: 5\n", "unknown key `runer` at the top level", "--> wiggum.yaml:3:1", Some("runner")),
+        (
+            "project:\n  name: x\nruner:\n  max_iterations: 5\n",
+            "unknown key `runer` at the top level",
+            "--> wiggum.yaml:3:1",
+            Some("runner"),
+        ),
         ("agent:\n  modle: x\n", "unknown key `modle` in `agent`", "--> wiggum.yaml:2:3", Some("model")),
-        ("agent:\n  backend: claude-code\n", "unknown agent backend `claude-code`", "--> wiggum.yaml:2:12", Some("claude_code")),
-        ("runner:\n  max_iterations: many\n", "`runner.max_iterations` has the wrong type", "--> wiggum.yaml:2:19", None),
+        (
+            "agent:\n  backend: claude-code\n",
+            "unknown agent backend `claude-code`",
+            "--> wiggum.yaml:2:12",
+            Some("claude_code"),
+        ),
+        (
+            "runner:\n  max_iterations: many\n",
+            "`runner.max_iterations` has the wrong type",
+            "--> wiggum.yaml:2:19",
+            None,
+        ),
     ];
     for (text, message, at, suggestion) in cases {
         let dir = crate::support::project(&[("wiggum.yaml", text)]);
@@ -197,7 +233,10 @@ fn init_from_refuses_a_missing_file_bad_yaml_unknown_keys_and_backends_at_their_
         if let Some(name) = suggestion {
             assert!(out.stderr.contains(&format!("help: did you mean `{name}`?")), "{}", out.stderr);
         }
-        assert!(!dir.path().join("ralph.yaml").exists(), "nothing is written from a file that does not convert");
+        assert!(
+            !dir.path().join("ralph.yaml").exists(),
+            "nothing is written from a file that does not convert"
+        );
     }
 }
 
@@ -208,10 +247,17 @@ fn init_from_keeps_an_existing_ralph_yaml_and_names_what_to_merge_into_it() {
         ("ralph.yaml", "# mine\nloop:\n  max_iterations: 7\n"),
     ]);
     let out = init_from(dir.path(), 0);
-    assert_eq!(std::fs::read_to_string(dir.path().join("ralph.yaml")).unwrap(), "# mine\nloop:\n  max_iterations: 7\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ralph.yaml")).unwrap(),
+        "# mine\nloop:\n  max_iterations: 7\n"
+    );
     assert!(out.stderr.contains("kept    ralph.yaml (it exists)"), "{}", out.stderr);
     let merge = &out.stderr[out.stderr.find("merge by hand: ralph.yaml was kept").expect(&out.stderr)..];
-    for setting in ["project.kanban → loop.tasks", "agent.model → agents.builder.model", "routing.planning → routing.planning"] {
+    for setting in [
+        "project.kanban → loop.tasks",
+        "agent.model → agents.builder.model",
+        "routing.planning → routing.planning",
+    ] {
         assert!(merge.contains(setting), "{setting}:\n{}", out.stderr);
     }
     assert!(!merge.contains("prompt.tech_stack"), "AGENTS.md was written: {}", out.stderr);
