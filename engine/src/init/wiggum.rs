@@ -235,7 +235,13 @@ impl Reader<'_> {
                     ("runner", "sleep_between") => w.sleep_between = self.seconds(v, &at),
                     ("runner", "commit_after_task") => w.commit_after_task = self.boolean(v, &at),
                     ("runner", "commit_format") => w.commit_format = self.string(v, &at),
-                    ("dashboard", "port") => w.port = self.count(v, &at, "a port number"),
+                    ("dashboard", "port") => {
+                        w.port = self.count(v, &at, "a port number");
+                        if w.port.is_some_and(|p| p > u64::from(u16::MAX)) {
+                            w.port = None;
+                            self.wrong(v, &at, "a port number, from 1 to 65535");
+                        }
+                    }
                     ("dashboard", "host") => w.host = self.string(v, &at),
                     ("dashboard", "refresh_interval") => w.refresh_interval = self.seconds(v, &at),
                     ("prompt", "tech_stack") => w.tech_stack = self.string(v, &at),
