@@ -130,9 +130,9 @@ pub use hook::Hook;
 pub use packet::{Instructions, SteeringPacket, WorkflowInfo};
 pub use patch::merge_patch;
 pub use plugin::{Descriptor, Plugin, Reply, dispatch, dispatch_json};
-pub use result::{ResultReport, env, outcome};
+pub use result::{NewTask, ResultReport, SendBack, env, outcome};
 pub use signal::{MessageSignal, Signal};
-pub use task::{Failure, Learning, Message, Task, TaskContext};
+pub use task::{Failure, Learning, Message, Review, ReviewedTask, Route, Task, TaskContext, TaskRefusal};
 
 /// Makes a [`Plugin`] the component's implementation of the `ralph:plugin` world.
 ///

@@ -74,6 +74,65 @@ pub struct ResultReport {
     /// gives the relevant ones to later tasks.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub learnings: Vec<String>,
+    /// Tasks to add to the project's task file (e.g. what an `ideas` agent found to do). Each
+    /// is checked as `ralph-loop task add` checks one: a duplicate id, an unknown dependency,
+    /// a cycle or a task past the file's limit is refused, and the refusal is in the agent's
+    /// next packet (`context.task_refusals`); the loop goes on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<NewTask>,
+    /// `evaluator` tasks: the tasks this one depends on that need more work, each with the
+    /// review that says why. They are reopened with the review in their next packet.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub send_back: Vec<SendBack>,
+}
+
+/// A task an agent adds (its result file's `tasks`, or `ralph-loop task add`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NewTask {
+    /// Its id; when absent, the first free `<prefix>N`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The prefix of a generated id (default `task-`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// What has to be done, in a line (or give `description`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// More about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The role that does it: `ideas`, `implementer`, `evaluator`, or a custom one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Its priority: higher runs sooner (a number, or `low`, `medium`, `high`, `critical`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<serde_json::Value>,
+    /// How hard it is, 1 (trivial) to 5 (hard).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub complexity: Option<u8>,
+    /// Tasks that must be done first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// What must be true for it to count as done.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub acceptance_criteria: Vec<String>,
+    /// Free-form labels (routing may match them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    /// Its type, e.g. `code`, `planning`, `test` (routing matches it).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// A task an evaluator sends back for more work.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendBack {
+    /// The task's id (one the evaluator task depends on).
+    pub task: String,
+    /// What is wrong and what to do, for the agent that takes it up again.
+    #[serde(default)]
+    pub review: String,
 }
 
 impl ResultReport {

@@ -35,6 +35,18 @@ pub struct Task {
     /// What must be true for the task to count as done.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acceptance_criteria: Vec<String>,
+    /// The role that does it (`implementer` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Its type (`code`, `planning`, …), when the task file says.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Its labels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    /// The tasks it depends on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
 }
 
 impl Task {
@@ -46,6 +58,10 @@ impl Task {
             from_todo: None,
             spec_ref: None,
             acceptance_criteria: Vec::new(),
+            role: None,
+            kind: None,
+            labels: Vec::new(),
+            depends_on: Vec::new(),
         }
     }
 }
@@ -87,6 +103,78 @@ pub struct TaskContext {
     /// most five; each also a `memory` message of `prior_thread`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub learnings: Vec<Learning>,
+    /// Tasks an agent of this run tried to add and the loop refused since the last packet,
+    /// with why (a duplicate id, an unknown dependency, a cycle, the file's limit).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub task_refusals: Vec<TaskRefusal>,
+    /// Reviews that sent the current task back for more work, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reviews: Vec<Review>,
+    /// For an `evaluator` task: the tasks it depends on, whose work it reviews.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub review_of: Vec<ReviewedTask>,
+    /// Who does the current task's work and why: its role, routing or escalation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Route>,
+}
+
+/// An added task the loop refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRefusal {
+    /// The task's id or, without one, its title.
+    pub task: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// The step that tried to add it, when a step did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+}
+
+/// A review that sent a task back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    /// The evaluator task that wrote it.
+    pub by: String,
+    /// What it said.
+    pub text: String,
+}
+
+/// A task an evaluator reviews.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewedTask {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Where it stands.
+    pub status: String,
+    /// The commit of its work in this run, when it was committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The files its last iteration in this run changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    /// What its agents said they did, last step first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+/// Who does a task's work.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    /// The agent that does it.
+    pub agent: String,
+    /// Its backend, when it is not the agent's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// Its model, when one is chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Why: `role ideas`, `routing planning`, `escalation: 3 iterations without progress`.
+    pub reason: String,
+    /// Whether the loop escalated.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub escalated: bool,
 }
 
 /// A learning carried into a packet from an earlier task.

@@ -296,6 +296,8 @@ pub async fn finish(
     match inv.report().await {
         Ok(Some(report)) => {
             outcome.result = report.outcome;
+            outcome.tasks = report.tasks;
+            outcome.send_back = report.send_back;
             outcome.learnings = report
                 .learnings
                 .iter()

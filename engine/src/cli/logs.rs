@@ -36,6 +36,24 @@ fn line(seq: u64, event: &Event) -> String {
             format!("{step} {how}{result}{why} in {} ms", outcome.duration_ms)
         }
         Event::Transition { from, to, .. } => format!("{from} → {to}"),
+        Event::TaskAdded { task, step, by, .. } => {
+            let from = step
+                .as_deref()
+                .map(|s| format!(" by `{s}`"))
+                .or_else(|| by.as_deref().map(|b| format!(" by {b}")));
+            format!("task {}{}: {}", task.id, from.unwrap_or_default(), task.title)
+        }
+        Event::TaskRefused { task, reason, step, .. } => {
+            let from = step.as_deref().map(|s| format!(" from `{s}`")).unwrap_or_default();
+            format!("task {task}{from} refused: {reason}")
+        }
+        Event::TaskRouted(route) => {
+            let crate::run::core::event::Route { iteration, agent, backend, model, reason, .. } = &**route;
+            let on: Vec<&str> = [backend.as_deref(), model.as_deref()].into_iter().flatten().collect();
+            let on = if on.is_empty() { String::new() } else { format!(" ({})", on.join(" · ")) };
+            format!("iteration {iteration}: {agent}{on}, {reason}")
+        }
+        Event::TaskSentBack { task, by, review, .. } => format!("{} sent back by {by}: {review}", task.id),
         Event::LearningReported { step, task, id, text, .. } => {
             let task = task.as_deref().map(|t| format!(" (task {t})")).unwrap_or_default();
             format!("{step}{task} {id}: {text}")

@@ -220,8 +220,8 @@ impl EventSink for Progress {
                     Signal::Redirect { to } => format!("redirected to `{to}` by {who}"),
                     Signal::Hint { .. } => format!("a hint from {who} goes to the next agent"),
                     Signal::AddIterations { n } => format!("{n} more iteration(s) allowed by {who}"),
-                    // Decisions are said by `ReviewDecided`.
-                    Signal::Approve { .. } | Signal::Reject { .. } => return,
+                    // Decisions are said by `ReviewDecided`; added tasks by `TaskAdded`.
+                    Signal::Approve { .. } | Signal::Reject { .. } | Signal::AddTask { .. } => return,
                 };
                 self.line(&text);
             }
@@ -282,6 +282,26 @@ impl EventSink for Progress {
             }
             Event::Halt { reason, .. } => self.line(&format!("the run stops after the steps in flight: {reason}")),
             Event::LearningReported { step, id, text, .. } => self.line(&format!("{step} learnt {id}: {text}")),
+            Event::TaskAdded { task, step, by, .. } => {
+                let from = match (step, by) {
+                    (Some(step), _) => format!("`{step}`"),
+                    (None, Some(by)) => by.clone(),
+                    (None, None) => "someone".into(),
+                };
+                self.line(&format!("{from} added task {}: {}", task.id, task.title));
+            }
+            Event::TaskRefused { task, reason, step, .. } => {
+                let from = step.as_deref().map(|s| format!(" from `{s}`")).unwrap_or_default();
+                self.line(&format!("task {task}{from} not added: {reason}"));
+            }
+            Event::TaskRouted(route) => {
+                let crate::run::core::event::Route { iteration, agent, model, reason, .. } = &**route;
+                let model = model.as_deref().map(|m| format!(" on {m}")).unwrap_or_default();
+                self.line(&format!("iteration {iteration}: `{agent}`{model} does the work ({reason})"));
+            }
+            Event::TaskSentBack { task, by, review, .. } => {
+                self.line(&format!("{by} sent task {} back: {review}", task.id));
+            }
             Event::RunFinished { status, reason, .. } => {
                 let spent = if state.tokens > 0 || state.cost_usd > 0.0 {
                     format!(" ({} tokens, ${:.4})", state.tokens, state.cost_usd)

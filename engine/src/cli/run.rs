@@ -120,6 +120,10 @@ impl EventSink for JsonLines {
             | Event::Escalating { .. }
             | Event::Escalated { .. }
             | Event::Resumed { .. }
+            | Event::TaskAdded { .. }
+            | Event::TaskRefused { .. }
+            | Event::TaskRouted(_)
+            | Event::TaskSentBack { .. }
             | Event::Forked { .. } => "run",
             Event::Warning { .. } => "warning",
             Event::Notification { .. } => "notification",

@@ -71,6 +71,12 @@ pub struct AddArgs {
     pub prefix: String,
     #[command(flatten)]
     pub fields: Fields,
+    /// An acceptance criterion; repeat for more.
+    #[arg(long = "criterion")]
+    pub criteria: Vec<String>,
+    /// Its type (`code`, `planning`, `test`, …), which `routing:` may match.
+    #[arg(long = "type")]
+    pub kind: Option<String>,
 }
 
 /// Arguments of `task show`.
@@ -225,32 +231,57 @@ fn members(fields: &Fields) -> Vec<(String, Value)> {
     members
 }
 
-/// The first `<prefix>N` (N from 1) that no task has.
-fn generated_id(file: &TaskFile, prefix: &str) -> String {
-    (1..).map(|n| format!("{prefix}{n}")).find(|id| file.task(id).is_none()).unwrap_or_default()
+/// The task `task add` adds.
+fn new_task(args: &AddArgs) -> ralph_plugin_sdk::NewTask {
+    let f = &args.fields;
+    ralph_plugin_sdk::NewTask {
+        id: args.id.clone(),
+        prefix: Some(args.prefix.clone()),
+        title: f.title.clone(),
+        description: f.description.clone(),
+        role: f.role.clone(),
+        priority: f.priority.map(Value::from),
+        complexity: f.complexity,
+        depends_on: f.depends_on.clone().unwrap_or_default(),
+        labels: f.labels.clone(),
+        acceptance_criteria: args.criteria.clone(),
+        kind: args.kind.clone(),
+    }
 }
 
 /// Runs a `task` subcommand.
 pub fn run(command: &TaskCommand, env: &Env) -> anyhow::Result<Exit> {
+    if let TaskCommand::Add(args) = command {
+        if args.fields.title.is_none() && args.fields.description.is_none() {
+            return Err(super::exit::usage("a task needs a `--title` (or a `--description`)"));
+        }
+        // A running loop is its task file's one writer: the task goes to it (from inside a
+        // step, it is journaled with that step), and a refusal is said here and in the next
+        // agent's packet.
+        let task = new_task(args);
+        match super::control::send(env, crate::control::Signal::AddTask { task: Box::new(task.clone()) })? {
+            super::control::Sent::Accepted(message) => {
+                super::out(&format!("{message}\n"));
+                return Ok(Exit::Ok);
+            }
+            super::control::Sent::Refused(message) => return Err(refused(message)),
+            super::control::Sent::NoLoop => {}
+        }
+        let mut file = open(env)?;
+        let id = file.add(&task).map_err(|e| match e {
+            TaskError::Read { .. } | TaskError::Write { .. } => anyhow::Error::new(e),
+            refusal => refused(format!(
+                "the task was not added to `{}`: {}; nothing was changed",
+                file.path().display(),
+                crate::task::add::reason(&refusal)
+            )),
+        })?;
+        super::out(&format!("added task {id} to {}\n", file.path().display()));
+        return Ok(Exit::Ok);
+    }
     let mut file = open(env)?;
     match command {
-        TaskCommand::Add(args) => {
-            if args.fields.title.is_none() && args.fields.description.is_none() {
-                return Err(super::exit::usage("a task needs a `--title` (or a `--description`)"));
-            }
-            let id = args.id.clone().unwrap_or_else(|| generated_id(&file, &args.prefix));
-            if file.task(&id).is_some() {
-                return Err(refused(format!(
-                    "a task `{id}` exists already in `{}`; nothing was changed",
-                    file.path().display()
-                )));
-            }
-            let mut all = vec![("id".to_owned(), Value::from(id.as_str()))];
-            all.extend(members(&args.fields));
-            all.push(("status".to_owned(), "pending".into()));
-            change(file.append(&all))?;
-            super::out(&format!("added task {id} to {}\n", file.path().display()));
-        }
+        TaskCommand::Add(_) => unreachable!("taken above"),
         TaskCommand::Show(args) => {
             let task = known(&file, &args.id)?;
             let queue = board::queue(&file, std::time::SystemTime::now());

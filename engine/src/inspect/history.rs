@@ -632,6 +632,10 @@ impl History {
                 | Event::Escalating { .. }
                 | Event::Notification { .. }
                 | Event::LearningReported { .. }
+                | Event::TaskAdded { .. }
+                | Event::TaskRefused { .. }
+                | Event::TaskRouted(_)
+                | Event::TaskSentBack { .. }
                 | Event::Warning { .. } => {}
             }
             if let Some((Some(i), decision)) = note {

@@ -268,6 +268,16 @@ pub fn resolve_escalation(doc: &Document, action: &Action) -> Result<Option<Vec<
     resolve_agent(doc, &agent_name, &agent).map(Some)
 }
 
+/// Resolves an agent definition written in place (a role's, routing's or escalation's
+/// variant of a defined agent).
+pub fn resolve_defined(
+    doc: &Document,
+    name: &str,
+    agent: &crate::workflow::model::Agent,
+) -> Result<Vec<StepAgent>, AgentError> {
+    resolve_agent(doc, name, agent)
+}
+
 /// Resolves an agent definition.
 fn resolve_agent(
     doc: &Document,

@@ -297,6 +297,7 @@ impl Runner {
                 format!("max_iterations raised by {n} to {}", self.max_invocations())
             }
             Signal::Approve { .. } | Signal::Reject { .. } => self.decide(&signal, by, display_name),
+            Signal::AddTask { .. } => unreachable!("`add_task` is taken by `take_order`, never journaled"),
         })
     }
 
@@ -335,6 +336,13 @@ impl Runner {
     /// end, and refused (and journaled as refused) when an agent of the run sent it.
     pub(super) async fn take_order(&mut self, order: Order) -> Option<String> {
         let Order { signal, display_name, peer, reply } = order;
+        if let Signal::AddTask { task } = signal {
+            let answer = self.add_task_order(&task, peer.as_deref());
+            if let Some(tx) = reply {
+                let _ = tx.send(answer);
+            }
+            return None;
+        }
         let display_name = display_name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
         let interrupt = signal == Signal::Interrupt;
         let (by, display_name) = match &peer {
@@ -355,6 +363,33 @@ impl Runner {
             let _ = tx.send(reply_to_send);
         }
         (interrupt && accepted).then_some(by)
+    }
+
+    /// `ralph-loop task add` reached the loop: anyone may add a task (an ideas agent from inside
+    /// its step, a person beside the loop); the step whose agent sent it is journaled with it.
+    fn add_task_order(
+        &mut self,
+        task: &ralph_plugin_sdk::NewTask,
+        peer: Option<&crate::control::peer::Peer>,
+    ) -> Reply {
+        let loop_pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+        let groups: std::collections::BTreeMap<i32, String> =
+            self.state.passes.values().flat_map(|p| p.agents.iter().map(|(g, s)| (*g, s.clone()))).collect();
+        let step = peer.and_then(|peer| {
+            match super::authority::place(peer, loop_pid, &self.state.run_id, &groups) {
+                super::authority::Sender::Agent { step, .. } => step,
+                super::authority::Sender::Person | super::authority::Sender::Unplaced => None,
+            }
+        });
+        let by = peer.map(|p| p.user.clone());
+        match self.add_task(task, step.as_deref(), by.as_deref()) {
+            Ok(id) => {
+                let file =
+                    self.options.record.tasks.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+                Reply::Accepted { message: format!("added task {id} to {file}") }
+            }
+            Err(reason) => Reply::Refused { message: format!("the task was not added: {reason}") },
+        }
     }
 
     /// Why `peer` may not send `signal`, if it may not: it is an agent of this run that the
@@ -585,7 +620,9 @@ impl Runner {
         let hints = self.state.pending_hints.clone();
         packet.control.signals = signals;
         packet.control.hints.extend(hints.iter().cloned());
-        if hints.is_empty() && packet.control.signals.is_empty() {
+        let refusals = self.state.task_refusals.len();
+        packet.context.task_refusals.extend(self.state.task_refusals.iter().cloned());
+        if hints.is_empty() && packet.control.signals.is_empty() && refusals == 0 {
             return;
         }
         if !hints.is_empty() && !self.performer.is_script() {
@@ -603,7 +640,7 @@ impl Runner {
             }
         }
         let signals = packet.control.signals.len();
-        self.emit(&Event::HintsDelivered { step: step.to_owned(), count: hints.len(), signals });
+        self.emit(&Event::HintsDelivered { step: step.to_owned(), count: hints.len(), signals, refusals });
     }
 }
 

@@ -5,6 +5,7 @@
 //! [`core::projection::RunState::apply`] with a [`core::event::Event`].
 
 pub mod action;
+mod agent_tasks;
 pub mod agents;
 pub mod archive;
 mod authority;
@@ -34,6 +35,7 @@ pub mod packet;
 pub mod performer;
 mod plugins;
 pub mod resume;
+pub mod routing;
 pub mod runner;
 mod snapshots;
 pub mod step;

@@ -250,6 +250,10 @@ pub struct Runner {
     pub(super) on_close: Vec<Action>,
     /// The agents `on_open` hands the failures to when the breaker opens, resolved.
     pub(super) escalations: Vec<(String, Vec<StepAgent>)>,
+    /// Who does a task's work: roles, routing and escalation, resolved (`routing.rs`).
+    pub(super) routing: super::routing::Prepared,
+    /// Roles a task named that `roles:` does not, said once each.
+    pub(super) warned_roles: std::collections::HashSet<String>,
     /// The agent with `on_failure: always` (the planner), resolved.
     pub(super) on_failure: Option<(String, Vec<StepAgent>)>,
     /// The agents with hooks (`agents.<name>.hooks`), resolved.
@@ -581,6 +585,7 @@ impl Runner {
             None => None,
         };
         let hook_agents = super::hook_agents::resolve(doc)?;
+        let routing = super::routing::Prepared::resolve(doc)?;
         let mut escalations = Vec::new();
         for action in doc.circuit_breaker.iter().flat_map(|c| c.on_open.as_slice()) {
             if let Some(unit) = agents::resolve_escalation(doc, action)? {
@@ -756,6 +761,8 @@ impl Runner {
                 .map(|c| c.on_close.as_slice().to_vec())
                 .unwrap_or_default(),
             escalations,
+            routing,
+            warned_roles: Default::default(),
             on_failure,
             hook_agents,
             performer,

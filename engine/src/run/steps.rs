@@ -131,6 +131,12 @@ impl Runner {
             packet::build(&self.state, &self.options.workflow, id, outcomes, evidence, &self.now());
         packet.trace_id = self.telemetry.trace_id();
         self.add_learnings(&mut packet);
+        if let Some(pass) = self.state.pass() {
+            packet.context.routing = pass.route.as_ref().map(super::routing::packet_route);
+            if let Some(task) = &pass.task {
+                packet.context.reviews = self.state.reviews.get(&task.id).cloned().unwrap_or_default();
+            }
+        }
         packet
     }
 
@@ -153,8 +159,10 @@ impl Runner {
         };
         let prep = &self.nodes[node.index()];
         let mut human = prep.human.clone();
-        let ai = prep.ai;
         let mut units = prep.units.clone();
+        // The iteration's task may have its work done by another agent or model (`routing.rs`).
+        self.routed(&mut units);
+        let ai = prep.ai || units.iter().flatten().any(|a| a.backing.is_ai());
         // Conditional agents: `condition:` is tested against what the run has changed so far.
         if let Some(so_far) = &so_far {
             let scope = self.scope_with(node, &Outcome { success: true, ..Outcome::default() }, so_far);
@@ -598,6 +606,7 @@ impl Runner {
             at,
         });
         self.keep_learnings(&id, &outcome);
+        self.add_step_tasks(&id, &outcome);
         if let Some(decided) = decided {
             self.emit(&decided);
         }
@@ -617,7 +626,14 @@ impl Runner {
         if metrics.cost_usd.is_some() {
             return;
         }
-        let price = self.nodes[node.index()].model.as_ref().and_then(|m| self.budget.prices.get(m));
+        let routed = self
+            .state
+            .pass()
+            .and_then(|p| p.route.as_ref())
+            .filter(|r| self.plan.graph[node].agents.contains(&r.work_agent))
+            .and_then(|r| r.model.clone());
+        let model = routed.or_else(|| self.nodes[node.index()].model.clone());
+        let price = model.as_ref().and_then(|m| self.budget.prices.get(m));
         if let (Some(price), Some(input), Some(output)) = (price, metrics.input_tokens, metrics.output_tokens)
         {
             metrics.cost_usd = Some((input as f64 * price.input + output as f64 * price.output) / 1e6);

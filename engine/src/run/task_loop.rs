@@ -253,6 +253,8 @@ impl Runner {
             // never taken up again as a new one that finds its own work already there.
             self.settle().await;
             if self.state.pass().is_some_and(|p| p.ended().is_none()) {
+                // Boxed: the pause it may take is a large future, and this loop's is kept small.
+                Box::pin(self.route_iteration(&task)).await;
                 if let Err(e) = tasks.file.mark(&task.id, TaskStatus::InProgress, None) {
                     break (
                         RunStatus::Failed,

@@ -340,6 +340,7 @@ pub(super) fn read_task(
         failed_attempts: read_count(text, get("failed_attempts"))?,
         last_attempt_at: read_time(text, get("last_attempt_at"))?,
         labels: read_strings(text, get("labels"))?,
+        kind: read_string(text, get("type"))?,
         line: lines.line(node.start),
     };
     Ok((task, slot(text, node, members)))

@@ -142,6 +142,7 @@
 //! (following a symbolic link to its target, and keeping the file's permissions), so a crash
 //! leaves either the old file or the new one.
 
+pub mod add;
 mod graph;
 mod json;
 mod kanban;
@@ -196,6 +197,10 @@ pub struct Task {
     /// Free-form labels, e.g. `backend`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+    /// Its type (`code`, `planning`, `test`, …; `type` in the JSON kinds), which `routing:`
+    /// may match.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     /// The 1-based line where the task starts in its file.
     pub line: u32,
 }
@@ -615,6 +620,10 @@ impl TaskFile {
             }
         });
         packet.acceptance_criteria.clone_from(&task.acceptance_criteria);
+        packet.role.clone_from(&task.role);
+        packet.kind.clone_from(&task.kind);
+        packet.labels.clone_from(&task.labels);
+        packet.depends_on.clone_from(&task.depends_on);
         packet
     }
 

@@ -246,6 +246,7 @@ impl TodoDoc {
             failed_attempts: 0,
             last_attempt_at: None,
             labels: Vec::new(),
+            kind: None,
             milestone: None,
             line,
         }))

@@ -33,7 +33,10 @@ pub fn merge(config: &Document, workflow: &Document) -> Document {
         compensation,
         observability,
         notifications,
-        state
+        state,
+        roles,
+        routing,
+        escalation
     );
     for (name, agent) in &workflow.agents {
         merged.agents.insert(name.clone(), agent.clone());

@@ -331,11 +331,11 @@ fn task_changes_that_would_break_the_file_are_refused() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["add", "--id", "a", "--title", "again"],
-            "a task `a` exists already in `./tasks.json`; nothing was changed",
+            "the task was not added to `./tasks.json`: a task `a` exists already; nothing was changed",
         ),
         (
             &["add", "--id", "c", "--title", "C", "--depends-on", "zz"],
-            "./tasks.json:4: task `c` depends on unknown task `zz`; nothing was changed",
+            "the task was not added to `./tasks.json`: it depends on `zz`, which is not a task of the file; nothing was changed",
         ),
         (
             &["edit", "a", "--depends-on", "b"],
@@ -356,6 +356,6 @@ fn task_changes_that_would_break_the_file_are_refused() {
     let out = ralph(["task", "add", "--title", "one too many"]).current_dir(dir.path()).expect(1);
     assert_eq!(
         out.stderr.trim_end(),
-        "error: ./tasks.json: the file holds 500 tasks already, the most it may; nothing was changed"
+        "error: the task was not added to `./tasks.json`: the task file holds 500 tasks already, the most it may; nothing was changed"
     );
 }

@@ -17,6 +17,11 @@ pub const MAX_NAME: usize = 1024;
 pub const MAX_LOGS: usize = 1000;
 /// The most learnings one step reports (the same as `task::learnings::MAX_PER_STEP`).
 pub const MAX_LEARNINGS: usize = 20;
+/// The most tasks one step adds (the same as `run::agent_tasks::MAX_ADDED_PER_STEP`).
+pub const MAX_TASKS_ADDED: usize = 50;
+/// The most entries of a list an agent writes in a task (`depends_on`, `labels`, …) or of
+/// `send_back`.
+pub const MAX_LIST: usize = 100;
 /// The longest learning, in bytes (a learning is kept to 500 characters).
 pub const MAX_LEARNING: usize = 2048;
 
@@ -52,6 +57,23 @@ impl Outcome {
         }
         for line in logs.iter_mut() {
             cap_text(line, MAX_TEXT);
+        }
+        // One past the most a step may add: that one is refused, saying why.
+        self.tasks.truncate(MAX_TASKS_ADDED + 1);
+        for task in &mut self.tasks {
+            for text in [&mut task.id, &mut task.prefix, &mut task.title, &mut task.role, &mut task.kind] {
+                cap(text, MAX_NAME);
+            }
+            cap(&mut task.description, MAX_TEXT);
+            for list in [&mut task.depends_on, &mut task.labels, &mut task.acceptance_criteria] {
+                list.truncate(MAX_LIST);
+                list.iter_mut().for_each(|t| cap_text(t, MAX_NAME));
+            }
+        }
+        self.send_back.truncate(MAX_LIST);
+        for back in &mut self.send_back {
+            cap_text(&mut back.task, MAX_NAME);
+            cap_text(&mut back.review, MAX_TEXT);
         }
         self.learnings.truncate(MAX_LEARNINGS);
         for learning in &mut self.learnings {

@@ -435,6 +435,9 @@ pub enum Event {
         /// How many signals the packet listed (the oldest undelivered ones).
         #[serde(default)]
         signals: usize,
+        /// How many refused task additions the packet reported (the oldest pending ones).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        refusals: usize,
     },
     /// The run ends after the steps in flight: a budget, the circuit breaker, `max_runtime`, a
     /// plugin, an agent that cannot work here.
@@ -546,6 +549,54 @@ pub enum Event {
         /// When.
         at: String,
     },
+    /// A task joined the task file: from an agent's result file (`step` is the step), or from
+    /// `ralph-loop task add` over the control channel (from inside a step, `step` names it).
+    TaskAdded {
+        /// The task.
+        task: TaskRef,
+        /// The step that added it, when a step did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        /// Who sent it over the control channel (the OS user), when someone did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+        /// The iteration it was added in.
+        iteration: u32,
+        /// When.
+        at: String,
+    },
+    /// A task could not be added; the reason goes into the next agent's packet.
+    TaskRefused {
+        /// Its id, or its title when it had none.
+        task: String,
+        /// Why.
+        reason: String,
+        /// The step that tried to add it, when a step did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        /// Who sent it over the control channel, when someone did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+        /// The iteration.
+        iteration: u32,
+        /// When.
+        at: String,
+    },
+    /// Who does the work of this iteration's task, and why: its role, a routing entry, or the
+    /// escalation of a stuck loop. Journaled before the iteration's first step, so a resumed
+    /// run keeps the choice. (Boxed: events are built on the stack everywhere.)
+    TaskRouted(Box<Route>),
+    /// An evaluator task sent a task it depends on back for more work, with its review.
+    TaskSentBack {
+        /// The task sent back.
+        task: TaskRef,
+        /// The evaluator task.
+        by: String,
+        /// The review.
+        review: String,
+        /// The iteration of the evaluator task.
+        iteration: u32,
+    },
     /// The run ended.
     RunFinished {
         /// How.
@@ -600,11 +651,42 @@ impl Event {
             | Event::PluginCalled { at, .. }
             | Event::Notification { at, .. }
             | Event::LearningReported { at, .. }
+            | Event::TaskAdded { at, .. }
+            | Event::TaskRefused { at, .. }
             | Event::RunFinished { at, .. } => Some(at),
             Event::ActionFinished { at, .. } if !at.is_empty() => Some(at),
             _ => None,
         }
     }
+}
+
+/// Who does an iteration's work instead of the workflow's work agent (`task_routed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    /// The iteration.
+    pub iteration: u32,
+    /// The work agent the workflow names (`builder`).
+    pub work_agent: String,
+    /// What takes its place: the key of the runner's prepared choice (`role:ideas`,
+    /// `routing:planning`, `escalation`, `human`).
+    pub choice: String,
+    /// The agent that does the work.
+    pub agent: String,
+    /// Its backend, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// Its model, when one is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Why, for people.
+    pub reason: String,
+    /// Whether this is an escalation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub escalated: bool,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A task, as events name it.

@@ -167,6 +167,12 @@ pub struct Outcome {
     /// to `.ralph/learnings.md` (cleaned, at most `learnings::MAX_PER_STEP`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub learnings: Vec<String>,
+    /// Tasks its result file adds (`tasks`), as the agent wrote them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<ralph_plugin_sdk::NewTask>,
+    /// An evaluator's tasks sent back for more work (`send_back`), with their reviews.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub send_back: Vec<ralph_plugin_sdk::SendBack>,
 }
 
 impl Outcome {

@@ -146,6 +146,8 @@ pub struct Pass {
     pub commit: CommitState,
     /// Agent process groups started and not known to have ended, with their steps.
     pub agents: BTreeMap<i32, String>,
+    /// Who does its task's work, when its role, routing or an escalation chose (`task_routed`).
+    pub route: Option<super::event::Route>,
     /// How many steps stand at each status, kept with every event so that progress displays
     /// need not count 10,000 steps per event.
     counts: [usize; 4],
@@ -169,6 +171,7 @@ impl Pass {
             marked: None,
             commit: CommitState::None,
             agents: BTreeMap::new(),
+            route: None,
             counts: [0; 4],
         }
     }
@@ -300,6 +303,15 @@ pub struct RunState {
     pub escalated: bool,
     /// The step that finished last: what an escalation is about.
     pub last_step: Option<String>,
+    /// Task additions refused and not yet reported in a packet, oldest first.
+    pub task_refusals: Vec<ralph_plugin_sdk::TaskRefusal>,
+    /// Ids of the tasks added during this run, in order.
+    pub tasks_added: Vec<String>,
+    /// Iterations in a row whose task was not done (failed): what `escalation.trigger_after`
+    /// counts. A done task sets it back to 0; a stopped iteration leaves it.
+    pub no_progress: u32,
+    /// Reviews that sent tasks back, by task id, oldest first.
+    pub reviews: BTreeMap<String, Vec<ralph_plugin_sdk::Review>>,
     /// How the ledger is folded, and what the last event moved.
     #[serde(skip)]
     fold: Fold,
@@ -361,6 +373,10 @@ impl RunState {
             escalation: None,
             escalated: false,
             last_step: None,
+            task_refusals: Vec::new(),
+            tasks_added: Vec::new(),
+            no_progress: 0,
+            reviews: BTreeMap::new(),
             fold: Fold { rules, moved: Vec::new() },
         }
     }
@@ -526,6 +542,11 @@ impl RunState {
                 if *status != RunStatus::Succeeded && *status != RunStatus::Stopped {
                     self.iterations_failed += 1;
                 }
+                match status {
+                    RunStatus::Succeeded => self.no_progress = 0,
+                    RunStatus::Failed => self.no_progress += 1,
+                    RunStatus::Running | RunStatus::Stopped => {}
+                }
                 let pass = self.pass_mut(*iteration);
                 pass.end = Some((*status, reason.clone()));
                 pass.files.extend(files.iter().cloned());
@@ -677,11 +698,14 @@ impl RunState {
                         self.pending_hints.push(Hint { text: text.clone(), at: Some(at.clone()) });
                     }
                     Signal::AddIterations { n } => self.added_iterations += n,
-                    // The decision itself is the `review_decided` that follows.
-                    Signal::Approve { .. } | Signal::Reject { .. } => {}
+                    // The decision itself is the `review_decided` that follows; an added task is
+                    // `task_added` (never journaled as a signal).
+                    Signal::Approve { .. } | Signal::Reject { .. } | Signal::AddTask { .. } => {}
                 }
             }
-            Event::HintsDelivered { step, count, signals } => {
+            Event::HintsDelivered { step, count, signals, refusals } => {
+                let refusals = (*refusals).min(self.task_refusals.len());
+                self.task_refusals.drain(..refusals);
                 let count = (*count).min(self.pending_hints.len());
                 let hints: Vec<Hint> = self.pending_hints.drain(..count).collect();
                 let signals = (*signals).min(self.since_packet.len());
@@ -728,6 +752,26 @@ impl RunState {
             | Event::Notification { .. }
             // What was learnt is the project's (`.ralph/learnings.json`), not the run's state.
             | Event::LearningReported { .. } => {}
+            Event::TaskAdded { task, .. } => self.tasks_added.push(task.id.clone()),
+            Event::TaskRefused { task, reason, step, .. } => {
+                self.task_refusals.push(ralph_plugin_sdk::TaskRefusal {
+                    task: task.clone(),
+                    reason: reason.clone(),
+                    step: step.clone(),
+                });
+            }
+            Event::TaskRouted(route) => self.pass_mut(route.iteration).route = Some((**route).clone()),
+            Event::TaskSentBack { task, by, review, .. } => {
+                self.reviews
+                    .entry(task.id.clone())
+                    .or_default()
+                    .push(ralph_plugin_sdk::Review { by: by.clone(), text: review.clone() });
+                // Both are tried again in this run: the task with the review, then the
+                // evaluator on the new work.
+                self.tried.retain(|t| t != &task.id && t != by);
+                self.tasks_done.retain(|t| t != &task.id);
+                self.context.completed_tasks.retain(|t| t != &task.id);
+            }
         }
     }
 }

@@ -45,6 +45,13 @@ pub enum Signal {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         comment: Option<String>,
     },
+    /// Add a task to the run's task file (`ralph-loop task add`, from a person or from inside
+    /// a step). Journaled as `task_added` or `task_refused`, never as a `control` event: it
+    /// steers nothing, so agents may send it.
+    AddTask {
+        /// The task.
+        task: Box<ralph_plugin_sdk::NewTask>,
+    },
 }
 
 /// Who sent a signal, for people: the OS user, with the name they gave beside it
@@ -69,6 +76,7 @@ impl Signal {
             Signal::AddIterations { .. } => "add_iterations",
             Signal::Approve { .. } => "approve",
             Signal::Reject { .. } => "reject",
+            Signal::AddTask { .. } => "add_task",
         }
     }
 
@@ -98,6 +106,7 @@ impl Signal {
             Signal::Hint { .. } => S::Hint,
             Signal::Approve { .. } => S::Approve,
             Signal::Reject { .. } => S::Reject,
+            Signal::AddTask { .. } => S::Continue,
         }
     }
 }

@@ -5,8 +5,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Agent, Budget, CircuitBreaker, Compensation, Duration, Logging, LoopSettings, Notifications,
-    Observability, PluginsSection, Project, RetrySection, StateSettings, Workflow,
+    Agent, Budget, CircuitBreaker, Compensation, Duration, Escalation, Logging, LoopSettings, Notifications,
+    Observability, PluginsSection, Project, RetrySection, Roles, Routing, StateSettings, Workflow,
 };
 
 /// A ralph-loop file: a workflow definition, the project configuration (`ralph.yaml`), or both.
@@ -70,6 +70,18 @@ pub struct Document {
     /// Persistence of runs: the store, snapshots and their retention.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<StateSettings>,
+    /// Which agent does the work of a task, by the task's `role` (`ideas`, `implementer` — the
+    /// default —, `evaluator`, or any name): `ideas: ideator` or `evaluator: {agent: reviewer}`.
+    /// `implementer` names the work agent the others replace (default `builder`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Roles>,
+    /// The model that does a task's work, by the task's type, a label or its role, first match
+    /// first: `planning: claude-sonnet-4-5` or `code: {backend: opencode, model: vllm/qwen3}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Routing>,
+    /// A stronger agent or model (or a person) once the loop is stuck.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Escalation>,
 }
 
 impl Document {

@@ -16,6 +16,7 @@ mod policy;
 mod saga;
 mod settings;
 mod states;
+mod tasks;
 mod values;
 mod workflow;
 
@@ -37,5 +38,9 @@ pub use policy::{
 pub use saga::SagaStep;
 pub use settings::{LogFormat, LogLevel, Logging, LoopSettings, Project};
 pub use states::{State, StateDef, StateKind, Transition, UiKind, UiSpec};
+pub use tasks::{
+    DEFAULT_ROLE, DEFAULT_WORK_AGENT, EVALUATOR_ROLE, Escalation, ModelChoice, RoleSpec, RoleTarget, Roles,
+    RouteTarget, Routing,
+};
 pub use values::{Duration, EnvString, FORMAT_KEY, OneOrMany, Size, ValueError};
 pub use workflow::{Workflow, WorkflowKind};

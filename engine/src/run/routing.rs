@@ -1,0 +1,339 @@
+//! Who does a task's work: its role (`roles:`), a routing entry (`routing:`) and the escalation
+//! of a stuck loop (`escalation:`), applied to the workflow's **work agent** (`roles.implementer`,
+//! default `builder`).
+//!
+//! Every choice the configuration allows is resolved before the first step (a backend whose
+//! program is missing stops the run before it starts, as for any agent). At the start of each
+//! iteration [`decide`] — a pure function of the configuration, the task and the loop's count of
+//! iterations without progress — picks one; the runner journals it (`task_routed`) before the
+//! iteration's first step, and every step that names the work agent runs the chosen agent
+//! instead. A resumed run reads the choice from its journal, never decides again.
+//!
+//! The order: an escalation (the loop or the task is stuck) wins over routing, which refines
+//! the role: the role picks the agent, a routing entry its backend and model.
+
+use indexmap::IndexMap;
+
+use super::agents::{self, AgentError, StepAgent};
+use super::core::event::Event;
+use super::core::event::Route;
+use super::runner::Runner;
+use crate::task::Task;
+use crate::workflow::model::{
+    Agent, DEFAULT_ROLE, DEFAULT_WORK_AGENT, Document, Escalation, ModelChoice, Roles, Routing,
+};
+
+/// A choice, before it is resolved: which agent, and what changes about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    /// The key the runner keeps it under (`role:ideas`, `routing:planning`,
+    /// `role:ideas+routing:planning`, `escalation`, `human`).
+    pub key: String,
+    /// The agent that does the work.
+    pub agent: String,
+    /// What the choice changes about it.
+    pub change: ModelChoice,
+    /// Why, for people.
+    pub reason: String,
+    /// An escalation.
+    pub escalated: bool,
+}
+
+/// The configuration that chooses, read from the merged document.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// The agent the workflow's steps name for a task's work.
+    pub work_agent: String,
+    /// `roles:`.
+    pub roles: Roles,
+    /// `routing:`.
+    pub routing: Routing,
+    /// `escalation:`.
+    pub escalation: Option<Escalation>,
+}
+
+impl Rules {
+    /// The rules of `doc`.
+    pub fn of(doc: &Document) -> Rules {
+        let roles = doc.roles.clone().unwrap_or_default();
+        let work_agent =
+            roles.get(DEFAULT_ROLE).map_or_else(|| DEFAULT_WORK_AGENT.to_owned(), |r| r.agent().to_owned());
+        Rules {
+            work_agent,
+            roles,
+            routing: doc.routing.clone().unwrap_or_default(),
+            escalation: doc.escalation.clone(),
+        }
+    }
+
+    /// Whether anything is configured: without it no iteration is routed.
+    pub fn is_empty(&self) -> bool {
+        self.roles.iter().all(|(role, _)| role == DEFAULT_ROLE)
+            && self.routing.is_empty()
+            && self.escalation.is_none()
+    }
+
+    /// Every choice [`decide`] can make, to resolve before the run starts.
+    pub fn every_choice(&self) -> Vec<Choice> {
+        let mut agents: Vec<(Option<&str>, String)> = vec![(None, self.work_agent.clone())];
+        for (role, target) in &self.roles {
+            if role != DEFAULT_ROLE {
+                agents.push((Some(role), target.agent().to_owned()));
+            }
+        }
+        let mut out = Vec::new();
+        for (role, agent) in &agents {
+            if let Some(role) = role {
+                out.push(self.choice(Some(role), agent, None));
+            }
+            for (key, _) in &self.routing {
+                out.push(self.choice(*role, agent, Some(key)));
+            }
+            if let Some(escalation) = &self.escalation {
+                out.push(escalate(*role, agent, escalation, String::new()));
+            }
+        }
+        out.retain(|c| c.key != "human");
+        out
+    }
+
+    /// The choice for a task of `role` routed by `route` (keys of the configuration).
+    fn choice(&self, role: Option<&str>, agent: &str, route: Option<&str>) -> Choice {
+        let mut key = Vec::new();
+        let mut reason = Vec::new();
+        if let Some(role) = role {
+            key.push(format!("role:{role}"));
+            reason.push(format!("role `{role}`"));
+        }
+        let mut change = ModelChoice::default();
+        let mut agent = agent.to_owned();
+        if let Some(route) = route {
+            key.push(format!("routing:{route}"));
+            reason.push(format!("routing `{route}`"));
+            change = self.routing[route].choice();
+            if let Some(other) = &change.agent {
+                agent.clone_from(other);
+            }
+        }
+        Choice { key: key.join("+"), agent, change, reason: reason.join(", "), escalated: false }
+    }
+}
+
+/// The escalation's choice for a task of `role` whose agent would be `agent`.
+fn escalate(role: Option<&str>, agent: &str, escalation: &Escalation, reason: String) -> Choice {
+    if escalation.human == Some(true) {
+        return Choice {
+            key: "human".into(),
+            agent: agent.to_owned(),
+            change: ModelChoice::default(),
+            reason,
+            escalated: true,
+        };
+    }
+    let change = escalation.choice();
+    let agent = change.agent.clone().unwrap_or_else(|| agent.to_owned());
+    let key = match role {
+        Some(role) => format!("role:{role}+escalation"),
+        None => "escalation".to_owned(),
+    };
+    Choice { key, agent, change, reason, escalated: true }
+}
+
+/// Who does `task`'s work, when its role, routing or an escalation says: `None` leaves the
+/// workflow's work agent as written. `no_progress` is the loop's count of iterations in a row
+/// whose task was not done.
+pub fn decide(rules: &Rules, task: &Task, no_progress: u32) -> Option<Choice> {
+    let role = task.role.as_deref().map(str::trim).filter(|r| !r.is_empty() && *r != DEFAULT_ROLE);
+    let role = role.filter(|r| rules.roles.contains_key(*r));
+    let agent = role.map_or_else(|| rules.work_agent.clone(), |r| rules.roles[r].agent().to_owned());
+    if let Some(escalation) = &rules.escalation {
+        let n = escalation.trigger_after;
+        let why = if no_progress >= n {
+            Some(format!("escalation: {no_progress} iteration(s) in a row without progress"))
+        } else if task.failed_attempts >= n {
+            Some(format!("escalation: task {} failed {} attempt(s)", task.id, task.failed_attempts))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Some(escalate(role, &agent, escalation, why));
+        }
+    }
+    let route = rules.routing.keys().find(|key| {
+        task.kind.as_deref() == Some(key.as_str())
+            || task.role.as_deref() == Some(key.as_str())
+            || task.labels.iter().any(|l| l == *key)
+    });
+    if role.is_none() && route.is_none() {
+        return None;
+    }
+    let mut choice = rules.choice(role, &agent, route.map(String::as_str));
+    if let Some(route) = route {
+        let what = if task.kind.as_deref() == Some(route) {
+            "type"
+        } else if task.role.as_deref() == Some(route) {
+            "role"
+        } else {
+            "label"
+        };
+        choice.reason =
+            choice.reason.replace(&format!("routing `{route}`"), &format!("routing: {what} `{route}`"));
+    }
+    Some(choice)
+}
+
+/// A choice resolved: its agents, ready to run, and the backend and model they run on.
+#[derive(Debug, Clone)]
+pub struct Chosen {
+    /// The agents (one, or a chain's).
+    pub agents: Vec<StepAgent>,
+    /// The backend, as YAML names it.
+    pub backend: Option<String>,
+    /// The model, when one is set.
+    pub model: Option<String>,
+}
+
+/// The choices resolved before the run: each key's agents, ready to run.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// The rules.
+    pub rules: Rules,
+    /// The agents of each choice, by key.
+    pub agents: IndexMap<String, Chosen>,
+}
+
+impl Prepared {
+    /// Resolves every choice of `doc`'s rules.
+    pub fn resolve(doc: &Document) -> Result<Prepared, AgentError> {
+        let rules = Rules::of(doc);
+        let mut agents = IndexMap::new();
+        for choice in rules.every_choice() {
+            if agents.contains_key(&choice.key) {
+                continue;
+            }
+            agents.insert(choice.key.clone(), resolve_choice(doc, &choice)?);
+        }
+        Ok(Prepared { rules, agents })
+    }
+}
+
+/// The agents of a choice: the chosen agent's definition (or an agent known only by its
+/// prompt), with the choice's backend and model.
+fn resolve_choice(doc: &Document, choice: &Choice) -> Result<Chosen, AgentError> {
+    let change = &choice.change;
+    let mut agent: Agent = doc.agents.get(&choice.agent).cloned().unwrap_or_default();
+    let unchanged = change.backend.is_none()
+        && change.model.is_none()
+        && change.base_url.is_none()
+        && change.api_key_env.is_none();
+    if unchanged {
+        // A chain or a built-in action resolves as itself.
+        let agents = agents::resolve(doc, &choice.agent)?;
+        let backend = agent.backend.or_else(|| agents::default_backend(doc)).map(agents::backend_name);
+        return Ok(Chosen { agents, backend, model: agent.model });
+    }
+    if let Some(backend) = change.backend {
+        if agent.backend != Some(backend) {
+            // Another backend: the agent's own command line and model were for the old one.
+            agent.args.clear();
+            agent.model = None;
+        }
+        agent.backend = Some(backend);
+    }
+    if let Some(model) = &change.model {
+        agent.model = Some(model.clone());
+    }
+    if let Some(url) = &change.base_url {
+        agent.base_url = Some(url.clone());
+    }
+    if let Some(var) = &change.api_key_env {
+        agent.api_key_env = Some(var.clone());
+    }
+    let agents = agents::resolve_defined(doc, &choice.agent, &agent)?;
+    let backend = agent.backend.or_else(|| agents::default_backend(doc)).map(agents::backend_name);
+    Ok(Chosen { agents, backend, model: agent.model })
+}
+
+impl Runner {
+    /// Journals who does the work of the iteration that just began, for `task` (read from the
+    /// task file at its start); a `human` escalation pauses the loop first, once every
+    /// `trigger_after` iterations without progress.
+    pub(super) async fn route_iteration(&mut self, task: &Task) {
+        if self.routing.rules.is_empty() {
+            return;
+        }
+        if let Some(role) =
+            task.role.as_deref().filter(|r| *r != DEFAULT_ROLE && !self.routing.rules.roles.contains_key(*r))
+        {
+            if !self.routing.rules.roles.is_empty() && !self.warned_roles.contains(role) {
+                self.warned_roles.insert(role.to_owned());
+                let known: Vec<String> = self.routing.rules.roles.keys().map(|r| format!("`{r}`")).collect();
+                self.warn(format!(
+                    "task {} has role `{role}`, which `roles:` does not name ({}); `{}` does its work",
+                    task.id,
+                    known.join(", "),
+                    self.routing.rules.work_agent
+                ));
+            }
+        }
+        let Some(choice) = decide(&self.routing.rules, task, self.state.no_progress) else { return };
+        let iteration = self.state.iteration;
+        let (backend, model) = match self.routing.agents.get(&choice.key) {
+            Some(chosen) => (chosen.backend.clone(), chosen.model.clone()),
+            None => (None, None),
+        };
+        let human = choice.key == "human";
+        self.emit(&Event::TaskRouted(Box::new(Route {
+            iteration,
+            work_agent: self.routing.rules.work_agent.clone(),
+            choice: choice.key.clone(),
+            agent: choice.agent.clone(),
+            backend,
+            model,
+            reason: choice.reason.clone(),
+            escalated: choice.escalated,
+        })));
+        let trigger = self.routing.rules.escalation.as_ref().map_or(1, |e| e.trigger_after.max(1));
+        if human
+            && self.state.no_progress > 0
+            && self.state.no_progress % trigger == 0
+            && self.state.paused.is_none()
+        {
+            let by = format!("escalation ({})", choice.reason);
+            let _ = self.take_signal(crate::control::Signal::Pause, &by).await;
+            let text = format!(
+                "the loop is stuck ({}) and paused for a person: `ralph-loop hint` says how to go on, `ralph-loop resume` goes on",
+                choice.reason
+            );
+            self.notify_run("on_human_review_needed", &text, None);
+        }
+    }
+
+    /// The units of a step with the iteration's chosen agents in place of the work agent.
+    pub(super) fn routed(&self, units: &mut [Vec<StepAgent>]) {
+        let Some(route) = self.state.pass().and_then(|p| p.route.as_ref()) else { return };
+        let Some(chosen) = self.routing.agents.get(&route.choice) else { return };
+        for unit in units.iter_mut() {
+            if unit.iter().any(|a| a.name == route.work_agent) {
+                *unit = unit
+                    .drain(..)
+                    .flat_map(|a| if a.name == route.work_agent { chosen.agents.clone() } else { vec![a] })
+                    .collect();
+            }
+        }
+    }
+}
+
+/// The route as the packet shows it.
+pub fn packet_route(route: &Route) -> ralph_plugin_sdk::Route {
+    ralph_plugin_sdk::Route {
+        agent: route.agent.clone(),
+        backend: route.backend.clone(),
+        model: route.model.clone(),
+        reason: route.reason.clone(),
+        escalated: route.escalated,
+    }
+}
+
+#[cfg(test)]
+mod tests;
