@@ -81,12 +81,18 @@ fn init_from(dir: &std::path::Path, code: i32) -> crate::support::Output {
 
 #[test]
 fn init_from_converts_the_pywiggum_example_into_a_project_that_validates_and_works_its_kanban() {
+    // The seed's kanban, and a planning task, which `routing.planning` sends to Claude Code.
+    let mut kanban: serde_json::Value = serde_json::from_str(&wiggum_fixture("kanban.json")).unwrap();
+    let planning = serde_json::json!({"id": "M2.2", "title": "Plan the API", "description": "Write the API plan", "type": "planning", "status": "todo"});
+    kanban["milestones"][1]["tasks"].as_array_mut().unwrap().push(planning);
     let dir = crate::support::project(&[
         ("wiggum.yaml", &wiggum_fixture("wiggum.yaml")),
-        ("kanban.json", &wiggum_fixture("kanban.json")),
-        ("bin/opencode", &wiggum_fixture("fake-opencode")),
+        ("kanban.json", &serde_json::to_string_pretty(&kanban).unwrap()),
+        ("bin/opencode", &wiggum_fixture("fake-agent")),
+        ("bin/claude", &wiggum_fixture("fake-agent")),
     ]);
     crate::support::executable(&dir.path().join("bin/opencode"));
+    crate::support::executable(&dir.path().join("bin/claude"));
     let out = init_from(dir.path(), 0);
     let ralph_yaml = std::fs::read_to_string(dir.path().join("ralph.yaml")).unwrap();
     for line in [
@@ -137,23 +143,27 @@ fn init_from_converts_the_pywiggum_example_into_a_project_that_validates_and_wor
     ralph(["workflow", "validate", "--strict", "--deny-warnings", "workflows/wiggum.yaml"])
         .current_dir(dir.path())
         .expect(0);
-    // It runs: the fake OpenCode (the real program's captured events) works each task, the
-    // loop marks the kanban's tasks done and commits each with PyWiggum's commit format.
+    // It runs: the fake OpenCode (the real program's captured events) works each task, Claude
+    // Code the planning task, and the loop marks the kanban's tasks done and commits each with
+    // PyWiggum's commit format.
     crate::support::git_repo(dir.path());
     let run = ralph(["loop"])
         .current_dir(dir.path())
         .env("PATH", crate::support::path_with(&dir.path().join("bin")))
-        .env("FIXTURE", crate::support::repo().join("engine/tests/fixtures/opencode/success.jsonl"))
+        .env("FIXTURES", crate::support::repo().join("engine/tests/fixtures"))
         .expect(0);
     let kanban: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("kanban.json")).unwrap()).unwrap();
-    for milestone in kanban["milestones"].as_array().unwrap() {
-        assert_eq!(milestone["tasks"][0]["status"], "done", "{kanban}\n{}", run.stderr);
+    for task in kanban["milestones"].as_array().unwrap().iter().flat_map(|m| m["tasks"].as_array().unwrap()) {
+        assert_eq!(task["status"], "done", "{kanban}\n{}", run.stderr);
     }
-    let argv = std::fs::read_to_string(dir.path().join("argv.txt")).unwrap();
-    assert_eq!(argv, "run --format json --model vllm/qwen3-coder-next\n".repeat(2));
-    let log = crate::support::sh(dir.path(), "git log --format=%s -2");
-    assert_eq!(log, "M2.1: Create database schema\nM1.1: Initialize SvelteKit project\n");
+    let agents = std::fs::read_to_string(dir.path().join("agents.txt")).unwrap();
+    assert_eq!(
+        agents,
+        "M1.1 opencode vllm/qwen3-coder-next\nM2.1 opencode vllm/qwen3-coder-next\nM2.2 claude claude-sonnet-4-5\n"
+    );
+    let log = crate::support::sh(dir.path(), "git log --format=%s -3");
+    assert_eq!(log, "M2.2: Plan the API\nM2.1: Create database schema\nM1.1: Initialize SvelteKit project\n");
 }
 
 #[test]
