@@ -614,7 +614,7 @@ agents:
             return String::new();
         }
         let mut text =
-            "\n# The model of a task's builder, by the task's type, label or role; the first match wins.\nrouting:\n"
+            "\n# The model of a task's builder, by the task's `type`, `role` or one of its `labels` in the\n# kanban (e.g. `\"type\": \"code\"`); the first match wins.\nrouting:\n"
                 .to_owned();
         for (kind, model) in &self.routing {
             let (target, name) = place_model(model);
@@ -625,12 +625,14 @@ agents:
                 _ => quoted(&name),
             };
             text.push_str(&format!("  {}: {value}\n", yaml_key(kind)));
-            let remark = match target {
+            let mut remark = format!("for tasks whose `type`, `role` or a label is `{kind}`");
+            match target {
                 Some(t) if Some(t) != self.backend || name != *model => {
-                    Some(format!("`{model}` runs on `{}` as `{name}`", t.name()))
+                    remark.push_str(&format!("; `{model}` runs on `{}` as `{name}`", t.name()));
                 }
-                _ => None,
-            };
+                _ => {}
+            }
+            let remark = Some(remark);
             carried(notes, &format!("routing.{kind}"), "ralph.yaml", &format!("routing.{kind}"), remark);
         }
         text
@@ -639,24 +641,31 @@ agents:
     /// The `escalation:` section: when, and on which backend and model.
     fn escalation(&self, notes: &mut Vec<Note>) -> String {
         let e = &self.escalation;
-        if e.trigger_after.is_none() && e.model.is_none() {
-            if e.api_key_env.is_some() {
+        let written = [
+            ("escalation.trigger_after", e.trigger_after.is_some()),
+            ("escalation.model", e.model.is_some()),
+            ("escalation.api_key_env", e.api_key_env.is_some()),
+        ];
+        let Some(n) = e.trigger_after else {
+            // ralph-loop's escalation has no default trigger: one made up here would decide
+            // when the loop spends on a stronger model.
+            for (setting, _) in written.iter().filter(|(_, w)| *w) {
                 not_carried(
                     notes,
-                    "escalation.api_key_env",
-                    "the escalation names no model to use it with".into(),
-                    "add `escalation.model`".into(),
+                    setting,
+                    "the escalation has no `trigger_after`, and ralph-loop escalates only after that many iterations without progress".into(),
+                    "add `escalation: {trigger_after: N, backend: …, model: …}` to ralph.yaml".into(),
                 );
             }
             return String::new();
-        }
+        };
         let mut text =
             "\n# When the loop is stuck, the builder's next attempts run on a stronger model.\nescalation:\n"
                 .to_owned();
-        if let Some(n) = e.trigger_after {
-            text.push_str(&format!("  # Iterations without progress.\n  trigger_after: {n}\n"));
-            carried(notes, "escalation.trigger_after", "ralph.yaml", "escalation.trigger_after", None);
-        }
+        text.push_str(&format!(
+            "  # Iterations in a row without progress (or a task's failed attempts).\n  trigger_after: {n}\n"
+        ));
+        carried(notes, "escalation.trigger_after", "ralph.yaml", "escalation.trigger_after", None);
         let placed = e.model.as_deref().map(|m| (m, place_model(m)));
         let target = placed.as_ref().and_then(|(_, (t, _))| t.or(self.backend));
         if let Some((model, (_, name))) = &placed {
@@ -671,24 +680,26 @@ agents:
             carried(notes, "escalation.model", "ralph.yaml", "escalation.backend, escalation.model", remark);
         }
         if let Some(var) = &e.api_key_env {
-            let why = match target {
-                Some(Backend::Claude) => {
-                    "Claude Code uses its own login, or reads `ANTHROPIC_API_KEY` itself"
-                }
-                Some(Backend::Opencode) => {
-                    "OpenCode reads a provider's key from its own configuration or the provider's variable"
-                }
-                Some(Backend::Openai) => {
-                    "the escalation runs on the builder's server, with the builder's key"
-                }
-                _ => "the agent program uses its own login and configuration",
-            };
-            not_carried(
-                notes,
-                "escalation.api_key_env",
-                format!("it is not needed: {why}"),
-                format!("keep `{var}` set in the loop's environment, or log the agent program in"),
-            );
+            if target == Some(Backend::Openai) {
+                text.push_str(&format!("  api_key_env: {}\n", quoted(var)));
+                carried(notes, "escalation.api_key_env", "ralph.yaml", "escalation.api_key_env", None);
+            } else {
+                let why = match target {
+                    Some(Backend::Claude) => {
+                        "Claude Code uses its own login, or reads `ANTHROPIC_API_KEY` itself"
+                    }
+                    Some(Backend::Opencode) => {
+                        "OpenCode reads a provider's key from its own configuration or the provider's variable"
+                    }
+                    _ => "the agent program uses its own login and configuration",
+                };
+                not_carried(
+                    notes,
+                    "escalation.api_key_env",
+                    format!("it is not needed: {why}"),
+                    format!("keep `{var}` set in the loop's environment, or log the agent program in"),
+                );
+            }
         }
         text
     }

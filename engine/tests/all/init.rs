@@ -122,7 +122,7 @@ fn init_from_converts_the_pywiggum_example_into_a_project_that_validates_and_wor
         "project.kanban            → ralph.yaml loop.tasks",
         "agent.model               → ralph.yaml agents.builder.model",
         "prompt.tech_stack         → AGENTS.md ## 2. Tech stack",
-        "routing.planning          → ralph.yaml routing.planning (`anthropic/claude-sonnet-4-5` runs on `claude` as `claude-sonnet-4-5`)",
+        "routing.planning          → ralph.yaml routing.planning (for tasks whose `type`, `role` or a label is `planning`; `anthropic/claude-sonnet-4-5` runs on `claude` as `claude-sonnet-4-5`)",
     ] {
         assert!(report.contains(carried), "{carried}:\n{report}");
     }
@@ -191,8 +191,9 @@ fn init_from_writes_our_backend_names_and_says_what_changed_and_what_has_no_plac
     ralph(["workflow", "validate", "--strict", "--deny-warnings", "workflows/wiggum.yaml"])
         .current_dir(dir.path())
         .expect(0);
-    // `api` is the `openai` backend: the server and the key's variable are the agent's.
-    let api = "agent:\n  backend: api\n  model: gpt-4\n  api_base_url: http://localhost:8000/v1\n  api_key_env: OPENAI_API_KEY\n";
+    // `api` is the `openai` backend: the server and the key's variable are the agent's, and an
+    // escalation on the same server keeps its own key's variable.
+    let api = "agent:\n  backend: api\n  model: gpt-4\n  api_base_url: http://localhost:8000/v1\n  api_key_env: OPENAI_API_KEY\nescalation:\n  trigger_after: 2\n  model: gpt-5\n  api_key_env: BIG_KEY\n";
     let dir = crate::support::project(&[("wiggum.yaml", api)]);
     init_from(dir.path(), 0);
     let ralph_yaml = std::fs::read_to_string(dir.path().join("ralph.yaml")).unwrap();
@@ -201,6 +202,8 @@ fn init_from_writes_our_backend_names_and_says_what_changed_and_what_has_no_plac
         "    model: \"gpt-4\"",
         "    base_url: \"http://localhost:8000/v1\"",
         "    api_key_env: \"OPENAI_API_KEY\"",
+        "  model: \"gpt-5\"",
+        "  api_key_env: \"BIG_KEY\"",
     ] {
         assert!(ralph_yaml.lines().any(|l| l == line), "`{line}`:\n{ralph_yaml}");
     }
