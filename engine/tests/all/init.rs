@@ -276,3 +276,35 @@ fn init_from_keeps_an_existing_ralph_yaml_and_names_what_to_merge_into_it() {
     assert!(!merge.contains("prompt.tech_stack"), "AGENTS.md was written: {}", out.stderr);
     assert!(dir.path().join("AGENTS.md").is_file() && dir.path().join("workflows/wiggum.yaml").is_file());
 }
+
+#[test]
+fn init_from_carries_the_escalation_a_stuck_loop_then_takes() {
+    // Three tasks in a row that fail make the seed's `trigger_after: 3`: the next task's builder
+    // runs on the escalation's model, on Claude Code.
+    let task = |id: &str, title: &str| serde_json::json!({"id": id, "title": title, "description": title, "status": "todo"});
+    let kanban = serde_json::json!({"milestones": [{"id": "M1", "name": "Stuck", "blocked_by": [], "tasks": [
+        task("T1", "FAIL one"), task("T2", "FAIL two"), task("T3", "FAIL three"), task("T4", "Four"),
+    ]}]});
+    let dir = crate::support::project(&[
+        ("wiggum.yaml", &wiggum_fixture("wiggum.yaml")),
+        ("kanban.json", &serde_json::to_string_pretty(&kanban).unwrap()),
+        ("bin/opencode", &wiggum_fixture("fake-agent")),
+        ("bin/claude", &wiggum_fixture("fake-agent")),
+    ]);
+    crate::support::executable(&dir.path().join("bin/opencode"));
+    crate::support::executable(&dir.path().join("bin/claude"));
+    init_from(dir.path(), 0);
+    crate::support::git_repo(dir.path());
+    // The run fails, as three of its tasks did.
+    ralph(["loop"])
+        .current_dir(dir.path())
+        .env("PATH", crate::support::path_with(&dir.path().join("bin")))
+        .env("FIXTURES", crate::support::repo().join("engine/tests/fixtures"))
+        .expect(1);
+    let agents = std::fs::read_to_string(dir.path().join("agents.txt")).unwrap();
+    let want = "T1 opencode vllm/qwen3-coder-next\nT2 opencode vllm/qwen3-coder-next\nT3 opencode vllm/qwen3-coder-next\nT4 claude claude-sonnet-4-5\n";
+    assert_eq!(agents, want);
+    let board = std::fs::read_to_string(dir.path().join("kanban.json")).unwrap();
+    assert_eq!(board.matches("\"status\": \"failed\"").count(), 3, "{board}");
+    assert_eq!(board.matches("\"status\": \"done\"").count(), 1, "{board}");
+}
