@@ -188,6 +188,9 @@ pub struct LiveStatus {
     /// the time of the asking, so a stall grows between the loop's events).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pace_log: Option<crate::run::core::pace::PaceLog>,
+    /// Who does the current iteration's work, when its role, routing or an escalation chose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<crate::run::core::event::Route>,
 }
 
 #[cfg(test)]

@@ -31,6 +31,9 @@ pub struct Iteration {
     pub status: Option<RunStatus>,
     /// Why, for people.
     pub reason: Option<String>,
+    /// Who did its task's work, when its role, routing or an escalation chose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<crate::run::core::event::Route>,
 }
 
 /// How an execution of a step stands.
@@ -406,7 +409,13 @@ impl History {
                         finished_at: None,
                         status: None,
                         reason: None,
+                        route: None,
                     });
+                }
+                Event::TaskRouted(route) => {
+                    if let Some(it) = h.iterations.iter_mut().rev().find(|i| i.iteration == route.iteration) {
+                        it.route = Some((**route).clone());
+                    }
                 }
                 Event::IterationFinished { iteration: n, status, reason, at, .. } => {
                     if let Some(it) = h.iterations.iter_mut().rev().find(|i| i.iteration == *n) {
@@ -634,7 +643,6 @@ impl History {
                 | Event::LearningReported { .. }
                 | Event::TaskAdded { .. }
                 | Event::TaskRefused { .. }
-                | Event::TaskRouted(_)
                 | Event::TaskSentBack { .. }
                 | Event::Warning { .. } => {}
             }

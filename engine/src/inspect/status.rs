@@ -42,6 +42,16 @@ pub struct LatestRun {
     pub waiting_for_review: Option<String>,
     /// Its pace, from its journal (none for a run a loop holds but does not answer for).
     pub pace: Option<Pace>,
+    /// Who did its latest iteration's work, when a role, routing or an escalation chose.
+    pub route: Option<crate::run::core::event::Route>,
+}
+
+/// Who does the work, for people: `` `builder` on claude-sonnet-4-5 (escalation: …) ``.
+pub fn route_text(route: &crate::run::core::event::Route) -> String {
+    let on: Vec<&str> = [route.backend.as_deref(), route.model.as_deref()].into_iter().flatten().collect();
+    let on = if on.is_empty() { String::new() } else { format!(" on {}", on.join(" · ")) };
+    let escalated = if route.escalated { "escalated: " } else { "" };
+    format!("{escalated}`{}`{on} does the work ({})", route.agent, route.reason)
 }
 
 /// A running loop's own account of itself, over its control socket (`None`: no loop runs).
@@ -68,6 +78,7 @@ pub fn live(state_dir: &Path) -> Result<Option<LiveStatus>, ControlError> {
 /// The store cannot be read.
 pub fn latest_run(project_dir: &Path, state_dir: &Path) -> Result<Option<LatestRun>, StoreError> {
     let runs = crate::run::runner::runs_dir(project_dir);
+    let mut route = None;
     let (run_id, status, reason, pace) = match Store::open_existing(state_dir) {
         Ok(None) => return Ok(None),
         Ok(Some(store)) => match store.runs()?.pop() {
@@ -79,6 +90,19 @@ pub fn latest_run(project_dir: &Path, state_dir: &Path) -> Result<Option<LatestR
                 };
                 // A journal that cannot be read leaves the pace out, not the status.
                 let pace = super::journal(&store, &record.run_id).ok().map(|events| {
+                    let mut latest = 0;
+                    for (_, event) in &events {
+                        match event {
+                            crate::run::core::event::Event::IterationStarted { iteration, .. } => {
+                                latest = *iteration;
+                                route = None;
+                            }
+                            crate::run::core::event::Event::TaskRouted(r) if r.iteration == latest => {
+                                route = Some((**r).clone());
+                            }
+                            _ => {}
+                        }
+                    }
                     let log = PaceLog::from_events(events.iter().map(|(_, e)| e));
                     let counts = record
                         .tasks
@@ -100,7 +124,7 @@ pub fn latest_run(project_dir: &Path, state_dir: &Path) -> Result<Option<LatestR
         Err(e) => return Err(e),
     };
     let waiting_for_review = crate::run::human::waiting(&runs.join(&run_id));
-    Ok(Some(LatestRun { run_id, status, reason, waiting_for_review, pace }))
+    Ok(Some(LatestRun { run_id, status, reason, waiting_for_review, pace, route }))
 }
 
 /// The ledger's spend, the same with or without a running loop.
@@ -158,6 +182,7 @@ pub fn live_json(project_dir: &Path, status: &LiveStatus, ledger: &Ledger) -> Va
             "status": if status.paused { "paused" } else { "running" },
             "reason": status.paused_by.as_ref().map(|by| format!("paused by {by}")),
             "waiting_for_review": status.waiting_for_review,
+            "route": status.route,
         },
         "live": live,
         "pace": live_pace(project_dir, status),
@@ -172,6 +197,7 @@ pub fn stored_json(latest: Option<&LatestRun>, ledger: &Ledger) -> Value {
     json!({
         "latest_run": latest.map(|l| json!({
             "run_id": l.run_id, "status": l.status, "reason": l.reason, "waiting_for_review": l.waiting_for_review,
+            "route": l.route,
         })),
         "pace": latest.and_then(|l| l.pace.as_ref()),
         "breaker": ledger.breaker,
@@ -208,6 +234,9 @@ pub fn text(project_dir: &Path, state_dir: &Path) -> Result<String, StatusError>
             text.push_str(&format!("latest run: {}: {}{reason}\n", l.run_id, l.status));
             if let Some(step) = &l.waiting_for_review {
                 text.push_str(&format!("waiting for review: `{step}` (ralph-loop approve | reject)\n"));
+            }
+            if let Some(route) = &l.route {
+                text.push_str(&format!("  latest iteration: {}\n", route_text(route)));
             }
             if let Some(pace) = &l.pace {
                 text.push_str(&pace_text(pace));
@@ -255,6 +284,9 @@ fn live_text(s: &LiveStatus) -> String {
         s.iteration.max(1),
         s.running
     ));
+    if let Some(route) = &s.route {
+        text.push_str(&format!("  {}\n", route_text(route)));
+    }
     if let Some(by) = &s.paused_by {
         text.push_str(&format!("  paused by {by}: `ralph-loop resume` lets it go on\n"));
     }

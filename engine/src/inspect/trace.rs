@@ -81,9 +81,23 @@ fn event(decision: &Decision) -> SpanEvent {
     SpanEvent { name: name.into(), description: decision.to_string() }
 }
 
-fn step_span(run_id: &str, execution: &Execution, doc: Option<&Document>) -> Span {
+fn step_span(
+    run_id: &str,
+    execution: &Execution,
+    doc: Option<&Document>,
+    route: Option<&crate::run::core::event::Route>,
+) -> Span {
     let agent = execution.agent.clone();
-    let info = semconv::agent_info(doc, &agent);
+    let mut info = semconv::agent_info(doc, &agent);
+    // The iteration's route chose the agent's backend and model.
+    if let Some(route) = route.filter(|r| r.agent == semconv::first_agent(&agent)) {
+        if let Some(model) = &route.model {
+            info.model = Some(model.clone());
+        }
+        if let Some(backend) = route.backend.as_deref().and_then(|b| serde_json::from_value(json!(b)).ok()) {
+            info.provider = semconv::provider(backend);
+        }
+    }
     let operation = info.operation;
     let mut attributes = BTreeMap::new();
     attributes.insert(semconv::OPERATION.into(), json!(operation));
@@ -202,6 +216,16 @@ pub fn tree(record: &RunRecord, history: &History, doc: Option<&Document>) -> Sp
         if let Some(task) = &iteration.task {
             attributes.insert("ralph.task.id".into(), json!(task.id));
         }
+        if let Some(route) = &iteration.route {
+            attributes.insert("ralph.route.agent".into(), json!(route.agent));
+            attributes.insert("ralph.route.reason".into(), json!(route.reason));
+            if let Some(model) = &route.model {
+                attributes.insert("ralph.route.model".into(), json!(model));
+            }
+            if route.escalated {
+                attributes.insert("ralph.route.escalated".into(), json!(true));
+            }
+        }
         let status = match iteration.status {
             Some(RunStatus::Succeeded) => "ok",
             Some(_) => "error",
@@ -210,8 +234,10 @@ pub fn tree(record: &RunRecord, history: &History, doc: Option<&Document>) -> Sp
         let duration_ms =
             iteration.finished_at.as_deref().and_then(|end| millis_between(&iteration.started_at, end));
         let id = span_id(run_id, &format!("iteration {}", iteration.iteration));
-        let mut steps: Vec<Span> =
-            history.iteration(iteration.iteration).map(|e| step_span(run_id, e, doc)).collect();
+        let mut steps: Vec<Span> = history
+            .iteration(iteration.iteration)
+            .map(|e| step_span(run_id, e, doc, iteration.route.as_ref()))
+            .collect();
         let calls =
             history.plugin_calls.iter().filter(|c| c.iteration == iteration.iteration && !of_the_run(c));
         let before = steps.len();

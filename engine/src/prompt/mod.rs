@@ -121,6 +121,30 @@ mod tests {
             .context
             .prior_thread
             .push(ralph_plugin_sdk::Message::new("memory", "L3 (learnt in task task-2): …"));
+        packet.context.routing = Some(ralph_plugin_sdk::Route {
+            agent: "builder".into(),
+            backend: Some("claude".into()),
+            model: Some("claude-sonnet-4-5".into()),
+            reason: "escalation: 3 iteration(s) in a row without progress".into(),
+            escalated: true,
+        });
+        packet.context.reviews.push(ralph_plugin_sdk::Review {
+            by: "review-1".into(),
+            text: "the token expiry is not tested".into(),
+        });
+        packet.context.review_of.push(ralph_plugin_sdk::ReviewedTask {
+            id: "task-4".into(),
+            title: "Add the login form".into(),
+            status: "done".into(),
+            commit: Some("0123456789abcdef".into()),
+            files: vec!["src/login.rs".into()],
+            summary: Some("added the form".into()),
+        });
+        packet.context.task_refusals.push(ralph_plugin_sdk::TaskRefusal {
+            task: "task-2".into(),
+            reason: "a task `task-2` exists already".into(),
+            step: Some("planning".into()),
+        });
         let template = BUNDLED.iter().find(|(n, _)| *n == "PROMPT.md").expect("PROMPT.md is bundled").1;
         let mut env = minijinja::Environment::new();
         env.add_template("PROMPT.md", template).unwrap();
@@ -136,6 +160,12 @@ mod tests {
             "/tmp/result.json",
             "## Learnings from earlier tasks",
             "- Tokens are signed with the key in `config/jwt.pem` (L3, from task task-2, reported 2 times)",
+            "You do this task as `builder` on `claude-sonnet-4-5` (escalation: 3 iteration(s) in a row without progress). Earlier attempts made no progress",
+            "- From task review-1: the token expiry is not tested",
+            "- **task-4**: Add the login form (done, commit `0123456789ab`)",
+            "  - Files: `src/login.rs`",
+            "- `task-2` (from `planning`): a task `task-2` exists already",
+            "\"tasks\": [{\"title\"",
         ] {
             assert!(text.contains(needle), "rendered PROMPT.md lacks {needle:?}:\n{text}");
         }

@@ -206,6 +206,7 @@ impl Runner {
             last_refused: s.last_refused.clone(),
             task_file: self.options.record.tasks.clone(),
             pace_log: Some(s.pace.clone()),
+            route: s.pass().and_then(|p| p.route.clone()),
         };
         self.live.status.send_replace(status);
     }

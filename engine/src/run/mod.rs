@@ -37,6 +37,7 @@ mod plugins;
 pub mod resume;
 pub mod routing;
 pub mod runner;
+mod send_back;
 mod snapshots;
 pub mod step;
 mod steps;

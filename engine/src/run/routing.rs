@@ -20,7 +20,8 @@ use super::core::event::Route;
 use super::runner::Runner;
 use crate::task::Task;
 use crate::workflow::model::{
-    Agent, DEFAULT_ROLE, DEFAULT_WORK_AGENT, Document, Escalation, ModelChoice, Roles, Routing,
+    Agent, DEFAULT_ROLE, DEFAULT_WORK_AGENT, Document, EVALUATOR_ROLE, Escalation, ModelChoice, Roles,
+    Routing,
 };
 
 /// A choice, before it is resolved: which agent, and what changes about it.
@@ -50,6 +51,8 @@ pub struct Rules {
     pub routing: Routing,
     /// `escalation:`.
     pub escalation: Option<Escalation>,
+    /// How many times an evaluator may send one task back in a run.
+    pub max_send_backs: u32,
 }
 
 impl Rules {
@@ -58,9 +61,14 @@ impl Rules {
         let roles = doc.roles.clone().unwrap_or_default();
         let work_agent =
             roles.get(DEFAULT_ROLE).map_or_else(|| DEFAULT_WORK_AGENT.to_owned(), |r| r.agent().to_owned());
+        let max_send_backs = roles
+            .get(EVALUATOR_ROLE)
+            .and_then(|r| r.max_send_backs())
+            .unwrap_or(super::send_back::DEFAULT_MAX_SEND_BACKS);
         Rules {
             work_agent,
             roles,
+            max_send_backs,
             routing: doc.routing.clone().unwrap_or_default(),
             escalation: doc.escalation.clone(),
         }

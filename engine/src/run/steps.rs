@@ -131,6 +131,7 @@ impl Runner {
             packet::build(&self.state, &self.options.workflow, id, outcomes, evidence, &self.now());
         packet.trace_id = self.telemetry.trace_id();
         self.add_learnings(&mut packet);
+        self.add_review_of(&mut packet);
         if let Some(pass) = self.state.pass() {
             packet.context.routing = pass.route.as_ref().map(super::routing::packet_route);
             if let Some(task) = &pass.task {

@@ -299,6 +299,10 @@ impl Runner {
         if marked.is_none() {
             // The iteration's end is durable before the task file says so.
             self.settle().await;
+            // An evaluator that sent work back is reopened with it, not marked done.
+            if status == RunStatus::Succeeded && self.send_back(tasks, &task) {
+                return Ok(true);
+            }
             let (file_status, note) = match mark {
                 Mark::Done => (TaskStatus::Done, None),
                 _ => (TaskStatus::Failed, Some(reason.as_str())),

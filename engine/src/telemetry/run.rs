@@ -87,6 +87,8 @@ pub struct RunTelemetry {
     steps: HashMap<String, Step>,
     /// The agent of each step that ran, for retries counted after the step's span ended.
     step_agents: HashMap<String, String>,
+    /// Who does the current iteration's work, when its role, routing or an escalation chose.
+    route: Option<crate::run::core::event::Route>,
     /// The ready-queue depth last recorded.
     ready_depth: Option<usize>,
 }
@@ -114,6 +116,7 @@ impl RunTelemetry {
             iteration: None,
             steps: HashMap::new(),
             step_agents: HashMap::new(),
+            route: None,
             ready_depth: None,
         }
     }
@@ -146,10 +149,22 @@ impl RunTelemetry {
 
     fn info(&self, agent: &str) -> AgentInfo {
         let first = semconv::first_agent(agent);
-        self.agents
+        let mut info = self
+            .agents
             .get(first)
             .cloned()
-            .unwrap_or_else(|| semconv::describe(first, None, self.default_backend))
+            .unwrap_or_else(|| semconv::describe(first, None, self.default_backend));
+        // The iteration's route chose this agent's backend and model.
+        if let Some(route) = self.route.as_ref().filter(|r| r.agent == first) {
+            if let Some(model) = &route.model {
+                info.model = Some(model.clone());
+            }
+            let backend = route.backend.as_deref().and_then(|b| serde_json::from_value(b.into()).ok());
+            if let Some(backend) = backend {
+                info.provider = semconv::provider(backend);
+            }
+        }
+        info
     }
 
     /// The span new iteration and decision spans hang from.
@@ -323,8 +338,22 @@ impl RunTelemetry {
             Event::RunStarted { run_id, at, .. } => self.start_run(run_id, at, false, None),
             Event::Resumed { run_id, at, .. } => self.start_run(run_id, at, true, None),
             Event::Forked { .. } => {}
+            Event::TaskRouted(route) => {
+                if let Some(open) = &self.iteration {
+                    open.span.set_attribute("ralph.route.agent", route.agent.clone());
+                    open.span.set_attribute("ralph.route.reason", route.reason.clone());
+                    if let Some(model) = &route.model {
+                        open.span.set_attribute("ralph.route.model", model.clone());
+                    }
+                    if route.escalated {
+                        open.span.set_attribute("ralph.route.escalated", true);
+                    }
+                }
+                self.route = Some((**route).clone());
+            }
             Event::IterationStarted { iteration, task, .. } => {
                 self.iteration = None;
+                self.route = None;
                 let name = format!("iteration {iteration}");
                 let parent = self.run.as_ref().map(|o| o.span.clone());
                 let span = match &parent {

@@ -85,6 +85,7 @@ impl<'a> Checker<'a> {
         if let Some(workflow) = &self.doc.workflow {
             self.workflow(workflow);
         }
+        self.task_routing();
         self.agents();
         self.chains();
         for (name, _) in &self.doc.timeouts {
@@ -107,6 +108,110 @@ impl<'a> Checker<'a> {
         self.plugins();
         let misspelled = self.misspelled_agents();
         self.unused_agents(&misspelled);
+    }
+
+    /// `roles:`, `routing:` and `escalation:` name agents that exist, each entry changes
+    /// something, and the work agent they replace is one the workflow's steps run.
+    fn task_routing(&mut self) {
+        use crate::workflow::model::{DEFAULT_ROLE, DEFAULT_WORK_AGENT, RoleTarget, RouteTarget};
+        let doc = self.doc;
+        // Read before the references below mark agents used: which agents the steps run.
+        let used_by_steps = self.used.clone();
+        let roles = doc.roles.clone().unwrap_or_default();
+        for (role, target) in &roles {
+            let path = match target {
+                RoleTarget::Agent(_) => root().key("roles").key(role),
+                RoleTarget::Spec(_) => root().key("roles").key(role).key("agent"),
+            };
+            self.agent_ref(target.agent(), || path, false);
+            if target.max_send_backs().is_some() && role != crate::workflow::model::EVALUATOR_ROLE {
+                self.out.push(
+                    Diagnostic::warning(
+                        "inert-key",
+                        format!("`max_send_backs` applies to the `evaluator` role; tasks of role `{role}` send nothing back"),
+                    )
+                    .at_key(root().key("roles").key(role).key("max_send_backs")),
+                );
+            }
+        }
+        for (key, route) in doc.routing.iter().flatten() {
+            let RouteTarget::Spec(spec) = route else { continue };
+            let path = root().key("routing").key(key);
+            if let Some(agent) = &spec.agent {
+                let path = path.key("agent");
+                self.agent_ref(agent, || path, false);
+            } else if spec.backend.is_none() && spec.model.is_none() {
+                self.out.push(
+                    Diagnostic::error("empty-route", format!("routing entry `{key}` changes nothing"))
+                        .at(path)
+                        .note(
+                            "give it a `model`, a `backend` or an `agent`, e.g. `{key}: claude-sonnet-4-5`",
+                        ),
+                );
+            }
+        }
+        if let Some(escalation) = &doc.escalation {
+            let path = root().key("escalation");
+            let human = escalation.human == Some(true);
+            if let Some(agent) = &escalation.agent {
+                let path = path.key("agent");
+                self.agent_ref(agent, || path, false);
+            }
+            let changes =
+                escalation.agent.is_some() || escalation.backend.is_some() || escalation.model.is_some();
+            if !changes && !human {
+                self.out.push(
+                    Diagnostic::error("empty-escalation", "`escalation` says when, not to what")
+                        .at(path.clone())
+                        .note("give it a `model` (and a `backend`), an `agent`, or `human: true` to ask a person"),
+                );
+            }
+            if changes && human {
+                self.out.push(
+                    Diagnostic::warning(
+                        "inert-key",
+                        "`human: true` asks a person, so the escalation's `agent`, `backend` and `model` are not used",
+                    )
+                    .at_key(path.key("human")),
+                );
+            }
+        }
+        let configured = roles.keys().any(|r| r != DEFAULT_ROLE)
+            || doc.routing.as_ref().is_some_and(|r| !r.is_empty())
+            || doc.escalation.as_ref().is_some_and(|e| e.human != Some(true));
+        if !configured || doc.workflow.is_none() {
+            return;
+        }
+        let work_agent = roles.get(DEFAULT_ROLE).map_or(DEFAULT_WORK_AGENT, |r| r.agent());
+        if used_by_steps.contains(work_agent) {
+            return;
+        }
+        let mut steps: Vec<&str> = used_by_steps
+            .iter()
+            .map(String::as_str)
+            .filter(|a| doc.agents.contains_key(*a) || self.role_prompt(a).is_some())
+            .collect();
+        steps.sort_unstable();
+        let section = if roles.keys().any(|r| r != DEFAULT_ROLE) {
+            "roles"
+        } else if doc.routing.as_ref().is_some_and(|r| !r.is_empty()) {
+            "routing"
+        } else {
+            "escalation"
+        };
+        let mut d = Diagnostic::error(
+            "no-work-agent",
+            format!("`{section}` chooses who does a task's work in place of the agent `{work_agent}`, but no step of the workflow runs `{work_agent}`"),
+        )
+        .at_key(root().key(section))
+        .note(format!(
+            "name the agent that does the work with `roles: {{implementer: <agent>}}`{}",
+            if steps.is_empty() { String::new() } else { format!(" (the steps run {})", backticked(&steps)) }
+        ));
+        if steps.len() == 1 {
+            d = d.suggest(Some(format!("roles: {{implementer: {}}}", steps[0])));
+        }
+        self.out.push(d);
     }
 
     fn missing(&self) -> Severity {

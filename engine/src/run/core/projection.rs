@@ -312,6 +312,9 @@ pub struct RunState {
     pub no_progress: u32,
     /// Reviews that sent tasks back, by task id, oldest first.
     pub reviews: BTreeMap<String, Vec<ralph_plugin_sdk::Review>>,
+    /// The work of each task an iteration of this run took (its files, commit, summary), for
+    /// the packets of the evaluator tasks that review it.
+    pub task_work: BTreeMap<String, ralph_plugin_sdk::ReviewedTask>,
     /// How the ledger is folded, and what the last event moved.
     #[serde(skip)]
     fold: Fold,
@@ -377,6 +380,7 @@ impl RunState {
             tasks_added: Vec::new(),
             no_progress: 0,
             reviews: BTreeMap::new(),
+            task_work: BTreeMap::new(),
             fold: Fold { rules, moved: Vec::new() },
         }
     }
@@ -550,6 +554,23 @@ impl RunState {
                 let pass = self.pass_mut(*iteration);
                 pass.end = Some((*status, reason.clone()));
                 pass.files.extend(files.iter().cloned());
+                if let Some(task) = pass.task.clone() {
+                    let summary = pass
+                        .steps
+                        .values()
+                        .rev()
+                        .filter_map(|s| s.outcome.as_ref())
+                        .find(|o| o.success && o.summary.is_some())
+                        .and_then(|o| o.summary.clone());
+                    let files: Vec<String> = pass.files.iter().cloned().collect();
+                    let work = self.task_work.entry(task.id.clone()).or_default();
+                    work.id = task.id;
+                    work.title = task.title;
+                    work.status = status.as_str().to_owned();
+                    work.files = files;
+                    work.summary = summary;
+                    work.commit = None;
+                }
             }
             Event::TaskMarked { task, status, iteration } => {
                 match status {
@@ -562,6 +583,14 @@ impl RunState {
                     Mark::Failed => self.tasks_failed.push(task.id.clone()),
                     Mark::Reopened => {}
                 }
+                if let Some(work) = self.task_work.get_mut(&task.id) {
+                    work.status = match status {
+                        Mark::Done => "done",
+                        Mark::Failed => "failed",
+                        Mark::Reopened => "pending",
+                    }
+                    .to_owned();
+                }
                 self.pass_mut(*iteration).marked = Some(*status);
             }
             Event::CommitIntended { iteration, parent, message, paths, .. } => {
@@ -571,8 +600,11 @@ impl RunState {
                     paths: paths.clone(),
                 };
             }
-            Event::Committed { commit, iteration, .. } => {
+            Event::Committed { commit, iteration, task, .. } => {
                 self.pass_mut(*iteration).commit = CommitState::Made(commit.clone());
+                if let Some(work) = task.as_ref().and_then(|t| self.task_work.get_mut(&t.id)) {
+                    work.commit = Some(commit.clone()).filter(|c| !c.is_empty());
+                }
             }
             Event::StepStarted { step, attempt, iteration, human, .. } => {
                 // `max_iterations` counts agent invocations: a person's review is none.

@@ -47,6 +47,7 @@ fn rules() -> Rules {
             model: Some("claude-sonnet-4-5".into()),
             ..Escalation::default()
         }),
+        max_send_backs: 2,
     }
 }
 
