@@ -646,15 +646,20 @@ agents:
             ("escalation.model", e.model.is_some()),
             ("escalation.api_key_env", e.api_key_env.is_some()),
         ];
-        let Some(n) = e.trigger_after else {
-            // ralph-loop's escalation has no default trigger: one made up here would decide
-            // when the loop spends on a stronger model.
+        // ralph-loop's escalation has no default trigger or target: one made up here would
+        // decide when, and on what, the loop spends.
+        let (Some(n), Some(_)) = (e.trigger_after, &e.model) else {
+            let missing = if e.trigger_after.is_none() {
+                "the escalation has no `trigger_after`, and ralph-loop escalates only after that many iterations without progress"
+            } else {
+                "the escalation names no model to escalate to"
+            };
             for (setting, _) in written.iter().filter(|(_, w)| *w) {
                 not_carried(
                     notes,
                     setting,
-                    "the escalation has no `trigger_after`, and ralph-loop escalates only after that many iterations without progress".into(),
-                    "add `escalation: {trigger_after: N, backend: …, model: …}` to ralph.yaml".into(),
+                    missing.into(),
+                    "add `escalation: {trigger_after: N, backend: …, model: …}` (or `human: true`, to ask a person) to ralph.yaml".into(),
                 );
             }
             return String::new();
@@ -930,6 +935,22 @@ mod tests {
         let err = convert_text("agent:\n  backend: claude-code\n").unwrap_err();
         assert_eq!(err.diagnostics[0].code, "unknown-backend");
         assert_eq!(err.diagnostics[0].suggestion.as_deref(), Some("claude_code"));
+    }
+
+    #[test]
+    fn an_escalation_without_a_trigger_or_a_model_is_not_carried() {
+        for text in
+            ["escalation:\n  trigger_after: 3\n", "escalation:\n  model: anthropic/x\n  api_key_env: K\n"]
+        {
+            let conversion = convert_text(text).unwrap();
+            let ralph = &conversion.files[0].1;
+            assert!(!ralph.contains("\nescalation:\n"), "{ralph}");
+            assert!(
+                conversion.notes.iter().all(|n| matches!(n.fate, Fate::Dropped { .. })),
+                "{:?}",
+                conversion.notes
+            );
+        }
     }
 
     #[test]
