@@ -5,6 +5,7 @@
 
 pub mod monitoring;
 pub mod test_stage;
+pub mod wiggum;
 
 /// The templates `init --template` accepts, with the workflow each starts from.
 pub const TEMPLATES: &[(&str, &str, &str)] = &[
