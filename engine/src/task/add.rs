@@ -36,9 +36,6 @@ pub fn members(id: &str, task: &NewTask) -> Vec<(String, Value)> {
     if let Some(kind) = text(&task.kind) {
         put("type", kind);
     }
-    if let Some(role) = text(&task.role) {
-        put("role", role);
-    }
     if let Some(priority) = &task.priority {
         put("priority", priority.clone());
     }
@@ -50,6 +47,9 @@ pub fn members(id: &str, task: &NewTask) -> Vec<(String, Value)> {
     };
     if !task.depends_on.is_empty() {
         put("depends_on", list(&task.depends_on));
+    }
+    if let Some(role) = text(&task.role) {
+        put("role", role);
     }
     if !task.labels.is_empty() {
         put("labels", list(&task.labels));

@@ -139,6 +139,10 @@ pub fn load_source(source: SourceFile, kind: SchemaKind) -> LoadedFile {
     // can still run and every error of the file is reported at once.
     let mut pruned = root.clone();
     prune_all(&mut pruned, structural.iter().filter(|d| d.is_error()).filter_map(|d| d.path.as_ref()));
+    // Paths with a structural error: serde's complaint about what their pruning left (a
+    // required key gone, no variant matching) would only say the same thing again, worse.
+    let reported: Vec<FieldPath> =
+        structural.iter().filter(|d| d.is_error()).filter_map(|d| d.path.clone()).collect();
     file.diagnostics.extend(structural);
     // What the schema let through but serde refused (rare): report it, drop it, try again.
     let mut typed = yaml::deserialize::<Document>(&pruned);
@@ -147,10 +151,12 @@ pub fn load_source(source: SourceFile, kind: SchemaKind) -> LoadedFile {
         if path.is_root() {
             break;
         }
-        let mut d = Diagnostic::error("invalid-value", format!("`{path}` cannot be read: {message}"))
-            .at(path.clone());
-        file.place(&mut d);
-        file.diagnostics.push(d);
+        if !reported.iter().any(|r| r.segments().starts_with(path.segments())) {
+            let mut d = Diagnostic::error("invalid-value", format!("`{path}` cannot be read: {message}"))
+                .at(path.clone());
+            file.place(&mut d);
+            file.diagnostics.push(d);
+        }
         prune(&mut pruned, path.segments());
         typed = yaml::deserialize::<Document>(&pruned);
     }
