@@ -284,6 +284,16 @@ pub fn load(args: &LoopArgs, env: &Env) -> anyhow::Result<Result<Loaded, Exit>> 
     let (Some(doc), Some(plan)) = (validation.document, validation.plan) else {
         return Err(no_workflow(args, env));
     };
+    // The roles' own workflows are checked as strictly, and their diagnostics shown the same way.
+    for (role, file) in doc.roles.iter().flatten().filter_map(|(r, t)| t.workflow().map(|w| (r, w))) {
+        let path = env.project_dir.join(file);
+        let validation = validate(&path, &options)?;
+        super::workflow::print_diagnostics(&validation, env);
+        if !validation.is_valid() {
+            eprintln!("{}: invalid (the workflow of role `{role}`), not run", path.display());
+            return Ok(Err(Exit::Invalid));
+        }
+    }
     Ok(Ok(Loaded { doc, plan, workflow }))
 }
 

@@ -14,11 +14,16 @@
 
 use indexmap::IndexMap;
 
+use std::path::Path;
+
 use super::agents::{self, AgentError, StepAgent};
 use super::core::event::Event;
 use super::core::event::Route;
 use super::runner::Runner;
+use super::runner::{NodePrep, RunError};
+use crate::plan::Plan;
 use crate::task::Task;
+use crate::workflow::condition::Evaluator;
 use crate::workflow::model::{
     Agent, DEFAULT_ROLE, DEFAULT_WORK_AGENT, Document, EVALUATOR_ROLE, Escalation, ModelChoice, Roles,
     Routing,
@@ -38,6 +43,8 @@ pub struct Choice {
     pub reason: String,
     /// An escalation.
     pub escalated: bool,
+    /// The role whose own workflow the iteration runs, when its role names one.
+    pub workflow: Option<String>,
 }
 
 /// The configuration that chooses, read from the merged document.
@@ -60,7 +67,7 @@ impl Rules {
     pub fn of(doc: &Document) -> Rules {
         let roles = doc.roles.clone().unwrap_or_default();
         let work_agent =
-            roles.get(DEFAULT_ROLE).map_or_else(|| DEFAULT_WORK_AGENT.to_owned(), |r| r.agent().to_owned());
+            roles.get(DEFAULT_ROLE).and_then(|r| r.agent()).unwrap_or(DEFAULT_WORK_AGENT).to_owned();
         let max_send_backs = roles
             .get(EVALUATOR_ROLE)
             .and_then(|r| r.max_send_backs())
@@ -84,9 +91,10 @@ impl Rules {
     /// Every choice [`decide`] can make, to resolve before the run starts.
     pub fn every_choice(&self) -> Vec<Choice> {
         let mut agents: Vec<(Option<&str>, String)> = vec![(None, self.work_agent.clone())];
+        // A role that runs a workflow of its own keeps the work agent there.
         for (role, target) in &self.roles {
-            if role != DEFAULT_ROLE {
-                agents.push((Some(role), target.agent().to_owned()));
+            if let Some(agent) = target.agent().filter(|_| role != DEFAULT_ROLE) {
+                agents.push((Some(role), agent.to_owned()));
             }
         }
         let mut out = Vec::new();
@@ -123,7 +131,14 @@ impl Rules {
                 agent.clone_from(other);
             }
         }
-        Choice { key: key.join("+"), agent, change, reason: reason.join(", "), escalated: false }
+        Choice {
+            key: key.join("+"),
+            agent,
+            change,
+            reason: reason.join(", "),
+            escalated: false,
+            workflow: None,
+        }
     }
 }
 
@@ -136,6 +151,7 @@ fn escalate(role: Option<&str>, agent: &str, escalation: &Escalation, reason: St
             change: ModelChoice::default(),
             reason,
             escalated: true,
+            workflow: None,
         };
     }
     let change = escalation.choice();
@@ -144,7 +160,7 @@ fn escalate(role: Option<&str>, agent: &str, escalation: &Escalation, reason: St
         Some(role) => format!("role:{role}+escalation"),
         None => "escalation".to_owned(),
     };
-    Choice { key, agent, change, reason, escalated: true }
+    Choice { key, agent, change, reason, escalated: true, workflow: None }
 }
 
 /// Who does `task`'s work, when its role, routing or an escalation says: `None` leaves the
@@ -153,7 +169,21 @@ fn escalate(role: Option<&str>, agent: &str, escalation: &Escalation, reason: St
 pub fn decide(rules: &Rules, task: &Task, no_progress: u32) -> Option<Choice> {
     let role = task.role.as_deref().map(str::trim).filter(|r| !r.is_empty() && *r != DEFAULT_ROLE);
     let role = role.filter(|r| rules.roles.contains_key(*r));
-    let agent = role.map_or_else(|| rules.work_agent.clone(), |r| rules.roles[r].agent().to_owned());
+    // A role names an agent (which replaces the work agent) or a workflow (which the iteration
+    // runs; the work agent, where it runs there, is routed and escalated as anywhere).
+    let workflow = role.filter(|r| rules.roles[*r].workflow().is_some()).map(str::to_owned);
+    let role = role.filter(|r| rules.roles[*r].agent().is_some());
+    let agent = role.and_then(|r| rules.roles[r].agent()).unwrap_or(&rules.work_agent).to_owned();
+    let with_workflow = |mut choice: Choice| {
+        if let Some(w) = &workflow {
+            let file = rules.roles[w.as_str()].workflow().unwrap_or_default();
+            let runs = format!("role `{w}` runs `{file}`");
+            choice.reason =
+                if choice.reason.is_empty() { runs } else { format!("{runs}, {}", choice.reason) };
+            choice.workflow = Some(w.clone());
+        }
+        choice
+    };
     if let Some(escalation) = &rules.escalation {
         let n = escalation.trigger_after;
         let why = if no_progress >= n {
@@ -164,7 +194,7 @@ pub fn decide(rules: &Rules, task: &Task, no_progress: u32) -> Option<Choice> {
             None
         };
         if let Some(why) = why {
-            return Some(escalate(role, &agent, escalation, why));
+            return Some(with_workflow(escalate(role, &agent, escalation, why)));
         }
     }
     let route = rules.routing.keys().find(|key| {
@@ -172,7 +202,7 @@ pub fn decide(rules: &Rules, task: &Task, no_progress: u32) -> Option<Choice> {
             || task.role.as_deref() == Some(key.as_str())
             || task.labels.iter().any(|l| l == *key)
     });
-    if role.is_none() && route.is_none() {
+    if role.is_none() && route.is_none() && workflow.is_none() {
         return None;
     }
     let mut choice = rules.choice(role, &agent, route.map(String::as_str));
@@ -187,7 +217,7 @@ pub fn decide(rules: &Rules, task: &Task, no_progress: u32) -> Option<Choice> {
         choice.reason =
             choice.reason.replace(&format!("routing `{route}`"), &format!("routing: {what} `{route}`"));
     }
-    Some(choice)
+    Some(with_workflow(choice))
 }
 
 /// A choice resolved: its agents, ready to run, and the backend and model they run on.
@@ -201,6 +231,33 @@ pub struct Chosen {
     pub model: Option<String>,
 }
 
+/// A role's own workflow, ready to run: what the runner swaps in for that role's iterations.
+pub struct RoleWorkflow {
+    /// The file, as `roles:` names it.
+    pub file: String,
+    /// The workflow's name (packets and spans say it).
+    pub name: String,
+    /// Its plan.
+    pub plan: Plan,
+    /// What each of its nodes runs.
+    pub(super) nodes: Vec<NodePrep>,
+    /// Its named conditions.
+    pub conditions: Evaluator,
+    /// Their names.
+    pub condition_names: Vec<String>,
+    /// Sections of the file a role's pass does not use (the loop's own settings stand).
+    pub unused: Vec<&'static str>,
+}
+
+impl std::fmt::Debug for RoleWorkflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoleWorkflow")
+            .field("file", &self.file)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The choices resolved before the run: each key's agents, ready to run.
 #[derive(Debug, Default)]
 pub struct Prepared {
@@ -208,11 +265,14 @@ pub struct Prepared {
     pub rules: Rules,
     /// The agents of each choice, by key.
     pub agents: IndexMap<String, Chosen>,
+    /// The roles' own workflows, by role.
+    pub workflows: IndexMap<String, RoleWorkflow>,
 }
 
 impl Prepared {
-    /// Resolves every choice of `doc`'s rules.
-    pub fn resolve(doc: &Document) -> Result<Prepared, AgentError> {
+    /// Resolves every choice of `doc`'s rules, and reads, validates and compiles the roles' own
+    /// workflows (relative to `project_dir`).
+    pub fn resolve(doc: &Document, project_dir: &Path) -> Result<Prepared, RunError> {
         let rules = Rules::of(doc);
         let mut agents = IndexMap::new();
         for choice in rules.every_choice() {
@@ -221,8 +281,80 @@ impl Prepared {
             }
             agents.insert(choice.key.clone(), resolve_choice(doc, &choice)?);
         }
-        Ok(Prepared { rules, agents })
+        let mut workflows = IndexMap::new();
+        for (role, target) in &rules.roles {
+            if let Some(file) = target.workflow() {
+                workflows.insert(role.clone(), role_workflow(role, file, project_dir)?);
+            }
+        }
+        Ok(Prepared { rules, agents, workflows })
     }
+}
+
+/// The sections of a workflow file a role's pass runs by (its workflow, agents, chains,
+/// conditions, timeouts, retry policies, compensation); the others are the loop's.
+fn unused_sections(doc: &Document) -> Vec<&'static str> {
+    let sections: [(&'static str, bool); 10] = [
+        ("loop", doc.loop_settings.is_some()),
+        ("budget", doc.budget.is_some()),
+        ("circuit_breaker", doc.circuit_breaker.is_some()),
+        ("notifications", doc.notifications.is_some()),
+        ("observability", doc.observability.is_some()),
+        ("plugins", doc.plugins.is_some()),
+        ("state", doc.state.is_some()),
+        ("logging", doc.logging.is_some()),
+        ("roles", doc.roles.is_some()),
+        ("routing", doc.routing.is_some() || doc.escalation.is_some()),
+    ];
+    sections.into_iter().filter(|(_, set)| *set).map(|(name, _)| name).collect()
+}
+
+/// Reads, validates (strictly, with `ralph.yaml`) and compiles a role's workflow.
+fn role_workflow(role: &str, file: &str, project_dir: &Path) -> Result<RoleWorkflow, RunError> {
+    let path = project_dir.join(file);
+    let options = crate::workflow::validate::Options {
+        config: None,
+        project_dir: project_dir.to_owned(),
+        strict: true,
+        inert_errors: false,
+    };
+    let failed = |why: String| RunError::RoleWorkflow(format!("role `{role}` runs `{file}`, which {why}"));
+    let validation = crate::workflow::validate::validate(&path, &options)
+        .map_err(|e| failed(format!("cannot be read: {e}")))?;
+    if let Some(error) = validation.diagnostics.iter().find(|d| d.is_error()) {
+        let at = error
+            .location
+            .as_ref()
+            .map(|l| format!("{}:{}:{}: ", l.file.display(), l.span.start.line, l.span.start.col))
+            .unwrap_or_default();
+        return Err(failed(format!(
+            "is invalid: {at}{} (`ralph-loop workflow validate {file}` says all)",
+            error.message
+        )));
+    }
+    let (Some(doc), Some(plan)) = (validation.document, validation.plan) else {
+        return Err(failed("has no `workflow:` to run".into()));
+    };
+    // What the file itself says, not what ralph.yaml merged into it.
+    let own = crate::workflow::load::load_path(&path, crate::workflow::schema::SchemaKind::Config)
+        .ok()
+        .and_then(|f| f.document)
+        .map(|d| unused_sections(&d))
+        .unwrap_or_default();
+    let nodes = super::runner::prepare(&doc, &plan)?;
+    let name =
+        doc.workflow.as_ref().and_then(|w| w.name.clone()).or_else(|| doc.name.clone()).unwrap_or_else(
+            || path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        );
+    Ok(RoleWorkflow {
+        file: file.to_owned(),
+        name,
+        plan,
+        nodes,
+        condition_names: doc.conditions.keys().cloned().collect(),
+        conditions: Evaluator::new(super::runner::named_conditions(&doc)),
+        unused: own,
+    })
 }
 
 /// The agents of a choice: the chosen agent's definition (or an agent known only by its
@@ -300,7 +432,24 @@ impl Runner {
             model,
             reason: choice.reason.clone(),
             escalated: choice.escalated,
+            workflow: choice.workflow.clone(),
         })));
+        // Durable before the first step: a loop killed during the iteration is resumed with the
+        // same choice (another agent, model or workflow), never decided again.
+        self.settle().await;
+        if let Some(role) = &choice.workflow {
+            if let Some(w) = self.routing.workflows.get_mut(role) {
+                let unused = std::mem::take(&mut w.unused);
+                if !unused.is_empty() {
+                    let sections: Vec<String> = unused.iter().map(|s| format!("`{s}`")).collect();
+                    let file = w.file.clone();
+                    self.warn(format!(
+                        "role `{role}` runs `{file}`, whose {} the loop does not take from it: a role's pass runs by the loop's own settings",
+                        sections.join(", ")
+                    ));
+                }
+            }
+        }
         let trigger = self.routing.rules.escalation.as_ref().map_or(1, |e| e.trigger_after.max(1));
         if human
             && self.state.no_progress > 0
@@ -315,6 +464,31 @@ impl Runner {
             );
             self.notify_run("on_human_review_needed", &text, None);
         }
+    }
+
+    /// Before the latest pass runs: when its task's role has a workflow of its own, that
+    /// workflow takes the place of the loop's (its plan, nodes, name and named conditions)
+    /// until [`Runner::leave_role_workflow`]. Returns the role swapped in.
+    pub(super) fn enter_role_workflow(&mut self) -> Option<String> {
+        let role = self.state.pass()?.route.as_ref()?.workflow.clone()?;
+        self.swap_role_workflow(&role);
+        Some(role)
+    }
+
+    /// After the pass: the loop's own workflow again.
+    pub(super) fn leave_role_workflow(&mut self, role: Option<String>) {
+        if let Some(role) = role {
+            self.swap_role_workflow(&role);
+        }
+    }
+
+    fn swap_role_workflow(&mut self, role: &str) {
+        let Some(w) = self.routing.workflows.get_mut(role) else { return };
+        std::mem::swap(&mut self.plan, &mut w.plan);
+        std::mem::swap(&mut self.nodes, &mut w.nodes);
+        std::mem::swap(&mut self.options.workflow, &mut w.name);
+        std::mem::swap(&mut self.evaluator, &mut w.conditions);
+        std::mem::swap(&mut self.named_conditions, &mut w.condition_names);
     }
 
     /// The units of a step with the iteration's chosen agents in place of the work agent.

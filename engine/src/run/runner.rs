@@ -141,6 +141,9 @@ pub enum RunError {
     /// A plugin that fails closed cannot be loaded.
     #[error("{0}")]
     Plugin(String),
+    /// A role's own workflow cannot be read or is invalid.
+    #[error("{0}")]
+    RoleWorkflow(String),
     /// The run directory could not be created.
     #[error("cannot create the run directory `{path}`: {source}")]
     RunDir {
@@ -452,8 +455,17 @@ fn review_notifications(doc: &Document, plan: &Plan) -> Vec<(String, crate::work
     out
 }
 
+/// A document's named conditions, compiled (those that compile: validation reported the rest).
+pub(super) fn named_conditions(doc: &Document) -> indexmap::IndexMap<String, condition::Condition> {
+    let named = |n: &str| doc.conditions.contains_key(n);
+    doc.conditions
+        .iter()
+        .filter_map(|(name, text)| condition::compile(text, &named).ok().map(|c| (name.clone(), c)))
+        .collect()
+}
+
 /// Resolves what every plan node runs, before the first step.
-fn prepare(doc: &Document, plan: &Plan) -> Result<Vec<NodePrep>, AgentError> {
+pub(super) fn prepare(doc: &Document, plan: &Plan) -> Result<Vec<NodePrep>, AgentError> {
     let state_ids: Vec<&str> =
         doc.workflow.as_ref().map(|w| w.states.iter().map(|s| s.id()).collect()).unwrap_or_default();
     let states: BTreeMap<&str, &crate::workflow::model::State> = doc
@@ -570,12 +582,7 @@ impl Runner {
         sink: Box<dyn EventSink>,
     ) -> Result<Self, RunError> {
         let nodes = prepare(doc, &plan)?;
-        let named = |n: &str| doc.conditions.contains_key(n);
-        let conditions = doc
-            .conditions
-            .iter()
-            .filter_map(|(name, text)| condition::compile(text, &named).ok().map(|c| (name.clone(), c)))
-            .collect();
+        let conditions = named_conditions(doc);
         let on_failure = match doc
             .agents
             .iter()
@@ -585,7 +592,7 @@ impl Runner {
             None => None,
         };
         let hook_agents = super::hook_agents::resolve(doc)?;
-        let routing = super::routing::Prepared::resolve(doc)?;
+        let routing = super::routing::Prepared::resolve(doc, &options.project_dir)?;
         let mut escalations = Vec::new();
         for action in doc.circuit_breaker.iter().flat_map(|c| c.on_open.as_slice()) {
             if let Some(unit) = agents::resolve_escalation(doc, action)? {

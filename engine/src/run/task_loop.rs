@@ -111,6 +111,8 @@ impl Runner {
     pub(super) async fn run_pass(&mut self) -> End {
         let iteration = self.state.iteration;
         let cancel = self.options.cancel.clone();
+        // A role with a workflow of its own runs this pass in it.
+        let role = self.enter_role_workflow();
         let ended = {
             let pass = async {
                 match self.plan.kind {
@@ -125,6 +127,7 @@ impl Runner {
             }
         };
         self.drain_signals();
+        self.leave_role_workflow(role);
         let (status, reason) = match ended {
             Ok(ended) => ended,
             Err(signal) => (RunStatus::Stopped, format!("interrupted by {signal}")),

@@ -119,11 +119,38 @@ impl<'a> Checker<'a> {
         let used_by_steps = self.used.clone();
         let roles = doc.roles.clone().unwrap_or_default();
         for (role, target) in &roles {
-            let path = match target {
-                RoleTarget::Agent(_) => root().key("roles").key(role),
-                RoleTarget::Spec(_) => root().key("roles").key(role).key("agent"),
-            };
-            self.agent_ref(target.agent(), || path, false);
+            let at = root().key("roles").key(role);
+            match (target.agent(), target.workflow()) {
+                (Some(agent), None) => {
+                    let path = match target {
+                        RoleTarget::Agent(_) => at.clone(),
+                        RoleTarget::Spec(_) => at.key("agent"),
+                    };
+                    self.agent_ref(agent, || path, false);
+                }
+                (None, Some(file)) if role == DEFAULT_ROLE => {
+                    let _ = file;
+                    self.out.push(
+                        Diagnostic::error(
+                            "implementer-workflow",
+                            "the `implementer` role is the loop's own workflow; it names the work agent, not a workflow",
+                        )
+                        .at_key(at.key("workflow"))
+                        .note("run another workflow with `loop.workflow` or `--workflow`; give `implementer` an agent"),
+                    );
+                }
+                (None, Some(file)) => self.role_workflow(role, file, at.key("workflow")),
+                (None, None) => self.out.push(
+                    Diagnostic::error("empty-role", format!("role `{role}` names neither an agent nor a workflow"))
+                        .at(at)
+                        .note(format!("write `{role}: <agent>`, or `{role}: {{workflow: workflows/{role}.yaml}}`")),
+                ),
+                (Some(_), Some(_)) => self.out.push(
+                    Diagnostic::error("ambiguous-role", format!("role `{role}` names both an agent and a workflow"))
+                        .at(at)
+                        .note("a role's tasks run on an agent (in the loop's workflow) or in a workflow of their own: keep one"),
+                ),
+            }
             if target.max_send_backs().is_some() && role != crate::workflow::model::EVALUATOR_ROLE {
                 self.out.push(
                     Diagnostic::warning(
@@ -176,13 +203,14 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        let configured = roles.keys().any(|r| r != DEFAULT_ROLE)
+        let agent_roles = roles.iter().any(|(r, t)| r != DEFAULT_ROLE && t.agent().is_some());
+        let configured = agent_roles
             || doc.routing.as_ref().is_some_and(|r| !r.is_empty())
             || doc.escalation.as_ref().is_some_and(|e| e.human != Some(true));
-        if !configured || doc.workflow.is_none() {
+        if !configured || doc.workflow.is_none() || self.is_role_workflow() {
             return;
         }
-        let work_agent = roles.get(DEFAULT_ROLE).map_or(DEFAULT_WORK_AGENT, |r| r.agent());
+        let work_agent = roles.get(DEFAULT_ROLE).and_then(|r| r.agent()).unwrap_or(DEFAULT_WORK_AGENT);
         if used_by_steps.contains(work_agent) {
             return;
         }
@@ -192,7 +220,7 @@ impl<'a> Checker<'a> {
             .filter(|a| doc.agents.contains_key(*a) || self.role_prompt(a).is_some())
             .collect();
         steps.sort_unstable();
-        let section = if roles.keys().any(|r| r != DEFAULT_ROLE) {
+        let section = if agent_roles {
             "roles"
         } else if doc.routing.as_ref().is_some_and(|r| !r.is_empty()) {
             "routing"
@@ -212,6 +240,46 @@ impl<'a> Checker<'a> {
             d = d.suggest(Some(format!("roles: {{implementer: {}}}", steps[0])));
         }
         self.out.push(d);
+    }
+
+    /// A role's own workflow: the file must exist (it is validated when `loop` starts).
+    fn role_workflow(&mut self, role: &str, file: &str, path: FieldPath) {
+        let full = self.cx.project_dir.join(file);
+        if full.is_file() {
+            return;
+        }
+        let dir = full.parent().map(Path::to_path_buf).unwrap_or_default();
+        let known: Vec<String> = std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                    .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let name = full.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let close = did_you_mean(&name, known.iter().map(String::as_str))
+            .map(|n| Path::new(file).with_file_name(n).display().to_string());
+        let mut d =
+            Diagnostic::error("missing-file", format!("role `{role}` runs `{file}`, which does not exist"))
+                .at(path)
+                .suggest(close)
+                .note("the path is relative to the project directory");
+        d.severity = self.missing();
+        self.out.push(d);
+    }
+
+    /// Whether the file being checked is a role's own workflow (its steps need not run the work
+    /// agent: routing applies where it does).
+    fn is_role_workflow(&self) -> bool {
+        let Some(file) = self.cx.workflow_file else { return false };
+        let Ok(this) = std::fs::canonicalize(file) else { return false };
+        self.doc
+            .roles
+            .iter()
+            .flatten()
+            .filter_map(|(_, t)| t.workflow())
+            .any(|w| std::fs::canonicalize(self.cx.project_dir.join(w)).is_ok_and(|p| p == this))
     }
 
     fn missing(&self) -> Severity {

@@ -139,6 +139,10 @@ const ACTS: &[(&str, &str)] = &[
     ("roles", "fifty_tasks_run_by_role_and_an_ideas_agent_adds_twenty_that_run_in_score_order"),
     ("roles.*", "fifty_tasks_run_by_role_and_an_ideas_agent_adds_twenty_that_run_in_score_order"),
     ("roles.*.agent", "an_evaluator_sends_a_task_back_at_most_max_send_backs_times"),
+    (
+        "roles.*.workflow",
+        "a_role_with_a_workflow_of_its_own_runs_its_tasks_in_it_and_a_killed_loop_resumes_there",
+    ),
     ("roles.*.max_send_backs", "an_evaluator_sends_a_task_back_at_most_max_send_backs_times"),
     ("routing", "a_stuck_loop_escalates_to_the_stronger_model_and_back_and_routing_sends_planning_elsewhere"),
     (

@@ -550,3 +550,108 @@ fn without_attempt_times(text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+#[test]
+fn a_role_with_a_workflow_of_its_own_runs_its_tasks_in_it_and_a_killed_loop_resumes_there() {
+    let log = |who: &str| format!("echo \"$RALPH_TASK_ID {who} $RALPH_STEP\" >> ran.log");
+    let dir = in_a_work_tree(&[
+        ("ralph.yaml", "roles:\n  docs: {workflow: workflows/docs.yaml}\n"),
+        (
+            "w.yaml",
+            &format!(
+                "workflow:\n  nodes:\n    - id: work\n      agent: builder\nagents:\n  builder:\n    command: '{}'\n",
+                log("builder")
+            ),
+        ),
+        (
+            "workflows/docs.yaml",
+            // The writer kills the loop the first time it runs (a crash mid-pass).
+            &format!(
+                "workflow:\n  name: docs\n  nodes:\n    - id: write\n      agent: writer\n    - id: check\n      agent: checker\n      depends_on: [write]\nagents:\n  writer:\n    command: '{}; [ -e killed ] || {{ touch killed; kill -9 $PPID; sleep 5; }}'\n  checker:\n    command: '{}'\n",
+                log("writer"),
+                log("checker")
+            ),
+        ),
+        (
+            "tasks.json",
+            "[{\"id\": \"a\", \"title\": \"Code\", \"priority\": 3}, {\"id\": \"d\", \"title\": \"Docs\", \"role\": \"docs\", \"priority\": 2}, {\"id\": \"b\", \"title\": \"More code\"}]\n",
+        ),
+    ]);
+    let killed = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).output();
+    assert_ne!(killed.code, 0, "the loop was killed: {}", killed.stderr);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ran.log")).unwrap(),
+        "a builder work\nd writer write\n"
+    );
+    let out = ralph(["resume"]).current_dir(dir.path()).expect(0);
+    // The resumed pass goes on in the role's workflow (its journal says which), then the loop's.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ran.log")).unwrap(),
+        "a builder work\nd writer write\nd writer write\nd checker check\nb builder work\n",
+        "{}",
+        out.stderr
+    );
+    let journal = events(&ralph(["logs", "--json"]).current_dir(dir.path()).expect(0).stdout);
+    let routed: Vec<&serde_json::Value> = journal.iter().filter(|e| e["event"] == "task_routed").collect();
+    assert_eq!(routed.len(), 1);
+    assert_eq!(routed[0]["workflow"], "docs");
+    assert_eq!(routed[0]["reason"], "role `docs` runs `workflows/docs.yaml`");
+    let file = std::fs::read_to_string(dir.path().join("tasks.json")).unwrap();
+    assert_eq!(file.matches("\"status\": \"done\"").count(), 3, "{file}");
+}
+
+#[test]
+fn a_role_s_workflow_that_is_missing_or_invalid_stops_the_loop_before_it_starts() {
+    let dir = project(&[
+        ("ralph.yaml", "roles:\n  docs: {workflow: workflows/doc.yaml}\n"),
+        (
+            "w.yaml",
+            "workflow:\n  nodes:\n    - id: work\n      agent: builder\nagents:\n  builder:\n    command: 'true'\n",
+        ),
+        (
+            "workflows/docs.yaml",
+            "workflow:\n  nodes:\n    - id: write\n      agent: writer\n      depends_on: [nowhere]\nagents:\n  writer:\n    command: 'true'\n",
+        ),
+        ("tasks.json", "[{\"id\": \"d\", \"title\": \"Docs\", \"role\": \"docs\"}]\n"),
+    ]);
+    let out = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(3);
+    assert!(
+        out.stderr.contains("role `docs` runs `workflows/doc.yaml`, which does not exist"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("did you mean `workflows/docs.yaml`?"), "{}", out.stderr);
+    std::fs::write(dir.path().join("ralph.yaml"), "roles:\n  docs: {workflow: workflows/docs.yaml}\n")
+        .unwrap();
+    let out = ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(3);
+    assert!(
+        out.stderr.contains("workflows/docs.yaml: invalid (the workflow of role `docs`), not run"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("nowhere"), "{}", out.stderr);
+    assert!(!dir.path().join(".ralph").exists(), "nothing ran");
+}
+
+#[test]
+fn a_role_names_an_agent_or_a_workflow_and_the_implementer_no_workflow() {
+    let dir = project(&[
+        (
+            "ralph.yaml",
+            "roles:\n  ideas: {max_send_backs: 1}\n  docs: {agent: builder, workflow: w.yaml}\n  implementer: {workflow: w.yaml}\n",
+        ),
+        (
+            "w.yaml",
+            "workflow:\n  nodes:\n    - id: work\n      agent: builder\nagents:\n  builder:\n    command: 'true'\n",
+        ),
+    ]);
+    let out = ralph(["workflow", "validate", "w.yaml"]).current_dir(dir.path()).expect(3);
+    for needle in [
+        "role `ideas` names neither an agent nor a workflow",
+        "role `docs` names both an agent and a workflow",
+        "the `implementer` role is the loop's own workflow; it names the work agent, not a workflow",
+        "`max_send_backs` applies to the `evaluator` role",
+    ] {
+        assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
+    }
+}

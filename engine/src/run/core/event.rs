@@ -683,6 +683,10 @@ pub struct Route {
     /// Whether this is an escalation.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub escalated: bool,
+    /// The role whose own workflow the iteration runs instead of the loop's, when its role
+    /// names one (`roles.<role>.workflow`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -119,3 +119,25 @@ fn every_choice_decide_can_make_is_resolved_up_front() {
         }
     }
 }
+
+#[test]
+fn a_role_with_a_workflow_keeps_the_work_agent_and_is_routed_and_escalated_there() {
+    let mut rules = rules();
+    rules.roles.insert(
+        "docs".into(),
+        RoleTarget::Spec(crate::workflow::model::RoleSpec {
+            workflow: Some("workflows/docs.yaml".into()),
+            ..Default::default()
+        }),
+    );
+    let docs = Task { role: Some("docs".into()), ..task("t") };
+    let choice = decide(&rules, &docs, 0).unwrap();
+    assert_eq!((choice.key.as_str(), choice.workflow.as_deref()), ("", Some("docs")));
+    assert_eq!(choice.reason, "role `docs` runs `workflows/docs.yaml`");
+    let code = Task { labels: vec!["code".into()], ..docs.clone() };
+    let choice = decide(&rules, &code, 0).unwrap();
+    assert_eq!((choice.key.as_str(), choice.agent.as_str()), ("routing:code", "builder"));
+    assert_eq!(choice.reason, "role `docs` runs `workflows/docs.yaml`, routing: label `code`");
+    let stuck = decide(&rules, &docs, 3).unwrap();
+    assert_eq!((stuck.key.as_str(), stuck.workflow.as_deref()), ("escalation", Some("docs")));
+}

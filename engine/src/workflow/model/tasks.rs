@@ -21,7 +21,7 @@ pub const DEFAULT_ROLE: &str = "implementer";
 /// The role whose tasks review the tasks they depend on and may send them back.
 pub const EVALUATOR_ROLE: &str = "evaluator";
 
-/// What a role maps to: an agent's name, or `{agent: NAME}`.
+/// What a role maps to: an agent's name, `{agent: NAME}`, or `{workflow: FILE}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RoleTarget {
@@ -31,12 +31,17 @@ pub enum RoleTarget {
     Spec(RoleSpec),
 }
 
-/// A role written out.
+/// A role written out: an agent, or a workflow of its own.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleSpec {
     /// The agent (under `agents:`) that does the work of tasks with this role.
-    pub agent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// A workflow file (relative to the project directory) that a task with this role runs
+    /// instead of the loop's workflow: its iteration is one pass of that workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
     /// `evaluator` role: how many times one task may be sent back for more work in a run
     /// (default 2); after that the review's verdict is final and the task stays done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,11 +50,19 @@ pub struct RoleSpec {
 }
 
 impl RoleTarget {
-    /// The agent the role names.
-    pub fn agent(&self) -> &str {
+    /// The agent the role names, if it names one.
+    pub fn agent(&self) -> Option<&str> {
         match self {
-            RoleTarget::Agent(name) => name,
-            RoleTarget::Spec(spec) => &spec.agent,
+            RoleTarget::Agent(name) => Some(name),
+            RoleTarget::Spec(spec) => spec.agent.as_deref(),
+        }
+    }
+
+    /// The workflow the role runs, if it names one.
+    pub fn workflow(&self) -> Option<&str> {
+        match self {
+            RoleTarget::Agent(_) => None,
+            RoleTarget::Spec(spec) => spec.workflow.as_deref(),
         }
     }
 
