@@ -126,7 +126,8 @@ impl Runner {
             self.emit(&Event::TaskRefused {
                 task: r.id,
                 reason: format!("written into the task file by hand, and taken out again: {}", r.reason),
-                step: self.state.last_step.clone(),
+                // Which of the iteration's steps wrote it cannot be told.
+                step: None,
                 by: None,
                 iteration,
                 at,
