@@ -46,8 +46,11 @@ def tasks_file():
 
 def run(config):
     shutil.rmtree(".ralph", ignore_errors=True)
-    with open("ralph.yaml", "w") as f:
-        f.write(config)
+    if config:
+        with open("ralph.yaml", "w") as f:
+            f.write(config)
+    elif os.path.exists("ralph.yaml"):
+        os.remove("ralph.yaml")
     with open("tasks.json", "w") as f:
         f.write(tasks_file())
     start = time.perf_counter()
