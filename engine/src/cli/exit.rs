@@ -119,7 +119,7 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
     }
     if let Some(e) = cause.downcast_ref::<RunError>() {
         return Some(match e {
-            RunError::Agent(e) => agent(e),
+            RunError::Agent(e) | RunError::Choice { source: e, .. } => agent(e),
             RunError::Plugin(_) | RunError::RoleWorkflow(_) => Exit::Invalid,
             RunError::BreakerOpen(_) => Exit::Failed,
             _ => Exit::Environment,

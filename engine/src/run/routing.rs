@@ -279,7 +279,9 @@ impl Prepared {
             if agents.contains_key(&choice.key) {
                 continue;
             }
-            agents.insert(choice.key.clone(), resolve_choice(doc, &choice)?);
+            let chosen = resolve_choice(doc, &choice)
+                .map_err(|source| RunError::Choice { choice: entries(&choice.key), source })?;
+            agents.insert(choice.key.clone(), chosen);
         }
         let mut workflows = IndexMap::new();
         for (role, target) in &rules.roles {
@@ -289,6 +291,20 @@ impl Prepared {
         }
         Ok(Prepared { rules, agents, workflows })
     }
+}
+
+/// The entries of `ralph.yaml` a choice's key stands for: `` `roles.ideas` and `routing.code` ``.
+fn entries(key: &str) -> String {
+    let named: Vec<String> = key
+        .split('+')
+        .map(|part| match part.split_once(':') {
+            Some((section, name)) => {
+                format!("`{}.{name}`", if section == "role" { "roles" } else { section })
+            }
+            None => format!("`{part}`"),
+        })
+        .collect();
+    named.join(" with ")
 }
 
 /// The sections of a workflow file a role's pass runs by (its workflow, agents, chains,

@@ -144,6 +144,14 @@ pub enum RunError {
     /// A role's own workflow cannot be read or is invalid.
     #[error("{0}")]
     RoleWorkflow(String),
+    /// An agent a role, a routing entry or the escalation would run cannot run.
+    #[error("{choice} in ralph.yaml chooses an agent that cannot run")]
+    Choice {
+        /// Which entries make the choice (`` `routing.code` ``).
+        choice: String,
+        /// Why the agent cannot run.
+        source: AgentError,
+    },
     /// The run directory could not be created.
     #[error("cannot create the run directory `{path}`: {source}")]
     RunDir {
