@@ -655,3 +655,25 @@ fn a_role_names_an_agent_or_a_workflow_and_the_implementer_no_workflow() {
         assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
     }
 }
+
+#[test]
+fn an_agent_a_routing_entry_chooses_that_cannot_run_is_named_by_the_entry_before_the_run_starts() {
+    let dir = project(&[
+        ("ralph.yaml", "routing:\n  code: {backend: codex, model: gpt-5-codex}\n"),
+        (
+            "w.yaml",
+            "workflow:\n  nodes:\n    - id: work\n      agent: builder\nagents:\n  builder:\n    command: 'true'\n",
+        ),
+        ("tasks.json", "[{\"id\": \"a\", \"title\": \"A\", \"type\": \"code\"}]\n"),
+    ]);
+    let out = ralph(["loop", "--workflow", "w.yaml"])
+        .current_dir(dir.path())
+        .env("PATH", "/usr/bin:/bin")
+        .expect(4);
+    assert!(
+        out.stderr.contains("`routing.code` in ralph.yaml chooses an agent that cannot run: agent `builder` uses the `codex` backend, but `codex` is not on PATH"),
+        "{}",
+        out.stderr
+    );
+    assert!(!dir.path().join(".ralph").exists(), "nothing is recorded for a run that cannot start");
+}
