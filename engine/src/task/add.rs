@@ -142,13 +142,7 @@ impl TaskFile {
 mod tests {
     use super::*;
 
-    fn file(text: &str) -> (tempfile::TempDir, TaskFile) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tasks.json");
-        std::fs::write(&path, text).unwrap();
-        let file = TaskFile::open(&path).unwrap();
-        (dir, file)
-    }
+    use crate::task::tests::tasks_json as file;
 
     fn new(title: &str) -> NewTask {
         NewTask { title: Some(title.into()), ..NewTask::default() }

@@ -831,4 +831,4 @@ impl LineIndex {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -117,13 +117,7 @@ impl TaskFile {
 mod tests {
     use super::*;
 
-    fn file(text: &str) -> (tempfile::TempDir, TaskFile) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tasks.json");
-        std::fs::write(&path, text).unwrap();
-        let file = TaskFile::open(&path).unwrap();
-        (dir, file)
-    }
+    use crate::task::tests::tasks_json as file;
 
     #[test]
     fn added_tasks_that_break_the_file_are_taken_out_and_the_rest_of_the_edit_stays() {

@@ -644,3 +644,12 @@ fn the_scheduler_fields_are_read_from_json_and_default_when_absent() {
     assert_eq!(a.acceptance_criteria, ["renders"]);
     assert_eq!((b.complexity, b.failed_attempts, b.labels.len()), (None, 0, 0));
 }
+
+/// A `tasks.json` holding `text` in a temporary directory, opened (the directory goes with it).
+pub(crate) fn tasks_json(text: &str) -> (tempfile::TempDir, TaskFile) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tasks.json");
+    fs::write(&path, text).unwrap();
+    let file = TaskFile::open(&path).unwrap();
+    (dir, file)
+}

@@ -128,8 +128,7 @@ impl<'a> Checker<'a> {
                     };
                     self.agent_ref(agent, || path, false);
                 }
-                (None, Some(file)) if role == DEFAULT_ROLE => {
-                    let _ = file;
+                (None, Some(_)) if role == DEFAULT_ROLE => {
                     self.out.push(
                         Diagnostic::error(
                             "implementer-workflow",
