@@ -123,6 +123,9 @@ pub struct NewTask {
     /// Its type, e.g. `code`, `planning`, `test` (routing matches it).
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// On a kanban board: the milestone to list it under (default: the last one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub milestone: Option<String>,
 }
 
 /// A task an evaluator sends back for more work.

@@ -77,6 +77,9 @@ pub struct AddArgs {
     /// Its type (`code`, `planning`, `test`, …), which `routing:` may match.
     #[arg(long = "type")]
     pub kind: Option<String>,
+    /// On a kanban board: the milestone to list it under (default: the last one).
+    #[arg(long)]
+    pub milestone: Option<String>,
 }
 
 /// Arguments of `task show`.
@@ -246,6 +249,7 @@ fn new_task(args: &AddArgs) -> ralph_plugin_sdk::NewTask {
         labels: f.labels.clone(),
         acceptance_criteria: args.criteria.clone(),
         kind: args.kind.clone(),
+        milestone: args.milestone.clone(),
     }
 }
 

@@ -133,7 +133,7 @@ impl TaskFile {
                 message: format!("it depends on `{dependency}`, which is not a task of the file{suggestion}"),
             });
         }
-        self.append(&members(&id, task))?;
+        self.append(&members(&id, task), task.milestone.as_deref().map(str::trim).filter(|m| !m.is_empty()))?;
         Ok(id)
     }
 }
@@ -193,5 +193,49 @@ mod tests {
         let (_dir, mut file) = file(&format!("[{}]\n", tasks.join(",\n")));
         let full = reason(&file.add(&new("one more")).unwrap_err());
         assert_eq!(full, "the task file holds 500 tasks already, the most it may");
+    }
+
+    fn board_and_list(name: &str, text: &str) -> (tempfile::TempDir, TaskFile) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let file = TaskFile::open(&path).unwrap();
+        (dir, file)
+    }
+
+    #[test]
+    fn a_kanban_board_takes_the_task_in_the_last_milestone_or_the_one_named() {
+        let board = "{\"milestones\": [\n  {\"id\": \"M1\", \"tasks\": [\n    {\"id\": \"M1.1\", \"title\": \"Set up\", \"status\": \"done\"}\n  ]},\n  {\"id\": \"M2\", \"blocked_by\": [\"M1\"]}\n]}\n";
+        let (_dir, mut file) = board_and_list("kanban.json", board);
+        let id = file.add(&NewTask { prefix: Some("M2.".into()), ..new("Schema") }).unwrap();
+        assert_eq!(id, "M2.1");
+        file.add(&NewTask { id: Some("M1.2".into()), milestone: Some("M1".into()), ..new("Lint") }).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(file.path()).unwrap(),
+            "{\"milestones\": [\n  {\"id\": \"M1\", \"tasks\": [\n    {\"id\": \"M1.1\", \"title\": \"Set up\", \"status\": \"done\"},\n    {\"id\": \"M1.2\", \"title\": \"Lint\", \"status\": \"todo\"}\n  ]},\n  {\"id\": \"M2\", \"blocked_by\": [\"M1\"], \"tasks\": [{\"id\": \"M2.1\", \"title\": \"Schema\", \"status\": \"todo\"}]}\n]}\n"
+        );
+        assert_eq!(file.task("M2.1").unwrap().milestone.as_deref(), Some("M2"));
+        let wrong = reason(&file.add(&NewTask { milestone: Some("M3".into()), ..new("x") }).unwrap_err());
+        assert!(wrong.starts_with("there is no milestone `M3` on the board"), "{wrong}");
+    }
+
+    #[test]
+    fn a_todo_list_takes_an_item_after_its_last_task_and_refuses_what_it_cannot_hold() {
+        let todo = "# Work\n\n- [x] T-1: First\n- [ ] T-2: Second\n  with a note\n\n## Notes\n\nnot tasks\n";
+        let (_dir, mut file) = board_and_list("TODO.md", todo);
+        let id = file.add(&NewTask { description: Some("More\nabout it".into()), ..new("Third") }).unwrap();
+        assert_eq!(id, "task-1");
+        assert_eq!(
+            std::fs::read_to_string(file.path()).unwrap(),
+            "# Work\n\n- [x] T-1: First\n- [ ] T-2: Second\n  with a note\n- [ ] task-1: Third\n  More about it\n\n## Notes\n\nnot tasks\n"
+        );
+        let refused = reason(
+            &file
+                .add(&NewTask { priority: Some(2.into()), labels: vec!["x".into()], ..new("y") })
+                .unwrap_err(),
+        );
+        assert!(refused.starts_with("a TODO.md task has no place for `priority`, `labels`"), "{refused}");
+        let bad_id = reason(&file.add(&NewTask { id: Some("not an id".into()), ..new("y") }).unwrap_err());
+        assert!(bad_id.contains("cannot be a TODO.md id"), "{bad_id}");
     }
 }

@@ -61,9 +61,16 @@ pub(super) fn append_task(path: &Path, text: &str, object: &str) -> Result<Strin
         Kind::Array(_) => &root,
         _ => &root.get("tasks").ok_or_else(|| Bad::new(root.start, TASKS_SHAPE).at(path, text))?.value,
     };
-    let Kind::Array(elements) = &list.kind else {
+    let Kind::Array(_) = &list.kind else {
         return Err(Bad::new(list.start, "`tasks` must be an array of tasks").at(path, text));
     };
+    Ok(append_element(text, list, object))
+}
+
+/// `text` with `object` appended to the array `list`, after its last element and separated from
+/// it the way the last two are (or the first from its bracket).
+pub(super) fn append_element(text: &str, list: &Node, object: &str) -> String {
+    let Kind::Array(elements) = &list.kind else { return text.to_owned() };
     let (at, separator) = match elements.as_slice() {
         [] => (list.start + 1, String::new()),
         [.., before, last] => (last.end, text[before.end..last.start].to_owned()),
@@ -72,7 +79,20 @@ pub(super) fn append_task(path: &Path, text: &str, object: &str) -> Result<Strin
             (only.end, if lead.contains('\n') { format!(",{lead}") } else { ", ".to_owned() })
         }
     };
-    Ok([&text[..at], &separator, object, &text[at..]].concat())
+    [&text[..at], &separator, object, &text[at..]].concat()
+}
+
+/// `text` with member `key` of the object `node` set to `value` (already JSON): replaced where
+/// it is, or added after the last member the way the object writes its members.
+pub(super) fn put_member(text: &str, node: &Node, key: &str, value: &str) -> String {
+    let Some(members) = node.members().filter(|m| !m.is_empty()) else {
+        let quoted = serde_json::to_string(key).unwrap_or_default();
+        return [&text[..node.start + 1], &quoted, ": ", value, &text[node.start + 1..]].concat();
+    };
+    match member_slot(text, node, members, key) {
+        Slot::Replace { start, end } => [&text[..start], value, &text[end..]].concat(),
+        Slot::Insert { at, prefix } => [&text[..at], &prefix, value, &text[at..]].concat(),
+    }
 }
 
 /// `value` as JSON on one line, with a space after each comma and colon, as people write it.

@@ -70,6 +70,26 @@ impl KanbanDoc {
         self.statuses.set(text, index, status, default)
     }
 
+    /// `text` with the task `object` (one line of JSON) appended to the tasks of milestone
+    /// `milestone` (a `tasks` array is made for a milestone without one); nothing else changes.
+    pub fn append_task(path: &Path, text: &str, milestone: &str, object: &str) -> Result<String, TaskError> {
+        let root = json::scan(path, text)?;
+        let found = root.get("milestones").and_then(|m| match &m.value.kind {
+            Kind::Array(elements) => elements.iter().find(|e| {
+                e.get("id")
+                    .is_some_and(|id| json::read_id(text, &id.value, "").ok().as_deref() == Some(milestone))
+            }),
+            _ => None,
+        });
+        let Some(element) = found else {
+            return Err(TaskError::NoSuchTask { path: path.to_owned(), id: milestone.to_owned() });
+        };
+        Ok(match element.get("tasks").map(|t| &t.value) {
+            Some(list) if matches!(list.kind, Kind::Array(_)) => json::append_element(text, list, object),
+            _ => json::put_member(text, element, "tasks", &format!("[{object}]")),
+        })
+    }
+
     /// `text` with member `key` of task `index` set to `value`.
     pub fn set_member(&self, text: &str, index: usize, key: &str, value: &serde_json::Value) -> String {
         self.statuses.set_member(text, index, key, value)

@@ -731,34 +731,101 @@ impl TaskFile {
         Ok(())
     }
 
-    /// Appends a task to a `tasks.json`, as one line with these members in this order, after
-    /// the last task and laid out like it; the rest of the file is kept byte for byte. The file
-    /// is read afresh; the result must be a valid task file (a duplicate id, an unknown
-    /// dependency or a cycle is refused as [`TaskFile::open`] refuses it), and hold at most
-    /// [`MAX_TASKS`] tasks.
-    pub fn append(&mut self, members: &[(String, serde_json::Value)]) -> Result<(), TaskError> {
+    /// Appends a task, as one line with these members in this order, and the rest of the file
+    /// kept byte for byte: to a `tasks.json` after its last task and laid out like it; to a
+    /// kanban board in milestone `milestone` (default: the last one), its status `todo`; to a
+    /// `TODO.md` as `- [ ] <id>: <title>` after the last task item (only `id` and `title` have a
+    /// place there). The file is read afresh; the result must be a valid task file (a duplicate
+    /// id, an unknown dependency or a cycle is refused as [`TaskFile::open`] refuses it), and
+    /// hold at most [`MAX_TASKS`] tasks.
+    pub fn append(
+        &mut self,
+        members: &[(String, serde_json::Value)],
+        milestone: Option<&str>,
+    ) -> Result<(), TaskError> {
         let text = read(&self.path)?;
         let fresh = Self::parse(self.path.clone(), self.source, &text)?;
-        if fresh.source != TaskSource::Json {
-            return Err(TaskError::Invalid {
-                path: self.path.clone(),
-                line: 1,
-                column: 1,
-                message: format!(
-                    "adding tasks to a {} is not built yet; it works on a tasks.json",
-                    fresh.source
-                ),
-            });
-        }
         if fresh.tasks().len() >= MAX_TASKS {
             return Err(TaskError::Full { path: self.path.clone(), max: MAX_TASKS });
         }
-        let object = members
-            .iter()
-            .map(|(key, value)| format!("{}: {}", serde_json::Value::from(key.as_str()), json::inline(value)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let new_text = json::append_task(&self.path, &text, &format!("{{{object}}}"))?;
+        let refused =
+            |message: String| TaskError::Invalid { path: self.path.clone(), line: 1, column: 1, message };
+        let object = |members: &[(String, serde_json::Value)]| {
+            let inner = members
+                .iter()
+                .map(|(key, value)| {
+                    format!("{}: {}", serde_json::Value::from(key.as_str()), json::inline(value))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("{{{inner}}}")
+        };
+        let new_text = match &fresh.doc {
+            Doc::Json(_) => json::append_task(&self.path, &text, &object(members))?,
+            Doc::Kanban(doc) => {
+                let target = match milestone {
+                    Some(id) => {
+                        doc.milestones.iter().find(|m| m.id == id).map(|m| m.id.clone()).ok_or_else(|| {
+                            let known = doc.milestones.iter().map(|m| m.id.as_str());
+                            let hint = crate::workflow::suggest::did_you_mean(id, known)
+                                .map(|s| format!(" (did you mean `{s}`?)"))
+                                .unwrap_or_default();
+                            refused(format!("there is no milestone `{id}` on the board{hint}"))
+                        })?
+                    }
+                    None => doc
+                        .milestones
+                        .last()
+                        .map(|m| m.id.clone())
+                        .ok_or_else(|| refused("the board has no milestone to add the task to".into()))?,
+                };
+                // A board's pending word is `todo`; the milestone is where the task is listed.
+                let members: Vec<(String, serde_json::Value)> = members
+                    .iter()
+                    .filter(|(k, _)| k != "milestone")
+                    .map(|(k, v)| match k.as_str() {
+                        "status" => (k.clone(), "todo".into()),
+                        _ => (k.clone(), v.clone()),
+                    })
+                    .collect();
+                kanban::KanbanDoc::append_task(&self.path, &text, &target, &object(&members))?
+            }
+            Doc::Todo(doc) => {
+                let no_place: Vec<&str> = members
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .filter(|k| !matches!(*k, "id" | "title" | "description" | "status"))
+                    .collect();
+                if !no_place.is_empty() || milestone.is_some() {
+                    let mut fields: Vec<String> = no_place.iter().map(|k| format!("`{k}`")).collect();
+                    if milestone.is_some() {
+                        fields.push("`milestone`".into());
+                    }
+                    return Err(refused(format!(
+                        "a TODO.md task has no place for {} (only an id and a title); nest it under the task it belongs to by hand, or use a tasks.json",
+                        fields.join(", ")
+                    )));
+                }
+                let text_of =
+                    |key: &str| members.iter().find(|(k, _)| k == key).and_then(|(_, v)| v.as_str());
+                let title = text_of("title").or_else(|| text_of("description")).unwrap_or_default();
+                let id = text_of("id").unwrap_or_default();
+                if !todo::is_id_token(id) {
+                    return Err(refused(format!(
+                        "`{id}` cannot be a TODO.md id (letters, an optional `-` or `_`, then digits, e.g. `task-7`)"
+                    )));
+                }
+                let one_line = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+                let mut item = format!("- [ ] {id}: {}", one_line(title));
+                // A description is the indented text under the item.
+                if let Some(description) = text_of("description").filter(|d| Some(*d) != text_of("title")) {
+                    item.push_str(if text.contains("\r\n") { "\r\n  " } else { "\n  " });
+                    item.push_str(&one_line(description));
+                }
+                let after = doc.tasks.last().map(|t| t.line);
+                todo::append_item(&text, after, &item)
+            }
+        };
         let added = Self::parse(self.path.clone(), self.source, &new_text)?;
         crate::atomic_file::write(&self.path, &new_text)
             .map_err(|source| TaskError::Write { path: self.path.clone(), source })?;

@@ -64,6 +64,37 @@ static EXPLICIT_ID: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 
+/// Whether `id` is an explicit id a `TODO.md` item can start with (`T-12`, `task-5`, `M1.1`).
+pub(super) fn is_id_token(id: &str) -> bool {
+    EXPLICIT_ID.is_match(&format!("{id}: x"))
+        && EXPLICIT_ID.captures(&format!("{id}: x")).and_then(|c| c.get(3)).is_some_and(|m| m.as_str() == id)
+}
+
+/// `text` with the line `item` added after line `after` (1-based) and the indented lines that
+/// continue it (its description, its nested items), or at the end when `after` is `None`; the
+/// file's line ending is kept.
+pub(super) fn append_item(text: &str, after: Option<u32>, item: &str) -> String {
+    let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut at = match after {
+        Some(line) => (line as usize).min(lines.len()),
+        None => lines.len(),
+    };
+    if after.is_some() {
+        while at < lines.len() && lines[at].starts_with([' ', '\t']) && !lines[at].trim().is_empty() {
+            at += 1;
+        }
+    }
+    let mut out: String = lines[..at].concat();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push_str(newline);
+    }
+    out.push_str(item);
+    out.push_str(newline);
+    out.push_str(&lines[at..].concat());
+    out
+}
+
 /// The statuses a marker comment may carry.
 const MARKER_STATUSES: [TaskStatus; 3] = [TaskStatus::InProgress, TaskStatus::Failed, TaskStatus::Blocked];
 

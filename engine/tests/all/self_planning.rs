@@ -677,3 +677,39 @@ fn an_agent_a_routing_entry_chooses_that_cannot_run_is_named_by_the_entry_before
     );
     assert!(!dir.path().join(".ralph").exists(), "nothing is recorded for a run that cannot start");
 }
+
+#[test]
+fn agents_add_tasks_to_a_kanban_board_and_a_todo_list_too() {
+    // A PyWiggum board: the agent of M1.1 adds a task to M2 through its result file.
+    let agent = "if [ \"$RALPH_TASK_ID\" = M1.1 ]; then echo '{\"tasks\": [{\"id\": \"M2.2\", \"title\": \"Seed the data\", \"milestone\": \"M2\"}]}' > \"$RALPH_RESULT_FILE\"; fi; echo \"$RALPH_TASK_ID\" >> ran.log";
+    let board = r#"{"milestones": [
+  {"id": "M1", "name": "Setup", "tasks": [{"id": "M1.1", "title": "Scaffold", "status": "todo"}]},
+  {"id": "M2", "name": "Core", "blocked_by": ["M1"], "tasks": [{"id": "M2.1", "title": "Schema", "status": "todo"}]}
+]}
+"#;
+    let dir = project(&[
+        (
+            "w.yaml",
+            "workflow:\n  nodes:\n    - id: work\n      agent: builder\nagents:\n  builder:\n    command: sh agent.sh\n",
+        ),
+        ("agent.sh", agent),
+        ("kanban.json", board),
+    ]);
+    ralph(["loop", "--workflow", "w.yaml"]).current_dir(dir.path()).expect(0);
+    assert_eq!(std::fs::read_to_string(dir.path().join("ran.log")).unwrap(), "M1.1\nM2.1\nM2.2\n");
+    let text = std::fs::read_to_string(dir.path().join("kanban.json")).unwrap();
+    assert!(text.contains("{\"id\": \"M2.2\", \"title\": \"Seed the data\", \"status\": \"done\""), "{text}");
+    // A TODO.md takes an item after its last task; what it cannot hold is refused, saying why.
+    let dir = project(&[("TODO.md", "# Work\n\n- [ ] T-1: First\n\n## Notes\n")]);
+    ralph(["task", "add", "--title", "Second", "--id", "T-2"]).current_dir(dir.path()).expect(0);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("TODO.md")).unwrap(),
+        "# Work\n\n- [ ] T-1: First\n- [ ] T-2: Second\n\n## Notes\n"
+    );
+    let out = ralph(["task", "add", "--title", "Third", "--priority", "2"]).current_dir(dir.path()).expect(1);
+    assert!(
+        out.stderr.contains("a TODO.md task has no place for `priority` (only an id and a title)"),
+        "{}",
+        out.stderr
+    );
+}
