@@ -3,7 +3,7 @@
 //! (a missing program, an unset variable) is found here, so a run never fails half-way for it.
 
 use crate::agent::{claude, codex, gemini, openai, opencode};
-use crate::workflow::model::{Action, ActionSpec, AgentKind, Backend, Document};
+use crate::workflow::model::{Action, ActionSpec, Agent, AgentKind, Backend, Document, ModelChoice};
 use crate::workflow::vocabulary;
 
 /// How an agent runs.
@@ -230,7 +230,7 @@ fn resolve_at(doc: &Document, action: &Action, depth: usize) -> Result<Vec<StepA
         }
         // Defined only by its prompt file (validation made sure it exists): an AI agent of the
         // project's default backend.
-        let default = crate::workflow::model::Agent::default();
+        let default = Agent::default();
         return ai_agent(doc, name, &default, Vec::new(), None);
     };
     resolve_agent(doc, name, agent)
@@ -260,30 +260,54 @@ pub fn resolve_escalation(doc: &Document, action: &Action) -> Result<Option<Vec<
             reason: "`escalate` needs `args.agent` (the agent to hand the failures to)".into(),
         });
     };
-    let Some(model) = text("model") else {
-        return resolve(doc, &agent_name).map(Some);
-    };
-    let mut agent = doc.agents.get(&agent_name).cloned().unwrap_or_default();
-    agent.model = Some(model);
-    resolve_agent(doc, &agent_name, &agent).map(Some)
+    let change = ModelChoice { model: text("model"), ..ModelChoice::default() };
+    resolve_changed(doc, &agent_name, &change).map(Some)
 }
 
-/// Resolves an agent definition written in place (a role's, routing's or escalation's
-/// variant of a defined agent).
-pub fn resolve_defined(
+/// Agent `name`'s definition (an empty one for an agent known only by its prompt) with
+/// `change` applied: another backend drops the agent's own model and arguments, which were for
+/// the old one; a model, a server or a key variable replaces the agent's.
+pub fn changed(doc: &Document, name: &str, change: &ModelChoice) -> Agent {
+    let mut agent = doc.agents.get(name).cloned().unwrap_or_default();
+    if let Some(backend) = change.backend {
+        if agent.backend != Some(backend) {
+            agent.args.clear();
+            agent.model = None;
+        }
+        agent.backend = Some(backend);
+    }
+    if let Some(model) = &change.model {
+        agent.model = Some(model.clone());
+    }
+    if let Some(url) = &change.base_url {
+        agent.base_url = Some(url.clone());
+    }
+    if let Some(var) = &change.api_key_env {
+        agent.api_key_env = Some(var.clone());
+    }
+    agent
+}
+
+/// Resolves agent `name` with `change` applied (see [`changed`]): what a breaker's `escalate`
+/// with a model, a role, a routing entry and an escalation run. With nothing to change, `name`
+/// resolves as itself (a chain, a built-in action).
+pub fn resolve_changed(
     doc: &Document,
     name: &str,
-    agent: &crate::workflow::model::Agent,
+    change: &ModelChoice,
 ) -> Result<Vec<StepAgent>, AgentError> {
-    resolve_agent(doc, name, agent)
+    let unchanged = change.backend.is_none()
+        && change.model.is_none()
+        && change.base_url.is_none()
+        && change.api_key_env.is_none();
+    if unchanged {
+        return resolve(doc, name);
+    }
+    resolve_agent(doc, name, &changed(doc, name, change))
 }
 
 /// Resolves an agent definition.
-fn resolve_agent(
-    doc: &Document,
-    name: &str,
-    agent: &crate::workflow::model::Agent,
-) -> Result<Vec<StepAgent>, AgentError> {
+fn resolve_agent(doc: &Document, name: &str, agent: &Agent) -> Result<Vec<StepAgent>, AgentError> {
     let env = agent
         .env
         .iter()
@@ -325,7 +349,7 @@ fn resolve_agent(
 fn ai_agent(
     doc: &Document,
     name: &str,
-    agent: &crate::workflow::model::Agent,
+    agent: &Agent,
     env: Vec<(String, String)>,
     timeout: Option<std::time::Duration>,
 ) -> Result<Vec<StepAgent>, AgentError> {
@@ -411,7 +435,7 @@ fn ai_agent(
 fn defined(
     name: &str,
     backing: Backing,
-    agent: &crate::workflow::model::Agent,
+    agent: &Agent,
     env: Vec<(String, String)>,
     timeout: Option<std::time::Duration>,
 ) -> StepAgent {

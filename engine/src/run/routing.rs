@@ -25,8 +25,7 @@ use crate::plan::Plan;
 use crate::task::Task;
 use crate::workflow::condition::Evaluator;
 use crate::workflow::model::{
-    Agent, DEFAULT_ROLE, DEFAULT_WORK_AGENT, Document, EVALUATOR_ROLE, Escalation, ModelChoice, Roles,
-    Routing,
+    DEFAULT_ROLE, DEFAULT_WORK_AGENT, Document, EVALUATOR_ROLE, Escalation, ModelChoice, Roles, Routing,
 };
 
 /// A choice, before it is resolved: which agent, and what changes about it.
@@ -376,36 +375,8 @@ fn role_workflow(role: &str, file: &str, project_dir: &Path) -> Result<RoleWorkf
 /// The agents of a choice: the chosen agent's definition (or an agent known only by its
 /// prompt), with the choice's backend and model.
 fn resolve_choice(doc: &Document, choice: &Choice) -> Result<Chosen, AgentError> {
-    let change = &choice.change;
-    let mut agent: Agent = doc.agents.get(&choice.agent).cloned().unwrap_or_default();
-    let unchanged = change.backend.is_none()
-        && change.model.is_none()
-        && change.base_url.is_none()
-        && change.api_key_env.is_none();
-    if unchanged {
-        // A chain or a built-in action resolves as itself.
-        let agents = agents::resolve(doc, &choice.agent)?;
-        let backend = agent.backend.or_else(|| agents::default_backend(doc)).map(agents::backend_name);
-        return Ok(Chosen { agents, backend, model: agent.model });
-    }
-    if let Some(backend) = change.backend {
-        if agent.backend != Some(backend) {
-            // Another backend: the agent's own command line and model were for the old one.
-            agent.args.clear();
-            agent.model = None;
-        }
-        agent.backend = Some(backend);
-    }
-    if let Some(model) = &change.model {
-        agent.model = Some(model.clone());
-    }
-    if let Some(url) = &change.base_url {
-        agent.base_url = Some(url.clone());
-    }
-    if let Some(var) = &change.api_key_env {
-        agent.api_key_env = Some(var.clone());
-    }
-    let agents = agents::resolve_defined(doc, &choice.agent, &agent)?;
+    let agents = agents::resolve_changed(doc, &choice.agent, &choice.change)?;
+    let agent = agents::changed(doc, &choice.agent, &choice.change);
     let backend = agent.backend.or_else(|| agents::default_backend(doc)).map(agents::backend_name);
     Ok(Chosen { agents, backend, model: agent.model })
 }
