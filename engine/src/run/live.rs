@@ -366,6 +366,15 @@ impl Runner {
         (interrupt && accepted).then_some(by)
     }
 
+    /// Who sent a control request: a person, an agent of this run (and its step), or a process
+    /// that could not be examined — against the process groups the run's steps started.
+    fn place(&self, peer: &crate::control::peer::Peer) -> super::authority::Sender {
+        let loop_pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+        let groups: std::collections::BTreeMap<i32, String> =
+            self.state.passes.values().flat_map(|p| p.agents.iter().map(|(g, s)| (*g, s.clone()))).collect();
+        super::authority::place(peer, loop_pid, &self.state.run_id, &groups)
+    }
+
     /// `ralph-loop task add` reached the loop: anyone may add a task (an ideas agent from inside
     /// its step, a person beside the loop); the step whose agent sent it is journaled with it.
     fn add_task_order(
@@ -373,14 +382,9 @@ impl Runner {
         task: &ralph_plugin_sdk::NewTask,
         peer: Option<&crate::control::peer::Peer>,
     ) -> Reply {
-        let loop_pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
-        let groups: std::collections::BTreeMap<i32, String> =
-            self.state.passes.values().flat_map(|p| p.agents.iter().map(|(g, s)| (*g, s.clone()))).collect();
-        let step = peer.and_then(|peer| {
-            match super::authority::place(peer, loop_pid, &self.state.run_id, &groups) {
-                super::authority::Sender::Agent { step, .. } => step,
-                super::authority::Sender::Person | super::authority::Sender::Unplaced => None,
-            }
+        let step = peer.and_then(|peer| match self.place(peer) {
+            super::authority::Sender::Agent { step, .. } => step,
+            super::authority::Sender::Person | super::authority::Sender::Unplaced => None,
         });
         let by = peer.map(|p| p.user.clone());
         match self.add_task(task, step.as_deref(), by.as_deref()) {
@@ -397,10 +401,7 @@ impl Runner {
     /// workflow does not make an `approver`, or its process could not be placed. The refusal
     /// is journaled (`control_refused`), so the attempt is on record.
     fn refusal(&mut self, peer: &crate::control::peer::Peer, signal: &Signal) -> Option<String> {
-        let loop_pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
-        let groups: std::collections::BTreeMap<i32, String> =
-            self.state.passes.values().flat_map(|p| p.agents.iter().map(|(g, s)| (*g, s.clone()))).collect();
-        let (from_step, reason) = match super::authority::place(peer, loop_pid, &self.state.run_id, &groups) {
+        let (from_step, reason) = match self.place(peer) {
             super::authority::Sender::Person => return None,
             super::authority::Sender::Agent { step, how } => {
                 if step.as_deref().is_some_and(|s| self.is_approver_step(s)) {
