@@ -48,10 +48,7 @@ fn line(seq: u64, event: &Event) -> String {
             format!("task {task}{from} refused: {reason}")
         }
         Event::TaskRouted(route) => {
-            let crate::run::core::event::Route { iteration, agent, backend, model, reason, .. } = &**route;
-            let on: Vec<&str> = [backend.as_deref(), model.as_deref()].into_iter().flatten().collect();
-            let on = if on.is_empty() { String::new() } else { format!(" ({})", on.join(" · ")) };
-            format!("iteration {iteration}: {agent}{on}, {reason}")
+            format!("iteration {}: {}", route.iteration, crate::inspect::status::route_text(route))
         }
         Event::TaskSentBack { task, by, review, .. } => format!("{} sent back by {by}: {review}", task.id),
         Event::LearningReported { step, task, id, text, .. } => {

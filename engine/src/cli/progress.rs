@@ -295,9 +295,8 @@ impl EventSink for Progress {
                 self.line(&format!("task {task}{from} not added: {reason}"));
             }
             Event::TaskRouted(route) => {
-                let crate::run::core::event::Route { iteration, agent, model, reason, .. } = &**route;
-                let model = model.as_deref().map(|m| format!(" on {m}")).unwrap_or_default();
-                self.line(&format!("iteration {iteration}: `{agent}`{model} does the work ({reason})"));
+                let said = crate::inspect::status::route_text(route);
+                self.line(&format!("iteration {}: {said}", route.iteration));
             }
             Event::TaskSentBack { task, by, review, .. } => {
                 self.line(&format!("{by} sent task {} back: {review}", task.id));

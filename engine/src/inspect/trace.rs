@@ -88,16 +88,7 @@ fn step_span(
     route: Option<&crate::run::core::event::Route>,
 ) -> Span {
     let agent = execution.agent.clone();
-    let mut info = semconv::agent_info(doc, &agent);
-    // The iteration's route chose the agent's backend and model.
-    if let Some(route) = route.filter(|r| r.agent == semconv::first_agent(&agent)) {
-        if let Some(model) = &route.model {
-            info.model = Some(model.clone());
-        }
-        if let Some(backend) = route.backend.as_deref().and_then(|b| serde_json::from_value(json!(b)).ok()) {
-            info.provider = semconv::provider(backend);
-        }
-    }
+    let info = semconv::agent_info(doc, &agent).routed(route, &agent);
     let operation = info.operation;
     let mut attributes = BTreeMap::new();
     attributes.insert(semconv::OPERATION.into(), json!(operation));

@@ -149,22 +149,12 @@ impl RunTelemetry {
 
     fn info(&self, agent: &str) -> AgentInfo {
         let first = semconv::first_agent(agent);
-        let mut info = self
+        let info = self
             .agents
             .get(first)
             .cloned()
             .unwrap_or_else(|| semconv::describe(first, None, self.default_backend));
-        // The iteration's route chose this agent's backend and model.
-        if let Some(route) = self.route.as_ref().filter(|r| r.agent == first) {
-            if let Some(model) = &route.model {
-                info.model = Some(model.clone());
-            }
-            let backend = route.backend.as_deref().and_then(|b| serde_json::from_value(b.into()).ok());
-            if let Some(backend) = backend {
-                info.provider = semconv::provider(backend);
-            }
-        }
-        info
+        info.routed(self.route.as_ref(), first)
     }
 
     /// The span new iteration and decision spans hang from.

@@ -71,6 +71,22 @@ pub struct AgentInfo {
     pub model: Option<String>,
 }
 
+impl AgentInfo {
+    /// The description of a step run by `agent` in an iteration whose `route` (its task's role,
+    /// routing or escalation) chose that agent's backend and model: the route's win.
+    pub fn routed(mut self, route: Option<&crate::run::core::event::Route>, agent: &str) -> AgentInfo {
+        let Some(route) = route.filter(|r| r.agent == first_agent(agent)) else { return self };
+        if let Some(model) = &route.model {
+            self.model = Some(model.clone());
+        }
+        let backend = route.backend.as_deref().and_then(|b| serde_json::from_value(b.into()).ok());
+        if let Some(backend) = backend {
+            self.provider = provider(backend);
+        }
+        self
+    }
+}
+
 /// The agent that describes a step whose agent is `agent` (one name, or several joined with
 /// `, ` or ` → `): the first named.
 pub fn first_agent(agent: &str) -> &str {
